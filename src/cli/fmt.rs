@@ -1,0 +1,130 @@
+//! `gitsync fmt`: rewrite resource files into the canonical form Git Sync writes.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::Args;
+
+use crate::hcl::{CanonicalizeError, canonicalize};
+
+/// Rewrite Segment resource files (*.tf) into the canonical form Segment's Git Sync writes.
+///
+/// Each file is parsed (the 2025 form, or the 2024 form with JSON in strings) and rendered back
+/// exactly as Git Sync would write it; 2024-form files become 2025-form. Directories are searched
+/// recursively for *.tf files (hidden directories such as .git and .terraform are skipped).
+/// Files are replaced atomically; a file that does not parse is reported with its place and left
+/// untouched.
+///
+/// Exit status: 0 when every file is canonical (or was rewritten), 1 with --check when some file
+/// would change, 2 when some file could not be read, parsed or written.
+#[derive(Debug, Args)]
+#[command(verbatim_doc_comment)]
+pub struct FmtArgs {
+    /// Change nothing; list the files that are not in canonical form and exit 1 if there are any.
+    #[arg(long)]
+    check: bool,
+
+    /// Files or directories to format.
+    #[arg(required = true, value_name = "PATH")]
+    paths: Vec<PathBuf>,
+}
+
+pub fn run(args: &FmtArgs) -> ExitCode {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let mut failed = false;
+    let mut changed = false;
+
+    for file in collect_files(&args.paths, &mut failed) {
+        match format_file(&file, args.check) {
+            Ok(false) => {}
+            Ok(true) => {
+                changed = true;
+                let _ = writeln!(out, "{}", file.display());
+            }
+            Err(message) => {
+                failed = true;
+                eprintln!("error: {message}");
+            }
+        }
+    }
+
+    if failed {
+        ExitCode::from(2)
+    } else if changed && args.check {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// Formats one file; `Ok(true)` when it is (or would be) changed.
+fn format_file(file: &Path, check: bool) -> Result<bool, String> {
+    let name = file.display().to_string();
+    let source = std::fs::read_to_string(file).map_err(|e| format!("{name}: cannot read: {e}"))?;
+    let canonical = canonicalize(&source, &name).map_err(|e| match e {
+        CanonicalizeError::Parse(e) => e.to_string(),
+        other => other.to_string(),
+    })?;
+    if canonical == source {
+        return Ok(false);
+    }
+    if !check {
+        write_atomically(file, canonical.as_bytes())
+            .map_err(|e| format!("{name}: cannot write: {e}"))?;
+    }
+    Ok(true)
+}
+
+/// Writes through a temporary file in the same directory and renames it over the original, so
+/// that a crash leaves either the old or the new content, never half of it.
+fn write_atomically(file: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = file
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let permissions = std::fs::metadata(file)?.permissions();
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.as_file().set_permissions(permissions)?;
+    tmp.persist(file).map_err(|e| e.error)?;
+    Ok(())
+}
+
+/// The files named, and the *.tf files under the directories named, in a stable order.
+fn collect_files(paths: &[PathBuf], failed: &mut bool) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            let walker = walkdir::WalkDir::new(path)
+                .sort_by_file_name()
+                .into_iter()
+                .filter_entry(|e| {
+                    e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.')
+                });
+            for entry in walker {
+                match entry {
+                    Ok(e)
+                        if e.file_type().is_file()
+                            && e.path().extension().is_some_and(|x| x == "tf") =>
+                    {
+                        files.push(e.into_path());
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        *failed = true;
+                        eprintln!("error: {e}");
+                    }
+                }
+            }
+        } else if path.exists() {
+            files.push(path.clone());
+        } else {
+            *failed = true;
+            eprintln!("error: {}: no such file or directory", path.display());
+        }
+    }
+    files
+}

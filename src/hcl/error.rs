@@ -1,0 +1,216 @@
+//! Parse errors: what is wrong, and where (`file:line:column`).
+
+use std::fmt;
+
+/// A problem in a resource file, with its place. Displayed as `path:line:column: message`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}:{line}:{column}: {problem}")]
+pub struct ParseError {
+    /// The file as the caller named it.
+    pub file: String,
+    /// One-based line.
+    pub line: usize,
+    /// One-based column, in characters.
+    pub column: usize,
+    pub problem: Problem,
+}
+
+/// What is wrong in a resource file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Problem {
+    /// Not HCL at all; the message is the HCL parser's.
+    Syntax(String),
+    NoResource,
+    SecondResource {
+        first_line: usize,
+    },
+    SecondImport {
+        first_line: usize,
+    },
+    /// `segment_*` but not a type the provider has.
+    UnknownResourceType(String),
+    /// A resource of another provider (`aws_s3_bucket`).
+    OtherProvider(String),
+    /// A block other than `import` and `resource` (`provider`, `variable`, `data`, ...).
+    UnexpectedBlock(String),
+    /// A top-level attribute, or an attribute in an `import` block other than `to` and `id`.
+    UnexpectedAttribute {
+        place: &'static str,
+        name: String,
+    },
+    /// A nested block inside a resource (the provider uses nested attributes, `x = {...}`).
+    NestedBlock {
+        resource_type: String,
+        name: String,
+    },
+    UnknownAttribute {
+        path: String,
+        resource_type: String,
+    },
+    ComputedAttribute {
+        path: String,
+    },
+    MissingRequired {
+        path: String,
+        resource_type: String,
+    },
+    RequiredIsNull {
+        path: String,
+    },
+    WrongType {
+        path: String,
+        expected: String,
+        found: &'static str,
+    },
+    /// `var.x`
+    Variable(String),
+    /// `local.x`
+    LocalValue(String),
+    /// `segment_source.other.id`, `data.x.y`, or any other name.
+    Reference(String),
+    /// A function call other than `jsonencode(...)`.
+    Function(String),
+    JsonencodeArity(usize),
+    /// `"${...}"` or `%{...}` in a string.
+    Interpolation,
+    /// Arithmetic, conditionals, `for` expressions.
+    Expression(&'static str),
+    InvalidJson {
+        path: String,
+        message: String,
+    },
+    InvalidObjectKey,
+    DuplicateKey(String),
+    /// The import block's `to` does not name the resource in the file.
+    ImportTarget {
+        to: String,
+        resource: String,
+    },
+    /// The import id does not agree with the attributes it is made of.
+    ImportId {
+        id: String,
+        expected: String,
+    },
+    /// A label (`resource "t" "name"`) that is missing or malformed.
+    Labels(&'static str),
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const LITERAL_ONLY: &str = "Git Sync files hold literal values only";
+        match self {
+            Problem::Syntax(msg) => write!(f, "not valid HCL: {msg}"),
+            Problem::NoResource => {
+                f.write_str("no `resource` block; a resource file holds exactly one")
+            }
+            Problem::SecondResource { first_line } => write!(
+                f,
+                "a second `resource` block; a file holds exactly one resource (the first is on line {first_line})"
+            ),
+            Problem::SecondImport { first_line } => {
+                write!(
+                    f,
+                    "a second `import` block (the first is on line {first_line})"
+                )
+            }
+            Problem::UnknownResourceType(t) => write!(
+                f,
+                "unknown resource type `{t}`; the segment provider has: {}",
+                crate::model::ResourceType::ALL
+                    .map(|t| t.terraform_type())
+                    .join(", ")
+            ),
+            Problem::OtherProvider(t) => write!(
+                f,
+                "`{t}` is a resource of another provider; only `segment_*` resources can be synced"
+            ),
+            Problem::UnexpectedBlock(b) => write!(
+                f,
+                "a `{b}` block does not belong in a resource file; only `import` and `resource` blocks do"
+            ),
+            Problem::UnexpectedAttribute { place, name } => {
+                write!(f, "unexpected attribute `{name}` in {place}")
+            }
+            Problem::NestedBlock {
+                resource_type,
+                name,
+            } => write!(
+                f,
+                "`{resource_type}` takes no `{name}` block; write nested values as an attribute: `{name} = {{ ... }}`"
+            ),
+            Problem::UnknownAttribute {
+                path,
+                resource_type,
+            } => {
+                write!(f, "`{resource_type}` has no attribute `{path}`")
+            }
+            Problem::ComputedAttribute { path } => {
+                write!(
+                    f,
+                    "`{path}` is set by Segment and cannot be written; remove it"
+                )
+            }
+            Problem::MissingRequired {
+                path,
+                resource_type,
+            } => {
+                write!(
+                    f,
+                    "`{resource_type}` is missing the required attribute `{path}`"
+                )
+            }
+            Problem::RequiredIsNull { path } => {
+                write!(f, "`{path}` is required and cannot be null")
+            }
+            Problem::WrongType {
+                path,
+                expected,
+                found,
+            } => {
+                write!(f, "`{path}` must be {expected}, not {found}")
+            }
+            Problem::Variable(v) => write!(f, "`{v}` is a variable; {LITERAL_ONLY}"),
+            Problem::LocalValue(v) => write!(f, "`{v}` is a local value; {LITERAL_ONLY}"),
+            Problem::Reference(r) => {
+                write!(f, "`{r}` is a reference to another object; {LITERAL_ONLY}")
+            }
+            Problem::Function(name) => {
+                write!(
+                    f,
+                    "function `{name}` is not allowed; the only function is `jsonencode(...)`"
+                )
+            }
+            Problem::JsonencodeArity(n) => {
+                write!(f, "`jsonencode` takes exactly one argument, not {n}")
+            }
+            Problem::Interpolation => write!(
+                f,
+                "template interpolation is not allowed; {LITERAL_ONLY} (write `$${{` for a literal `${{`)"
+            ),
+            Problem::Expression(what) => write!(f, "{what} is not allowed; {LITERAL_ONLY}"),
+            Problem::InvalidJson { path, message } => {
+                write!(
+                    f,
+                    "`{path}` holds a string that is not valid JSON: {message}"
+                )
+            }
+            Problem::InvalidObjectKey => {
+                f.write_str("an object key must be a name or a quoted string")
+            }
+            Problem::DuplicateKey(k) => write!(f, "the key `{k}` appears twice"),
+            Problem::ImportTarget { to, resource } => {
+                write!(
+                    f,
+                    "the import block targets `{to}`, but the resource in this file is `{resource}`"
+                )
+            }
+            Problem::ImportId { id, expected } => {
+                write!(
+                    f,
+                    "import id \"{id}\" does not match the resource; expected \"{expected}\""
+                )
+            }
+            Problem::Labels(msg) => f.write_str(msg),
+        }
+    }
+}

@@ -1,0 +1,37 @@
+//! The HCL codec: Git Sync files to the model and back.
+//!
+//! - [`render`]: model -> the exact bytes Segment's Git Sync writes.
+//! - [`parse`]: bytes (2025 or 2024 form) -> model, with `file:line:column` errors.
+//! - [`canonicalize`]: parse then render, the heart of `gitsync fmt`.
+//!
+//! Contract: for every file Git Sync writes in its current form, `render(parse(f)) == f`, byte
+//! for byte, and the output is stable under HashiCorp's `hclfmt`. This module owns HCL syntax
+//! and layout; it never touches the filesystem, the network or Git.
+
+mod error;
+mod format;
+mod literal;
+mod parse;
+mod render;
+
+pub use error::{ParseError, Problem};
+pub use parse::parse;
+pub use render::{RenderError, render};
+
+/// Why a file cannot be put in canonical form.
+#[derive(Debug, thiserror::Error)]
+pub enum CanonicalizeError {
+    #[error(transparent)]
+    Parse(#[from] ParseError),
+    #[error("{file}: {source}")]
+    Render { file: String, source: RenderError },
+}
+
+/// Parses a file and renders it back: the canonical (2025) form of its resource.
+pub fn canonicalize(source: &str, file: &str) -> Result<String, CanonicalizeError> {
+    let resource = parse(source, file)?;
+    render(&resource).map_err(|source| CanonicalizeError::Render {
+        file: file.to_owned(),
+        source,
+    })
+}

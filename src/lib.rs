@@ -1,0 +1,11 @@
+//! gitsync keeps a Segment workspace and a Git repository in sync, in both directions, as the
+//! Terraform HCL that Segment's own Git Sync writes.
+//!
+//! The crate is laid out along the data flow, `workspace -> model -> HCL -> git` and back:
+//! - [`model`]: resource types and their attributes (the provider schema, once) and values;
+//! - [`hcl`]: the codec between the model and Git Sync's files;
+//! - [`cli`]: the command-line front end, a thin layer over the modules above.
+
+pub mod cli;
+pub mod hcl;
+pub mod model;

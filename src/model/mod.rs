@@ -1,0 +1,195 @@
+//! The resource model: what a Segment resource is, independent of where it came from.
+//!
+//! The workspace client fills it from the Public API, the HCL parser fills it from files, the
+//! renderer turns it into files and the plan compares two of them. It owns the shape of the data
+//! and its invariants (an attribute map that matches the schema in [`schema`]); it must never know
+//! about HCL syntax, HTTP or Git.
+
+pub mod schema;
+mod value;
+
+pub use schema::{AttrType, Attribute, ImportId, Kind, Presence, ResourceType};
+pub use value::{Value, secret_placeholders};
+
+use std::collections::BTreeMap;
+
+/// Attribute values keyed by attribute name. Only configurable attributes are held; an absent
+/// optional attribute and `Value::Null` mean the same thing.
+pub type Attributes = BTreeMap<String, Value>;
+
+/// One Segment resource: its type, its identity and its configurable attributes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resource {
+    pub ty: ResourceType,
+    /// Segment's id for the resource. `None` for types identified by their attributes alone
+    /// (labels, connections) and for a resource a person wrote that does not exist yet.
+    pub id: Option<String>,
+    /// The Terraform name a person gave a resource that has no import block yet (a new
+    /// resource in a pull request). `None` for every resource that exists in the workspace:
+    /// their names are derived from the import id.
+    pub new_name: Option<String>,
+    pub attributes: Attributes,
+}
+
+/// Why an import id cannot be formed for a resource.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdentityError {
+    #[error("{ty} has no Segment id, so its import id cannot be formed")]
+    MissingId { ty: ResourceType },
+    #[error("{ty} needs the attribute `{attribute}` as a string to form its import id")]
+    MissingAttribute {
+        ty: ResourceType,
+        attribute: &'static str,
+    },
+}
+
+impl Resource {
+    /// A resource that exists in the workspace.
+    pub fn new(ty: ResourceType, id: Option<String>, attributes: Attributes) -> Resource {
+        Resource {
+            ty,
+            id,
+            new_name: None,
+            attributes,
+        }
+    }
+
+    pub fn kind(&self) -> &'static Kind {
+        self.ty.kind()
+    }
+
+    /// The value of a top-level attribute, `Value::Null` when unset.
+    pub fn get(&self, name: &str) -> &Value {
+        self.attributes.get(name).unwrap_or(&Value::Null)
+    }
+
+    fn string_attribute(&self, name: &'static str) -> Result<&str, IdentityError> {
+        match self.get(name) {
+            Value::String(s) => Ok(s),
+            _ => Err(IdentityError::MissingAttribute {
+                ty: self.ty,
+                attribute: name,
+            }),
+        }
+    }
+
+    fn own_id(&self) -> Result<&str, IdentityError> {
+        self.id
+            .as_deref()
+            .ok_or(IdentityError::MissingId { ty: self.ty })
+    }
+
+    /// The Terraform import id: `abc`, `<destination_id>:<id>`, `<key>:<value>`.
+    pub fn import_id(&self) -> Result<String, IdentityError> {
+        Ok(match self.kind().import_id {
+            ImportId::OwnId => self.own_id()?.to_owned(),
+            ImportId::ParentAndOwnId { parent } => {
+                format!("{}:{}", self.string_attribute(parent)?, self.own_id()?)
+            }
+            ImportId::Attributes(names) => {
+                let parts: Result<Vec<&str>, _> =
+                    names.iter().map(|n| self.string_attribute(n)).collect();
+                parts?.join(":")
+            }
+        })
+    }
+
+    /// The Terraform resource name: `id-` plus the import id with `:` replaced by `_`, or the
+    /// name a person chose for a new resource.
+    pub fn terraform_name(&self) -> Result<String, IdentityError> {
+        match &self.new_name {
+            Some(name) => Ok(name.clone()),
+            None => Ok(format!("id-{}", self.import_id()?.replace(':', "_"))),
+        }
+    }
+
+    /// The file's path relative to the repository root, as Git Sync names it:
+    /// `sources/abc.tf`, `destination_subscriptions/<dest>_<sub>.tf`.
+    pub fn path(&self) -> Result<String, IdentityError> {
+        let stem = match self.kind().file_name {
+            schema::FileName::OwnId => match self.kind().import_id {
+                ImportId::Attributes(_) => self.import_id()?.replace(':', "_"),
+                _ => self.own_id()?.to_owned(),
+            },
+            schema::FileName::ImportId => self.import_id()?.replace(':', "_"),
+        };
+        Ok(format!("{}/{stem}.tf", self.kind().directory))
+    }
+
+    /// Names of the `@@name@@` secret placeholders used anywhere in the resource.
+    pub fn secret_placeholders(&self) -> Vec<String> {
+        let mut names = Vec::new();
+        for value in self.attributes.values() {
+            value.collect_placeholders(&mut names);
+        }
+        names.sort();
+        names.dedup();
+        names
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn attrs(pairs: &[(&str, &str)]) -> Attributes {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
+            .collect()
+    }
+
+    #[test]
+    fn identity_follows_git_sync_rules() {
+        let src = Resource::new(ResourceType::Source, Some("abc".into()), Attributes::new());
+        assert_eq!(src.import_id().as_deref(), Ok("abc"));
+        assert_eq!(src.terraform_name().as_deref(), Ok("id-abc"));
+        assert_eq!(src.path().as_deref(), Ok("sources/abc.tf"));
+
+        let filter = Resource::new(
+            ResourceType::DestinationFilter,
+            Some("f1".into()),
+            attrs(&[("destination_id", "d1")]),
+        );
+        assert_eq!(filter.import_id().as_deref(), Ok("d1:f1"));
+        assert_eq!(filter.terraform_name().as_deref(), Ok("id-d1_f1"));
+        assert_eq!(filter.path().as_deref(), Ok("destination_filters/f1.tf"));
+
+        let sub = Resource::new(
+            ResourceType::DestinationSubscription,
+            Some("s1".into()),
+            attrs(&[("destination_id", "d1")]),
+        );
+        assert_eq!(
+            sub.path().as_deref(),
+            Ok("destination_subscriptions/d1_s1.tf")
+        );
+
+        let label = Resource::new(
+            ResourceType::Label,
+            None,
+            attrs(&[("key", "env"), ("value", "dev")]),
+        );
+        assert_eq!(label.import_id().as_deref(), Ok("env:dev"));
+        assert_eq!(label.path().as_deref(), Ok("labels/env_dev.tf"));
+    }
+
+    #[test]
+    fn identity_errors_name_what_is_missing() {
+        let src = Resource::new(ResourceType::Source, None, Attributes::new());
+        assert_eq!(
+            src.import_id(),
+            Err(IdentityError::MissingId {
+                ty: ResourceType::Source
+            })
+        );
+        let label = Resource::new(ResourceType::Label, None, attrs(&[("key", "env")]));
+        assert_eq!(
+            label.import_id().map_err(|e| e.to_string()),
+            Err(
+                "segment_label needs the attribute `value` as a string to form its import id"
+                    .into()
+            )
+        );
+    }
+}
