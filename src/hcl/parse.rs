@@ -278,9 +278,14 @@ impl Parser<'_> {
                 }
             };
             let (name, value) = self.attribute(attr, ty, schema, prefix)?;
+            if seen.contains_key(&name) {
+                return Err(self.error(attr.key.span(), Problem::DuplicateKey(name)));
+            }
             seen.insert(name, value);
         }
         self.check_required(&seen, ty, schema, prefix, span)?;
+        // The model never holds nulls: unset and `null` are the same thing.
+        seen.retain(|_, v| !v.is_null());
         Ok(seen)
     }
 
@@ -444,6 +449,7 @@ impl Parser<'_> {
             fields.insert(name, value);
         }
         self.check_required(&fields, ty, nested, &prefix, expr.span())?;
+        fields.retain(|_, v| !v.is_null());
         Ok(Value::Object(fields))
     }
 

@@ -13,8 +13,9 @@ pub use value::{Value, secret_placeholders};
 
 use std::collections::BTreeMap;
 
-/// Attribute values keyed by attribute name. Only configurable attributes are held; an absent
-/// optional attribute and `Value::Null` mean the same thing.
+/// Attribute values keyed by attribute name. Only configurable attributes are held, and never
+/// `Value::Null`: an unset optional attribute is simply absent, so two models that mean the same
+/// thing compare equal.
 pub type Attributes = BTreeMap<String, Value>;
 
 /// One Segment resource: its type, its identity and its configurable attributes.

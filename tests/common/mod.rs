@@ -1,0 +1,82 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+/// `shared/` beside the project (override with `GITSYNC_SHARED`).
+pub fn shared_dir() -> PathBuf {
+    let dir = std::env::var_os("GITSYNC_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared"));
+    assert!(
+        dir.join("fixtures/gitsync-output").is_dir(),
+        "the shared fixtures are missing: expected {}/fixtures/gitsync-output (set GITSYNC_SHARED)",
+        dir.display()
+    );
+    dir
+}
+
+/// Real Git Sync output, `v2025` or `v2024`.
+pub fn fixture_dir(form: &str) -> PathBuf {
+    shared_dir().join("fixtures/gitsync-output").join(form)
+}
+
+/// Every `*.tf` file under `dir`, as (path relative to `dir`, contents), sorted by path.
+pub fn tf_files(dir: &Path) -> Vec<(String, String)> {
+    let mut files: Vec<(String, String)> = walkdir::WalkDir::new(dir)
+        .sort_by_file_name()
+        .into_iter()
+        .map(|e| e.unwrap_or_else(|e| panic!("walking {}: {e}", dir.display())))
+        .filter(|e| e.file_type().is_file() && e.path().extension().is_some_and(|x| x == "tf"))
+        .map(|e| {
+            let rel = e
+                .path()
+                .strip_prefix(dir)
+                .map(|p| p.to_string_lossy().into_owned());
+            let rel = rel.unwrap_or_else(|_| e.path().display().to_string());
+            let text = std::fs::read_to_string(e.path())
+                .unwrap_or_else(|err| panic!("reading {}: {err}", e.path().display()));
+            (rel, text)
+        })
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no .tf files under {}", dir.display());
+    files
+}
+
+/// HashiCorp's `hclfmt`, built by `scripts/install-test-tools.sh`. `None` when it is not
+/// installed and the run is not CI; under CI (`CI` set) its absence fails the test.
+pub fn hclfmt() -> Option<PathBuf> {
+    let candidates = [
+        std::env::var_os("GITSYNC_HCLFMT").map(PathBuf::from),
+        std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/gitsync/tools/bin/hclfmt")),
+    ];
+    let found = candidates.into_iter().flatten().find(|p| p.is_file());
+    if found.is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "hclfmt is required under CI; run scripts/install-test-tools.sh"
+        );
+        eprintln!(
+            "note: hclfmt not installed; run scripts/install-test-tools.sh to enable this check"
+        );
+    }
+    found
+}
+
+/// Formats `text` with `hclfmt` and returns its output.
+pub fn run_hclfmt(hclfmt: &Path, text: &str) -> String {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let file = dir.path().join("x.tf");
+    std::fs::write(&file, text).unwrap_or_else(|e| panic!("write: {e}"));
+    let out = std::process::Command::new(hclfmt)
+        .arg(&file)
+        .output()
+        .unwrap_or_else(|e| panic!("running {}: {e}", hclfmt.display()));
+    assert!(
+        out.status.success(),
+        "hclfmt failed on:\n{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap_or_else(|e| panic!("hclfmt output is not UTF-8: {e}"))
+}

@@ -1,0 +1,312 @@
+//! Every class of bad input gets a precise message that names the place (`file:line:column`).
+
+use gitsync::hcl::parse;
+
+const SOURCE: &str = r#"import {
+  to = segment_source.id-abc
+  id = "abc"
+}
+
+resource "segment_source" "id-abc" {
+  enabled = true
+  labels  = null
+  metadata = {
+    id = "78PbvP2yv8"
+  }
+  name = "BigQuery"
+  settings = jsonencode({
+    location = "us"
+  })
+  slug = "bigquery"
+}"#;
+
+/// The error for SOURCE with `from` replaced by `to`.
+fn error_after(from: &str, to: &str) -> String {
+    assert!(SOURCE.contains(from), "test bug: {from:?} not in SOURCE");
+    error_of(&SOURCE.replacen(from, to, 1))
+}
+
+fn error_of(text: &str) -> String {
+    match parse(text, "sources/abc.tf") {
+        Ok(r) => panic!("expected an error, got {r:?} from:\n{text}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn the_base_file_parses() {
+    let resource = parse(SOURCE, "sources/abc.tf").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(resource.id.as_deref(), Some("abc"));
+}
+
+#[test]
+fn syntax_error() {
+    let e = error_after("enabled = true", "enabled = = true");
+    assert!(e.starts_with("sources/abc.tf:7:13: not valid HCL: "), "{e}");
+}
+
+#[test]
+fn two_resources_in_one_file() {
+    let text = format!(
+        "{SOURCE}\n\nresource \"segment_label\" \"x\" {{\n  key = \"a\"\n  value = \"b\"\n}}"
+    );
+    assert_eq!(
+        error_of(&text),
+        "sources/abc.tf:19:1: a second `resource` block; a file holds exactly one resource (the first is on line 6)"
+    );
+}
+
+#[test]
+fn no_resource_at_all() {
+    assert_eq!(
+        error_of("import {\n  to = segment_source.id-abc\n  id = \"abc\"\n}\n"),
+        "sources/abc.tf:1:1: no `resource` block; a resource file holds exactly one"
+    );
+}
+
+#[test]
+fn unknown_resource_type() {
+    let e = error_after(
+        r#"resource "segment_source""#,
+        r#"resource "segment_sorce""#,
+    );
+    assert!(
+        e.starts_with("sources/abc.tf:6:10: unknown resource type `segment_sorce`; the segment provider has: segment_source, segment_destination,"),
+        "{e}"
+    );
+}
+
+#[test]
+fn resource_of_another_provider() {
+    let text = "resource \"aws_s3_bucket\" \"b\" {\n  bucket = \"x\"\n}";
+    assert_eq!(
+        error_of(text),
+        "sources/abc.tf:1:10: `aws_s3_bucket` is a resource of another provider; only `segment_*` resources can be synced"
+    );
+}
+
+#[test]
+fn other_blocks() {
+    let text = format!("provider \"segment\" {{\n}}\n\n{SOURCE}");
+    assert_eq!(
+        error_of(&text),
+        "sources/abc.tf:1:1: a `provider` block does not belong in a resource file; only `import` and `resource` blocks do"
+    );
+}
+
+#[test]
+fn unknown_attribute() {
+    assert_eq!(
+        error_after(
+            "  slug = \"bigquery\"",
+            "  slug = \"bigquery\"\n  colour = \"red\""
+        ),
+        "sources/abc.tf:17:3: `segment_source` has no attribute `colour`"
+    );
+}
+
+#[test]
+fn unknown_nested_attribute() {
+    assert_eq!(
+        error_after(
+            "    id = \"78PbvP2yv8\"",
+            "    id = \"78PbvP2yv8\"\n    logo = \"x\""
+        ),
+        "sources/abc.tf:11:5: `segment_source` has no attribute `metadata.logo`"
+    );
+}
+
+#[test]
+fn computed_attribute() {
+    assert_eq!(
+        error_after(
+            "  slug = \"bigquery\"",
+            "  slug = \"bigquery\"\n  write_keys = []"
+        ),
+        "sources/abc.tf:17:3: `write_keys` is set by Segment and cannot be written; remove it"
+    );
+}
+
+#[test]
+fn missing_required_attribute() {
+    assert_eq!(
+        error_after("  slug = \"bigquery\"\n", ""),
+        "sources/abc.tf:6:1: `segment_source` is missing the required attribute `slug`"
+    );
+}
+
+#[test]
+fn missing_required_nested_attribute() {
+    assert_eq!(
+        error_after("    id = \"78PbvP2yv8\"\n", ""),
+        "sources/abc.tf:9:14: `segment_source` is missing the required attribute `metadata.id`"
+    );
+}
+
+#[test]
+fn required_attribute_set_to_null() {
+    assert_eq!(
+        error_after("enabled = true", "enabled = null"),
+        "sources/abc.tf:7:13: `enabled` is required and cannot be null"
+    );
+}
+
+#[test]
+fn wrong_type() {
+    assert_eq!(
+        error_after("enabled = true", "enabled = \"yes\""),
+        "sources/abc.tf:7:13: `enabled` must be a bool, not a string"
+    );
+    assert_eq!(
+        error_after("labels  = null", "labels  = \"env\""),
+        "sources/abc.tf:8:13: `labels` must be a set of objects, not a string"
+    );
+    assert_eq!(
+        error_after("name = \"BigQuery\"", "name = 5"),
+        "sources/abc.tf:12:10: `name` must be a string, not a number"
+    );
+}
+
+#[test]
+fn variable() {
+    assert_eq!(
+        error_after("enabled = true", "enabled = var.enabled"),
+        "sources/abc.tf:7:13: `var.enabled` is a variable; Git Sync files hold literal values only"
+    );
+}
+
+#[test]
+fn local_value() {
+    assert_eq!(
+        error_after("name = \"BigQuery\"", "name = local.name"),
+        "sources/abc.tf:12:10: `local.name` is a local value; Git Sync files hold literal values only"
+    );
+}
+
+#[test]
+fn reference_to_another_resource() {
+    assert_eq!(
+        error_after(
+            "id = \"78PbvP2yv8\"",
+            "id = segment_source.other.metadata.id"
+        ),
+        "sources/abc.tf:10:10: `segment_source.other.metadata.id` is a reference to another object; Git Sync files hold literal values only"
+    );
+}
+
+#[test]
+fn reference_inside_jsonencode() {
+    assert_eq!(
+        error_after(
+            "location = \"us\"",
+            "location = data.segment_workspace.w.region"
+        ),
+        "sources/abc.tf:14:16: `data.segment_workspace.w.region` is a reference to another object; Git Sync files hold literal values only"
+    );
+}
+
+#[test]
+fn function_other_than_jsonencode() {
+    assert_eq!(
+        error_after("settings = jsonencode({", "settings = merge({"),
+        "sources/abc.tf:13:14: function `merge` is not allowed; the only function is `jsonencode(...)`"
+    );
+    assert_eq!(
+        error_after("name = \"BigQuery\"", "name = file(\"name.txt\")"),
+        "sources/abc.tf:12:10: function `file` is not allowed; the only function is `jsonencode(...)`"
+    );
+}
+
+#[test]
+fn interpolation() {
+    assert_eq!(
+        error_after("name = \"BigQuery\"", "name = \"Big${var.x}\""),
+        "sources/abc.tf:12:10: template interpolation is not allowed; Git Sync files hold literal values only (write `$${` for a literal `${`)"
+    );
+}
+
+#[test]
+fn operators_and_conditionals() {
+    assert_eq!(
+        error_after("enabled = true", "enabled = 1 == 1"),
+        "sources/abc.tf:7:13: an operator expression is not allowed; Git Sync files hold literal values only"
+    );
+    assert_eq!(
+        error_after("enabled = true", "enabled = true ? true : false"),
+        "sources/abc.tf:7:13: a conditional expression is not allowed; Git Sync files hold literal values only"
+    );
+}
+
+#[test]
+fn invalid_json_string_in_2024_form() {
+    assert_eq!(
+        error_after(
+            "settings = jsonencode({\n    location = \"us\"\n  })",
+            "settings = \"{\\\"location\\\": }\""
+        ),
+        "sources/abc.tf:13:14: `settings` holds a string that is not valid JSON: expected value at line 1 column 14"
+    );
+}
+
+#[test]
+fn import_targets_another_resource() {
+    assert_eq!(
+        error_after("to = segment_source.id-abc", "to = segment_source.id-xyz"),
+        "sources/abc.tf:2:8: the import block targets `segment_source.id-xyz`, but the resource in this file is `segment_source.id-abc`"
+    );
+}
+
+#[test]
+fn import_id_that_disagrees_with_attributes() {
+    let text = r#"import {
+  to = segment_label.id-env_dev
+  id = "env:prod"
+}
+
+resource "segment_label" "id-env_dev" {
+  description = null
+  key         = "env"
+  value       = "dev"
+}"#;
+    assert_eq!(
+        error_of(text),
+        "sources/abc.tf:3:8: import id \"env:prod\" does not match the resource; expected \"env:dev\""
+    );
+}
+
+#[test]
+fn nested_block_instead_of_attribute() {
+    assert_eq!(
+        error_after("  metadata = {", "  metadata {"),
+        "sources/abc.tf:9:3: `segment_source` takes no `metadata` block; write nested values as an attribute: `metadata = { ... }`"
+    );
+}
+
+#[test]
+fn secret_placeholders_are_kept_and_listed() {
+    let text = SOURCE.replacen(
+        "location = \"us\"",
+        "location = \"us\"\n    password = \"@@db_password@@\"",
+        1,
+    );
+    let resource = parse(&text, "sources/abc.tf").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        resource.secret_placeholders(),
+        vec!["db_password".to_string()]
+    );
+    let rendered = gitsync::hcl::render(&resource).unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        rendered.contains("password = \"@@db_password@@\""),
+        "{rendered}"
+    );
+}
+
+#[test]
+fn a_file_without_import_block_is_a_new_resource() {
+    let text = &SOURCE[SOURCE.find("resource").unwrap_or(0)..].replace("id-abc", "my_source");
+    let resource = parse(text, "sources/new.tf").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(resource.id, None);
+    assert_eq!(resource.new_name.as_deref(), Some("my_source"));
+    let rendered = gitsync::hcl::render(&resource).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(&rendered, text);
+}
