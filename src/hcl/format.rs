@@ -60,14 +60,50 @@ impl<'a> Token<'a> {
         }
     }
 
-    /// Display width in grapheme clusters, as hclwrite counts columns.
+    /// Display width in grapheme clusters, as hclwrite counts columns: per token of HCL's own
+    /// scanner, which splits a quoted literal at a lone `$` or `%` (and at `$${` / `%%{`), so a
+    /// combining mark after a `$` is a cluster of its own there.
     fn columns(&self) -> usize {
         if self.text.is_ascii() {
             self.text.len()
+        } else if self.kind == TokenKind::QuotedLit {
+            scanner_segments(&self.text)
+                .map(|seg| seg.graphemes(true).count())
+                .sum()
         } else {
             self.text.graphemes(true).count()
         }
     }
+}
+
+/// Splits quoted-literal text the way hclsyntax's scanner tokenizes it: runs of ordinary
+/// characters and escapes; a `$` or `%` alone; `$${` or `%%{` (an escaped template opener).
+fn scanner_segments(text: &str) -> impl Iterator<Item = &str> {
+    let bytes = text.as_bytes();
+    let mut start = 0;
+    std::iter::from_fn(move || {
+        if start >= bytes.len() {
+            return None;
+        }
+        let begin = start;
+        let mut i = start;
+        if matches!(bytes[i], b'$' | b'%') {
+            let c = bytes[i];
+            i += 1;
+            if bytes.get(i) == Some(&c) && bytes.get(i + 1) == Some(&b'{') {
+                i += 2;
+            }
+        } else {
+            while i < bytes.len() && !matches!(bytes[i], b'$' | b'%') {
+                // An escape takes the next character with it (`\$` never occurs: `$` is not
+                // escaped in HCL, so this only matters for `\\` and `\"`).
+                i += if bytes[i] == b'\\' { 2 } else { 1 };
+            }
+            i = i.min(bytes.len());
+        }
+        start = i;
+        Some(&text[begin..i])
+    })
 }
 
 /// One line: `lead` always; `assign` from a `=` whose right-hand side closes on the line.

@@ -56,13 +56,18 @@ fn is_printable(c: char) -> bool {
 
 /// hclsyntax's `ValidIdentifier`: `(ID_Start | '_') (ID_Continue | '-')*`. Object keys that are
 /// identifiers are written bare, all others quoted.
+///
+/// HCL's scanner tables predate Unicode 15.1, which added the zero-width joiners U+200C and
+/// U+200D to `ID_Continue`; they are not identifier characters there, so not here either.
 pub(crate) fn is_identifier(s: &str) -> bool {
     let mut chars = s.chars();
     match chars.next() {
         Some(c) if unicode_ident::is_xid_start(c) || c == '_' => {}
         _ => return false,
     }
-    chars.all(|c| unicode_ident::is_xid_continue(c) || c == '-')
+    chars.all(|c| {
+        (unicode_ident::is_xid_continue(c) && !matches!(c, '\u{200c}' | '\u{200d}')) || c == '-'
+    })
 }
 
 /// A number as Go's `big.Float.Text('f', -1)` writes it: plain decimal, no exponent, no
@@ -96,6 +101,7 @@ mod tests {
         assert!(!is_identifier("$schema"));
         assert!(!is_identifier("Product Name"));
         assert!(!is_identifier("-x"));
+        assert!(!is_identifier("a\u{200d}"));
         assert!(!is_identifier("1x"));
         assert!(!is_identifier(""));
     }

@@ -18,6 +18,7 @@ use hcl_edit::{Number, Span};
 use super::error::{ParseError, Problem};
 use crate::model::{
     AttrType, Attribute, Attributes, ImportId, Presence, Resource, ResourceType, Value,
+    canonical_number, canonicalize_json,
 };
 
 /// Parses one resource file. `file` names it in errors (`sources/abc.tf`).
@@ -387,15 +388,20 @@ impl Parser<'_> {
             }
             (AttrType::Json, _) => match self.literal_string(expr)? {
                 // The 2024 form: the JSON document as an escaped string.
-                Some(s) => serde_json::from_str(&s).map(Value::Json).map_err(|e| {
-                    self.error(
-                        expr.span(),
-                        Problem::InvalidJson {
-                            path: path.to_owned(),
-                            message: e.to_string(),
-                        },
-                    )
-                }),
+                Some(s) => serde_json::from_str(&s)
+                    .map(|mut json| {
+                        canonicalize_json(&mut json);
+                        Value::Json(json)
+                    })
+                    .map_err(|e| {
+                        self.error(
+                            expr.span(),
+                            Problem::InvalidJson {
+                                path: path.to_owned(),
+                                message: e.to_string(),
+                            },
+                        )
+                    }),
                 None => Err(self.wrong_type(expr, path, attr_ty)),
             },
             (AttrType::List(elem) | AttrType::Set(elem), Expression::Array(items)) => items
@@ -649,7 +655,7 @@ fn to_json_number(n: &Number, negate: bool) -> Option<serde_json::Number> {
         return Some((if negate { -i } else { i }).into());
     }
     let f = n.as_f64()?;
-    serde_json::Number::from_f64(if negate { -f } else { f })
+    serde_json::Number::from_f64(if negate { -f } else { f }).map(canonical_number)
 }
 
 fn describe_expr(expr: &Expression) -> &'static str {

@@ -19,6 +19,10 @@ use crate::model::{AttrType, Attribute, IdentityError, Resource, Value};
 pub enum RenderError {
     #[error(transparent)]
     Identity(#[from] IdentityError),
+    #[error(
+        "{ty}: `{name}` is not a valid Terraform resource name; its import id must be made of letters, digits, `_`, `-` and `:`"
+    )]
+    InvalidName { ty: String, name: String },
     #[error("{ty} has no attribute `{path}`")]
     UnknownAttribute { ty: String, path: String },
     #[error("{ty}: attribute `{path}` must be {expected}")]
@@ -44,6 +48,12 @@ struct Renderer<'r, 'a> {
 fn render_tokens<'r>(resource: &'r Resource, out: &mut Vec<Token<'r>>) -> Result<(), RenderError> {
     let ty = resource.ty.terraform_type();
     let name = resource.terraform_name()?;
+    if !is_identifier(&name) {
+        return Err(RenderError::InvalidName {
+            ty: ty.to_owned(),
+            name,
+        });
+    }
     let mut r = Renderer { resource, out };
 
     if resource.new_name.is_none() {

@@ -9,7 +9,7 @@ pub mod schema;
 mod value;
 
 pub use schema::{AttrType, Attribute, ImportId, Kind, Presence, ResourceType};
-pub use value::{Value, secret_placeholders};
+pub use value::{Value, canonical_number, canonicalize_json, secret_placeholders};
 
 use std::collections::BTreeMap;
 

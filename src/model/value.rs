@@ -48,6 +48,38 @@ fn collect_json_placeholders(value: &serde_json::Value, out: &mut Vec<String>) {
     }
 }
 
+/// The one spelling of a number in the model: integral values that fit an `i64`/`u64` are held
+/// as integers, everything else as `f64`. Git Sync (Go's `big.Float`) does not tell `2` from
+/// `2.0`, and neither may the model, or equal documents would compare unequal.
+///
+/// An integral `f64` becomes the integer its shortest decimal spelling names (what the renderer
+/// writes and the parser reads back), so `3.1385920465699195e18` becomes `3138592046569919500`.
+pub fn canonical_number(n: serde_json::Number) -> serde_json::Number {
+    let Some(f) = n.as_f64().filter(|f| n.is_f64() && f.fract() == 0.0) else {
+        return n;
+    };
+    let text = format!("{f}");
+    if let Ok(u) = text.parse::<u64>() {
+        serde_json::Number::from(u)
+    } else if let Ok(i) = text.parse::<i64>() {
+        serde_json::Number::from(i)
+    } else if text == "-0" {
+        serde_json::Number::from(0)
+    } else {
+        n
+    }
+}
+
+/// Puts every number in a JSON document into [`canonical_number`] form.
+pub fn canonicalize_json(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Number(n) => *n = canonical_number(n.clone()),
+        serde_json::Value::Array(items) => items.iter_mut().for_each(canonicalize_json),
+        serde_json::Value::Object(map) => map.values_mut().for_each(canonicalize_json),
+        _ => {}
+    }
+}
+
 /// The names of the `@@name@@` secret placeholders in a string, in order. A name is made of
 /// ASCII letters, digits, `_` and `-`; anything else between `@@` pairs is left as text.
 pub fn secret_placeholders(s: &str) -> impl Iterator<Item = &str> {
@@ -79,5 +111,22 @@ mod tests {
             secret_placeholders("a @@db_pass@@ b @@not a name@@ @@x-1@@@@").collect();
         assert_eq!(found, vec!["db_pass", "x-1"]);
         assert_eq!(secret_placeholders("user@@example.com").count(), 0);
+    }
+
+    #[test]
+    fn integral_floats_become_integers() {
+        let n =
+            |s: &str| canonical_number(serde_json::from_str(s).unwrap_or_else(|e| panic!("{e}")));
+        assert_eq!(n("2.0"), serde_json::Number::from(2));
+        assert_eq!(n("-0.0"), serde_json::Number::from(0));
+        assert_eq!(
+            n("2.5"),
+            serde_json::Number::from_f64(2.5).unwrap_or_else(|| panic!())
+        );
+        assert!(n("1e300").is_f64());
+        assert_eq!(
+            n("18446744073709551615"),
+            serde_json::Number::from(u64::MAX)
+        );
     }
 }
