@@ -221,7 +221,7 @@ fn function_other_than_jsonencode() {
 fn interpolation() {
     assert_eq!(
         error_after("name = \"BigQuery\"", "name = \"Big${var.x}\""),
-        "sources/abc.tf:12:10: template interpolation is not allowed; Git Sync files hold literal values only (write `$${` for a literal `${`)"
+        "sources/abc.tf:12:14: template interpolation is not allowed; Git Sync files hold literal values only (write `$${` for a literal `${`)"
     );
 }
 
@@ -229,11 +229,11 @@ fn interpolation() {
 fn operators_and_conditionals() {
     assert_eq!(
         error_after("enabled = true", "enabled = 1 == 1"),
-        "sources/abc.tf:7:13: an operator expression is not allowed; Git Sync files hold literal values only"
+        "sources/abc.tf:7:15: an operator expression is not allowed; Git Sync files hold literal values only"
     );
     assert_eq!(
         error_after("enabled = true", "enabled = true ? true : false"),
-        "sources/abc.tf:7:13: a conditional expression is not allowed; Git Sync files hold literal values only"
+        "sources/abc.tf:7:18: a conditional expression is not allowed; Git Sync files hold literal values only"
     );
 }
 
@@ -309,4 +309,31 @@ fn a_file_without_import_block_is_a_new_resource() {
     assert_eq!(resource.new_name.as_deref(), Some("my_source"));
     let rendered = gitsync::hcl::render(&resource).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(&rendered, text);
+}
+
+/// Found by fuzzing: chains of binary operators around unclosed brackets made the HCL parser
+/// backtrack exponentially (each level doubled the time; 40 levels would take days). The file is
+/// refused at the first operator, before the parser runs.
+#[test]
+fn operator_chains_around_open_brackets_are_refused_at_the_first_operator() {
+    let text = format!(
+        "resource \"segment_label\" \"x\" {{\n  key = {}\n}}",
+        "x+x+x[".repeat(40)
+    );
+    assert_eq!(
+        error_of(&text),
+        "sources/abc.tf:2:10: an operator expression is not allowed; Git Sync files hold literal values only"
+    );
+}
+
+#[test]
+fn nesting_deeper_than_64_levels_is_refused() {
+    let text = format!(
+        "resource \"segment_label\" \"x\" {{\n  key = {}\n}}",
+        "[".repeat(100_000)
+    );
+    assert_eq!(
+        error_of(&text),
+        "sources/abc.tf:2:72: not valid HCL: brackets nested deeper than 64 levels"
+    );
 }

@@ -10,6 +10,7 @@
 
 mod error;
 mod format;
+mod guard;
 mod literal;
 mod parse;
 mod render;

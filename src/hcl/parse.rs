@@ -16,6 +16,7 @@ use hcl_edit::template::Element;
 use hcl_edit::{Number, Span};
 
 use super::error::{ParseError, Problem};
+use super::guard;
 use crate::model::{
     AttrType, Attribute, Attributes, ImportId, Presence, Resource, ResourceType, Value,
     canonical_number, canonicalize_json,
@@ -23,13 +24,17 @@ use crate::model::{
 
 /// Parses one resource file. `file` names it in errors (`sources/abc.tf`).
 pub fn parse(source: &str, file: &str) -> Result<Resource, ParseError> {
+    let parser = Parser { source, file };
+    // Untrusted input: refuse what would make the HCL parser slow before it runs.
+    guard::check(source)
+        .map_err(|(offset, problem)| parser.error(Some(offset..offset), problem))?;
     let body = hcl_edit::parser::parse_body(source).map_err(|e| ParseError {
         file: file.to_owned(),
         line: e.location().line(),
         column: e.location().column(),
         problem: Problem::Syntax(e.message().to_owned()),
     })?;
-    Parser { source, file }.file(&body)
+    parser.file(&body)
 }
 
 struct Parser<'s> {

@@ -6,6 +6,7 @@
 //! about HCL syntax, HTTP or Git.
 
 pub mod schema;
+pub mod synthetic;
 mod value;
 
 pub use schema::{AttrType, Attribute, ImportId, Kind, Presence, ResourceType};

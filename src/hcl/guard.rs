@@ -1,0 +1,251 @@
+//! A linear pre-scan of untrusted files, run before the HCL parser.
+//!
+//! Files arrive from pull requests. `hcl-edit`'s expression parser backtracks exponentially on
+//! chains of binary operators around unclosed brackets (`x+x+x[` repeated: 16 levels take 50 ms,
+//! each further level doubles it; found by fuzzing), and any recursive-descent parser overflows
+//! its stack on deep enough nesting. gitsync accepts literal values only, so this scan refuses,
+//! with their place, the constructs that cannot appear in a valid file anyway: operators, `?`,
+//! template interpolation, and nesting deeper than [`MAX_DEPTH`]. What passes is brackets,
+//! names, numbers, strings, heredocs and comments, on which the parser is fast.
+//!
+//! The scan understands just enough HCL to skip strings, heredocs and comments; it never
+//! accepts anything on its own: the parser still checks everything that passes.
+
+use super::error::Problem;
+
+/// Deepest bracket nesting accepted. Real Git Sync files stay under 20.
+pub(crate) const MAX_DEPTH: usize = 64;
+
+/// The first construct the parser must not see, with its byte offset.
+pub(crate) fn check(source: &str) -> Result<(), (usize, Problem)> {
+    Scanner {
+        src: source.as_bytes(),
+        pos: 0,
+        depth: 0,
+        operand_may_start: true,
+    }
+    .run()
+}
+
+struct Scanner<'s> {
+    src: &'s [u8],
+    pos: usize,
+    depth: usize,
+    /// True after `=`, `,`, `:`, an opening bracket or the start: where a `-` begins a negative
+    /// number rather than a subtraction.
+    operand_may_start: bool,
+}
+
+const OPERATOR: Problem = Problem::Expression("an operator expression");
+
+impl Scanner<'_> {
+    fn peek(&self, ahead: usize) -> u8 {
+        self.src.get(self.pos + ahead).copied().unwrap_or(0)
+    }
+
+    fn run(mut self) -> Result<(), (usize, Problem)> {
+        while self.pos < self.src.len() {
+            let start = self.pos;
+            let c = self.src[self.pos];
+            let mut operand_may_start = false;
+            match c {
+                b' ' | b'\t' | b'\r' | b'\n' => {
+                    self.pos += 1;
+                    continue;
+                }
+                b'#' => self.skip_line(),
+                b'/' if self.peek(1) == b'/' => self.skip_line(),
+                b'/' if self.peek(1) == b'*' => self.skip_block_comment(),
+                b'"' => self.string()?,
+                b'<' if self.peek(1) == b'<' => self.heredoc()?,
+                b'[' | b'{' | b'(' => {
+                    self.depth += 1;
+                    if self.depth > MAX_DEPTH {
+                        let msg = format!("brackets nested deeper than {MAX_DEPTH} levels");
+                        return Err((start, Problem::Syntax(msg)));
+                    }
+                    self.pos += 1;
+                    operand_may_start = true;
+                }
+                b']' | b'}' | b')' => {
+                    self.depth = self.depth.saturating_sub(1);
+                    self.pos += 1;
+                }
+                b'=' if self.peek(1) == b'=' => return Err((start, OPERATOR)),
+                b'=' if self.peek(1) == b'>' => {
+                    return Err((start, Problem::Expression("a `for` expression")));
+                }
+                b'=' | b',' | b':' => {
+                    self.pos += 1;
+                    operand_may_start = true;
+                }
+                b'-' => {
+                    let next = self.src[self.pos + 1..]
+                        .iter()
+                        .find(|b| !matches!(b, b' ' | b'\t'));
+                    if !(self.operand_may_start && next.is_some_and(u8::is_ascii_digit)) {
+                        return Err((start, OPERATOR));
+                    }
+                    self.pos += 1;
+                    operand_may_start = true;
+                }
+                b'?' => return Err((start, Problem::Expression("a conditional expression"))),
+                b'+' | b'*' | b'/' | b'%' | b'!' | b'<' | b'>' | b'&' | b'|' => {
+                    return Err((start, OPERATOR));
+                }
+                b'.' if self.peek(1) == b'.' => {
+                    return Err((start, Problem::Expression("an expansion `...`")));
+                }
+                b'$' if self.peek(1) == b'{' => return Err((start, Problem::Interpolation)),
+                _ => self.word(),
+            }
+            self.operand_may_start = operand_may_start;
+        }
+        Ok(())
+    }
+
+    /// A name, a number or any other run of bytes that is not punctuation we care about.
+    fn word(&mut self) {
+        self.pos += 1;
+        while self.pos < self.src.len() {
+            let c = self.src[self.pos];
+            // `-` inside a name (`id-abc`) and `.` in numbers and traversals stay in the word;
+            // an exponent sign (`1e-5`) too.
+            let exponent_sign =
+                matches!(c, b'-' | b'+') && matches!(self.src[self.pos - 1], b'e' | b'E');
+            if c.is_ascii_alphanumeric()
+                || c >= 0x80
+                || matches!(c, b'_' | b'-' | b'.')
+                || exponent_sign
+            {
+                self.pos += 1;
+            } else {
+                break;
+            }
+        }
+    }
+
+    fn skip_line(&mut self) {
+        while self.pos < self.src.len() && self.src[self.pos] != b'\n' {
+            self.pos += 1;
+        }
+    }
+
+    fn skip_block_comment(&mut self) {
+        self.pos += 2;
+        while self.pos < self.src.len() && !(self.src[self.pos] == b'*' && self.peek(1) == b'/') {
+            self.pos += 1;
+        }
+        self.pos = (self.pos + 2).min(self.src.len());
+    }
+
+    /// A quoted string; interpolation and directives are refused, their escapes skipped.
+    fn string(&mut self) -> Result<(), (usize, Problem)> {
+        let start = self.pos;
+        self.pos += 1;
+        while self.pos < self.src.len() {
+            match self.src[self.pos] {
+                b'\\' => self.pos += 2,
+                b'"' => {
+                    self.pos += 1;
+                    return Ok(());
+                }
+                b'\n' => break,
+                b'$' | b'%' => self.template_char()?,
+                _ => self.pos += 1,
+            }
+        }
+        Err((start, Problem::Syntax("unterminated string".into())))
+    }
+
+    /// At a `$` or `%` inside a template: `$${`/`%%{` are escapes, `${`/`%{` are refused.
+    fn template_char(&mut self) -> Result<(), (usize, Problem)> {
+        let c = self.src[self.pos];
+        if self.peek(1) == c && self.peek(2) == b'{' {
+            self.pos += 3;
+            Ok(())
+        } else if self.peek(1) == b'{' {
+            Err((self.pos, Problem::Interpolation))
+        } else {
+            self.pos += 1;
+            Ok(())
+        }
+    }
+
+    /// `<<EOF` / `<<-EOF` up to the line holding only the delimiter.
+    fn heredoc(&mut self) -> Result<(), (usize, Problem)> {
+        let start = self.pos;
+        self.pos += 2;
+        if self.peek(0) == b'-' {
+            self.pos += 1;
+        }
+        let name_start = self.pos;
+        while self.pos < self.src.len()
+            && (self.src[self.pos].is_ascii_alphanumeric() || self.src[self.pos] == b'_')
+        {
+            self.pos += 1;
+        }
+        let delimiter = &self.src[name_start..self.pos];
+        if delimiter.is_empty() || self.peek(0) != b'\n' {
+            return Err((start, OPERATOR));
+        }
+        self.pos += 1;
+        while self.pos < self.src.len() {
+            let line_start = self.pos;
+            while self.pos < self.src.len() && self.src[self.pos] != b'\n' {
+                match self.src[self.pos] {
+                    b'$' | b'%' => self.template_char()?,
+                    _ => self.pos += 1,
+                }
+            }
+            let line = &self.src[line_start..self.pos.min(self.src.len())];
+            if line.trim_ascii() == delimiter {
+                return Ok(());
+            }
+            self.pos += 1;
+        }
+        Err((start, Problem::Syntax("unterminated heredoc".into())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problem(src: &str) -> Option<(usize, String)> {
+        check(src).err().map(|(at, p)| (at, p.to_string()))
+    }
+
+    #[test]
+    fn literal_files_pass() {
+        let ok = [
+            "a = -1\nb = [-2.5, 1e-5, 3E+2]\nc = { x = \"$${y} %%{z} 50% $\" }\n",
+            "to = segment_source.id-abc\nX-Api-Key = \"k\"\n",
+            "a = <<-EOF\n  text ? no: $${ok} 100%\n  EOF\nb = 1\n",
+            "# comment with + and ?\n// more - stuff\n/* and * here */ a = 1",
+            "a = jsonencode({ \"k\" : [1, 2] })",
+        ];
+        for src in ok {
+            assert_eq!(problem(src), None, "{src}");
+        }
+    }
+
+    #[test]
+    fn operators_interpolation_and_depth_are_refused_with_their_offset() {
+        assert_eq!(problem("a = x+x").map(|p| p.0), Some(5));
+        assert_eq!(problem("a = 1 - 1").map(|p| p.0), Some(6));
+        assert_eq!(problem("a = x == y").map(|p| p.0), Some(6));
+        assert_eq!(problem("a = b ? c : d").map(|p| p.0), Some(6));
+        assert_eq!(problem("a = \"x${y}\"").map(|p| p.0), Some(6));
+        assert_eq!(problem("a = <<EOF\n${x}\nEOF\n").map(|p| p.0), Some(10));
+        let deep = format!("a = {}", "[".repeat(MAX_DEPTH + 1));
+        assert_eq!(
+            problem(&deep),
+            Some((
+                4 + MAX_DEPTH,
+                "not valid HCL: brackets nested deeper than 64 levels".into()
+            ))
+        );
+        assert_eq!(problem("a = \"open\nb = 1").map(|p| p.0), Some(4));
+    }
+}

@@ -1,0 +1,168 @@
+//! `gitsync fmt` as a user runs it: the real binary on real files.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common::{fixture_dir, tf_files};
+
+fn gitsync(args: &[&str], dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_gitsync"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("running gitsync: {e}"))
+}
+
+fn stdout_lines(out: &Output) -> Vec<String> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    for (rel, text) in tf_files(from) {
+        let dest = to.join(&rel);
+        std::fs::create_dir_all(dest.parent().unwrap_or(to)).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(&dest, text).unwrap_or_else(|e| panic!("{e}"));
+    }
+}
+
+#[test]
+fn check_on_git_sync_2025_output_finds_nothing_to_change() {
+    let out = gitsync(
+        &["fmt", "--check", "v2025"],
+        &fixture_dir("v2025").join(".."),
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout_lines(&out), Vec::<String>::new());
+}
+
+#[test]
+fn check_on_2024_output_lists_exactly_the_files_that_would_change_and_touches_none() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    copy_tree(&fixture_dir("v2024"), dir.path());
+    let before = tf_files(dir.path());
+
+    let out = gitsync(&["fmt", "--check", "."], dir.path());
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Expected: every file whose canonical form differs, as the library sees it.
+    let expected: Vec<String> = before
+        .iter()
+        .filter(|(rel, text)| {
+            gitsync::hcl::canonicalize(text, rel).ok().as_deref() != Some(text.as_str())
+        })
+        .map(|(rel, _)| format!("./{rel}"))
+        .collect();
+    assert!(
+        expected.iter().any(|f| f == "./sources/7SfAMqPGrz.tf"),
+        "{expected:?}"
+    );
+    assert_eq!(stdout_lines(&out), expected);
+    assert_eq!(tf_files(dir.path()), before, "--check must change nothing");
+}
+
+#[test]
+fn fmt_rewrites_2024_files_into_the_2025_form_keeping_their_meaning() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    copy_tree(&fixture_dir("v2024"), dir.path());
+    let before = tf_files(dir.path());
+
+    let out = gitsync(&["fmt", "."], dir.path());
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !stdout_lines(&out).is_empty(),
+        "fmt should list the files it rewrote"
+    );
+
+    let after = tf_files(dir.path());
+    for ((rel, old), (_, new)) in before.iter().zip(&after) {
+        let old_model = gitsync::hcl::parse(old, rel).unwrap_or_else(|e| panic!("{e}"));
+        let new_model = gitsync::hcl::parse(new, rel).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(new_model, old_model, "{rel} changed meaning");
+        assert!(
+            !new.contains("settings = \"{"),
+            "{rel} still holds JSON in a string:\n{new}"
+        );
+    }
+    let again = gitsync(&["fmt", "--check", "."], dir.path());
+    assert_eq!(
+        again.status.code(),
+        Some(0),
+        "second run: {}",
+        String::from_utf8_lossy(&again.stdout)
+    );
+}
+
+#[test]
+fn a_file_that_does_not_parse_is_reported_with_its_place_left_untouched_and_exits_2() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let good_src = fixture_dir("v2024").join("sources/7SfAMqPGrz.tf");
+    let good = std::fs::read_to_string(&good_src).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::create_dir_all(dir.path().join("sources")).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(dir.path().join("sources/good.tf"), &good).unwrap_or_else(|e| panic!("{e}"));
+    let bad = good.replace("enabled = true", "enabled = var.enabled");
+    std::fs::write(dir.path().join("sources/bad.tf"), &bad).unwrap_or_else(|e| panic!("{e}"));
+
+    let out = gitsync(&["fmt", "sources"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim(),
+        "error: sources/bad.tf:7:13: `var.enabled` is a variable; Git Sync files hold literal values only"
+    );
+    let bad_after = std::fs::read_to_string(dir.path().join("sources/bad.tf"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        bad_after, bad,
+        "a file that does not parse must be left as it was"
+    );
+    // The good file is still formatted: one bad file does not hold the others back.
+    assert_eq!(stdout_lines(&out), vec!["sources/good.tf".to_string()]);
+}
+
+#[test]
+fn missing_paths_and_foreign_files() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(dir.path().join("README.md"), "not hcl").unwrap_or_else(|e| panic!("{e}"));
+    std::fs::create_dir_all(dir.path().join(".terraform")).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(dir.path().join(".terraform/x.tf"), "junk").unwrap_or_else(|e| panic!("{e}"));
+    let out = gitsync(&["fmt", "--check", "."], dir.path());
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "README.md and hidden directories are not ours to read"
+    );
+
+    let out = gitsync(&["fmt", "nowhere"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim(),
+        "error: nowhere: no such file or directory"
+    );
+}
+
+#[test]
+fn help_explains_the_command() {
+    let out = gitsync(&["fmt", "--help"], Path::new("."));
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(help.contains("--check"), "{help}");
+    assert!(help.contains("Exit status"), "{help}");
+}
