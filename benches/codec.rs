@@ -16,10 +16,10 @@ fn fixture_files() -> Vec<(String, String)> {
     let mut files = Vec::new();
     for entry in walkdir::WalkDir::new(&root).sort_by_file_name() {
         let Ok(entry) = entry else { continue };
-        if entry.path().extension().is_some_and(|x| x == "tf") {
-            if let Ok(text) = std::fs::read_to_string(entry.path()) {
-                files.push((entry.path().display().to_string(), text));
-            }
+        if entry.path().extension().is_some_and(|x| x == "tf")
+            && let Ok(text) = std::fs::read_to_string(entry.path())
+        {
+            files.push((entry.path().display().to_string(), text));
         }
     }
     assert!(!files.is_empty(), "no fixtures under {}", root.display());
