@@ -88,6 +88,10 @@ fn bench(c: &mut Criterion) {
     group.bench_function("baseline_hcl_rs_parse_format", |b| {
         b.iter(|| black_box(hcl_rs_roundtrip(&files)))
     });
+    // The floor: hcl-edit's syntax parse alone, which gitsync's parser builds on.
+    group.bench_function("floor_hcl_edit_parse", |b| {
+        b.iter(|| files.iter().filter(|(_, t)| hcl_edit::parser::parse_body(t).is_ok()).count())
+    });
     group.finish();
 }
 
