@@ -90,7 +90,12 @@ fn bench(c: &mut Criterion) {
     });
     // The floor: hcl-edit's syntax parse alone, which gitsync's parser builds on.
     group.bench_function("floor_hcl_edit_parse", |b| {
-        b.iter(|| files.iter().filter(|(_, t)| hcl_edit::parser::parse_body(t).is_ok()).count())
+        b.iter(|| {
+            files
+                .iter()
+                .filter(|(_, t)| hcl_edit::parser::parse_body(t).is_ok())
+                .count()
+        })
     });
     group.finish();
 }

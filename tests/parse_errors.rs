@@ -337,3 +337,19 @@ fn nesting_deeper_than_64_levels_is_refused() {
         "sources/abc.tf:2:72: not valid HCL: brackets nested deeper than 64 levels"
     );
 }
+
+/// Found by fuzzing: hclwrite writes the JSON keys "null", "true" and "false" bare, and HCL reads
+/// those keywords as names in key position.
+#[test]
+fn keyword_keys_in_jsonencode_are_names() {
+    let text = SOURCE.replacen(
+        "location = \"us\"",
+        "null = 1\n    true = 2\n    false = 3",
+        1,
+    );
+    let resource = parse(&text, "sources/abc.tf").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        resource.get("settings"),
+        &gitsync::model::Value::Json(serde_json::json!({"null": 1, "true": 2, "false": 3}))
+    );
+}

@@ -80,8 +80,16 @@ fn json(text: Text) -> impl Strategy<Value = serde_json::Value> {
     leaf.prop_recursive(4, 48, 6, move |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..5).prop_map(serde_json::Value::Array),
-            prop::collection::btree_map(prop_oneof![text(), id().boxed()], inner, 0..6)
-                .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+            prop::collection::btree_map(
+                prop_oneof![
+                    text(),
+                    id().boxed(),
+                    prop::sample::select(vec!["null", "true", "false"]).prop_map(String::from)
+                ],
+                inner,
+                0..6,
+            )
+            .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
         ]
     })
 }

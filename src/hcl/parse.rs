@@ -467,6 +467,10 @@ impl Parser<'_> {
     fn object_key(&self, key: &ObjectKey) -> Result<String> {
         match key {
             ObjectKey::Ident(ident) => Ok(ident.as_str().to_owned()),
+            // HCL reads the keywords as names in key position (`hcl.ExprAsKeyword`), and hclwrite
+            // writes the keys "null", "true" and "false" bare.
+            ObjectKey::Expression(Expression::Null(_)) => Ok("null".to_owned()),
+            ObjectKey::Expression(Expression::Bool(b)) => Ok(b.value().to_string()),
             ObjectKey::Expression(expr) => {
                 let expr = unparen(expr);
                 match self.literal_string(expr)? {
