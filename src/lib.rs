@@ -9,3 +9,5 @@
 pub mod cli;
 pub mod hcl;
 pub mod model;
+pub mod sync;
+pub mod workspace;

@@ -42,8 +42,8 @@ fn fuzz_findings_hold_the_round_trip_invariant() {
     }
     assert_eq!(
         seen,
-        4,
-        "expected the four recorded findings in {}",
+        5,
+        "expected the five recorded findings in {}",
         dir.display()
     );
 }

@@ -1,7 +1,9 @@
 //! The `gitsync` command line. Each subcommand lives in its own module and only wires
 //! arguments to the library; no logic of the engine lives here.
 
+mod export;
 mod fmt;
+mod serve;
 
 use std::process::ExitCode;
 
@@ -18,6 +20,10 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     Fmt(fmt::FmtArgs),
+    Export(export::ExportArgs),
+    /// The embedded workspace.
+    #[command(subcommand)]
+    Workspace(serve::WorkspaceCommand),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -25,5 +31,24 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Fmt(args) => fmt::run(&args),
+        Command::Export(args) => export::run(&args),
+        Command::Workspace(command) => serve::run(command),
+    }
+}
+
+/// Prints an error and returns the failure exit code (1).
+fn fail(message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("error: {message}");
+    ExitCode::FAILURE
+}
+
+/// Runs a future on a fresh multi-threaded runtime.
+fn block_on<F: std::future::Future<Output = ExitCode>>(future: F) -> ExitCode {
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt.block_on(future),
+        Err(e) => fail(format!("cannot start the async runtime: {e}")),
     }
 }

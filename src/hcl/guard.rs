@@ -104,19 +104,27 @@ impl Scanner<'_> {
         Ok(())
     }
 
-    /// A name, a number or any other run of bytes that is not punctuation we care about.
+    /// A name, a number or a traversal (`a.b`, `a.0`), as one word. A `-` belongs to the word
+    /// only inside a name segment (`id-abc`, `X-Api-Key`) or as an exponent sign (`1e-5`);
+    /// after a number segment (`a.6-6`) it is a subtraction, left for the caller to refuse.
     fn word(&mut self) {
+        let mut segment_is_name = !self.src[self.pos].is_ascii_digit();
         self.pos += 1;
         while self.pos < self.src.len() {
             let c = self.src[self.pos];
-            // `-` inside a name (`id-abc`) and `.` in numbers and traversals stay in the word;
-            // an exponent sign (`1e-5`) too.
-            let exponent_sign =
-                matches!(c, b'-' | b'+') && matches!(self.src[self.pos - 1], b'e' | b'E');
-            if c.is_ascii_alphanumeric()
+            let prev = self.src[self.pos - 1];
+            let exponent_sign = !segment_is_name
+                && matches!(c, b'-' | b'+')
+                && matches!(prev, b'e' | b'E')
+                && self.peek(1).is_ascii_digit();
+            if c == b'.' {
+                segment_is_name = !self.peek(1).is_ascii_digit();
+                self.pos += 1;
+            } else if c.is_ascii_alphanumeric()
                 || c >= 0x80
-                || matches!(c, b'_' | b'-' | b'.')
+                || c == b'_'
                 || exponent_sign
+                || (c == b'-' && segment_is_name)
             {
                 self.pos += 1;
             } else {
@@ -234,6 +242,8 @@ mod tests {
     fn operators_interpolation_and_depth_are_refused_with_their_offset() {
         assert_eq!(problem("a = x+x").map(|p| p.0), Some(5));
         assert_eq!(problem("a = 1 - 1").map(|p| p.0), Some(6));
+        assert_eq!(problem("a = b.6-6").map(|p| p.0), Some(7));
+        assert_eq!(problem("a = 1-1").map(|p| p.0), Some(5));
         assert_eq!(problem("a = x == y").map(|p| p.0), Some(6));
         assert_eq!(problem("a = b ? c : d").map(|p| p.0), Some(6));
         assert_eq!(problem("a = \"x${y}\"").map(|p| p.0), Some(6));

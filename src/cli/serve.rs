@@ -1,0 +1,73 @@
+//! `gitsync workspace serve`: run the embedded workspace.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Subcommand};
+
+use crate::workspace::embedded::{self, ServerConfig, Store};
+
+#[derive(Debug, Subcommand)]
+pub enum WorkspaceCommand {
+    Serve(ServeArgs),
+}
+
+/// Serve the embedded workspace: the part of Segment's Public API that gitsync uses, backed by
+/// SQLite, so gitsync can be tried and tested without a Segment account.
+///
+/// The same client code talks to it and to api.segmentapis.com. Data lives in --db (created if
+/// missing). With --seed-hcl, the resource files of a Git Sync tree are loaded first, keeping
+/// every id and attribute, so that exporting gives the same tree back.
+#[derive(Debug, Args)]
+#[command(verbatim_doc_comment)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8420")]
+    listen: SocketAddr,
+    /// SQLite database file.
+    #[arg(long)]
+    db: PathBuf,
+    /// Require this bearer token on every request (default: no authentication).
+    #[arg(long, env = "GITSYNC_WORKSPACE_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Load this Git Sync tree (sources/, destinations/, ...) before serving.
+    #[arg(long, value_name = "DIR")]
+    seed_hcl: Option<PathBuf>,
+    /// The actor recorded in the audit trail for changes made through the API.
+    #[arg(long, default_value = "api-token@gitsync.local")]
+    actor: String,
+}
+
+pub fn run(command: WorkspaceCommand) -> ExitCode {
+    let WorkspaceCommand::Serve(args) = command;
+    let store = match Store::open(&args.db) {
+        Ok(s) => s,
+        Err(e) => return super::fail(format!("cannot open {}: {e}", args.db.display())),
+    };
+    if let Some(dir) = &args.seed_hcl {
+        match embedded::seed_from_hcl(&store, dir) {
+            Ok(counts) => {
+                let total: usize = counts.values().sum();
+                eprintln!("seeded {total} resources from {}", dir.display());
+            }
+            Err(e) => return super::fail(format!("cannot seed from {}: {e}", dir.display())),
+        }
+    }
+    let config = ServerConfig {
+        token: args.token,
+        actor: args.actor,
+        ..ServerConfig::default()
+    };
+    super::block_on(async move {
+        let running = match embedded::start(args.listen, store, config).await {
+            Ok(r) => r,
+            Err(e) => return super::fail(format!("cannot listen on {}: {e}", args.listen)),
+        };
+        eprintln!("embedded workspace listening on {}", running.url());
+        let _ = tokio::signal::ctrl_c().await;
+        eprintln!("shutting down");
+        running.stop().await;
+        ExitCode::SUCCESS
+    })
+}

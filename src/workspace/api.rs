@@ -1,0 +1,795 @@
+//! How each resource type appears in Segment's Public API: paths, envelope keys, media types, and
+//! the mapping between the model and the API's JSON objects.
+//!
+//! The HTTP client and the embedded workspace server both read this module, so they cannot
+//! disagree about a path or a field. The mapping is driven by the provider schema in
+//! [`crate::model::schema`]: an attribute `source_id` is the API field `sourceId`, a nested
+//! object is a nested object, a JSON attribute is the JSON value itself. The few places where the
+//! API differs from that rule are listed here, by name ([`FIELD_NAMES`] and the hooks in
+//! [`from_api`] / [`to_api`]).
+//!
+//! A "full object" here is the API's read shape of a resource plus the parts the API serves from
+//! separate endpoints (tracking plan `rules`, user group `members`, function `code` and
+//! `settings`), so that one JSON object carries everything the model needs.
+
+use serde_json::{Map, Value as Json, json};
+
+use crate::model::{
+    AttrType, Attribute, Attributes, ImportId, Resource, ResourceType, Value, canonical_number,
+};
+
+/// Versioned media types (`Accept` / `Content-Type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Media {
+    V1,
+    Alpha,
+}
+
+impl Media {
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Media::V1 => "application/vnd.segment.v1+json",
+            Media::Alpha => "application/vnd.segment.v1alpha+json",
+        }
+    }
+}
+
+/// One resource type's place in the API.
+#[derive(Debug)]
+pub struct Endpoint {
+    pub ty: ResourceType,
+    /// Collection path. For nested collections `{parent}` stands for the parent's id.
+    pub collection: &'static str,
+    /// The attribute holding the parent id, for nested collections.
+    pub parent: Option<&'static str>,
+    /// Key of the array under `data` in list responses.
+    pub list_key: &'static str,
+    /// Key of the object under `data` in get / update responses.
+    pub item_key: &'static str,
+    /// Key of the object under `data` in the create response.
+    pub create_key: &'static str,
+    pub media: Media,
+    /// Whether list takes `pagination.count` / `pagination.cursor` (labels do not).
+    pub paginated: bool,
+    /// Status of a successful create: 201 for some operations since v73, else 200.
+    pub create_status: u16,
+}
+
+impl Endpoint {
+    /// The collection path for a parent id (ignored for top-level collections).
+    pub fn collection_path(&self, parent: Option<&str>) -> String {
+        match parent {
+            Some(p) => self.collection.replace("{parent}", &encode_segment(p)),
+            None => self.collection.to_owned(),
+        }
+    }
+
+    /// The path of one resource.
+    pub fn item_path(&self, parent: Option<&str>, id: &str) -> String {
+        format!("{}/{}", self.collection_path(parent), encode_segment(id))
+    }
+}
+
+/// Percent-encodes a path segment (ids are URL-safe in practice; label keys may not be).
+pub fn encode_segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+const fn ep(
+    ty: ResourceType,
+    collection: &'static str,
+    list_key: &'static str,
+    item_key: &'static str,
+    media: Media,
+    create_status: u16,
+) -> Endpoint {
+    Endpoint {
+        ty,
+        collection,
+        parent: None,
+        list_key,
+        item_key,
+        create_key: item_key,
+        media,
+        paginated: true,
+        create_status,
+    }
+}
+
+/// The types gitsync reads and writes through the API, in export order.
+pub static ENDPOINTS: [Endpoint; 12] = [
+    ep(
+        ResourceType::Source,
+        "/sources",
+        "sources",
+        "source",
+        Media::V1,
+        201,
+    ),
+    ep(
+        ResourceType::Destination,
+        "/destinations",
+        "destinations",
+        "destination",
+        Media::V1,
+        200,
+    ),
+    ep(
+        ResourceType::Warehouse,
+        "/warehouses",
+        "warehouses",
+        "warehouse",
+        Media::V1,
+        201,
+    ),
+    Endpoint {
+        parent: Some("destination_id"),
+        ..ep(
+            ResourceType::DestinationFilter,
+            "/destination/{parent}/filters",
+            "filters",
+            "filter",
+            Media::V1,
+            200,
+        )
+    },
+    Endpoint {
+        parent: Some("destination_id"),
+        create_key: "destinationSubscription",
+        ..ep(
+            ResourceType::DestinationSubscription,
+            "/destinations/{parent}/subscriptions",
+            "subscriptions",
+            "subscription",
+            Media::Alpha,
+            200,
+        )
+    },
+    ep(
+        ResourceType::TrackingPlan,
+        "/tracking-plans",
+        "trackingPlans",
+        "trackingPlan",
+        Media::V1,
+        200,
+    ),
+    ep(
+        ResourceType::Function,
+        "/functions",
+        "functions",
+        "function",
+        Media::V1,
+        200,
+    ),
+    ep(
+        ResourceType::Transformation,
+        "/transformations",
+        "transformations",
+        "transformation",
+        Media::V1,
+        200,
+    ),
+    ep(
+        ResourceType::ReverseEtlModel,
+        "/reverse-etl-models",
+        "models",
+        "reverseEtlModel",
+        Media::Alpha,
+        201,
+    ),
+    ep(
+        ResourceType::User,
+        "/users",
+        "users",
+        "user",
+        Media::V1,
+        201,
+    ),
+    ep(
+        ResourceType::UserGroup,
+        "/groups",
+        "userGroups",
+        "userGroup",
+        Media::V1,
+        200,
+    ),
+    Endpoint {
+        paginated: false,
+        ..ep(
+            ResourceType::Label,
+            "/labels",
+            "labels",
+            "label",
+            Media::V1,
+            201,
+        )
+    },
+];
+
+/// The endpoint of a type, if gitsync talks to the API about it.
+pub fn endpoint(ty: ResourceType) -> Option<&'static Endpoint> {
+    ENDPOINTS.iter().find(|e| e.ty == ty)
+}
+
+/// Marks a placeholder destination in the embedded workspace: the parent of filters or
+/// subscriptions seeded without their destination. Segment's API never sends it; exports skip
+/// such objects, and they serve only as parents.
+pub const PLACEHOLDER: &str = "gitsyncPlaceholder";
+
+/// Function resource types; `GET /functions` needs one of them.
+pub const FUNCTION_RESOURCE_TYPES: [&str; 5] = [
+    "DESTINATION",
+    "INSERT_DESTINATION",
+    "INSERT_SOURCE",
+    "INSERT_TRANSFORMATION",
+    "SOURCE",
+];
+
+/// Attribute paths whose API field is not the camelCase of the attribute name.
+const FIELD_NAMES: &[(ResourceType, &str, &str)] = &[(
+    ResourceType::DestinationSubscription,
+    "reverse_etl_schedule",
+    "reverseETLSchedule",
+)];
+
+fn field_name(ty: ResourceType, attr: &str) -> String {
+    FIELD_NAMES
+        .iter()
+        .find(|(t, a, _)| *t == ty && *a == attr)
+        .map(|(_, _, f)| (*f).to_owned())
+        .unwrap_or_else(|| camel_case(attr))
+}
+
+/// `query_identifier_column` -> `queryIdentifierColumn`.
+pub fn camel_case(snake: &str) -> String {
+    let mut out = String::with_capacity(snake.len());
+    let mut upper = false;
+    for c in snake.chars() {
+        if c == '_' {
+            upper = true;
+        } else if upper {
+            out.extend(c.to_uppercase());
+            upper = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Why an API object does not fit the model.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{ty} `{id}`: field `{field}` {problem}")]
+pub struct MappingError {
+    pub ty: ResourceType,
+    pub id: String,
+    pub field: String,
+    pub problem: String,
+}
+
+/// The id of an API object (labels have none; their identity is `key:value`).
+pub fn object_id(ty: ResourceType, object: &Map<String, Json>) -> Option<String> {
+    match ty.kind().import_id {
+        ImportId::Attributes(_) => None,
+        _ => object.get("id").and_then(Json::as_str).map(str::to_owned),
+    }
+}
+
+/// A full API object -> the model.
+pub fn from_api(ty: ResourceType, object: &Map<String, Json>) -> Result<Resource, MappingError> {
+    let id = object_id(ty, object);
+    let mut object = object.clone();
+    if ty == ResourceType::Warehouse {
+        // The API keeps a warehouse's name in `settings.name`; the provider lifts it out.
+        if let Some(Json::Object(settings)) = object.get_mut("settings")
+            && let Some(name) = settings.remove("name")
+        {
+            object.insert("name".into(), name);
+        }
+    }
+    let ctx = Ctx {
+        ty,
+        id: id.clone().unwrap_or_default(),
+    };
+    let attributes = ctx.object(ty.kind().attributes, &object, "", true)?;
+    Ok(Resource::new(ty, id, attributes))
+}
+
+/// The model -> a full API object (read shape, without server-assigned read-only fields other
+/// than the id).
+pub fn to_api(resource: &Resource) -> Map<String, Json> {
+    let mut object = attributes_to_api(
+        resource.ty,
+        resource.kind().attributes,
+        &resource.attributes,
+        true,
+    );
+    if let Some(id) = &resource.id {
+        object.insert("id".into(), Json::String(id.clone()));
+    }
+    if resource.ty == ResourceType::Warehouse
+        && let Some(name) = object.remove("name")
+    {
+        let settings = object.entry("settings").or_insert_with(|| json!({}));
+        if let Json::Object(settings) = settings {
+            settings.insert("name".into(), name);
+        }
+    }
+    object
+}
+
+fn attributes_to_api(
+    ty: ResourceType,
+    schema: &[Attribute],
+    attributes: &Attributes,
+    top: bool,
+) -> Map<String, Json> {
+    let mut out = Map::new();
+    for attr in schema.iter().filter(|a| a.is_configurable()) {
+        let Some(value) = attributes.get(attr.name) else {
+            continue;
+        };
+        let key = if top {
+            field_name(ty, attr.name)
+        } else {
+            camel_case(attr.name)
+        };
+        out.insert(key, value_to_api(ty, &attr.ty, value));
+    }
+    out
+}
+
+fn value_to_api(ty: ResourceType, attr_ty: &AttrType, value: &Value) -> Json {
+    match (attr_ty, value) {
+        (_, Value::Null) => Json::Null,
+        (_, Value::Bool(b)) => Json::Bool(*b),
+        (_, Value::Number(n)) => Json::Number(n.clone()),
+        (_, Value::String(s)) => Json::String(s.clone()),
+        (_, Value::Json(j)) => j.clone(),
+        (AttrType::Object(nested), Value::Object(map)) => {
+            Json::Object(attributes_to_api(ty, nested, map, false))
+        }
+        (AttrType::ObjectList(nested) | AttrType::ObjectSet(nested), Value::List(items)) => {
+            Json::Array(
+                items
+                    .iter()
+                    .map(|item| match item {
+                        Value::Object(map) => {
+                            Json::Object(attributes_to_api(ty, nested, map, false))
+                        }
+                        other => value_to_api(ty, &AttrType::Object(nested), other),
+                    })
+                    .collect(),
+            )
+        }
+        (AttrType::List(e) | AttrType::Set(e), Value::List(items)) => {
+            Json::Array(items.iter().map(|v| value_to_api(ty, e, v)).collect())
+        }
+        (_, Value::List(items)) => Json::Array(
+            items
+                .iter()
+                .map(|v| value_to_api(ty, &AttrType::String, v))
+                .collect(),
+        ),
+        (_, Value::Object(map)) => Json::Object(attributes_to_api(ty, &[], map, false)),
+    }
+}
+
+struct Ctx {
+    ty: ResourceType,
+    id: String,
+}
+
+impl Ctx {
+    fn err(&self, field: &str, problem: impl Into<String>) -> MappingError {
+        MappingError {
+            ty: self.ty,
+            id: self.id.clone(),
+            field: field.to_owned(),
+            problem: problem.into(),
+        }
+    }
+
+    fn object(
+        &self,
+        schema: &[Attribute],
+        object: &Map<String, Json>,
+        prefix: &str,
+        top: bool,
+    ) -> Result<Attributes, MappingError> {
+        let mut out = Attributes::new();
+        for attr in schema.iter().filter(|a| a.is_configurable()) {
+            let key = if top {
+                field_name(self.ty, attr.name)
+            } else {
+                camel_case(attr.name)
+            };
+            let path = format!("{prefix}{key}");
+            let value = match object.get(&key) {
+                None | Some(Json::Null) => continue,
+                Some(json) => self.value(&attr.ty, json, &path)?,
+            };
+            out.insert(attr.name.to_owned(), value);
+        }
+        Ok(out)
+    }
+
+    fn value(&self, ty: &AttrType, json: &Json, path: &str) -> Result<Value, MappingError> {
+        let wrong = || {
+            self.err(
+                path,
+                format!("must be {}, found {}", ty.describe(), json_kind(json)),
+            )
+        };
+        Ok(match ty {
+            AttrType::Bool => Value::Bool(json.as_bool().ok_or_else(wrong)?),
+            AttrType::Number => match json {
+                Json::Number(n) => Value::Number(canonical_number(n.clone())),
+                _ => return Err(wrong()),
+            },
+            AttrType::String => Value::String(json.as_str().ok_or_else(wrong)?.to_owned()),
+            AttrType::Json => {
+                let mut j = json.clone();
+                crate::model::canonicalize_json(&mut j);
+                Value::Json(j)
+            }
+            AttrType::List(e) | AttrType::Set(e) => {
+                let items = json.as_array().ok_or_else(wrong)?;
+                Value::List(
+                    items
+                        .iter()
+                        .enumerate()
+                        .map(|(i, item)| self.value(e, item, &format!("{path}[{i}]")))
+                        .collect::<Result<_, _>>()?,
+                )
+            }
+            AttrType::Object(nested) => Value::Object(self.object(
+                nested,
+                json.as_object().ok_or_else(wrong)?,
+                &format!("{path}."),
+                false,
+            )?),
+            AttrType::ObjectList(nested) | AttrType::ObjectSet(nested) => {
+                let items = json.as_array().ok_or_else(wrong)?;
+                let mut out = Vec::with_capacity(items.len());
+                for (i, item) in items.iter().enumerate() {
+                    let item_path = format!("{path}[{i}]");
+                    let map = item
+                        .as_object()
+                        .ok_or_else(|| self.err(&item_path, "must be an object"))?;
+                    out.push(Value::Object(self.object(
+                        nested,
+                        map,
+                        &format!("{item_path}."),
+                        false,
+                    )?));
+                }
+                Value::List(out)
+            }
+        })
+    }
+}
+
+/// The body of a create request for a resource, from its full object. The parts the API takes
+/// through separate calls (source labels, tracking plan rules, group members and permissions,
+/// user permissions) are left out; [`follow_up_writes`] lists them.
+pub fn create_body(ty: ResourceType, object: &Map<String, Json>) -> Json {
+    let mut body = object.clone();
+    body.remove("id");
+    let metadata_id = |body: &mut Map<String, Json>| {
+        if let Some(Json::Object(metadata)) = body.remove("metadata")
+            && let Some(id) = metadata.get("id")
+        {
+            body.insert("metadataId".into(), id.clone());
+        }
+    };
+    match ty {
+        ResourceType::Source => {
+            metadata_id(&mut body);
+            body.remove("labels");
+            body.remove("name");
+            body.insert("disconnectAllWarehouses".into(), Json::Bool(true));
+        }
+        ResourceType::Destination => metadata_id(&mut body),
+        ResourceType::Warehouse => {
+            metadata_id(&mut body);
+            if let Some(Json::Object(settings)) = body.get_mut("settings")
+                && let Some(name) = settings.remove("name")
+            {
+                body.insert("name".into(), name);
+            }
+            body.insert("disconnectAllSources".into(), Json::Bool(true));
+        }
+        ResourceType::DestinationFilter | ResourceType::DestinationSubscription => {
+            body.remove("destinationId");
+            if ty == ResourceType::DestinationSubscription {
+                body.remove("reverseETLSchedule");
+            }
+        }
+        ResourceType::TrackingPlan => {
+            body.remove("rules");
+        }
+        ResourceType::UserGroup => {
+            body.retain(|k, _| k == "name");
+        }
+        ResourceType::Label => return json!({ "label": body }),
+        ResourceType::User => {
+            let permissions = body.remove("permissions").unwrap_or_else(|| json!([]));
+            let email = body.remove("email").unwrap_or(Json::Null);
+            return json!({ "invites": [{ "email": email, "permissions": permissions }] });
+        }
+        _ => {}
+    }
+    Json::Object(body)
+}
+
+/// The body of an update request (PATCH) for a resource, from its full object. Fields that
+/// cannot change in place (those that force replacement) are left out.
+pub fn update_body(ty: ResourceType, object: &Map<String, Json>) -> Json {
+    let mut body = create_body(ty, object);
+    let Json::Object(map) = &mut body else {
+        return body;
+    };
+    // Fields that cannot change in place; a transformation is the one type whose source can.
+    for key in FIXED_ON_UPDATE {
+        map.remove(key);
+    }
+    if ty != ResourceType::Transformation {
+        map.remove("sourceId");
+    }
+    match ty {
+        ResourceType::Source => {
+            if let Some(name) = object.get("name") {
+                map.insert("name".into(), name.clone());
+            }
+        }
+        ResourceType::DestinationSubscription => {
+            if let Some(model) = object.get("modelId") {
+                map.insert("reverseETLModelId".into(), model.clone());
+            }
+            if let Some(schedule) = object.get("reverseETLSchedule") {
+                map.insert("reverseETLSchedule".into(), schedule.clone());
+            }
+            return json!({ "input": body });
+        }
+        _ => {}
+    }
+    body
+}
+
+const FIXED_ON_UPDATE: [&str; 7] = [
+    "metadataId",
+    "actionId",
+    "modelId",
+    "type",
+    "resourceType",
+    "disconnectAllWarehouses",
+    "disconnectAllSources",
+];
+
+/// Server side of [`create_body`]: the full object a create request describes (without its id).
+pub fn object_from_create(
+    ty: ResourceType,
+    parent: Option<&str>,
+    body: &Json,
+) -> Map<String, Json> {
+    let mut object = match (ty, body) {
+        (ResourceType::Label, Json::Object(b)) => b
+            .get("label")
+            .and_then(Json::as_object)
+            .cloned()
+            .unwrap_or_default(),
+        (_, Json::Object(b)) => b.clone(),
+        _ => Map::new(),
+    };
+    if let Some(metadata_id) = object.remove("metadataId") {
+        object.insert("metadata".into(), json!({ "id": metadata_id }));
+    }
+    object.remove("disconnectAllWarehouses");
+    object.remove("disconnectAllSources");
+    match ty {
+        ResourceType::Source => {
+            object.entry("labels").or_insert_with(|| json!([]));
+        }
+        ResourceType::Warehouse => {
+            if let Some(name) = object.remove("name")
+                && let Some(Json::Object(settings)) = object.get_mut("settings")
+            {
+                settings.insert("name".into(), name);
+            }
+        }
+        ResourceType::DestinationFilter | ResourceType::DestinationSubscription => {
+            if let Some(p) = parent {
+                object.insert("destinationId".into(), Json::String(p.to_owned()));
+            }
+        }
+        ResourceType::TrackingPlan => {
+            object.entry("rules").or_insert_with(|| json!([]));
+        }
+        ResourceType::UserGroup => {
+            object.entry("members").or_insert_with(|| json!([]));
+            object.entry("permissions").or_insert_with(|| json!([]));
+        }
+        _ => {}
+    }
+    object
+}
+
+/// Server side of [`update_body`]: applies a PATCH body to a stored full object.
+pub fn apply_update(ty: ResourceType, object: &mut Map<String, Json>, body: &Json) {
+    let mut body = body.as_object().cloned().unwrap_or_default();
+    if ty == ResourceType::DestinationSubscription {
+        body = body
+            .get("input")
+            .and_then(Json::as_object)
+            .cloned()
+            .unwrap_or_default();
+        if let Some(model) = body.remove("reverseETLModelId") {
+            body.insert("modelId".into(), model);
+        }
+    }
+    if ty == ResourceType::Warehouse {
+        let name = body.remove("name");
+        if let Some(settings) = body.remove("settings") {
+            object.insert("settings".into(), settings);
+        }
+        if let (Some(name), Some(Json::Object(settings))) = (name, object.get_mut("settings")) {
+            settings.insert("name".into(), name);
+        }
+    }
+    for (key, value) in body {
+        object.insert(key, value);
+    }
+}
+
+/// A write the API takes through its own call after a create or update.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FollowUp {
+    pub method: &'static str,
+    pub path: String,
+    pub body: Json,
+}
+
+/// The extra writes that carry the parts of a resource its create / update body cannot. After a
+/// create, that includes what the create body cannot take at all (a source's name, a
+/// subscription's Reverse ETL schedule), as the provider does.
+pub fn follow_up_writes(
+    ty: ResourceType,
+    id: &str,
+    object: &Map<String, Json>,
+    after_create: bool,
+) -> Vec<FollowUp> {
+    let id = encode_segment(id);
+    let field = |k: &str| object.get(k).cloned().unwrap_or_else(|| json!([]));
+    let mut writes = Vec::new();
+    match ty {
+        ResourceType::Source => {
+            if after_create && object.contains_key("name") {
+                writes.push(FollowUp {
+                    method: "PATCH",
+                    path: format!("/sources/{id}"),
+                    body: json!({ "name": object["name"] }),
+                });
+            }
+            writes.push(FollowUp {
+                method: "PUT",
+                path: format!("/sources/{id}/labels"),
+                body: json!({ "labels": field("labels") }),
+            });
+        }
+        ResourceType::DestinationSubscription
+            if after_create && object.contains_key("reverseETLSchedule") =>
+        {
+            let destination = object
+                .get("destinationId")
+                .and_then(Json::as_str)
+                .map(encode_segment)
+                .unwrap_or_default();
+            writes.push(FollowUp {
+                method: "PATCH",
+                path: format!("/destinations/{destination}/subscriptions/{id}"),
+                body: json!({ "input": { "reverseETLSchedule": object["reverseETLSchedule"] } }),
+            });
+        }
+        ResourceType::TrackingPlan => writes.push(FollowUp {
+            method: "PUT",
+            path: format!("/tracking-plans/{id}/rules"),
+            body: json!({ "rules": field("rules") }),
+        }),
+        ResourceType::UserGroup => {
+            writes.push(FollowUp {
+                method: "PUT",
+                path: format!("/group/{id}/users"),
+                body: json!({ "emails": field("members") }),
+            });
+            writes.push(FollowUp {
+                method: "PUT",
+                path: format!("/groups/{id}/permissions"),
+                body: json!({ "permissions": field("permissions") }),
+            });
+        }
+        ResourceType::User if !after_create => writes.push(FollowUp {
+            method: "PUT",
+            path: format!("/users/{id}/permissions"),
+            body: json!({ "permissions": field("permissions") }),
+        }),
+        _ => {}
+    }
+    writes
+}
+
+fn json_kind(json: &Json) -> &'static str {
+    match json {
+        Json::Null => "null",
+        Json::Bool(_) => "a bool",
+        Json::Number(_) => "a number",
+        Json::String(_) => "a string",
+        Json::Array(_) => "an array",
+        Json::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn camel_case_matches_the_api() {
+        assert_eq!(
+            camel_case("query_identifier_column"),
+            "queryIdentifierColumn"
+        );
+        assert_eq!(camel_case("source_id"), "sourceId");
+        assert_eq!(
+            field_name(
+                ResourceType::DestinationSubscription,
+                "reverse_etl_schedule"
+            ),
+            "reverseETLSchedule"
+        );
+    }
+
+    #[test]
+    fn every_synthetic_resource_survives_the_api_shape() {
+        for r in crate::model::synthetic::workspace(400, 3) {
+            let api = to_api(&r);
+            assert_eq!(
+                from_api(r.ty, &api).as_ref(),
+                Ok(&r),
+                "{}",
+                serde_json::Value::Object(api)
+            );
+        }
+    }
+
+    #[test]
+    fn warehouse_name_lives_in_settings() {
+        let api = json!({"id": "w1", "enabled": true, "metadata": {"id": "m"}, "settings": {"name": "WH", "host": "h"}});
+        let r = from_api(
+            ResourceType::Warehouse,
+            api.as_object().unwrap_or(&Map::new()),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(r.get("name"), &Value::String("WH".into()));
+        assert_eq!(r.get("settings"), &Value::Json(json!({"host": "h"})));
+        assert_eq!(Json::Object(to_api(&r)), api);
+    }
+
+    #[test]
+    fn wrong_shapes_are_named() {
+        let api = json!({"id": "s1", "enabled": "yes"});
+        let e = from_api(ResourceType::Source, api.as_object().unwrap_or(&Map::new()));
+        assert_eq!(
+            e.map_err(|e| e.to_string()),
+            Err("segment_source `s1`: field `enabled` must be a bool, found a string".into())
+        );
+    }
+}

@@ -1,0 +1,784 @@
+//! The HTTP client for Segment's Public API (US, EU, or any base URL such as the embedded
+//! workspace).
+//!
+//! It owns transport concerns: the bearer token, media types, the `{"data": ...}` envelope,
+//! cursor pagination, typed errors, timeouts, and retries. Retries use jittered exponential
+//! backoff (backon) on 429, 5xx and transport failures; a 429 waits what the server asks
+//! (`msBeforeNext`, else `X-RateLimit-Reset`). A create (`POST`) is retried only when the server
+//! certainly did not act on it (429, or a connection that was never made), never blindly.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use backon::BackoffBuilder;
+use reqwest::Method;
+use serde_json::{Map, Value as Json, json};
+
+use super::api::{self, Endpoint, Media};
+use super::{ApiError, AuditEvent, Workspace, WorkspaceError};
+use crate::model::{Resource, ResourceType, Value};
+
+/// Segment's US endpoint.
+pub const US_BASE_URL: &str = "https://api.segmentapis.com";
+/// Segment's EU endpoint.
+pub const EU_BASE_URL: &str = "https://eu1.api.segmentapis.com";
+
+/// How to reach a workspace.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// `https://api.segmentapis.com`, `https://eu1.api.segmentapis.com`, or any URL.
+    pub base_url: String,
+    pub token: String,
+    /// Where the token came from (`--token-file /run/secrets/segment`), for error messages.
+    pub token_source: String,
+    /// Per request.
+    pub timeout: Duration,
+    /// Attempts per request, including the first.
+    pub max_attempts: usize,
+    pub min_backoff: Duration,
+    pub max_backoff: Duration,
+    /// `pagination.count`, 1..=1000.
+    pub page_size: usize,
+}
+
+impl ClientConfig {
+    pub fn new(
+        base_url: impl Into<String>,
+        token: impl Into<String>,
+        token_source: impl Into<String>,
+    ) -> ClientConfig {
+        ClientConfig {
+            base_url: base_url.into().trim_end_matches('/').to_owned(),
+            token: token.into(),
+            token_source: token_source.into(),
+            timeout: Duration::from_secs(30),
+            max_attempts: 6,
+            min_backoff: Duration::from_millis(200),
+            max_backoff: Duration::from_secs(30),
+            page_size: 200,
+        }
+    }
+
+    /// Resolves `us`, `eu` or a URL to a base URL.
+    pub fn base_url_for(region_or_url: &str) -> String {
+        match region_or_url {
+            "us" | "US" => US_BASE_URL.to_owned(),
+            "eu" | "EU" => EU_BASE_URL.to_owned(),
+            url => url.trim_end_matches('/').to_owned(),
+        }
+    }
+}
+
+/// Counters for metrics and tests.
+#[derive(Debug, Default)]
+pub struct ClientStats {
+    pub requests: AtomicU64,
+    pub retries: AtomicU64,
+    pub rate_limited_waits: AtomicU64,
+}
+
+/// A client for one workspace. Cheap to clone.
+#[derive(Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    config: Arc<ClientConfig>,
+    stats: Arc<ClientStats>,
+}
+
+/// The outcome of one attempt.
+enum Attempt {
+    Done(Json),
+    /// Worth another try; `wait` is the server's own hint.
+    Retry {
+        wait: Option<Duration>,
+        failure: Failure,
+    },
+    Fatal(WorkspaceError),
+}
+
+/// A retryable failure, turned into an error when attempts run out.
+enum Failure {
+    RateLimited,
+    Server { status: u16, body: String },
+    Transport(String),
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Idempotence {
+    /// GET, PUT, PATCH, DELETE: repeating them changes nothing more.
+    Safe,
+    /// POST: retried only when the server certainly did not act.
+    Create,
+}
+
+impl Client {
+    pub fn new(config: ClientConfig) -> Result<Client, WorkspaceError> {
+        let http = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .connect_timeout(config.timeout.min(Duration::from_secs(10)))
+            .user_agent(concat!("gitsync/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| WorkspaceError::Transport {
+                method: "-".into(),
+                path: "-".into(),
+                base_url: config.base_url.clone(),
+                attempts: 0,
+                problem: format!("cannot build the HTTP client: {e}"),
+            })?;
+        Ok(Client {
+            http,
+            config: Arc::new(config),
+            stats: Arc::new(ClientStats::default()),
+        })
+    }
+
+    pub fn config(&self) -> &ClientConfig {
+        &self.config
+    }
+
+    pub fn stats(&self) -> &ClientStats {
+        &self.stats
+    }
+
+    /// One API call with retries; returns the `data` member of the response.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(String, String)],
+        body: Option<&Json>,
+        media: Media,
+    ) -> Result<Json, WorkspaceError> {
+        let idempotence = if method == Method::POST {
+            Idempotence::Create
+        } else {
+            Idempotence::Safe
+        };
+        let mut backoff = backon::ExponentialBuilder::default()
+            .with_jitter()
+            .with_min_delay(self.config.min_backoff)
+            .with_max_delay(self.config.max_backoff)
+            .with_max_times(self.config.max_attempts.saturating_sub(1))
+            .build();
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let (wait, failure) = match self
+                .attempt(&method, path, query, body, media, idempotence)
+                .await
+            {
+                Attempt::Done(json) => return Ok(json.get("data").cloned().unwrap_or(json)),
+                Attempt::Fatal(e) => return Err(e),
+                Attempt::Retry { wait, failure } => (wait, failure),
+            };
+            let next = backoff.next();
+            let delay = match (wait, next) {
+                (_, None) => None,
+                (Some(hint), Some(_)) => Some(hint),
+                (None, Some(d)) => Some(d),
+            };
+            let Some(delay) = delay.filter(|_| attempts < self.config.max_attempts) else {
+                return Err(self.exhausted(&method, path, attempts, failure));
+            };
+            if matches!(failure, Failure::RateLimited) {
+                self.stats
+                    .rate_limited_waits
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+            self.stats.retries.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(%method, path, attempts, ?delay, "retrying workspace request");
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    fn exhausted(
+        &self,
+        method: &Method,
+        path: &str,
+        attempts: usize,
+        failure: Failure,
+    ) -> WorkspaceError {
+        let (method, path) = (method.to_string(), path.to_owned());
+        match failure {
+            Failure::RateLimited => WorkspaceError::RateLimited {
+                method,
+                path,
+                attempts,
+            },
+            Failure::Server { status, body } => WorkspaceError::Server {
+                method,
+                path,
+                status,
+                attempts,
+                body,
+            },
+            Failure::Transport(problem) => WorkspaceError::Transport {
+                method,
+                path,
+                base_url: self.config.base_url.clone(),
+                attempts,
+                problem,
+            },
+        }
+    }
+
+    async fn attempt(
+        &self,
+        method: &Method,
+        path: &str,
+        query: &[(String, String)],
+        body: Option<&Json>,
+        media: Media,
+        idempotence: Idempotence,
+    ) -> Attempt {
+        self.stats.requests.fetch_add(1, Ordering::Relaxed);
+        let url = format!("{}{path}", self.config.base_url);
+        let mut request = self
+            .http
+            .request(method.clone(), &url)
+            .bearer_auth(&self.config.token)
+            .header(
+                reqwest::header::ACCEPT,
+                format!("{}, application/json", media.content_type()),
+            )
+            .query(query);
+        if let Some(body) = body {
+            request = request
+                .header(reqwest::header::CONTENT_TYPE, media.content_type())
+                .body(body.to_string());
+        }
+        let response = match request.send().await {
+            Ok(r) => r,
+            Err(e) => {
+                let problem = describe_transport_error(&e, self.config.timeout);
+                // A request that never reached the server can always be repeated; one that timed
+                // out may have been acted on, and a create must not be repeated blindly.
+                let retry = idempotence == Idempotence::Safe || e.is_connect();
+                return if retry {
+                    Attempt::Retry {
+                        wait: None,
+                        failure: Failure::Transport(problem),
+                    }
+                } else {
+                    Attempt::Fatal(WorkspaceError::Transport {
+                        method: method.to_string(),
+                        path: path.to_owned(),
+                        base_url: self.config.base_url.clone(),
+                        attempts: 1,
+                        problem: format!(
+                            "{problem}; the create may or may not have happened, so it was not repeated"
+                        ),
+                    })
+                };
+            }
+        };
+        let status = response.status().as_u16();
+        let reset = response
+            .headers()
+            .get("x-ratelimit-reset")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| httpdate::parse_http_date(v).ok());
+        let text = match response.text().await {
+            Ok(t) => t,
+            Err(e) => {
+                let problem = describe_transport_error(&e, self.config.timeout);
+                return if idempotence == Idempotence::Safe {
+                    Attempt::Retry {
+                        wait: None,
+                        failure: Failure::Transport(problem),
+                    }
+                } else {
+                    Attempt::Fatal(self.exhausted(method, path, 1, Failure::Transport(problem)))
+                };
+            }
+        };
+        let json: Option<Json> = serde_json::from_str(&text).ok();
+        let errors = || -> Vec<ApiError> {
+            json.as_ref()
+                .and_then(|j| j.get("errors"))
+                .and_then(|e| serde_json::from_value(e.clone()).ok())
+                .unwrap_or_else(|| {
+                    vec![ApiError {
+                        kind: "Unknown".into(),
+                        message: Some(truncate(&text)),
+                        field: None,
+                    }]
+                })
+        };
+        match status {
+            200..=299 => match json {
+                Some(j) => Attempt::Done(j),
+                None if text.trim().is_empty() => Attempt::Done(json!({})),
+                None => Attempt::Fatal(WorkspaceError::InvalidResponse {
+                    method: method.to_string(),
+                    path: path.to_owned(),
+                    problem: format!("the body is not JSON: {}", truncate(&text)),
+                }),
+            },
+            401 | 403 => Attempt::Fatal(WorkspaceError::Unauthorized {
+                base_url: self.config.base_url.clone(),
+                token_source: self.config.token_source.clone(),
+                status,
+                message: errors()
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            }),
+            404 => Attempt::Fatal(WorkspaceError::NotFound {
+                method: method.to_string(),
+                path: path.to_owned(),
+                errors: errors(),
+            }),
+            429 => {
+                let ms = json
+                    .as_ref()
+                    .and_then(|j| j.pointer("/errors/0/data/msBeforeNext"))
+                    .and_then(Json::as_u64)
+                    .map(Duration::from_millis);
+                let from_reset =
+                    reset.and_then(|t| t.duration_since(std::time::SystemTime::now()).ok());
+                let wait = ms.or(from_reset).map(|d| d.min(self.config.max_backoff));
+                Attempt::Retry {
+                    wait,
+                    failure: Failure::RateLimited,
+                }
+            }
+            500..=599 if idempotence == Idempotence::Safe => Attempt::Retry {
+                wait: None,
+                failure: Failure::Server {
+                    status,
+                    body: truncate(&text),
+                },
+            },
+            500..=599 => Attempt::Fatal(self.exhausted(
+                method,
+                path,
+                1,
+                Failure::Server {
+                    status,
+                    body: truncate(&text),
+                },
+            )),
+            _ => Attempt::Fatal(WorkspaceError::Rejected {
+                method: method.to_string(),
+                path: path.to_owned(),
+                status,
+                errors: errors(),
+            }),
+        }
+    }
+
+    /// Every object of a list endpoint, following `pagination.next`.
+    pub async fn list_objects(
+        &self,
+        path: &str,
+        list_key: &str,
+        paginated: bool,
+        extra_query: &[(String, String)],
+        media: Media,
+    ) -> Result<Vec<Map<String, Json>>, WorkspaceError> {
+        let mut out = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut query = extra_query.to_vec();
+            if paginated {
+                query.push(("pagination.count".into(), self.config.page_size.to_string()));
+                if let Some(c) = &cursor {
+                    query.push(("pagination.cursor".into(), c.clone()));
+                }
+            }
+            let data = self.call(Method::GET, path, &query, None, media).await?;
+            let items = data.get(list_key).and_then(Json::as_array).ok_or_else(|| {
+                WorkspaceError::InvalidResponse {
+                    method: "GET".into(),
+                    path: path.to_owned(),
+                    problem: format!("no `{list_key}` array under `data`"),
+                }
+            })?;
+            out.extend(items.iter().filter_map(|i| i.as_object().cloned()));
+            let next = data
+                .pointer("/pagination/next")
+                .and_then(Json::as_str)
+                .map(str::to_owned);
+            match next {
+                Some(n)
+                    if paginated && !items.is_empty() && cursor.as_deref() != Some(n.as_str()) =>
+                {
+                    cursor = Some(n)
+                }
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    /// Adds the parts a type's API serves from separate endpoints to its object.
+    async fn complete(
+        &self,
+        ty: ResourceType,
+        object: &mut Map<String, Json>,
+    ) -> Result<(), WorkspaceError> {
+        let Some(id) = object
+            .get("id")
+            .and_then(Json::as_str)
+            .map(api::encode_segment)
+        else {
+            return Ok(());
+        };
+        match ty {
+            ResourceType::TrackingPlan => {
+                let rules = self
+                    .list_objects(
+                        &format!("/tracking-plans/{id}/rules"),
+                        "rules",
+                        true,
+                        &[],
+                        Media::V1,
+                    )
+                    .await?;
+                object.insert(
+                    "rules".into(),
+                    Json::Array(rules.into_iter().map(Json::Object).collect()),
+                );
+            }
+            ResourceType::UserGroup => {
+                let users = self
+                    .list_objects(
+                        &format!("/groups/{id}/users"),
+                        "users",
+                        true,
+                        &[],
+                        Media::V1,
+                    )
+                    .await?;
+                let mut members: Vec<Json> = users
+                    .iter()
+                    .filter_map(|u| u.get("email").cloned())
+                    .collect();
+                let invites = self
+                    .call(
+                        Method::GET,
+                        &format!("/groups/{id}/invites"),
+                        &[],
+                        None,
+                        Media::V1,
+                    )
+                    .await?;
+                members.extend(
+                    invites
+                        .get("emails")
+                        .and_then(Json::as_array)
+                        .cloned()
+                        .unwrap_or_default(),
+                );
+                object.insert("members".into(), Json::Array(members));
+                if !object.contains_key("permissions") {
+                    let full = self
+                        .call(Method::GET, &format!("/groups/{id}"), &[], None, Media::V1)
+                        .await?;
+                    if let Some(p) = full.pointer("/userGroup/permissions") {
+                        object.insert("permissions".into(), p.clone());
+                    }
+                }
+            }
+            ResourceType::Function if !object.contains_key("code") => {
+                let full = self
+                    .call(
+                        Method::GET,
+                        &format!("/functions/{id}"),
+                        &[],
+                        None,
+                        Media::V1,
+                    )
+                    .await?;
+                if let Some(Json::Object(f)) = full.get("function") {
+                    *object = f.clone();
+                }
+            }
+            ResourceType::User if !object.contains_key("permissions") => {
+                let full = self
+                    .call(Method::GET, &format!("/users/{id}"), &[], None, Media::V1)
+                    .await?;
+                if let Some(Json::Object(u)) = full.get("user") {
+                    *object = u.clone();
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// The full objects of a type, across parents and function kinds.
+    pub async fn list_full(
+        &self,
+        ty: ResourceType,
+    ) -> Result<Vec<Map<String, Json>>, WorkspaceError> {
+        let ep = endpoint(ty)?;
+        let mut objects = Vec::new();
+        if ep.parent.is_some() {
+            let dest = endpoint(ResourceType::Destination)?;
+            for d in self
+                .list_objects(
+                    &dest.collection_path(None),
+                    dest.list_key,
+                    true,
+                    &[],
+                    dest.media,
+                )
+                .await?
+            {
+                let Some(did) = d.get("id").and_then(Json::as_str) else {
+                    continue;
+                };
+                let path = ep.collection_path(Some(did));
+                let mut items = self
+                    .list_objects(&path, ep.list_key, ep.paginated, &[], ep.media)
+                    .await?;
+                for item in &mut items {
+                    item.entry("destinationId")
+                        .or_insert_with(|| Json::String(did.to_owned()));
+                }
+                objects.extend(items);
+            }
+        } else if ty == ResourceType::Function {
+            for kind in api::FUNCTION_RESOURCE_TYPES {
+                let query = [("resourceType".to_owned(), kind.to_owned())];
+                objects.extend(
+                    self.list_objects(ep.collection, ep.list_key, true, &query, ep.media)
+                        .await?,
+                );
+            }
+        } else {
+            objects = self
+                .list_objects(ep.collection, ep.list_key, ep.paginated, &[], ep.media)
+                .await?;
+        }
+        objects.retain(|o| o.get(api::PLACEHOLDER) != Some(&Json::Bool(true)));
+        for object in &mut objects {
+            self.complete(ty, object).await?;
+        }
+        Ok(objects)
+    }
+
+    /// One full object by id.
+    pub async fn get_full(
+        &self,
+        ty: ResourceType,
+        parent: Option<&str>,
+        id: &str,
+    ) -> Result<Map<String, Json>, WorkspaceError> {
+        let ep = endpoint(ty)?;
+        let path = ep.item_path(parent, id);
+        let data = self.call(Method::GET, &path, &[], None, ep.media).await?;
+        let mut object = data
+            .get(ep.item_key)
+            .and_then(Json::as_object)
+            .cloned()
+            .ok_or_else(|| WorkspaceError::InvalidResponse {
+                method: "GET".into(),
+                path: path.clone(),
+                problem: format!("no `{}` under `data`", ep.item_key),
+            })?;
+        if let (Some(p), Some(attr)) = (parent, ep.parent) {
+            object
+                .entry(api::camel_case(attr))
+                .or_insert_with(|| Json::String(p.to_owned()));
+        }
+        self.complete(ty, &mut object).await?;
+        Ok(object)
+    }
+
+    async fn follow_ups(
+        &self,
+        ty: ResourceType,
+        id: &str,
+        object: &Map<String, Json>,
+        after_create: bool,
+    ) -> Result<(), WorkspaceError> {
+        let media = endpoint(ty)?.media;
+        for w in api::follow_up_writes(ty, id, object, after_create) {
+            let method = Method::from_bytes(w.method.as_bytes()).unwrap_or(Method::PUT);
+            self.call(method, &w.path, &[], Some(&w.body), media)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+fn endpoint(ty: ResourceType) -> Result<&'static Endpoint, WorkspaceError> {
+    api::endpoint(ty).ok_or_else(|| WorkspaceError::InvalidResponse {
+        method: "-".into(),
+        path: "-".into(),
+        problem: format!("{ty} is not served through the Public API by gitsync"),
+    })
+}
+
+fn parent_of(resource: &Resource, ep: &Endpoint) -> Option<String> {
+    ep.parent.and_then(|p| match resource.get(p) {
+        Value::String(s) => Some(s.clone()),
+        _ => None,
+    })
+}
+
+fn describe_transport_error(e: &reqwest::Error, timeout: Duration) -> String {
+    if e.is_timeout() {
+        format!("no answer within {}s (timed out)", timeout.as_secs_f32())
+    } else if e.is_connect() {
+        format!("cannot connect: {}", root_cause(e))
+    } else {
+        root_cause(e)
+    }
+}
+
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
+}
+
+fn truncate(s: &str) -> String {
+    if s.len() <= 500 {
+        s.to_owned()
+    } else {
+        format!("{}...", &s[..s.floor_char_boundary(500)])
+    }
+}
+
+impl Workspace for Client {
+    async fn list(&self, ty: ResourceType) -> Result<Vec<Resource>, WorkspaceError> {
+        let objects = self.list_full(ty).await?;
+        objects
+            .iter()
+            .map(|o| api::from_api(ty, o).map_err(WorkspaceError::from))
+            .collect()
+    }
+
+    async fn create(&self, resource: &Resource) -> Result<Resource, WorkspaceError> {
+        let ep = endpoint(resource.ty)?;
+        let object = api::to_api(resource);
+        let body = api::create_body(resource.ty, &object);
+        let parent = parent_of(resource, ep);
+        let id = if resource.ty == ResourceType::User {
+            self.call(Method::POST, "/invites", &[], Some(&body), ep.media)
+                .await?;
+            let email = object
+                .get("email")
+                .and_then(Json::as_str)
+                .unwrap_or_default();
+            let users = self
+                .list_objects(ep.collection, ep.list_key, true, &[], ep.media)
+                .await?;
+            users
+                .iter()
+                .find(|u| u.get("email").and_then(Json::as_str) == Some(email))
+                .and_then(|u| u.get("id").and_then(Json::as_str).map(str::to_owned))
+                .unwrap_or_else(|| email.to_owned())
+        } else {
+            let path = ep.collection_path(parent.as_deref());
+            let data = self
+                .call(Method::POST, &path, &[], Some(&body), ep.media)
+                .await?;
+            match resource.ty.kind().import_id {
+                crate::model::ImportId::Attributes(_) => resource.import_id().unwrap_or_default(),
+                _ => data
+                    .get(ep.create_key)
+                    .and_then(|c| c.get("id"))
+                    .and_then(Json::as_str)
+                    .map(str::to_owned)
+                    .ok_or_else(|| WorkspaceError::InvalidResponse {
+                        method: "POST".into(),
+                        path,
+                        problem: format!("no `{}.id` in the create response", ep.create_key),
+                    })?,
+            }
+        };
+        self.follow_ups(resource.ty, &id, &object, true).await?;
+        if resource.ty == ResourceType::Label {
+            return Ok(resource.clone());
+        }
+        let full = self.get_full(resource.ty, parent.as_deref(), &id).await?;
+        Ok(api::from_api(resource.ty, &full)?)
+    }
+
+    async fn update(&self, resource: &Resource) -> Result<Resource, WorkspaceError> {
+        let ep = endpoint(resource.ty)?;
+        let id = resource
+            .id
+            .clone()
+            .ok_or_else(|| WorkspaceError::InvalidResponse {
+                method: "PATCH".into(),
+                path: ep.collection.into(),
+                problem: format!("{} without an id cannot be updated", resource.ty),
+            })?;
+        let object = api::to_api(resource);
+        let parent = parent_of(resource, ep);
+        let path = ep.item_path(parent.as_deref(), &id);
+        let body = api::update_body(resource.ty, &object);
+        if resource.ty != ResourceType::User {
+            self.call(Method::PATCH, &path, &[], Some(&body), ep.media)
+                .await?;
+        }
+        self.follow_ups(resource.ty, &id, &object, false).await?;
+        let full = self.get_full(resource.ty, parent.as_deref(), &id).await?;
+        Ok(api::from_api(resource.ty, &full)?)
+    }
+
+    async fn delete(&self, resource: &Resource) -> Result<(), WorkspaceError> {
+        let ep = endpoint(resource.ty)?;
+        match resource.ty {
+            ResourceType::Label => {
+                let (key, value) = match (resource.get("key"), resource.get("value")) {
+                    (Value::String(k), Value::String(v)) => (k.clone(), v.clone()),
+                    _ => return Ok(()),
+                };
+                let path = format!(
+                    "/labels/{}/{}",
+                    api::encode_segment(&key),
+                    api::encode_segment(&value)
+                );
+                self.call(Method::DELETE, &path, &[], None, ep.media)
+                    .await?;
+            }
+            ResourceType::User => {
+                let id = resource.id.clone().unwrap_or_default();
+                self.call(
+                    Method::DELETE,
+                    "/users",
+                    &[("userIds.0".into(), id)],
+                    None,
+                    ep.media,
+                )
+                .await?;
+            }
+            _ => {
+                let id = resource.id.clone().unwrap_or_default();
+                let path = ep.item_path(parent_of(resource, ep).as_deref(), &id);
+                self.call(Method::DELETE, &path, &[], None, ep.media)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn audit_events(&self, start_time: &str) -> Result<Vec<AuditEvent>, WorkspaceError> {
+        let query = [("startTime".to_owned(), start_time.to_owned())];
+        let objects = self
+            .list_objects("/audit-events", "events", true, &query, Media::V1)
+            .await?;
+        objects
+            .into_iter()
+            .map(|o| {
+                serde_json::from_value(Json::Object(o)).map_err(|e| {
+                    WorkspaceError::InvalidResponse {
+                        method: "GET".into(),
+                        path: "/audit-events".into(),
+                        problem: format!("malformed audit event: {e}"),
+                    }
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,218 @@
+//! The embedded workspace: `gitsync workspace serve`. A real HTTP server for the part of Segment's
+//! Public API that gitsync uses, backed by SQLite; the default workspace of the demo and the
+//! backend of every test. The same client code talks to it and to Segment.
+
+mod ids;
+pub mod server;
+pub mod store;
+mod time;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value as Json;
+
+pub use server::{ServerConfig, mask, router};
+pub use store::Store;
+pub use time::now_rfc3339;
+
+use crate::hcl::ParseError;
+use crate::model::{Resource, ResourceType};
+use crate::workspace::api;
+
+/// Why a Git Sync tree cannot seed the workspace.
+#[derive(Debug, thiserror::Error)]
+pub enum SeedError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Parse(#[from] ParseError),
+    #[error(
+        "{path}: `{name}` has no import block, so it has no id to keep; seed files must be exported files"
+    )]
+    NoId { path: String, name: String },
+    #[error("{path}: gitsync does not serve {ty} through the API")]
+    Unsupported { path: String, ty: ResourceType },
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+}
+
+/// Loads every resource file under the resource directories of `dir` into the store, keeping
+/// ids and attributes, so that exporting the workspace gives the same tree back. Returns the
+/// number of resources per type.
+pub fn seed_from_hcl(
+    store: &Store,
+    dir: &Path,
+) -> Result<BTreeMap<ResourceType, usize>, SeedError> {
+    let resources = read_tree(dir)?;
+    seed(store, &resources)
+}
+
+/// Stores resources as they are (no audit events: this is the starting state).
+pub fn seed(
+    store: &Store,
+    resources: &[(String, Resource)],
+) -> Result<BTreeMap<ResourceType, usize>, SeedError> {
+    let mut rows = Vec::with_capacity(resources.len());
+    let mut counts = BTreeMap::new();
+    for (path, resource) in resources {
+        let ep = api::endpoint(resource.ty).ok_or_else(|| SeedError::Unsupported {
+            path: path.clone(),
+            ty: resource.ty,
+        })?;
+        let id = match &resource.id {
+            Some(id) => id.clone(),
+            None => resource.import_id().map_err(|_| SeedError::NoId {
+                path: path.clone(),
+                name: resource.new_name.clone().unwrap_or_default(),
+            })?,
+        };
+        if resource.new_name.is_some() {
+            return Err(SeedError::NoId {
+                path: path.clone(),
+                name: resource.new_name.clone().unwrap_or_default(),
+            });
+        }
+        let parent = ep.parent.and_then(|p| match resource.get(p) {
+            crate::model::Value::String(s) => Some(s.clone()),
+            _ => None,
+        });
+        let mut object = api::to_api(resource);
+        if resource.ty == ResourceType::User {
+            object
+                .entry("name")
+                .or_insert_with(|| Json::String(String::new()));
+        }
+        rows.push(store::SeedRow {
+            ty: resource.ty.terraform_type().to_owned(),
+            id,
+            parent,
+            object,
+        });
+        *counts.entry(resource.ty).or_insert(0) += 1;
+    }
+    // A partial tree (a sample of a repository) can hold filters and subscriptions whose
+    // destination file is missing. The API reaches those only through their destination, so the
+    // seed keeps a placeholder parent for them, marked so that exports skip it.
+    let destinations: std::collections::BTreeSet<&str> = rows
+        .iter()
+        .filter(|r| r.ty == "segment_destination")
+        .map(|r| r.id.as_str())
+        .collect();
+    let orphan_parents: std::collections::BTreeSet<String> = rows
+        .iter()
+        .filter_map(|r| r.parent.as_deref())
+        .filter(|p| !destinations.contains(p))
+        .map(str::to_owned)
+        .collect();
+    for parent in orphan_parents {
+        let mut object = serde_json::Map::new();
+        object.insert("id".into(), Json::String(parent.clone()));
+        object.insert(api::PLACEHOLDER.into(), Json::Bool(true));
+        rows.push(store::SeedRow {
+            ty: "segment_destination".into(),
+            id: parent,
+            parent: None,
+            object,
+        });
+    }
+    store.seed(&rows)?;
+    Ok(counts)
+}
+
+/// Parses every `*.tf` file in the resource directories of a Git Sync tree, in path order.
+pub fn read_tree(dir: &Path) -> Result<Vec<(String, Resource)>, SeedError> {
+    let mut out = Vec::new();
+    for ty in ResourceType::ALL {
+        let sub = dir.join(ty.kind().directory);
+        let entries = match std::fs::read_dir(&sub) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(source) => return Err(SeedError::Read { path: sub, source }),
+        };
+        let mut files: Vec<PathBuf> = entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "tf"))
+            .collect();
+        files.sort();
+        for file in files {
+            let text = std::fs::read_to_string(&file).map_err(|source| SeedError::Read {
+                path: file.clone(),
+                source,
+            })?;
+            let rel = file
+                .strip_prefix(dir)
+                .unwrap_or(&file)
+                .display()
+                .to_string();
+            let resource = crate::hcl::parse(&text, &rel)?;
+            out.push((rel, resource));
+        }
+    }
+    Ok(out)
+}
+
+/// A running embedded workspace (for tests, benchmarks and the demo): serves until dropped.
+pub struct Running {
+    pub addr: SocketAddr,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Running {
+    /// The base URL to give a client, `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops serving and waits for in-flight requests.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Starts serving `store` on `listen` (use port 0 for any free port) in the current runtime.
+pub async fn start(
+    listen: SocketAddr,
+    store: Store,
+    config: ServerConfig,
+) -> std::io::Result<Running> {
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    let addr = listener.local_addr()?;
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let app = router(store, config);
+    let task = tokio::spawn(async move {
+        let shutdown = async {
+            let _ = rx.await;
+        };
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+        {
+            tracing::error!("embedded workspace stopped: {e}");
+        }
+    });
+    Ok(Running {
+        addr,
+        shutdown: Some(tx),
+        task: Some(task),
+    })
+}

@@ -1,0 +1,1050 @@
+//! The embedded workspace's HTTP API: the subset of Segment's Public API that gitsync uses, with
+//! the same paths, envelopes, status codes, pagination, errors and rate-limit behaviour.
+//!
+//! Requests are checked against the provider schema (through [`api`]); a body that does not fit
+//! gets 422 with the offending field. Secret settings are served masked, as Segment does. Test
+//! hooks under `/_gitsync/` inject rate limiting, server errors and delays into the next requests.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use serde::Deserialize;
+use serde_json::{Map, Value as Json, json};
+
+use super::store::{AuditQuery, AuditRecord, Store, StoreError, Stored};
+use crate::model::{Presence, ResourceType};
+use crate::workspace::api::{self, Endpoint};
+
+/// Server settings.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// When set, every request must carry `Authorization: Bearer <token>`.
+    pub token: Option<String>,
+    /// Who the audit trail names as the actor of API changes.
+    pub actor: String,
+    pub workspace_name: String,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            token: None,
+            actor: "api-token@gitsync.local".into(),
+            workspace_name: "Embedded Workspace".into(),
+        }
+    }
+}
+
+/// Faults injected into the next requests by the test hooks.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Faults {
+    /// The next `count` requests get 429 with `msBeforeNext`.
+    #[serde(default)]
+    pub rate_limit: Option<RateLimitFault>,
+    /// The next `count` requests get this 5xx status.
+    #[serde(default)]
+    pub server_errors: Option<StatusFault>,
+    /// The next `count` requests are held this long before being answered.
+    #[serde(default)]
+    pub delay: Option<DelayFault>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RateLimitFault {
+    pub count: u32,
+    pub ms_before_next: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct StatusFault {
+    pub count: u32,
+    pub status: u16,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DelayFault {
+    pub count: u32,
+    pub ms: u64,
+}
+
+struct AppState {
+    store: Store,
+    config: ServerConfig,
+    workspace_id: String,
+    faults: Mutex<Faults>,
+}
+
+type Shared = Arc<AppState>;
+
+/// An API error response.
+struct ApiFailure {
+    status: StatusCode,
+    kind: &'static str,
+    message: String,
+    field: Option<String>,
+}
+
+impl ApiFailure {
+    fn new(status: StatusCode, kind: &'static str, message: impl Into<String>) -> ApiFailure {
+        ApiFailure {
+            status,
+            kind,
+            message: message.into(),
+            field: None,
+        }
+    }
+
+    fn not_found(what: impl std::fmt::Display) -> ApiFailure {
+        ApiFailure::new(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            format!("Resource not found: {what}"),
+        )
+    }
+
+    fn validation(field: impl Into<String>, message: impl Into<String>) -> ApiFailure {
+        ApiFailure {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            kind: "ValidationFailure",
+            message: message.into(),
+            field: Some(field.into()),
+        }
+    }
+}
+
+impl From<StoreError> for ApiFailure {
+    fn from(e: StoreError) -> ApiFailure {
+        ApiFailure::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "ServerError",
+            e.to_string(),
+        )
+    }
+}
+
+impl IntoResponse for ApiFailure {
+    fn into_response(self) -> Response {
+        let mut error =
+            json!({ "type": self.kind, "message": self.message, "status": self.status.as_u16() });
+        if let Some(field) = self.field {
+            error["field"] = Json::String(field);
+        }
+        (self.status, axum::Json(json!({ "errors": [error] }))).into_response()
+    }
+}
+
+type ApiResult = Result<Response, ApiFailure>;
+
+fn data(status: StatusCode, data: Json) -> ApiResult {
+    Ok((status, axum::Json(json!({ "data": data }))).into_response())
+}
+
+fn ok(data_value: Json) -> ApiResult {
+    data(StatusCode::OK, data_value)
+}
+
+/// Builds the router over a store.
+pub fn router(store: Store, config: ServerConfig) -> Router {
+    let state: Shared = Arc::new(AppState {
+        store,
+        workspace_id: format!("ws_{}", config.workspace_name.len()),
+        config,
+        faults: Mutex::new(Faults::default()),
+    });
+    let mut app = Router::new()
+        .route("/", get(workspace))
+        .route("/audit-events", get(audit_events))
+        .route(
+            "/tracking-plans/{id}/rules",
+            get(list_rules).put(replace_rules),
+        )
+        .route("/sources/{id}/labels", put(replace_labels).post(add_labels))
+        .route("/groups/{id}/users", get(group_users))
+        .route("/groups/{id}/invites", get(group_invites))
+        .route("/group/{id}/users", put(replace_group_users))
+        .route("/groups/{id}/permissions", put(replace_group_permissions))
+        .route("/users/{id}/permissions", put(replace_user_permissions))
+        .route("/invites", post(create_invites))
+        .route("/users", axum::routing::delete(delete_users))
+        .route("/labels/{key}/{value}", axum::routing::delete(delete_label))
+        .route("/_gitsync/faults", post(set_faults));
+    for ep in api::ENDPOINTS.iter() {
+        let collection = ep.collection.to_owned();
+        let list_route = get(move |s, p, q| list(ep, s, p, q));
+        let list_route = if ep.ty == ResourceType::User {
+            list_route
+        } else {
+            list_route.post(move |s, p, b| create(ep, s, p, b))
+        };
+        app = app.route(&collection, list_route);
+        if ep.ty != ResourceType::Label {
+            app = app.route(
+                &format!("{collection}/{{id}}"),
+                get(move |s, p| get_one(ep, s, p))
+                    .patch(move |s, p, b| update(ep, s, p, b))
+                    .delete(move |s, p| delete_one(ep, s, p)),
+            );
+        }
+    }
+    app.fallback(|method: Method, uri: axum::http::Uri| async move {
+        ApiFailure::new(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            format!("no such operation: {method} {}", uri.path()),
+        )
+    })
+    .layer(middleware::from_fn_with_state(state.clone(), guard))
+    .with_state(state)
+}
+
+/// Authentication, injected faults and rate-limit headers, for every request.
+async fn guard(State(state): State<Shared>, request: Request, next: Next) -> Response {
+    if let Some(token) = &state.config.token {
+        let given = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        if given != Some(&format!("Bearer {token}")) {
+            let message = if given.is_none() {
+                "Missing bearer token"
+            } else {
+                "Invalid bearer token"
+            };
+            return ApiFailure::new(StatusCode::UNAUTHORIZED, "Unauthorized", message)
+                .into_response();
+        }
+    }
+    let is_hook = request.uri().path().starts_with("/_gitsync/");
+    if !is_hook {
+        let (delay, fault) = take_fault(&state);
+        if let Some(ms) = delay {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+        }
+        if let Some(response) = fault {
+            return response;
+        }
+    }
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert("x-ratelimit-remaining", HeaderValue::from_static("1000"));
+    headers.insert("x-ratelimit-consumed", HeaderValue::from_static("1"));
+    response
+}
+
+fn take_fault(state: &AppState) -> (Option<u64>, Option<Response>) {
+    let Ok(mut faults) = state.faults.lock() else {
+        return (None, None);
+    };
+    let mut delay = None;
+    if let Some(d) = &mut faults.delay
+        && d.count > 0
+    {
+        d.count -= 1;
+        delay = Some(d.ms);
+    }
+    if let Some(rl) = &mut faults.rate_limit
+        && rl.count > 0
+    {
+        rl.count -= 1;
+        let reset = std::time::SystemTime::now() + Duration::from_millis(rl.ms_before_next);
+        let body = json!({ "errors": [{
+            "type": "RequestError",
+            "message": "Too many requests",
+            "data": { "remainingPoints": 0, "msBeforeNext": rl.ms_before_next, "consumedPoints": 21 }
+        }]});
+        let mut response = (StatusCode::TOO_MANY_REQUESTS, axum::Json(body)).into_response();
+        if let Ok(v) = HeaderValue::from_str(&httpdate::fmt_http_date(reset)) {
+            response.headers_mut().insert("x-ratelimit-reset", v);
+        }
+        return (delay, Some(response));
+    }
+    if let Some(se) = &mut faults.server_errors
+        && se.count > 0
+    {
+        se.count -= 1;
+        let status = StatusCode::from_u16(se.status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+        return (
+            delay,
+            Some(ApiFailure::new(status, "ServerError", "injected server error").into_response()),
+        );
+    }
+    (delay, None)
+}
+
+async fn set_faults(State(state): State<Shared>, body: Bytes) -> ApiResult {
+    let faults: Faults = serde_json::from_slice(&body)
+        .map_err(|e| ApiFailure::validation("body", format!("not a fault description: {e}")))?;
+    if let Ok(mut current) = state.faults.lock() {
+        *current = faults;
+    }
+    ok(json!({ "status": "SUCCESS" }))
+}
+
+async fn workspace(State(state): State<Shared>) -> ApiResult {
+    ok(json!({ "workspace": {
+        "id": state.workspace_id,
+        "slug": state.config.workspace_name.to_lowercase().replace(' ', "-"),
+        "name": state.config.workspace_name,
+    }}))
+}
+
+// ------------------------------------------------------------------------------------------
+// Pagination
+
+const DEFAULT_PAGE: usize = 200;
+const MAX_PAGE: usize = 1000;
+
+/// `pagination.count` / `pagination[count]` and the cursor (the last sequence number served).
+fn pagination(query: &HashMap<String, String>) -> Result<(usize, i64), ApiFailure> {
+    let get = |name: &str| {
+        query
+            .get(&format!("pagination.{name}"))
+            .or_else(|| query.get(&format!("pagination[{name}]")))
+    };
+    let count = match get("count") {
+        None => DEFAULT_PAGE,
+        Some(c) => match c.parse::<usize>() {
+            Ok(n) if (1..=MAX_PAGE).contains(&n) => n,
+            _ => {
+                return Err(ApiFailure::validation(
+                    "pagination.count",
+                    "count must be between 1 and 1000",
+                ));
+            }
+        },
+    };
+    let after = match get("cursor") {
+        None => 0,
+        Some(c) => c
+            .strip_prefix("c_")
+            .and_then(|n| n.parse::<i64>().ok())
+            .ok_or_else(|| ApiFailure::validation("pagination.cursor", "invalid cursor"))?,
+    };
+    Ok((count, after))
+}
+
+fn page_info(after: i64, last: Option<i64>, more: bool, total: Option<usize>) -> Json {
+    let mut p = json!({ "current": format!("c_{after}"), "next": Json::Null });
+    if more && let Some(last) = last {
+        p["next"] = Json::String(format!("c_{last}"));
+    }
+    if after > 0 {
+        p["previous"] = Json::String("c_0".into());
+    }
+    if let Some(total) = total {
+        p["totalEntries"] = json!(total);
+    }
+    p
+}
+
+// ------------------------------------------------------------------------------------------
+// Generic resource operations
+
+fn type_key(ep: &Endpoint) -> &'static str {
+    ep.ty.terraform_type()
+}
+
+/// The read shape served for a stored object: secrets masked, separately served parts removed.
+fn served(ep: &Endpoint, stored: &Stored, listing: bool) -> Json {
+    let mut object = stored.object.clone();
+    if let Some(Json::Object(settings)) = object.get_mut("settings") {
+        for key in &stored.secrets {
+            if let Some(Json::String(v)) = settings.get_mut(key) {
+                *v = mask(v);
+            }
+        }
+    }
+    match ep.ty {
+        ResourceType::TrackingPlan => {
+            object.remove("rules");
+        }
+        ResourceType::UserGroup => {
+            let members = object
+                .remove("members")
+                .and_then(|m| m.as_array().map(Vec::len))
+                .unwrap_or(0);
+            object.insert("memberCount".into(), json!(members));
+        }
+        ResourceType::Function if listing => {
+            object.remove("code");
+            object.remove("settings");
+        }
+        _ => {}
+    }
+    Json::Object(object)
+}
+
+/// Segment's mask: ten bullets, then the last four characters of secrets of eight or more.
+pub fn mask(value: &str) -> String {
+    if value.is_empty() || value.contains('•') {
+        return value.to_owned();
+    }
+    let chars: Vec<char> = value.chars().collect();
+    let tail: String = if chars.len() >= 8 {
+        chars[chars.len() - 4..].iter().collect()
+    } else {
+        String::new()
+    };
+    format!("••••••••••{tail}")
+}
+
+fn is_secret_key(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    [
+        "password",
+        "secret",
+        "apikey",
+        "api_key",
+        "privatekey",
+        "private_key",
+        "authtoken",
+        "auth_token",
+    ]
+    .iter()
+    .any(|p| k.contains(p))
+}
+
+async fn list(
+    ep: &'static Endpoint,
+    State(state): State<Shared>,
+    Path(path): Path<HashMap<String, String>>,
+    Query(query): Query<HashMap<String, String>>,
+) -> ApiResult {
+    let parent = path.get("parent").map(String::as_str);
+    if let Some(p) = parent
+        && state.store.get("segment_destination", p)?.is_none()
+    {
+        return Err(ApiFailure::not_found(format!("destination {p}")));
+    }
+    if ep.ty == ResourceType::Function && !query.contains_key("resourceType") {
+        return Err(ApiFailure::validation(
+            "resourceType",
+            "resourceType is required",
+        ));
+    }
+    let (count, after) = if ep.paginated {
+        pagination(&query)?
+    } else {
+        (usize::MAX / 2, 0)
+    };
+    let resource_type = query.get("resourceType");
+    let mut items = Vec::new();
+    let mut cursor = after;
+    let mut more;
+    // Filtering by function resourceType happens after paging the table; keep paging until the
+    // page is full so that pages stay `count` long.
+    loop {
+        let (rows, has_more) = state.store.list(type_key(ep), parent, cursor, count)?;
+        more = has_more;
+        for row in &rows {
+            cursor = row.seq;
+            let keep = resource_type
+                .is_none_or(|t| row.object.get("resourceType").and_then(Json::as_str) == Some(t));
+            if keep && items.len() < count {
+                items.push(served(ep, row, true));
+            }
+        }
+        if !more || items.len() >= count || rows.is_empty() {
+            break;
+        }
+    }
+    let mut body = Map::new();
+    body.insert(ep.list_key.into(), Json::Array(items));
+    if ep.paginated {
+        body.insert(
+            "pagination".into(),
+            page_info(after, Some(cursor), more, None),
+        );
+    }
+    ok(Json::Object(body))
+}
+
+async fn get_one(
+    ep: &'static Endpoint,
+    State(state): State<Shared>,
+    Path(path): Path<HashMap<String, String>>,
+) -> ApiResult {
+    let stored = find(ep, &state, &path)?;
+    let mut body = Map::new();
+    body.insert(ep.item_key.into(), served(ep, &stored, false));
+    if ep.ty == ResourceType::Source {
+        body.insert("trackingPlanId".into(), Json::Null);
+    }
+    ok(Json::Object(body))
+}
+
+fn find(
+    ep: &Endpoint,
+    state: &AppState,
+    path: &HashMap<String, String>,
+) -> Result<Stored, ApiFailure> {
+    let id = path.get("id").map(String::as_str).unwrap_or_default();
+    let stored = state
+        .store
+        .get(type_key(ep), id)?
+        .ok_or_else(|| ApiFailure::not_found(format!("{} {id}", ep.item_key)))?;
+    if let (Some(parent), Some(attr)) = (path.get("parent"), ep.parent) {
+        let field = api::camel_case(attr);
+        if stored.object.get(&field).and_then(Json::as_str) != Some(parent.as_str()) {
+            return Err(ApiFailure::not_found(format!(
+                "{} {id} under {parent}",
+                ep.item_key
+            )));
+        }
+    }
+    Ok(stored)
+}
+
+fn parse_body(body: &Bytes) -> Result<Json, ApiFailure> {
+    if body.is_empty() {
+        return Ok(json!({}));
+    }
+    serde_json::from_slice(body)
+        .map_err(|e| ApiFailure::validation("body", format!("the body is not valid JSON: {e}")))
+}
+
+/// Checks a full object against the provider schema: every field the right type, every required
+/// attribute present. The 422 names the field.
+fn validate(ty: ResourceType, object: &Map<String, Json>) -> Result<(), ApiFailure> {
+    let resource = api::from_api(ty, object)
+        .map_err(|e| ApiFailure::validation(e.field.clone(), e.to_string()))?;
+    for attr in ty
+        .kind()
+        .attributes
+        .iter()
+        .filter(|a| a.presence == Presence::Required)
+    {
+        if !resource.attributes.contains_key(attr.name) {
+            let field = api::camel_case(attr.name);
+            return Err(ApiFailure::validation(
+                field.clone(),
+                format!("`{field}` is required"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Secret settings among `settings`: keys that look secret with a plain (unmasked) value.
+fn secret_keys(object: &Map<String, Json>, previous: &[String]) -> Vec<String> {
+    let mut keys: Vec<String> = previous.to_vec();
+    if let Some(Json::Object(settings)) = object.get("settings") {
+        for (k, v) in settings {
+            if is_secret_key(k)
+                && v.as_str()
+                    .is_some_and(|s| !s.is_empty() && !s.contains('•'))
+                && !keys.contains(k)
+            {
+                keys.push(k.clone());
+            }
+        }
+        keys.retain(|k| settings.contains_key(k));
+    }
+    keys
+}
+
+fn display_name(object: &Map<String, Json>) -> String {
+    ["name", "title", "displayName", "email", "key"]
+        .iter()
+        .find_map(|k| object.get(*k).and_then(Json::as_str))
+        .unwrap_or_default()
+        .to_owned()
+}
+
+fn audit(
+    state: &AppState,
+    ty: ResourceType,
+    id: &str,
+    verb: &str,
+    object: &Map<String, Json>,
+) -> AuditRecord {
+    let (resource_type, noun) = audit_names(ty);
+    AuditRecord {
+        kind: format!("{noun} {verb}"),
+        actor: state.config.actor.clone(),
+        resource_id: id.to_owned(),
+        resource_type: resource_type.to_owned(),
+        resource_name: display_name(object),
+    }
+}
+
+/// The audit trail's resource type and event noun for each type (Segment's own names where its
+/// documentation gives them: destinations are "Integration", warehouses "Storage Destination").
+pub fn audit_names(ty: ResourceType) -> (&'static str, &'static str) {
+    match ty {
+        ResourceType::Source => ("source", "Source"),
+        ResourceType::Destination => ("integration", "Integration"),
+        ResourceType::Warehouse => ("warehouse", "Storage Destination"),
+        ResourceType::DestinationFilter => ("destination_filter", "Destination Filter"),
+        ResourceType::DestinationSubscription => {
+            ("destination_subscription", "Destination Subscription")
+        }
+        ResourceType::TrackingPlan => ("tracking_plan", "Tracking Plan"),
+        ResourceType::Function => ("function", "Function"),
+        ResourceType::Transformation => ("transformation", "Transformation"),
+        ResourceType::ReverseEtlModel => ("reverse_etl_model", "Model"),
+        ResourceType::User => ("user", "User"),
+        ResourceType::UserGroup => ("user_group", "User Group"),
+        ResourceType::Label => ("label", "Label"),
+        _ => ("other", "Resource"),
+    }
+}
+
+fn new_id(ty: ResourceType, object: &Map<String, Json>) -> String {
+    match ty {
+        ResourceType::Destination => super::ids::random_hex(24),
+        ResourceType::TrackingPlan => format!("tp_{}", super::ids::random_base62(27)),
+        ResourceType::Function => {
+            let prefix = match object.get("resourceType").and_then(Json::as_str) {
+                Some("SOURCE") => "sfnc",
+                Some("DESTINATION") => "dfn",
+                Some("INSERT_SOURCE") => "ifns",
+                _ => "ifnd",
+            };
+            format!("{prefix}_{}", super::ids::random_hex(24))
+        }
+        ResourceType::Label => {
+            let key = object.get("key").and_then(Json::as_str).unwrap_or_default();
+            let value = object
+                .get("value")
+                .and_then(Json::as_str)
+                .unwrap_or_default();
+            format!("{key}:{value}")
+        }
+        _ => super::ids::random_base62(22),
+    }
+}
+
+async fn create(
+    ep: &'static Endpoint,
+    State(state): State<Shared>,
+    Path(path): Path<HashMap<String, String>>,
+    body: Bytes,
+) -> ApiResult {
+    let parent = path.get("parent").cloned();
+    if let Some(p) = &parent
+        && state.store.get("segment_destination", p)?.is_none()
+    {
+        return Err(ApiFailure::not_found(format!("destination {p}")));
+    }
+    let body = parse_body(&body)?;
+    let mut object = api::object_from_create(ep.ty, parent.as_deref(), &body);
+    let id = new_id(ep.ty, &object);
+    if ep.ty == ResourceType::Label && state.store.get(type_key(ep), &id)?.is_some() {
+        return Err(ApiFailure::validation(
+            "label",
+            format!("the label {id} already exists"),
+        ));
+    }
+    if ep.ty != ResourceType::Label {
+        object.insert("id".into(), Json::String(id.clone()));
+    }
+    validate(ep.ty, &object)?;
+    let secrets = secret_keys(&object, &[]);
+    let record = audit(&state, ep.ty, &id, "Created", &object);
+    state.store.put(
+        type_key(ep),
+        &id,
+        parent.as_deref(),
+        &object,
+        &secrets,
+        Some(&record),
+    )?;
+    let stored = Stored {
+        seq: 0,
+        object,
+        secrets,
+    };
+    let mut out = Map::new();
+    out.insert(ep.create_key.into(), served(ep, &stored, false));
+    data(
+        StatusCode::from_u16(ep.create_status).unwrap_or(StatusCode::OK),
+        Json::Object(out),
+    )
+}
+
+async fn update(
+    ep: &'static Endpoint,
+    State(state): State<Shared>,
+    Path(path): Path<HashMap<String, String>>,
+    body: Bytes,
+) -> ApiResult {
+    let stored = find(ep, &state, &path)?;
+    let body = parse_body(&body)?;
+    let mut object = stored.object.clone();
+    api::apply_update(ep.ty, &mut object, &body);
+    keep_masked_secrets(&stored, &mut object);
+    validate(ep.ty, &object)?;
+    let id = path.get("id").cloned().unwrap_or_default();
+    let verb = match (stored.object.get("enabled"), object.get("enabled")) {
+        (Some(Json::Bool(false)), Some(Json::Bool(true))) => "Enabled",
+        (Some(Json::Bool(true)), Some(Json::Bool(false))) => "Disabled",
+        _ if ep.ty == ResourceType::Transformation => "Updated",
+        _ => "Modified",
+    };
+    let secrets = secret_keys(&object, &stored.secrets);
+    let record = audit(&state, ep.ty, &id, verb, &object);
+    let parent = path.get("parent").map(String::as_str);
+    state
+        .store
+        .put(type_key(ep), &id, parent, &object, &secrets, Some(&record))?;
+    if ep.ty == ResourceType::TrackingPlan {
+        return ok(json!({ "status": "SUCCESS" }));
+    }
+    let mut out = Map::new();
+    out.insert(
+        ep.item_key.into(),
+        served(
+            ep,
+            &Stored {
+                seq: stored.seq,
+                object,
+                secrets,
+            },
+            false,
+        ),
+    );
+    ok(Json::Object(out))
+}
+
+/// A client that writes back the masked value it read means "unchanged", as the provider does.
+fn keep_masked_secrets(stored: &Stored, object: &mut Map<String, Json>) {
+    let (Some(Json::Object(old)), Some(Json::Object(new))) =
+        (stored.object.get("settings"), object.get_mut("settings"))
+    else {
+        return;
+    };
+    for key in &stored.secrets {
+        if let (Some(Json::String(old_value)), Some(Json::String(new_value))) =
+            (old.get(key), new.get(key))
+            && new_value.contains('•')
+            && *new_value == mask(old_value)
+        {
+            new.insert(key.clone(), Json::String(old_value.clone()));
+        }
+    }
+}
+
+async fn delete_one(
+    ep: &'static Endpoint,
+    State(state): State<Shared>,
+    Path(path): Path<HashMap<String, String>>,
+) -> ApiResult {
+    let stored = find(ep, &state, &path)?;
+    let id = path.get("id").cloned().unwrap_or_default();
+    let record = audit(&state, ep.ty, &id, "Deleted", &stored.object);
+    state.store.delete(type_key(ep), &id, &record)?;
+    ok(json!({ "status": "SUCCESS" }))
+}
+
+// ------------------------------------------------------------------------------------------
+// Operations outside the generic pattern
+
+fn endpoint_of(ty: ResourceType) -> &'static Endpoint {
+    // Every type routed here has an endpoint; the table is static.
+    api::ENDPOINTS
+        .iter()
+        .find(|e| e.ty == ty)
+        .unwrap_or(&api::ENDPOINTS[0])
+}
+
+/// Replaces one field of a stored object (labels, rules, members, permissions) and records it.
+fn replace_field(
+    state: &AppState,
+    ty: ResourceType,
+    id: &str,
+    field: &str,
+    value: Json,
+) -> Result<Stored, ApiFailure> {
+    let ep = endpoint_of(ty);
+    let mut stored = state
+        .store
+        .get(type_key(ep), id)?
+        .ok_or_else(|| ApiFailure::not_found(format!("{} {id}", ep.item_key)))?;
+    stored.object.insert(field.into(), value);
+    validate(ty, &stored.object)?;
+    let record = audit(state, ty, id, "Modified", &stored.object);
+    let parent = ep
+        .parent
+        .and_then(|p| {
+            stored
+                .object
+                .get(&api::camel_case(p))
+                .and_then(Json::as_str)
+        })
+        .map(str::to_owned);
+    state.store.put(
+        type_key(ep),
+        id,
+        parent.as_deref(),
+        &stored.object,
+        &stored.secrets,
+        Some(&record),
+    )?;
+    Ok(stored)
+}
+
+fn array_field(body: &Json, name: &str) -> Result<Json, ApiFailure> {
+    match body.get(name) {
+        Some(v @ Json::Array(_)) => Ok(v.clone()),
+        _ => Err(ApiFailure::validation(
+            name,
+            format!("`{name}` must be an array"),
+        )),
+    }
+}
+
+async fn list_rules(
+    State(state): State<Shared>,
+    Path(id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> ApiResult {
+    let ep = endpoint_of(ResourceType::TrackingPlan);
+    let stored = state
+        .store
+        .get(type_key(ep), &id)?
+        .ok_or_else(|| ApiFailure::not_found(format!("tracking plan {id}")))?;
+    let (count, after) = pagination(&query)?;
+    let rules = stored
+        .object
+        .get("rules")
+        .and_then(Json::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let start = usize::try_from(after).unwrap_or(0).min(rules.len());
+    let end = (start + count).min(rules.len());
+    let page = &rules[start..end];
+    let more = end < rules.len();
+    ok(
+        json!({ "rules": page, "pagination": page_info(after, Some(end as i64), more, Some(rules.len())) }),
+    )
+}
+
+async fn replace_rules(
+    State(state): State<Shared>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult {
+    let rules = array_field(&parse_body(&body)?, "rules")?;
+    replace_field(&state, ResourceType::TrackingPlan, &id, "rules", rules)?;
+    ok(json!({ "status": "SUCCESS" }))
+}
+
+async fn replace_labels(
+    State(state): State<Shared>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult {
+    let labels = array_field(&parse_body(&body)?, "labels")?;
+    let stored = replace_field(&state, ResourceType::Source, &id, "labels", labels)?;
+    ok(json!({ "labels": stored.object.get("labels") }))
+}
+
+async fn add_labels(State(state): State<Shared>, Path(id): Path<String>, body: Bytes) -> ApiResult {
+    let added = array_field(&parse_body(&body)?, "labels")?;
+    let ep = endpoint_of(ResourceType::Source);
+    let stored = state
+        .store
+        .get(type_key(ep), &id)?
+        .ok_or_else(|| ApiFailure::not_found(format!("source {id}")))?;
+    let mut labels = stored
+        .object
+        .get("labels")
+        .and_then(Json::as_array)
+        .cloned()
+        .unwrap_or_default();
+    for label in added.as_array().into_iter().flatten() {
+        if !labels.contains(label) {
+            labels.push(label.clone());
+        }
+    }
+    let stored = replace_field(
+        &state,
+        ResourceType::Source,
+        &id,
+        "labels",
+        Json::Array(labels),
+    )?;
+    ok(json!({ "labels": stored.object.get("labels") }))
+}
+
+fn group(state: &AppState, id: &str) -> Result<Stored, ApiFailure> {
+    state
+        .store
+        .get(type_key(endpoint_of(ResourceType::UserGroup)), id)?
+        .ok_or_else(|| ApiFailure::not_found(format!("user group {id}")))
+}
+
+async fn group_users(State(state): State<Shared>, Path(id): Path<String>) -> ApiResult {
+    let stored = group(&state, &id)?;
+    let users: Vec<Json> = stored
+        .object
+        .get("members")
+        .and_then(Json::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Json::as_str)
+        .map(|email| json!({ "id": format!("u_{}", api::encode_segment(email)), "name": email, "email": email }))
+        .collect();
+    let total = users.len();
+    ok(json!({ "users": users, "pagination": page_info(0, None, false, Some(total)) }))
+}
+
+async fn group_invites(State(state): State<Shared>, Path(id): Path<String>) -> ApiResult {
+    group(&state, &id)?;
+    // The embedded workspace accepts invitations at once: every member is a user.
+    ok(json!({ "emails": [], "pagination": page_info(0, None, false, Some(0)) }))
+}
+
+async fn replace_group_users(
+    State(state): State<Shared>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult {
+    let emails = array_field(&parse_body(&body)?, "emails")?;
+    let stored = replace_field(&state, ResourceType::UserGroup, &id, "members", emails)?;
+    ok(json!({ "userGroup": served(endpoint_of(ResourceType::UserGroup), &stored, false) }))
+}
+
+async fn replace_group_permissions(
+    State(state): State<Shared>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult {
+    let permissions = array_field(&parse_body(&body)?, "permissions")?;
+    replace_field(
+        &state,
+        ResourceType::UserGroup,
+        &id,
+        "permissions",
+        permissions.clone(),
+    )?;
+    ok(json!({ "permissions": permissions }))
+}
+
+async fn replace_user_permissions(
+    State(state): State<Shared>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult {
+    let permissions = array_field(&parse_body(&body)?, "permissions")?;
+    replace_field(
+        &state,
+        ResourceType::User,
+        &id,
+        "permissions",
+        permissions.clone(),
+    )?;
+    ok(json!({ "permissions": permissions }))
+}
+
+async fn create_invites(State(state): State<Shared>, body: Bytes) -> ApiResult {
+    let body = parse_body(&body)?;
+    let invites = array_field(&body, "invites")?;
+    let ep = endpoint_of(ResourceType::User);
+    let mut emails = Vec::new();
+    for (i, invite) in invites.as_array().into_iter().flatten().enumerate() {
+        let email = invite
+            .get("email")
+            .and_then(Json::as_str)
+            .filter(|e| e.contains('@'));
+        let email = email.ok_or_else(|| {
+            ApiFailure::validation(format!("invites[{i}].email"), "a valid email is required")
+        })?;
+        let id = super::ids::random_base62(22);
+        let mut object = Map::new();
+        object.insert("id".into(), Json::String(id.clone()));
+        object.insert("email".into(), Json::String(email.to_owned()));
+        object.insert("name".into(), Json::String(String::new()));
+        object.insert(
+            "permissions".into(),
+            invite
+                .get("permissions")
+                .cloned()
+                .unwrap_or_else(|| json!([])),
+        );
+        validate(ResourceType::User, &object)?;
+        let record = audit(&state, ResourceType::User, &id, "Created", &object);
+        state
+            .store
+            .put(type_key(ep), &id, None, &object, &[], Some(&record))?;
+        emails.push(Json::String(email.to_owned()));
+    }
+    data(StatusCode::CREATED, json!({ "emails": emails }))
+}
+
+/// `DELETE /users?userIds.0=a&userIds.1=b`
+async fn delete_users(
+    State(state): State<Shared>,
+    Query(query): Query<HashMap<String, String>>,
+) -> ApiResult {
+    let ep = endpoint_of(ResourceType::User);
+    let mut ids: Vec<(usize, &String)> = query
+        .iter()
+        .filter_map(|(k, v)| {
+            k.strip_prefix("userIds.")
+                .and_then(|i| i.parse().ok())
+                .map(|i| (i, v))
+        })
+        .collect();
+    if ids.is_empty() {
+        return Err(ApiFailure::validation("userIds", "userIds is required"));
+    }
+    ids.sort();
+    for (_, id) in ids {
+        let stored = state
+            .store
+            .get(type_key(ep), id)?
+            .ok_or_else(|| ApiFailure::not_found(format!("user {id}")))?;
+        let record = audit(&state, ResourceType::User, id, "Deleted", &stored.object);
+        state.store.delete(type_key(ep), id, &record)?;
+    }
+    ok(json!({ "status": "SUCCESS" }))
+}
+
+async fn delete_label(
+    State(state): State<Shared>,
+    Path((key, value)): Path<(String, String)>,
+) -> ApiResult {
+    let ep = endpoint_of(ResourceType::Label);
+    let id = format!("{key}:{value}");
+    let stored = state
+        .store
+        .get(type_key(ep), &id)?
+        .ok_or_else(|| ApiFailure::not_found(format!("label {id}")))?;
+    let record = audit(&state, ResourceType::Label, &id, "Deleted", &stored.object);
+    state.store.delete(type_key(ep), &id, &record)?;
+    ok(json!({ "status": "SUCCESS" }))
+}
+
+async fn audit_events(
+    State(state): State<Shared>,
+    Query(query): Query<HashMap<String, String>>,
+) -> ApiResult {
+    let (count, after) = pagination(&query)?;
+    let q = AuditQuery {
+        start_time: query.get("startTime").cloned(),
+        end_time: query.get("endTime").cloned(),
+        resource_id: query.get("resourceId").cloned(),
+        resource_type: query.get("resourceType").cloned(),
+        after_seq: after,
+        limit: count,
+    };
+    let (events, more) = state.store.audit_events(&q)?;
+    let last = events.last().map(|(seq, _)| *seq);
+    let events: Vec<Json> = events
+        .into_iter()
+        .map(|(_, e)| serde_json::to_value(e).unwrap_or(Json::Null))
+        .collect();
+    ok(json!({ "events": events, "pagination": page_info(after, last, more, None) }))
+}

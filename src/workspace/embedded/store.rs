@@ -1,0 +1,326 @@
+//! The embedded workspace's storage: resources as full API objects and the audit trail, in
+//! SQLite.
+//!
+//! Every change and its audit event are written in one transaction, so a crash leaves either both
+//! or neither. The database runs in WAL mode. Audit events get a sequence number in commit order
+//! (SQLite has one writer at a time), so a reader that remembers the last number it saw can never
+//! miss an event committed later. This module knows nothing of HTTP.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde_json::{Map, Value as Json};
+
+use crate::workspace::AuditEvent;
+
+/// Storage errors; all of them are bugs or a broken database file, reported as 500.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("corrupt stored object: {0}")]
+    Corrupt(#[from] serde_json::Error),
+    #[error("the store lock was poisoned by a panic")]
+    Poisoned,
+}
+
+/// One stored resource.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stored {
+    pub seq: i64,
+    pub object: Map<String, Json>,
+    /// Top-level `settings` keys whose values are secrets (served masked).
+    pub secrets: Vec<String>,
+}
+
+/// One resource of a seed: stored as given, with no secrets flagged (seeded values are served
+/// exactly as they were exported, masked or not).
+#[derive(Debug, Clone)]
+pub struct SeedRow {
+    pub ty: String,
+    pub id: String,
+    pub parent: Option<String>,
+    pub object: Map<String, Json>,
+}
+
+/// What a change records in the audit trail.
+#[derive(Debug, Clone)]
+pub struct AuditRecord {
+    pub kind: String,
+    pub actor: String,
+    pub resource_id: String,
+    pub resource_type: String,
+    pub resource_name: String,
+}
+
+/// A filter on the audit trail.
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    pub start_time: Option<String>,
+    pub end_time: Option<String>,
+    pub resource_id: Option<String>,
+    pub resource_type: Option<String>,
+    pub after_seq: i64,
+    pub limit: usize,
+}
+
+/// The store; cheap to clone, safe to share between threads.
+#[derive(Clone)]
+pub struct Store {
+    conn: Arc<Mutex<Connection>>,
+}
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS resources (
+    seq     INTEGER PRIMARY KEY AUTOINCREMENT,
+    type    TEXT NOT NULL,
+    id      TEXT NOT NULL,
+    parent  TEXT,
+    body    TEXT NOT NULL,
+    secrets TEXT NOT NULL DEFAULT '[]',
+    UNIQUE (type, id)
+);
+CREATE INDEX IF NOT EXISTS resources_by_parent ON resources (type, parent, seq);
+CREATE TABLE IF NOT EXISTS audit_events (
+    seq           INTEGER PRIMARY KEY AUTOINCREMENT,
+    id            TEXT NOT NULL UNIQUE,
+    timestamp     TEXT NOT NULL,
+    type          TEXT NOT NULL,
+    actor         TEXT NOT NULL,
+    resource_id   TEXT NOT NULL,
+    resource_type TEXT NOT NULL,
+    resource_name TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_by_time ON audit_events (timestamp, seq);
+"#;
+
+impl Store {
+    /// Opens (or creates) the database file.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let conn = Connection::open(path)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.execute_batch(SCHEMA)?;
+        Ok(Store {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    fn lock(&self) -> Result<MutexGuard<'_, Connection>, StoreError> {
+        self.conn.lock().map_err(|_| StoreError::Poisoned)
+    }
+
+    /// Resources of a type (optionally under one parent), in creation order, after `after_seq`.
+    /// Returns up to `limit` and whether more follow.
+    pub fn list(
+        &self,
+        ty: &str,
+        parent: Option<&str>,
+        after_seq: i64,
+        limit: usize,
+    ) -> Result<(Vec<Stored>, bool), StoreError> {
+        let conn = self.lock()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT seq, body, secrets FROM resources
+             WHERE type = ?1 AND (?2 IS NULL OR parent = ?2) AND seq > ?3
+             ORDER BY seq LIMIT ?4",
+        )?;
+        let rows = stmt.query_map(
+            params![ty, parent, after_seq, (limit + 1) as i64],
+            row_to_parts,
+        )?;
+        let mut out = Vec::new();
+        for row in rows {
+            out.push(parts_to_stored(row?)?);
+        }
+        let more = out.len() > limit;
+        out.truncate(limit);
+        Ok((out, more))
+    }
+
+    pub fn get(&self, ty: &str, id: &str) -> Result<Option<Stored>, StoreError> {
+        let conn = self.lock()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT seq, body, secrets FROM resources WHERE type = ?1 AND id = ?2",
+        )?;
+        let row = stmt.query_row(params![ty, id], row_to_parts).optional()?;
+        row.map(parts_to_stored).transpose()
+    }
+
+    /// Inserts or replaces a resource, recording the audit event in the same transaction
+    /// (`audit` is `None` for seeding, which is the workspace's starting state, not a change).
+    pub fn put(
+        &self,
+        ty: &str,
+        id: &str,
+        parent: Option<&str>,
+        object: &Map<String, Json>,
+        secrets: &[String],
+        audit: Option<&AuditRecord>,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.lock()?;
+        let tx = conn.transaction()?;
+        tx.execute(
+            "INSERT INTO resources (type, id, parent, body, secrets) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (type, id) DO UPDATE SET parent = excluded.parent, body = excluded.body,
+                                                 secrets = excluded.secrets",
+            params![
+                ty,
+                id,
+                parent,
+                serde_json::to_string(object)?,
+                serde_json::to_string(secrets)?
+            ],
+        )?;
+        if let Some(audit) = audit {
+            record(&tx, audit)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Seeds many resources in one transaction (no audit events).
+    pub fn seed(&self, rows: &[SeedRow]) -> Result<(), StoreError> {
+        let mut conn = self.lock()?;
+        let tx = conn.transaction()?;
+        {
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO resources (type, id, parent, body, secrets) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (type, id) DO UPDATE SET parent = excluded.parent, body = excluded.body,
+                                                     secrets = excluded.secrets",
+            )?;
+            for row in rows {
+                stmt.execute(params![
+                    row.ty,
+                    row.id,
+                    row.parent,
+                    serde_json::to_string(&row.object)?,
+                    "[]"
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Deletes a resource and records the audit event; `false` if there was none.
+    pub fn delete(&self, ty: &str, id: &str, audit: &AuditRecord) -> Result<bool, StoreError> {
+        let mut conn = self.lock()?;
+        let tx = conn.transaction()?;
+        let n = tx.execute(
+            "DELETE FROM resources WHERE type = ?1 AND id = ?2",
+            params![ty, id],
+        )?;
+        if n > 0 {
+            record(&tx, audit)?;
+        }
+        tx.commit()?;
+        Ok(n > 0)
+    }
+
+    /// Audit events matching the query, oldest first, with their sequence numbers.
+    pub fn audit_events(
+        &self,
+        q: &AuditQuery,
+    ) -> Result<(Vec<(i64, AuditEvent)>, bool), StoreError> {
+        let conn = self.lock()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT seq, id, timestamp, type, actor, resource_id, resource_type, resource_name
+             FROM audit_events
+             WHERE seq > ?1 AND (?2 IS NULL OR timestamp >= ?2) AND (?3 IS NULL OR timestamp < ?3)
+               AND (?4 IS NULL OR resource_id = ?4) AND (?5 IS NULL OR resource_type = ?5)
+             ORDER BY seq LIMIT ?6",
+        )?;
+        let rows = stmt.query_map(
+            params![
+                q.after_seq,
+                q.start_time,
+                q.end_time,
+                q.resource_id,
+                q.resource_type,
+                (q.limit + 1) as i64
+            ],
+            |r| {
+                let actor: String = r.get(4)?;
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    AuditEvent {
+                        id: r.get(1)?,
+                        timestamp: r.get(2)?,
+                        kind: r.get(3)?,
+                        actor_email: actor.contains('@').then(|| actor.clone()),
+                        actor,
+                        resource_id: r.get(5)?,
+                        resource_type: r.get(6)?,
+                        resource_name: r.get(7)?,
+                    },
+                ))
+            },
+        )?;
+        let mut out = rows.collect::<Result<Vec<_>, _>>()?;
+        let more = out.len() > q.limit;
+        out.truncate(q.limit);
+        Ok((out, more))
+    }
+
+    /// How many resources of each type are stored.
+    pub fn counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        let conn = self.lock()?;
+        let mut stmt =
+            conn.prepare("SELECT type, COUNT(*) FROM resources GROUP BY type ORDER BY type")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+type Parts = (i64, String, String);
+
+fn row_to_parts(r: &rusqlite::Row<'_>) -> rusqlite::Result<Parts> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+}
+
+fn parts_to_stored((seq, body, secrets): Parts) -> Result<Stored, StoreError> {
+    Ok(Stored {
+        seq,
+        object: serde_json::from_str(&body)?,
+        secrets: serde_json::from_str(&secrets)?,
+    })
+}
+
+/// Appends an audit event. Timestamps never go backwards in sequence order, even if the clock
+/// does, so "since time T" and "after sequence N" agree.
+fn record(tx: &rusqlite::Transaction<'_>, audit: &AuditRecord) -> Result<(), StoreError> {
+    let last: Option<String> = tx
+        .query_row(
+            "SELECT timestamp FROM audit_events ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let now = super::time::now_rfc3339();
+    let timestamp = match last {
+        Some(last) if last > now => last,
+        _ => now,
+    };
+    let seq: i64 = tx.query_row(
+        "SELECT COALESCE(MAX(seq), 0) + 1 FROM audit_events",
+        [],
+        |r| r.get(0),
+    )?;
+    tx.execute(
+        "INSERT INTO audit_events (id, timestamp, type, actor, resource_id, resource_type, resource_name)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            format!("ae_{seq:010}_{}", super::ids::random_base62(8)),
+            timestamp,
+            audit.kind,
+            audit.actor,
+            audit.resource_id,
+            audit.resource_type,
+            audit.resource_name
+        ],
+    )?;
+    Ok(())
+}
