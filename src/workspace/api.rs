@@ -295,6 +295,15 @@ pub fn from_api(ty: ResourceType, object: &Map<String, Json>) -> Result<Resource
             object.insert("name".into(), name);
         }
     }
+    if ty == ResourceType::Source
+        && object
+            .get("labels")
+            .and_then(Json::as_array)
+            .is_some_and(Vec::is_empty)
+    {
+        // The provider reads a source without labels as `labels = null`.
+        object.remove("labels");
+    }
     let ctx = Ctx {
         ty,
         id: id.clone().unwrap_or_default(),
@@ -679,11 +688,18 @@ pub fn follow_up_writes(
                     body: json!({ "name": object["name"] }),
                 });
             }
-            writes.push(FollowUp {
-                method: "PUT",
-                path: format!("/sources/{id}/labels"),
-                body: json!({ "labels": field("labels") }),
-            });
+            // A new source has no labels; only set them when there are some to set.
+            let has_labels = object
+                .get("labels")
+                .and_then(Json::as_array)
+                .is_some_and(|l| !l.is_empty());
+            if !after_create || has_labels {
+                writes.push(FollowUp {
+                    method: "PUT",
+                    path: format!("/sources/{id}/labels"),
+                    body: json!({ "labels": field("labels") }),
+                });
+            }
         }
         ResourceType::DestinationSubscription
             if after_create && object.contains_key("reverseETLSchedule") =>

@@ -24,6 +24,9 @@ pub const US_BASE_URL: &str = "https://api.segmentapis.com";
 /// Segment's EU endpoint.
 pub const EU_BASE_URL: &str = "https://eu1.api.segmentapis.com";
 
+/// The longest a single rate-limit wait may be, whatever the server says.
+const MAX_RATE_LIMIT_WAIT: Duration = Duration::from_secs(600);
+
 /// How to reach a workspace.
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
@@ -339,7 +342,9 @@ impl Client {
                     .map(Duration::from_millis);
                 let from_reset =
                     reset.and_then(|t| t.duration_since(std::time::SystemTime::now()).ok());
-                let wait = ms.or(from_reset).map(|d| d.min(self.config.max_backoff));
+                // Waiting less than the server asks only earns another 429; the cap only guards
+                // against a nonsensical hint.
+                let wait = ms.or(from_reset).map(|d| d.min(MAX_RATE_LIMIT_WAIT));
                 Attempt::Retry {
                     wait,
                     failure: Failure::RateLimited,

@@ -80,3 +80,68 @@ pub fn run_hclfmt(hclfmt: &Path, text: &str) -> String {
     );
     String::from_utf8(out.stdout).unwrap_or_else(|e| panic!("hclfmt output is not UTF-8: {e}"))
 }
+
+/// An embedded workspace serving on a free loopback port, with its database in a temp dir.
+pub struct TestWorkspace {
+    pub running: gitsync::workspace::embedded::Running,
+    pub store: gitsync::workspace::embedded::Store,
+    pub _dir: tempfile::TempDir,
+}
+
+impl TestWorkspace {
+    pub async fn start(token: Option<&str>) -> TestWorkspace {
+        use gitsync::workspace::embedded::{ServerConfig, Store, start};
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let store = Store::open(&dir.path().join("ws.db")).unwrap_or_else(|e| panic!("{e}"));
+        let config = ServerConfig {
+            token: token.map(str::to_owned),
+            ..ServerConfig::default()
+        };
+        let addr: std::net::SocketAddr = ([127, 0, 0, 1], 0).into();
+        let running = start(addr, store.clone(), config)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        TestWorkspace {
+            running,
+            store,
+            _dir: dir,
+        }
+    }
+
+    pub fn client(&self, token: &str) -> gitsync::workspace::Client {
+        self.client_with(token, |_| {})
+    }
+
+    pub fn client_with(
+        &self,
+        token: &str,
+        adjust: impl FnOnce(&mut gitsync::workspace::ClientConfig),
+    ) -> gitsync::workspace::Client {
+        let mut config =
+            gitsync::workspace::ClientConfig::new(self.running.url(), token, "the test token");
+        config.min_backoff = std::time::Duration::from_millis(10);
+        config.max_backoff = std::time::Duration::from_millis(200);
+        adjust(&mut config);
+        gitsync::workspace::Client::new(config).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Injects faults into the next requests (see `server::Faults`).
+    pub async fn faults(&self, token: &str, faults: serde_json::Value) {
+        let client = self.client(token);
+        client
+            .call(
+                reqwest::Method::POST,
+                "/_gitsync/faults",
+                &[],
+                Some(&faults),
+                gitsync::workspace::api::Media::V1,
+            )
+            .await
+            .unwrap_or_else(|e| panic!("setting faults: {e}"));
+    }
+}
+
+/// Every file under `dir`, relative path -> contents (for whole-tree comparisons).
+pub fn tree_of(dir: &Path) -> std::collections::BTreeMap<String, String> {
+    tf_files(dir).into_iter().collect()
+}

@@ -639,6 +639,18 @@ async fn create(
     }
     let body = parse_body(&body)?;
     let mut object = api::object_from_create(ep.ty, parent.as_deref(), &body);
+    // Segment fills a new resource's metadata from its catalog; the embedded workspace's
+    // catalog is what it already holds.
+    let metadata_id = object
+        .get("metadata")
+        .and_then(|m| m.get("id"))
+        .and_then(Json::as_str)
+        .map(str::to_owned);
+    if let Some(metadata_id) = metadata_id {
+        if let Some(metadata) = state.store.catalog_metadata(type_key(ep), &metadata_id)? {
+            object.insert("metadata".into(), metadata);
+        }
+    }
     let id = new_id(ep.ty, &object);
     if ep.ty == ResourceType::Label && state.store.get(type_key(ep), &id)?.is_some() {
         return Err(ApiFailure::validation(
@@ -961,6 +973,16 @@ async fn create_invites(State(state): State<Shared>, body: Bytes) -> ApiResult {
         let email = email.ok_or_else(|| {
             ApiFailure::validation(format!("invites[{i}].email"), "a valid email is required")
         })?;
+        let (users, _) = state.store.list(type_key(ep), None, 0, usize::MAX / 2)?;
+        if users
+            .iter()
+            .any(|u| u.object.get("email").and_then(Json::as_str) == Some(email))
+        {
+            return Err(ApiFailure::validation(
+                format!("invites[{i}].email"),
+                format!("{email} is already a member of the workspace"),
+            ));
+        }
         let id = super::ids::random_base62(22);
         let mut object = Map::new();
         object.insert("id".into(), Json::String(id.clone()));

@@ -149,6 +149,24 @@ impl Store {
         row.map(parts_to_stored).transpose()
     }
 
+    /// The `metadata` object of some stored resource of this type with this metadata id: the
+    /// embedded workspace's catalog, learned from what it holds.
+    pub fn catalog_metadata(
+        &self,
+        ty: &str,
+        metadata_id: &str,
+    ) -> Result<Option<Json>, StoreError> {
+        let conn = self.lock()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT json_extract(body, '$.metadata') FROM resources
+             WHERE type = ?1 AND json_extract(body, '$.metadata.id') = ?2 LIMIT 1",
+        )?;
+        let text: Option<String> = stmt
+            .query_row(params![ty, metadata_id], |r| r.get(0))
+            .optional()?;
+        Ok(text.map(|t| serde_json::from_str(&t)).transpose()?)
+    }
+
     /// Inserts or replaces a resource, recording the audit event in the same transaction
     /// (`audit` is `None` for seeding, which is the workspace's starting state, not a change).
     pub fn put(
