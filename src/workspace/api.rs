@@ -662,6 +662,8 @@ pub fn apply_update(ty: ResourceType, object: &mut Map<String, Json>, body: &Jso
 /// A write the API takes through its own call after a create or update.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FollowUp {
+    /// The field of the full object this write carries; unchanged fields need no write.
+    pub field: &'static str,
     pub method: &'static str,
     pub path: String,
     pub body: Json,
@@ -683,6 +685,7 @@ pub fn follow_up_writes(
         ResourceType::Source => {
             if after_create && object.contains_key("name") {
                 writes.push(FollowUp {
+                    field: "name",
                     method: "PATCH",
                     path: format!("/sources/{id}"),
                     body: json!({ "name": object["name"] }),
@@ -695,6 +698,7 @@ pub fn follow_up_writes(
                 .is_some_and(|l| !l.is_empty());
             if !after_create || has_labels {
                 writes.push(FollowUp {
+                    field: "labels",
                     method: "PUT",
                     path: format!("/sources/{id}/labels"),
                     body: json!({ "labels": field("labels") }),
@@ -710,29 +714,34 @@ pub fn follow_up_writes(
                 .map(encode_segment)
                 .unwrap_or_default();
             writes.push(FollowUp {
+                field: "reverseETLSchedule",
                 method: "PATCH",
                 path: format!("/destinations/{destination}/subscriptions/{id}"),
                 body: json!({ "input": { "reverseETLSchedule": object["reverseETLSchedule"] } }),
             });
         }
         ResourceType::TrackingPlan => writes.push(FollowUp {
+            field: "rules",
             method: "PUT",
             path: format!("/tracking-plans/{id}/rules"),
             body: json!({ "rules": field("rules") }),
         }),
         ResourceType::UserGroup => {
             writes.push(FollowUp {
+                field: "members",
                 method: "PUT",
                 path: format!("/group/{id}/users"),
                 body: json!({ "emails": field("members") }),
             });
             writes.push(FollowUp {
+                field: "permissions",
                 method: "PUT",
                 path: format!("/groups/{id}/permissions"),
                 body: json!({ "permissions": field("permissions") }),
             });
         }
         ResourceType::User if !after_create => writes.push(FollowUp {
+            field: "permissions",
             method: "PUT",
             path: format!("/users/{id}/permissions"),
             body: json!({ "permissions": field("permissions") }),

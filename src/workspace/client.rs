@@ -594,15 +594,20 @@ impl Client {
         Ok(object)
     }
 
+    /// The extra writes of a create or update; with `current` (an update), only those whose
+    /// field differs from what the workspace holds.
     async fn follow_ups(
         &self,
         ty: ResourceType,
         id: &str,
         object: &Map<String, Json>,
-        after_create: bool,
+        current: Option<&Map<String, Json>>,
     ) -> Result<(), WorkspaceError> {
         let media = endpoint(ty)?.media;
-        for w in api::follow_up_writes(ty, id, object, after_create) {
+        for w in api::follow_up_writes(ty, id, object, current.is_none()) {
+            if current.is_some_and(|c| c.get(w.field) == object.get(w.field)) {
+                continue;
+            }
             let method = Method::from_bytes(w.method.as_bytes()).unwrap_or(Method::PUT);
             self.call(method, &w.path, &[], Some(&w.body), media)
                 .await?;
@@ -700,7 +705,7 @@ impl Workspace for Client {
                     })?,
             }
         };
-        self.follow_ups(resource.ty, &id, &object, true).await?;
+        self.follow_ups(resource.ty, &id, &object, None).await?;
         if resource.ty == ResourceType::Label {
             return Ok(resource.clone());
         }
@@ -721,12 +726,18 @@ impl Workspace for Client {
         let object = api::to_api(resource);
         let parent = parent_of(resource, ep);
         let path = ep.item_path(parent.as_deref(), &id);
+        // What the workspace holds now, in the same normal form, so that only real changes are
+        // written (each write is an audit event, and so a commit, downstream).
+        let current = self.get_full(resource.ty, parent.as_deref(), &id).await?;
+        let current = api::to_api(&api::from_api(resource.ty, &current)?);
         let body = api::update_body(resource.ty, &object);
-        if resource.ty != ResourceType::User {
+        let unchanged = body == api::update_body(resource.ty, &current);
+        if resource.ty != ResourceType::User && !unchanged {
             self.call(Method::PATCH, &path, &[], Some(&body), ep.media)
                 .await?;
         }
-        self.follow_ups(resource.ty, &id, &object, false).await?;
+        self.follow_ups(resource.ty, &id, &object, Some(&current))
+            .await?;
         let full = self.get_full(resource.ty, parent.as_deref(), &id).await?;
         Ok(api::from_api(resource.ty, &full)?)
     }

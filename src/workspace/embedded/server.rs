@@ -646,10 +646,10 @@ async fn create(
         .and_then(|m| m.get("id"))
         .and_then(Json::as_str)
         .map(str::to_owned);
-    if let Some(metadata_id) = metadata_id {
-        if let Some(metadata) = state.store.catalog_metadata(type_key(ep), &metadata_id)? {
-            object.insert("metadata".into(), metadata);
-        }
+    if let Some(metadata_id) = metadata_id
+        && let Some(metadata) = state.store.catalog_metadata(type_key(ep), &metadata_id)?
+    {
+        object.insert("metadata".into(), metadata);
     }
     let id = new_id(ep.ty, &object);
     if ep.ty == ResourceType::Label && state.store.get(type_key(ep), &id)?.is_some() {
