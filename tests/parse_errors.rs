@@ -353,3 +353,11 @@ fn keyword_keys_in_jsonencode_are_names() {
         &gitsync::model::Value::Json(serde_json::json!({"null": 1, "true": 2, "false": 3}))
     );
 }
+
+#[test]
+fn heredocs_are_refused_with_what_to_write_instead() {
+    assert_eq!(
+        error_after("name = \"BigQuery\"", "name = <<EOF\nBigQuery\nEOF"),
+        "sources/abc.tf:12:10: heredoc strings are not supported; write the value as a quoted string, with \\n for line breaks"
+    );
+}

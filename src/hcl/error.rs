@@ -73,6 +73,8 @@ pub enum Problem {
     JsonencodeArity(usize),
     /// `"${...}"` or `%{...}` in a string.
     Interpolation,
+    /// `<<EOF` strings.
+    Heredoc,
     /// Arithmetic, conditionals, `for` expressions.
     Expression(&'static str),
     InvalidJson {
@@ -186,6 +188,9 @@ impl fmt::Display for Problem {
             Problem::Interpolation => write!(
                 f,
                 "template interpolation is not allowed; {LITERAL_ONLY} (write `$${{` for a literal `${{`)"
+            ),
+            Problem::Heredoc => f.write_str(
+                "heredoc strings are not supported; write the value as a quoted string, with \\n for line breaks",
             ),
             Problem::Expression(what) => write!(f, "{what} is not allowed; {LITERAL_ONLY}"),
             Problem::InvalidJson { path, message } => {

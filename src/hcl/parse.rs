@@ -545,7 +545,7 @@ impl Parser<'_> {
         }
     }
 
-    /// A quoted string or heredoc without interpolation; `Ok(None)` for anything that is not a
+    /// A quoted string without interpolation; `Ok(None)` for anything that is not a
     /// string at all.
     fn literal_string(&self, expr: &Expression) -> Result<Option<String>> {
         match expr {
@@ -553,12 +553,8 @@ impl Parser<'_> {
             Expression::StringTemplate(template) => {
                 self.template_literal(template.iter(), expr).map(Some)
             }
-            Expression::HeredocTemplate(heredoc) => {
-                let mut heredoc = heredoc.as_ref().clone();
-                heredoc.dedent();
-                self.template_literal(heredoc.template.iter(), expr)
-                    .map(Some)
-            }
+            // Refused by the guard before parsing; kept out here too.
+            Expression::HeredocTemplate(_) => Err(self.error(expr.span(), Problem::Heredoc)),
             _ => Ok(None),
         }
     }
