@@ -354,9 +354,111 @@ fn type_key(ep: &Endpoint) -> &'static str {
     ep.ty.terraform_type()
 }
 
-/// The read shape served for a stored object: secrets masked, separately served parts removed.
-fn served(ep: &Endpoint, stored: &Stored, listing: bool) -> Json {
+/// Inserts the fields that are missing, keeping those present.
+fn defaults(object: &mut Map<String, Json>, fields: Json) {
+    if let Json::Object(fields) = fields {
+        for (k, v) in fields {
+            object.entry(k).or_insert(v);
+        }
+    }
+}
+
+fn defaults_in(object: &mut Map<String, Json>, key: &str, fields: Json) {
+    if let Some(Json::Object(inner)) = object.get_mut(key) {
+        defaults(inner, fields);
+    }
+}
+
+/// The read-only fields Segment computes (catalog metadata, workspace id, timestamps), filled
+/// with neutral values where the embedded workspace has none, so that responses have the
+/// published shape.
+fn complete_read_shape(ty: ResourceType, object: &mut Map<String, Json>, workspace_id: &str) {
+    let metadata = |name: &str| {
+        json!({
+            "name": name, "slug": name.to_lowercase().replace(' ', "-"), "description": "",
+            "logos": { "default": "" }, "options": [], "categories": []
+        })
+    };
+    let name = object
+        .get("name")
+        .and_then(Json::as_str)
+        .unwrap_or("")
+        .to_owned();
+    match ty {
+        ResourceType::Source => {
+            defaults(
+                object,
+                json!({ "workspaceId": workspace_id, "writeKeys": [], "labels": [] }),
+            );
+            let mut m = metadata(&name);
+            if let Json::Object(m) = &mut m {
+                m.insert("isCloudEventSource".into(), json!(false));
+                m.insert("status".into(), json!("PUBLIC"));
+            }
+            defaults_in(object, "metadata", m);
+        }
+        ResourceType::Destination => {
+            defaults(
+                object,
+                json!({ "enabled": false, "settings": {}, "metadata": { "id": "" } }),
+            );
+            let mut m = metadata(&name);
+            if let Json::Object(m) = &mut m {
+                for (k, v) in [
+                    ("status", json!("PUBLIC")),
+                    ("previousNames", json!([])),
+                    ("website", json!("")),
+                    ("components", json!([])),
+                    ("supportedFeatures", json!({})),
+                    ("supportedMethods", json!({})),
+                    ("supportedPlatforms", json!({})),
+                    ("actions", json!([])),
+                    ("presets", json!([])),
+                ] {
+                    m.insert(k.into(), v);
+                }
+            }
+            defaults_in(object, "metadata", m);
+            if let Some(Json::Array(contacts)) = object
+                .get_mut("metadata")
+                .and_then(|m| m.get_mut("contacts"))
+            {
+                for contact in contacts.iter_mut().filter_map(Json::as_object_mut) {
+                    defaults(
+                        contact,
+                        json!({ "email": "", "name": "", "role": "", "isPrimary": false }),
+                    );
+                }
+            }
+            if object.get(api::PLACEHOLDER).is_some() {
+                defaults(object, json!({ "sourceId": "" }));
+            }
+        }
+        ResourceType::Warehouse => {
+            defaults(object, json!({ "workspaceId": workspace_id }));
+            defaults_in(object, "metadata", metadata("Warehouse"));
+        }
+        ResourceType::DestinationFilter => {
+            defaults(object, json!({ "createdAt": EPOCH, "updatedAt": EPOCH }));
+        }
+        ResourceType::User => defaults(object, json!({ "name": "" })),
+        _ => {}
+    }
+    if let Some(Json::Array(permissions)) = object.get_mut("permissions") {
+        for permission in permissions.iter_mut().filter_map(Json::as_object_mut) {
+            defaults(permission, json!({ "roleName": "" }));
+        }
+    }
+}
+
+/// Creation and update times the embedded workspace does not track.
+const EPOCH: &str = "1970-01-01T00:00:00.000Z";
+
+/// The read shape served for a stored object: secrets masked, separately served parts removed,
+/// computed fields present.
+fn served(ep: &Endpoint, stored: &Stored, listing: bool, workspace_id: &str) -> Json {
     let mut object = stored.object.clone();
+    complete_read_shape(ep.ty, &mut object, workspace_id);
     if let Some(Json::Object(settings)) = object.get_mut("settings") {
         for key in &stored.secrets {
             if let Some(Json::String(v)) = settings.get_mut(key) {
@@ -451,7 +553,7 @@ async fn list(
             let keep = resource_type
                 .is_none_or(|t| row.object.get("resourceType").and_then(Json::as_str) == Some(t));
             if keep && items.len() < count {
-                items.push(served(ep, row, true));
+                items.push(served(ep, row, true, &state.workspace_id));
             }
         }
         if !more || items.len() >= count || rows.is_empty() {
@@ -476,7 +578,10 @@ async fn get_one(
 ) -> ApiResult {
     let stored = find(ep, &state, &path)?;
     let mut body = Map::new();
-    body.insert(ep.item_key.into(), served(ep, &stored, false));
+    body.insert(
+        ep.item_key.into(),
+        served(ep, &stored, false, &state.workspace_id),
+    );
     if ep.ty == ResourceType::Source {
         body.insert("trackingPlanId".into(), Json::Null);
     }
@@ -678,7 +783,10 @@ async fn create(
         secrets,
     };
     let mut out = Map::new();
-    out.insert(ep.create_key.into(), served(ep, &stored, false));
+    out.insert(
+        ep.create_key.into(),
+        served(ep, &stored, false, &state.workspace_id),
+    );
     data(
         StatusCode::from_u16(ep.create_status).unwrap_or(StatusCode::OK),
         Json::Object(out),
@@ -724,6 +832,7 @@ async fn update(
                 secrets,
             },
             false,
+            &state.workspace_id,
         ),
     );
     ok(Json::Object(out))
@@ -925,7 +1034,9 @@ async fn replace_group_users(
 ) -> ApiResult {
     let emails = array_field(&parse_body(&body)?, "emails")?;
     let stored = replace_field(&state, ResourceType::UserGroup, &id, "members", emails)?;
-    ok(json!({ "userGroup": served(endpoint_of(ResourceType::UserGroup), &stored, false) }))
+    ok(
+        json!({ "userGroup": served(endpoint_of(ResourceType::UserGroup), &stored, false, &state.workspace_id) }),
+    )
 }
 
 async fn replace_group_permissions(
