@@ -172,8 +172,22 @@ pub fn router(store: Store, config: ServerConfig) -> Router {
         .route("/groups/{id}/users", get(group_users))
         .route("/groups/{id}/invites", get(group_invites))
         .route("/group/{id}/users", put(replace_group_users))
-        .route("/groups/{id}/permissions", put(replace_group_permissions))
-        .route("/users/{id}/permissions", put(replace_user_permissions))
+        .route(
+            "/groups/{id}/permissions",
+            put(
+                |State(s): State<Shared>, Path(id): Path<String>, b: Bytes| {
+                    replace_permissions(ResourceType::UserGroup, s, id, b)
+                },
+            ),
+        )
+        .route(
+            "/users/{id}/permissions",
+            put(
+                |State(s): State<Shared>, Path(id): Path<String>, b: Bytes| {
+                    replace_permissions(ResourceType::User, s, id, b)
+                },
+            ),
+        )
         .route("/invites", post(create_invites))
         .route("/users", axum::routing::delete(delete_users))
         .route("/labels/{key}/{value}", axum::routing::delete(delete_label))
@@ -925,6 +939,21 @@ fn array_field(body: &Json, name: &str) -> Result<Json, ApiFailure> {
     }
 }
 
+/// Replaces one array field of a stored object with the array `body_key` of a request body;
+/// returns the stored object and the array.
+fn replace_from_body(
+    state: &AppState,
+    ty: ResourceType,
+    id: &str,
+    body: &Bytes,
+    body_key: &str,
+    field: &str,
+) -> Result<(Stored, Json), ApiFailure> {
+    let value = array_field(&parse_body(body)?, body_key)?;
+    let stored = replace_field(state, ty, id, field, value.clone())?;
+    Ok((stored, value))
+}
+
 async fn list_rules(
     State(state): State<Shared>,
     Path(id): Path<String>,
@@ -956,8 +985,14 @@ async fn replace_rules(
     Path(id): Path<String>,
     body: Bytes,
 ) -> ApiResult {
-    let rules = array_field(&parse_body(&body)?, "rules")?;
-    replace_field(&state, ResourceType::TrackingPlan, &id, "rules", rules)?;
+    replace_from_body(
+        &state,
+        ResourceType::TrackingPlan,
+        &id,
+        &body,
+        "rules",
+        "rules",
+    )?;
     ok(json!({ "status": "SUCCESS" }))
 }
 
@@ -966,8 +1001,8 @@ async fn replace_labels(
     Path(id): Path<String>,
     body: Bytes,
 ) -> ApiResult {
-    let labels = array_field(&parse_body(&body)?, "labels")?;
-    let stored = replace_field(&state, ResourceType::Source, &id, "labels", labels)?;
+    let (stored, _) =
+        replace_from_body(&state, ResourceType::Source, &id, &body, "labels", "labels")?;
     ok(json!({ "labels": stored.object.get("labels") }))
 }
 
@@ -1032,42 +1067,31 @@ async fn replace_group_users(
     Path(id): Path<String>,
     body: Bytes,
 ) -> ApiResult {
-    let emails = array_field(&parse_body(&body)?, "emails")?;
-    let stored = replace_field(&state, ResourceType::UserGroup, &id, "members", emails)?;
-    ok(
-        json!({ "userGroup": served(endpoint_of(ResourceType::UserGroup), &stored, false, &state.workspace_id) }),
-    )
-}
-
-async fn replace_group_permissions(
-    State(state): State<Shared>,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> ApiResult {
-    let permissions = array_field(&parse_body(&body)?, "permissions")?;
-    replace_field(
+    let (stored, _) = replace_from_body(
         &state,
         ResourceType::UserGroup,
         &id,
-        "permissions",
-        permissions.clone(),
+        &body,
+        "emails",
+        "members",
     )?;
-    ok(json!({ "permissions": permissions }))
+    let group = served(
+        endpoint_of(ResourceType::UserGroup),
+        &stored,
+        false,
+        &state.workspace_id,
+    );
+    ok(json!({ "userGroup": group }))
 }
 
-async fn replace_user_permissions(
-    State(state): State<Shared>,
-    Path(id): Path<String>,
+/// `PUT /users/{id}/permissions` and `PUT /groups/{id}/permissions`.
+async fn replace_permissions(
+    ty: ResourceType,
+    state: Shared,
+    id: String,
     body: Bytes,
 ) -> ApiResult {
-    let permissions = array_field(&parse_body(&body)?, "permissions")?;
-    replace_field(
-        &state,
-        ResourceType::User,
-        &id,
-        "permissions",
-        permissions.clone(),
-    )?;
+    let (_, permissions) = replace_from_body(&state, ty, &id, &body, "permissions", "permissions")?;
     ok(json!({ "permissions": permissions }))
 }
 
