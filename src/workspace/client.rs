@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use backon::BackoffBuilder;
+use futures_util::{StreamExt, TryStreamExt, stream};
 use reqwest::Method;
 use serde_json::{Map, Value as Json, json};
 
@@ -43,6 +44,8 @@ pub struct ClientConfig {
     pub max_backoff: Duration,
     /// `pagination.count`, 1..=1000.
     pub page_size: usize,
+    /// Requests in flight at once when one listing needs many (per destination, per item).
+    pub concurrency: usize,
 }
 
 impl ClientConfig {
@@ -60,6 +63,7 @@ impl ClientConfig {
             min_backoff: Duration::from_millis(200),
             max_backoff: Duration::from_secs(30),
             page_size: 200,
+            concurrency: 8,
         }
     }
 
@@ -523,7 +527,7 @@ impl Client {
         let mut objects = Vec::new();
         if ep.parent.is_some() {
             let dest = endpoint(ResourceType::Destination)?;
-            for d in self
+            let destinations = self
                 .list_objects(
                     &dest.collection_path(None),
                     dest.list_key,
@@ -531,21 +535,28 @@ impl Client {
                     &[],
                     dest.media,
                 )
-                .await?
-            {
-                let Some(did) = d.get("id").and_then(Json::as_str) else {
-                    continue;
-                };
-                let path = ep.collection_path(Some(did));
-                let mut items = self
-                    .list_objects(&path, ep.list_key, ep.paginated, &[], ep.media)
-                    .await?;
-                for item in &mut items {
-                    item.entry("destinationId")
-                        .or_insert_with(|| Json::String(did.to_owned()));
-                }
-                objects.extend(items);
-            }
+                .await?;
+            let ids: Vec<String> = destinations
+                .iter()
+                .filter_map(|d| d.get("id").and_then(Json::as_str).map(str::to_owned))
+                .collect();
+            // One list per destination, a few at a time, results in destination order.
+            let per_parent: Vec<Vec<Map<String, Json>>> =
+                stream::iter(ids.into_iter().map(|did| async move {
+                    let path = ep.collection_path(Some(&did));
+                    let mut items = self
+                        .list_objects(&path, ep.list_key, ep.paginated, &[], ep.media)
+                        .await?;
+                    for item in &mut items {
+                        item.entry("destinationId")
+                            .or_insert_with(|| Json::String(did.clone()));
+                    }
+                    Ok::<_, WorkspaceError>(items)
+                }))
+                .buffered(self.config.concurrency)
+                .try_collect()
+                .await?;
+            objects = per_parent.into_iter().flatten().collect();
         } else if ty == ResourceType::Function {
             for kind in api::FUNCTION_RESOURCE_TYPES {
                 let query = [("resourceType".to_owned(), kind.to_owned())];
@@ -560,10 +571,15 @@ impl Client {
                 .await?;
         }
         objects.retain(|o| o.get(api::PLACEHOLDER) != Some(&Json::Bool(true)));
-        for object in &mut objects {
-            self.complete(ty, object).await?;
-        }
-        Ok(objects)
+        // Types whose objects need more calls (rules, members, function code) make them a few at
+        // a time, keeping the order.
+        stream::iter(objects.into_iter().map(|mut object| async move {
+            self.complete(ty, &mut object).await?;
+            Ok::<_, WorkspaceError>(object)
+        }))
+        .buffered(self.config.concurrency)
+        .try_collect()
+        .await
     }
 
     /// One full object by id.

@@ -82,6 +82,7 @@ CREATE TABLE IF NOT EXISTS resources (
     UNIQUE (type, id)
 );
 CREATE INDEX IF NOT EXISTS resources_by_parent ON resources (type, parent, seq);
+CREATE INDEX IF NOT EXISTS resources_by_type ON resources (type, seq);
 CREATE TABLE IF NOT EXISTS audit_events (
     seq           INTEGER PRIMARY KEY AUTOINCREMENT,
     id            TEXT NOT NULL UNIQUE,
@@ -122,11 +123,18 @@ impl Store {
         limit: usize,
     ) -> Result<(Vec<Stored>, bool), StoreError> {
         let conn = self.lock()?;
-        let mut stmt = conn.prepare_cached(
-            "SELECT seq, body, secrets FROM resources
-             WHERE type = ?1 AND (?2 IS NULL OR parent = ?2) AND seq > ?3
-             ORDER BY seq LIMIT ?4",
-        )?;
+        // Two statements rather than `(?2 IS NULL OR parent = ?2)`, which SQLite cannot answer
+        // from the (type, parent, seq) index.
+        let mut stmt = match parent {
+            Some(_) => conn.prepare_cached(
+                "SELECT seq, body, secrets FROM resources
+                 WHERE type = ?1 AND parent = ?2 AND seq > ?3 ORDER BY seq LIMIT ?4",
+            )?,
+            None => conn.prepare_cached(
+                "SELECT seq, body, secrets FROM resources
+                 WHERE type = ?1 AND ?2 IS NULL AND seq > ?3 ORDER BY seq LIMIT ?4",
+            )?,
+        };
         let rows = stmt.query_map(
             params![ty, parent, after_seq, (limit + 1) as i64],
             row_to_parts,
