@@ -105,7 +105,7 @@ const fn ep(
 }
 
 /// The types gitsync reads and writes through the API, in export order.
-pub static ENDPOINTS: [Endpoint; 12] = [
+pub static ENDPOINTS: [Endpoint; 14] = [
     ep(
         ResourceType::Source,
         "/sources",
@@ -201,6 +201,25 @@ pub static ENDPOINTS: [Endpoint; 12] = [
         Media::V1,
         200,
     ),
+    ep(
+        ResourceType::InsertFunctionInstance,
+        "/insert-function-instances",
+        "instances",
+        "insertFunctionInstance",
+        Media::Alpha,
+        200,
+    ),
+    Endpoint {
+        parent: Some("space_id"),
+        ..ep(
+            ResourceType::ProfilesWarehouse,
+            "/spaces/{parent}/profiles-warehouses",
+            "profilesWarehouses",
+            "profilesWarehouse",
+            Media::Alpha,
+            201,
+        )
+    },
     Endpoint {
         paginated: false,
         ..ep(
@@ -293,6 +312,12 @@ pub fn from_api(ty: ResourceType, object: &Map<String, Json>) -> Result<Resource
             && let Some(name) = settings.remove("name")
         {
             object.insert("name".into(), name);
+        }
+    }
+    if ty == ResourceType::InsertFunctionInstance && !object.contains_key("functionId") {
+        // The API reads an instance's function as `classId`.
+        if let Some(class) = object.get("classId").cloned() {
+            object.insert("functionId".into(), class);
         }
     }
     if ty == ResourceType::Source
@@ -574,7 +599,10 @@ pub fn update_body(ty: ResourceType, object: &Map<String, Json>) -> Json {
     body
 }
 
-const FIXED_ON_UPDATE: [&str; 7] = [
+const FIXED_ON_UPDATE: [&str; 10] = [
+    "functionId",
+    "integrationId",
+    "spaceId",
     "metadataId",
     "actionId",
     "modelId",
@@ -599,7 +627,10 @@ pub fn object_from_create(
         (_, Json::Object(b)) => b.clone(),
         _ => Map::new(),
     };
-    if let Some(metadata_id) = object.remove("metadataId") {
+    // Types with a `metadata` object take its id as `metadataId` on create.
+    if ty.attribute("metadata").is_some()
+        && let Some(metadata_id) = object.remove("metadataId")
+    {
         object.insert("metadata".into(), json!({ "id": metadata_id }));
     }
     object.remove("disconnectAllWarehouses");
@@ -618,6 +649,11 @@ pub fn object_from_create(
         ResourceType::DestinationFilter | ResourceType::DestinationSubscription => {
             if let Some(p) = parent {
                 object.insert("destinationId".into(), Json::String(p.to_owned()));
+            }
+        }
+        ResourceType::ProfilesWarehouse => {
+            if let Some(p) = parent {
+                object.insert("spaceId".into(), Json::String(p.to_owned()));
             }
         }
         ResourceType::TrackingPlan => {

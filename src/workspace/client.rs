@@ -525,22 +525,11 @@ impl Client {
     ) -> Result<Vec<Map<String, Json>>, WorkspaceError> {
         let ep = endpoint(ty)?;
         let mut objects = Vec::new();
-        if ep.parent.is_some() {
-            let dest = endpoint(ResourceType::Destination)?;
-            let destinations = self
-                .list_objects(
-                    &dest.collection_path(None),
-                    dest.list_key,
-                    true,
-                    &[],
-                    dest.media,
-                )
-                .await?;
-            let ids: Vec<String> = destinations
-                .iter()
-                .filter_map(|d| d.get("id").and_then(Json::as_str).map(str::to_owned))
-                .collect();
-            // One list per destination, a few at a time, results in destination order.
+        if let Some(parent_attr) = ep.parent {
+            let ids = self.parent_ids(parent_attr).await?;
+            let parent_field = api::camel_case(parent_attr);
+            let parent_field = &parent_field;
+            // One list per parent, a few at a time, results in parent order.
             let per_parent: Vec<Vec<Map<String, Json>>> =
                 stream::iter(ids.into_iter().map(|did| async move {
                     let path = ep.collection_path(Some(&did));
@@ -548,7 +537,7 @@ impl Client {
                         .list_objects(&path, ep.list_key, ep.paginated, &[], ep.media)
                         .await?;
                     for item in &mut items {
-                        item.entry("destinationId")
+                        item.entry(parent_field.clone())
                             .or_insert_with(|| Json::String(did.clone()));
                     }
                     Ok::<_, WorkspaceError>(items)
@@ -557,6 +546,32 @@ impl Client {
                 .try_collect()
                 .await?;
             objects = per_parent.into_iter().flatten().collect();
+        } else if ty == ResourceType::InsertFunctionInstance {
+            // Instances are listed per function (`?functionId=`), of the insert kinds.
+            let mut function_ids = Vec::new();
+            for kind in ["INSERT_DESTINATION", "INSERT_SOURCE"] {
+                let query = [("resourceType".to_owned(), kind.to_owned())];
+                let functions = endpoint(ResourceType::Function)?;
+                for f in self
+                    .list_objects(
+                        functions.collection,
+                        functions.list_key,
+                        true,
+                        &query,
+                        functions.media,
+                    )
+                    .await?
+                {
+                    function_ids.extend(f.get("id").and_then(Json::as_str).map(str::to_owned));
+                }
+            }
+            for fid in function_ids {
+                let query = [("functionId".to_owned(), fid)];
+                objects.extend(
+                    self.list_objects(ep.collection, ep.list_key, true, &query, ep.media)
+                        .await?,
+                );
+            }
         } else if ty == ResourceType::Function {
             for kind in api::FUNCTION_RESOURCE_TYPES {
                 let query = [("resourceType".to_owned(), kind.to_owned())];
@@ -580,6 +595,28 @@ impl Client {
         .buffered(self.config.concurrency)
         .try_collect()
         .await
+    }
+
+    /// The ids of the parents of a nested type: destinations, or Segment's (alpha) spaces.
+    async fn parent_ids(&self, parent_attr: &str) -> Result<Vec<String>, WorkspaceError> {
+        let objects = if parent_attr == "space_id" {
+            self.list_objects("/spaces", "spaces", true, &[], Media::Alpha)
+                .await?
+        } else {
+            let dest = endpoint(ResourceType::Destination)?;
+            self.list_objects(
+                &dest.collection_path(None),
+                dest.list_key,
+                true,
+                &[],
+                dest.media,
+            )
+            .await?
+        };
+        Ok(objects
+            .iter()
+            .filter_map(|o| o.get("id").and_then(Json::as_str).map(str::to_owned))
+            .collect())
     }
 
     /// One full object by id.
@@ -673,8 +710,146 @@ fn truncate(s: &str) -> String {
     }
 }
 
+/// The two connection types have no endpoints of their own: they are read and written through
+/// the warehouse's connected sources and the tracking plan's sources (plus the source's schema
+/// settings).
+fn is_connection(ty: ResourceType) -> bool {
+    matches!(
+        ty,
+        ResourceType::SourceWarehouseConnection | ResourceType::SourceTrackingPlanConnection
+    )
+}
+
+fn string_attr(resource: &Resource, name: &str) -> String {
+    match resource.get(name) {
+        Value::String(s) => s.clone(),
+        _ => String::new(),
+    }
+}
+
+impl Client {
+    async fn list_connections(&self, ty: ResourceType) -> Result<Vec<Resource>, WorkspaceError> {
+        let (parent_ty, parent_field, path) = match ty {
+            ResourceType::SourceWarehouseConnection => {
+                (ResourceType::Warehouse, "warehouseId", "connected-sources")
+            }
+            _ => (ResourceType::TrackingPlan, "trackingPlanId", "sources"),
+        };
+        let parents = endpoint(parent_ty)?;
+        let mut out = Vec::new();
+        for parent in self
+            .list_objects(
+                parents.collection,
+                parents.list_key,
+                true,
+                &[],
+                parents.media,
+            )
+            .await?
+        {
+            let Some(pid) = parent.get("id").and_then(Json::as_str) else {
+                continue;
+            };
+            let list_path = format!("{}/{path}", parents.item_path(None, pid));
+            for source in self
+                .list_objects(&list_path, "sources", true, &[], Media::V1)
+                .await?
+            {
+                let Some(sid) = source.get("id").and_then(Json::as_str) else {
+                    continue;
+                };
+                let mut object = Map::new();
+                object.insert("sourceId".into(), Json::String(sid.to_owned()));
+                object.insert(parent_field.into(), Json::String(pid.to_owned()));
+                if ty == ResourceType::SourceTrackingPlanConnection {
+                    let path = format!("/sources/{}/settings", api::encode_segment(sid));
+                    let data = self.call(Method::GET, &path, &[], None, Media::V1).await?;
+                    if let Some(settings) = data
+                        .get("settings")
+                        .filter(|s| s.as_object().is_some_and(|m| !m.is_empty()))
+                    {
+                        object.insert("schemaSettings".into(), settings.clone());
+                    }
+                }
+                out.push(api::from_api(ty, &object)?);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn write_schema_settings(&self, resource: &Resource) -> Result<(), WorkspaceError> {
+        let object = api::to_api(resource);
+        if let Some(settings) = object.get("schemaSettings") {
+            let path = format!(
+                "/sources/{}/settings",
+                api::encode_segment(&string_attr(resource, "source_id"))
+            );
+            self.call(Method::PATCH, &path, &[], Some(settings), Media::V1)
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn create_connection(&self, resource: &Resource) -> Result<Resource, WorkspaceError> {
+        let source = string_attr(resource, "source_id");
+        if resource.ty == ResourceType::SourceWarehouseConnection {
+            let path = format!(
+                "/warehouses/{}/connected-sources/{}",
+                api::encode_segment(&string_attr(resource, "warehouse_id")),
+                api::encode_segment(&source)
+            );
+            self.call(Method::POST, &path, &[], None, Media::V1).await?;
+        } else {
+            let path = format!(
+                "/tracking-plans/{}/sources",
+                api::encode_segment(&string_attr(resource, "tracking_plan_id"))
+            );
+            self.call(
+                Method::POST,
+                &path,
+                &[],
+                Some(&json!({ "sourceId": source })),
+                Media::V1,
+            )
+            .await?;
+            self.write_schema_settings(resource).await?;
+        }
+        Ok(resource.clone())
+    }
+
+    async fn delete_connection(&self, resource: &Resource) -> Result<(), WorkspaceError> {
+        let source = string_attr(resource, "source_id");
+        if resource.ty == ResourceType::SourceWarehouseConnection {
+            let path = format!(
+                "/warehouses/{}/connected-sources/{}",
+                api::encode_segment(&string_attr(resource, "warehouse_id")),
+                api::encode_segment(&source)
+            );
+            self.call(Method::DELETE, &path, &[], None, Media::V1)
+                .await?;
+        } else {
+            let path = format!(
+                "/tracking-plans/{}/sources",
+                api::encode_segment(&string_attr(resource, "tracking_plan_id"))
+            );
+            self.call(
+                Method::DELETE,
+                &path,
+                &[("sourceId".into(), source)],
+                None,
+                Media::V1,
+            )
+            .await?;
+        }
+        Ok(())
+    }
+}
+
 impl Workspace for Client {
     async fn list(&self, ty: ResourceType) -> Result<Vec<Resource>, WorkspaceError> {
+        if is_connection(ty) {
+            return self.list_connections(ty).await;
+        }
         let objects = self.list_full(ty).await?;
         objects
             .iter()
@@ -683,6 +858,9 @@ impl Workspace for Client {
     }
 
     async fn create(&self, resource: &Resource) -> Result<Resource, WorkspaceError> {
+        if is_connection(resource.ty) {
+            return self.create_connection(resource).await;
+        }
         let ep = endpoint(resource.ty)?;
         let object = api::to_api(resource);
         let body = api::create_body(resource.ty, &object);
@@ -730,6 +908,11 @@ impl Workspace for Client {
     }
 
     async fn update(&self, resource: &Resource) -> Result<Resource, WorkspaceError> {
+        if is_connection(resource.ty) {
+            // Every attribute of a connection forces replacement but the schema settings.
+            self.write_schema_settings(resource).await?;
+            return Ok(resource.clone());
+        }
         let ep = endpoint(resource.ty)?;
         let id = resource
             .id
@@ -759,6 +942,9 @@ impl Workspace for Client {
     }
 
     async fn delete(&self, resource: &Resource) -> Result<(), WorkspaceError> {
+        if is_connection(resource.ty) {
+            return self.delete_connection(resource).await;
+        }
         let ep = endpoint(resource.ty)?;
         match resource.ty {
             ResourceType::Label => {

@@ -60,10 +60,23 @@ pub fn seed(
     let mut rows = Vec::with_capacity(resources.len());
     let mut counts = BTreeMap::new();
     for (path, resource) in resources {
-        let ep = api::endpoint(resource.ty).ok_or_else(|| SeedError::Unsupported {
-            path: path.clone(),
-            ty: resource.ty,
-        })?;
+        // Connections are stored under their parent (the warehouse or tracking plan) with the id
+        // `<source>:<parent>`, as the server keeps them.
+        let connection_parent = match resource.ty {
+            ResourceType::SourceWarehouseConnection => Some("warehouse_id"),
+            ResourceType::SourceTrackingPlanConnection => Some("tracking_plan_id"),
+            _ => None,
+        };
+        let parent_attr = match (connection_parent, api::endpoint(resource.ty)) {
+            (Some(p), _) => Some(p),
+            (None, Some(ep)) => ep.parent,
+            (None, None) => {
+                return Err(SeedError::Unsupported {
+                    path: path.clone(),
+                    ty: resource.ty,
+                });
+            }
+        };
         let id = match &resource.id {
             Some(id) => id.clone(),
             None => resource.import_id().map_err(|_| SeedError::NoId {
@@ -77,11 +90,26 @@ pub fn seed(
                 name: resource.new_name.clone().unwrap_or_default(),
             });
         }
-        let parent = ep.parent.and_then(|p| match resource.get(p) {
+        let parent = parent_attr.and_then(|p| match resource.get(p) {
             crate::model::Value::String(s) => Some(s.clone()),
             _ => None,
         });
         let mut object = api::to_api(resource);
+        if resource.ty == ResourceType::SourceTrackingPlanConnection
+            && let Some(Json::Object(settings)) = object.remove("schemaSettings")
+        {
+            let source = object
+                .get("sourceId")
+                .and_then(Json::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            rows.push(store::SeedRow {
+                ty: "source_schema_settings".into(),
+                id: source,
+                parent: None,
+                object: settings,
+            });
+        }
         if resource.ty == ResourceType::User {
             object
                 .entry("name")

@@ -191,6 +191,20 @@ pub fn router(store: Store, config: ServerConfig) -> Router {
         .route("/invites", post(create_invites))
         .route("/users", axum::routing::delete(delete_users))
         .route("/labels/{key}/{value}", axum::routing::delete(delete_label))
+        .route("/warehouses/{id}/connected-sources", get(warehouse_sources))
+        .route(
+            "/warehouses/{id}/connected-sources/{source}",
+            post(connect_warehouse).delete(disconnect_warehouse),
+        )
+        .route(
+            "/tracking-plans/{id}/sources",
+            get(plan_sources).post(connect_plan).delete(disconnect_plan),
+        )
+        .route(
+            "/sources/{id}/settings",
+            get(schema_settings).patch(update_schema_settings),
+        )
+        .route("/spaces", get(spaces))
         .route("/_gitsync/faults", post(set_faults));
     for ep in api::ENDPOINTS.iter() {
         let collection = ep.collection.to_owned();
@@ -456,6 +470,13 @@ fn complete_read_shape(ty: ResourceType, object: &mut Map<String, Json>, workspa
             defaults(object, json!({ "createdAt": EPOCH, "updatedAt": EPOCH }));
         }
         ResourceType::User => defaults(object, json!({ "name": "" })),
+        ResourceType::InsertFunctionInstance => {
+            let class = object.get("functionId").cloned().unwrap_or(Json::Null);
+            defaults(
+                object,
+                json!({ "classId": class, "encryptedSettings": {}, "createdAt": EPOCH, "updatedAt": EPOCH }),
+            );
+        }
         _ => {}
     }
     if let Some(Json::Array(permissions)) = object.get_mut("permissions") {
@@ -537,10 +558,12 @@ async fn list(
     Query(query): Query<HashMap<String, String>>,
 ) -> ApiResult {
     let parent = path.get("parent").map(String::as_str);
-    if let Some(p) = parent
-        && state.store.get("segment_destination", p)?.is_none()
-    {
-        return Err(ApiFailure::not_found(format!("destination {p}")));
+    check_parent(&state, ep, parent)?;
+    if ep.ty == ResourceType::InsertFunctionInstance && !query.contains_key("functionId") {
+        return Err(ApiFailure::validation(
+            "functionId",
+            "functionId is required",
+        ));
     }
     if ep.ty == ResourceType::Function && !query.contains_key("resourceType") {
         return Err(ApiFailure::validation(
@@ -553,7 +576,12 @@ async fn list(
     } else {
         (usize::MAX / 2, 0)
     };
-    let resource_type = query.get("resourceType");
+    // Listing filters: functions by kind, insert-function instances by function.
+    let filter = match ep.ty {
+        ResourceType::Function => query.get("resourceType").map(|v| ("resourceType", v)),
+        ResourceType::InsertFunctionInstance => query.get("functionId").map(|v| ("functionId", v)),
+        _ => None,
+    };
     let mut items = Vec::new();
     let mut cursor = after;
     let mut more;
@@ -564,8 +592,9 @@ async fn list(
         more = has_more;
         for row in &rows {
             cursor = row.seq;
-            let keep = resource_type
-                .is_none_or(|t| row.object.get("resourceType").and_then(Json::as_str) == Some(t));
+            let keep = filter.is_none_or(|(field, value)| {
+                row.object.get(field).and_then(Json::as_str) == Some(value.as_str())
+            });
             if keep && items.len() < count {
                 items.push(served(ep, row, true, &state.workspace_id));
             }
@@ -600,6 +629,19 @@ async fn get_one(
         body.insert("trackingPlanId".into(), Json::Null);
     }
     ok(Json::Object(body))
+}
+
+/// A nested collection's parent must exist; destinations are stored, spaces are not modelled
+/// (any space id is accepted).
+fn check_parent(state: &AppState, ep: &Endpoint, parent: Option<&str>) -> Result<(), ApiFailure> {
+    match (ep.parent, parent) {
+        (Some("destination_id"), Some(p))
+            if state.store.get("segment_destination", p)?.is_none() =>
+        {
+            Err(ApiFailure::not_found(format!("destination {p}")))
+        }
+        _ => Ok(()),
+    }
 }
 
 fn find(
@@ -751,11 +793,7 @@ async fn create(
     body: Bytes,
 ) -> ApiResult {
     let parent = path.get("parent").cloned();
-    if let Some(p) = &parent
-        && state.store.get("segment_destination", p)?.is_none()
-    {
-        return Err(ApiFailure::not_found(format!("destination {p}")));
-    }
+    check_parent(&state, ep, parent.as_deref())?;
     let body = parse_body(&body)?;
     let mut object = api::object_from_create(ep.ty, parent.as_deref(), &body);
     // Segment fills a new resource's metadata from its catalog; the embedded workspace's
@@ -1204,4 +1242,236 @@ async fn audit_events(
         .map(|(_, e)| serde_json::to_value(e).unwrap_or(Json::Null))
         .collect();
     ok(json!({ "events": events, "pagination": page_info(after, last, more, None) }))
+}
+
+// ------------------------------------------------------------------------------------------
+// Connections (source <-> warehouse, source <-> tracking plan) and source schema settings
+
+const WAREHOUSE_CONNECTION: &str = "segment_source_warehouse_connection";
+const PLAN_CONNECTION: &str = "segment_source_tracking_plan_connection";
+/// Storage type of a source's schema settings (`/sources/{id}/settings`).
+const SCHEMA_SETTINGS: &str = "source_schema_settings";
+
+fn existing(state: &AppState, ty: ResourceType, id: &str) -> Result<Stored, ApiFailure> {
+    state
+        .store
+        .get(ty.terraform_type(), id)?
+        .ok_or_else(|| ApiFailure::not_found(format!("{} {id}", endpoint_of(ty).item_key)))
+}
+
+/// The sources connected to a parent, as full source objects.
+fn connected_sources(
+    state: &AppState,
+    connection: &str,
+    parent: &str,
+) -> Result<Vec<Json>, ApiFailure> {
+    let (rows, _) = state
+        .store
+        .list(connection, Some(parent), 0, usize::MAX / 2)?;
+    let mut sources = Vec::new();
+    for row in rows {
+        let sid = row
+            .object
+            .get("sourceId")
+            .and_then(Json::as_str)
+            .unwrap_or_default();
+        if let Some(source) = state.store.get("segment_source", sid)? {
+            sources.push(served(
+                endpoint_of(ResourceType::Source),
+                &source,
+                true,
+                &state.workspace_id,
+            ));
+        }
+    }
+    Ok(sources)
+}
+
+fn connect(
+    state: &AppState,
+    connection: &str,
+    (parent_ty, parent_field, parent): (ResourceType, &str, &str),
+    source: &str,
+) -> Result<(), ApiFailure> {
+    existing(state, parent_ty, parent)?;
+    let stored_source = existing(state, ResourceType::Source, source)?;
+    let mut object = Map::new();
+    object.insert("sourceId".into(), json!(source));
+    object.insert(parent_field.into(), json!(parent));
+    let record = audit(
+        state,
+        ResourceType::Source,
+        source,
+        "Modified",
+        &stored_source.object,
+    );
+    state.store.put(
+        connection,
+        &format!("{source}:{parent}"),
+        Some(parent),
+        &object,
+        &[],
+        Some(&record),
+    )?;
+    Ok(())
+}
+
+fn disconnect(
+    state: &AppState,
+    connection: &str,
+    parent: &str,
+    source: &str,
+) -> Result<(), ApiFailure> {
+    let stored_source = existing(state, ResourceType::Source, source)?;
+    let record = audit(
+        state,
+        ResourceType::Source,
+        source,
+        "Modified",
+        &stored_source.object,
+    );
+    if !state
+        .store
+        .delete(connection, &format!("{source}:{parent}"), &record)?
+    {
+        return Err(ApiFailure::not_found(format!(
+            "connection of source {source} to {parent}"
+        )));
+    }
+    Ok(())
+}
+
+async fn warehouse_sources(State(state): State<Shared>, Path(id): Path<String>) -> ApiResult {
+    existing(&state, ResourceType::Warehouse, &id)?;
+    let sources = connected_sources(&state, WAREHOUSE_CONNECTION, &id)?;
+    let total = sources.len();
+    ok(json!({ "sources": sources, "pagination": page_info(0, None, false, Some(total)) }))
+}
+
+async fn connect_warehouse(
+    State(state): State<Shared>,
+    Path((id, source)): Path<(String, String)>,
+) -> ApiResult {
+    connect(
+        &state,
+        WAREHOUSE_CONNECTION,
+        (ResourceType::Warehouse, "warehouseId", &id),
+        &source,
+    )?;
+    data(StatusCode::CREATED, json!({ "status": "CONNECTED" }))
+}
+
+async fn disconnect_warehouse(
+    State(state): State<Shared>,
+    Path((id, source)): Path<(String, String)>,
+) -> ApiResult {
+    disconnect(&state, WAREHOUSE_CONNECTION, &id, &source)?;
+    ok(json!({ "status": "SUCCESS" }))
+}
+
+async fn plan_sources(State(state): State<Shared>, Path(id): Path<String>) -> ApiResult {
+    existing(&state, ResourceType::TrackingPlan, &id)?;
+    let sources = connected_sources(&state, PLAN_CONNECTION, &id)?;
+    let total = sources.len();
+    ok(json!({ "sources": sources, "pagination": page_info(0, None, false, Some(total)) }))
+}
+
+async fn connect_plan(
+    State(state): State<Shared>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult {
+    let body = parse_body(&body)?;
+    let source = body
+        .get("sourceId")
+        .and_then(Json::as_str)
+        .ok_or_else(|| ApiFailure::validation("sourceId", "sourceId is required"))?;
+    connect(
+        &state,
+        PLAN_CONNECTION,
+        (ResourceType::TrackingPlan, "trackingPlanId", &id),
+        source,
+    )?;
+    ok(json!({ "status": "SUCCESS" }))
+}
+
+async fn disconnect_plan(
+    State(state): State<Shared>,
+    Path(id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> ApiResult {
+    let source = query
+        .get("sourceId")
+        .ok_or_else(|| ApiFailure::validation("sourceId", "sourceId is required"))?;
+    disconnect(&state, PLAN_CONNECTION, &id, source)?;
+    ok(json!({ "status": "SUCCESS" }))
+}
+
+async fn schema_settings(State(state): State<Shared>, Path(id): Path<String>) -> ApiResult {
+    existing(&state, ResourceType::Source, &id)?;
+    let settings = state
+        .store
+        .get(SCHEMA_SETTINGS, &id)?
+        .map(|s| Json::Object(s.object))
+        .unwrap_or_else(|| json!({}));
+    ok(json!({ "sourceId": id, "settings": settings }))
+}
+
+async fn update_schema_settings(
+    State(state): State<Shared>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult {
+    let source = existing(&state, ResourceType::Source, &id)?;
+    let Json::Object(patch) = parse_body(&body)? else {
+        return Err(ApiFailure::validation("body", "the body must be an object"));
+    };
+    let mut settings = state
+        .store
+        .get(SCHEMA_SETTINGS, &id)?
+        .map(|s| s.object)
+        .unwrap_or_default();
+    for (k, v) in patch {
+        settings.insert(k, v);
+    }
+    // Checked against the provider's schema_settings attribute.
+    let mut probe = Map::new();
+    probe.insert("sourceId".into(), json!(id));
+    probe.insert("trackingPlanId".into(), json!(""));
+    probe.insert("schemaSettings".into(), Json::Object(settings.clone()));
+    api::from_api(ResourceType::SourceTrackingPlanConnection, &probe)
+        .map_err(|e| ApiFailure::validation(e.field.clone(), e.to_string()))?;
+    let record = audit(
+        &state,
+        ResourceType::Source,
+        &id,
+        "Settings Modified",
+        &source.object,
+    );
+    state
+        .store
+        .put(SCHEMA_SETTINGS, &id, None, &settings, &[], Some(&record))?;
+    ok(json!({ "sourceId": id, "settings": settings }))
+}
+
+/// The spaces the embedded workspace knows: those its profiles warehouses name.
+async fn spaces(State(state): State<Shared>) -> ApiResult {
+    let (rows, _) = state.store.list(
+        ResourceType::ProfilesWarehouse.terraform_type(),
+        None,
+        0,
+        usize::MAX / 2,
+    )?;
+    let mut ids: Vec<&str> = rows
+        .iter()
+        .filter_map(|r| r.object.get("spaceId").and_then(Json::as_str))
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let spaces: Vec<Json> = ids
+        .iter()
+        .map(|id| json!({ "id": id, "name": id, "slug": id }))
+        .collect();
+    let total = spaces.len();
+    ok(json!({ "spaces": spaces, "pagination": page_info(0, None, false, Some(total)) }))
 }
