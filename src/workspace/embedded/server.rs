@@ -157,7 +157,7 @@ fn ok(data_value: Json) -> ApiResult {
 pub fn router(store: Store, config: ServerConfig) -> Router {
     let state: Shared = Arc::new(AppState {
         store,
-        workspace_id: format!("ws_{}", config.workspace_name.len()),
+        workspace_id: format!("ws_{}", slug(&config.workspace_name)),
         config,
         faults: Mutex::new(Faults::default()),
     });
@@ -318,10 +318,14 @@ async fn set_faults(State(state): State<Shared>, body: Bytes) -> ApiResult {
     ok(json!({ "status": "SUCCESS" }))
 }
 
+fn slug(name: &str) -> String {
+    name.to_lowercase().replace(' ', "-")
+}
+
 async fn workspace(State(state): State<Shared>) -> ApiResult {
     ok(json!({ "workspace": {
         "id": state.workspace_id,
-        "slug": state.config.workspace_name.to_lowercase().replace(' ', "-"),
+        "slug": slug(&state.config.workspace_name),
         "name": state.config.workspace_name,
     }}))
 }
@@ -403,7 +407,7 @@ fn defaults_in(object: &mut Map<String, Json>, key: &str, fields: Json) {
 fn complete_read_shape(ty: ResourceType, object: &mut Map<String, Json>, workspace_id: &str) {
     let metadata = |name: &str| {
         json!({
-            "name": name, "slug": name.to_lowercase().replace(' ', "-"), "description": "",
+            "name": name, "slug": slug(name), "description": "",
             "logos": { "default": "" }, "options": [], "categories": []
         })
     };
