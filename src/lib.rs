@@ -7,6 +7,7 @@
 //! - [`cli`]: the command-line front end, a thin layer over the modules above.
 
 pub mod cli;
+pub mod git;
 pub mod hcl;
 pub mod model;
 pub mod sync;

@@ -1,0 +1,110 @@
+//! Applying a rendered tree to a Git tree, and committing it.
+//!
+//! gitsync manages some directories of a repository (`sources/`, `destinations/`, ...) and must
+//! leave everything else as it is: a README, `providers.tf`, CI files. [`apply`] takes a base
+//! tree and replaces the contents of the managed directories with the rendered files, through
+//! gix's tree editor (no work tree, no index). Trees are content-addressed, so an unchanged
+//! workspace gives back the base tree's id, and the caller makes no commit.
+
+use std::collections::BTreeMap;
+
+use gix::ObjectId;
+use gix::objs::tree::EntryKind;
+
+/// What went wrong writing Git objects.
+#[derive(Debug, thiserror::Error)]
+pub enum TreeError {
+    #[error("cannot read the base tree {id}: {message}")]
+    BaseTree { id: ObjectId, message: String },
+    #[error("cannot write {path} into the tree: {message}")]
+    Write { path: String, message: String },
+    #[error("cannot write the commit: {message}")]
+    Commit { message: String },
+}
+
+/// Returns the id of `base` (or the empty tree) with each directory in `managed` holding exactly
+/// the files of `files` under it. Paths in `files` are repository-relative (`sources/abc.tf`); a
+/// file outside the managed directories is an error, never written silently.
+pub fn apply(
+    repo: &gix::Repository,
+    base: Option<ObjectId>,
+    managed: &[&str],
+    files: &BTreeMap<String, String>,
+) -> Result<ObjectId, TreeError> {
+    let base_tree = match base {
+        Some(id) => repo.find_tree(id).map_err(|e| TreeError::BaseTree {
+            id,
+            message: e.to_string(),
+        })?,
+        None => repo.empty_tree(),
+    };
+    let mut editor = base_tree.edit().map_err(|e| TreeError::BaseTree {
+        id: base_tree.id,
+        message: e.to_string(),
+    })?;
+    for dir in managed {
+        editor.remove(*dir).map_err(|e| TreeError::Write {
+            path: (*dir).to_owned(),
+            message: e.to_string(),
+        })?;
+    }
+    for (path, text) in files {
+        let in_managed = managed.iter().any(|d| {
+            path.strip_prefix(d)
+                .is_some_and(|rest| rest.starts_with('/'))
+        });
+        if !in_managed {
+            return Err(TreeError::Write {
+                path: path.clone(),
+                message: "outside the managed directories".into(),
+            });
+        }
+        let blob = repo
+            .write_blob(text.as_bytes())
+            .map_err(|e| TreeError::Write {
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
+        editor
+            .upsert(path.as_str(), EntryKind::Blob, blob.detach())
+            .map_err(|e| TreeError::Write {
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
+    }
+    let id = editor.write().map_err(|e| TreeError::Write {
+        path: "/".into(),
+        message: e.to_string(),
+    })?;
+    Ok(id.detach())
+}
+
+/// Who a commit is by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Author {
+    pub name: String,
+    pub email: String,
+}
+
+/// Writes a commit of `tree` on top of `parent` (no reference is moved: the push publishes it).
+pub fn commit(
+    repo: &gix::Repository,
+    tree: ObjectId,
+    parent: Option<ObjectId>,
+    author: &Author,
+    message: &str,
+) -> Result<ObjectId, TreeError> {
+    let signature = gix::actor::Signature {
+        name: author.name.as_str().into(),
+        email: author.email.as_str().into(),
+        time: gix::date::Time::now_local_or_utc(),
+    };
+    let mut buf = gix::date::parse::TimeBuf::default();
+    let sig = signature.to_ref(&mut buf);
+    let commit = repo
+        .new_commit_as(sig, sig, message, tree, parent)
+        .map_err(|e| TreeError::Commit {
+            message: e.to_string(),
+        })?;
+    Ok(commit.id)
+}
