@@ -3,3 +3,4 @@
 //! the tests drive the same code. Nothing here knows about Kubernetes or HTTP.
 
 pub mod export;
+pub mod messages;

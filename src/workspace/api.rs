@@ -243,6 +243,117 @@ pub fn endpoint(ty: ResourceType) -> Option<&'static Endpoint> {
 /// such objects, and they serve only as parents.
 pub const PLACEHOLDER: &str = "gitsyncPlaceholder";
 
+/// The audit trail's resource type and event noun for each type, Segment's own names where its
+/// documentation gives them: destinations are "Integration", warehouses "Storage Destination",
+/// Reverse ETL models "Model". Events are named "<noun> <verb>": "Integration Disabled".
+pub fn audit_names(ty: ResourceType) -> (&'static str, &'static str) {
+    match ty {
+        ResourceType::Source => ("source", "Source"),
+        ResourceType::Destination => ("integration", "Integration"),
+        ResourceType::Warehouse => ("warehouse", "Storage Destination"),
+        ResourceType::DestinationFilter => ("destination_filter", "Destination Filter"),
+        ResourceType::DestinationSubscription => {
+            ("destination_subscription", "Destination Subscription")
+        }
+        ResourceType::TrackingPlan => ("tracking_plan", "Tracking Plan"),
+        ResourceType::Function => ("function", "Function"),
+        ResourceType::Transformation => ("transformation", "Transformation"),
+        ResourceType::ReverseEtlModel => ("reverse_etl_model", "Model"),
+        ResourceType::User => ("user", "User"),
+        ResourceType::UserGroup => ("user_group", "User Group"),
+        ResourceType::Label => ("label", "Label"),
+        _ => ("other", "Resource"),
+    }
+}
+
+/// What an audit event says happened to a resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditChange {
+    Created,
+    Modified,
+    Enabled,
+    Disabled,
+    Deleted,
+}
+
+/// Reads an audit event's type: `Integration Disabled` -> (Destination, Disabled). Knows the
+/// names gitsync's embedded workspace writes and the ones Segment documents ("Transformation
+/// Updated", "Model Settings Saved", "Source Settings Modified", IAM invitations, ...). `None` for
+/// events about nothing gitsync syncs.
+pub fn parse_audit_kind(kind: &str) -> Option<(ResourceType, AuditChange)> {
+    let documented: &[(&str, ResourceType, AuditChange)] = &[
+        (
+            "Transformation Updated",
+            ResourceType::Transformation,
+            AuditChange::Modified,
+        ),
+        (
+            "Model Settings Saved",
+            ResourceType::ReverseEtlModel,
+            AuditChange::Modified,
+        ),
+        (
+            "Model State Change Toggled",
+            ResourceType::ReverseEtlModel,
+            AuditChange::Modified,
+        ),
+        (
+            "Source Settings Modified",
+            ResourceType::Source,
+            AuditChange::Modified,
+        ),
+        (
+            "New Segment User Invited to Workspace",
+            ResourceType::User,
+            AuditChange::Created,
+        ),
+        (
+            "Non-Segment User Invited to Workspace",
+            ResourceType::User,
+            AuditChange::Created,
+        ),
+        (
+            "User Policy Updated",
+            ResourceType::User,
+            AuditChange::Modified,
+        ),
+        (
+            "User Group Updated",
+            ResourceType::UserGroup,
+            AuditChange::Modified,
+        ),
+        (
+            "User Group Policy Updated",
+            ResourceType::UserGroup,
+            AuditChange::Modified,
+        ),
+        (
+            "User Added To User Group",
+            ResourceType::UserGroup,
+            AuditChange::Modified,
+        ),
+        (
+            "User Removed From User Group",
+            ResourceType::UserGroup,
+            AuditChange::Modified,
+        ),
+    ];
+    if let Some((_, ty, change)) = documented.iter().find(|(k, _, _)| *k == kind) {
+        return Some((*ty, *change));
+    }
+    let (noun, verb) = kind.rsplit_once(' ')?;
+    let change = match verb {
+        "Created" => AuditChange::Created,
+        "Modified" | "Updated" => AuditChange::Modified,
+        "Enabled" => AuditChange::Enabled,
+        "Disabled" => AuditChange::Disabled,
+        "Deleted" => AuditChange::Deleted,
+        _ => return None,
+    };
+    let ty = ResourceType::git_sync_types().find(|t| audit_names(*t).1 == noun)?;
+    Some((ty, change))
+}
+
 /// Function resource types; `GET /functions` needs one of them.
 pub const FUNCTION_RESOURCE_TYPES: [&str; 5] = [
     "DESTINATION",
@@ -801,6 +912,35 @@ fn json_kind(json: &Json) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn audit_kinds_read_back_to_their_type_and_change() {
+        for ty in ResourceType::git_sync_types() {
+            for (verb, change) in [
+                ("Created", AuditChange::Created),
+                ("Modified", AuditChange::Modified),
+                ("Enabled", AuditChange::Enabled),
+                ("Disabled", AuditChange::Disabled),
+                ("Deleted", AuditChange::Deleted),
+            ] {
+                let kind = format!("{} {verb}", audit_names(ty).1);
+                assert_eq!(parse_audit_kind(&kind), Some((ty, change)), "{kind}");
+            }
+        }
+        assert_eq!(
+            parse_audit_kind("Transformation Updated"),
+            Some((ResourceType::Transformation, AuditChange::Modified))
+        );
+        assert_eq!(
+            parse_audit_kind("Non-Segment User Invited to Workspace"),
+            Some((ResourceType::User, AuditChange::Created))
+        );
+        assert_eq!(
+            parse_audit_kind("Storage Destination Settings Validation"),
+            None
+        );
+        assert_eq!(parse_audit_kind("Space Created"), None);
+    }
 
     #[test]
     fn camel_case_matches_the_api() {

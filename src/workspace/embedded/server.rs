@@ -733,35 +733,13 @@ fn audit(
     verb: &str,
     object: &Map<String, Json>,
 ) -> AuditRecord {
-    let (resource_type, noun) = audit_names(ty);
+    let (resource_type, noun) = api::audit_names(ty);
     AuditRecord {
         kind: format!("{noun} {verb}"),
         actor: state.config.actor.clone(),
         resource_id: id.to_owned(),
         resource_type: resource_type.to_owned(),
         resource_name: display_name(object),
-    }
-}
-
-/// The audit trail's resource type and event noun for each type (Segment's own names where its
-/// documentation gives them: destinations are "Integration", warehouses "Storage Destination").
-pub fn audit_names(ty: ResourceType) -> (&'static str, &'static str) {
-    match ty {
-        ResourceType::Source => ("source", "Source"),
-        ResourceType::Destination => ("integration", "Integration"),
-        ResourceType::Warehouse => ("warehouse", "Storage Destination"),
-        ResourceType::DestinationFilter => ("destination_filter", "Destination Filter"),
-        ResourceType::DestinationSubscription => {
-            ("destination_subscription", "Destination Subscription")
-        }
-        ResourceType::TrackingPlan => ("tracking_plan", "Tracking Plan"),
-        ResourceType::Function => ("function", "Function"),
-        ResourceType::Transformation => ("transformation", "Transformation"),
-        ResourceType::ReverseEtlModel => ("reverse_etl_model", "Model"),
-        ResourceType::User => ("user", "User"),
-        ResourceType::UserGroup => ("user_group", "User Group"),
-        ResourceType::Label => ("label", "Label"),
-        _ => ("other", "Resource"),
     }
 }
 

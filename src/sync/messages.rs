@@ -1,0 +1,104 @@
+//! Commit messages, in Segment Git Sync's words, and the sync point gitsync keeps in them.
+//!
+//! Incremental commits read `<Kind> '<id>' <verb> by <actor>` (`Destination '66c7…' disabled by
+//! a@b.c`; users are "added"), as in the history of real Git Sync repositories. The point in the
+//! audit trail that a commit brings the repository up to is stored in the commit itself, as a
+//! trailer, so that it survives the loss of any cache: the next run reads it back from the branch.
+
+use crate::model::ResourceType;
+use crate::workspace::AuditPoint;
+use crate::workspace::api::AuditChange;
+
+/// The first commit of a setup, proving gitsync may write (Segment's own reads "Verify write
+/// permission for Segment integration ✅").
+pub const VERIFY_WRITE_PERMISSION: &str = "Verify write permission for gitsync ✅";
+
+/// One commit per resource directory in a full sync.
+pub const FULL_SYNC: &str = "Full sync";
+
+/// The trailer that carries the audit point.
+pub const POINT_TRAILER: &str = "Gitsync-Audit-Point";
+
+/// `Destination Subscription 'abc' modified by a@b.c`.
+pub fn change_message(ty: ResourceType, id: &str, change: AuditChange, actor: &str) -> String {
+    let verb = match change {
+        AuditChange::Created if ty == ResourceType::User => "added",
+        AuditChange::Created => "created",
+        AuditChange::Modified => "modified",
+        AuditChange::Enabled => "enabled",
+        AuditChange::Disabled => "disabled",
+        AuditChange::Deleted => "deleted",
+    };
+    format!("{} '{id}' {verb} by {actor}", ty.kind().display_name)
+}
+
+/// The message with the audit point as its trailer:
+/// `Gitsync-Audit-Point: 2026-11-24T03:11:08.123Z ae_1,ae_2`.
+pub fn with_point(message: &str, point: &AuditPoint) -> String {
+    format!(
+        "{message}\n\n{POINT_TRAILER}: {} {}",
+        point.since,
+        point.seen_at_since.join(",")
+    )
+}
+
+/// The audit point a commit message carries, if any (the last such trailer).
+pub fn point_of(message: &str) -> Option<AuditPoint> {
+    let line = message
+        .lines()
+        .rev()
+        .find_map(|l| l.strip_prefix(POINT_TRAILER)?.strip_prefix(": "))?;
+    let mut parts = line.splitn(2, ' ');
+    let since = parts.next().filter(|s| !s.is_empty())?.to_owned();
+    let seen_at_since = parts
+        .next()
+        .map(|ids| {
+            ids.split(',')
+                .filter(|i| !i.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    Some(AuditPoint {
+        since,
+        seen_at_since,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_match_segment_wording() {
+        assert_eq!(
+            change_message(
+                ResourceType::Destination,
+                "66c7c3c0da4ea46121571a99",
+                AuditChange::Disabled,
+                "a@b.c"
+            ),
+            "Destination '66c7c3c0da4ea46121571a99' disabled by a@b.c"
+        );
+        assert_eq!(
+            change_message(ResourceType::User, "u1", AuditChange::Created, "x@y.z"),
+            "User 'u1' added by x@y.z"
+        );
+    }
+
+    #[test]
+    fn the_point_round_trips_through_a_message() {
+        let point = AuditPoint {
+            since: "2026-11-24T03:11:08.123Z".into(),
+            seen_at_since: vec!["ae_1".into(), "ae_2".into()],
+        };
+        let message = with_point("Source 'abc' modified by a@b.c", &point);
+        assert_eq!(point_of(&message), Some(point));
+        assert_eq!(point_of("Full sync"), None);
+        let empty = AuditPoint {
+            since: "2026-11-24T03:11:08.123Z".into(),
+            seen_at_since: vec![],
+        };
+        assert_eq!(point_of(&with_point(FULL_SYNC, &empty)), Some(empty));
+    }
+}
