@@ -6,4 +6,5 @@
 //! This module owns Git objects and never talks to a workspace. Fetch, push and credentials are
 //! still to come (issue 4); pushing goes through the `git` program, as gix cannot push yet.
 
+pub mod remote;
 pub mod tree;

@@ -1,0 +1,270 @@
+//! Talking to the remote: fetch the synced branch into the cache repository, and push a commit
+//! to it, through the `git` program (gix cannot push yet).
+//!
+//! Credentials travel in the environment of the `git` process (an `http.extraHeader` through
+//! `GIT_CONFIG_*`, or an SSH command with strict host-key checking), never on its command line.
+//! A push is never forced: when the remote moved, the push is refused as a non-fast-forward and
+//! reported as [`PushOutcome::RemoteMoved`], for the caller to fetch, rebuild and retry. Refusals
+//! that retrying cannot fix (branch protection, no write access) are errors that say what to do.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use gix::ObjectId;
+
+/// How to authenticate to the remote.
+#[derive(Clone, Default)]
+pub enum Auth {
+    /// `file://`, `git://`, or a URL that needs nothing.
+    #[default]
+    None,
+    /// HTTPS with a username and password or token (Basic).
+    Basic { username: String, password: String },
+    /// HTTPS with a bearer token.
+    Bearer(String),
+    /// SSH with a private key file and a known_hosts file; host keys are checked strictly.
+    Ssh {
+        identity: PathBuf,
+        known_hosts: PathBuf,
+    },
+}
+
+impl std::fmt::Debug for Auth {
+    // Never print a secret, not even in debug output.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Auth::None => f.write_str("None"),
+            Auth::Basic { username, .. } => write!(
+                f,
+                "Basic {{ username: {username:?}, password: <redacted> }}"
+            ),
+            Auth::Bearer(_) => f.write_str("Bearer(<redacted>)"),
+            Auth::Ssh {
+                identity,
+                known_hosts,
+            } => write!(
+                f,
+                "Ssh {{ identity: {identity:?}, known_hosts: {known_hosts:?} }}"
+            ),
+        }
+    }
+}
+
+/// The synced branch of a remote repository.
+#[derive(Debug, Clone)]
+pub struct Remote {
+    pub url: String,
+    pub branch: String,
+    pub auth: Auth,
+}
+
+/// Why the remote could not be reached or written.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum RemoteError {
+    #[error("{url}: authentication failed; check the credentials in the GitConnection's Secret")]
+    AuthenticationFailed { url: String },
+    #[error(
+        "{url}: the host key is unknown or does not match known_hosts; add the host's key to known_hosts"
+    )]
+    HostKey { url: String },
+    #[error("{url}: repository not found (or not visible with these credentials)")]
+    NotFound { url: String },
+    #[error(
+        "{url}: no write access to {branch}; grant gitsync's identity write access to the repository"
+    )]
+    NoWriteAccess { url: String, branch: String },
+    #[error(
+        "{url}: pushing to {branch} was refused by branch protection ({detail}); add gitsync's identity to the branch protection bypass list"
+    )]
+    BranchProtection {
+        url: String,
+        branch: String,
+        detail: String,
+    },
+    #[error("{url}: git {operation} failed: {detail}")]
+    Git {
+        url: String,
+        operation: &'static str,
+        detail: String,
+    },
+}
+
+/// What a push did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PushOutcome {
+    Pushed,
+    /// The branch moved since the commit's parent was fetched; fetch, rebuild on top, retry.
+    RemoteMoved,
+}
+
+impl Remote {
+    /// The environment that carries the credentials to `git`.
+    fn env(&self) -> Vec<(String, String)> {
+        let mut env = vec![
+            ("GIT_TERMINAL_PROMPT".to_owned(), "0".to_owned()),
+            ("GIT_ASKPASS".to_owned(), "true".to_owned()),
+            ("SSH_ASKPASS".to_owned(), "true".to_owned()),
+        ];
+        let header = match &self.auth {
+            Auth::Basic { username, password } => Some(format!(
+                "Authorization: Basic {}",
+                BASE64.encode(format!("{username}:{password}"))
+            )),
+            Auth::Bearer(token) => Some(format!("Authorization: Bearer {token}")),
+            _ => None,
+        };
+        if let Some(header) = header {
+            env.push(("GIT_CONFIG_COUNT".into(), "1".into()));
+            env.push(("GIT_CONFIG_KEY_0".into(), "http.extraHeader".into()));
+            env.push(("GIT_CONFIG_VALUE_0".into(), header));
+        }
+        if let Auth::Ssh {
+            identity,
+            known_hosts,
+        } = &self.auth
+        {
+            env.push((
+                "GIT_SSH_COMMAND".into(),
+                format!(
+                    "ssh -i '{}' -o IdentitiesOnly=yes -o UserKnownHostsFile='{}' -o StrictHostKeyChecking=yes -o BatchMode=yes",
+                    identity.display(),
+                    known_hosts.display()
+                ),
+            ));
+        }
+        env
+    }
+
+    fn git(&self, cache: &Path, args: &[&str]) -> Result<std::process::Output, RemoteError> {
+        Command::new("git")
+            .arg("-C")
+            .arg(cache)
+            .args(args)
+            .envs(self.env())
+            .output()
+            .map_err(|e| RemoteError::Git {
+                url: self.url.clone(),
+                operation: "run",
+                detail: format!("cannot run git: {e}"),
+            })
+    }
+
+    /// The ref in the cache that mirrors the remote branch.
+    pub fn tracking_ref(&self) -> String {
+        format!("refs/remotes/gitsync/{}", self.branch)
+    }
+
+    /// Fetches the branch into the cache; returns its commit, or `None` when the remote has no
+    /// such branch yet (a new, empty repository).
+    pub fn fetch(&self, cache: &gix::Repository) -> Result<Option<ObjectId>, RemoteError> {
+        let refspec = format!("+refs/heads/{}:{}", self.branch, self.tracking_ref());
+        let out = self.git(
+            cache.path(),
+            &["fetch", "--no-tags", "--quiet", &self.url, &refspec],
+        )?;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if !out.status.success() {
+            if stderr.contains("couldn't find remote ref") {
+                return Ok(None);
+            }
+            return Err(self.classify("fetch", &stderr));
+        }
+        let rev = self.git(
+            cache.path(),
+            &["rev-parse", "--verify", "--quiet", &self.tracking_ref()],
+        )?;
+        let text = String::from_utf8_lossy(&rev.stdout);
+        Ok(ObjectId::from_hex(text.trim().as_bytes()).ok())
+    }
+
+    /// Pushes `commit` to the branch, as a fast-forward only.
+    pub fn push(
+        &self,
+        cache: &gix::Repository,
+        commit: ObjectId,
+    ) -> Result<PushOutcome, RemoteError> {
+        let refspec = format!("{commit}:refs/heads/{}", self.branch);
+        let out = self.git(
+            cache.path(),
+            &["push", "--porcelain", "--quiet", &self.url, &refspec],
+        )?;
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if out.status.success() {
+            return Ok(PushOutcome::Pushed);
+        }
+        if stdout.contains("non-fast-forward")
+            || stdout.contains("fetch first")
+            || stderr.contains("non-fast-forward")
+        {
+            return Ok(PushOutcome::RemoteMoved);
+        }
+        Err(self.classify("push", &format!("{stdout}{stderr}")))
+    }
+
+    fn classify(&self, operation: &'static str, output: &str) -> RemoteError {
+        let url = self.url.clone();
+        let lower = output.to_lowercase();
+        let detail = output
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .last()
+            .unwrap_or("")
+            .trim()
+            .to_owned();
+        if lower.contains("host key verification failed") || lower.contains("no matching host key")
+        {
+            RemoteError::HostKey { url }
+        } else if lower.contains("protected branch")
+            || lower.contains("gh006")
+            || lower.contains("hook declined")
+        {
+            RemoteError::BranchProtection {
+                url,
+                branch: self.branch.clone(),
+                detail,
+            }
+        } else if lower.contains("permission to") && lower.contains("denied")
+            || lower.contains("write access")
+            || lower.contains("the requested url returned error: 403")
+        {
+            RemoteError::NoWriteAccess {
+                url,
+                branch: self.branch.clone(),
+            }
+        } else if lower.contains("authentication failed")
+            || lower.contains("returned error: 401")
+            || lower.contains("could not read username")
+            || lower.contains("permission denied (publickey")
+        {
+            RemoteError::AuthenticationFailed { url }
+        } else if lower.contains("not found")
+            || lower.contains("does not appear to be a git repository")
+        {
+            RemoteError::NotFound { url }
+        } else {
+            RemoteError::Git {
+                url,
+                operation,
+                detail,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_stay_out_of_debug_output() {
+        let auth = Auth::Basic {
+            username: "u".into(),
+            password: "hunter2".into(),
+        };
+        assert!(!format!("{auth:?}").contains("hunter2"));
+        assert!(!format!("{:?}", Auth::Bearer("tok".into())).contains("tok"));
+    }
+}

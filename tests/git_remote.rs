@@ -1,0 +1,226 @@
+//! Fetch and push against real bare repositories over file://, with the `git` program as the
+//! remote side and as the oracle.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+use gitsync::git::remote::{Auth, PushOutcome, Remote, RemoteError};
+use gitsync::git::tree::{Author, apply, commit};
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("git: {e}"));
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+fn bare_remote(root: &Path) -> (std::path::PathBuf, Remote) {
+    let path = root.join("remote.git");
+    let out = Command::new("git")
+        .args(["init", "--bare", "-q", "-b", "main"])
+        .arg(&path)
+        .output();
+    assert!(out.is_ok_and(|o| o.status.success()));
+    let remote = Remote {
+        url: format!("file://{}", path.display()),
+        branch: "main".into(),
+        auth: Auth::None,
+    };
+    (path, remote)
+}
+
+fn cache(root: &Path, name: &str) -> gix::Repository {
+    gix::init_bare(root.join(name)).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn files(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(p, t)| (p.to_string(), t.to_string()))
+        .collect()
+}
+
+const MANAGED: &[&str] = &["sources", "destinations"];
+
+fn author() -> Author {
+    Author {
+        name: "gitsync".into(),
+        email: "gitsync@example.com".into(),
+    }
+}
+
+/// Fetch, apply, commit, push; on a moved remote, fetch and rebuild on top (bounded).
+fn sync(
+    repo: &gix::Repository,
+    remote: &Remote,
+    rendered: &BTreeMap<String, String>,
+    message: &str,
+) -> Option<gix::ObjectId> {
+    for _ in 0..3 {
+        let head = remote.fetch(repo).unwrap_or_else(|e| panic!("{e}"));
+        let base = head.map(|h| {
+            repo.find_commit(h)
+                .and_then(|c| c.tree_id())
+                .map(|t| t.detach())
+                .unwrap_or_else(|e| panic!("{e}"))
+        });
+        let tree = apply(repo, base, MANAGED, rendered).unwrap_or_else(|e| panic!("{e}"));
+        if Some(tree) == base {
+            return None;
+        }
+        let c = commit(repo, tree, head, &author(), message).unwrap_or_else(|e| panic!("{e}"));
+        match remote.push(repo, c).unwrap_or_else(|e| panic!("{e}")) {
+            PushOutcome::Pushed => return Some(c),
+            PushOutcome::RemoteMoved => continue,
+        }
+    }
+    panic!("the remote kept moving");
+}
+
+#[test]
+fn first_push_concurrent_push_and_human_commits() {
+    let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let (remote_path, remote) = bare_remote(root.path());
+    let a = cache(root.path(), "cache-a.git");
+    let b = cache(root.path(), "cache-b.git");
+
+    // An empty remote: nothing to fetch, the first commit creates the branch.
+    assert_eq!(remote.fetch(&a).ok(), Some(None));
+    let first = sync(
+        &a,
+        &remote,
+        &files(&[("sources/s1.tf", "one")]),
+        "Full sync",
+    )
+    .unwrap_or_else(|| panic!("no commit"));
+    assert_eq!(git(&remote_path, &["rev-parse", "main"]), first.to_string());
+
+    // Nothing changed: no commit.
+    assert_eq!(
+        sync(
+            &a,
+            &remote,
+            &files(&[("sources/s1.tf", "one")]),
+            "Full sync"
+        ),
+        None
+    );
+
+    // A person adds a README on the branch.
+    let work = root.path().join("work");
+    git(
+        root.path(),
+        &["clone", "-q", &remote.url, work.to_str().unwrap_or("work")],
+    );
+    std::fs::write(work.join("README.md"), "ours").unwrap_or_else(|e| panic!("{e}"));
+    git(&work, &["add", "README.md"]);
+    git(
+        &work,
+        &[
+            "-c",
+            "user.name=P",
+            "-c",
+            "user.email=p@example.com",
+            "commit",
+            "-qm",
+            "Add README",
+        ],
+    );
+    git(&work, &["push", "-q", "origin", "main"]);
+
+    // Cache B builds on a stale head: its push is refused, it fetches and rebuilds on top.
+    let stale = remote.fetch(&b).unwrap_or_else(|e| panic!("{e}"));
+    let moved = sync(
+        &a,
+        &remote,
+        &files(&[("sources/s1.tf", "one"), ("sources/s2.tf", "two")]),
+        "Source 's2' created by a@b.c",
+    );
+    assert!(moved.is_some());
+    let tree = apply(&b, None, MANAGED, &files(&[("destinations/d1.tf", "dest")]))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let on_stale = commit(&b, tree, stale, &author(), "stale").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        remote.push(&b, on_stale).ok(),
+        Some(PushOutcome::RemoteMoved),
+        "no force push, ever"
+    );
+
+    let rebuilt = sync(
+        &b,
+        &remote,
+        &files(&[
+            ("sources/s1.tf", "one"),
+            ("sources/s2.tf", "two"),
+            ("destinations/d1.tf", "dest"),
+        ]),
+        "Destination 'd1' created by a@b.c",
+    );
+    assert!(rebuilt.is_some());
+    let listing = git(&remote_path, &["ls-tree", "-r", "--name-only", "main"]);
+    assert_eq!(
+        listing.lines().collect::<Vec<_>>(),
+        [
+            "README.md",
+            "destinations/d1.tf",
+            "sources/s1.tf",
+            "sources/s2.tf"
+        ]
+    );
+    let log = git(&remote_path, &["log", "--format=%s", "main"]);
+    assert_eq!(
+        log.lines().collect::<Vec<_>>(),
+        [
+            "Destination 'd1' created by a@b.c",
+            "Source 's2' created by a@b.c",
+            "Add README",
+            "Full sync"
+        ]
+    );
+}
+
+#[test]
+fn refusals_say_what_to_do() {
+    let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let (remote_path, remote) = bare_remote(root.path());
+    let hook = remote_path.join("hooks/pre-receive");
+    std::fs::write(&hook, "#!/bin/sh\necho 'error: GH006: Protected branch update failed for refs/heads/main.' >&2\nexit 1\n")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let status = Command::new("chmod").arg("+x").arg(&hook).status();
+    assert!(status.is_ok_and(|s| s.success()));
+    let repo = cache(root.path(), "cache.git");
+    let tree = apply(&repo, None, MANAGED, &files(&[("sources/s.tf", "x")]))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let c = commit(&repo, tree, None, &author(), "Full sync").unwrap_or_else(|e| panic!("{e}"));
+    let e = remote
+        .push(&repo, c)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(e.contains("refused by branch protection"), "{e}");
+    assert!(
+        e.ends_with("add gitsync's identity to the branch protection bypass list"),
+        "{e}"
+    );
+
+    let missing = Remote {
+        url: format!("file://{}/nowhere.git", root.path().display()),
+        branch: "main".into(),
+        auth: Auth::None,
+    };
+    assert_eq!(
+        missing.fetch(&repo).err(),
+        Some(RemoteError::NotFound {
+            url: missing.url.clone()
+        })
+    );
+}
