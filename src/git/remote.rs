@@ -209,8 +209,7 @@ impl Remote {
         let lower = output.to_lowercase();
         let detail = output
             .lines()
-            .filter(|l| !l.trim().is_empty())
-            .last()
+            .rfind(|l| !l.trim().is_empty())
             .unwrap_or("")
             .trim()
             .to_owned();
