@@ -3,4 +3,5 @@
 //! the tests drive the same code. Nothing here knows about Kubernetes or HTTP.
 
 pub mod export;
+pub mod full;
 pub mod messages;

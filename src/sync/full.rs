@@ -1,0 +1,186 @@
+//! Full sync: the whole workspace into the branch, as Segment's Git Sync does it.
+//!
+//! The first sync of a branch starts with an empty commit that proves gitsync may write. Then each
+//! resource directory whose contents differ gets its own "Full sync" commit; files of resources
+//! that no longer exist go, and nothing outside the resource directories is touched. The last
+//! commit carries the audit point the sync started from, so the incremental sync that follows
+//! misses nothing that changed while the full sync ran. If the branch moves meanwhile, the commits
+//! are rebuilt on top of it and pushed again; nothing is ever forced.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use gix::ObjectId;
+
+use super::export::{ExportError, Quiet, Tree, render_workspace};
+use super::messages::{FULL_SYNC, POINT_TRAILER, VERIFY_WRITE_PERMISSION, with_point};
+use crate::git::remote::{PushOutcome, Remote, RemoteError};
+use crate::git::tree::{self, Author, TreeError};
+use crate::model::ResourceType;
+use crate::workspace::{AuditPoint, Workspace};
+
+/// Where a sync writes: a bare cache repository and the remote branch.
+pub struct Target {
+    pub cache: gix::Repository,
+    pub remote: Remote,
+    pub author: Author,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error(transparent)]
+    Export(#[from] ExportError),
+    #[error(transparent)]
+    Remote(#[from] RemoteError),
+    #[error(transparent)]
+    Tree(#[from] TreeError),
+    #[error(
+        "the branch {branch} kept moving during {attempts} attempts; the next sync will try again"
+    )]
+    RemoteKeptMoving { branch: String, attempts: usize },
+    #[error("cannot read commit {id} of the cache: {message}")]
+    Cache { id: ObjectId, message: String },
+}
+
+/// What a full sync did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FullSyncReport {
+    /// The commits pushed, oldest first (empty when the branch already matched).
+    pub commits: Vec<ObjectId>,
+    pub resources: BTreeMap<ResourceType, usize>,
+    /// The point incremental syncs continue from.
+    pub point: AuditPoint,
+}
+
+const MAX_ATTEMPTS: usize = 5;
+
+/// Syncs every resource of `types` from the workspace into the branch.
+pub async fn full_sync<W: Workspace>(
+    workspace: &W,
+    target: &Target,
+    types: &[ResourceType],
+    started_at: &str,
+) -> Result<FullSyncReport, SyncError> {
+    // The point is taken before listing, so that changes made during the listing are seen again
+    // by the next incremental sync (which makes no commit for what is already in the branch).
+    let point = AuditPoint {
+        since: started_at.to_owned(),
+        seen_at_since: Vec::new(),
+    };
+    let (rendered, resources) = render_workspace(workspace, types, &mut Quiet).await?;
+    for attempt in 1..=MAX_ATTEMPTS {
+        let head = target.remote.fetch(&target.cache)?;
+        let commits = build_commits(target, head, types, &rendered, &point)?;
+        let Some(&last) = commits.last() else {
+            return Ok(FullSyncReport {
+                commits,
+                resources,
+                point,
+            });
+        };
+        match target.remote.push(&target.cache, last)? {
+            PushOutcome::Pushed => {
+                return Ok(FullSyncReport {
+                    commits,
+                    resources,
+                    point,
+                });
+            }
+            PushOutcome::RemoteMoved => {
+                tracing::info!(attempt, branch = %target.remote.branch, "the branch moved; rebuilding on top");
+                tokio::time::sleep(Duration::from_millis(100 * attempt as u64)).await;
+            }
+        }
+    }
+    Err(SyncError::RemoteKeptMoving {
+        branch: target.remote.branch.clone(),
+        attempts: MAX_ATTEMPTS,
+    })
+}
+
+fn cache_err(id: ObjectId) -> impl FnOnce(Box<dyn std::error::Error + Send + Sync>) -> SyncError {
+    move |e| SyncError::Cache {
+        id,
+        message: e.to_string(),
+    }
+}
+
+/// The commits that bring `head` to the rendered state, in the cache (not yet pushed).
+fn build_commits(
+    target: &Target,
+    head: Option<ObjectId>,
+    types: &[ResourceType],
+    rendered: &Tree,
+    point: &AuditPoint,
+) -> Result<Vec<ObjectId>, SyncError> {
+    let repo = &target.cache;
+    let mut base = match head {
+        Some(id) => {
+            let commit = repo.find_commit(id).map_err(|e| cache_err(id)(e.into()))?;
+            Some(
+                commit
+                    .tree_id()
+                    .map_err(|e| cache_err(id)(e.into()))?
+                    .detach(),
+            )
+        }
+        None => None,
+    };
+    // (tree, message) of each commit to make, oldest first.
+    let mut planned: Vec<(ObjectId, &str)> = Vec::new();
+    if !written_by_gitsync(repo, head) {
+        planned.push((
+            base.unwrap_or_else(|| repo.empty_tree().id),
+            VERIFY_WRITE_PERMISSION,
+        ));
+    }
+    // One commit per directory that changes, in type order.
+    for ty in types {
+        let dir = ty.kind().directory;
+        let prefix = format!("{dir}/");
+        let files: Tree = rendered
+            .range(prefix.clone()..)
+            .take_while(|(p, _)| p.starts_with(&prefix))
+            .map(|(p, t)| (p.clone(), t.clone()))
+            .collect();
+        let next = tree::apply(repo, base, &[dir], &files)?;
+        if Some(next) != base {
+            planned.push((next, FULL_SYNC));
+            base = Some(next);
+        }
+    }
+    let mut parent = head;
+    let mut commits = Vec::with_capacity(planned.len());
+    let count = planned.len();
+    for (i, (tree, message)) in planned.into_iter().enumerate() {
+        // The last commit records where incremental syncs continue from.
+        let message = if i + 1 == count {
+            with_point(message, point)
+        } else {
+            message.to_owned()
+        };
+        let c = tree::commit(repo, tree, parent, &target.author, &message)?;
+        commits.push(c);
+        parent = Some(c);
+    }
+    Ok(commits)
+}
+
+/// Whether gitsync has already written to the branch: some commit on it carries the point
+/// trailer (looked for in the last 1,000 commits).
+fn written_by_gitsync(repo: &gix::Repository, head: Option<ObjectId>) -> bool {
+    let Some(head) = head else { return false };
+    let Ok(walk) = repo.rev_walk([head]).all() else {
+        return false;
+    };
+    walk.take(1000).filter_map(Result::ok).any(|info| {
+        info.object()
+            .ok()
+            .and_then(|c| {
+                c.message_raw()
+                    .ok()
+                    .map(|m| m.to_string().contains(POINT_TRAILER))
+            })
+            .unwrap_or(false)
+    })
+}
