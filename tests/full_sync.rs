@@ -168,3 +168,146 @@ async fn full_sync_writes_git_sync_output_keeps_human_files_and_is_idempotent() 
     );
     assert_eq!(changed, "D\tlabels/environment_dev.tf");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn incremental_sync_commits_each_change_and_resumes_from_the_branch() {
+    use gitsync::model::Value;
+    use gitsync::sync::incremental::{incremental_sync, stored_point};
+    use std::sync::atomic::Ordering;
+
+    let ws = TestWorkspace::start(Some("t")).await;
+    gitsync::workspace::embedded::seed_from_hcl(&ws.store, &fixture_dir("v2025"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let client = ws.client("t");
+    let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let remote_path = root.path().join("remote.git");
+    git(
+        root.path(),
+        &[
+            "init",
+            "--bare",
+            "-q",
+            "-b",
+            "main",
+            remote_path.to_str().unwrap_or("remote.git"),
+        ],
+    );
+    let remote = Remote {
+        url: format!("file://{}", remote_path.display()),
+        branch: "main".into(),
+        auth: Auth::None,
+    };
+    let author = Author {
+        name: "gitsync".into(),
+        email: "gitsync@example.com".into(),
+    };
+    let target = Target {
+        cache: gix::init_bare(root.path().join("cache.git")).unwrap_or_else(|e| panic!("{e}")),
+        remote: remote.clone(),
+        author: author.clone(),
+    };
+    let types: Vec<ResourceType> = ResourceType::git_sync_types().collect();
+    let full = full_sync(
+        &client,
+        &target,
+        &types,
+        &gitsync::workspace::embedded::now_rfc3339(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+
+    // A poll with nothing new: one request, no git work.
+    let poller = ws.client("t");
+    let quiet = incremental_sync(&poller, &target, &types, &full.point)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(!quiet.did_git_work && quiet.commits.is_empty());
+    assert_eq!(poller.stats().requests.load(Ordering::Relaxed), 1);
+
+    // Three changes through the API.
+    let destinations = client
+        .list(ResourceType::Destination)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut disabled = destinations
+        .iter()
+        .find(|d| d.get("enabled") == &Value::Bool(true))
+        .cloned()
+        .unwrap_or_else(|| panic!("no enabled destination"));
+    disabled
+        .attributes
+        .insert("enabled".into(), Value::Bool(false));
+    client
+        .update(&disabled)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let label = client
+        .list(ResourceType::Label)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .remove(0);
+    client
+        .delete(&label)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut model = client
+        .list(ResourceType::ReverseEtlModel)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .remove(0);
+    model
+        .attributes
+        .insert("query".into(), Value::String("SELECT 2".into()));
+    client
+        .update(&model)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    let report = incremental_sync(&client, &target, &types, &quiet.point)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(report.commits.len(), 3);
+    let did = disabled.id.clone().unwrap_or_default();
+    let mid = model.id.clone().unwrap_or_default();
+    let subjects = git(&remote_path, &["log", "-3", "--format=%s", "main"]);
+    assert_eq!(
+        subjects.lines().collect::<Vec<_>>(),
+        [
+            format!("Reverse ETL Model '{mid}' modified by api-token@gitsync.local"),
+            "Label 'environment:dev' deleted by api-token@gitsync.local".to_string(),
+            format!("Destination '{did}' disabled by api-token@gitsync.local"),
+        ]
+    );
+    assert_eq!(
+        git(
+            &remote_path,
+            &["show", "--name-status", "--format=", "main~1"]
+        ),
+        "D\tlabels/environment_dev.tf"
+    );
+    assert!(
+        git(
+            &remote_path,
+            &["show", &format!("main:destinations/{did}.tf")]
+        )
+        .contains("enabled = false")
+    );
+
+    // The cache is lost: a fresh one reads the point back from the branch and repeats nothing.
+    let fresh = Target {
+        cache: gix::init_bare(root.path().join("fresh.git")).unwrap_or_else(|e| panic!("{e}")),
+        remote,
+        author,
+    };
+    let head = fresh
+        .remote
+        .fetch(&fresh.cache)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let point =
+        stored_point(&fresh.cache, head).unwrap_or_else(|| panic!("no point stored in the branch"));
+    assert_eq!(point, report.point);
+    let resumed = incremental_sync(&client, &fresh, &types, &point)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(resumed.commits.is_empty(), "{resumed:?}");
+}

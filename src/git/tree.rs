@@ -108,3 +108,71 @@ pub fn commit(
         })?;
     Ok(commit.id)
 }
+
+/// Returns `base` with single files written (`Some`) or removed (`None`), everything else as it
+/// was. Removing a file that is not there changes nothing.
+pub fn edit_files(
+    repo: &gix::Repository,
+    base: Option<ObjectId>,
+    changes: &[(String, Option<String>)],
+) -> Result<ObjectId, TreeError> {
+    let base_tree = match base {
+        Some(id) => repo.find_tree(id).map_err(|e| TreeError::BaseTree {
+            id,
+            message: e.to_string(),
+        })?,
+        None => repo.empty_tree(),
+    };
+    let mut editor = base_tree.edit().map_err(|e| TreeError::BaseTree {
+        id: base_tree.id,
+        message: e.to_string(),
+    })?;
+    for (path, content) in changes {
+        let write_err = |e: gix::Error| TreeError::Write {
+            path: path.clone(),
+            message: e.to_string(),
+        };
+        match content {
+            Some(text) => {
+                let blob = repo
+                    .write_blob(text.as_bytes())
+                    .map_err(|e| TreeError::Write {
+                        path: path.clone(),
+                        message: e.to_string(),
+                    })?;
+                editor
+                    .upsert(path.as_str(), EntryKind::Blob, blob.detach())
+                    .map_err(write_err)?;
+            }
+            None => {
+                editor.remove(path.as_str()).map_err(write_err)?;
+            }
+        }
+    }
+    let id = editor.write().map_err(|e| TreeError::Write {
+        path: "/".into(),
+        message: e.to_string(),
+    })?;
+    Ok(id.detach())
+}
+
+/// The names of the files directly in directory `dir` of tree `tree` (empty if it has none).
+pub fn file_names(repo: &gix::Repository, tree: Option<ObjectId>, dir: &str) -> Vec<String> {
+    let Some(tree) = tree.and_then(|t| repo.find_tree(t).ok()) else {
+        return Vec::new();
+    };
+    let Ok(Some(entry)) = tree.lookup_entry_by_path(dir) else {
+        return Vec::new();
+    };
+    let Ok(subtree) = entry.object().map(|o| o.into_tree()) else {
+        return Vec::new();
+    };
+    let Ok(decoded) = subtree.decode() else {
+        return Vec::new();
+    };
+    decoded
+        .entries
+        .iter()
+        .map(|e| e.filename.to_string())
+        .collect()
+}

@@ -30,6 +30,8 @@ pub struct Target {
 pub enum SyncError {
     #[error(transparent)]
     Export(#[from] ExportError),
+    #[error("reading the audit trail: {0}")]
+    AuditTrail(crate::workspace::WorkspaceError),
     #[error(transparent)]
     Remote(#[from] RemoteError),
     #[error(transparent)]

@@ -4,4 +4,5 @@
 
 pub mod export;
 pub mod full;
+pub mod incremental;
 pub mod messages;

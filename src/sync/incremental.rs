@@ -1,0 +1,207 @@
+//! Incremental sync: one commit per workspace change, from the audit trail.
+//!
+//! Each poll asks the workspace for the audit events since the stored point. When none concern a
+//! synced resource, that single request is all the poll does: no listing, no Git work. Otherwise
+//! the affected types are listed and rendered once, and each event becomes its own commit holding
+//! the change to that resource's file, with Segment's message (`Destination 'abc' disabled by
+//! a@b.c`) and the point after it in a trailer. An event whose file is already as rendered (the
+//! change was undone, or a full sync already wrote it) makes no commit. If the branch moves, the
+//! commits are rebuilt on top of it; nothing is ever forced.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use gix::ObjectId;
+
+use super::full::{SyncError, Target};
+use super::messages::{change_message, point_of, with_point};
+use crate::git::remote::PushOutcome;
+use crate::git::tree;
+use crate::model::{Resource, ResourceType};
+use crate::workspace::api::{AuditChange, parse_audit_kind};
+use crate::workspace::{AuditEvent, AuditPoint, Workspace};
+
+/// What a poll did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IncrementalReport {
+    /// Commits pushed, oldest first.
+    pub commits: Vec<ObjectId>,
+    /// Where the next poll continues from.
+    pub point: AuditPoint,
+    /// Whether the poll went beyond its one audit-trail request.
+    pub did_git_work: bool,
+}
+
+const MAX_ATTEMPTS: usize = 5;
+
+/// The point stored in the branch: the trailer of the newest commit that has one (looking back
+/// at most 1,000 commits).
+pub fn stored_point(repo: &gix::Repository, head: Option<ObjectId>) -> Option<AuditPoint> {
+    let head = head?;
+    let walk = repo.rev_walk([head]).all().ok()?;
+    walk.take(1000).filter_map(Result::ok).find_map(|info| {
+        let commit = info.object().ok()?;
+        let message = commit.message_raw().ok()?.to_string();
+        point_of(&message)
+    })
+}
+
+/// One poll: the changes since `point`, as commits on the branch.
+pub async fn incremental_sync<W: Workspace>(
+    workspace: &W,
+    target: &Target,
+    types: &[ResourceType],
+    point: &AuditPoint,
+) -> Result<IncrementalReport, SyncError> {
+    let events = workspace
+        .audit_events(&point.since)
+        .await
+        .map_err(SyncError::AuditTrail)?;
+    let mut next = point.clone();
+    let new = next.advance(events);
+    let relevant: Vec<(AuditEvent, ResourceType, AuditChange)> = new
+        .into_iter()
+        .filter_map(|e| {
+            parse_audit_kind(&e.kind)
+                .filter(|(ty, _)| types.contains(ty))
+                .map(|(ty, c)| (e, ty, c))
+        })
+        .collect();
+    if relevant.is_empty() {
+        return Ok(IncrementalReport {
+            commits: Vec::new(),
+            point: next,
+            did_git_work: false,
+        });
+    }
+
+    // The current state of every affected type, rendered once: (type, id) -> (path, file).
+    let affected: BTreeSet<ResourceType> = relevant.iter().map(|(_, ty, _)| *ty).collect();
+    let mut current: BTreeMap<(ResourceType, String), (String, String)> = BTreeMap::new();
+    for ty in affected {
+        let resources = workspace.list(ty).await.map_err(|source| {
+            SyncError::Export(super::export::ExportError::Workspace { ty, source })
+        })?;
+        for resource in resources {
+            let (path, text) = rendered(&resource)?;
+            current.insert((ty, identity(&resource)), (path, text));
+        }
+    }
+
+    for attempt in 1..=MAX_ATTEMPTS {
+        let head = target.remote.fetch(&target.cache)?;
+        let commits = build_commits(target, head, point, &relevant, &current)?;
+        let Some(&last) = commits.last() else {
+            return Ok(IncrementalReport {
+                commits,
+                point: next,
+                did_git_work: true,
+            });
+        };
+        match target.remote.push(&target.cache, last)? {
+            PushOutcome::Pushed => {
+                return Ok(IncrementalReport {
+                    commits,
+                    point: next,
+                    did_git_work: true,
+                });
+            }
+            PushOutcome::RemoteMoved => {
+                tracing::info!(attempt, branch = %target.remote.branch, "the branch moved; rebuilding on top");
+            }
+        }
+    }
+    Err(SyncError::RemoteKeptMoving {
+        branch: target.remote.branch.clone(),
+        attempts: MAX_ATTEMPTS,
+    })
+}
+
+/// The id the audit trail uses for a resource: its own id, or its import id for types without
+/// one (labels: `key:value`).
+fn identity(resource: &Resource) -> String {
+    resource
+        .id
+        .clone()
+        .unwrap_or_else(|| resource.import_id().unwrap_or_default())
+}
+
+fn rendered(resource: &Resource) -> Result<(String, String), SyncError> {
+    let id = identity(resource);
+    let export_err = |source| {
+        SyncError::Export(super::export::ExportError::Render {
+            ty: resource.ty,
+            id: id.clone(),
+            source,
+        })
+    };
+    let path = resource
+        .path()
+        .map_err(|e| export_err(crate::hcl::RenderError::Identity(e)))?;
+    let text = crate::hcl::render(resource).map_err(export_err)?;
+    Ok((path, text))
+}
+
+/// Where a resource's file is in a tree when the resource is gone from the workspace: its
+/// directory, under a name made from its id (`<id>.tf`, `<parent>_<id>.tf`, `<key>_<value>.tf`).
+fn existing_path(
+    repo: &gix::Repository,
+    base: Option<ObjectId>,
+    ty: ResourceType,
+    id: &str,
+) -> Option<String> {
+    let dir = ty.kind().directory;
+    let flat = id.replace(':', "_");
+    tree::file_names(repo, base, dir)
+        .into_iter()
+        .find(|name| *name == format!("{flat}.tf") || name.ends_with(&format!("_{flat}.tf")))
+        .map(|name| format!("{dir}/{name}"))
+}
+
+fn build_commits(
+    target: &Target,
+    head: Option<ObjectId>,
+    start: &AuditPoint,
+    relevant: &[(AuditEvent, ResourceType, AuditChange)],
+    current: &BTreeMap<(ResourceType, String), (String, String)>,
+) -> Result<Vec<ObjectId>, SyncError> {
+    let repo = &target.cache;
+    let mut base = match head {
+        Some(id) => Some(
+            repo.find_commit(id)
+                .and_then(|c| c.tree_id())
+                .map_err(|e| SyncError::Cache {
+                    id,
+                    message: e.to_string(),
+                })?
+                .detach(),
+        ),
+        None => None,
+    };
+    let mut parent = head;
+    let mut point = start.clone();
+    let mut commits = Vec::new();
+    for (event, ty, change) in relevant {
+        point.advance(vec![event.clone()]);
+        let change_to_file = match current.get(&(*ty, event.resource_id.clone())) {
+            Some((path, text)) => Some((path.clone(), Some(text.clone()))),
+            None => existing_path(repo, base, *ty, &event.resource_id).map(|path| (path, None)),
+        };
+        let Some(change_to_file) = change_to_file else {
+            continue;
+        };
+        let next = tree::edit_files(repo, base, &[change_to_file])?;
+        if Some(next) == base {
+            continue;
+        }
+        let actor = event.actor_email.as_deref().unwrap_or(&event.actor);
+        let message = with_point(
+            &change_message(*ty, &event.resource_id, *change, actor),
+            &point,
+        );
+        let c = tree::commit(repo, next, parent, &target.author, &message)?;
+        commits.push(c);
+        parent = Some(c);
+        base = Some(next);
+    }
+    Ok(commits)
+}
