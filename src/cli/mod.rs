@@ -4,6 +4,7 @@
 mod export;
 mod fmt;
 mod serve;
+mod sync;
 
 use std::process::ExitCode;
 
@@ -21,6 +22,7 @@ struct Cli {
 enum Command {
     Fmt(fmt::FmtArgs),
     Export(export::ExportArgs),
+    Sync(sync::SyncArgs),
     /// The embedded workspace.
     #[command(subcommand)]
     Workspace(serve::WorkspaceCommand),
@@ -32,6 +34,7 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Fmt(args) => fmt::run(&args),
         Command::Export(args) => export::run(&args),
+        Command::Sync(args) => sync::run(&args),
         Command::Workspace(command) => serve::run(command),
     }
 }
