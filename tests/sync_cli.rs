@@ -68,3 +68,44 @@ async fn sync_once_runs_a_full_sync_then_continues_from_the_branch() {
     assert_eq!(missing.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("repository not found"));
 }
+
+#[test]
+fn the_demo_runs_end_to_end() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let out = Command::new(env!("CARGO_BIN_EXE_gitsync"))
+        .args(["demo", "--dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("with 80 sample resources"), "{stdout}");
+    assert!(
+        stdout.contains("disabled by api-token@gitsync.local"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("modified by api-token@gitsync.local"),
+        "{stdout}"
+    );
+    let log = Command::new("git")
+        .arg("-C")
+        .arg(dir.path().join("repository.git"))
+        .args(["log", "--format=%s"])
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let subjects = String::from_utf8_lossy(&log.stdout);
+    assert_eq!(
+        subjects.lines().last(),
+        Some("Verify write permission for gitsync ✅")
+    );
+    assert_eq!(
+        subjects.lines().filter(|s| s.contains(" by ")).count(),
+        2,
+        "{subjects}"
+    );
+}

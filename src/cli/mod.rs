@@ -1,6 +1,7 @@
 //! The `gitsync` command line. Each subcommand lives in its own module and only wires
 //! arguments to the library; no logic of the engine lives here.
 
+mod demo;
 mod export;
 mod fmt;
 mod serve;
@@ -23,6 +24,7 @@ enum Command {
     Fmt(fmt::FmtArgs),
     Export(export::ExportArgs),
     Sync(sync::SyncArgs),
+    Demo(demo::DemoArgs),
     /// The embedded workspace.
     #[command(subcommand)]
     Workspace(serve::WorkspaceCommand),
@@ -35,6 +37,7 @@ pub fn main() -> ExitCode {
         Command::Fmt(args) => fmt::run(&args),
         Command::Export(args) => export::run(&args),
         Command::Sync(args) => sync::run(&args),
+        Command::Demo(args) => demo::run(&args),
         Command::Workspace(command) => serve::run(command),
     }
 }
