@@ -3,31 +3,13 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::Command;
-
-use common::{TestWorkspace, fixture_dir, tree_of};
+use common::{TestWorkspace, fixture_dir, git, tree_of};
 use gitsync::git::remote::{Auth, Remote};
 use gitsync::git::tree::Author;
 use gitsync::model::ResourceType;
 use gitsync::sync::full::{Target, full_sync};
 use gitsync::sync::messages::point_of;
 use gitsync::workspace::Workspace;
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("git: {e}"));
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim_end().to_owned()
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn full_sync_writes_git_sync_output_keeps_human_files_and_is_idempotent() {

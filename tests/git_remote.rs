@@ -1,27 +1,16 @@
 //! Fetch and push against real bare repositories over file://, with the `git` program as the
 //! remote side and as the oracle.
 
+mod common;
+
+use common::git;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
 use gitsync::git::remote::{Auth, PushOutcome, Remote, RemoteError};
 use gitsync::git::tree::{Author, apply, commit};
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("git: {e}"));
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
 
 fn bare_remote(root: &Path) -> (std::path::PathBuf, Remote) {
     let path = root.join("remote.git");

@@ -10,26 +10,11 @@ use std::process::{Command, Stdio};
 use axum::body::Bytes;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use common::{TestWorkspace, fixture_dir};
+use common::{TestWorkspace, fixture_dir, git};
 use gitsync::git::remote::{Auth, Remote, RemoteError};
 use gitsync::git::tree::Author;
 use gitsync::model::ResourceType;
 use gitsync::sync::full::{SyncError, Target, full_sync};
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("git: {e}"));
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim_end().to_owned()
-}
 
 fn bare(root: &Path) -> PathBuf {
     let path = root.join("repo.git");

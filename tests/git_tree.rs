@@ -1,25 +1,12 @@
 //! The rendered tree applied to a repository's tree, checked with the `git` program itself.
 
+mod common;
+
+use common::git;
+
 use std::collections::BTreeMap;
-use std::path::Path;
-use std::process::Command;
 
 use gitsync::git::tree::{Author, apply, commit};
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("git: {e}"));
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 fn files(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
     pairs

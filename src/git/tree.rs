@@ -31,17 +31,7 @@ pub fn apply(
     managed: &[&str],
     files: &BTreeMap<String, String>,
 ) -> Result<ObjectId, TreeError> {
-    let base_tree = match base {
-        Some(id) => repo.find_tree(id).map_err(|e| TreeError::BaseTree {
-            id,
-            message: e.to_string(),
-        })?,
-        None => repo.empty_tree(),
-    };
-    let mut editor = base_tree.edit().map_err(|e| TreeError::BaseTree {
-        id: base_tree.id,
-        message: e.to_string(),
-    })?;
+    let mut editor = editor_over(repo, base)?;
     for dir in managed {
         editor.remove(*dir).map_err(|e| TreeError::Write {
             path: (*dir).to_owned(),
@@ -77,6 +67,24 @@ pub fn apply(
         message: e.to_string(),
     })?;
     Ok(id.detach())
+}
+
+/// A tree editor over `base`, or over the empty tree.
+fn editor_over(
+    repo: &gix::Repository,
+    base: Option<ObjectId>,
+) -> Result<gix::object::tree::Editor<'_>, TreeError> {
+    let base_tree = match base {
+        Some(id) => repo.find_tree(id).map_err(|e| TreeError::BaseTree {
+            id,
+            message: e.to_string(),
+        })?,
+        None => repo.empty_tree(),
+    };
+    base_tree.edit().map_err(|e| TreeError::BaseTree {
+        id: base_tree.id,
+        message: e.to_string(),
+    })
 }
 
 /// Who a commit is by.
@@ -116,17 +124,7 @@ pub fn edit_files(
     base: Option<ObjectId>,
     changes: &[(String, Option<String>)],
 ) -> Result<ObjectId, TreeError> {
-    let base_tree = match base {
-        Some(id) => repo.find_tree(id).map_err(|e| TreeError::BaseTree {
-            id,
-            message: e.to_string(),
-        })?,
-        None => repo.empty_tree(),
-    };
-    let mut editor = base_tree.edit().map_err(|e| TreeError::BaseTree {
-        id: base_tree.id,
-        message: e.to_string(),
-    })?;
+    let mut editor = editor_over(repo, base)?;
     for (path, content) in changes {
         let write_err = |e: gix::Error| TreeError::Write {
             path: path.clone(),

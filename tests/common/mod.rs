@@ -145,3 +145,20 @@ impl TestWorkspace {
 pub fn tree_of(dir: &Path) -> std::collections::BTreeMap<String, String> {
     tf_files(dir).into_iter().collect()
 }
+
+/// Runs the `git` program in `dir`; panics with its stderr when it fails. Returns stdout without
+/// the trailing newline.
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("git: {e}"));
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim_end().to_owned()
+}
