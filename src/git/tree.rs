@@ -49,24 +49,33 @@ pub fn apply(
                 message: "outside the managed directories".into(),
             });
         }
-        let blob = repo
-            .write_blob(text.as_bytes())
-            .map_err(|e| TreeError::Write {
-                path: path.clone(),
-                message: e.to_string(),
-            })?;
-        editor
-            .upsert(path.as_str(), EntryKind::Blob, blob.detach())
-            .map_err(|e| TreeError::Write {
-                path: path.clone(),
-                message: e.to_string(),
-            })?;
+        put_file(repo, &mut editor, path, text)?;
     }
     let id = editor.write().map_err(|e| TreeError::Write {
         path: "/".into(),
         message: e.to_string(),
     })?;
     Ok(id.detach())
+}
+
+/// Writes `text` as a blob and puts it at `path` in the tree being edited.
+fn put_file(
+    repo: &gix::Repository,
+    editor: &mut gix::object::tree::Editor<'_>,
+    path: &str,
+    text: &str,
+) -> Result<(), TreeError> {
+    let write_err = |message: String| TreeError::Write {
+        path: path.to_owned(),
+        message,
+    };
+    let blob = repo
+        .write_blob(text.as_bytes())
+        .map_err(|e| write_err(e.to_string()))?;
+    editor
+        .upsert(path, EntryKind::Blob, blob.detach())
+        .map_err(|e| write_err(e.to_string()))?;
+    Ok(())
 }
 
 /// A tree editor over `base`, or over the empty tree.
@@ -132,15 +141,7 @@ pub fn edit_files(
         };
         match content {
             Some(text) => {
-                let blob = repo
-                    .write_blob(text.as_bytes())
-                    .map_err(|e| TreeError::Write {
-                        path: path.clone(),
-                        message: e.to_string(),
-                    })?;
-                editor
-                    .upsert(path.as_str(), EntryKind::Blob, blob.detach())
-                    .map_err(write_err)?;
+                put_file(repo, &mut editor, path, text)?;
             }
             None => {
                 editor.remove(path.as_str()).map_err(write_err)?;

@@ -790,57 +790,45 @@ impl Client {
         Ok(())
     }
 
-    async fn create_connection(&self, resource: &Resource) -> Result<Resource, WorkspaceError> {
+    /// The path that creates or deletes a connection, and the query of a deletion.
+    fn connection_path(resource: &Resource) -> (String, Vec<(String, String)>) {
         let source = string_attr(resource, "source_id");
         if resource.ty == ResourceType::SourceWarehouseConnection {
-            let path = format!(
-                "/warehouses/{}/connected-sources/{}",
-                api::encode_segment(&string_attr(resource, "warehouse_id")),
-                api::encode_segment(&source)
-            );
-            self.call(Method::POST, &path, &[], None, Media::V1).await?;
-        } else {
-            let path = format!(
-                "/tracking-plans/{}/sources",
-                api::encode_segment(&string_attr(resource, "tracking_plan_id"))
-            );
-            self.call(
-                Method::POST,
-                &path,
-                &[],
-                Some(&json!({ "sourceId": source })),
-                Media::V1,
+            let warehouse = api::encode_segment(&string_attr(resource, "warehouse_id"));
+            (
+                format!(
+                    "/warehouses/{warehouse}/connected-sources/{}",
+                    api::encode_segment(&source)
+                ),
+                Vec::new(),
             )
+        } else {
+            let plan = api::encode_segment(&string_attr(resource, "tracking_plan_id"));
+            (
+                format!("/tracking-plans/{plan}/sources"),
+                vec![("sourceId".to_owned(), source)],
+            )
+        }
+    }
+
+    async fn create_connection(&self, resource: &Resource) -> Result<Resource, WorkspaceError> {
+        let (path, source_query) = Self::connection_path(resource);
+        // A warehouse takes the source in the path; a tracking plan in the body.
+        let body = source_query
+            .first()
+            .map(|(_, source)| json!({ "sourceId": source }));
+        self.call(Method::POST, &path, &[], body.as_ref(), Media::V1)
             .await?;
+        if resource.ty == ResourceType::SourceTrackingPlanConnection {
             self.write_schema_settings(resource).await?;
         }
         Ok(resource.clone())
     }
 
     async fn delete_connection(&self, resource: &Resource) -> Result<(), WorkspaceError> {
-        let source = string_attr(resource, "source_id");
-        if resource.ty == ResourceType::SourceWarehouseConnection {
-            let path = format!(
-                "/warehouses/{}/connected-sources/{}",
-                api::encode_segment(&string_attr(resource, "warehouse_id")),
-                api::encode_segment(&source)
-            );
-            self.call(Method::DELETE, &path, &[], None, Media::V1)
-                .await?;
-        } else {
-            let path = format!(
-                "/tracking-plans/{}/sources",
-                api::encode_segment(&string_attr(resource, "tracking_plan_id"))
-            );
-            self.call(
-                Method::DELETE,
-                &path,
-                &[("sourceId".into(), source)],
-                None,
-                Media::V1,
-            )
+        let (path, query) = Self::connection_path(resource);
+        self.call(Method::DELETE, &path, &query, None, Media::V1)
             .await?;
-        }
         Ok(())
     }
 }
