@@ -379,6 +379,15 @@ fn page_info(after: i64, last: Option<i64>, more: bool, total: Option<usize>) ->
     p
 }
 
+/// A list served whole, in one page: `{"<key>": [...], "pagination": {...}}`.
+fn whole_list(key: &str, items: Vec<Json>) -> ApiResult {
+    let total = items.len();
+    let mut body = Map::new();
+    body.insert(key.into(), Json::Array(items));
+    body.insert("pagination".into(), page_info(0, None, false, Some(total)));
+    ok(Json::Object(body))
+}
+
 // ------------------------------------------------------------------------------------------
 // Generic resource operations
 
@@ -1072,14 +1081,13 @@ async fn group_users(State(state): State<Shared>, Path(id): Path<String>) -> Api
         .filter_map(Json::as_str)
         .map(|email| json!({ "id": format!("u_{}", api::encode_segment(email)), "name": email, "email": email }))
         .collect();
-    let total = users.len();
-    ok(json!({ "users": users, "pagination": page_info(0, None, false, Some(total)) }))
+    whole_list("users", users)
 }
 
 async fn group_invites(State(state): State<Shared>, Path(id): Path<String>) -> ApiResult {
     group(&state, &id)?;
     // The embedded workspace accepts invitations at once: every member is a user.
-    ok(json!({ "emails": [], "pagination": page_info(0, None, false, Some(0)) }))
+    whole_list("emails", Vec::new())
 }
 
 async fn replace_group_users(
@@ -1323,11 +1331,14 @@ fn disconnect(
     Ok(())
 }
 
+/// `GET /warehouses/{id}/connected-sources` and `GET /tracking-plans/{id}/sources`.
+fn sources_of(state: &AppState, parent_ty: ResourceType, connection: &str, id: &str) -> ApiResult {
+    existing(state, parent_ty, id)?;
+    whole_list("sources", connected_sources(state, connection, id)?)
+}
+
 async fn warehouse_sources(State(state): State<Shared>, Path(id): Path<String>) -> ApiResult {
-    existing(&state, ResourceType::Warehouse, &id)?;
-    let sources = connected_sources(&state, WAREHOUSE_CONNECTION, &id)?;
-    let total = sources.len();
-    ok(json!({ "sources": sources, "pagination": page_info(0, None, false, Some(total)) }))
+    sources_of(&state, ResourceType::Warehouse, WAREHOUSE_CONNECTION, &id)
 }
 
 async fn connect_warehouse(
@@ -1352,10 +1363,7 @@ async fn disconnect_warehouse(
 }
 
 async fn plan_sources(State(state): State<Shared>, Path(id): Path<String>) -> ApiResult {
-    existing(&state, ResourceType::TrackingPlan, &id)?;
-    let sources = connected_sources(&state, PLAN_CONNECTION, &id)?;
-    let total = sources.len();
-    ok(json!({ "sources": sources, "pagination": page_info(0, None, false, Some(total)) }))
+    sources_of(&state, ResourceType::TrackingPlan, PLAN_CONNECTION, &id)
 }
 
 async fn connect_plan(
@@ -1454,6 +1462,5 @@ async fn spaces(State(state): State<Shared>) -> ApiResult {
         .iter()
         .map(|id| json!({ "id": id, "name": id, "slug": id }))
         .collect();
-    let total = spaces.len();
-    ok(json!({ "spaces": spaces, "pagination": page_info(0, None, false, Some(total)) }))
+    whole_list("spaces", spaces)
 }
