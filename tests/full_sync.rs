@@ -3,11 +3,9 @@
 
 mod common;
 
-use common::{TestWorkspace, fixture_dir, git, tree_of};
-use gitsync::git::remote::{Auth, Remote};
-use gitsync::git::tree::Author;
+use common::{TestWorkspace, bare_remote, fixture_dir, git, sync_target, tree_of};
 use gitsync::model::ResourceType;
-use gitsync::sync::full::{Target, full_sync};
+use gitsync::sync::full::full_sync;
 use gitsync::sync::messages::point_of;
 use gitsync::workspace::Workspace;
 
@@ -20,18 +18,7 @@ async fn full_sync_writes_git_sync_output_keeps_human_files_and_is_idempotent() 
     let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
 
     // A repository with a README a person wrote.
-    let remote_path = root.path().join("remote.git");
-    git(
-        root.path(),
-        &[
-            "init",
-            "--bare",
-            "-q",
-            "-b",
-            "main",
-            remote_path.to_str().unwrap_or("remote.git"),
-        ],
-    );
+    let (remote_path, remote) = bare_remote(root.path(), "remote.git");
     let work = root.path().join("work");
     git(
         root.path(),
@@ -58,18 +45,7 @@ async fn full_sync_writes_git_sync_output_keeps_human_files_and_is_idempotent() 
     );
     git(&work, &["push", "-q", "origin", "HEAD:main"]);
 
-    let target = Target {
-        cache: gix::init_bare(root.path().join("cache.git")).unwrap_or_else(|e| panic!("{e}")),
-        remote: Remote {
-            url: format!("file://{}", remote_path.display()),
-            branch: "main".into(),
-            auth: Auth::None,
-        },
-        author: Author {
-            name: "gitsync".into(),
-            email: "gitsync@example.com".into(),
-        },
-    };
+    let target = sync_target(root.path(), "cache.git", remote.clone());
     let types: Vec<ResourceType> = ResourceType::git_sync_types().collect();
     let start = gitsync::workspace::embedded::now_rfc3339();
     let report = full_sync(&client, &target, &types, &start)
@@ -162,32 +138,8 @@ async fn incremental_sync_commits_each_change_and_resumes_from_the_branch() {
         .unwrap_or_else(|e| panic!("{e}"));
     let client = ws.client("t");
     let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let remote_path = root.path().join("remote.git");
-    git(
-        root.path(),
-        &[
-            "init",
-            "--bare",
-            "-q",
-            "-b",
-            "main",
-            remote_path.to_str().unwrap_or("remote.git"),
-        ],
-    );
-    let remote = Remote {
-        url: format!("file://{}", remote_path.display()),
-        branch: "main".into(),
-        auth: Auth::None,
-    };
-    let author = Author {
-        name: "gitsync".into(),
-        email: "gitsync@example.com".into(),
-    };
-    let target = Target {
-        cache: gix::init_bare(root.path().join("cache.git")).unwrap_or_else(|e| panic!("{e}")),
-        remote: remote.clone(),
-        author: author.clone(),
-    };
+    let (remote_path, remote) = bare_remote(root.path(), "remote.git");
+    let target = sync_target(root.path(), "cache.git", remote.clone());
     let types: Vec<ResourceType> = ResourceType::git_sync_types().collect();
     let full = full_sync(
         &client,
@@ -276,11 +228,7 @@ async fn incremental_sync_commits_each_change_and_resumes_from_the_branch() {
     );
 
     // The cache is lost: a fresh one reads the point back from the branch and repeats nothing.
-    let fresh = Target {
-        cache: gix::init_bare(root.path().join("fresh.git")).unwrap_or_else(|e| panic!("{e}")),
-        remote,
-        author,
-    };
+    let fresh = sync_target(root.path(), "fresh.git", remote);
     let head = fresh
         .remote
         .fetch(&fresh.cache)

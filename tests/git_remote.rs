@@ -3,33 +3,13 @@
 
 mod common;
 
-use common::git;
+use common::{bare_remote, git, test_author};
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::process::Command;
 
 use gitsync::git::remote::{Auth, PushOutcome, Remote, RemoteError};
-use gitsync::git::tree::{Author, apply, commit};
-
-fn bare_remote(root: &Path) -> (std::path::PathBuf, Remote) {
-    let path = root.join("remote.git");
-    let out = Command::new("git")
-        .args(["init", "--bare", "-q", "-b", "main"])
-        .arg(&path)
-        .output();
-    assert!(out.is_ok_and(|o| o.status.success()));
-    let remote = Remote {
-        url: format!("file://{}", path.display()),
-        branch: "main".into(),
-        auth: Auth::None,
-    };
-    (path, remote)
-}
-
-fn cache(root: &Path, name: &str) -> gix::Repository {
-    gix::init_bare(root.join(name)).unwrap_or_else(|e| panic!("{e}"))
-}
+use gitsync::git::tree::{apply, commit};
 
 fn files(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
     pairs
@@ -39,13 +19,6 @@ fn files(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
 }
 
 const MANAGED: &[&str] = &["sources", "destinations"];
-
-fn author() -> Author {
-    Author {
-        name: "gitsync".into(),
-        email: "gitsync@example.com".into(),
-    }
-}
 
 /// Fetch, apply, commit, push; on a moved remote, fetch and rebuild on top (bounded).
 fn sync(
@@ -66,7 +39,7 @@ fn sync(
         if Some(tree) == base {
             return None;
         }
-        let c = commit(repo, tree, head, &author(), message).unwrap_or_else(|e| panic!("{e}"));
+        let c = commit(repo, tree, head, &test_author(), message).unwrap_or_else(|e| panic!("{e}"));
         match remote.push(repo, c).unwrap_or_else(|e| panic!("{e}")) {
             PushOutcome::Pushed => return Some(c),
             PushOutcome::RemoteMoved => continue,
@@ -78,9 +51,9 @@ fn sync(
 #[test]
 fn first_push_concurrent_push_and_human_commits() {
     let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let (remote_path, remote) = bare_remote(root.path());
-    let a = cache(root.path(), "cache-a.git");
-    let b = cache(root.path(), "cache-b.git");
+    let (remote_path, remote) = bare_remote(root.path(), "remote.git");
+    let a = gix::init_bare(root.path().join("cache-a.git")).unwrap_or_else(|e| panic!("{e}"));
+    let b = gix::init_bare(root.path().join("cache-b.git")).unwrap_or_else(|e| panic!("{e}"));
 
     // An empty remote: nothing to fetch, the first commit creates the branch.
     assert_eq!(remote.fetch(&a).ok(), Some(None));
@@ -137,7 +110,8 @@ fn first_push_concurrent_push_and_human_commits() {
     assert!(moved.is_some());
     let tree = apply(&b, None, MANAGED, &files(&[("destinations/d1.tf", "dest")]))
         .unwrap_or_else(|e| panic!("{e}"));
-    let on_stale = commit(&b, tree, stale, &author(), "stale").unwrap_or_else(|e| panic!("{e}"));
+    let on_stale =
+        commit(&b, tree, stale, &test_author(), "stale").unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
         remote.push(&b, on_stale).ok(),
         Some(PushOutcome::RemoteMoved),
@@ -180,16 +154,17 @@ fn first_push_concurrent_push_and_human_commits() {
 #[test]
 fn refusals_say_what_to_do() {
     let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let (remote_path, remote) = bare_remote(root.path());
+    let (remote_path, remote) = bare_remote(root.path(), "remote.git");
     let hook = remote_path.join("hooks/pre-receive");
     std::fs::write(&hook, "#!/bin/sh\necho 'error: GH006: Protected branch update failed for refs/heads/main.' >&2\nexit 1\n")
         .unwrap_or_else(|e| panic!("{e}"));
     let status = Command::new("chmod").arg("+x").arg(&hook).status();
     assert!(status.is_ok_and(|s| s.success()));
-    let repo = cache(root.path(), "cache.git");
+    let repo = gix::init_bare(root.path().join("cache.git")).unwrap_or_else(|e| panic!("{e}"));
     let tree = apply(&repo, None, MANAGED, &files(&[("sources/s.tf", "x")]))
         .unwrap_or_else(|e| panic!("{e}"));
-    let c = commit(&repo, tree, None, &author(), "Full sync").unwrap_or_else(|e| panic!("{e}"));
+    let c =
+        commit(&repo, tree, None, &test_author(), "Full sync").unwrap_or_else(|e| panic!("{e}"));
     let e = remote
         .push(&repo, c)
         .err()

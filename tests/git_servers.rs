@@ -10,46 +10,10 @@ use std::process::{Command, Stdio};
 use axum::body::Bytes;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use common::{TestWorkspace, fixture_dir, git};
+use common::{TestWorkspace, bare_remote, fixture_dir, git, sync_target};
 use gitsync::git::remote::{Auth, Remote, RemoteError};
-use gitsync::git::tree::Author;
 use gitsync::model::ResourceType;
-use gitsync::sync::full::{SyncError, Target, full_sync};
-
-fn bare(root: &Path) -> PathBuf {
-    let path = root.join("repo.git");
-    git(
-        root,
-        &[
-            "init",
-            "--bare",
-            "-q",
-            "-b",
-            "main",
-            path.to_str().unwrap_or("repo.git"),
-        ],
-    );
-    path
-}
-
-fn target(root: &Path, url: String, auth: Auth) -> Target {
-    Target {
-        cache: gix::init_bare(root.join(format!(
-            "cache-{}.git",
-            root.read_dir().map(|d| d.count()).unwrap_or(0)
-        )))
-        .unwrap_or_else(|e| panic!("{e}")),
-        remote: Remote {
-            url,
-            branch: "main".into(),
-            auth,
-        },
-        author: Author {
-            name: "gitsync".into(),
-            email: "gitsync@example.com".into(),
-        },
-    }
-}
+use gitsync::sync::full::{SyncError, full_sync};
 
 /// `git http-backend` as CGI, behind Basic auth for `user:password`.
 async fn cgi(root: PathBuf, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
@@ -147,7 +111,7 @@ async fn https_style_basic_auth_through_git_http_backend() {
     let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let repos = root.path().join("repos");
     std::fs::create_dir_all(&repos).unwrap_or_else(|e| panic!("{e}"));
-    let remote_path = bare(&repos);
+    let (remote_path, _) = bare_remote(&repos, "repo.git");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .unwrap_or_else(|e| panic!("{e}"));
@@ -162,12 +126,16 @@ async fn https_style_basic_auth_through_git_http_backend() {
     let types: Vec<ResourceType> = ResourceType::git_sync_types().collect();
     let client = ws.client("");
 
-    let right = target(
+    let right = sync_target(
         root.path(),
-        url.clone(),
-        Auth::Basic {
-            username: "gitsync".into(),
-            password: "s3cret".into(),
+        "cache-1.git",
+        Remote {
+            url: url.clone(),
+            branch: "main".into(),
+            auth: Auth::Basic {
+                username: "gitsync".into(),
+                password: "s3cret".into(),
+            },
         },
     );
     let report = full_sync(&client, &right, &types, "2026-01-01T00:00:00.000Z")
@@ -179,12 +147,16 @@ async fn https_style_basic_auth_through_git_http_backend() {
         report.commits[11].to_string()
     );
 
-    let wrong = target(
+    let wrong = sync_target(
         root.path(),
-        url.clone(),
-        Auth::Basic {
-            username: "gitsync".into(),
-            password: "nope".into(),
+        "cache-2.git",
+        Remote {
+            url: url.clone(),
+            branch: "main".into(),
+            auth: Auth::Basic {
+                username: "gitsync".into(),
+                password: "nope".into(),
+            },
         },
     );
     let e = full_sync(&client, &wrong, &types, "2026-01-01T00:00:00.000Z")
@@ -213,7 +185,7 @@ async fn git_daemon() {
     let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let repos = root.path().join("repos");
     std::fs::create_dir_all(&repos).unwrap_or_else(|e| panic!("{e}"));
-    let remote_path = bare(&repos);
+    let (remote_path, _) = bare_remote(&repos, "repo.git");
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -242,10 +214,14 @@ async fn git_daemon() {
         std::thread::sleep(std::time::Duration::from_millis(25));
     }
     let types: Vec<ResourceType> = ResourceType::git_sync_types().collect();
-    let t = target(
+    let t = sync_target(
         root.path(),
-        format!("git://127.0.0.1:{port}/repo.git"),
-        Auth::None,
+        "cache-3.git",
+        Remote {
+            url: format!("git://127.0.0.1:{port}/repo.git"),
+            branch: "main".into(),
+            auth: Auth::None,
+        },
     );
     let report = full_sync(&ws.client(""), &t, &types, "2026-01-01T00:00:00.000Z").await;
     let _ = daemon.kill();

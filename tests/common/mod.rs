@@ -162,3 +162,47 @@ pub fn git(dir: &Path, args: &[&str]) -> String {
     );
     String::from_utf8_lossy(&out.stdout).trim_end().to_owned()
 }
+
+/// A bare repository `<root>/<name>` on branch `main`, made by `git` itself, and the file://
+/// remote for it.
+pub fn bare_remote(root: &Path, name: &str) -> (PathBuf, gitsync::git::remote::Remote) {
+    let path = root.join(name);
+    git(
+        root,
+        &[
+            "init",
+            "--bare",
+            "-q",
+            "-b",
+            "main",
+            &path.to_string_lossy(),
+        ],
+    );
+    let remote = gitsync::git::remote::Remote {
+        url: format!("file://{}", path.display()),
+        branch: "main".into(),
+        auth: gitsync::git::remote::Auth::None,
+    };
+    (path, remote)
+}
+
+/// The author of the tests' commits.
+pub fn test_author() -> gitsync::git::tree::Author {
+    gitsync::git::tree::Author {
+        name: "gitsync".into(),
+        email: "gitsync@example.com".into(),
+    }
+}
+
+/// A sync target: a new bare cache repository `<root>/<cache>` writing to `remote`.
+pub fn sync_target(
+    root: &Path,
+    cache: &str,
+    remote: gitsync::git::remote::Remote,
+) -> gitsync::sync::full::Target {
+    gitsync::sync::full::Target {
+        cache: gix::init_bare(root.join(cache)).unwrap_or_else(|e| panic!("{e}")),
+        remote,
+        author: test_author(),
+    }
+}
