@@ -109,3 +109,97 @@ fn the_demo_runs_end_to_end() {
         "{subjects}"
     );
 }
+
+/// `gitsync sync --interval`: keeps polling, each change reaches the branch on its own, and
+/// Ctrl-C (SIGINT) stops it cleanly.
+#[tokio::test(flavor = "multi_thread")]
+async fn sync_with_an_interval_keeps_polling_until_interrupted() {
+    use gitsync::workspace::Workspace;
+    let ws = TestWorkspace::start(Some("tk")).await;
+    gitsync::workspace::embedded::seed_from_hcl(&ws.store, &fixture_dir("v2025"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(dir.path().join("token"), "tk").unwrap_or_else(|e| panic!("{e}"));
+    let (remote_path, _) = common::bare_remote(dir.path(), "remote.git");
+    let log_file = dir.path().join("sync.log");
+    let log = std::fs::File::create(&log_file).unwrap_or_else(|e| panic!("{e}"));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gitsync"))
+        .args([
+            "sync",
+            "--interval",
+            "200ms",
+            "--workspace",
+            &ws.running.url(),
+        ])
+        .arg("--repo")
+        .arg(format!("file://{}", remote_path.display()))
+        .arg("--cache")
+        .arg(dir.path().join("cache"))
+        .arg("--token-file")
+        .arg(dir.path().join("token"))
+        .stderr(log)
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let subjects = || common::git(&remote_path, &["log", "--format=%s", "main"]);
+    let wait_for = |what: &str, done: &dyn Fn(&str) -> bool| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let now = Command::new("git")
+                .arg("-C")
+                .arg(&remote_path)
+                .args(["log", "--format=%s", "main"])
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                .unwrap_or_default();
+            if done(&now) {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "timed out waiting for {what}; log: {}",
+                std::fs::read_to_string(&log_file).unwrap_or_default()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    };
+    wait_for("the full sync", &|s| s.contains("Full sync"));
+
+    let client = ws.client("tk");
+    for round in 0..2 {
+        let mut source = client
+            .list(gitsync::model::ResourceType::Source)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))[round]
+            .clone();
+        source.attributes.insert(
+            "name".into(),
+            gitsync::model::Value::String(format!("Renamed {round}")),
+        );
+        client
+            .update(&source)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let id = source.id.clone().unwrap_or_default();
+        wait_for("the change's commit", &|s| {
+            s.contains(&format!("Source '{id}' modified by"))
+        });
+    }
+    let changes = subjects()
+        .lines()
+        .filter(|s| s.contains(" modified by "))
+        .count();
+    assert_eq!(changes, 2, "{}", subjects());
+
+    let interrupted = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    assert!(interrupted.is_ok_and(|s| s.success()));
+    let status = child.wait().unwrap_or_else(|e| panic!("{e}"));
+    assert!(status.success(), "exit status {status}");
+    let log = std::fs::read_to_string(&log_file).unwrap_or_default();
+    assert_eq!(
+        log.matches("incremental sync: 1 commit pushed").count(),
+        2,
+        "{log}"
+    );
+}

@@ -9,9 +9,9 @@ use clap::Args;
 use crate::git::remote::{Auth, Remote};
 use crate::git::tree::Author;
 use crate::model::{ResourceType, Value, synthetic};
-use crate::sync::full::{Target, full_sync};
-use crate::sync::incremental::incremental_sync;
-use crate::workspace::embedded::{self, ServerConfig, Store, now_rfc3339};
+use crate::sync::full::Target;
+use crate::sync::runner::Syncer;
+use crate::workspace::embedded::{self, ServerConfig, Store};
 use crate::workspace::{Client, ClientConfig, Workspace};
 
 /// Run gitsync end to end on this machine: an embedded workspace with a sample of 80 resources,
@@ -98,18 +98,16 @@ async fn demo(dir: &Path, repo: &Path) -> Result<(), String> {
         },
     };
     let types: Vec<ResourceType> = ResourceType::git_sync_types().collect();
-    let report = full_sync(&client, &target, &types, &now_rfc3339())
-        .await
-        .map_err(|e| e.to_string())?;
+    let url = target.remote.url.clone();
+    let mut syncer = Syncer::new(client.clone(), target, types);
+    let full = syncer.start(true).await.map_err(|e| e.to_string())?;
     println!(
-        "2. Full sync: {} commits pushed to {}",
-        report.commits.len(),
-        target.remote.url
+        "2. Full sync: {} commits pushed to {url}",
+        full.commits().len(),
     );
     print!("{}", git_log(repo, 3));
 
     println!("3. Changes made through the API, each arriving as its own commit:");
-    let mut point = report.point;
     let destinations = client
         .list(ResourceType::Destination)
         .await
@@ -135,12 +133,9 @@ async fn demo(dir: &Path, repo: &Path) -> Result<(), String> {
         client.update(&change).await.map_err(|e| e.to_string())?;
         // Poll every 200 ms until the change is on the branch.
         loop {
-            let poll = incremental_sync(&client, &target, &types, &point)
-                .await
-                .map_err(|e| e.to_string())?;
-            point = poll.point;
-            if !poll.commits.is_empty() {
-                print!("{}", git_log(repo, poll.commits.len()).trim_end());
+            let poll = syncer.poll().await.map_err(|e| e.to_string())?;
+            if !poll.commits().is_empty() {
+                print!("{}", git_log(repo, poll.commits().len()).trim_end());
                 println!("   ({} ms after the change)", made.elapsed().as_millis());
                 break;
             }

@@ -37,6 +37,10 @@ pub struct ServeArgs {
     /// The actor recorded in the audit trail for changes made through the API.
     #[arg(long, default_value = "api-token@gitsync.local")]
     actor: String,
+    /// Answer the audit trail with 403, like a Segment workspace whose plan has no Audit Trail
+    /// (gitsync then finds changes by listing and comparing).
+    #[arg(long)]
+    no_audit_trail: bool,
 }
 
 pub fn run(command: WorkspaceCommand) -> ExitCode {
@@ -57,6 +61,7 @@ pub fn run(command: WorkspaceCommand) -> ExitCode {
     let config = ServerConfig {
         token: args.token,
         actor: args.actor,
+        audit_trail: !args.no_audit_trail,
         ..ServerConfig::default()
     };
     super::block_on(async move {

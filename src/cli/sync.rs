@@ -7,13 +7,12 @@ use std::time::Duration;
 use clap::Args;
 
 use super::export::{parse_types, read_token};
+use crate::git::cache;
 use crate::git::remote::{Auth, Remote};
 use crate::git::tree::Author;
-use crate::model::ResourceType;
-use crate::sync::full::{SyncError, Target, full_sync};
-use crate::sync::incremental::{incremental_sync, stored_point};
-use crate::workspace::embedded::now_rfc3339;
-use crate::workspace::{AuditPoint, Client, ClientConfig};
+use crate::sync::full::Target;
+use crate::sync::runner::{Outcome, Syncer};
+use crate::workspace::{Client, ClientConfig};
 
 /// Keep a Git branch in sync with a workspace: a full sync when the branch has never been synced
 /// (or with --full), then one commit per workspace change, polling the audit trail.
@@ -115,31 +114,8 @@ fn auth(args: &SyncArgs) -> Result<Auth, String> {
     Ok(Auth::None)
 }
 
-/// One cache repository per repository URL and branch.
-fn open_cache(dir: &std::path::Path, repo: &str, branch: &str) -> Result<gix::Repository, String> {
-    let name: String = format!("{repo}#{branch}")
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let path = dir.join(format!("{name}.git"));
-    std::fs::create_dir_all(dir)
-        .map_err(|e| format!("cannot create the cache directory {}: {e}", dir.display()))?;
-    let opened = if path.exists() {
-        gix::open(&path)
-    } else {
-        gix::init_bare(&path)
-    };
-    opened.map_err(|e| format!("cannot open the cache repository {}: {e}", path.display()))
-}
-
 pub fn run(args: &SyncArgs) -> ExitCode {
-    let setup = || -> Result<(Client, Target, Vec<ResourceType>), String> {
+    let setup = || -> Result<Syncer<Client>, String> {
         let (token, source) = read_token(args.token_file.as_ref())?;
         let client = Client::new(ClientConfig::new(
             ClientConfig::base_url_for(&args.workspace),
@@ -148,7 +124,7 @@ pub fn run(args: &SyncArgs) -> ExitCode {
         ))
         .map_err(|e| e.to_string())?;
         let target = Target {
-            cache: open_cache(&args.cache, &args.repo, &args.branch)?,
+            cache: cache::open(&args.cache, &args.repo, &args.branch).map_err(|e| e.to_string())?,
             remote: Remote {
                 url: args.repo.clone(),
                 branch: args.branch.clone(),
@@ -159,21 +135,21 @@ pub fn run(args: &SyncArgs) -> ExitCode {
                 email: args.author_email.clone(),
             },
         };
-        Ok((client, target, parse_types(&[])?))
+        Ok(Syncer::new(client, target, parse_types(&[])?))
     };
-    let (client, target, types) = match setup() {
+    let mut syncer = match setup() {
         Ok(s) => s,
         Err(e) => return super::fail(e),
     };
     super::block_on(async move {
-        let mut point = match start(&client, &target, &types, args.full).await {
-            Ok(p) => p,
+        match syncer.start(args.full).await {
+            Ok(outcome) => report(&outcome, &args.branch, true),
             Err(e) => return super::fail(e),
-        };
+        }
         if args.once {
-            return match incremental_sync(&client, &target, &types, &point).await {
-                Ok(report) => {
-                    report_commits(report.commits.len(), "incremental");
+            return match syncer.poll().await {
+                Ok(outcome) => {
+                    report(&outcome, &args.branch, true);
                     ExitCode::SUCCESS
                 }
                 Err(e) => super::fail(e),
@@ -184,13 +160,8 @@ pub fn run(args: &SyncArgs) -> ExitCode {
                 _ = tokio::signal::ctrl_c() => return ExitCode::SUCCESS,
                 _ = tokio::time::sleep(args.interval) => {}
             }
-            match incremental_sync(&client, &target, &types, &point).await {
-                Ok(report) => {
-                    if !report.commits.is_empty() {
-                        report_commits(report.commits.len(), "incremental");
-                    }
-                    point = report.point;
-                }
+            match syncer.poll().await {
+                Ok(outcome) => report(&outcome, &args.branch, false),
                 // Keep polling: the next poll starts from the same point, so nothing is lost.
                 Err(e) => eprintln!("error: {e}; retrying at the next poll"),
             }
@@ -198,34 +169,22 @@ pub fn run(args: &SyncArgs) -> ExitCode {
     })
 }
 
-/// Where to start: the point stored in the branch, or a full sync.
-async fn start(
-    client: &Client,
-    target: &Target,
-    types: &[ResourceType],
-    full: bool,
-) -> Result<AuditPoint, SyncError> {
-    let head = target.remote.fetch(&target.cache)?;
-    if !full && let Some(point) = stored_point(&target.cache, head) {
-        eprintln!(
-            "continuing from {} (stored in {})",
-            point.since, target.remote.branch
-        );
-        return Ok(point);
+/// One line on stderr for each call that did something (`always`: also when it did nothing).
+fn report(outcome: &Outcome, branch: &str, always: bool) {
+    let n = outcome.commits().len();
+    let commits = format!("{n} commit{}", if n == 1 { "" } else { "s" });
+    match outcome {
+        Outcome::Resumed(point) => {
+            eprintln!("continuing from {} (stored in {branch})", point.since)
+        }
+        Outcome::Full(r) => eprintln!(
+            "full sync: {} resources, {commits} pushed to {branch}",
+            r.resources.values().sum::<usize>()
+        ),
+        Outcome::Incremental(_) | Outcome::ListAndDiff(_) if n == 0 && !always => {}
+        Outcome::Incremental(_) => eprintln!("incremental sync: {commits} pushed"),
+        Outcome::ListAndDiff(_) => {
+            eprintln!("list-and-diff sync (no audit trail): {commits} pushed")
+        }
     }
-    let report = full_sync(client, target, types, &now_rfc3339()).await?;
-    let total: usize = report.resources.values().sum();
-    eprintln!(
-        "full sync: {total} resources, {} commits pushed to {}",
-        report.commits.len(),
-        target.remote.branch
-    );
-    Ok(report.point)
-}
-
-fn report_commits(n: usize, kind: &str) {
-    eprintln!(
-        "{kind} sync: {n} commit{} pushed",
-        if n == 1 { "" } else { "s" }
-    );
 }

@@ -1,10 +1,13 @@
 //! The Git side: the repository as gitsync writes it.
 //!
+//! - [`cache`]: the bare repository per remote and branch that gitsync fetches into and commits in;
 //! - [`tree`]: the rendered workspace applied to a commit's tree, touching only the resource
-//!   directories, and commits made from it.
+//!   directories, and commits made from it;
+//! - [`remote`]: fetch and push, credentials, and what a refusal means.
 //!
-//! This module owns Git objects and never talks to a workspace. Fetch, push and credentials are
-//! still to come (issue 4); pushing goes through the `git` program, as gix cannot push yet.
+//! This module owns Git objects and never talks to a workspace. Pushing goes through the `git`
+//! program, as gix cannot push yet; credentials reach it through the environment only.
 
+pub mod cache;
 pub mod remote;
 pub mod tree;

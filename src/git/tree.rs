@@ -175,3 +175,46 @@ pub fn file_names(repo: &gix::Repository, tree: Option<ObjectId>, dir: &str) -> 
         .map(|e| e.filename.to_string())
         .collect()
 }
+
+/// The files directly in directory `dir` of tree `tree`, as repository-relative path -> text
+/// (empty if there is no such directory). A file that is not UTF-8 is read lossily: gitsync only
+/// ever compares these with what it renders, and such a file differs from any rendering.
+pub fn read_files(
+    repo: &gix::Repository,
+    tree: Option<ObjectId>,
+    dir: &str,
+) -> Result<BTreeMap<String, String>, TreeError> {
+    let mut files = BTreeMap::new();
+    let Some(tree) = tree else {
+        return Ok(files);
+    };
+    let read_err = |message: String| TreeError::BaseTree { id: tree, message };
+    let root = repo.find_tree(tree).map_err(|e| read_err(e.to_string()))?;
+    let Some(entry) = root
+        .lookup_entry_by_path(dir)
+        .map_err(|e| read_err(e.to_string()))?
+    else {
+        return Ok(files);
+    };
+    if !entry.mode().is_tree() {
+        return Ok(files);
+    }
+    let subtree = entry
+        .object()
+        .map_err(|e| read_err(e.to_string()))?
+        .into_tree();
+    let decoded = subtree.decode().map_err(|e| read_err(e.to_string()))?;
+    for e in &decoded.entries {
+        if !e.mode.is_blob() {
+            continue;
+        }
+        let blob = repo
+            .find_object(e.oid)
+            .map_err(|err| read_err(err.to_string()))?;
+        files.insert(
+            format!("{dir}/{}", e.filename),
+            String::from_utf8_lossy(&blob.data).into_owned(),
+        );
+    }
+    Ok(files)
+}

@@ -8,13 +8,13 @@
 //! are rebuilt on top of it and pushed again; nothing is ever forced.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use gix::ObjectId;
 
 use super::export::{ExportError, Quiet, Tree, render_workspace};
 use super::messages::{FULL_SYNC, POINT_TRAILER, VERIFY_WRITE_PERMISSION, with_point};
-use crate::git::remote::{PushOutcome, Remote, RemoteError};
+use super::publish::{publish, tree_of};
+use crate::git::remote::{Remote, RemoteError};
 use crate::git::tree::{self, Author, TreeError};
 use crate::model::ResourceType;
 use crate::workspace::{AuditPoint, Workspace};
@@ -54,8 +54,6 @@ pub struct FullSyncReport {
     pub point: AuditPoint,
 }
 
-const MAX_ATTEMPTS: usize = 5;
-
 /// Syncs every resource of `types` from the workspace into the branch.
 pub async fn full_sync<W: Workspace>(
     workspace: &W,
@@ -70,41 +68,15 @@ pub async fn full_sync<W: Workspace>(
         seen_at_since: Vec::new(),
     };
     let (rendered, resources) = render_workspace(workspace, types, &mut Quiet).await?;
-    for attempt in 1..=MAX_ATTEMPTS {
-        let head = target.remote.fetch(&target.cache)?;
-        let commits = build_commits(target, head, types, &rendered, &point)?;
-        let Some(&last) = commits.last() else {
-            return Ok(FullSyncReport {
-                commits,
-                resources,
-                point,
-            });
-        };
-        match target.remote.push(&target.cache, last)? {
-            PushOutcome::Pushed => {
-                return Ok(FullSyncReport {
-                    commits,
-                    resources,
-                    point,
-                });
-            }
-            PushOutcome::RemoteMoved => {
-                tracing::info!(attempt, branch = %target.remote.branch, "the branch moved; rebuilding on top");
-                tokio::time::sleep(Duration::from_millis(100 * attempt as u64)).await;
-            }
-        }
-    }
-    Err(SyncError::RemoteKeptMoving {
-        branch: target.remote.branch.clone(),
-        attempts: MAX_ATTEMPTS,
+    let commits = publish(target, |head| {
+        build_commits(target, head, types, &rendered, &point)
     })
-}
-
-fn cache_err(id: ObjectId) -> impl FnOnce(Box<dyn std::error::Error + Send + Sync>) -> SyncError {
-    move |e| SyncError::Cache {
-        id,
-        message: e.to_string(),
-    }
+    .await?;
+    Ok(FullSyncReport {
+        commits,
+        resources,
+        point,
+    })
 }
 
 /// The commits that bring `head` to the rendered state, in the cache (not yet pushed).
@@ -116,18 +88,7 @@ fn build_commits(
     point: &AuditPoint,
 ) -> Result<Vec<ObjectId>, SyncError> {
     let repo = &target.cache;
-    let mut base = match head {
-        Some(id) => {
-            let commit = repo.find_commit(id).map_err(|e| cache_err(id)(e.into()))?;
-            Some(
-                commit
-                    .tree_id()
-                    .map_err(|e| cache_err(id)(e.into()))?
-                    .detach(),
-            )
-        }
-        None => None,
-    };
+    let mut base = tree_of(repo, head)?;
     // (tree, message) of each commit to make, oldest first.
     let mut planned: Vec<(ObjectId, &str)> = Vec::new();
     if !written_by_gitsync(repo, head) {

@@ -14,7 +14,7 @@ use gix::ObjectId;
 
 use super::full::{SyncError, Target};
 use super::messages::{change_message, point_of, with_point};
-use crate::git::remote::PushOutcome;
+use super::publish::{publish, tree_of};
 use crate::git::tree;
 use crate::model::{Resource, ResourceType};
 use crate::workspace::api::{AuditChange, parse_audit_kind};
@@ -30,8 +30,6 @@ pub struct IncrementalReport {
     /// Whether the poll went beyond its one audit-trail request.
     pub did_git_work: bool,
 }
-
-const MAX_ATTEMPTS: usize = 5;
 
 /// The point stored in the branch: the trailer of the newest commit that has one (looking back
 /// at most 1,000 commits).
@@ -87,38 +85,20 @@ pub async fn incremental_sync<W: Workspace>(
         }
     }
 
-    for attempt in 1..=MAX_ATTEMPTS {
-        let head = target.remote.fetch(&target.cache)?;
-        let commits = build_commits(target, head, point, &relevant, &current)?;
-        let Some(&last) = commits.last() else {
-            return Ok(IncrementalReport {
-                commits,
-                point: next,
-                did_git_work: true,
-            });
-        };
-        match target.remote.push(&target.cache, last)? {
-            PushOutcome::Pushed => {
-                return Ok(IncrementalReport {
-                    commits,
-                    point: next,
-                    did_git_work: true,
-                });
-            }
-            PushOutcome::RemoteMoved => {
-                tracing::info!(attempt, branch = %target.remote.branch, "the branch moved; rebuilding on top");
-            }
-        }
-    }
-    Err(SyncError::RemoteKeptMoving {
-        branch: target.remote.branch.clone(),
-        attempts: MAX_ATTEMPTS,
+    let commits = publish(target, |head| {
+        build_commits(target, head, point, &relevant, &current)
+    })
+    .await?;
+    Ok(IncrementalReport {
+        commits,
+        point: next,
+        did_git_work: true,
     })
 }
 
 /// The id the audit trail uses for a resource: its own id, or its import id for types without
 /// one (labels: `key:value`).
-fn identity(resource: &Resource) -> String {
+pub(super) fn identity(resource: &Resource) -> String {
     resource
         .id
         .clone()
@@ -165,18 +145,7 @@ fn build_commits(
     current: &BTreeMap<(ResourceType, String), (String, String)>,
 ) -> Result<Vec<ObjectId>, SyncError> {
     let repo = &target.cache;
-    let mut base = match head {
-        Some(id) => Some(
-            repo.find_commit(id)
-                .and_then(|c| c.tree_id())
-                .map_err(|e| SyncError::Cache {
-                    id,
-                    message: e.to_string(),
-                })?
-                .detach(),
-        ),
-        None => None,
-    };
+    let mut base = tree_of(repo, head)?;
     let mut parent = head;
     let mut point = start.clone();
     let mut commits = Vec::new();

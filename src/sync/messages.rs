@@ -21,15 +21,35 @@ pub const POINT_TRAILER: &str = "Gitsync-Audit-Point";
 
 /// `Destination Subscription 'abc' modified by a@b.c`.
 pub fn change_message(ty: ResourceType, id: &str, change: AuditChange, actor: &str) -> String {
-    let verb = match change {
+    format!(
+        "{} '{id}' {} by {actor}",
+        ty.kind().display_name,
+        verb(ty, change)
+    )
+}
+
+/// Segment's verb for a change: users are "added", everything else "created".
+fn verb(ty: ResourceType, change: AuditChange) -> &'static str {
+    match change {
         AuditChange::Created if ty == ResourceType::User => "added",
         AuditChange::Created => "created",
         AuditChange::Modified => "modified",
         AuditChange::Enabled => "enabled",
         AuditChange::Disabled => "disabled",
         AuditChange::Deleted => "deleted",
-    };
-    format!("{} '{id}' {verb} by {actor}", ty.kind().display_name)
+    }
+}
+
+/// The body of a commit found by list-and-diff rather than read from the audit trail.
+pub const FOUND_BY_DIFF: &str = "Found by comparing the workspace with the branch: this workspace has no audit trail, so the author of the change is unknown.";
+
+/// `Source 'abc' modified`, for a change found by list-and-diff (no actor is known).
+pub fn diff_message(ty: ResourceType, id: &str, change: AuditChange) -> String {
+    format!(
+        "{} '{id}' {}\n\n{FOUND_BY_DIFF}",
+        ty.kind().display_name,
+        verb(ty, change)
+    )
 }
 
 /// The message with the audit point as its trailer:

@@ -1,8 +1,19 @@
-//! The sync engine: workspace -> Git Sync tree (export), and later Git -> workspace (plan and
+//! The sync engine: workspace -> Git Sync tree -> branch (and later Git -> workspace: plan and
 //! apply). Plain Rust over the [`crate::workspace::Workspace`] trait: the operator, the CLI and
 //! the tests drive the same code. Nothing here knows about Kubernetes or HTTP.
+//!
+//! - [`export`]: the workspace rendered as the Git Sync tree, in memory or into a directory;
+//! - [`full`]: full sync, one commit per resource directory;
+//! - [`incremental`]: one commit per audit event;
+//! - [`diff`]: list-and-diff, one commit per changed file, for workspaces without an audit trail;
+//! - [`publish`]: build on the branch, push, rebuild when it moved (never force);
+//! - [`messages`]: commit messages and the sync point stored in them;
+//! - [`runner`]: the loop the CLI and the operator drive: resume or full sync, then polls.
 
+pub mod diff;
 pub mod export;
 pub mod full;
 pub mod incremental;
 pub mod messages;
+pub mod publish;
+pub mod runner;

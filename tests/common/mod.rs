@@ -90,13 +90,17 @@ pub struct TestWorkspace {
 
 impl TestWorkspace {
     pub async fn start(token: Option<&str>) -> TestWorkspace {
-        use gitsync::workspace::embedded::{ServerConfig, Store, start};
+        TestWorkspace::start_with(gitsync::workspace::embedded::ServerConfig {
+            token: token.map(str::to_owned),
+            ..Default::default()
+        })
+        .await
+    }
+
+    pub async fn start_with(config: gitsync::workspace::embedded::ServerConfig) -> TestWorkspace {
+        use gitsync::workspace::embedded::{Store, start};
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let store = Store::open(&dir.path().join("ws.db")).unwrap_or_else(|e| panic!("{e}"));
-        let config = ServerConfig {
-            token: token.map(str::to_owned),
-            ..ServerConfig::default()
-        };
         let addr: std::net::SocketAddr = ([127, 0, 0, 1], 0).into();
         let running = start(addr, store.clone(), config)
             .await

@@ -31,6 +31,9 @@ pub struct ServerConfig {
     /// Who the audit trail names as the actor of API changes.
     pub actor: String,
     pub workspace_name: String,
+    /// Whether `GET /audit-events` answers. Segment sells the audit trail with its Business tier;
+    /// without it the endpoint answers 403, which is what this reproduces when `false`.
+    pub audit_trail: bool,
 }
 
 impl Default for ServerConfig {
@@ -39,6 +42,7 @@ impl Default for ServerConfig {
             token: None,
             actor: "api-token@gitsync.local".into(),
             workspace_name: "Embedded Workspace".into(),
+            audit_trail: true,
         }
     }
 }
@@ -1216,6 +1220,13 @@ async fn audit_events(
     State(state): State<Shared>,
     Query(query): Query<HashMap<String, String>>,
 ) -> ApiResult {
+    if !state.config.audit_trail {
+        return Err(ApiFailure::new(
+            StatusCode::FORBIDDEN,
+            "Forbidden",
+            "The Audit Trail is not available on this workspace's plan",
+        ));
+    }
     let (count, after) = pagination(&query)?;
     let q = AuditQuery {
         start_time: query.get("startTime").cloned(),

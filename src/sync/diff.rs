@@ -1,0 +1,91 @@
+//! List-and-diff: incremental sync for a workspace without an audit trail.
+//!
+//! Segment's audit trail is a Business-tier feature; where the token cannot read it, gitsync lists
+//! the synced types, renders them, and compares each file with the branch. Every file that differs
+//! becomes its own commit (`Source 'abc' modified`, with a body saying that the author is
+//! unknown), so the history still has one commit per changed resource. Nothing is stored: the
+//! branch itself is the point the next comparison starts from, so a restart or a lost cache
+//! neither loses nor repeats a change. It costs a full listing per poll, which is why the audit
+//! trail is used whenever it is there.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use gix::ObjectId;
+
+use super::export::{Quiet, Tree, render_workspace};
+use super::full::{SyncError, Target};
+use super::incremental::identity;
+use super::messages::diff_message;
+use super::publish::{publish, tree_of};
+use crate::git::tree;
+use crate::model::ResourceType;
+use crate::workspace::Workspace;
+use crate::workspace::api::AuditChange;
+
+/// What a list-and-diff poll did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiffReport {
+    /// Commits pushed, oldest first: one per changed file.
+    pub commits: Vec<ObjectId>,
+    pub resources: BTreeMap<ResourceType, usize>,
+}
+
+/// Lists `types`, compares them with the branch and commits each difference on its own.
+pub async fn list_and_diff_sync<W: Workspace>(
+    workspace: &W,
+    target: &Target,
+    types: &[ResourceType],
+) -> Result<DiffReport, SyncError> {
+    let (rendered, resources) = render_workspace(workspace, types, &mut Quiet).await?;
+    let commits = publish(target, |head| build_commits(target, head, types, &rendered)).await?;
+    Ok(DiffReport { commits, resources })
+}
+
+fn build_commits(
+    target: &Target,
+    head: Option<ObjectId>,
+    types: &[ResourceType],
+    rendered: &Tree,
+) -> Result<Vec<ObjectId>, SyncError> {
+    let repo = &target.cache;
+    let mut base = tree_of(repo, head)?;
+    let mut in_branch = Tree::new();
+    for ty in types {
+        in_branch.extend(tree::read_files(repo, base, ty.kind().directory)?);
+    }
+    let paths: BTreeSet<&String> = in_branch.keys().chain(rendered.keys()).collect();
+    let mut parent = head;
+    let mut commits = Vec::new();
+    for path in paths {
+        let (change, text) = match (in_branch.get(path), rendered.get(path)) {
+            (Some(old), Some(new)) if old == new => continue,
+            (Some(_), Some(new)) => (AuditChange::Modified, Some(new)),
+            (None, Some(new)) => (AuditChange::Created, Some(new)),
+            (Some(_), None) => (AuditChange::Deleted, None),
+            (None, None) => continue,
+        };
+        let Some((ty, id)) = resource_of(path, in_branch.get(path).or(text)) else {
+            continue;
+        };
+        let next = tree::edit_files(repo, base, &[(path.clone(), text.cloned())])?;
+        let message = diff_message(ty, &id, change);
+        let c = tree::commit(repo, next, parent, &target.author, &message)?;
+        commits.push(c);
+        parent = Some(c);
+        base = Some(next);
+    }
+    Ok(commits)
+}
+
+/// The type and id of the resource in a file: read from the file itself (its import block), or,
+/// for a file that does not parse (edited by hand), from its directory and name.
+fn resource_of(path: &str, text: Option<&String>) -> Option<(ResourceType, String)> {
+    let (dir, name) = path.split_once('/')?;
+    let ty = ResourceType::from_directory(dir)?;
+    let parsed = text.and_then(|t| crate::hcl::parse(t, path).ok());
+    let id = match parsed {
+        Some(resource) => identity(&resource),
+        None => name.strip_suffix(".tf").unwrap_or(name).to_owned(),
+    };
+    Some((ty, id))
+}
