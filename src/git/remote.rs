@@ -1,8 +1,9 @@
-//! Talking to the remote: fetch the synced branch into the cache repository, and push a commit
-//! to it, through the `git` program (gix cannot push yet).
+//! Talking to the remote: fetch the synced branch into the cache repository with gix, and push a
+//! commit to it through the `git` program (gix cannot push yet).
 //!
-//! Credentials travel in the environment of the `git` process (an `http.extraHeader` through
-//! `GIT_CONFIG_*`, or an SSH command with strict host-key checking), never on its command line.
+//! Credentials never touch the disk or a command line: for a fetch they live in gix's in-memory
+//! configuration, for a push in the environment of the `git` process (an `http.extraHeader`
+//! through `GIT_CONFIG_*`, or an SSH command with strict host-key checking).
 //! A push is never forced: when the remote moved, the push is refused as a non-fast-forward and
 //! reported as [`PushOutcome::RemoteMoved`], for the caller to fetch, rebuild and retry. Refusals
 //! that retrying cannot fix (branch protection, no write access) are errors that say what to do.
@@ -100,6 +101,37 @@ pub enum PushOutcome {
 }
 
 impl Remote {
+    /// The `Authorization` header for HTTPS, if the credentials are a token or password.
+    fn auth_header(&self) -> Option<String> {
+        match &self.auth {
+            Auth::Basic { username, password } => Some(format!(
+                "Authorization: Basic {}",
+                BASE64.encode(format!("{username}:{password}"))
+            )),
+            Auth::Bearer(token) => Some(format!("Authorization: Bearer {token}")),
+            _ => None,
+        }
+    }
+
+    /// The SSH command: this key only, this known_hosts only, strict host-key checking, and
+    /// never a prompt. `quiet` silences ssh's own messages (gix would pass the ones it does not
+    /// understand straight to our stderr); the `git` program's runs keep them, to classify them.
+    fn ssh_command(&self, quiet: bool) -> Option<String> {
+        let Auth::Ssh {
+            identity,
+            known_hosts,
+        } = &self.auth
+        else {
+            return None;
+        };
+        Some(format!(
+            "ssh -i '{}' -o IdentitiesOnly=yes -o UserKnownHostsFile='{}' -o StrictHostKeyChecking=yes -o BatchMode=yes{}",
+            identity.display(),
+            known_hosts.display(),
+            if quiet { " -o LogLevel=QUIET" } else { "" }
+        ))
+    }
+
     /// The environment that carries the credentials to `git`.
     fn env(&self) -> Vec<(String, String)> {
         let mut env = vec![
@@ -107,32 +139,13 @@ impl Remote {
             ("GIT_ASKPASS".to_owned(), "true".to_owned()),
             ("SSH_ASKPASS".to_owned(), "true".to_owned()),
         ];
-        let header = match &self.auth {
-            Auth::Basic { username, password } => Some(format!(
-                "Authorization: Basic {}",
-                BASE64.encode(format!("{username}:{password}"))
-            )),
-            Auth::Bearer(token) => Some(format!("Authorization: Bearer {token}")),
-            _ => None,
-        };
-        if let Some(header) = header {
+        if let Some(header) = self.auth_header() {
             env.push(("GIT_CONFIG_COUNT".into(), "1".into()));
             env.push(("GIT_CONFIG_KEY_0".into(), "http.extraHeader".into()));
             env.push(("GIT_CONFIG_VALUE_0".into(), header));
         }
-        if let Auth::Ssh {
-            identity,
-            known_hosts,
-        } = &self.auth
-        {
-            env.push((
-                "GIT_SSH_COMMAND".into(),
-                format!(
-                    "ssh -i '{}' -o IdentitiesOnly=yes -o UserKnownHostsFile='{}' -o StrictHostKeyChecking=yes -o BatchMode=yes",
-                    identity.display(),
-                    known_hosts.display()
-                ),
-            ));
+        if let Some(command) = self.ssh_command(false) {
+            env.push(("GIT_SSH_COMMAND".into(), command));
         }
         env
     }
@@ -156,27 +169,59 @@ impl Remote {
         format!("refs/remotes/gitsync/{}", self.branch)
     }
 
-    /// Fetches the branch into the cache; returns its commit, or `None` when the remote has no
-    /// such branch yet (a new, empty repository).
+    /// Fetches the branch into the cache (with gix, incrementally: only the objects the cache
+    /// lacks); returns its commit, or `None` when the remote has no such branch yet (a new, empty
+    /// repository).
+    ///
+    /// The credentials go into this fetch's in-memory configuration only (`http.extraHeader`,
+    /// `core.sshCommand`); the cache's config file never sees them, and gix is told never to
+    /// ask a credential helper or a person for anything else.
     pub fn fetch(&self, cache: &gix::Repository) -> Result<Option<ObjectId>, RemoteError> {
-        let refspec = format!("+refs/heads/{}:{}", self.branch, self.tracking_ref());
-        let out = self.git(
-            cache.path(),
-            &["fetch", "--no-tags", "--quiet", &self.url, &refspec],
-        )?;
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        if !out.status.success() {
-            if stderr.contains("couldn't find remote ref") {
-                return Ok(None);
-            }
-            return Err(self.classify("fetch", &stderr));
+        let fail = |e: &dyn std::fmt::Display| self.diagnose(cache.path(), &e.to_string());
+        let mut repo = cache.clone();
+        let mut config = repo.config_snapshot_mut();
+        if let Some(header) = self.auth_header() {
+            config
+                .set_value(&gix::config::tree::Http::EXTRA_HEADER, header.as_str())
+                .map_err(|e| fail(&e))?;
         }
-        let rev = self.git(
-            cache.path(),
-            &["rev-parse", "--verify", "--quiet", &self.tracking_ref()],
-        )?;
-        let text = String::from_utf8_lossy(&rev.stdout);
-        Ok(ObjectId::from_hex(text.trim().as_bytes()).ok())
+        if let Some(command) = self.ssh_command(true) {
+            config
+                .set_value(&gix::config::tree::Core::SSH_COMMAND, command.as_str())
+                .map_err(|e| fail(&e))?;
+        }
+        config.commit().map_err(|e| fail(&e))?;
+
+        let tracking = self.tracking_ref();
+        let refspec = format!("+refs/heads/{}:{tracking}", self.branch);
+        let remote = repo
+            .remote_at(self.url.as_str())
+            .and_then(|r| r.with_refspecs([refspec.as_str()], gix::remote::Direction::Fetch))
+            .map_err(|e| fail(&e))?
+            .with_fetch_tags(gix::remote::fetch::Tags::None);
+        let connection = remote
+            .connect(gix::remote::Direction::Fetch)
+            .map_err(|e| fail(&e))?
+            .with_credentials(|_| Ok(None));
+        let prepared = connection
+            .prepare_fetch(gix::progress::Discard, Default::default())
+            .map_err(|e| fail(&e))?;
+        let head = prepared
+            .ref_map()
+            .mappings
+            .iter()
+            .find(|m| m.local.as_ref().is_some_and(|l| *l == tracking.as_str()))
+            .and_then(|m| m.remote.as_id())
+            .map(ToOwned::to_owned);
+        if head.is_none() {
+            // The branch does not exist yet: nothing to fetch.
+            return Ok(None);
+        }
+        let interrupt = std::sync::atomic::AtomicBool::new(false);
+        prepared
+            .receive(gix::progress::Discard, &interrupt)
+            .map_err(|e| fail(&e))?;
+        Ok(head)
     }
 
     /// Pushes `commit` to the branch, as a fast-forward only.
@@ -202,6 +247,24 @@ impl Remote {
             return Ok(PushOutcome::RemoteMoved);
         }
         Err(self.classify("push", &format!("{stdout}{stderr}")))
+    }
+
+    /// Why a fetch failed. gix reports transport failures tersely ("failed to fill whole
+    /// buffer" when ssh gave up, "no credentials" for any refusal), so the `git` program is asked
+    /// the same question with the same credentials (`git ls-remote`), and what the server or ssh
+    /// told it is classified. If `git` succeeds, the failure was gix's own and is reported as is.
+    fn diagnose(&self, cache: &Path, gix_error: &str) -> RemoteError {
+        let branch = format!("refs/heads/{}", self.branch);
+        match self.git(cache, &["ls-remote", "--heads", &self.url, &branch]) {
+            Ok(out) if !out.status.success() => {
+                self.classify("fetch", &String::from_utf8_lossy(&out.stderr))
+            }
+            _ => RemoteError::Git {
+                url: self.url.clone(),
+                operation: "fetch",
+                detail: gix_error.to_owned(),
+            },
+        }
     }
 
     fn classify(&self, operation: &'static str, output: &str) -> RemoteError {
