@@ -11,4 +11,5 @@ pub mod git;
 pub mod hcl;
 pub mod model;
 pub mod sync;
+pub mod telemetry;
 pub mod workspace;

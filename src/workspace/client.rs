@@ -46,6 +46,25 @@ pub struct ClientConfig {
     pub page_size: usize,
     /// Requests in flight at once when one listing needs many (per destination, per item).
     pub concurrency: usize,
+    /// Told of every response and rate-limit wait (the operator's metrics); `None` by default.
+    pub observer: Option<Arc<dyn RequestObserver>>,
+}
+
+/// Watches the requests of a [`Client`], for metrics. Called inline on the request path, so an
+/// implementation must return at once: no I/O, no waiting on locks held elsewhere.
+pub trait RequestObserver: Send + Sync {
+    /// An HTTP response arrived with this status; `None` when the request failed in transport
+    /// (no connection, timeout) and there is no status.
+    fn response(&self, status: Option<u16>);
+    /// The client is about to wait `wait` because the server rate-limited it.
+    fn rate_limited_wait(&self, wait: Duration);
+}
+
+// So that `ClientConfig` keeps deriving `Debug` without asking every observer to be `Debug`.
+impl std::fmt::Debug for dyn RequestObserver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RequestObserver")
+    }
 }
 
 impl ClientConfig {
@@ -64,6 +83,7 @@ impl ClientConfig {
             max_backoff: Duration::from_secs(30),
             page_size: 200,
             concurrency: 8,
+            observer: None,
         }
     }
 
@@ -192,6 +212,9 @@ impl Client {
                 self.stats
                     .rate_limited_waits
                     .fetch_add(1, Ordering::Relaxed);
+                if let Some(observer) = &self.config.observer {
+                    observer.rate_limited_wait(delay);
+                }
             }
             self.stats.retries.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(%method, path, attempts, ?delay, "retrying workspace request");
@@ -255,7 +278,11 @@ impl Client {
                 .header(reqwest::header::CONTENT_TYPE, media.content_type())
                 .body(body.to_string());
         }
-        let response = match request.send().await {
+        let sent = request.send().await;
+        if let Some(observer) = &self.config.observer {
+            observer.response(sent.as_ref().ok().map(|r| r.status().as_u16()));
+        }
+        let response = match sent {
             Ok(r) => r,
             Err(e) => {
                 let problem = describe_transport_error(&e, self.config.timeout);
