@@ -28,4 +28,5 @@ if [ ! -x "$TOOLS/bin/hclfmt" ]; then
      go build -o "$TOOLS/bin/hclfmt" github.com/hashicorp/hcl/v2/cmd/hclfmt)
   rm -rf "$build"
 fi
+"$(dirname "$0")/install-kube-apiserver.sh" >&2
 echo "$TOOLS/bin"

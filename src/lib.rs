@@ -4,12 +4,17 @@
 //! The crate is laid out along the data flow, `workspace -> model -> HCL -> git` and back:
 //! - [`model`]: resource types and their attributes (the provider schema, once) and values;
 //! - [`hcl`]: the codec between the model and Git Sync's files;
+//! - [`workspace`]: the Segment Public API: client, and the embedded workspace server;
+//! - [`git`]: the bare cache, tree edits and commits, fetch and push;
+//! - [`sync`]: the engine: full, incremental and list-and-diff sync, and the runner;
+//! - [`operator`]: custom resources and controllers around the engine;
 //! - [`cli`]: the command-line front end, a thin layer over the modules above.
 
 pub mod cli;
 pub mod git;
 pub mod hcl;
 pub mod model;
+pub mod operator;
 pub mod sync;
 pub mod telemetry;
 pub mod workspace;

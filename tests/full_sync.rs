@@ -231,10 +231,10 @@ async fn incremental_sync_commits_each_change_and_resumes_from_the_branch() {
     let fresh = sync_target(root.path(), "fresh.git", remote);
     let head = fresh
         .remote
-        .fetch(&fresh.cache)
+        .fetch(&fresh.cache.to_thread_local())
         .unwrap_or_else(|e| panic!("{e}"));
-    let point =
-        stored_point(&fresh.cache, head).unwrap_or_else(|| panic!("no point stored in the branch"));
+    let point = stored_point(&fresh.cache.to_thread_local(), head)
+        .unwrap_or_else(|| panic!("no point stored in the branch"));
     assert_eq!(point, report.point);
     let resumed = incremental_sync(&client, &fresh, &types, &point)
         .await

@@ -86,7 +86,9 @@ async fn demo(dir: &Path, repo: &Path) -> Result<(), String> {
     let client = Client::new(ClientConfig::new(running.url(), "demo", "the demo token"))
         .map_err(|e| e.to_string())?;
     let target = Target {
-        cache: gix::init_bare(dir.join("cache.git")).map_err(|e| e.to_string())?,
+        cache: gix::init_bare(dir.join("cache.git"))
+            .map_err(|e| e.to_string())?
+            .into_sync(),
         remote: Remote {
             url: format!("file://{}", repo.display()),
             branch: "main".into(),

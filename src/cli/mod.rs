@@ -1,9 +1,11 @@
 //! The `gitsync` command line. Each subcommand lives in its own module and only wires
 //! arguments to the library; no logic of the engine lives here.
 
+mod crds;
 mod demo;
 mod export;
 mod fmt;
+mod operator;
 mod serve;
 mod sync;
 
@@ -25,6 +27,9 @@ enum Command {
     Export(export::ExportArgs),
     Sync(sync::SyncArgs),
     Demo(demo::DemoArgs),
+    Crds(crds::CrdsArgs),
+    Operator(operator::OperatorArgs),
+    FullSync(operator::FullSyncArgs),
     /// The embedded workspace.
     #[command(subcommand)]
     Workspace(serve::WorkspaceCommand),
@@ -38,6 +43,9 @@ pub fn main() -> ExitCode {
         Command::Export(args) => export::run(&args),
         Command::Sync(args) => sync::run(&args),
         Command::Demo(args) => demo::run(&args),
+        Command::Crds(args) => crds::run(&args),
+        Command::Operator(args) => operator::run_operator(&args),
+        Command::FullSync(args) => operator::run_full_sync(&args),
         Command::Workspace(command) => serve::run(command),
     }
 }

@@ -124,7 +124,9 @@ pub fn run(args: &SyncArgs) -> ExitCode {
         ))
         .map_err(|e| e.to_string())?;
         let target = Target {
-            cache: cache::open(&args.cache, &args.repo, &args.branch).map_err(|e| e.to_string())?,
+            cache: cache::open(&args.cache, &args.repo, &args.branch)
+                .map_err(|e| e.to_string())?
+                .into_sync(),
             remote: Remote {
                 url: args.repo.clone(),
                 branch: args.branch.clone(),

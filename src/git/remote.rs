@@ -64,7 +64,9 @@ pub struct Remote {
 /// Why the remote could not be reached or written.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum RemoteError {
-    #[error("{url}: authentication failed; check the credentials in the GitConnection's Secret")]
+    #[error(
+        "{url}: authentication failed; check the credentials (the GitConnection's Secret, or the --git-* flags)"
+    )]
     AuthenticationFailed { url: String },
     #[error(
         "{url}: the host key is unknown or does not match known_hosts; add the host's key to known_hosts"
@@ -90,6 +92,27 @@ pub enum RemoteError {
         operation: &'static str,
         detail: String,
     },
+}
+
+impl RemoteError {
+    /// A short CamelCase name for the problem, for a Kubernetes condition's `reason` and for
+    /// metrics labels.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            RemoteError::AuthenticationFailed { .. } => "AuthenticationFailed",
+            RemoteError::HostKey { .. } => "HostKeyVerificationFailed",
+            RemoteError::NotFound { .. } => "RepositoryNotFound",
+            RemoteError::NoWriteAccess { .. } => "NoWriteAccess",
+            RemoteError::BranchProtection { .. } => "BranchProtected",
+            RemoteError::Git { .. } => "GitError",
+        }
+    }
+
+    /// Whether only a change of configuration or permissions can fix it (retrying as is will
+    /// not help); a generic Git failure may be a network hiccup.
+    pub fn needs_user_action(&self) -> bool {
+        !matches!(self, RemoteError::Git { .. })
+    }
 }
 
 /// What a push did.
@@ -222,6 +245,18 @@ impl Remote {
             .receive(gix::progress::Discard, &interrupt)
             .map_err(|e| fail(&e))?;
         Ok(head)
+    }
+
+    /// Checks that the remote can be read with these credentials (`git ls-remote`), without
+    /// fetching anything: what a GitConnection reports before any sync runs.
+    pub fn check(&self, scratch: &Path) -> Result<(), RemoteError> {
+        let branch = format!("refs/heads/{}", self.branch);
+        let out = self.git(scratch, &["ls-remote", "--heads", &self.url, &branch])?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(self.classify("ls-remote", &String::from_utf8_lossy(&out.stderr)))
+        }
     }
 
     /// Pushes `commit` to the branch, as a fast-forward only.

@@ -47,7 +47,7 @@ fn build_commits(
     types: &[ResourceType],
     rendered: &Tree,
 ) -> Result<Vec<ObjectId>, SyncError> {
-    let repo = &target.cache;
+    let repo = &target.cache.to_thread_local();
     let mut base = tree_of(repo, head)?;
     let mut in_branch = Tree::new();
     for ty in types {

@@ -53,7 +53,7 @@ impl Progress for Quiet {
 pub async fn render_workspace<W: Workspace>(
     workspace: &W,
     types: &[ResourceType],
-    progress: &mut dyn Progress,
+    progress: &mut (dyn Progress + Send),
 ) -> Result<(Tree, BTreeMap<ResourceType, usize>), ExportError> {
     let mut tree = Tree::new();
     let mut counts = BTreeMap::new();

@@ -21,7 +21,9 @@ use crate::workspace::{AuditPoint, Workspace};
 
 /// Where a sync writes: a bare cache repository and the remote branch.
 pub struct Target {
-    pub cache: gix::Repository,
+    /// The cache repository, shareable across threads (each use takes a thread-local handle),
+    /// so that a sync can run on any worker of a multi-threaded runtime.
+    pub cache: gix::ThreadSafeRepository,
     pub remote: Remote,
     pub author: Author,
 }
@@ -87,7 +89,7 @@ fn build_commits(
     rendered: &Tree,
     point: &AuditPoint,
 ) -> Result<Vec<ObjectId>, SyncError> {
-    let repo = &target.cache;
+    let repo = &target.cache.to_thread_local();
     let mut base = tree_of(repo, head)?;
     // (tree, message) of each commit to make, oldest first.
     let mut planned: Vec<(ObjectId, &str)> = Vec::new();

@@ -144,7 +144,7 @@ fn build_commits(
     relevant: &[(AuditEvent, ResourceType, AuditChange)],
     current: &BTreeMap<(ResourceType, String), (String, String)>,
 ) -> Result<Vec<ObjectId>, SyncError> {
-    let repo = &target.cache;
+    let repo = &target.cache.to_thread_local();
     let mut base = tree_of(repo, head)?;
     let mut parent = head;
     let mut point = start.clone();

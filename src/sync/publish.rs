@@ -21,12 +21,13 @@ where
     F: FnMut(Option<ObjectId>) -> Result<Vec<ObjectId>, SyncError>,
 {
     for attempt in 1..=MAX_ATTEMPTS {
-        let head = target.remote.fetch(&target.cache)?;
+        let head = target.remote.fetch(&target.cache.to_thread_local())?;
         let commits = build(head)?;
         let Some(&last) = commits.last() else {
             return Ok(commits);
         };
-        match target.remote.push(&target.cache, last)? {
+        let pushed = target.remote.push(&target.cache.to_thread_local(), last)?;
+        match pushed {
             PushOutcome::Pushed => return Ok(commits),
             PushOutcome::RemoteMoved => {
                 tracing::info!(attempt, branch = %target.remote.branch, "the branch moved; rebuilding on top");

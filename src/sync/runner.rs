@@ -94,8 +94,11 @@ impl<W: Workspace> Syncer<W> {
     /// when `full` is set.
     pub async fn start(&mut self, full: bool) -> Result<Outcome, SyncError> {
         if !full {
-            let head = self.target.remote.fetch(&self.target.cache)?;
-            if let Some(point) = stored_point(&self.target.cache, head) {
+            let repo = self.target.cache.to_thread_local();
+            let head = self.target.remote.fetch(&repo)?;
+            let stored = stored_point(&repo, head);
+            drop(repo);
+            if let Some(point) = stored {
                 self.detection = Detection::AuditTrail(point.clone());
                 return Ok(Outcome::Resumed(point));
             }

@@ -1,6 +1,9 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod cluster;
+pub mod git_http;
+
 use std::path::{Path, PathBuf};
 
 /// `shared/` beside the project (override with `GITSYNC_SHARED`).
@@ -59,6 +62,22 @@ pub fn hclfmt() -> Option<PathBuf> {
         );
         eprintln!(
             "note: hclfmt not installed; run scripts/install-test-tools.sh to enable this check"
+        );
+    }
+    found
+}
+
+/// Prometheus's `promtool` (Debian package `prometheus`, installed by
+/// `scripts/install-test-tools.sh`); `None` with a note when missing, except under CI.
+pub fn promtool() -> Option<PathBuf> {
+    let found = Some(PathBuf::from("/usr/bin/promtool")).filter(|p| p.is_file());
+    if found.is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "promtool is required under CI; run scripts/install-test-tools.sh"
+        );
+        eprintln!(
+            "note: promtool not installed; run scripts/install-test-tools.sh to enable this check"
         );
     }
     found
@@ -205,7 +224,9 @@ pub fn sync_target(
     remote: gitsync::git::remote::Remote,
 ) -> gitsync::sync::full::Target {
     gitsync::sync::full::Target {
-        cache: gix::init_bare(root.join(cache)).unwrap_or_else(|e| panic!("{e}")),
+        cache: gix::init_bare(root.join(cache))
+            .unwrap_or_else(|e| panic!("{e}"))
+            .into_sync(),
         remote,
         author: test_author(),
     }

@@ -1,0 +1,172 @@
+//! The GitConnection and SyncSecret controllers: they check what their Secrets hold and say so in
+//! `Ready`, with a reason a person can act on.
+//!
+//! A GitConnection's credentials are read (and an SSH key checked with ssh-keygen); when a GitSync
+//! uses the connection, the credentials are also tried against that GitSync's repository with
+//! `git ls-remote`, which is how AuthenticationFailed, HostKeyVerificationFailed or
+//! RepositoryNotFound show up before any sync runs. A SyncSecret's key is looked up, never read
+//! into a status, a log or an Event.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kube::runtime::controller::Action;
+use kube::{Api, Resource as _, ResourceExt as _};
+
+use super::conditions::{CONNECTION_ISSUES, State, conditions};
+use super::context::{Context, apply_status};
+use super::crd::{GitConnection, GitConnectionStatus, GitSync, SyncSecret, SyncSecretStatus};
+use super::credentials::from_secret;
+use super::gitsync::ReconcileError;
+use crate::git::remote::Remote;
+
+/// How often a healthy connection is checked again (credentials expire, keys get revoked).
+const RECHECK: Duration = Duration::from_secs(600);
+
+pub async fn reconcile_connection(
+    conn: Arc<GitConnection>,
+    ctx: Arc<Context>,
+) -> Result<Action, ReconcileError> {
+    let namespace = conn.namespace().unwrap_or_default();
+    let name = conn.name_any();
+    let api = Api::<GitConnection>::namespaced(ctx.client.clone(), &namespace);
+    let previous = conn.status.clone().unwrap_or_default();
+    let generation = conn.metadata.generation;
+    let secret_name = &conn.spec.secret_ref.name;
+
+    let (state, method) = match ctx.secret(&namespace, secret_name).await? {
+        None => (
+            State::Stalled {
+                reason: "SecretNotFound".into(),
+                message: format!("{CONNECTION_ISSUES}: Secret {secret_name} not found"),
+            },
+            None,
+        ),
+        Some(secret) => {
+            let key_dir = ctx
+                .state_dir
+                .join("credentials")
+                .join(&namespace)
+                .join(&name);
+            match from_secret(secret_name, &secret.data.unwrap_or_default(), &key_dir) {
+                Err(p) => (
+                    State::Stalled {
+                        reason: p.reason().into(),
+                        message: format!("{CONNECTION_ISSUES}: {p}"),
+                    },
+                    None,
+                ),
+                Ok(credentials) => {
+                    let state =
+                        check_against_users(&ctx, &namespace, &name, credentials.auth).await?;
+                    (state, Some(credentials.method.to_owned()))
+                }
+            }
+        }
+    };
+    let stalled_reason = match &state {
+        State::Stalled { reason, message } => Some((reason.clone(), message.clone())),
+        _ => None,
+    };
+    let status = GitConnectionStatus {
+        observed_generation: generation,
+        conditions: conditions(&state, generation, &previous.conditions),
+        auth_method: method,
+    };
+    apply_status(&api, &name, &status).await?;
+    if let Some((reason, message)) = stalled_reason {
+        let was = previous.conditions.first().map(|c| c.reason.clone());
+        if was.as_deref() != Some(reason.as_str()) {
+            ctx.event(&conn.object_ref(&()), true, &reason, "Check", message)
+                .await;
+        }
+        ctx.metrics.reconcile_error("gitconnection", &reason);
+    }
+    Ok(Action::requeue(RECHECK))
+}
+
+/// Tries the credentials on the repository of the first GitSync that uses this connection.
+async fn check_against_users(
+    ctx: &Context,
+    namespace: &str,
+    name: &str,
+    auth: crate::git::remote::Auth,
+) -> Result<State, ReconcileError> {
+    let syncs = Api::<GitSync>::namespaced(ctx.client.clone(), namespace)
+        .list(&Default::default())
+        .await?;
+    let user = syncs.items.into_iter().find(|gs| {
+        gs.spec
+            .connection_ref
+            .as_ref()
+            .is_some_and(|c| c.name == name)
+    });
+    let Some(user) = user else {
+        return Ok(State::Ready {
+            reason: "CredentialsValid".into(),
+            message: "The Secret holds usable credentials (no GitSync uses this connection yet)"
+                .into(),
+        });
+    };
+    let remote = Remote {
+        url: user.spec.repository.url.clone(),
+        branch: user.spec.repository.branch.clone(),
+        auth,
+    };
+    let scratch = ctx.state_dir.clone();
+    let url = remote.url.clone();
+    let checked = tokio::task::spawn_blocking(move || remote.check(&scratch))
+        .await
+        .map_err(|e| ReconcileError::Setup(format!("the connection check stopped: {e}")))?;
+    Ok(match checked {
+        Ok(()) => State::Ready {
+            reason: "Connected".into(),
+            message: format!("Credentials accepted by {url}"),
+        },
+        Err(e) => State::Stalled {
+            reason: e.reason().into(),
+            message: format!("{CONNECTION_ISSUES}: {e}"),
+        },
+    })
+}
+
+pub async fn reconcile_sync_secret(
+    secret: Arc<SyncSecret>,
+    ctx: Arc<Context>,
+) -> Result<Action, ReconcileError> {
+    let namespace = secret.namespace().unwrap_or_default();
+    let name = secret.name_any();
+    let api = Api::<SyncSecret>::namespaced(ctx.client.clone(), &namespace);
+    let previous = secret.status.clone().unwrap_or_default();
+    let generation = secret.metadata.generation;
+    let r = &secret.spec.secret_ref;
+    let state = match ctx.secret_key(&namespace, &r.name, &r.key).await? {
+        Ok(_) => State::Ready {
+            reason: "Resolved".into(),
+            message: format!(
+                "@@{}@@ resolves to key {} of Secret {}",
+                secret.spec.name, r.key, r.name
+            ),
+        },
+        Err(p) => State::Stalled {
+            reason: p.reason().into(),
+            message: p.to_string(),
+        },
+    };
+    let status = SyncSecretStatus {
+        observed_generation: generation,
+        conditions: conditions(&state, generation, &previous.conditions),
+        placeholder: Some(format!("@@{}@@", secret.spec.name)),
+    };
+    apply_status(&api, &name, &status).await?;
+    if let State::Stalled { reason, .. } = &state {
+        ctx.metrics.reconcile_error("syncsecret", reason);
+    }
+    Ok(Action::await_change())
+}
+
+pub fn error_policy<K>(_: Arc<K>, error: &ReconcileError, ctx: Arc<Context>) -> Action {
+    tracing::warn!(%error, "reconcile failed");
+    ctx.metrics.reconcile_error("gitconnection", error.reason());
+    Action::requeue(Duration::from_secs(15))
+}

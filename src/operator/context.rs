@@ -1,0 +1,165 @@
+//! What every controller shares: the cluster client, the Event recorder, metrics, where caches
+//! and credentials live, and the sync runners kept between reconciles.
+//!
+//! The runners are only a cache of work in progress: each one's state is also in its branch (see
+//! [`crate::sync::runner`]), so losing them (a restart, a new leader) loses nothing.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::{ObjectReference, Secret};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::{Api, Client};
+
+use super::credentials::CredentialProblem;
+use crate::sync::runner::Syncer;
+use crate::telemetry::metrics::Metrics;
+use crate::workspace::Client as WorkspaceClient;
+
+/// The field manager that owns every status gitsync writes.
+pub const FIELD_MANAGER: &str = "gitsync-operator";
+
+/// Writes an object's whole status by server-side apply, as gitsync's one field manager. The
+/// status is sent whole every time: with one owner, a field left out is a field removed.
+pub async fn apply_status<K>(
+    api: &Api<K>,
+    name: &str,
+    status: &impl serde::Serialize,
+) -> Result<(), kube::Error>
+where
+    K: kube::Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let patch = serde_json::json!({
+        "apiVersion": K::api_version(&()),
+        "kind": K::kind(&()),
+        "status": status,
+    });
+    api.patch_status(
+        name,
+        &kube::api::PatchParams::apply(FIELD_MANAGER).force(),
+        &kube::api::Patch::Apply(&patch),
+    )
+    .await?;
+    Ok(())
+}
+
+/// One GitSync's runner, and the inputs it was built from (rebuilt when they change).
+pub struct Slot {
+    pub fingerprint: u64,
+    pub syncer: Syncer<WorkspaceClient>,
+    /// When the next poll is due, and the object's generation and annotations when it was
+    /// scheduled: a wake-up before then with nothing new (such as the controller's own status
+    /// write) does no work.
+    pub next_due: Option<(std::time::Instant, Wakers)>,
+}
+
+/// What makes a GitSync's reconcile run before its interval is up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Wakers {
+    pub generation: Option<i64>,
+    pub full_sync_requested_at: Option<String>,
+    pub reconcile_requested_at: Option<String>,
+}
+
+/// A GitSync's runner, locked while a reconcile of that GitSync uses it.
+pub type SlotHandle = Arc<tokio::sync::Mutex<Option<Slot>>>;
+
+pub struct Context {
+    pub client: Client,
+    pub recorder: Recorder,
+    pub metrics: Arc<Metrics>,
+    /// Cache repositories and credential files live under here.
+    pub state_dir: PathBuf,
+    slots: std::sync::Mutex<HashMap<(String, String), SlotHandle>>,
+}
+
+impl Context {
+    pub fn new(client: Client, metrics: Arc<Metrics>, state_dir: PathBuf) -> Context {
+        let reporter = Reporter {
+            controller: FIELD_MANAGER.into(),
+            instance: std::env::var("POD_NAME").ok(),
+        };
+        Context {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            metrics,
+            state_dir,
+            slots: std::sync::Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The runner slot of one GitSync (created empty on first use).
+    pub fn slot(&self, namespace: &str, name: &str) -> SlotHandle {
+        let mut slots = match self.slots.lock() {
+            Ok(s) => s,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        slots
+            .entry((namespace.to_owned(), name.to_owned()))
+            .or_default()
+            .clone()
+    }
+
+    pub fn forget(&self, namespace: &str, name: &str) {
+        if let Ok(mut slots) = self.slots.lock() {
+            slots.remove(&(namespace.to_owned(), name.to_owned()));
+        }
+    }
+
+    /// Publishes an Event about `object`; a failure to do so is logged, never fatal.
+    pub async fn event(
+        &self,
+        object: &ObjectReference,
+        warning: bool,
+        reason: &str,
+        action: &str,
+        note: String,
+    ) {
+        let event = Event {
+            type_: if warning {
+                EventType::Warning
+            } else {
+                EventType::Normal
+            },
+            reason: reason.to_owned(),
+            note: Some(note),
+            action: action.to_owned(),
+            secondary: None,
+        };
+        if let Err(e) = self.recorder.publish(&event, object).await {
+            tracing::warn!(error = %e, reason, "cannot publish an Event");
+        }
+    }
+
+    /// Reads a Secret in `namespace`; `None` if it does not exist.
+    pub async fn secret(&self, namespace: &str, name: &str) -> Result<Option<Secret>, kube::Error> {
+        Api::<Secret>::namespaced(self.client.clone(), namespace)
+            .get_opt(name)
+            .await
+    }
+
+    /// One key of a Secret, as text.
+    pub async fn secret_key(
+        &self,
+        namespace: &str,
+        name: &str,
+        key: &str,
+    ) -> Result<Result<String, CredentialProblem>, kube::Error> {
+        let Some(secret) = self.secret(namespace, name).await? else {
+            return Ok(Err(CredentialProblem::SecretNotFound {
+                name: name.to_owned(),
+            }));
+        };
+        let value = secret
+            .data
+            .as_ref()
+            .and_then(|d| d.get(key))
+            .map(|v| String::from_utf8_lossy(&v.0).trim().to_owned())
+            .filter(|v| !v.is_empty());
+        Ok(value.ok_or_else(|| CredentialProblem::KeyNotFound {
+            name: name.to_owned(),
+            key: key.to_owned(),
+        }))
+    }
+}

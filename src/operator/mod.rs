@@ -1,0 +1,24 @@
+//! The Kubernetes operator: custom resources, their controllers, leader election.
+//!
+//! A thin layer around the sync engine ([`crate::sync`]): controllers read custom resources and
+//! Secrets, turn them into a [`crate::sync::runner::Syncer`], and write what happened into
+//! `status` (server-side apply, one field manager, never `.spec`), Events and metrics. No sync
+//! logic lives here; what the CLI does with flags, the operator does with objects.
+//!
+//! - [`crd`]: the custom resources and their schema;
+//! - [`conditions`]: kstatus conditions;
+//! - [`credentials`]: Git credentials from a Secret (Flux's keys);
+//! - [`context`]: what the controllers share, and status writes by server-side apply;
+//! - [`gitsync`]: the GitSync controller;
+//! - [`connection`]: the GitConnection and SyncSecret controllers;
+//! - [`request`]: `gitsync full-sync`: annotate, then wait for the status;
+//! - [`runtime`]: leader election, the controllers' wiring, shutdown.
+
+pub mod conditions;
+pub mod connection;
+pub mod context;
+pub mod crd;
+pub mod credentials;
+pub mod gitsync;
+pub mod request;
+pub mod runtime;

@@ -1,0 +1,308 @@
+//! `gitsync operator`: leader election, the three controllers, health and metrics, shutdown.
+//!
+//! Every replica serves `/healthz`, `/readyz` and `/metrics` and competes for one Lease; only the
+//! holder runs controllers, so two replicas never both write to a branch or a status. A replica
+//! that loses the Lease exits (its Deployment restarts it as a standby) rather than risk writing
+//! beside the new leader. On SIGTERM or Ctrl-C, reconciles in flight finish, then the Lease is
+//! released so that a standby takes over at once.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use futures_util::StreamExt as _;
+use k8s_openapi::api::core::v1::Secret;
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::{Controller, watcher};
+use kube::{Api, Client, ResourceExt as _};
+use kube_lease_manager::LeaseManagerBuilder;
+use tokio::sync::watch;
+
+use super::connection::{self, reconcile_connection, reconcile_sync_secret};
+use super::context::Context;
+use super::crd::{GitConnection, GitSync, SyncSecret};
+use super::gitsync;
+use crate::telemetry::http::Health;
+use crate::telemetry::metrics::Metrics;
+
+#[derive(Debug, Clone)]
+pub struct OperatorConfig {
+    /// Watch only this namespace (default: all).
+    pub namespace: Option<String>,
+    /// Watch only custom resources with these labels (for sharding across deployments).
+    pub label_selector: Option<String>,
+    /// Cache repositories and credential files.
+    pub state_dir: PathBuf,
+    /// Where `/healthz`, `/readyz` and `/metrics` are served.
+    pub listen: SocketAddr,
+    pub lease_name: String,
+    pub lease_namespace: String,
+    /// This replica's name in the Lease.
+    pub identity: String,
+    /// Seconds a Lease stays valid without renewal: how long a standby waits for a dead leader.
+    pub lease_seconds: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OperatorError {
+    #[error("cannot reach the Kubernetes API: {0}")]
+    Client(#[from] kube::Error),
+    #[error("cannot serve health and metrics on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("leader election: {0}")]
+    Lease(#[from] kube_lease_manager::LeaseManagerError),
+    #[error("lost the Lease {0}: stopping so that only the new leader writes")]
+    LostLease(String),
+}
+
+/// Resolves when the process is asked to stop (SIGTERM or Ctrl-C).
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+pub async fn run(config: OperatorConfig) -> Result<(), OperatorError> {
+    let client = Client::try_default().await?;
+    let metrics = Arc::new(Metrics::new());
+    let health = Health::new();
+    health.set_not_ready("waiting for the Lease");
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stopped = {
+        let rx = stop_rx.clone();
+        move || {
+            let mut rx = rx.clone();
+            async move {
+                let _ = rx.wait_for(|s| *s).await;
+            }
+        }
+    };
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+        let _ = stop_tx.send(true);
+    });
+
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| OperatorError::Listen {
+            addr: config.listen,
+            source,
+        })?;
+    tokio::spawn(crate::telemetry::http::serve(
+        listener,
+        metrics.clone(),
+        health.clone(),
+        stopped(),
+    ));
+
+    let lease = LeaseManagerBuilder::new(client.clone(), &config.lease_name)
+        .with_namespace(&config.lease_namespace)
+        .with_identity(&config.identity)
+        .with_duration(config.lease_seconds)
+        .with_grace(config.lease_seconds.div_ceil(3).max(1))
+        .with_field_manager(super::context::FIELD_MANAGER)
+        .build()
+        .await?;
+    let (mut leader, lease_task) = lease.watch().await;
+    // A standby is ready: it serves and can take over.
+    health.set_standby();
+    tracing::info!(identity = %config.identity, lease = %config.lease_name, "standing by for the Lease");
+    loop {
+        if *leader.borrow_and_update() {
+            break;
+        }
+        tokio::select! {
+            changed = leader.changed() => {
+                if changed.is_err() {
+                    return Err(OperatorError::LostLease(config.lease_name.clone()));
+                }
+            }
+            _ = stopped() => return Ok(()),
+        }
+    }
+    tracing::info!(identity = %config.identity, "holding the Lease; starting the controllers");
+    metrics.set_leader(true);
+
+    let ctx = Arc::new(Context::new(
+        client.clone(),
+        metrics.clone(),
+        config.state_dir.clone(),
+    ));
+    let controllers = run_controllers(client, ctx, &config, health.clone(), stopped);
+    let result = tokio::select! {
+        _ = controllers => Ok(()),
+        _ = async {
+            while leader.changed().await.is_ok() {
+                if !*leader.borrow() {
+                    return;
+                }
+            }
+        } => Err(OperatorError::LostLease(config.lease_name.clone())),
+    };
+    metrics.set_leader(false);
+    // Closing the channel makes the lease task release the Lease.
+    drop(leader);
+    let _ = lease_task.await;
+    result
+}
+
+/// GitSyncs that refer to Secret `secret` directly (the workspace token) or through a GitConnection.
+fn gitsyncs_using_secret(
+    gitsyncs: &Store<GitSync>,
+    connections: &Store<GitConnection>,
+    secret: &Secret,
+) -> Vec<ObjectRef<GitSync>> {
+    let ns = secret.namespace();
+    let name = secret.name_any();
+    gitsyncs
+        .state()
+        .iter()
+        .filter(|gs| gs.namespace() == ns)
+        .filter(|gs| {
+            gs.spec.workspace.token_secret_ref.name == name
+                || gs.spec.connection_ref.as_ref().is_some_and(|c| {
+                    connections.state().iter().any(|conn| {
+                        conn.namespace() == ns
+                            && conn.name_any() == c.name
+                            && conn.spec.secret_ref.name == name
+                    })
+                })
+        })
+        .map(|gs| ObjectRef::from_obj(gs.as_ref()))
+        .collect()
+}
+
+async fn run_controllers<F, Fut>(
+    client: Client,
+    ctx: Arc<Context>,
+    config: &OperatorConfig,
+    health: Health,
+    stopped: F,
+) where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + Sync + 'static,
+{
+    let crs = watcher::Config {
+        label_selector: config.label_selector.clone(),
+        ..Default::default()
+    };
+    fn api<K>(client: &Client, namespace: &Option<String>) -> Api<K>
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+            + Clone
+            + serde::de::DeserializeOwned
+            + std::fmt::Debug,
+    {
+        match namespace {
+            Some(ns) => Api::namespaced(client.clone(), ns),
+            None => Api::all(client.clone()),
+        }
+    }
+    let ns = &config.namespace;
+
+    // Status writes wake a controller too (they change the object); each reconcile decides from
+    // the status whether work is due, so such wake-ups cost a few reads and no sync.
+    let gitsync_controller = Controller::new(api::<GitSync>(&client, ns), crs.clone());
+    let gitsyncs = gitsync_controller.store();
+    let connection_controller = Controller::new(api::<GitConnection>(&client, ns), crs.clone());
+    let connections = connection_controller.store();
+
+    let by_secret = {
+        let gitsyncs = gitsyncs.clone();
+        let connections = connections.clone();
+        move |secret: Secret| gitsyncs_using_secret(&gitsyncs, &connections, &secret)
+    };
+    let by_connection = {
+        let gitsyncs = gitsyncs.clone();
+        move |conn: GitConnection| {
+            let ns = conn.namespace();
+            let name = conn.name_any();
+            gitsyncs
+                .state()
+                .iter()
+                .filter(|gs| {
+                    gs.namespace() == ns
+                        && gs
+                            .spec
+                            .connection_ref
+                            .as_ref()
+                            .is_some_and(|c| c.name == name)
+                })
+                .map(|gs| ObjectRef::from_obj(gs.as_ref()))
+                .collect::<Vec<_>>()
+        }
+    };
+    let gitsync_controller = gitsync_controller
+        .watches(api::<Secret>(&client, ns), Default::default(), by_secret)
+        .watches(
+            api::<GitConnection>(&client, ns),
+            crs.clone(),
+            by_connection,
+        )
+        .graceful_shutdown_on(stopped())
+        .run(gitsync::reconcile, gitsync::error_policy, ctx.clone())
+        .for_each(|r| async move {
+            if let Err(e) = r {
+                tracing::debug!(error = %e, "GitSync controller");
+            }
+        });
+
+    let connections_by_secret = {
+        let connections = connections.clone();
+        move |secret: Secret| {
+            let ns = secret.namespace();
+            let name = secret.name_any();
+            connections
+                .state()
+                .iter()
+                .filter(|c| c.namespace() == ns && c.spec.secret_ref.name == name)
+                .map(|c| ObjectRef::from_obj(c.as_ref()))
+                .collect::<Vec<_>>()
+        }
+    };
+    let connection_controller = connection_controller
+        .watches(
+            api::<Secret>(&client, ns),
+            Default::default(),
+            connections_by_secret,
+        )
+        .graceful_shutdown_on(stopped())
+        .run(reconcile_connection, connection::error_policy, ctx.clone())
+        .for_each(|r| async move {
+            if let Err(e) = r {
+                tracing::debug!(error = %e, "GitConnection controller");
+            }
+        });
+
+    let secret_controller = Controller::new(api::<SyncSecret>(&client, ns), crs.clone())
+        .graceful_shutdown_on(stopped())
+        .run(reconcile_sync_secret, connection::error_policy, ctx.clone())
+        .for_each(|r| async move {
+            if let Err(e) = r {
+                tracing::debug!(error = %e, "SyncSecret controller");
+            }
+        });
+
+    health.set_ready();
+    futures_util::join!(gitsync_controller, connection_controller, secret_controller);
+}

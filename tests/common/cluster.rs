@@ -1,0 +1,136 @@
+//! A real Kubernetes API server for the integration tests: etcd and kube-apiserver 1.20 on free
+//! loopback ports, started by `scripts/test-cluster` in a temp dir (no kubelet, controller-manager
+//! or scheduler: nothing runs pods, deleted namespaces stay `Terminating`, owner references do
+//! not cascade). The apiserver is built once per machine by `scripts/install-kube-apiserver.sh`
+//! (`scripts/install-test-tools.sh` runs it).
+//!
+//! Two users: `admin` (system:masters) and `gitsync-operator-test`, which has no rights beyond
+//! those of `system:authenticated` until a test binds it to a Role, so RBAC is checked for real.
+//! Dropping the `TestCluster` stops both servers; a test process killed before that leaks none
+//! either (the script stops them when the process is gone).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// A running test cluster; see the module docs.
+pub struct TestCluster {
+    dir: tempfile::TempDir,
+    kubeconfig: PathBuf,
+    user_kubeconfig: PathBuf,
+    server: String,
+    admin_token: String,
+    user_token: String,
+}
+
+impl TestCluster {
+    /// Starts a cluster and waits until it is ready (a few seconds). Panics with the script's
+    /// output when it cannot (e.g. kube-apiserver not built yet).
+    pub fn start() -> TestCluster {
+        let dir = tempfile::Builder::new()
+            .prefix("gitsync-test-cluster.")
+            .tempdir()
+            .unwrap_or_else(|e| panic!("tempdir: {e}"));
+        let out = Command::new(script())
+            .arg("start")
+            .arg("--owner-pid")
+            .arg(std::process::id().to_string())
+            .arg(dir.path())
+            .output()
+            .unwrap_or_else(|e| panic!("running {}: {e}", script().display()));
+        assert!(
+            out.status.success(),
+            "scripts/test-cluster start failed ({}):\n{}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let env_file = dir.path().join("env");
+        let env = std::fs::read_to_string(&env_file)
+            .unwrap_or_else(|e| panic!("reading {}: {e}", env_file.display()));
+        let var = |name: &str| {
+            env.lines()
+                .find_map(|line| line.strip_prefix(name)?.strip_prefix('='))
+                .unwrap_or_else(|| panic!("{name} missing from {}", env_file.display()))
+                .to_owned()
+        };
+        TestCluster {
+            kubeconfig: PathBuf::from(var("KUBECONFIG")),
+            user_kubeconfig: dir.path().join("user-kubeconfig"),
+            server: var("GITSYNC_TEST_APISERVER"),
+            admin_token: var("GITSYNC_TEST_ADMIN_TOKEN"),
+            user_token: var("GITSYNC_TEST_USER_TOKEN"),
+            dir,
+        }
+    }
+
+    /// The admin kubeconfig (system:masters, token auth, TLS verification off).
+    pub fn kubeconfig(&self) -> &Path {
+        &self.kubeconfig
+    }
+
+    /// The kubeconfig of the non-admin user `gitsync-operator-test`.
+    pub fn user_kubeconfig(&self) -> &Path {
+        &self.user_kubeconfig
+    }
+
+    /// `https://127.0.0.1:PORT` (a self-signed certificate).
+    pub fn server(&self) -> &str {
+        &self.server
+    }
+
+    /// Bearer token of `admin` (group system:masters).
+    pub fn admin_token(&self) -> &str {
+        &self.admin_token
+    }
+
+    /// Bearer token of `gitsync-operator-test` (only system:authenticated).
+    pub fn user_token(&self) -> &str {
+        &self.user_token
+    }
+
+    /// The cluster's directory: kubeconfigs, `etcd.log` and `kube-apiserver.log`.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Runs `kubectl --kubeconfig <admin kubeconfig> ARGS` and returns what it did.
+    pub fn kubectl(&self, args: &[&str]) -> Output {
+        kubectl(&self.kubeconfig, args)
+    }
+
+    /// Runs `kubectl` as the non-admin user `gitsync-operator-test`.
+    pub fn kubectl_as_user(&self, args: &[&str]) -> Output {
+        kubectl(&self.user_kubeconfig, args)
+    }
+}
+
+impl Drop for TestCluster {
+    fn drop(&mut self) {
+        match Command::new(script())
+            .arg("stop")
+            .arg(self.dir.path())
+            .output()
+        {
+            Ok(out) if out.status.success() => {}
+            Ok(out) => eprintln!(
+                "scripts/test-cluster stop failed ({}): {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            ),
+            Err(e) => eprintln!("running {}: {e}", script().display()),
+        }
+    }
+}
+
+fn script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/test-cluster")
+}
+
+fn kubectl(kubeconfig: &Path, args: &[&str]) -> Output {
+    Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("running kubectl (apt-get install kubernetes-client): {e}"))
+}

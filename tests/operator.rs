@@ -1,0 +1,749 @@
+//! The operator end to end, on a real kube-apiserver (etcd + kube-apiserver from
+//! `scripts/test-cluster`), with kubectl, the embedded workspace over HTTP and `git http-backend`
+//! behind Basic auth: what a platform engineer does, and what they see.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::cluster::TestCluster;
+use common::{TestWorkspace, fixture_dir, git};
+use gitsync::model::{ResourceType, Value};
+use gitsync::workspace::Workspace;
+
+const CONNECTION_ISSUES: &str = "Unable to create Git Sync due to Git connection issues. Please check your configuration and try again";
+
+fn crds_file() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("crds/gitsync.dev.yaml")
+}
+
+/// `kubectl apply -f -` with `yaml`; returns (success, stdout + stderr).
+fn apply(cluster: &TestCluster, yaml: &str) -> (bool, String) {
+    apply_with(cluster, yaml, &[])
+}
+
+fn apply_with(cluster: &TestCluster, yaml: &str, flags: &[&str]) -> (bool, String) {
+    let mut child = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(cluster.kubeconfig())
+        .args(["apply", "-f", "-"])
+        .args(flags)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("kubectl: {e}"));
+    if let Some(mut stdin) = child.stdin.take() {
+        use std::io::Write as _;
+        stdin
+            .write_all(yaml.as_bytes())
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let out = child.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+fn kubectl_ok(cluster: &TestCluster, args: &[&str]) -> String {
+    let out = cluster.kubectl(args);
+    assert!(
+        out.status.success(),
+        "kubectl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn install_crds(cluster: &TestCluster) {
+    let path = crds_file();
+    kubectl_ok(cluster, &["apply", "-f", &path.to_string_lossy()]);
+    for crd in [
+        "gitsyncs.gitsync.dev",
+        "gitconnections.gitsync.dev",
+        "syncsecrets.gitsync.dev",
+    ] {
+        kubectl_ok(
+            cluster,
+            &[
+                "wait",
+                "--for=condition=Established",
+                &format!("crd/{crd}"),
+                "--timeout=30s",
+            ],
+        );
+    }
+}
+
+fn get_json(cluster: &TestCluster, what: &str) -> serde_json::Value {
+    let text = kubectl_ok(cluster, &["get", what, "-o", "json"]);
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
+}
+
+/// The Ready condition of `what` (status, reason, message).
+fn ready(cluster: &TestCluster, what: &str) -> Option<(String, String, String)> {
+    let object = get_json(cluster, what);
+    let conditions = object["status"]["conditions"].as_array()?.clone();
+    let c = conditions.iter().find(|c| c["type"] == "Ready")?;
+    Some((
+        c["status"].as_str().unwrap_or("").to_owned(),
+        c["reason"].as_str().unwrap_or("").to_owned(),
+        c["message"].as_str().unwrap_or("").to_owned(),
+    ))
+}
+
+fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool, log: &Path) {
+    let deadline = Instant::now() + timeout;
+    while !done() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}; operator log:\n{}",
+            tail(log)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn tail(log: &Path) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(40)..].join("\n")
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// `gitsync operator` as a process, pointed at the test cluster.
+struct Operator {
+    child: Child,
+    metrics_port: u16,
+    log: PathBuf,
+}
+
+impl Operator {
+    fn start(kubeconfig: &Path, state: &Path, identity: &str, extra: &[&str]) -> Operator {
+        let metrics_port = free_port();
+        std::fs::create_dir_all(state).unwrap_or_else(|e| panic!("{e}"));
+        let log = state.join(format!("{identity}.log"));
+        let file = std::fs::File::create(&log).unwrap_or_else(|e| panic!("{e}"));
+        let child = Command::new(env!("CARGO_BIN_EXE_gitsync"))
+            .arg("operator")
+            .arg("--state-dir")
+            .arg(state)
+            .args(["--listen", &format!("127.0.0.1:{metrics_port}")])
+            .args(["--identity", identity, "--lease-namespace", "default"])
+            .args(["--log-level", "info,gitsync=debug"])
+            .args(extra)
+            .env("KUBECONFIG", kubeconfig)
+            .stdout(Stdio::null())
+            .stderr(file)
+            .spawn()
+            .unwrap_or_else(|e| panic!("gitsync operator: {e}"));
+        Operator {
+            child,
+            metrics_port,
+            log,
+        }
+    }
+
+    /// `/metrics`, in the format `accept` asks for (Prometheus text for promtool).
+    fn metrics(&self, accept: &str) -> String {
+        let out = Command::new("curl")
+            .args(["-sf", "-H", &format!("Accept: {accept}")])
+            .arg(format!("http://127.0.0.1:{}/metrics", self.metrics_port))
+            .output()
+            .unwrap_or_else(|e| panic!("curl: {e}"));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn secret_yaml(name: &str, pairs: &[(&str, &str)]) -> String {
+    let data: String = pairs
+        .iter()
+        .map(|(k, v)| format!("  {k}: \"{v}\"\n"))
+        .collect();
+    format!(
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: {name}\n  namespace: default\nstringData:\n{data}"
+    )
+}
+
+fn subjects(remote: &Path) -> Vec<String> {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(remote)
+        .args(["log", "--format=%s", "main"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    out.lines().map(str::to_owned).collect()
+}
+
+async fn rename_first_source(client: &gitsync::workspace::Client, name: &str) -> String {
+    let mut source = client
+        .list(ResourceType::Source)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))[0]
+        .clone();
+    source
+        .attributes
+        .insert("name".into(), Value::String(name.into()));
+    client
+        .update(&source)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    source.id.unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn operator_syncs_reacts_to_annotations_suspend_and_secret_fixes() {
+    let cluster = tokio::task::spawn_blocking(TestCluster::start)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    install_crds(&cluster);
+
+    let ws = TestWorkspace::start(Some("ws-token")).await;
+    gitsync::workspace::embedded::seed_from_hcl(&ws.store, &fixture_dir("v2025"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let client = ws.client("ws-token");
+    let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let repos = root.path().join("repos");
+    std::fs::create_dir_all(&repos).unwrap_or_else(|e| panic!("{e}"));
+    let (remote, _) = common::bare_remote(&repos, "repo.git");
+    let port = common::git_http::serve(repos.clone()).await;
+
+    let resources = format!(
+        r#"apiVersion: gitsync.dev/v1alpha1
+kind: GitConnection
+metadata: {{name: http, namespace: default}}
+spec:
+  provider: generic
+  secretRef: {{name: git-creds}}
+---
+apiVersion: gitsync.dev/v1alpha1
+kind: GitSync
+metadata: {{name: acme, namespace: default}}
+spec:
+  workspace:
+    endpoint: {ws_url}
+    tokenSecretRef: {{name: workspace-token, key: token}}
+  connectionRef: {{name: http}}
+  repository:
+    url: http://127.0.0.1:{port}/repo.git
+  interval: 1s
+"#,
+        ws_url = ws.running.url()
+    );
+    let secrets = [
+        secret_yaml("workspace-token", &[("token", "ws-token")]),
+        secret_yaml(
+            "git-creds",
+            &[
+                ("username", common::git_http::USER),
+                ("password", common::git_http::PASSWORD),
+            ],
+        ),
+    ];
+    let (ok, out) = apply(
+        &cluster,
+        &format!("{}---\n{}---\n{resources}", secrets[0], secrets[1]),
+    );
+    assert!(ok, "{out}");
+
+    let state = root.path().join("state");
+    let operator = Operator::start(cluster.kubeconfig(), &state, "op-1", &[]);
+    let log = operator.log.clone();
+
+    // kubectl wait, as a user would.
+    let waited = cluster.kubectl(&[
+        "wait",
+        "--for=condition=Ready",
+        "gitsync/acme",
+        "--timeout=90s",
+    ]);
+    assert!(
+        waited.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&waited.stderr),
+        tail(&log)
+    );
+    // The files are on the branch: all 52 of the sample, and the Git Sync commits.
+    let files = git(&remote, &["ls-tree", "-r", "--name-only", "main"]);
+    assert_eq!(files.lines().count(), 52, "{files}");
+    let history = subjects(&remote);
+    assert_eq!(
+        history.last().map(String::as_str),
+        Some("Verify write permission for gitsync ✅")
+    );
+    let status = get_json(&cluster, "gitsync/acme")["status"].clone();
+    assert_eq!(status["resources"]["segment_source"], 10, "{status}");
+    let head = git(&remote, &["rev-parse", "main"]);
+    assert_eq!(status["lastCommit"], head.as_str(), "{status}");
+    // kubectl get shows the printer columns.
+    let table = kubectl_ok(&cluster, &["get", "gitsyncs"]);
+    let header = table.lines().next().unwrap_or("");
+    for column in [
+        "READY",
+        "REPOSITORY",
+        "BRANCH",
+        "LAST SYNC",
+        "COMMIT",
+        "AGE",
+    ] {
+        assert!(header.contains(column), "{table}");
+    }
+    assert!(table.contains(&head[..7]), "{table}");
+    // The connection was checked against the repository.
+    let conn = ready(&cluster, "gitconnection/http");
+    assert_eq!(
+        conn.as_ref().map(|c| (c.0.as_str(), c.1.as_str())),
+        Some(("True", "Connected")),
+        "{conn:?}"
+    );
+
+    // A workspace change becomes a commit within the interval.
+    let id = rename_first_source(&client, "Renamed by the operator test").await;
+    let expected = format!("Source '{id}' modified by api-token@gitsync.local");
+    wait_until(
+        "the change's commit",
+        Duration::from_secs(15),
+        || subjects(&remote).first() == Some(&expected),
+        &log,
+    );
+
+    // The full-sync annotation, through `gitsync full-sync --wait`.
+    let full = Command::new(env!("CARGO_BIN_EXE_gitsync"))
+        .args([
+            "full-sync",
+            "acme",
+            "-n",
+            "default",
+            "--wait",
+            "--timeout",
+            "60s",
+        ])
+        .env("KUBECONFIG", cluster.kubeconfig())
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let full_out = String::from_utf8_lossy(&full.stdout);
+    assert!(
+        full.status.success(),
+        "{full_out}{}\n{}",
+        String::from_utf8_lossy(&full.stderr),
+        tail(&log)
+    );
+    assert!(full_out.contains("Full sync of 52 resources"), "{full_out}");
+    let status = get_json(&cluster, "gitsync/acme")["status"].clone();
+    let annotations = get_json(&cluster, "gitsync/acme")["metadata"]["annotations"].clone();
+    assert_eq!(
+        status["lastHandledFullSyncAt"],
+        annotations["gitsync.dev/full-sync-requested-at"]
+    );
+    let events = kubectl_ok(&cluster, &["get", "events", "-o", "json"]);
+    assert!(events.contains("FullSync"), "{events}");
+
+    // Flux's reconcile annotation is recorded.
+    kubectl_ok(
+        &cluster,
+        &[
+            "annotate",
+            "--overwrite",
+            "gitsync/acme",
+            "reconcile.fluxcd.io/requestedAt=2026-11-24T10:00:00Z",
+        ],
+    );
+    wait_until(
+        "lastHandledReconcileAt",
+        Duration::from_secs(15),
+        || {
+            get_json(&cluster, "gitsync/acme")["status"]["lastHandledReconcileAt"]
+                == "2026-11-24T10:00:00Z"
+        },
+        &log,
+    );
+
+    // Suspend stops commits.
+    kubectl_ok(
+        &cluster,
+        &[
+            "patch",
+            "gitsync/acme",
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"suspend":true}}"#,
+        ],
+    );
+    wait_until(
+        "Ready=False (Suspended)",
+        Duration::from_secs(15),
+        || ready(&cluster, "gitsync/acme").is_some_and(|r| r.1 == "Suspended"),
+        &log,
+    );
+    let before = git(&remote, &["rev-parse", "main"]);
+    let suspended_id = rename_first_source(&client, "Changed while suspended").await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        git(&remote, &["rev-parse", "main"]),
+        before,
+        "no commit while suspended"
+    );
+    kubectl_ok(
+        &cluster,
+        &[
+            "patch",
+            "gitsync/acme",
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"suspend":false}}"#,
+        ],
+    );
+    let resumed = format!("Source '{suspended_id}' modified by api-token@gitsync.local");
+    wait_until(
+        "the change made while suspended, after resuming",
+        Duration::from_secs(20),
+        || subjects(&remote).first() == Some(&resumed),
+        &log,
+    );
+
+    // A bad Secret: Ready=False with Segment's message and the precise cause.
+    let (ok, out) = apply(
+        &cluster,
+        &secret_yaml(
+            "git-creds",
+            &[("username", common::git_http::USER), ("password", "wrong")],
+        ),
+    );
+    assert!(ok, "{out}");
+    wait_until(
+        "Ready=False (AuthenticationFailed)",
+        Duration::from_secs(30),
+        || {
+            ready(&cluster, "gitsync/acme").is_some_and(|(status, reason, message)| {
+                status == "False"
+                    && reason == "AuthenticationFailed"
+                    && message.starts_with(CONNECTION_ISSUES)
+                    && message.contains("authentication failed")
+            })
+        },
+        &log,
+    );
+    let stalled = get_json(&cluster, "gitsync/acme")["status"]["conditions"].clone();
+    assert!(
+        stalled.as_array().is_some_and(|cs| cs
+            .iter()
+            .any(|c| c["type"] == "Stalled" && c["status"] == "True")),
+        "{stalled}"
+    );
+    wait_until(
+        "the GitConnection to report the same cause",
+        Duration::from_secs(30),
+        || ready(&cluster, "gitconnection/http").is_some_and(|r| r.1 == "AuthenticationFailed"),
+        &log,
+    );
+    // A deleted Secret is named.
+    kubectl_ok(&cluster, &["delete", "secret", "git-creds"]);
+    wait_until(
+        "Ready=False (SecretNotFound)",
+        Duration::from_secs(30),
+        || {
+            ready(&cluster, "gitsync/acme").is_some_and(|(_, reason, message)| {
+                reason == "SecretNotFound" && message.contains("git-creds")
+            })
+        },
+        &log,
+    );
+    // Fixing the Secret recovers, without restarting anything.
+    let (ok, out) = apply(
+        &cluster,
+        &secret_yaml(
+            "git-creds",
+            &[
+                ("username", common::git_http::USER),
+                ("password", common::git_http::PASSWORD),
+            ],
+        ),
+    );
+    assert!(ok, "{out}");
+    let fixed_id = rename_first_source(&client, "After the fix").await;
+    let fixed = format!("Source '{fixed_id}' modified by api-token@gitsync.local");
+    wait_until(
+        "recovery after fixing the Secret",
+        Duration::from_secs(30),
+        || {
+            ready(&cluster, "gitsync/acme").is_some_and(|r| r.0 == "True")
+                && subjects(&remote).first() == Some(&fixed)
+        },
+        &log,
+    );
+
+    // Metrics: the families an SRE alerts on, with this GitSync's numbers.
+    let metrics = operator.metrics("application/openmetrics-text");
+    for family in [
+        "gitsync_sync_duration_seconds_bucket{",
+        "gitsync_syncs_total{",
+        "gitsync_commits_pushed_total{",
+        "gitsync_push_failures_total{",
+        "gitsync_workspace_requests_total{",
+        "gitsync_resources{",
+        "gitsync_last_successful_sync_timestamp_seconds{",
+        "gitsync_reconcile_errors_total{",
+        "gitsync_leader 1",
+    ] {
+        assert!(metrics.contains(family), "{family} missing:\n{metrics}");
+    }
+    assert!(
+        metrics.contains(r#"reason="authentication_failed""#),
+        "{metrics}"
+    );
+    if let Some(promtool) = common::promtool() {
+        let mut child = Command::new(promtool)
+            .args(["check", "metrics"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{e}"));
+        if let Some(mut stdin) = child.stdin.take() {
+            use std::io::Write as _;
+            let _ = stdin.write_all(operator.metrics("text/plain").as_bytes());
+        }
+        let out = child.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            out.status.success(),
+            "promtool: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    // Deleting the GitSync leaves the repository as it is.
+    let head = git(&remote, &["rev-parse", "main"]);
+    kubectl_ok(&cluster, &["delete", "gitsync/acme"]);
+    rename_first_source(&client, "After the delete").await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(git(&remote, &["rev-parse", "main"]), head);
+    assert_eq!(
+        git(&remote, &["ls-tree", "-r", "--name-only", "main"])
+            .lines()
+            .count(),
+        52
+    );
+}
+
+/// The GitSync, GitConnection and Secret objects of a test, pointing at `ws_url` and `repo_url`.
+fn sync_objects(ws_url: &str, repo_url: &str, name: &str) -> String {
+    format!(
+        r#"{}---
+apiVersion: gitsync.dev/v1alpha1
+kind: GitSync
+metadata: {{name: {name}, namespace: default}}
+spec:
+  workspace:
+    endpoint: {ws_url}
+    tokenSecretRef: {{name: workspace-token, key: token}}
+  repository:
+    url: {repo_url}
+  interval: 1s
+"#,
+        secret_yaml("workspace-token", &[("token", "ws-token")])
+    )
+}
+
+#[test]
+fn the_crds_in_the_repository_are_what_gitsync_crds_prints() {
+    let out = Command::new(env!("CARGO_BIN_EXE_gitsync"))
+        .arg("crds")
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(out.status.success());
+    let committed = std::fs::read_to_string(crds_file()).unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        String::from_utf8_lossy(&out.stdout) == committed,
+        "crds/gitsync.dev.yaml is stale: run `cargo run -- crds > crds/gitsync.dev.yaml`"
+    );
+}
+
+#[test]
+fn the_api_server_refuses_invalid_custom_resources_with_the_schema_message() {
+    let cluster = TestCluster::start();
+    install_crds(&cluster);
+    let cases = [
+        (
+            "apiVersion: gitsync.dev/v1alpha1\nkind: GitSync\nmetadata: {name: a, namespace: default}\nspec:\n  workspace: {endpoint: us, tokenSecretRef: {name: t, key: token}}\n",
+            "spec.repository: Required value",
+        ),
+        (
+            "apiVersion: gitsync.dev/v1alpha1\nkind: GitSync\nmetadata: {name: b, namespace: default}\nspec:\n  workspace: {endpoint: us, tokenSecretRef: {name: t, key: token}}\n  repository: {url: 'https://example.com/r.git'}\n  interval: soon\n",
+            "spec.interval",
+        ),
+        (
+            "apiVersion: gitsync.dev/v1alpha1\nkind: GitSync\nmetadata: {name: c, namespace: default}\nspec:\n  workspace: {endpoint: moon, tokenSecretRef: {name: t, key: token}}\n  repository: {url: 'https://example.com/r.git'}\n",
+            "spec.workspace.endpoint",
+        ),
+        (
+            "apiVersion: gitsync.dev/v1alpha1\nkind: GitSync\nmetadata: {name: d, namespace: default}\nspec:\n  workspace: {endpoint: eu, tokenSecretRef: {name: t, key: token}}\n  repository: {url: 'https://example.com/r.git'}\n  resourceTypes: [segment_source, segment_spaceship]\n",
+            "Unsupported value: \"segment_spaceship\"",
+        ),
+        (
+            "apiVersion: gitsync.dev/v1alpha1\nkind: GitConnection\nmetadata: {name: e, namespace: default}\nspec:\n  provider: sourceforge\n  secretRef: {name: s}\n",
+            "Unsupported value: \"sourceforge\"",
+        ),
+        (
+            "apiVersion: gitsync.dev/v1alpha1\nkind: GitConnection\nmetadata: {name: f, namespace: default}\nspec:\n  provider: github\n",
+            "spec.secretRef: Required value",
+        ),
+        (
+            "apiVersion: gitsync.dev/v1alpha1\nkind: SyncSecret\nmetadata: {name: g, namespace: default}\nspec:\n  name: 'has spaces'\n  secretRef: {name: s, key: k}\n",
+            "spec.name",
+        ),
+    ];
+    for (yaml, expected) in cases {
+        // Without kubectl's own checks: the API server's schema is what refuses.
+        let (ok, out) = apply_with(&cluster, yaml, &["--validate=false"]);
+        assert!(!ok, "accepted:\n{yaml}");
+        assert!(out.contains(expected), "expected `{expected}` in:\n{out}");
+    }
+    // Defaults are filled in by the API server.
+    let (ok, out) = apply(
+        &cluster,
+        "apiVersion: gitsync.dev/v1alpha1\nkind: GitSync\nmetadata: {name: ok, namespace: default}\nspec:\n  workspace: {endpoint: us, tokenSecretRef: {name: t, key: token}}\n  repository: {url: 'https://example.com/r.git'}\n",
+    );
+    assert!(ok, "{out}");
+    let spec = get_json(&cluster, "gitsync/ok")["spec"].clone();
+    assert_eq!(spec["repository"]["branch"], "main", "{spec}");
+    assert_eq!(spec["interval"], "1m", "{spec}");
+    assert_eq!(spec["suspend"], false, "{spec}");
+    assert_eq!(spec["author"]["name"], "gitsync", "{spec}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_operators_only_the_leader_writes_and_the_standby_takes_over() {
+    let cluster = tokio::task::spawn_blocking(TestCluster::start)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    install_crds(&cluster);
+    let ws = TestWorkspace::start(Some("ws-token")).await;
+    gitsync::workspace::embedded::seed_from_hcl(&ws.store, &fixture_dir("v2025"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let client = ws.client("ws-token");
+    let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let (remote, _) = common::bare_remote(root.path(), "repo.git");
+    let (ok, out) = apply(
+        &cluster,
+        &sync_objects(
+            &ws.running.url(),
+            &format!("file://{}", remote.display()),
+            "acme",
+        ),
+    );
+    assert!(ok, "{out}");
+
+    let lease = ["--lease-seconds", "4"];
+    let mut first = Operator::start(
+        cluster.kubeconfig(),
+        &root.path().join("one"),
+        "one",
+        &lease,
+    );
+    let waited = cluster.kubectl(&[
+        "wait",
+        "--for=condition=Ready",
+        "gitsync/acme",
+        "--timeout=60s",
+    ]);
+    assert!(waited.status.success(), "{}", tail(&first.log));
+    let second = Operator::start(
+        cluster.kubeconfig(),
+        &root.path().join("two"),
+        "two",
+        &lease,
+    );
+    let log = second.log.clone();
+    wait_until(
+        "both replicas serving metrics",
+        Duration::from_secs(20),
+        || {
+            first.metrics("text/plain").contains("gitsync_leader 1")
+                && second.metrics("text/plain").contains("gitsync_leader 0")
+        },
+        &log,
+    );
+    let holder = get_json(&cluster, "lease/gitsync-operator")["spec"]["holderIdentity"].clone();
+    assert_eq!(holder, "one");
+
+    // Changes while "one" leads: each arrives once, and "two" made no commit.
+    let mut expected = Vec::new();
+    let sources = client
+        .list(ResourceType::Source)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    for (i, source) in sources.iter().take(2).enumerate() {
+        let mut s = source.clone();
+        s.attributes
+            .insert("name".into(), Value::String(format!("Led by one {i}")));
+        client.update(&s).await.unwrap_or_else(|e| panic!("{e}"));
+        expected.push(format!(
+            "Source '{}' modified by api-token@gitsync.local",
+            s.id.clone().unwrap_or_default()
+        ));
+        let want = expected.last().cloned().unwrap_or_default();
+        wait_until(
+            "a commit from the leader",
+            Duration::from_secs(15),
+            || subjects(&remote).first() == Some(&want),
+            &first.log,
+        );
+    }
+    assert!(
+        !second
+            .metrics("text/plain")
+            .contains("gitsync_commits_pushed_total{"),
+        "the standby pushed:\n{}",
+        second.metrics("text/plain")
+    );
+
+    // Kill the leader outright (no release), change the workspace right away: the standby takes
+    // the Lease once it expires and brings the change over, once.
+    let _ = first.child.kill();
+    let _ = first.child.wait();
+    let mut s = sources[2].clone();
+    s.attributes
+        .insert("name".into(), Value::String("While nobody leads".into()));
+    client.update(&s).await.unwrap_or_else(|e| panic!("{e}"));
+    let want = format!(
+        "Source '{}' modified by api-token@gitsync.local",
+        s.id.clone().unwrap_or_default()
+    );
+    expected.push(want.clone());
+    wait_until(
+        "the standby to take over and push the change",
+        Duration::from_secs(40),
+        || subjects(&remote).first() == Some(&want),
+        &log,
+    );
+    assert!(second.metrics("text/plain").contains("gitsync_leader 1"));
+    // Nothing lost, nothing pushed twice.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let history = subjects(&remote);
+    let changes: Vec<&String> = history.iter().filter(|s| s.contains(" by ")).collect();
+    let mut wanted: Vec<&String> = expected.iter().rev().collect();
+    wanted.dedup();
+    assert_eq!(changes, wanted, "{history:?}");
+}
