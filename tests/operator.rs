@@ -513,24 +513,7 @@ spec:
         "{metrics}"
     );
     if let Some(promtool) = common::promtool() {
-        let mut child = Command::new(promtool)
-            .args(["check", "metrics"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("{e}"));
-        if let Some(mut stdin) = child.stdin.take() {
-            use std::io::Write as _;
-            let _ = stdin.write_all(operator.metrics("text/plain").as_bytes());
-        }
-        let out = child.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
-        assert!(
-            out.status.success(),
-            "promtool: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        common::promtool_check(&promtool, &operator.metrics("text/plain"));
     }
 
     // Deleting the GitSync leaves the repository as it is.

@@ -6,7 +6,6 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -81,58 +80,6 @@ impl Served {
             .unwrap_or_else(|e| panic!("server task: {e}"))
             .unwrap_or_else(|e| panic!("serve: {e}"));
     }
-}
-
-/// Prometheus's `promtool` (Debian package `prometheus`, installed by
-/// `scripts/install-test-tools.sh`). `None` when it is not installed and the run is not CI; under
-/// CI (`CI` set) its absence fails the test.
-fn promtool() -> Option<PathBuf> {
-    let candidates = [
-        std::env::var_os("GITSYNC_PROMTOOL").map(PathBuf::from),
-        Some(PathBuf::from("/usr/bin/promtool")),
-    ];
-    let found = candidates.into_iter().flatten().find(|p| p.is_file());
-    if found.is_none() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "promtool is required under CI; run scripts/install-test-tools.sh"
-        );
-        eprintln!(
-            "note: promtool not installed; run scripts/install-test-tools.sh to enable this check"
-        );
-    }
-    found
-}
-
-/// Runs `promtool check metrics` on `text`; panics with what it printed unless it passes
-/// silently (a lint problem is printed and fails).
-fn promtool_check(promtool: &std::path::Path, text: &str) {
-    use std::io::Write as _;
-    let mut child = std::process::Command::new(promtool)
-        .args(["check", "metrics"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("running {}: {e}", promtool.display()));
-    if let Some(mut stdin) = child.stdin.take() {
-        stdin
-            .write_all(text.as_bytes())
-            .unwrap_or_else(|e| panic!("writing to promtool: {e}"));
-    }
-    let out = child
-        .wait_with_output()
-        .unwrap_or_else(|e| panic!("promtool: {e}"));
-    let printed = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success() && printed.trim().is_empty(),
-        "promtool check metrics ({}):\n{printed}\non:\n{text}",
-        out.status
-    );
 }
 
 /// The value of the series `name{labels}` (exactly those labels, in any order), if exported.
@@ -508,8 +455,8 @@ async fn metrics_recorded_and_observed_are_scraped_and_pass_promtool() {
         );
     }
 
-    if let Some(promtool) = promtool() {
-        promtool_check(&promtool, &text);
+    if let Some(promtool) = common::promtool() {
+        common::promtool_check(&promtool, &text);
     }
     served.stop().await;
 }
@@ -523,8 +470,8 @@ async fn an_empty_registry_passes_promtool_too() {
         .await;
     assert_eq!(status, StatusCode::OK, "{text}");
     expect(&text, "gitsync_leader", &[], 0.0);
-    if let Some(promtool) = promtool() {
-        promtool_check(&promtool, &text);
+    if let Some(promtool) = common::promtool() {
+        common::promtool_check(&promtool, &text);
     }
     served.stop().await;
 }

@@ -70,7 +70,11 @@ pub fn hclfmt() -> Option<PathBuf> {
 /// Prometheus's `promtool` (Debian package `prometheus`, installed by
 /// `scripts/install-test-tools.sh`); `None` with a note when missing, except under CI.
 pub fn promtool() -> Option<PathBuf> {
-    let found = Some(PathBuf::from("/usr/bin/promtool")).filter(|p| p.is_file());
+    let candidates = [
+        std::env::var_os("GITSYNC_PROMTOOL").map(PathBuf::from),
+        Some(PathBuf::from("/usr/bin/promtool")),
+    ];
+    let found = candidates.into_iter().flatten().find(|p| p.is_file());
     if found.is_none() {
         assert!(
             std::env::var_os("CI").is_none(),
@@ -81,6 +85,37 @@ pub fn promtool() -> Option<PathBuf> {
         );
     }
     found
+}
+
+/// Runs `promtool check metrics` on `text`; panics with what it printed unless it passes
+/// silently (a lint problem is printed and fails).
+pub fn promtool_check(promtool: &std::path::Path, text: &str) {
+    use std::io::Write as _;
+    let mut child = std::process::Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("running {}: {e}", promtool.display()));
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(text.as_bytes())
+            .unwrap_or_else(|e| panic!("writing to promtool: {e}"));
+    }
+    let out = child
+        .wait_with_output()
+        .unwrap_or_else(|e| panic!("promtool: {e}"));
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && printed.trim().is_empty(),
+        "promtool check metrics ({}):\n{printed}\non:\n{text}",
+        out.status
+    );
 }
 
 /// Formats `text` with `hclfmt` and returns its output.
