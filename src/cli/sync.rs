@@ -14,8 +14,11 @@ use crate::sync::full::Target;
 use crate::sync::runner::{Outcome, Syncer};
 use crate::workspace::{Client, ClientConfig};
 
-/// Keep a Git branch in sync with a workspace: a full sync when the branch has never been synced
-/// (or with --full), then one commit per workspace change, polling the audit trail.
+/// Keep a Git branch in sync with a workspace, one commit per change.
+///
+/// A full sync runs when the branch has never been synced (or with --full); then gitsync polls
+/// the workspace's audit trail and makes one commit per change. A workspace without an audit
+/// trail is compared with the branch instead (list-and-diff), one commit per changed resource.
 ///
 /// Where the branch was synced up to is stored in its own commits, so a restart (or a lost
 /// --cache) neither loses nor repeats a change. Pushes are never forced: when the branch moves,
