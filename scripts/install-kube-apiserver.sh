@@ -11,40 +11,42 @@
 #   4. replace the vendored reflect2 1.0.1 with Debian's 1.0.2 (1.0.1 built with Go >= 1.18 makes
 #      the apiserver die with SIGSEGV seconds after start);
 #   5. `make WHAT=cmd/kube-apiserver` under a GOPATH symlink (plain `go build` fails).
-# Idempotent: when the cached binary is there it does nothing. Progress goes to stderr; stdout
-# stays empty. Uses sudo for apt only when not root.
+# Idempotent: when the cached binary is there it only checks (fast) that the packages the test
+# cluster runs are installed. Progress goes to stderr; stdout stays empty. Uses sudo for apt only
+# when not root.
 set -euo pipefail
 
 TOOLS="${GITSYNC_TOOLS:-$HOME/.cache/gitsync/tools}"
 BIN="$TOOLS/bin/kube-apiserver"
 say() { echo "install-kube-apiserver: $*" >&2; }
 
+SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+apt_update() { $SUDO apt-get update -qq >&2; }
+
+# install_missing PKG...: apt-get installs those of PKG that are not installed yet.
+install_missing() {
+  local pkg need=()
+  for pkg in "$@"; do
+    [ "$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null)" = "install ok installed" ] || need+=("$pkg")
+  done
+  [ ${#need[@]} -gt 0 ] || return 0
+  say "installing ${need[*]}"
+  apt_update
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >&2
+}
+
+# What scripts/test-cluster runs, checked even when the binary is cached (a restored cache on a
+# fresh machine). Any kubectl will do: one from another package (e.g. Google's `kubectl`) owns
+# /usr/bin/kubectl, and Debian's kubernetes-client would clash with it.
+runtime=(etcd-server openssl curl)
+command -v kubectl >/dev/null 2>&1 || runtime+=(kubernetes-client)
+install_missing "${runtime[@]}"
+
 if [ -x "$BIN" ]; then
   exit 0
 fi
 
-SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-apt_updated=""
-apt_update() {
-  $SUDO apt-get update -qq >&2
-  apt_updated=1
-}
-
-need_pkgs=()
-for pkg in golang-go etcd-server rsync golang-github-modern-go-reflect2-dev openssl curl \
-           kubernetes-client; do
-  # Any kubectl will do for the tests; a kubectl from another package (e.g. Google's
-  # `kubectl`) owns /usr/bin/kubectl and Debian's kubernetes-client would clash with it.
-  if [ "$pkg" = kubernetes-client ] && command -v kubectl >/dev/null 2>&1; then
-    continue
-  fi
-  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need_pkgs+=("$pkg")
-done
-if [ ${#need_pkgs[@]} -gt 0 ]; then
-  say "installing ${need_pkgs[*]}"
-  apt_update
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_pkgs[@]}" >&2
-fi
+install_missing golang-go rsync golang-github-modern-go-reflect2-dev
 
 # Source lists, only when none are enabled yet.
 has_deb_src() {
@@ -63,11 +65,9 @@ if ! has_deb_src; then
     say "no /etc/apt/sources.list.d/debian.sources or /etc/apt/sources.list to derive deb-src from"
     exit 1
   fi
-  apt_updated=""
-fi
-# apt-get source needs the Sources indexes, which a plain `apt-get update` made before deb-src
-# was enabled does not have.
-if [ -z "$apt_updated" ] && ! compgen -G '/var/lib/apt/lists/*_Sources*' >/dev/null; then
+  apt_update
+elif ! compgen -G '/var/lib/apt/lists/*_Sources*' >/dev/null; then
+  # deb-src lists without their indexes (never updated since they were added).
   apt_update
 fi
 
@@ -78,7 +78,9 @@ say "downloading the kubernetes source package"
 # As root, apt would fetch as the `_apt` user, which cannot write to the private temp dir.
 sandbox=(); [ "$(id -u)" -ne 0 ] || sandbox=(-o APT::Sandbox::User=root)
 (cd "$build" && apt-get source --download-only -qq "${sandbox[@]}" kubernetes >&2)
-orig=$(ls "$build"/kubernetes_*.orig.tar.* | head -n 1)
+origs=("$build"/kubernetes_*.orig.tar.*)
+orig=${origs[0]}
+[ -f "$orig" ] || { say "no kubernetes_*.orig.tar.* downloaded"; exit 1; }
 mkdir "$build/src"
 tar -xf "$orig" -C "$build/src" --strip-components=1
 
