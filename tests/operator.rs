@@ -142,7 +142,12 @@ impl Operator {
             .arg("--state-dir")
             .arg(state)
             .args(["--listen", &format!("127.0.0.1:{metrics_port}")])
-            .args(["--identity", identity, "--lease-namespace", "default"])
+            .args(["--identity", identity])
+            .args(if extra.contains(&"--lease-namespace") {
+                &[][..]
+            } else {
+                &["--lease-namespace", "default"][..]
+            })
             .args(["--log-level", "info,gitsync=debug"])
             .args(extra)
             .env("KUBECONFIG", kubeconfig)
@@ -729,4 +734,116 @@ async fn two_operators_only_the_leader_writes_and_the_standby_takes_over() {
     let mut wanted: Vec<&String> = expected.iter().rev().collect();
     wanted.dedup();
     assert_eq!(changes, wanted, "{history:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_operator_works_with_exactly_the_rbac_in_deploy() {
+    let cluster = tokio::task::spawn_blocking(TestCluster::start)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    install_crds(&cluster);
+    let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy");
+    for file in [
+        "00-namespace.yaml",
+        "10-serviceaccount.yaml",
+        "20-clusterrole.yaml",
+        "30-leader-election.yaml",
+    ] {
+        kubectl_ok(
+            &cluster,
+            &["apply", "-f", &deploy.join(file).to_string_lossy()],
+        );
+    }
+    // The test's non-admin user gets exactly the operator's roles (the ServiceAccount's token
+    // cannot be minted without a controller-manager, so a user stands in for it).
+    let (ok, out) = apply(
+        &cluster,
+        r#"apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: test-user-gitsync-operator}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: gitsync-operator}
+subjects: [{kind: User, name: gitsync-operator-test, apiGroup: rbac.authorization.k8s.io}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: test-user-leader-election, namespace: gitsync-system}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: gitsync-operator-leader-election}
+subjects: [{kind: User, name: gitsync-operator-test, apiGroup: rbac.authorization.k8s.io}]
+"#,
+    );
+    assert!(ok, "{out}");
+
+    // No broader than needed: the user cannot write specs, delete, or touch pods.
+    let can = |args: &[&str]| {
+        let mut full = vec!["auth", "can-i"];
+        full.extend_from_slice(args);
+        String::from_utf8_lossy(&cluster.kubectl_as_user(&full).stdout)
+            .trim()
+            .to_owned()
+    };
+    assert_eq!(
+        can(&["patch", "gitsyncs.gitsync.dev", "--subresource=status"]),
+        "yes"
+    );
+    assert_eq!(can(&["watch", "secrets", "--all-namespaces"]), "yes");
+    for denied in [
+        vec!["patch", "gitsyncs.gitsync.dev"],
+        vec!["delete", "gitsyncs.gitsync.dev"],
+        vec!["create", "secrets"],
+        vec!["delete", "secrets"],
+        vec!["list", "pods"],
+        vec!["create", "deployments.apps"],
+        vec!["create", "leases.coordination.k8s.io", "-n", "default"],
+    ] {
+        assert_eq!(can(&denied), "no", "{denied:?}");
+    }
+
+    let ws = TestWorkspace::start(Some("ws-token")).await;
+    gitsync::workspace::embedded::seed_from_hcl(&ws.store, &fixture_dir("v2025"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let client = ws.client("ws-token");
+    let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let (remote, _) = common::bare_remote(root.path(), "repo.git");
+    let (ok, out) = apply(
+        &cluster,
+        &sync_objects(
+            &ws.running.url(),
+            &format!("file://{}", remote.display()),
+            "rbac",
+        ),
+    );
+    assert!(ok, "{out}");
+    let operator = Operator::start(
+        cluster.user_kubeconfig(),
+        &root.path().join("state"),
+        "restricted",
+        &["--lease-namespace", "gitsync-system"],
+    );
+    let waited = cluster.kubectl(&[
+        "wait",
+        "--for=condition=Ready",
+        "gitsync/rbac",
+        "--timeout=60s",
+    ]);
+    assert!(
+        waited.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&waited.stderr),
+        tail(&operator.log)
+    );
+    let id = rename_first_source(&client, "Under least privilege").await;
+    let expected = format!("Source '{id}' modified by api-token@gitsync.local");
+    wait_until(
+        "a commit from the restricted operator",
+        Duration::from_secs(15),
+        || subjects(&remote).first() == Some(&expected),
+        &operator.log,
+    );
+    let events = kubectl_ok(&cluster, &["get", "events", "-n", "default", "-o", "json"]);
+    assert!(
+        events.contains("FullSync"),
+        "the Event was not allowed:\n{events}"
+    );
+    let log = std::fs::read_to_string(&operator.log).unwrap_or_default();
+    assert!(!log.contains("forbidden"), "{log}");
 }
