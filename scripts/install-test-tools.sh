@@ -11,7 +11,7 @@ TOOLS="${GITSYNC_TOOLS:-$HOME/.cache/gitsync/tools}"
 mkdir -p "$TOOLS/bin"
 
 need_pkgs=()
-for pkg in golang-go golang-github-hashicorp-hcl-v2-dev git openssh-server openssh-client prometheus; do
+for pkg in golang-go golang-github-hashicorp-hcl-v2-dev git openssh-server openssh-client prometheus lua5.4; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need_pkgs+=("$pkg")
 done
 if [ ${#need_pkgs[@]} -gt 0 ]; then
