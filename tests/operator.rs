@@ -554,6 +554,35 @@ spec:
     )
 }
 
+/// The embedded workspace seeded with the v2025 sample, a bare repository, and a GitSync `name`
+/// (with its token Secret) syncing one into the other over file:// every second.
+async fn synced_workspace(
+    cluster: &TestCluster,
+    name: &str,
+) -> (
+    TestWorkspace,
+    gitsync::workspace::Client,
+    tempfile::TempDir,
+    PathBuf,
+) {
+    let ws = TestWorkspace::start(Some("ws-token")).await;
+    gitsync::workspace::embedded::seed_from_hcl(&ws.store, &fixture_dir("v2025"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let client = ws.client("ws-token");
+    let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let (remote, _) = common::bare_remote(root.path(), "repo.git");
+    let (ok, out) = apply(
+        cluster,
+        &sync_objects(
+            &ws.running.url(),
+            &format!("file://{}", remote.display()),
+            name,
+        ),
+    );
+    assert!(ok, "{out}");
+    (ws, client, root, remote)
+}
+
 #[test]
 fn the_crds_in_the_repository_are_what_gitsync_crds_prints() {
     let out = Command::new(env!("CARGO_BIN_EXE_gitsync"))
@@ -627,21 +656,7 @@ async fn two_operators_only_the_leader_writes_and_the_standby_takes_over() {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     install_crds(&cluster);
-    let ws = TestWorkspace::start(Some("ws-token")).await;
-    gitsync::workspace::embedded::seed_from_hcl(&ws.store, &fixture_dir("v2025"))
-        .unwrap_or_else(|e| panic!("{e}"));
-    let client = ws.client("ws-token");
-    let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let (remote, _) = common::bare_remote(root.path(), "repo.git");
-    let (ok, out) = apply(
-        &cluster,
-        &sync_objects(
-            &ws.running.url(),
-            &format!("file://{}", remote.display()),
-            "acme",
-        ),
-    );
-    assert!(ok, "{out}");
+    let (_ws, client, root, remote) = synced_workspace(&cluster, "acme").await;
 
     let lease = ["--lease-seconds", "4"];
     let mut first = Operator::start(
@@ -798,21 +813,7 @@ subjects: [{kind: User, name: gitsync-operator-test, apiGroup: rbac.authorizatio
         assert_eq!(can(&denied), "no", "{denied:?}");
     }
 
-    let ws = TestWorkspace::start(Some("ws-token")).await;
-    gitsync::workspace::embedded::seed_from_hcl(&ws.store, &fixture_dir("v2025"))
-        .unwrap_or_else(|e| panic!("{e}"));
-    let client = ws.client("ws-token");
-    let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let (remote, _) = common::bare_remote(root.path(), "repo.git");
-    let (ok, out) = apply(
-        &cluster,
-        &sync_objects(
-            &ws.running.url(),
-            &format!("file://{}", remote.display()),
-            "rbac",
-        ),
-    );
-    assert!(ok, "{out}");
+    let (_ws, client, root, remote) = synced_workspace(&cluster, "rbac").await;
     let operator = Operator::start(
         cluster.user_kubeconfig(),
         &root.path().join("state"),
