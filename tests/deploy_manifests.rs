@@ -1,12 +1,14 @@
 //! The deployment artifacts against the operator's contract: the plain manifests in deploy/, the
 //! Helm chart in charts/gitsync, the Argo CD health check in argocd/, the Grafana dashboard in
-//! dashboards/ and the CRD copy the chart ships.
+//! dashboards/ and the CRD copy the chart ships; and the operator itself, run against a real API
+//! server with deploy/'s RBAC and nothing more.
 //!
 //! Some checks need a tool: `promtool` (Debian `prometheus`) for the alert rules and the
 //! dashboard's queries, a Lua interpreter (`lua5.4`, `lua5.3`, `lua5.1` or `lua`) for
-//! argocd/health_test.lua, and Go with Debian's sprig and yaml.v3 sources
+//! argocd/health_test.lua, Go with Debian's sprig and yaml.v3 sources
 //! (`golang-go golang-github-masterminds-sprig-dev golang-gopkg-yaml.v3-dev`) to render the chart
-//! without helm. Without one, its check is skipped with a note; with CI set, it fails instead.
+//! without helm, and kube-apiserver, etcd and kubectl (scripts/install-test-tools.sh) for the
+//! RBAC run. Without one, its check is skipped with a note; with CI set, it fails instead.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -1624,4 +1626,409 @@ fn argocd_health_check_passes_its_tests() {
             lua.display()
         );
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The operator against a real API server, with deploy/'s RBAC and nothing more.
+
+/// The test user of scripts/test-cluster (only in group system:authenticated).
+const TEST_USER: &str = "gitsync-operator-test";
+
+/// A throwaway etcd + kube-apiserver (scripts/test-cluster), stopped when dropped.
+struct Cluster {
+    dir: PathBuf,
+    _parent: tempfile::TempDir,
+}
+
+impl Cluster {
+    /// None (after a note) when the API server, etcd or kubectl are not installed.
+    fn start() -> Option<Cluster> {
+        let tools = std::env::var_os("GITSYNC_TOOLS")
+            .map(PathBuf::from)
+            .or_else(|| {
+                std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/gitsync/tools"))
+            });
+        let apiserver = tools.map(|t| t.join("bin/kube-apiserver"));
+        let etcd = std::env::var_os("GITSYNC_ETCD")
+            .map(PathBuf::from)
+            .or_else(|| which("etcd"));
+        if !apiserver.is_some_and(|a| a.is_file()) || etcd.is_none() || which("kubectl").is_none() {
+            missing_tool(
+                "running the operator under deploy/'s RBAC",
+                "kube-apiserver, etcd and kubectl with scripts/install-test-tools.sh",
+            );
+            return None;
+        }
+        let parent = temp_dir();
+        let dir = parent.path().join("cluster");
+        let out = run(Command::new(root().join("scripts/test-cluster"))
+            .arg("start")
+            .arg(format!("--owner-pid={}", std::process::id()))
+            .arg(&dir));
+        assert_success(&out, "scripts/test-cluster start");
+        Some(Cluster {
+            dir,
+            _parent: parent,
+        })
+    }
+
+    fn kubectl_with(&self, kubeconfig: &str, args: &[&str], stdin: Option<&str>) -> Output {
+        use std::io::Write;
+        let mut cmd = Command::new("kubectl");
+        cmd.env("KUBECONFIG", self.dir.join(kubeconfig))
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = cmd.spawn().expect("kubectl");
+        let mut input = child.stdin.take().unwrap();
+        input.write_all(stdin.unwrap_or("").as_bytes()).unwrap();
+        drop(input);
+        child.wait_with_output().unwrap()
+    }
+
+    /// kubectl as the admin; panics on failure.
+    fn kubectl(&self, args: &[&str]) -> String {
+        self.kubectl_stdin(args, None)
+    }
+
+    fn kubectl_stdin(&self, args: &[&str], stdin: Option<&str>) -> String {
+        let out = self.kubectl_with("kubeconfig", args, stdin);
+        assert_success(&out, &format!("kubectl {}", args.join(" ")));
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn apply(&self, objects: &[Value]) {
+        let list = json!({ "apiVersion": "v1", "kind": "List", "items": objects });
+        self.kubectl_stdin(&["apply", "-f", "-"], Some(&list.to_string()));
+    }
+
+    /// `kubectl get -o json ARGS`; Null when it fails (not there yet).
+    fn get(&self, args: &[&str]) -> Value {
+        let mut all = vec!["get", "-o", "json"];
+        all.extend_from_slice(args);
+        let out = self.kubectl_with("kubeconfig", &all, None);
+        if !out.status.success() {
+            return Value::Null;
+        }
+        serde_json::from_str(&String::from_utf8_lossy(&out.stdout)).unwrap()
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = Command::new(root().join("scripts/test-cluster"))
+            .arg("stop")
+            .arg(&self.dir)
+            .output();
+    }
+}
+
+/// `gitsync operator` as the test user, killed if still running when dropped.
+struct Operator {
+    child: std::process::Child,
+    log: PathBuf,
+    listen: String,
+}
+
+impl Operator {
+    fn start(cluster: &Cluster, state: &Path, identity: &str, extra: &[&str]) -> Operator {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let listen = format!("127.0.0.1:{port}");
+        let log = state.join(format!("{identity}.log"));
+        let log_file = fs::File::create(&log).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_gitsync"))
+            .arg("operator")
+            .args([
+                "--lease-namespace",
+                "gitsync-system",
+                "--identity",
+                identity,
+            ])
+            .args(["--listen", &listen, "--log-format", "json"])
+            .arg("--state-dir")
+            .arg(state.join(identity))
+            .args(extra)
+            .env("KUBECONFIG", cluster.dir.join("user-kubeconfig"))
+            .env_remove("POD_NAMESPACE")
+            .env_remove("POD_NAME")
+            .env_remove("GITSYNC_NAMESPACE")
+            .env_remove("GITSYNC_LABEL_SELECTOR")
+            .stdout(log_file.try_clone().unwrap())
+            .stderr(log_file)
+            .spawn()
+            .expect("gitsync operator");
+        Operator { child, log, listen }
+    }
+
+    fn metrics(&self) -> String {
+        use std::io::{Read, Write};
+        let Ok(mut s) = std::net::TcpStream::connect(&self.listen) else {
+            return String::new();
+        };
+        let request = "GET /metrics HTTP/1.1\r\nHost: localhost\r\nAccept: text/plain\r\nConnection: close\r\n\r\n";
+        let mut body = String::new();
+        if s.write_all(request.as_bytes()).is_ok() {
+            let _ = s.read_to_string(&mut body);
+        }
+        body
+    }
+
+    /// SIGTERM, then the exit status and the log.
+    fn stop(mut self) -> (std::process::ExitStatus, String) {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no exit 30 s after SIGTERM"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        };
+        (status, read(&self.log))
+    }
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Polls `check` (which says what it still waits for) for up to 60 s.
+fn eventually(what: &str, operator: &Operator, mut check: impl FnMut() -> Option<String>) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        assert_no_forbidden(&read(&operator.log));
+        let Some(waiting) = check() else { return };
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: still {waiting}\noperator log:\n{}",
+            read(&operator.log)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+}
+
+fn condition<'a>(object: &'a Value, type_: &str) -> Option<&'a Value> {
+    object["status"]["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == type_)
+}
+
+/// A GitSync that cannot reach anything: its token Secret is missing, so the operator reports
+/// it Stalled without a network request (and its URLs are local anyway).
+fn unreachable_gitsync(name: &str, namespace: &str) -> Value {
+    json!({
+        "apiVersion": "gitsync.dev/v1alpha1",
+        "kind": "GitSync",
+        "metadata": { "name": name, "namespace": namespace },
+        "spec": {
+            "repository": { "url": "file:///nonexistent/segment-config.git" },
+            "workspace": {
+                "endpoint": "http://127.0.0.1:9",
+                "tokenSecretRef": { "name": "missing-token", "key": "token" },
+            },
+        },
+    })
+}
+
+fn with_user_subject(mut binding: Value) -> Value {
+    binding["subjects"] = json!([{
+        "kind": "User", "name": TEST_USER, "apiGroup": "rbac.authorization.k8s.io",
+    }]);
+    binding
+}
+
+fn assert_no_forbidden(log: &str) {
+    assert!(
+        !log.to_lowercase().contains("forbidden"),
+        "the operator was refused something deploy/'s RBAC does not grant:\n{log}"
+    );
+}
+
+#[test]
+fn operator_runs_under_the_deploy_rbac() {
+    let Some(cluster) = Cluster::start() else {
+        return;
+    };
+    let objects = deploy_objects();
+    let examples = example_objects();
+
+    cluster.kubectl(&["apply", "-f", root().join("crds").to_str().unwrap()]);
+    cluster.kubectl(&[
+        "wait",
+        "--for=condition=established",
+        "crd",
+        "--all",
+        "--timeout=60s",
+    ]);
+    cluster.kubectl(&[
+        "apply",
+        "-f",
+        root().join("deploy/00-namespace.yaml").to_str().unwrap(),
+    ]);
+    cluster.kubectl(&["create", "namespace", "demo"]);
+
+    // What this API server (1.20) serves validates against its schemas: deploy/ (but
+    // policy/v1 and the Prometheus Operator's kinds, which it lacks) and the examples.
+    let unknown_here = [
+        "PodDisruptionBudget",
+        "ServiceMonitor",
+        "PrometheusRule",
+        "Namespace",
+    ];
+    let servable: Vec<Value> = objects
+        .iter()
+        .filter(|o| !unknown_here.contains(&o.kind()))
+        .map(|o| o.value.clone())
+        .collect();
+    let list = json!({ "apiVersion": "v1", "kind": "List", "items": servable });
+    cluster.kubectl_stdin(
+        &["apply", "--dry-run=server", "--validate=true", "-f", "-"],
+        Some(&list.to_string()),
+    );
+    let list = json!({
+        "apiVersion": "v1", "kind": "List",
+        "items": examples.iter().map(|o| o.value.clone()).collect::<Vec<_>>(),
+    });
+    cluster.kubectl_stdin(
+        &[
+            "apply",
+            "-n",
+            "demo",
+            "--dry-run=server",
+            "--validate=true",
+            "-f",
+            "-",
+        ],
+        Some(&list.to_string()),
+    );
+
+    // deploy/'s roles, bound to the test user instead of the ServiceAccount (this API server
+    // issues no ServiceAccount tokens).
+    let cluster_role = find(&objects, "ClusterRole", "gitsync-operator").clone();
+    let lease_role = find(&objects, "Role", "gitsync-operator-leader-election").clone();
+    cluster.apply(&[
+        cluster_role.clone(),
+        with_user_subject(find(&objects, "ClusterRoleBinding", "gitsync-operator").clone()),
+        lease_role,
+        with_user_subject(
+            find(&objects, "RoleBinding", "gitsync-operator-leader-election").clone(),
+        ),
+    ]);
+
+    // The examples' GitConnection and SyncSecret (their Secrets hold placeholders, so the
+    // connection is refused locally), and a GitSync that stalls without touching the network.
+    let mut demo: Vec<Value> = examples
+        .iter()
+        .filter(|o| ["Secret", "GitConnection", "SyncSecret"].contains(&o.kind()))
+        .map(|o| o.value.clone())
+        .collect();
+    demo.push(unreachable_gitsync("rbac-check", "demo"));
+    for o in &mut demo {
+        o["metadata"]["namespace"] = json!("demo");
+    }
+    cluster.apply(&demo);
+
+    let state = temp_dir();
+    let lease = "gitsync-operator";
+
+    // Every namespace, through the ClusterRole.
+    let operator = Operator::start(&cluster, state.path(), "replica-0", &[]);
+    eventually("the cluster-wide operator", &operator, || {
+        let lease = cluster.get(&["leases.coordination.k8s.io", "-n", "gitsync-system", lease]);
+        if lease["spec"]["holderIdentity"] != "replica-0" {
+            return Some(format!("waiting for the Lease: {}", lease["spec"]));
+        }
+        let gs = cluster.get(&["gitsyncs.gitsync.dev", "-n", "demo", "rbac-check"]);
+        let stalled = condition(&gs, "Stalled");
+        if stalled.is_none_or(|c| c["status"] != "True" || c["reason"] != "SecretNotFound") {
+            return Some(format!(
+                "waiting for the GitSync's status: {}",
+                gs["status"]
+            ));
+        }
+        for (kind, name) in [
+            ("gitconnection", "github"),
+            ("syncsecret", "amplitude-api-key"),
+        ] {
+            let o = cluster.get(&[kind, "-n", "demo", name]);
+            if condition(&o, "Ready").is_none() {
+                return Some(format!(
+                    "waiting for {kind} {name}'s status: {}",
+                    o["status"]
+                ));
+            }
+        }
+        let events = cluster.get(&["events.v1.events.k8s.io", "-n", "demo"]);
+        if events["items"].as_array().is_none_or(Vec::is_empty) {
+            return Some("waiting for an Event".into());
+        }
+        if !operator.metrics().lines().any(|l| l == "gitsync_leader 1") {
+            return Some("waiting for gitsync_leader 1".into());
+        }
+        None
+    });
+    let ss = cluster.get(&["syncsecrets.gitsync.dev", "-n", "demo", "amplitude-api-key"]);
+    assert_eq!(condition(&ss, "Ready").unwrap()["status"], "True", "{ss}");
+    let (status, log) = operator.stop();
+    assert!(status.success(), "exit {status} after SIGTERM:\n{log}");
+    assert_no_forbidden(&log);
+
+    // One namespace, through a Role there with the ClusterRole's rules (the chart's
+    // watch.namespace); objects elsewhere are left alone.
+    cluster.kubectl(&["delete", "clusterrolebinding", "gitsync-operator"]);
+    cluster.kubectl(&["create", "namespace", "team-a"]);
+    let mut role = cluster_role;
+    role["kind"] = json!("Role");
+    role["metadata"]["namespace"] = json!("team-a");
+    let binding = with_user_subject(json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": { "name": "gitsync-operator", "namespace": "team-a" },
+        "roleRef": { "apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "gitsync-operator" },
+    }));
+    cluster.apply(&[
+        role,
+        binding,
+        unreachable_gitsync("scoped", "team-a"),
+        unreachable_gitsync("elsewhere", "demo"),
+    ]);
+    let operator = Operator::start(
+        &cluster,
+        state.path(),
+        "replica-1",
+        &["--namespace", "team-a"],
+    );
+    eventually("the single-namespace operator", &operator, || {
+        let gs = cluster.get(&["gitsyncs.gitsync.dev", "-n", "team-a", "scoped"]);
+        match condition(&gs, "Ready") {
+            Some(c) if c["reason"] == "SecretNotFound" => None,
+            _ => Some(format!(
+                "waiting for the GitSync's status: {}",
+                gs["status"]
+            )),
+        }
+    });
+    let lease = cluster.get(&["leases.coordination.k8s.io", "-n", "gitsync-system", lease]);
+    assert_eq!(lease["spec"]["holderIdentity"], "replica-1");
+    let elsewhere = cluster.get(&["gitsyncs.gitsync.dev", "-n", "demo", "elsewhere"]);
+    assert!(
+        elsewhere["status"].is_null(),
+        "outside --namespace: {elsewhere}"
+    );
+    let (status, log) = operator.stop();
+    assert!(status.success(), "exit {status} after SIGTERM:\n{log}");
+    assert_no_forbidden(&log);
 }
