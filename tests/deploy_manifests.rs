@@ -1,7 +1,7 @@
 //! The deployment artifacts against the operator's contract: the plain manifests in deploy/, the
 //! Helm chart in charts/gitsync, the Argo CD health check in argocd/, the Grafana dashboard in
-//! dashboards/ and the CRD copy the chart ships; and the operator itself, run against a real API
-//! server with deploy/'s RBAC and nothing more.
+//! dashboards/ and the CRD copy the chart ships; a real API server accepts deploy/ and the
+//! examples, and the operator runs in one namespace under the chart's namespaced RBAC.
 //!
 //! Some checks need a tool: `promtool` (Debian `prometheus`) for the alert rules and the
 //! dashboard's queries, a Lua interpreter (`lua5.4`, `lua5.3`, `lua5.1` or `lua`) for
@@ -1857,8 +1857,11 @@ fn assert_no_forbidden(log: &str) {
     );
 }
 
+/// tests/operator.rs runs the operator under deploy/'s ClusterRole (every namespace). This covers
+/// the rest: the API server accepts deploy/ and the examples, and the chart's `watch.namespace`
+/// mode, the ClusterRole's rules in a Role in one namespace, is enough for `--namespace`.
 #[test]
-fn operator_runs_under_the_deploy_rbac() {
+fn api_server_accepts_deploy_and_one_namespace_rbac_suffices() {
     let Some(cluster) = Cluster::start() else {
         return;
     };
@@ -1878,6 +1881,7 @@ fn operator_runs_under_the_deploy_rbac() {
         "-f",
         root().join("deploy/00-namespace.yaml").to_str().unwrap(),
     ]);
+    cluster.kubectl(&["create", "namespace", "team-a"]);
     cluster.kubectl(&["create", "namespace", "demo"]);
 
     // What this API server (1.20) serves validates against its schemas: deploy/ (but
@@ -1906,7 +1910,7 @@ fn operator_runs_under_the_deploy_rbac() {
         &[
             "apply",
             "-n",
-            "demo",
+            "team-a",
             "--dry-run=server",
             "--validate=true",
             "-f",
@@ -1915,43 +1919,62 @@ fn operator_runs_under_the_deploy_rbac() {
         Some(&list.to_string()),
     );
 
-    // deploy/'s roles, bound to the test user instead of the ServiceAccount (this API server
-    // issues no ServiceAccount tokens).
-    let cluster_role = find(&objects, "ClusterRole", "gitsync-operator").clone();
-    let lease_role = find(&objects, "Role", "gitsync-operator-leader-election").clone();
+    // The ClusterRole's rules as a Role in team-a, and deploy/'s leader-election Role, bound to
+    // the test user instead of the ServiceAccount (this API server issues no ServiceAccount
+    // tokens).
+    let mut role = find(&objects, "ClusterRole", "gitsync-operator").clone();
+    role["kind"] = json!("Role");
+    role["metadata"]["namespace"] = json!("team-a");
+    let binding = with_user_subject(json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": { "name": "gitsync-operator", "namespace": "team-a" },
+        "roleRef": {
+            "apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "gitsync-operator",
+        },
+    }));
     cluster.apply(&[
-        cluster_role.clone(),
-        with_user_subject(find(&objects, "ClusterRoleBinding", "gitsync-operator").clone()),
-        lease_role,
+        role,
+        binding,
+        find(&objects, "Role", "gitsync-operator-leader-election").clone(),
         with_user_subject(
             find(&objects, "RoleBinding", "gitsync-operator-leader-election").clone(),
         ),
     ]);
 
     // The examples' GitConnection and SyncSecret (their Secrets hold placeholders, so the
-    // connection is refused locally), and a GitSync that stalls without touching the network.
-    let mut demo: Vec<Value> = examples
+    // connection is refused locally), a GitSync that stalls without touching the network, and
+    // one in another namespace that must be left alone.
+    let mut team: Vec<Value> = examples
         .iter()
         .filter(|o| ["Secret", "GitConnection", "SyncSecret"].contains(&o.kind()))
         .map(|o| o.value.clone())
         .collect();
-    demo.push(unreachable_gitsync("rbac-check", "demo"));
-    for o in &mut demo {
-        o["metadata"]["namespace"] = json!("demo");
+    team.push(unreachable_gitsync("scoped", "team-a"));
+    for o in &mut team {
+        o["metadata"]["namespace"] = json!("team-a");
     }
-    cluster.apply(&demo);
+    team.push(unreachable_gitsync("elsewhere", "demo"));
+    cluster.apply(&team);
 
     let state = temp_dir();
-    let lease = "gitsync-operator";
-
-    // Every namespace, through the ClusterRole.
-    let operator = Operator::start(&cluster, state.path(), "replica-0", &[]);
-    eventually("the cluster-wide operator", &operator, || {
-        let lease = cluster.get(&["leases.coordination.k8s.io", "-n", "gitsync-system", lease]);
+    let operator = Operator::start(
+        &cluster,
+        state.path(),
+        "replica-0",
+        &["--namespace", "team-a"],
+    );
+    eventually("the single-namespace operator", &operator, || {
+        let lease = cluster.get(&[
+            "leases.coordination.k8s.io",
+            "-n",
+            "gitsync-system",
+            "gitsync-operator",
+        ]);
         if lease["spec"]["holderIdentity"] != "replica-0" {
             return Some(format!("waiting for the Lease: {}", lease["spec"]));
         }
-        let gs = cluster.get(&["gitsyncs.gitsync.dev", "-n", "demo", "rbac-check"]);
+        let gs = cluster.get(&["gitsyncs.gitsync.dev", "-n", "team-a", "scoped"]);
         let stalled = condition(&gs, "Stalled");
         if stalled.is_none_or(|c| c["status"] != "True" || c["reason"] != "SecretNotFound") {
             return Some(format!(
@@ -1960,10 +1983,10 @@ fn operator_runs_under_the_deploy_rbac() {
             ));
         }
         for (kind, name) in [
-            ("gitconnection", "github"),
-            ("syncsecret", "amplitude-api-key"),
+            ("gitconnections.gitsync.dev", "github"),
+            ("syncsecrets.gitsync.dev", "amplitude-api-key"),
         ] {
-            let o = cluster.get(&[kind, "-n", "demo", name]);
+            let o = cluster.get(&[kind, "-n", "team-a", name]);
             if condition(&o, "Ready").is_none() {
                 return Some(format!(
                     "waiting for {kind} {name}'s status: {}",
@@ -1971,7 +1994,7 @@ fn operator_runs_under_the_deploy_rbac() {
                 ));
             }
         }
-        let events = cluster.get(&["events.v1.events.k8s.io", "-n", "demo"]);
+        let events = cluster.get(&["events.v1.events.k8s.io", "-n", "team-a"]);
         if events["items"].as_array().is_none_or(Vec::is_empty) {
             return Some("waiting for an Event".into());
         }
@@ -1980,49 +2003,13 @@ fn operator_runs_under_the_deploy_rbac() {
         }
         None
     });
-    let ss = cluster.get(&["syncsecrets.gitsync.dev", "-n", "demo", "amplitude-api-key"]);
-    assert_eq!(condition(&ss, "Ready").unwrap()["status"], "True", "{ss}");
-    let (status, log) = operator.stop();
-    assert!(status.success(), "exit {status} after SIGTERM:\n{log}");
-    assert_no_forbidden(&log);
-
-    // One namespace, through a Role there with the ClusterRole's rules (the chart's
-    // watch.namespace); objects elsewhere are left alone.
-    cluster.kubectl(&["delete", "clusterrolebinding", "gitsync-operator"]);
-    cluster.kubectl(&["create", "namespace", "team-a"]);
-    let mut role = cluster_role;
-    role["kind"] = json!("Role");
-    role["metadata"]["namespace"] = json!("team-a");
-    let binding = with_user_subject(json!({
-        "apiVersion": "rbac.authorization.k8s.io/v1",
-        "kind": "RoleBinding",
-        "metadata": { "name": "gitsync-operator", "namespace": "team-a" },
-        "roleRef": { "apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "gitsync-operator" },
-    }));
-    cluster.apply(&[
-        role,
-        binding,
-        unreachable_gitsync("scoped", "team-a"),
-        unreachable_gitsync("elsewhere", "demo"),
+    let ss = cluster.get(&[
+        "syncsecrets.gitsync.dev",
+        "-n",
+        "team-a",
+        "amplitude-api-key",
     ]);
-    let operator = Operator::start(
-        &cluster,
-        state.path(),
-        "replica-1",
-        &["--namespace", "team-a"],
-    );
-    eventually("the single-namespace operator", &operator, || {
-        let gs = cluster.get(&["gitsyncs.gitsync.dev", "-n", "team-a", "scoped"]);
-        match condition(&gs, "Ready") {
-            Some(c) if c["reason"] == "SecretNotFound" => None,
-            _ => Some(format!(
-                "waiting for the GitSync's status: {}",
-                gs["status"]
-            )),
-        }
-    });
-    let lease = cluster.get(&["leases.coordination.k8s.io", "-n", "gitsync-system", lease]);
-    assert_eq!(lease["spec"]["holderIdentity"], "replica-1");
+    assert_eq!(condition(&ss, "Ready").unwrap()["status"], "True", "{ss}");
     let elsewhere = cluster.get(&["gitsyncs.gitsync.dev", "-n", "demo", "elsewhere"]);
     assert!(
         elsewhere["status"].is_null(),
