@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs on a fresh Debian machine, idempotently:
 #   - Debian packages: Go and HashiCorp's HCL v2 sources (to build `hclfmt`, the oracle
-#     the renderer is checked against), git, openssh-server and -client (the SSH remote
-#     tests run their own sshd on loopback).
+#     the renderer is checked against), sprig and yaml.v3 sources (to render the Helm chart
+#     without helm), git, openssh-server and -client (the SSH remote tests run their own sshd
+#     on loopback), prometheus (promtool), lua5.4 (the Argo CD health check's tests).
+#   - kube-apiserver, built once from Debian's Kubernetes sources (install-kube-apiserver.sh).
 #   - `hclfmt`, built once from Debian's Go sources and cached under $GITSYNC_TOOLS.
 # Safe to run again: every step checks whether its result is already there.
 set -euo pipefail
@@ -11,7 +13,7 @@ TOOLS="${GITSYNC_TOOLS:-$HOME/.cache/gitsync/tools}"
 mkdir -p "$TOOLS/bin"
 
 need_pkgs=()
-for pkg in golang-go golang-github-hashicorp-hcl-v2-dev git openssh-server openssh-client prometheus lua5.4; do
+for pkg in golang-go golang-github-hashicorp-hcl-v2-dev golang-github-masterminds-sprig-dev golang-gopkg-yaml.v3-dev git openssh-server openssh-client prometheus lua5.4; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need_pkgs+=("$pkg")
 done
 if [ ${#need_pkgs[@]} -gt 0 ]; then

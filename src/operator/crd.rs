@@ -73,7 +73,7 @@ pub enum GitProvider {
     namespaced,
     status = "GitConnectionStatus",
     shortname = "gitconn",
-    category = "gitsync",
+    category = "gitsync-all",
     printcolumn(
         name = "Ready",
         type_ = "string",
@@ -228,7 +228,7 @@ fn default_apply_command() -> String {
     namespaced,
     status = "GitSyncStatus",
     shortname = "gs",
-    category = "gitsync",
+    category = "gitsync-all",
     printcolumn(
         name = "Ready",
         type_ = "string",
@@ -352,7 +352,7 @@ pub struct GitSyncStatus {
     namespaced,
     status = "SyncSecretStatus",
     shortname = "syncsecret",
-    category = "gitsync",
+    category = "gitsync-all",
     printcolumn(
         name = "Ready",
         type_ = "string",
