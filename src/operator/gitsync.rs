@@ -502,6 +502,7 @@ fn describe(error: &SyncError) -> (&'static str, String, bool) {
             ("WorkspaceError", error.to_string(), false)
         }
         SyncError::Tree(_) | SyncError::Cache { .. } => ("CacheError", error.to_string(), false),
+        SyncError::Interrupted(_) => ("Interrupted", error.to_string(), false),
     }
 }
 

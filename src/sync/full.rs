@@ -42,6 +42,8 @@ pub enum SyncError {
         "the branch {branch} kept moving during {attempts} attempts; the next sync will try again"
     )]
     RemoteKeptMoving { branch: String, attempts: usize },
+    #[error("the Git work stopped before it finished: {0}")]
+    Interrupted(String),
     #[error("cannot read commit {id} of the cache: {message}")]
     Cache { id: ObjectId, message: String },
 }

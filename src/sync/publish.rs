@@ -7,7 +7,7 @@ use std::time::Duration;
 use gix::ObjectId;
 
 use super::full::{SyncError, Target};
-use crate::git::remote::PushOutcome;
+use crate::git::remote::{PushOutcome, RemoteError};
 
 /// How many times the commits are rebuilt on a branch that keeps moving before giving up.
 pub const MAX_ATTEMPTS: usize = 5;
@@ -21,12 +21,13 @@ where
     F: FnMut(Option<ObjectId>) -> Result<Vec<ObjectId>, SyncError>,
 {
     for attempt in 1..=MAX_ATTEMPTS {
-        let head = target.remote.fetch(&target.cache.to_thread_local())?;
+        let head = fetch(target).await?;
         let commits = build(head)?;
         let Some(&last) = commits.last() else {
             return Ok(commits);
         };
-        let pushed = target.remote.push(&target.cache.to_thread_local(), last)?;
+        let (remote, cache) = (target.remote.clone(), target.cache.clone());
+        let pushed = off_the_runtime(move || remote.push(&cache.to_thread_local(), last)).await?;
         match pushed {
             PushOutcome::Pushed => return Ok(commits),
             PushOutcome::RemoteMoved => {
@@ -39,6 +40,24 @@ where
         branch: target.remote.branch.clone(),
         attempts: MAX_ATTEMPTS,
     })
+}
+
+/// Fetches the branch into the cache; returns its head (`None`: no such branch yet).
+pub async fn fetch(target: &Target) -> Result<Option<ObjectId>, SyncError> {
+    let (remote, cache) = (target.remote.clone(), target.cache.clone());
+    off_the_runtime(move || remote.fetch(&cache.to_thread_local())).await
+}
+
+/// Runs network Git work (gix's fetch, the `git` program) on tokio's blocking pool: it blocks
+/// for as long as the remote takes, and must not hold up the runtime's few worker threads, which
+/// also renew the operator's Lease and serve its probes.
+async fn off_the_runtime<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, RemoteError> + Send + 'static,
+) -> Result<T, SyncError> {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(result) => result.map_err(SyncError::from),
+        Err(e) => Err(SyncError::Interrupted(e.to_string())),
+    }
 }
 
 /// The tree of commit `head` in the cache (`None` for no commit).

@@ -14,6 +14,7 @@ use gix::ObjectId;
 use super::diff::{DiffReport, list_and_diff_sync};
 use super::full::{FullSyncReport, SyncError, Target, full_sync};
 use super::incremental::{IncrementalReport, incremental_sync, stored_point};
+use super::publish::fetch;
 use crate::model::ResourceType;
 use crate::workspace::embedded::now_rfc3339;
 use crate::workspace::{AuditPoint, Workspace, WorkspaceError};
@@ -94,10 +95,8 @@ impl<W: Workspace> Syncer<W> {
     /// when `full` is set.
     pub async fn start(&mut self, full: bool) -> Result<Outcome, SyncError> {
         if !full {
-            let repo = self.target.cache.to_thread_local();
-            let head = self.target.remote.fetch(&repo)?;
-            let stored = stored_point(&repo, head);
-            drop(repo);
+            let head = fetch(&self.target).await?;
+            let stored = stored_point(&self.target.cache.to_thread_local(), head);
             if let Some(point) = stored {
                 self.detection = Detection::AuditTrail(point.clone());
                 return Ok(Outcome::Resumed(point));
