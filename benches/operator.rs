@@ -1,0 +1,850 @@
+//! The operator at scale, as a process on a real kube-apiserver (etcd + kube-apiserver from
+//! `scripts/test-cluster`), measured from outside through `/proc`:
+//!
+//! 1. Memory idle: `gitsync operator` (the release binary Cargo builds for this bench) holding
+//!    the Lease, CRDs installed, no GitSync; VmRSS and VmHWM after 5 s.
+//! 2. 100 GitSyncs (interval 30s), all reading ONE embedded workspace of 1,000 synthetic
+//!    resources (served by this process over HTTP on loopback, with a token from a Secret) and
+//!    each writing to its own local bare repository over file://. Each GitSync has its own sync
+//!    runner, workspace client and cache repository in the operator, so sharing the workspace
+//!    only shares the server's side. The time until all 100 are Ready after their full sync, the
+//!    operator's CPU over it, and VmRSS / VmHWM afterwards.
+//! 3. A quiet poll: the interval is set to 5s on all 100 (re-applied), then the operator's CPU
+//!    over 60 s in which nothing changes, divided by the polls it made (its own
+//!    `gitsync_syncs_total` counter).
+//! 4. An incremental sync with a commit: 10 sources renamed through the API, 8 s apart (longer
+//!    than the interval, so a poll sees one change); every GitSync sees every change, so 1,000
+//!    commits. CPU over the window until all are pushed, per commit, raw and net of the quiet
+//!    polls in the same window.
+//! 5. All GitSyncs deleted (`kubectl delete gitsyncs --all`): VmRSS 10 s later, the syncs still
+//!    run in those 10 s, and how many GitSyncs still have metric series.
+//!
+//! CPU is utime + stime of the operator process from `/proc/PID/stat`, and separately the same
+//! plus cutime + cstime: the `git` processes it runs (push, ls-remote, upload-pack for file://
+//! fetches) once it has waited for them. Memory is the operator process alone (not its `git`
+//! children). The workspace server runs in this bench process, on the same cores.
+//!
+//! Run: `cargo bench --bench operator` (needs `scripts/install-test-tools.sh`: kube-apiserver,
+//! etcd, kubectl, git). About 5 minutes on 2 cores.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use gitsync::model::{ResourceType, Value, synthetic};
+use gitsync::workspace::embedded::{self, ServerConfig, Store};
+use gitsync::workspace::{Client, ClientConfig, Workspace};
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
+type Result<T, E = Error> = std::result::Result<T, E>;
+
+const GITSYNCS: usize = 100;
+const RESOURCES: usize = 1_000;
+const TOKEN: &str = "bench-token";
+const SLOW_INTERVAL: &str = "30s";
+const FAST_INTERVAL: &str = "5s";
+const FAST_INTERVAL_SECS: f64 = 5.0;
+const IDLE_WAIT: Duration = Duration::from_secs(5);
+const FULL_SYNC_TIMEOUT: Duration = Duration::from_secs(360);
+const SETTLE: Duration = Duration::from_secs(10);
+const QUIET_WINDOW: Duration = Duration::from_secs(60);
+const CHANGES: usize = 10;
+const CHANGE_SPACING: Duration = Duration::from_secs(8);
+const COMMITS_TIMEOUT: Duration = Duration::from_secs(120);
+
+fn main() {
+    println!("{}", machine());
+    println!("load average at start: {}", load_average());
+    let root = match tempfile::Builder::new()
+        .prefix("gitsync-bench-operator.")
+        .tempdir()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("tempdir: {e}");
+            std::process::exit(1);
+        }
+    };
+    let log = root.path().join("state/operator.log");
+    let result = run(root.path(), &log);
+    // The operator and the cluster are stopped by now (their guards lived in `run`).
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    // Lines grouped by what follows the timestamp, in order of first appearance.
+    let mut groups: Vec<(String, usize, String)> = Vec::new();
+    for line in text.lines() {
+        let (time, message) = line.split_once(' ').unwrap_or(("", line));
+        let message = message.trim().to_owned();
+        match groups.iter_mut().find(|g| g.0 == message) {
+            Some(g) => g.1 += 1,
+            None => groups.push((message, 1, time.to_owned())),
+        }
+    }
+    println!(
+        "\noperator log (--log-level warn): {} line(s), {} distinct",
+        text.lines().count(),
+        groups.len()
+    );
+    for (message, count, first) in groups.iter().take(30) {
+        println!("  {count:>5} x (first {first}) {message}");
+    }
+    println!("load average at end: {}", load_average());
+    if let Err(e) = result {
+        eprintln!("\nbench failed: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn run(root: &Path, log: &Path) -> Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+
+    // The cluster and the CRDs.
+    let started = Instant::now();
+    let cluster = Cluster::start(&root.join("cluster"))?;
+    cluster.install_crds()?;
+    println!(
+        "\ncluster up, CRDs established: {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+
+    // One embedded workspace, seeded with 1,000 synthetic resources, behind a token.
+    let store = Store::open(&root.join("ws.db"))?;
+    let seed: Vec<_> = synthetic::workspace(RESOURCES, 42)
+        .into_iter()
+        .map(|r| (r.path().unwrap_or_default(), r))
+        .collect();
+    let counts = embedded::seed(&store, &seed)?;
+    let workspace = rt.block_on(embedded::start(
+        ([127, 0, 0, 1], 0).into(),
+        store,
+        ServerConfig {
+            token: Some(TOKEN.into()),
+            ..Default::default()
+        },
+    ))?;
+    let ws_url = workspace.url();
+    println!(
+        "workspace: {} resources in {} types at {ws_url}",
+        seed.len(),
+        counts.len()
+    );
+
+    // 100 bare repositories.
+    let repos = root.join("repos");
+    std::fs::create_dir_all(&repos)?;
+    let mut remotes = Vec::new();
+    for i in 0..GITSYNCS {
+        let path = repos.join(format!("{}.git", name(i)));
+        git(
+            &repos,
+            &[
+                "init",
+                "--bare",
+                "-q",
+                "-b",
+                "main",
+                &path.to_string_lossy(),
+            ],
+        )?;
+        remotes.push(path);
+    }
+    cluster.apply(&format!(
+        "apiVersion: v1\nkind: Secret\nmetadata: {{name: workspace-token, namespace: default}}\n\
+         stringData:\n  token: {TOKEN}\n"
+    ))?;
+
+    // 1. Idle.
+    let operator = Operator::start(cluster.kubeconfig(), &root.join("state"), log)?;
+    let led = Instant::now();
+    operator.wait_for_lease(&rt, Duration::from_secs(60))?;
+    println!(
+        "operator pid {} holds the Lease after {:.1} s",
+        operator.pid(),
+        led.elapsed().as_secs_f64()
+    );
+    std::thread::sleep(IDLE_WAIT);
+    operator.alive()?;
+    let idle = operator.memory()?;
+    let idle_cpu = operator.cpu()?;
+
+    // 2. 100 GitSyncs, full syncs.
+    let cpu_before = operator.cpu()?;
+    let applied = Instant::now();
+    cluster.apply(&gitsyncs_yaml(&ws_url, &remotes, SLOW_INTERVAL))?;
+    let mut rss_max_sampled = 0;
+    let mut last_report = Instant::now();
+    let full_time = loop {
+        let (ready, problems) = cluster.readiness()?;
+        rss_max_sampled = rss_max_sampled.max(operator.memory()?.rss_kib);
+        if ready == GITSYNCS {
+            break applied.elapsed();
+        }
+        operator.alive()?;
+        if applied.elapsed() > FULL_SYNC_TIMEOUT {
+            return Err(format!(
+                "only {ready} of {GITSYNCS} GitSyncs Ready after {FULL_SYNC_TIMEOUT:?}; the \
+                 others:\n{}",
+                problems.join("\n")
+            )
+            .into());
+        }
+        if last_report.elapsed() > Duration::from_secs(15) {
+            eprintln!(
+                "  {:>3.0} s: {ready} of {GITSYNCS} Ready",
+                applied.elapsed().as_secs_f64()
+            );
+            last_report = Instant::now();
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    };
+    let full_cpu = operator.cpu()? - cpu_before;
+    let after_full = operator.memory()?;
+    let metrics = operator.metrics(&rt)?;
+    let full_syncs = metric_sum(&metrics, "gitsync_syncs_total", &[r#"kind="full""#]);
+    let full_duration_sum = metric_sum(
+        &metrics,
+        "gitsync_sync_duration_seconds_sum",
+        &[r#"kind="full""#],
+    );
+    let full_requests = metric_sum(&metrics, "gitsync_workspace_requests_total", &[]);
+    std::thread::sleep(SETTLE);
+    let steady = operator.memory()?;
+
+    // 3. Quiet polls at a 5 s interval.
+    cluster.apply(&gitsyncs_yaml(&ws_url, &remotes, FAST_INTERVAL))?;
+    std::thread::sleep(SETTLE);
+    let before = Sample::take(&operator, &rt)?;
+    let window_started = Instant::now();
+    std::thread::sleep(QUIET_WINDOW);
+    let after = Sample::take(&operator, &rt)?;
+    let quiet_wall = window_started.elapsed();
+    let quiet = after.since(&before);
+    if quiet.commits != 0.0 {
+        return Err(format!("{} commits in the quiet window", quiet.commits).into());
+    }
+    let after_quiet = operator.memory()?;
+
+    // 4. Changes: CHANGES sources renamed, CHANGE_SPACING apart.
+    let client = Client::new(ClientConfig::new(ws_url.clone(), TOKEN, "bench"))?;
+    let sources = rt.block_on(client.list(ResourceType::Source))?;
+    if sources.len() < CHANGES {
+        return Err(format!("only {} sources", sources.len()).into());
+    }
+    let before = Sample::take(&operator, &rt)?;
+    let window_started = Instant::now();
+    let mut subjects = Vec::new();
+    for (i, source) in sources.iter().take(CHANGES).enumerate() {
+        if i > 0 {
+            std::thread::sleep(CHANGE_SPACING);
+        }
+        let mut s = source.clone();
+        s.attributes
+            .insert("name".into(), Value::String(format!("Bench change {i}")));
+        rt.block_on(client.update(&s))?;
+        subjects.push(format!(
+            "Source '{}' modified by api-token@gitsync.local",
+            s.id.clone().unwrap_or_default()
+        ));
+    }
+    let wanted = before.commits + (GITSYNCS * CHANGES) as f64;
+    let deadline = Instant::now() + COMMITS_TIMEOUT;
+    let after = loop {
+        let sample = Sample::take(&operator, &rt)?;
+        if sample.commits >= wanted {
+            break sample;
+        }
+        operator.alive()?;
+        if Instant::now() > deadline {
+            return Err(format!(
+                "{} of {} commits pushed {COMMITS_TIMEOUT:?} after the last change",
+                sample.commits - before.commits,
+                GITSYNCS * CHANGES
+            )
+            .into());
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    let busy_wall = window_started.elapsed();
+    let busy = after.since(&before);
+    let after_changes = operator.memory()?;
+    // Every repository has every change, once, in order.
+    let mut expected: Vec<String> = subjects.clone();
+    expected.reverse();
+    for remote in &remotes {
+        let log = git(
+            remote,
+            &["log", "--format=%s", &format!("-{CHANGES}"), "main"],
+        )?;
+        let got: Vec<String> = log.lines().map(str::to_owned).collect();
+        if got != expected {
+            return Err(format!("{}: {got:?}, expected {expected:?}", remote.display()).into());
+        }
+    }
+    let (ready, problems) = cluster.readiness()?;
+    if ready != GITSYNCS {
+        return Err(format!("not Ready at the end:\n{}", problems.join("\n")).into());
+    }
+
+    // 5. All GitSyncs deleted: what the operator still holds, and whether anything still runs.
+    let series = |text: &str| {
+        text.lines()
+            .filter(|l| l.starts_with("gitsync_last_successful_sync_timestamp_seconds{"))
+            .count()
+    };
+    cluster.kubectl(&["delete", "gitsyncs", "--all", "-n", "default"], None)?;
+    let before = Sample::take(&operator, &rt)?;
+    std::thread::sleep(SETTLE);
+    let after = Sample::take(&operator, &rt)?;
+    let deleted = after.since(&before);
+    let after_delete = operator.memory()?;
+    let series_after_delete = series(&operator.metrics(&rt)?);
+
+    // The figures.
+    let mib = |kib: u64| kib as f64 / 1024.0;
+    println!("\n== memory (operator process, /proc/PID/status) ==");
+    println!("| state | VmRSS | of which anon / file | VmHWM (peak so far) | threads |");
+    println!("|---|---|---|---|---|");
+    let row = |what: &str, m: &Memory| {
+        println!(
+            "| {what} | {:.1} MiB | {:.1} / {:.1} MiB | {:.1} MiB | {} |",
+            mib(m.rss_kib),
+            mib(m.anon_kib),
+            mib(m.file_kib),
+            mib(m.hwm_kib),
+            m.threads
+        );
+    };
+    row(
+        "idle: Lease held, CRDs installed, no GitSync, after 5 s",
+        &idle,
+    );
+    row(
+        "100 GitSyncs just after all full syncs (1,000 resources each)",
+        &after_full,
+    );
+    row("  the same 10 s later (steady, interval 30s)", &steady);
+    row("  after 60 s of quiet polls at 5s", &after_quiet);
+    row(
+        &format!("  after {} incremental commits", GITSYNCS * CHANGES),
+        &after_changes,
+    );
+    row(
+        "  10 s after `kubectl delete gitsyncs --all`",
+        &after_delete,
+    );
+    println!(
+        "(largest VmRSS sampled once a second during the full syncs: {:.1} MiB)",
+        mib(rss_max_sampled)
+    );
+    println!(
+        "after the delete: {} syncs and {:.2} s CPU in the 10 s, {series_after_delete} GitSyncs \
+         still with a gitsync_last_successful_sync_timestamp_seconds series",
+        deleted.polls + deleted.failures,
+        deleted.cpu.own
+    );
+
+    println!("\n== full syncs ==");
+    println!(
+        "100 GitSyncs Ready (full sync of {RESOURCES} resources each, verify commit + sync \
+         commit pushed): {:.1} s after kubectl apply",
+        full_time.as_secs_f64()
+    );
+    println!(
+        "operator CPU over it: {:.1} s own, {:.1} s with git children; per full sync {:.2} s own, \
+         {:.2} s with git; full syncs counted {full_syncs}, mean duration {:.1} s (concurrent), \
+         workspace requests {full_requests} ({:.0} per GitSync)",
+        full_cpu.own,
+        full_cpu.total,
+        full_cpu.own / GITSYNCS as f64,
+        full_cpu.total / GITSYNCS as f64,
+        full_duration_sum / full_syncs.max(1.0),
+        full_requests / GITSYNCS as f64
+    );
+    println!(
+        "idle operator CPU before the GitSyncs: {:.2} s own since start",
+        idle_cpu.own
+    );
+
+    println!("\n== quiet polls (interval 5s, nothing changes) ==");
+    let expected_polls = GITSYNCS as f64 * quiet_wall.as_secs_f64() / FAST_INTERVAL_SECS;
+    let per_quiet_own = quiet.cpu.own / quiet.polls.max(1.0);
+    let per_quiet_total = quiet.cpu.total / quiet.polls.max(1.0);
+    println!(
+        "window {:.1} s: {} polls (at exactly 5 s: {expected_polls:.0}), {} workspace requests \
+         ({:.2} per poll), {} failed polls",
+        quiet_wall.as_secs_f64(),
+        quiet.polls,
+        quiet.requests,
+        quiet.requests / quiet.polls.max(1.0),
+        quiet.failures
+    );
+    println!(
+        "operator CPU {:.2} s own ({:.1}% of one core), {:.2} s with git; per quiet poll {:.2} ms \
+         own, {:.2} ms with git",
+        quiet.cpu.own,
+        100.0 * quiet.cpu.own / quiet_wall.as_secs_f64(),
+        quiet.cpu.total,
+        per_quiet_own * 1000.0,
+        per_quiet_total * 1000.0
+    );
+
+    println!("\n== incremental syncs with a commit ==");
+    let quiet_polls_in_window = (busy.polls - busy.commits).max(0.0);
+    let net_own = (busy.cpu.own - quiet_polls_in_window * per_quiet_own) / busy.commits;
+    let net_total = (busy.cpu.total - quiet_polls_in_window * per_quiet_total) / busy.commits;
+    println!(
+        "{CHANGES} changes {:.0} s apart, window {:.1} s until all {} commits were pushed: {} polls \
+         ({} with a commit, {} without), {} workspace requests, {} failed polls",
+        CHANGE_SPACING.as_secs_f64(),
+        busy_wall.as_secs_f64(),
+        GITSYNCS * CHANGES,
+        busy.polls,
+        busy.commits,
+        quiet_polls_in_window,
+        busy.requests,
+        busy.failures
+    );
+    println!(
+        "operator CPU {:.2} s own, {:.2} s with git; per incremental sync with a commit: raw \
+         {:.1} ms own / {:.1} ms with git, net of the quiet polls {:.1} ms own / {:.1} ms with git",
+        busy.cpu.own,
+        busy.cpu.total,
+        busy.cpu.own / busy.commits * 1000.0,
+        busy.cpu.total / busy.commits * 1000.0,
+        net_own * 1000.0,
+        net_total * 1000.0
+    );
+    println!(
+        "mean incremental sync duration in the window: {:.1} ms",
+        busy.duration_sum / busy.polls.max(1.0) * 1000.0
+    );
+
+    drop(operator);
+    rt.block_on(workspace.stop());
+    drop(cluster);
+    Ok(())
+}
+
+fn name(i: usize) -> String {
+    format!("gs-{i:03}")
+}
+
+fn gitsyncs_yaml(ws_url: &str, remotes: &[PathBuf], interval: &str) -> String {
+    remotes
+        .iter()
+        .enumerate()
+        .map(|(i, remote)| {
+            format!(
+                "---\napiVersion: gitsync.dev/v1alpha1\nkind: GitSync\nmetadata: {{name: {}, \
+                 namespace: default}}\nspec:\n  workspace:\n    endpoint: {ws_url}\n    \
+                 tokenSecretRef: {{name: workspace-token, key: token}}\n  repository:\n    url: \
+                 file://{}\n  interval: {interval}\n",
+                name(i),
+                remote.display()
+            )
+        })
+        .collect()
+}
+
+/// A test cluster from `scripts/test-cluster`, stopped when dropped (and by the script's
+/// watchdog if this process dies first).
+struct Cluster {
+    dir: PathBuf,
+    kubeconfig: PathBuf,
+}
+
+impl Cluster {
+    fn start(dir: &Path) -> Result<Cluster> {
+        let out = Command::new(script())
+            .arg("start")
+            .arg("--owner-pid")
+            .arg(std::process::id().to_string())
+            .arg(dir)
+            .output()?;
+        // From here on the guard stops whatever did start.
+        let mut cluster = Cluster {
+            dir: dir.to_owned(),
+            kubeconfig: PathBuf::new(),
+        };
+        if !out.status.success() {
+            return Err(format!(
+                "scripts/test-cluster start: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            )
+            .into());
+        }
+        let env = std::fs::read_to_string(dir.join("env"))?;
+        cluster.kubeconfig = env
+            .lines()
+            .find_map(|l| l.strip_prefix("KUBECONFIG="))
+            .map(PathBuf::from)
+            .ok_or("KUBECONFIG missing from the cluster's env file")?;
+        Ok(cluster)
+    }
+
+    fn kubeconfig(&self) -> &Path {
+        &self.kubeconfig
+    }
+
+    fn kubectl(&self, args: &[&str], stdin: Option<&str>) -> Result<String> {
+        let mut child = Command::new("kubectl")
+            .arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .args(args)
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
+            use std::io::Write as _;
+            pipe.write_all(text.as_bytes())?;
+        }
+        let out = child.wait_with_output()?;
+        if !out.status.success() {
+            return Err(
+                format!("kubectl {args:?}: {}", String::from_utf8_lossy(&out.stderr)).into(),
+            );
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    fn apply(&self, yaml: &str) -> Result<()> {
+        self.kubectl(&["apply", "-f", "-"], Some(yaml)).map(drop)
+    }
+
+    fn install_crds(&self) -> Result<()> {
+        let crds = Path::new(env!("CARGO_MANIFEST_DIR")).join("crds/gitsync.dev.yaml");
+        self.kubectl(&["apply", "-f", &crds.to_string_lossy()], None)?;
+        for crd in [
+            "gitsyncs.gitsync.dev",
+            "gitconnections.gitsync.dev",
+            "syncsecrets.gitsync.dev",
+        ] {
+            self.kubectl(
+                &[
+                    "wait",
+                    "--for=condition=Established",
+                    &format!("crd/{crd}"),
+                    "--timeout=30s",
+                ],
+                None,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// How many GitSyncs are Ready=True, and a line for each of the others.
+    fn readiness(&self) -> Result<(usize, Vec<String>)> {
+        let text = self.kubectl(&["get", "gitsyncs", "-n", "default", "-o", "json"], None)?;
+        let list: serde_json::Value = serde_json::from_str(&text)?;
+        let mut ready = 0;
+        let mut others = Vec::new();
+        for item in list["items"].as_array().map(Vec::as_slice).unwrap_or(&[]) {
+            let condition = item["status"]["conditions"]
+                .as_array()
+                .and_then(|cs| cs.iter().find(|c| c["type"] == "Ready"));
+            match condition {
+                Some(c) if c["status"] == "True" => ready += 1,
+                Some(c) => others.push(format!(
+                    "  {}: Ready={} {}: {}",
+                    item["metadata"]["name"].as_str().unwrap_or("?"),
+                    c["status"].as_str().unwrap_or("?"),
+                    c["reason"].as_str().unwrap_or("?"),
+                    c["message"].as_str().unwrap_or("?")
+                )),
+                None => others.push(format!(
+                    "  {}: no Ready condition yet",
+                    item["metadata"]["name"].as_str().unwrap_or("?")
+                )),
+            }
+        }
+        Ok((ready, others))
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        match Command::new(script()).arg("stop").arg(&self.dir).output() {
+            Ok(out) if out.status.success() => {}
+            Ok(out) => eprintln!(
+                "scripts/test-cluster stop: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ),
+            Err(e) => eprintln!("scripts/test-cluster stop: {e}"),
+        }
+    }
+}
+
+fn script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/test-cluster")
+}
+
+/// `gitsync operator` as a process, killed when dropped.
+struct Operator {
+    child: Child,
+    metrics_url: String,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Memory {
+    rss_kib: u64,
+    hwm_kib: u64,
+    anon_kib: u64,
+    file_kib: u64,
+    threads: u64,
+}
+
+/// CPU seconds: the process's own, and with the children it has waited for.
+#[derive(Debug, Clone, Copy, Default)]
+struct Cpu {
+    own: f64,
+    total: f64,
+}
+
+impl std::ops::Sub for Cpu {
+    type Output = Cpu;
+    fn sub(self, other: Cpu) -> Cpu {
+        Cpu {
+            own: self.own - other.own,
+            total: self.total - other.total,
+        }
+    }
+}
+
+impl Operator {
+    fn start(kubeconfig: &Path, state: &Path, log: &Path) -> Result<Operator> {
+        std::fs::create_dir_all(state)?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let child = Command::new(env!("CARGO_BIN_EXE_gitsync"))
+            .arg("operator")
+            .arg("--state-dir")
+            .arg(state)
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .args(["--identity", "bench", "--lease-namespace", "default"])
+            .args(["--log-format", "text", "--log-level", "warn"])
+            .env("KUBECONFIG", kubeconfig)
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(log)?)
+            .spawn()?;
+        Ok(Operator {
+            child,
+            metrics_url: format!("http://127.0.0.1:{port}/metrics"),
+        })
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn alive(&self) -> Result<()> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid()))
+            .map_err(|e| format!("the operator is gone: {e}"))?;
+        match stat
+            .rsplit_once(") ")
+            .map(|(_, rest)| rest.starts_with('Z'))
+        {
+            Some(false) => Ok(()),
+            _ => Err("the operator exited".into()),
+        }
+    }
+
+    fn metrics(&self, rt: &tokio::runtime::Runtime) -> Result<String> {
+        rt.block_on(async {
+            let response = reqwest::Client::new()
+                .get(&self.metrics_url)
+                .header("Accept", "text/plain")
+                .timeout(Duration::from_secs(10))
+                .send()
+                .await?
+                .error_for_status()?;
+            Ok(response.text().await?)
+        })
+    }
+
+    fn wait_for_lease(&self, rt: &tokio::runtime::Runtime, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            self.alive()?;
+            if let Ok(text) = self.metrics(rt)
+                && text.lines().any(|l| l == "gitsync_leader 1")
+            {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(format!("the operator did not take the Lease in {timeout:?}").into());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn memory(&self) -> Result<Memory> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))?;
+        let field = |name: &str| -> Result<u64> {
+            let line = status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .ok_or_else(|| format!("{name} missing from /proc/PID/status"))?;
+            Ok(line.trim().trim_end_matches("kB").trim().parse()?)
+        };
+        Ok(Memory {
+            rss_kib: field("VmRSS:")?,
+            hwm_kib: field("VmHWM:")?,
+            anon_kib: field("RssAnon:")?,
+            file_kib: field("RssFile:")?,
+            threads: field("Threads:")?,
+        })
+    }
+
+    fn cpu(&self) -> Result<Cpu> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid()))?;
+        // Fields after the command name: state is field 3, utime 14, stime 15, cutime 16,
+        // cstime 17.
+        let rest = stat
+            .rsplit_once(") ")
+            .map(|(_, r)| r)
+            .ok_or("unexpected /proc/PID/stat")?;
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let tick = |i: usize| -> Result<f64> {
+            Ok(fields
+                .get(i)
+                .ok_or("short /proc/PID/stat")?
+                .parse::<f64>()?
+                / clock_ticks())
+        };
+        let own = tick(11)? + tick(12)?;
+        Ok(Cpu {
+            own,
+            total: own + tick(13)? + tick(14)?,
+        })
+    }
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The operator's CPU and counters at one moment.
+struct Sample {
+    cpu: Cpu,
+    polls: f64,
+    failures: f64,
+    commits: f64,
+    requests: f64,
+    duration_sum: f64,
+}
+
+impl Sample {
+    fn take(operator: &Operator, rt: &tokio::runtime::Runtime) -> Result<Sample> {
+        let cpu = operator.cpu()?;
+        let text = operator.metrics(rt)?;
+        Ok(Sample {
+            cpu,
+            polls: metric_sum(
+                &text,
+                "gitsync_syncs_total",
+                &[r#"kind="incremental""#, r#"result="success""#],
+            ),
+            failures: metric_sum(&text, "gitsync_syncs_total", &[r#"result="failure""#]),
+            commits: metric_sum(&text, "gitsync_commits_pushed_total", &[]),
+            requests: metric_sum(&text, "gitsync_workspace_requests_total", &[]),
+            duration_sum: metric_sum(
+                &text,
+                "gitsync_sync_duration_seconds_sum",
+                &[r#"kind="incremental""#],
+            ),
+        })
+    }
+
+    fn since(&self, before: &Sample) -> Sample {
+        Sample {
+            cpu: self.cpu - before.cpu,
+            polls: self.polls - before.polls,
+            failures: self.failures - before.failures,
+            commits: self.commits - before.commits,
+            requests: self.requests - before.requests,
+            duration_sum: self.duration_sum - before.duration_sum,
+        }
+    }
+}
+
+/// The sum of every series of `metric` whose labels contain all of `labels`.
+fn metric_sum(text: &str, metric: &str, labels: &[&str]) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let (series, value) = l.rsplit_once(' ')?;
+            let rest = series.strip_prefix(metric)?;
+            let matches = (rest.is_empty() || rest.starts_with('{'))
+                && labels.iter().all(|want| rest.contains(want));
+            matches.then(|| value.parse::<f64>().ok()).flatten()
+        })
+        .sum()
+}
+
+fn clock_ticks() -> f64 {
+    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(|| {
+        Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+            .unwrap_or(100.0)
+    })
+}
+
+fn git(dir: &Path, args: &[&str]) -> Result<String> {
+    let out = Command::new("git").arg("-C").arg(dir).args(args).output()?;
+    if !out.status.success() {
+        return Err(format!("git {args:?}: {}", String::from_utf8_lossy(&out.stderr)).into());
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim_end().to_owned())
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
+fn machine() -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name")?.split_once(':'))
+        .map(|(_, m)| m.trim().to_owned())
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = cpuinfo
+        .lines()
+        .filter(|l| l.starts_with("processor"))
+        .count();
+    let ram_kib: f64 = std::fs::read_to_string("/proc/meminfo")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0.0);
+    let git_version = Command::new("git")
+        .arg("--version")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default();
+    format!(
+        "machine: {model}, {cores} cores, {:.1} GiB RAM, {git_version}, CLK_TCK {}",
+        ram_kib / (1024.0 * 1024.0),
+        clock_ticks()
+    )
+}
