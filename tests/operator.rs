@@ -523,6 +523,8 @@ spec:
 
     // Deleting the GitSync leaves the repository as it is.
     let head = git(&remote, &["rev-parse", "main"]);
+    let cache = state.join("cache/default/acme");
+    assert!(cache.exists(), "no cache at {}", cache.display());
     kubectl_ok(&cluster, &["delete", "gitsync/acme"]);
     rename_first_source(&client, "After the delete").await;
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -532,6 +534,18 @@ spec:
             .lines()
             .count(),
         52
+    );
+    // ...and the operator lets go of it: metrics series and the cache repository go.
+    wait_until(
+        "the deleted GitSync's metrics and cache to go",
+        Duration::from_secs(25),
+        || {
+            !operator
+                .metrics("text/plain")
+                .contains("gitsync_last_successful_sync_timestamp_seconds{")
+                && !cache.exists()
+        },
+        &log,
     );
 }
 

@@ -43,6 +43,9 @@ pub struct OperatorArgs {
     /// Seconds a Lease stays valid without renewal (how long a standby waits for a dead leader).
     #[arg(long, default_value_t = 15)]
     lease_seconds: u64,
+    /// How many GitSyncs may sync at the same time (full syncs of large workspaces use memory).
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..))]
+    concurrency: u16,
     /// Log format.
     #[arg(long, value_enum, default_value = "json")]
     log_format: LogFormat,
@@ -74,6 +77,7 @@ pub fn run_operator(args: &OperatorArgs) -> ExitCode {
             .unwrap_or_else(|| "default".into()),
         identity,
         lease_seconds: args.lease_seconds,
+        concurrency: args.concurrency,
     };
     super::block_on(async move {
         match run(config).await {

@@ -101,10 +101,28 @@ impl Context {
             .clone()
     }
 
+    /// Drops what the operator keeps for a GitSync that is gone: its runner, its metric series
+    /// and its cache repository (the repository itself is left exactly as it is).
     pub fn forget(&self, namespace: &str, name: &str) {
         if let Ok(mut slots) = self.slots.lock() {
             slots.remove(&(namespace.to_owned(), name.to_owned()));
         }
+        self.metrics
+            .forget(&crate::telemetry::metrics::GitSyncKey::new(namespace, name));
+        let cache = self.state_dir.join("cache").join(namespace).join(name);
+        if let Err(e) = std::fs::remove_dir_all(&cache)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(error = %e, cache = %cache.display(), "cannot remove the cache of a deleted GitSync");
+        }
+    }
+
+    /// The GitSyncs the operator keeps something for.
+    pub fn known(&self) -> Vec<(String, String)> {
+        self.slots
+            .lock()
+            .map(|s| s.keys().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// Publishes an Event about `object`; a failure to do so is logged, never fatal.

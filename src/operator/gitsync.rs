@@ -253,7 +253,6 @@ pub async fn reconcile(gs: Arc<GitSync>, ctx: Arc<Context>) -> Result<Action, Re
 
     if gs.metadata.deletion_timestamp.is_some() {
         ctx.forget(&namespace, &name);
-        ctx.metrics.forget(&key);
         return Ok(Action::await_change());
     }
 

@@ -41,6 +41,8 @@ pub struct OperatorConfig {
     pub identity: String,
     /// Seconds a Lease stays valid without renewal: how long a standby waits for a dead leader.
     pub lease_seconds: u64,
+    /// How many GitSyncs sync at the same time (full syncs of large workspaces use memory).
+    pub concurrency: u16,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -252,7 +254,36 @@ async fn run_controllers<F, Fut>(
                 .collect::<Vec<_>>()
         }
     };
+    // Deleted GitSyncs are not reconciled (there is no finalizer: deleting one must never wait
+    // for the operator); a sweep drops what is kept for them instead.
+    let sweep = {
+        let gitsyncs = gitsyncs.clone();
+        let ctx = ctx.clone();
+        async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(10));
+            loop {
+                tick.tick().await;
+                if gitsyncs.wait_until_ready().await.is_err() {
+                    continue;
+                }
+                let live: std::collections::HashSet<(String, String)> = gitsyncs
+                    .state()
+                    .iter()
+                    .map(|gs| (gs.namespace().unwrap_or_default(), gs.name_any()))
+                    .collect();
+                for (namespace, name) in ctx.known() {
+                    if !live.contains(&(namespace.clone(), name.clone())) {
+                        tracing::info!(%namespace, %name, "GitSync deleted; dropping its runner, metrics and cache");
+                        ctx.forget(&namespace, &name);
+                    }
+                }
+            }
+        }
+    };
+    let controller_config =
+        kube::runtime::controller::Config::default().concurrency(config.concurrency);
     let gitsync_controller = gitsync_controller
+        .with_config(controller_config)
         .watches(api::<Secret>(&client, ns), Default::default(), by_secret)
         .watches(
             api::<GitConnection>(&client, ns),
@@ -304,5 +335,10 @@ async fn run_controllers<F, Fut>(
         });
 
     health.set_ready();
-    futures_util::join!(gitsync_controller, connection_controller, secret_controller);
+    tokio::select! {
+        _ = async {
+            futures_util::join!(gitsync_controller, connection_controller, secret_controller)
+        } => {}
+        _ = sweep => {}
+    }
 }
