@@ -533,7 +533,11 @@ async fn write_status(
     name: &str,
     status: &GitSyncStatus,
 ) -> Result<(), kube::Error> {
-    apply_status(api, name, status).await
+    match apply_status(api, name, status).await {
+        // Deleted while this reconcile ran: nothing to report to.
+        Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+        other => other,
+    }
 }
 
 /// How failed reconciles are retried: with a pause, counted in metrics.
