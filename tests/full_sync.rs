@@ -56,6 +56,23 @@ async fn full_sync_writes_git_sync_output_keeps_human_files_and_is_idempotent() 
         12,
         "the write check and one commit per non-empty directory"
     );
+    // The full sync's objects went into the cache as one pack, not as loose files, and the
+    // cache is a sound repository.
+    let cache = root.path().join("cache.git");
+    let packs = std::fs::read_dir(cache.join("objects/pack"))
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .filter(|e| e.file_name().to_string_lossy().ends_with(".pack"))
+                .count()
+        })
+        .unwrap_or(0);
+    assert!(
+        packs >= 2,
+        "the fetched pack and the full sync's own: {packs}"
+    );
+    let loose = git(&cache, &["count-objects", "-v"]);
+    assert!(loose.lines().any(|l| l == "count: 0"), "{loose}");
+    git(&cache, &["fsck", "--strict", "--no-dangling"]);
 
     let subjects = git(&remote_path, &["log", "--format=%s", "main"]);
     let subjects: Vec<&str> = subjects.lines().collect();

@@ -1,6 +1,7 @@
 //! The Git side: the repository as gitsync writes it.
 //!
 //! - [`cache`]: the bare repository per remote and branch that gitsync fetches into and commits in;
+//! - [`pack`]: many new objects written as one pack rather than loose files;
 //! - [`tree`]: the rendered workspace applied to a commit's tree, touching only the resource
 //!   directories, and commits made from it;
 //! - [`remote`]: fetch and push, credentials, and what a refusal means.
@@ -9,5 +10,6 @@
 //! program, as gix cannot push yet; credentials reach it through the environment only.
 
 pub mod cache;
+pub mod pack;
 pub mod remote;
 pub mod tree;

@@ -500,7 +500,9 @@ fn describe(error: &SyncError) -> (&'static str, String, bool) {
         SyncError::AuditTrail(_) | SyncError::Export(_) => {
             ("WorkspaceError", error.to_string(), false)
         }
-        SyncError::Tree(_) | SyncError::Cache { .. } => ("CacheError", error.to_string(), false),
+        SyncError::Tree(_) | SyncError::Pack(_) | SyncError::Cache { .. } => {
+            ("CacheError", error.to_string(), false)
+        }
         SyncError::Interrupted(_) => ("Interrupted", error.to_string(), false),
     }
 }

@@ -38,6 +38,8 @@ pub enum SyncError {
     Remote(#[from] RemoteError),
     #[error(transparent)]
     Tree(#[from] TreeError),
+    #[error(transparent)]
+    Pack(#[from] crate::git::pack::PackError),
     #[error(
         "the branch {branch} kept moving during {attempts} attempts; the next sync will try again"
     )]
@@ -91,7 +93,9 @@ fn build_commits(
     rendered: &Tree,
     point: &AuditPoint,
 ) -> Result<Vec<ObjectId>, SyncError> {
-    let repo = &target.cache.to_thread_local();
+    // Thousands of new blobs: kept in memory, then written as one pack (see `git::pack`).
+    let mut memory = target.cache.to_thread_local().with_object_memory();
+    let repo = &memory;
     let mut base = tree_of(repo, head)?;
     // (tree, message) of each commit to make, oldest first.
     let mut planned: Vec<(ObjectId, &str)> = Vec::new();
@@ -130,6 +134,7 @@ fn build_commits(
         commits.push(c);
         parent = Some(c);
     }
+    crate::git::pack::persist_object_memory(&mut memory)?;
     Ok(commits)
 }
 
