@@ -27,6 +27,8 @@
 //! Run: `cargo bench --bench operator` (needs `scripts/install-test-tools.sh`: kube-apiserver,
 //! etcd, kubectl, git). About 5 minutes on 2 cores.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -820,31 +822,7 @@ fn load_average() -> String {
         .unwrap_or_default()
 }
 
+/// The shared machine line, with the clock tick the CPU figures are counted in.
 fn machine() -> String {
-    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model = cpuinfo
-        .lines()
-        .find_map(|l| l.strip_prefix("model name")?.split_once(':'))
-        .map(|(_, m)| m.trim().to_owned())
-        .unwrap_or_else(|| "unknown CPU".into());
-    let cores = cpuinfo
-        .lines()
-        .filter(|l| l.starts_with("processor"))
-        .count();
-    let ram_kib: f64 = std::fs::read_to_string("/proc/meminfo")
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("MemTotal:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0.0);
-    let git_version = Command::new("git")
-        .arg("--version")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-        .unwrap_or_default();
-    format!(
-        "machine: {model}, {cores} cores, {:.1} GiB RAM, {git_version}, CLK_TCK {}",
-        ram_kib / (1024.0 * 1024.0),
-        clock_ticks()
-    )
+    format!("{}, CLK_TCK {}", common::machine(), clock_ticks())
 }
