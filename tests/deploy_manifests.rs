@@ -7,14 +7,18 @@
 //! dashboard's queries, a Lua interpreter (`lua5.4`, `lua5.3`, `lua5.1` or `lua`) for
 //! argocd/health_test.lua, Go with Debian's sprig and yaml.v3 sources
 //! (`golang-go golang-github-masterminds-sprig-dev golang-gopkg-yaml.v3-dev`) to render the chart
-//! without helm, and kube-apiserver, etcd and kubectl (scripts/install-test-tools.sh) for the
-//! RBAC run. Without one, its check is skipped with a note; with CI set, it fails instead.
+//! without helm, and kube-apiserver, etcd and kubectl (scripts/install-test-tools.sh) and curl
+//! for the RBAC run. Without one, its check is skipped with a note; with CI set, it fails instead.
+
+mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use common::cluster::TestCluster;
+use common::operator::Operator;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -180,7 +184,10 @@ fn documents(text: &str, origin: &str) -> Vec<Value> {
 fn yaml_files(dir: &Path) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = fs::read_dir(dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.unwrap().path())
+        .map(|e| {
+            e.unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+                .path()
+        })
         .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
         .collect();
     files.sort();
@@ -253,6 +260,13 @@ fn strings(v: &Value) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// The string at JSON `pointer` in `v`; panics when there is none.
+fn str_at<'a>(v: &'a Value, pointer: &str) -> &'a str {
+    v.pointer(pointer)
+        .and_then(Value::as_str)
+        .unwrap_or_else(|| panic!("no string at {pointer} in {v}"))
 }
 
 /// The permissions an RBAC rule list grants, one per group × resource × verb × name.
@@ -438,7 +452,11 @@ fn deploy_files_are_numbered_commented_and_ordered() {
     let files = yaml_files(&dir);
     let mut kinds_in_order = Vec::new();
     for f in &files {
-        let name = f.file_name().unwrap().to_string_lossy().into_owned();
+        let name = f
+            .file_name()
+            .unwrap_or_else(|| panic!("{}: no file name", f.display()))
+            .to_string_lossy()
+            .into_owned();
         assert!(
             name.len() > 3 && name[..2].chars().all(|c| c.is_ascii_digit()) && &name[2..3] == "-",
             "deploy/{name}: name it NN-what.yaml so that `kubectl apply -f deploy/` keeps the order"
@@ -529,14 +547,21 @@ fn deployment_runs_the_operator_as_documented() {
             .map(str::to_owned)
     };
     for a in &args[1..] {
-        let name = a.split('=').next().unwrap();
+        let name = a.split('=').next().unwrap_or(a);
         assert!(OPERATOR_FLAGS.contains(&name), "unknown flag {a}");
     }
     let env: BTreeMap<&str, &Value> = c["env"]
         .as_array()
         .expect("env")
         .iter()
-        .map(|e| (e["name"].as_str().unwrap(), e))
+        .map(|e| {
+            (
+                e["name"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("env without name: {e}")),
+                e,
+            )
+        })
         .collect();
     assert_eq!(
         env["POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"],
@@ -579,7 +604,14 @@ fn deployment_runs_the_operator_as_documented() {
         .as_array()
         .expect("volumes")
         .iter()
-        .map(|v| (v["name"].as_str().unwrap(), v))
+        .map(|v| {
+            (
+                v["name"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("volume without name: {v}")),
+                v,
+            )
+        })
         .collect();
     for path in [state_dir.as_str(), "/tmp"] {
         let mount = c["volumeMounts"]
@@ -588,7 +620,9 @@ fn deployment_runs_the_operator_as_documented() {
             .iter()
             .find(|m| m["mountPath"] == path)
             .unwrap_or_else(|| panic!("nothing mounted at {path}"));
-        let volume = volumes[mount["name"].as_str().unwrap()];
+        let volume = volumes[mount["name"]
+            .as_str()
+            .unwrap_or_else(|| panic!("volumeMount without name: {mount}"))];
         assert!(
             volume.get("emptyDir").is_some() || volume.get("persistentVolumeClaim").is_some(),
             "{path}: {volume}"
@@ -607,7 +641,7 @@ fn deployment_runs_the_operator_as_documented() {
     assert_eq!(monitor["apiVersion"], "monitoring.coreos.com/v1");
     for (k, v) in monitor["spec"]["selector"]["matchLabels"]
         .as_object()
-        .unwrap()
+        .unwrap_or_else(|| panic!("ServiceMonitor without selector.matchLabels: {monitor}"))
     {
         assert_eq!(
             service["metadata"]["labels"].get(k),
@@ -683,7 +717,9 @@ fn cluster_role_grants_exactly_what_the_operator_needs() {
         find(
             &objects,
             role_kind,
-            binding["roleRef"]["name"].as_str().unwrap(),
+            binding["roleRef"]["name"]
+                .as_str()
+                .unwrap_or_else(|| panic!("binding without roleRef.name: {binding}")),
         );
         assert_eq!(
             binding["subjects"],
@@ -809,7 +845,12 @@ fn alerts_use_only_the_operators_metrics() {
             );
         }
     }
-    let expr = |n: &str| alerts[n]["expr"].as_str().unwrap().to_owned();
+    let expr = |n: &str| {
+        alerts[n]["expr"]
+            .as_str()
+            .unwrap_or_else(|| panic!("alert {n} without expr"))
+            .to_owned()
+    };
     assert!(expr("GitSyncStalled").contains("gitsync_last_successful_sync_timestamp_seconds"));
     assert!(expr("GitSyncStalled").contains("> 900"));
     assert_eq!(alerts["GitSyncStalled"]["for"], "10m");
@@ -828,7 +869,9 @@ fn promtool_rules(rule: &Value, what: &str) {
     };
     let dir = temp_dir();
     let rules = dir.path().join("rules.yaml");
-    fs::write(&rules, serde_norway::to_string(&rule["spec"]).unwrap()).unwrap();
+    let yaml = serde_norway::to_string(&rule["spec"])
+        .unwrap_or_else(|e| panic!("the PrometheusRule's spec as YAML: {e}"));
+    fs::write(&rules, yaml).unwrap_or_else(|e| panic!("{}: {e}", rules.display()));
     let out = run(Command::new(&promtool)
         .arg("check")
         .arg("rules")
@@ -839,8 +882,14 @@ fn promtool_rules(rule: &Value, what: &str) {
     let alerts = alerts(rule);
     let fill = |alert: &str, labels: &[(&str, &str)], value: &str| -> Value {
         let mut out = serde_json::Map::new();
-        for (k, v) in alerts[alert]["annotations"].as_object().unwrap() {
-            let mut s = v.as_str().unwrap().to_owned();
+        let annotations = alerts[alert]["annotations"]
+            .as_object()
+            .unwrap_or_else(|| panic!("alert {alert} without annotations"));
+        for (k, v) in annotations {
+            let mut s = v
+                .as_str()
+                .unwrap_or_else(|| panic!("alert {alert}: annotation {k} is not a string"))
+                .to_owned();
             for (label, val) in labels {
                 s = s.replace(&format!("{{{{ $labels.{label} }}}}"), val);
             }
@@ -906,7 +955,9 @@ fn promtool_rules(rule: &Value, what: &str) {
         }],
     });
     let test_file = dir.path().join("rules_test.yaml");
-    fs::write(&test_file, serde_norway::to_string(&tests).unwrap()).unwrap();
+    let yaml =
+        serde_norway::to_string(&tests).unwrap_or_else(|e| panic!("the rule tests as YAML: {e}"));
+    fs::write(&test_file, yaml).unwrap_or_else(|e| panic!("{}: {e}", test_file.display()));
     let out = run(Command::new(&promtool).current_dir(dir.path()).args([
         "test",
         "rules",
@@ -979,7 +1030,14 @@ fn dashboard_uses_only_the_operators_metrics() {
         .as_array()
         .expect("templating")
         .iter()
-        .map(|v| (v["name"].as_str().unwrap(), v))
+        .map(|v| {
+            (
+                v["name"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("variable without name: {v}")),
+                v,
+            )
+        })
         .collect();
     assert_eq!(vars["DS_PROMETHEUS"]["type"], "datasource");
     assert_eq!(vars["DS_PROMETHEUS"]["query"], "prometheus");
@@ -1048,7 +1106,9 @@ fn promtool_parses_the_dashboard_queries() {
     let dir = temp_dir();
     let file = dir.path().join("dashboard_rules.yaml");
     let groups = json!({ "groups": [{ "name": "dashboard", "rules": rules }] });
-    fs::write(&file, serde_norway::to_string(&groups).unwrap()).unwrap();
+    let yaml = serde_norway::to_string(&groups)
+        .unwrap_or_else(|e| panic!("the dashboard's rules as YAML: {e}"));
+    fs::write(&file, yaml).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
     let out = run(Command::new(&promtool).arg("check").arg("rules").arg(&file));
     assert_success(&out, "promtool check rules (dashboard queries)");
 }
@@ -1066,7 +1126,7 @@ fn examples_match_the_crds_and_refer_to_each_other() {
     for o in &examples {
         if !o.value["apiVersion"]
             .as_str()
-            .unwrap()
+            .unwrap_or_else(|| panic!("{}: no apiVersion", o.file))
             .starts_with("gitsync.dev/")
         {
             continue;
@@ -1078,7 +1138,12 @@ fn examples_match_the_crds_and_refer_to_each_other() {
         let version = &crd["spec"]["versions"][0];
         assert_eq!(
             o.value["apiVersion"],
-            format!("gitsync.dev/{}", version["name"].as_str().unwrap())
+            format!(
+                "gitsync.dev/{}",
+                version["name"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("CRD version without name: {version}"))
+            )
         );
         let schema = &version["schema"]["openAPIV3Schema"];
         let validator = jsonschema::draft4::new(schema).expect("the CRD schema compiles");
@@ -1110,10 +1175,10 @@ fn examples_match_the_crds_and_refer_to_each_other() {
     let connection = find(
         &examples,
         "GitConnection",
-        gitsync["spec"]["connectionRef"]["name"].as_str().unwrap(),
+        str_at(gitsync, "/spec/connectionRef/name"),
     );
-    let git_keys = secret_keys(connection["spec"]["secretRef"]["name"].as_str().unwrap());
-    let url = gitsync["spec"]["repository"]["url"].as_str().unwrap();
+    let git_keys = secret_keys(str_at(connection, "/spec/secretRef/name"));
+    let url = str_at(gitsync, "/spec/repository/url");
     let flux_sets: &[&[&str]] = if url.starts_with("ssh://") {
         &[&["identity", "known_hosts"]]
     } else {
@@ -1126,11 +1191,11 @@ fn examples_match_the_crds_and_refer_to_each_other() {
         "the Git Secret for {url} has {git_keys:?}"
     );
     let token = &gitsync["spec"]["workspace"]["tokenSecretRef"];
-    assert!(secret_keys(token["name"].as_str().unwrap()).contains(token["key"].as_str().unwrap()));
+    assert!(secret_keys(str_at(token, "/name")).contains(str_at(token, "/key")));
     for o in examples.iter().filter(|o| o.kind() == "SyncSecret") {
         let r = &o.value["spec"]["secretRef"];
         assert!(
-            secret_keys(r["name"].as_str().unwrap()).contains(r["key"].as_str().unwrap()),
+            secret_keys(str_at(r, "/name")).contains(str_at(r, "/key")),
             "SyncSecret {}",
             o.name()
         );
@@ -1170,7 +1235,7 @@ fn chart_metadata_and_values_parse() {
         find(&objects, "Deployment", "gitsync-operator")["spec"]["template"]["spec"]["containers"]
             [0]["image"]
             .as_str()
-            .unwrap()
+            .unwrap_or_else(|| panic!("deploy/'s Deployment has no image"))
             .to_owned();
     assert!(
         image.ends_with(&format!(":{}", env!("CARGO_PKG_VERSION"))),
@@ -1199,8 +1264,11 @@ fn chart_metadata_and_values_parse() {
         assert!(read(&f).starts_with('#'), "{}: header comment", f.display());
     }
     let templates = dir.join("templates");
-    for entry in fs::read_dir(&templates).unwrap() {
-        let path = entry.unwrap().path();
+    for entry in fs::read_dir(&templates).unwrap_or_else(|e| panic!("{}: {e}", templates.display()))
+    {
+        let path = entry
+            .unwrap_or_else(|e| panic!("{}: {e}", templates.display()))
+            .path();
         let text = read(&path);
         if path.extension().is_some_and(|x| x == "yaml" || x == "tpl") {
             assert!(
@@ -1383,21 +1451,22 @@ func main() {
 /// Builds helm-template-lite with Debian's Go and sprig (GOPATH mode), or None without them.
 fn helm_template_lite() -> Option<PathBuf> {
     let gocode = Path::new("/usr/share/gocode/src");
-    let go = which("go");
     let sources = ["github.com/Masterminds/sprig", "gopkg.in/yaml.v3"];
-    if go.is_none() || !sources.iter().all(|s| gocode.join(s).is_dir()) {
+    let go = which("go").filter(|_| sources.iter().all(|s| gocode.join(s).is_dir()));
+    let Some(go) = go else {
         missing_tool(
             "rendering the Helm chart (no helm here)",
             "the Debian packages golang-go golang-github-masterminds-sprig-dev golang-gopkg-yaml.v3-dev",
         );
         return None;
-    }
+    };
     let work = Path::new(env!("CARGO_TARGET_TMPDIR")).join("helm-template-lite");
     let src_dir = work.join(format!("src-{}", std::process::id()));
-    fs::create_dir_all(&src_dir).unwrap();
-    fs::write(src_dir.join("main.go"), HELM_TEMPLATE_LITE).unwrap();
+    fs::create_dir_all(&src_dir).unwrap_or_else(|e| panic!("{}: {e}", src_dir.display()));
+    fs::write(src_dir.join("main.go"), HELM_TEMPLATE_LITE)
+        .unwrap_or_else(|e| panic!("{}/main.go: {e}", src_dir.display()));
     let bin = src_dir.join("helm-template-lite");
-    let out = run(Command::new(go.unwrap())
+    let out = run(Command::new(go)
         .current_dir(&src_dir)
         .args(["build", "-o"])
         .arg(&bin)
@@ -1414,13 +1483,14 @@ fn helm_template_lite() -> Option<PathBuf> {
 fn render_chart(bin: &Path, release: &str, namespace: &str, values: &str) -> Vec<Object> {
     let dir = temp_dir();
     let values_file = dir.path().join("values.yaml");
-    fs::write(&values_file, values).unwrap();
+    fs::write(&values_file, values).unwrap_or_else(|e| panic!("{}: {e}", values_file.display()));
     let out = run(Command::new(bin)
         .arg(root().join("charts/gitsync"))
         .args([release, namespace])
         .arg(&values_file));
     assert_success(&out, &format!("rendering the chart with {values}"));
-    let text = String::from_utf8(out.stdout).unwrap();
+    let text = String::from_utf8(out.stdout)
+        .unwrap_or_else(|e| panic!("the rendered chart is not UTF-8: {e}"));
     documents(&text, "rendered chart")
         .into_iter()
         .map(|value| Object {
@@ -1480,8 +1550,10 @@ fn chart_renders_the_same_objects_as_deploy() {
         assert!(
             got == want,
             "{key} differs between the chart and deploy/\nchart:\n{}\ndeploy/:\n{}",
-            serde_json::to_string_pretty(got).unwrap(),
-            serde_json::to_string_pretty(want).unwrap()
+            serde_json::to_string_pretty(got)
+                .unwrap_or_else(|e| panic!("{key} of the chart as JSON: {e}")),
+            serde_json::to_string_pretty(want)
+                .unwrap_or_else(|e| panic!("{key} of deploy/ as JSON: {e}"))
         );
     }
 
@@ -1634,186 +1706,66 @@ fn argocd_health_check_passes_its_tests() {
 /// The test user of scripts/test-cluster (only in group system:authenticated).
 const TEST_USER: &str = "gitsync-operator-test";
 
-/// A throwaway etcd + kube-apiserver (scripts/test-cluster), stopped when dropped.
-struct Cluster {
-    dir: PathBuf,
-    _parent: tempfile::TempDir,
+/// A throwaway etcd + kube-apiserver (scripts/test-cluster); None (after a note) when the API
+/// server, etcd, kubectl or curl are not installed.
+fn start_cluster() -> Option<TestCluster> {
+    let tools = std::env::var_os("GITSYNC_TOOLS")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/gitsync/tools")));
+    let apiserver = tools.map(|t| t.join("bin/kube-apiserver"));
+    let etcd = std::env::var_os("GITSYNC_ETCD")
+        .map(PathBuf::from)
+        .or_else(|| which("etcd"));
+    if !apiserver.is_some_and(|a| a.is_file())
+        || etcd.is_none()
+        || which("kubectl").is_none()
+        || which("curl").is_none()
+    {
+        missing_tool(
+            "running the operator under deploy/'s RBAC",
+            "kube-apiserver, etcd and kubectl with scripts/install-test-tools.sh, and curl",
+        );
+        return None;
+    }
+    Some(TestCluster::start())
 }
 
-impl Cluster {
-    /// None (after a note) when the API server, etcd or kubectl are not installed.
-    fn start() -> Option<Cluster> {
-        let tools = std::env::var_os("GITSYNC_TOOLS")
-            .map(PathBuf::from)
-            .or_else(|| {
-                std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/gitsync/tools"))
-            });
-        let apiserver = tools.map(|t| t.join("bin/kube-apiserver"));
-        let etcd = std::env::var_os("GITSYNC_ETCD")
-            .map(PathBuf::from)
-            .or_else(|| which("etcd"));
-        if !apiserver.is_some_and(|a| a.is_file()) || etcd.is_none() || which("kubectl").is_none() {
-            missing_tool(
-                "running the operator under deploy/'s RBAC",
-                "kube-apiserver, etcd and kubectl with scripts/install-test-tools.sh",
-            );
-            return None;
-        }
-        let parent = temp_dir();
-        let dir = parent.path().join("cluster");
-        let out = run(Command::new(root().join("scripts/test-cluster"))
-            .arg("start")
-            .arg(format!("--owner-pid={}", std::process::id()))
-            .arg(&dir));
-        assert_success(&out, "scripts/test-cluster start");
-        Some(Cluster {
-            dir,
-            _parent: parent,
-        })
-    }
-
-    fn kubectl_with(&self, kubeconfig: &str, args: &[&str], stdin: Option<&str>) -> Output {
-        use std::io::Write;
-        let mut cmd = Command::new("kubectl");
-        cmd.env("KUBECONFIG", self.dir.join(kubeconfig))
-            .args(args)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped());
-        let mut child = cmd.spawn().expect("kubectl");
-        let mut input = child.stdin.take().unwrap();
-        input.write_all(stdin.unwrap_or("").as_bytes()).unwrap();
-        drop(input);
-        child.wait_with_output().unwrap()
-    }
-
-    /// kubectl as the admin; panics on failure.
-    fn kubectl(&self, args: &[&str]) -> String {
-        self.kubectl_stdin(args, None)
-    }
-
-    fn kubectl_stdin(&self, args: &[&str], stdin: Option<&str>) -> String {
-        let out = self.kubectl_with("kubeconfig", args, stdin);
-        assert_success(&out, &format!("kubectl {}", args.join(" ")));
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    fn apply(&self, objects: &[Value]) {
-        let list = json!({ "apiVersion": "v1", "kind": "List", "items": objects });
-        self.kubectl_stdin(&["apply", "-f", "-"], Some(&list.to_string()));
-    }
-
-    /// `kubectl get -o json ARGS`; Null when it fails (not there yet).
-    fn get(&self, args: &[&str]) -> Value {
-        let mut all = vec!["get", "-o", "json"];
-        all.extend_from_slice(args);
-        let out = self.kubectl_with("kubeconfig", &all, None);
-        if !out.status.success() {
-            return Value::Null;
-        }
-        serde_json::from_str(&String::from_utf8_lossy(&out.stdout)).unwrap()
-    }
+/// kubectl as the admin with `stdin`; panics on failure, returns stdout.
+fn kubectl(cluster: &TestCluster, args: &[&str], stdin: &str) -> String {
+    let out = cluster.kubectl_stdin(args, stdin);
+    assert_success(&out, &format!("kubectl {}", args.join(" ")));
+    String::from_utf8(out.stdout)
+        .unwrap_or_else(|e| panic!("kubectl {}: stdout is not UTF-8: {e}", args.join(" ")))
 }
 
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        let _ = Command::new(root().join("scripts/test-cluster"))
-            .arg("stop")
-            .arg(&self.dir)
-            .output();
-    }
+fn apply(cluster: &TestCluster, objects: &[Value]) {
+    let list = json!({ "apiVersion": "v1", "kind": "List", "items": objects });
+    kubectl(cluster, &["apply", "-f", "-"], &list.to_string());
 }
 
-/// `gitsync operator` as the test user, killed if still running when dropped.
-struct Operator {
-    child: std::process::Child,
-    log: PathBuf,
-    listen: String,
-}
-
-impl Operator {
-    fn start(cluster: &Cluster, state: &Path, identity: &str, extra: &[&str]) -> Operator {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let listen = format!("127.0.0.1:{port}");
-        let log = state.join(format!("{identity}.log"));
-        let log_file = fs::File::create(&log).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_gitsync"))
-            .arg("operator")
-            .args([
-                "--lease-namespace",
-                "gitsync-system",
-                "--identity",
-                identity,
-            ])
-            .args(["--listen", &listen, "--log-format", "json"])
-            .arg("--state-dir")
-            .arg(state.join(identity))
-            .args(extra)
-            .env("KUBECONFIG", cluster.dir.join("user-kubeconfig"))
-            .env_remove("POD_NAMESPACE")
-            .env_remove("POD_NAME")
-            .env_remove("GITSYNC_NAMESPACE")
-            .env_remove("GITSYNC_LABEL_SELECTOR")
-            .stdout(log_file.try_clone().unwrap())
-            .stderr(log_file)
-            .spawn()
-            .expect("gitsync operator");
-        Operator { child, log, listen }
+/// `kubectl get -o json ARGS`; Null when it fails (not there yet).
+fn get(cluster: &TestCluster, args: &[&str]) -> Value {
+    let mut all = vec!["get", "-o", "json"];
+    all.extend_from_slice(args);
+    let out = cluster.kubectl(&all);
+    if !out.status.success() {
+        return Value::Null;
     }
-
-    fn metrics(&self) -> String {
-        use std::io::{Read, Write};
-        let Ok(mut s) = std::net::TcpStream::connect(&self.listen) else {
-            return String::new();
-        };
-        let request = "GET /metrics HTTP/1.1\r\nHost: localhost\r\nAccept: text/plain\r\nConnection: close\r\n\r\n";
-        let mut body = String::new();
-        if s.write_all(request.as_bytes()).is_ok() {
-            let _ = s.read_to_string(&mut body);
-        }
-        body
-    }
-
-    /// SIGTERM, then the exit status and the log.
-    fn stop(mut self) -> (std::process::ExitStatus, String) {
-        let pid = self.child.id().to_string();
-        let _ = Command::new("kill").args(["-TERM", &pid]).status();
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        let status = loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                break status;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "no exit 30 s after SIGTERM"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        };
-        (status, read(&self.log))
-    }
-}
-
-impl Drop for Operator {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("kubectl {}: not JSON: {e}\n{text}", all.join(" ")))
 }
 
 /// Polls `check` (which says what it still waits for) for up to 60 s.
 fn eventually(what: &str, operator: &Operator, mut check: impl FnMut() -> Option<String>) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     loop {
-        assert_no_forbidden(&read(&operator.log));
+        assert_no_forbidden(&operator.log_text());
         let Some(waiting) = check() else { return };
         assert!(
             std::time::Instant::now() < deadline,
             "{what}: still {waiting}\noperator log:\n{}",
-            read(&operator.log)
+            operator.log_text()
         );
         std::thread::sleep(std::time::Duration::from_millis(500));
     }
@@ -1862,27 +1814,29 @@ fn assert_no_forbidden(log: &str) {
 /// mode, the ClusterRole's rules in a Role in one namespace, is enough for `--namespace`.
 #[test]
 fn api_server_accepts_deploy_and_one_namespace_rbac_suffices() {
-    let Some(cluster) = Cluster::start() else {
+    let Some(cluster) = start_cluster() else {
         return;
     };
     let objects = deploy_objects();
     let examples = example_objects();
 
-    cluster.kubectl(&["apply", "-f", root().join("crds").to_str().unwrap()]);
-    cluster.kubectl(&[
-        "wait",
-        "--for=condition=established",
-        "crd",
-        "--all",
-        "--timeout=60s",
-    ]);
-    cluster.kubectl(&[
-        "apply",
-        "-f",
-        root().join("deploy/00-namespace.yaml").to_str().unwrap(),
-    ]);
-    cluster.kubectl(&["create", "namespace", "team-a"]);
-    cluster.kubectl(&["create", "namespace", "demo"]);
+    let crds = root().join("crds");
+    kubectl(&cluster, &["apply", "-f", &crds.to_string_lossy()], "");
+    kubectl(
+        &cluster,
+        &[
+            "wait",
+            "--for=condition=established",
+            "crd",
+            "--all",
+            "--timeout=60s",
+        ],
+        "",
+    );
+    let namespace = root().join("deploy/00-namespace.yaml");
+    kubectl(&cluster, &["apply", "-f", &namespace.to_string_lossy()], "");
+    kubectl(&cluster, &["create", "namespace", "team-a"], "");
+    kubectl(&cluster, &["create", "namespace", "demo"], "");
 
     // What this API server (1.20) serves validates against its schemas: deploy/ (but
     // policy/v1 and the Prometheus Operator's kinds, which it lacks) and the examples.
@@ -1898,15 +1852,17 @@ fn api_server_accepts_deploy_and_one_namespace_rbac_suffices() {
         .map(|o| o.value.clone())
         .collect();
     let list = json!({ "apiVersion": "v1", "kind": "List", "items": servable });
-    cluster.kubectl_stdin(
+    kubectl(
+        &cluster,
         &["apply", "--dry-run=server", "--validate=true", "-f", "-"],
-        Some(&list.to_string()),
+        &list.to_string(),
     );
     let list = json!({
         "apiVersion": "v1", "kind": "List",
         "items": examples.iter().map(|o| o.value.clone()).collect::<Vec<_>>(),
     });
-    cluster.kubectl_stdin(
+    kubectl(
+        &cluster,
         &[
             "apply",
             "-n",
@@ -1916,7 +1872,7 @@ fn api_server_accepts_deploy_and_one_namespace_rbac_suffices() {
             "-f",
             "-",
         ],
-        Some(&list.to_string()),
+        &list.to_string(),
     );
 
     // The ClusterRole's rules as a Role in team-a, and deploy/'s leader-election Role, bound to
@@ -1933,14 +1889,17 @@ fn api_server_accepts_deploy_and_one_namespace_rbac_suffices() {
             "apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "gitsync-operator",
         },
     }));
-    cluster.apply(&[
-        role,
-        binding,
-        find(&objects, "Role", "gitsync-operator-leader-election").clone(),
-        with_user_subject(
-            find(&objects, "RoleBinding", "gitsync-operator-leader-election").clone(),
-        ),
-    ]);
+    apply(
+        &cluster,
+        &[
+            role,
+            binding,
+            find(&objects, "Role", "gitsync-operator-leader-election").clone(),
+            with_user_subject(
+                find(&objects, "RoleBinding", "gitsync-operator-leader-election").clone(),
+            ),
+        ],
+    );
 
     // The examples' GitConnection and SyncSecret (their Secrets hold placeholders, so the
     // connection is refused locally), a GitSync that stalls without touching the network, and
@@ -1955,26 +1914,41 @@ fn api_server_accepts_deploy_and_one_namespace_rbac_suffices() {
         o["metadata"]["namespace"] = json!("team-a");
     }
     team.push(unreachable_gitsync("elsewhere", "demo"));
-    cluster.apply(&team);
+    apply(&cluster, &team);
 
     let state = temp_dir();
     let operator = Operator::start(
-        &cluster,
-        state.path(),
+        cluster.user_kubeconfig(),
+        &state.path().join("replica-0"),
         "replica-0",
-        &["--namespace", "team-a"],
+        &[
+            "--lease-namespace",
+            "gitsync-system",
+            "--log-format",
+            "json",
+            "--log-level",
+            "info",
+            "--namespace",
+            "team-a",
+        ],
     );
     eventually("the single-namespace operator", &operator, || {
-        let lease = cluster.get(&[
-            "leases.coordination.k8s.io",
-            "-n",
-            "gitsync-system",
-            "gitsync-operator",
-        ]);
+        let lease = get(
+            &cluster,
+            &[
+                "leases.coordination.k8s.io",
+                "-n",
+                "gitsync-system",
+                "gitsync-operator",
+            ],
+        );
         if lease["spec"]["holderIdentity"] != "replica-0" {
             return Some(format!("waiting for the Lease: {}", lease["spec"]));
         }
-        let gs = cluster.get(&["gitsyncs.gitsync.dev", "-n", "team-a", "scoped"]);
+        let gs = get(
+            &cluster,
+            &["gitsyncs.gitsync.dev", "-n", "team-a", "scoped"],
+        );
         let stalled = condition(&gs, "Stalled");
         if stalled.is_none_or(|c| c["status"] != "True" || c["reason"] != "SecretNotFound") {
             return Some(format!(
@@ -1986,7 +1960,7 @@ fn api_server_accepts_deploy_and_one_namespace_rbac_suffices() {
             ("gitconnections.gitsync.dev", "github"),
             ("syncsecrets.gitsync.dev", "amplitude-api-key"),
         ] {
-            let o = cluster.get(&[kind, "-n", "team-a", name]);
+            let o = get(&cluster, &[kind, "-n", "team-a", name]);
             if condition(&o, "Ready").is_none() {
                 return Some(format!(
                     "waiting for {kind} {name}'s status: {}",
@@ -1994,23 +1968,34 @@ fn api_server_accepts_deploy_and_one_namespace_rbac_suffices() {
                 ));
             }
         }
-        let events = cluster.get(&["events.v1.events.k8s.io", "-n", "team-a"]);
+        let events = get(&cluster, &["events.v1.events.k8s.io", "-n", "team-a"]);
         if events["items"].as_array().is_none_or(Vec::is_empty) {
             return Some("waiting for an Event".into());
         }
-        if !operator.metrics().lines().any(|l| l == "gitsync_leader 1") {
+        if !operator
+            .metrics("text/plain")
+            .lines()
+            .any(|l| l == "gitsync_leader 1")
+        {
             return Some("waiting for gitsync_leader 1".into());
         }
         None
     });
-    let ss = cluster.get(&[
-        "syncsecrets.gitsync.dev",
-        "-n",
-        "team-a",
-        "amplitude-api-key",
-    ]);
-    assert_eq!(condition(&ss, "Ready").unwrap()["status"], "True", "{ss}");
-    let elsewhere = cluster.get(&["gitsyncs.gitsync.dev", "-n", "demo", "elsewhere"]);
+    let ss = get(
+        &cluster,
+        &[
+            "syncsecrets.gitsync.dev",
+            "-n",
+            "team-a",
+            "amplitude-api-key",
+        ],
+    );
+    let ready = condition(&ss, "Ready").unwrap_or_else(|| panic!("no Ready condition: {ss}"));
+    assert_eq!(ready["status"], "True", "{ss}");
+    let elsewhere = get(
+        &cluster,
+        &["gitsyncs.gitsync.dev", "-n", "demo", "elsewhere"],
+    );
     assert!(
         elsewhere["status"].is_null(),
         "outside --namespace: {elsewhere}"

@@ -5,10 +5,11 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::cluster::TestCluster;
+use common::operator::Operator;
 use common::{TestWorkspace, fixture_dir, git};
 use gitsync::model::{ResourceType, Value};
 use gitsync::workspace::Workspace;
@@ -25,23 +26,9 @@ fn apply(cluster: &TestCluster, yaml: &str) -> (bool, String) {
 }
 
 fn apply_with(cluster: &TestCluster, yaml: &str, flags: &[&str]) -> (bool, String) {
-    let mut child = Command::new("kubectl")
-        .arg("--kubeconfig")
-        .arg(cluster.kubeconfig())
-        .args(["apply", "-f", "-"])
-        .args(flags)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("kubectl: {e}"));
-    if let Some(mut stdin) = child.stdin.take() {
-        use std::io::Write as _;
-        stdin
-            .write_all(yaml.as_bytes())
-            .unwrap_or_else(|e| panic!("{e}"));
-    }
-    let out = child.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
+    let mut args = vec!["apply", "-f", "-"];
+    args.extend_from_slice(flags);
+    let out = cluster.kubectl_stdin(&args, yaml);
     (
         out.status.success(),
         format!(
@@ -115,69 +102,6 @@ fn tail(log: &Path) -> String {
     let text = std::fs::read_to_string(log).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(40)..].join("\n")
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or_else(|e| panic!("{e}"))
-}
-
-/// `gitsync operator` as a process, pointed at the test cluster.
-struct Operator {
-    child: Child,
-    metrics_port: u16,
-    log: PathBuf,
-}
-
-impl Operator {
-    fn start(kubeconfig: &Path, state: &Path, identity: &str, extra: &[&str]) -> Operator {
-        let metrics_port = free_port();
-        std::fs::create_dir_all(state).unwrap_or_else(|e| panic!("{e}"));
-        let log = state.join(format!("{identity}.log"));
-        let file = std::fs::File::create(&log).unwrap_or_else(|e| panic!("{e}"));
-        let child = Command::new(env!("CARGO_BIN_EXE_gitsync"))
-            .arg("operator")
-            .arg("--state-dir")
-            .arg(state)
-            .args(["--listen", &format!("127.0.0.1:{metrics_port}")])
-            .args(["--identity", identity])
-            .args(if extra.contains(&"--lease-namespace") {
-                &[][..]
-            } else {
-                &["--lease-namespace", "default"][..]
-            })
-            .args(["--log-level", "info,gitsync=debug"])
-            .args(extra)
-            .env("KUBECONFIG", kubeconfig)
-            .stdout(Stdio::null())
-            .stderr(file)
-            .spawn()
-            .unwrap_or_else(|e| panic!("gitsync operator: {e}"));
-        Operator {
-            child,
-            metrics_port,
-            log,
-        }
-    }
-
-    /// `/metrics`, in the format `accept` asks for (Prometheus text for promtool).
-    fn metrics(&self, accept: &str) -> String {
-        let out = Command::new("curl")
-            .args(["-sf", "-H", &format!("Accept: {accept}")])
-            .arg(format!("http://127.0.0.1:{}/metrics", self.metrics_port))
-            .output()
-            .unwrap_or_else(|e| panic!("curl: {e}"));
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-}
-
-impl Drop for Operator {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn secret_yaml(name: &str, pairs: &[(&str, &str)]) -> String {
@@ -738,8 +662,7 @@ async fn two_operators_only_the_leader_writes_and_the_standby_takes_over() {
 
     // Kill the leader outright (no release), change the workspace right away: the standby takes
     // the Lease once it expires and brings the change over, once.
-    let _ = first.child.kill();
-    let _ = first.child.wait();
+    first.kill();
     let mut s = sources[2].clone();
     s.attributes
         .insert("name".into(), Value::String("While nobody leads".into()));
@@ -859,6 +782,6 @@ subjects: [{kind: User, name: gitsync-operator-test, apiGroup: rbac.authorizatio
         events.contains("FullSync"),
         "the Event was not allowed:\n{events}"
     );
-    let log = std::fs::read_to_string(&operator.log).unwrap_or_default();
+    let log = operator.log_text();
     assert!(!log.contains("forbidden"), "{log}");
 }

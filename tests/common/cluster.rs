@@ -9,8 +9,9 @@
 //! Dropping the `TestCluster` stops both servers; a test process killed before that leaks none
 //! either (the script stops them when the process is gone).
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
 /// A running test cluster; see the module docs.
 pub struct TestCluster {
@@ -101,6 +102,27 @@ impl TestCluster {
     /// Runs `kubectl` as the non-admin user `gitsync-operator-test`.
     pub fn kubectl_as_user(&self, args: &[&str]) -> Output {
         kubectl(&self.user_kubeconfig, args)
+    }
+
+    /// Runs `kubectl` as the admin with `stdin` as its standard input (`apply -f -`).
+    pub fn kubectl_stdin(&self, args: &[&str], stdin: &str) -> Output {
+        let mut child = Command::new("kubectl")
+            .arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("running kubectl (apt-get install kubernetes-client): {e}"));
+        if let Some(mut input) = child.stdin.take() {
+            input
+                .write_all(stdin.as_bytes())
+                .unwrap_or_else(|e| panic!("writing to kubectl {args:?}: {e}"));
+        }
+        child
+            .wait_with_output()
+            .unwrap_or_else(|e| panic!("kubectl {args:?}: {e}"))
     }
 }
 

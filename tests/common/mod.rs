@@ -3,6 +3,7 @@
 
 pub mod cluster;
 pub mod git_http;
+pub mod operator;
 
 use std::path::{Path, PathBuf};
 
