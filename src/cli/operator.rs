@@ -111,7 +111,7 @@ pub struct FullSyncArgs {
 }
 
 fn parse_timeout(s: &str) -> Result<Duration, String> {
-    crate::operator::gitsync::parse_interval(s)
+    crate::sync::runner::parse_interval(s)
         .ok_or_else(|| format!("`{s}` is not a duration like 30s or 5m"))
 }
 

@@ -11,7 +11,7 @@ use crate::git::cache;
 use crate::git::remote::{Auth, Remote};
 use crate::git::tree::Author;
 use crate::sync::full::Target;
-use crate::sync::runner::{Outcome, Syncer};
+use crate::sync::runner::{Outcome, Syncer, parse_interval};
 use crate::workspace::{Client, ClientConfig};
 
 /// Keep a Git branch in sync with a workspace, one commit per change.
@@ -73,23 +73,25 @@ pub struct SyncArgs {
     ssh_known_hosts: Option<PathBuf>,
 }
 
+/// `--interval`: the runner's interval syntax, where on the command line a bare number is seconds.
 fn parse_duration(s: &str) -> Result<Duration, String> {
-    let (number, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: u64 = number
-        .parse()
-        .map_err(|_| format!("`{s}` is not a duration like 1s, 30s or 5m"))?;
-    let d = match unit {
-        "ms" => Duration::from_millis(n),
-        "s" | "" => Duration::from_secs(n),
-        "m" => Duration::from_secs(n * 60),
-        "h" => Duration::from_secs(n * 3600),
-        _ => return Err(format!("`{s}` is not a duration like 1s, 30s or 5m")),
-    };
-    if d.is_zero() {
-        Err("the interval must be more than zero".into())
+    let with_unit = if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+        format!("{s}s")
     } else {
-        Ok(d)
-    }
+        s.to_owned()
+    };
+    parse_interval(&with_unit).ok_or_else(|| {
+        let zero = ["ms", "s", "m", "h"].iter().any(|unit| {
+            with_unit
+                .strip_suffix(unit)
+                .is_some_and(|n| n.parse::<u64>() == Ok(0))
+        });
+        if zero {
+            "the interval must be more than zero".to_owned()
+        } else {
+            format!("`{s}` is not a duration like 1s, 30s or 5m")
+        }
+    })
 }
 
 fn read_secret(path: &PathBuf) -> Result<String, String> {
@@ -191,5 +193,28 @@ fn report(outcome: &Outcome, branch: &str, always: bool) {
         Outcome::ListAndDiff(_) => {
             eprintln!("list-and-diff sync (no audit trail): {commits} pushed")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interval_flag_takes_bare_seconds_and_says_why_it_refuses() {
+        assert_eq!(parse_duration("30"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("200ms"), Ok(Duration::from_millis(200)));
+        assert_eq!(
+            parse_duration("0ms"),
+            Err("the interval must be more than zero".into())
+        );
+        assert_eq!(
+            parse_duration("0"),
+            Err("the interval must be more than zero".into())
+        );
+        assert_eq!(
+            parse_duration("soon"),
+            Err("`soon` is not a duration like 1s, 30s or 5m".into())
+        );
     }
 }

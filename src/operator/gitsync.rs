@@ -26,7 +26,7 @@ use crate::git::remote::{Auth, Remote};
 use crate::git::tree::Author;
 use crate::model::ResourceType;
 use crate::sync::full::{SyncError, Target};
-use crate::sync::runner::{Detection, Outcome, Syncer};
+use crate::sync::runner::{Detection, Outcome, Syncer, parse_interval};
 use crate::telemetry::metrics::{GitSyncKey, SyncKind, SyncResult};
 use crate::workspace::embedded::now_rfc3339;
 use crate::workspace::{Client as WorkspaceClient, ClientConfig};
@@ -102,21 +102,6 @@ impl From<CredentialProblem> for Problem {
             message: p.to_string(),
         }
     }
-}
-
-/// `30s`, `1m`, `500ms`, `2h`.
-pub fn parse_interval(s: &str) -> Option<Duration> {
-    let split = s.find(|c: char| !c.is_ascii_digit())?;
-    let (n, unit) = s.split_at(split);
-    let n: u64 = n.parse().ok()?;
-    let d = match unit {
-        "ms" => Duration::from_millis(n),
-        "s" => Duration::from_secs(n),
-        "m" => Duration::from_secs(n * 60),
-        "h" => Duration::from_secs(n * 3600),
-        _ => return None,
-    };
-    (!d.is_zero()).then_some(d)
 }
 
 async fn resolve(
@@ -554,13 +539,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn intervals_and_reason_labels() {
-        assert_eq!(parse_interval("30s"), Some(Duration::from_secs(30)));
-        assert_eq!(parse_interval("1m"), Some(Duration::from_secs(60)));
-        assert_eq!(parse_interval("250ms"), Some(Duration::from_millis(250)));
-        assert_eq!(parse_interval("0s"), None);
-        assert_eq!(parse_interval("5"), None);
-        assert_eq!(parse_interval("5d"), None);
+    fn reason_labels_are_snake_case() {
         assert_eq!(snake("AuthenticationFailed"), "authentication_failed");
         assert_eq!(snake("NoWriteAccess"), "no_write_access");
     }
