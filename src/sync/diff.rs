@@ -12,9 +12,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use gix::ObjectId;
 
-use super::export::{Quiet, Tree, render_workspace};
+use super::export::{Quiet, Tree, identity, render_workspace};
 use super::full::{SyncError, Target};
-use super::incremental::identity;
 use super::messages::diff_message;
 use super::publish::{publish, tree_of};
 use crate::git::tree;

@@ -9,7 +9,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use crate::hcl::{RenderError, render};
-use crate::model::ResourceType;
+use crate::model::{Resource, ResourceType};
 use crate::workspace::{Workspace, WorkspaceError};
 
 /// The rendered tree: repository-relative path -> file contents.
@@ -63,19 +63,7 @@ pub async fn render_workspace<W: Workspace>(
             .await
             .map_err(|source| ExportError::Workspace { ty, source })?;
         for resource in &resources {
-            let id = resource
-                .id
-                .clone()
-                .unwrap_or_else(|| resource.import_id().unwrap_or_default());
-            let render_err = |source| ExportError::Render {
-                ty,
-                id: id.clone(),
-                source,
-            };
-            let path = resource
-                .path()
-                .map_err(|e| render_err(RenderError::Identity(e)))?;
-            let text = render(resource).map_err(render_err)?;
+            let (path, text) = render_file(resource)?;
             if tree.insert(path.clone(), text).is_some() {
                 return Err(ExportError::DuplicatePath { ty, path });
             }
@@ -84,6 +72,29 @@ pub async fn render_workspace<W: Workspace>(
         progress.listed(ty, resources.len());
     }
     Ok((tree, counts))
+}
+
+/// The id Segment (and its audit trail) knows a resource by: its own id, or its import id for
+/// types without one (labels: `key:value`).
+pub fn identity(resource: &Resource) -> String {
+    resource
+        .id
+        .clone()
+        .unwrap_or_else(|| resource.import_id().unwrap_or_default())
+}
+
+/// One resource as its Git Sync file: (repository-relative path, contents).
+pub fn render_file(resource: &Resource) -> Result<(String, String), ExportError> {
+    let render_err = |source| ExportError::Render {
+        ty: resource.ty,
+        id: identity(resource),
+        source,
+    };
+    let path = resource
+        .path()
+        .map_err(|e| render_err(RenderError::Identity(e)))?;
+    let text = render(resource).map_err(render_err)?;
+    Ok((path, text))
 }
 
 /// What [`write_tree`] changed.

@@ -12,11 +12,12 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use gix::ObjectId;
 
+use super::export::{identity, render_file};
 use super::full::{SyncError, Target};
 use super::messages::{change_message, point_of, with_point};
 use super::publish::{publish, tree_of};
 use crate::git::tree;
-use crate::model::{Resource, ResourceType};
+use crate::model::ResourceType;
 use crate::workspace::api::{AuditChange, parse_audit_kind};
 use crate::workspace::{AuditEvent, AuditPoint, Workspace};
 
@@ -80,7 +81,7 @@ pub async fn incremental_sync<W: Workspace>(
             SyncError::Export(super::export::ExportError::Workspace { ty, source })
         })?;
         for resource in resources {
-            let (path, text) = rendered(&resource)?;
+            let (path, text) = render_file(&resource)?;
             current.insert((ty, identity(&resource)), (path, text));
         }
     }
@@ -94,31 +95,6 @@ pub async fn incremental_sync<W: Workspace>(
         point: next,
         did_git_work: true,
     })
-}
-
-/// The id the audit trail uses for a resource: its own id, or its import id for types without
-/// one (labels: `key:value`).
-pub(super) fn identity(resource: &Resource) -> String {
-    resource
-        .id
-        .clone()
-        .unwrap_or_else(|| resource.import_id().unwrap_or_default())
-}
-
-fn rendered(resource: &Resource) -> Result<(String, String), SyncError> {
-    let id = identity(resource);
-    let export_err = |source| {
-        SyncError::Export(super::export::ExportError::Render {
-            ty: resource.ty,
-            id: id.clone(),
-            source,
-        })
-    };
-    let path = resource
-        .path()
-        .map_err(|e| export_err(crate::hcl::RenderError::Identity(e)))?;
-    let text = crate::hcl::render(resource).map_err(export_err)?;
-    Ok((path, text))
 }
 
 /// Where a resource's file is in a tree when the resource is gone from the workspace: its
