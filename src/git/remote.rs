@@ -250,12 +250,17 @@ impl Remote {
     /// Checks that the remote can be read with these credentials (`git ls-remote`), without
     /// fetching anything: what a GitConnection reports before any sync runs.
     pub fn check(&self, scratch: &Path) -> Result<(), RemoteError> {
+        self.ls_remote(scratch, "ls-remote")
+    }
+
+    /// `git ls-remote` of the branch; a refusal is classified as part of `operation`.
+    fn ls_remote(&self, dir: &Path, operation: &'static str) -> Result<(), RemoteError> {
         let branch = format!("refs/heads/{}", self.branch);
-        let out = self.git(scratch, &["ls-remote", "--heads", &self.url, &branch])?;
+        let out = self.git(dir, &["ls-remote", "--heads", &self.url, &branch])?;
         if out.status.success() {
             Ok(())
         } else {
-            Err(self.classify("ls-remote", &String::from_utf8_lossy(&out.stderr)))
+            Err(self.classify(operation, &String::from_utf8_lossy(&out.stderr)))
         }
     }
 
@@ -289,16 +294,17 @@ impl Remote {
     /// the same question with the same credentials (`git ls-remote`), and what the server or ssh
     /// told it is classified. If `git` succeeds, the failure was gix's own and is reported as is.
     fn diagnose(&self, cache: &Path, gix_error: &str) -> RemoteError {
-        let branch = format!("refs/heads/{}", self.branch);
-        match self.git(cache, &["ls-remote", "--heads", &self.url, &branch]) {
-            Ok(out) if !out.status.success() => {
-                self.classify("fetch", &String::from_utf8_lossy(&out.stderr))
-            }
-            _ => RemoteError::Git {
+        match self.ls_remote(cache, "fetch") {
+            // `git` succeeded, or could not be run: gix's own error is the one to report.
+            Ok(())
+            | Err(RemoteError::Git {
+                operation: "run", ..
+            }) => RemoteError::Git {
                 url: self.url.clone(),
                 operation: "fetch",
                 detail: gix_error.to_owned(),
             },
+            Err(refused) => refused,
         }
     }
 
