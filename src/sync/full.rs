@@ -12,7 +12,8 @@ use std::collections::BTreeMap;
 use gix::ObjectId;
 
 use super::export::{ExportError, Quiet, Tree, render_workspace};
-use super::messages::{FULL_SYNC, POINT_TRAILER, VERIFY_WRITE_PERMISSION, with_point};
+use super::incremental::stored_point;
+use super::messages::{FULL_SYNC, VERIFY_WRITE_PERMISSION, with_point};
 use super::publish::{publish, tree_of};
 use crate::git::remote::{Remote, RemoteError};
 use crate::git::tree::{self, Author, TreeError};
@@ -99,7 +100,8 @@ fn build_commits(
     let mut base = tree_of(repo, head)?;
     // (tree, message) of each commit to make, oldest first.
     let mut planned: Vec<(ObjectId, &str)> = Vec::new();
-    if !written_by_gitsync(repo, head) {
+    // Already written by gitsync: some commit on the branch carries its sync point.
+    if stored_point(repo, head).is_none() {
         planned.push((
             base.unwrap_or_else(|| repo.empty_tree().id),
             VERIFY_WRITE_PERMISSION,
@@ -136,23 +138,4 @@ fn build_commits(
     }
     crate::git::pack::persist_object_memory(&mut memory)?;
     Ok(commits)
-}
-
-/// Whether gitsync has already written to the branch: some commit on it carries the point
-/// trailer (looked for in the last 1,000 commits).
-fn written_by_gitsync(repo: &gix::Repository, head: Option<ObjectId>) -> bool {
-    let Some(head) = head else { return false };
-    let Ok(walk) = repo.rev_walk([head]).all() else {
-        return false;
-    };
-    walk.take(1000).filter_map(Result::ok).any(|info| {
-        info.object()
-            .ok()
-            .and_then(|c| {
-                c.message_raw()
-                    .ok()
-                    .map(|m| m.to_string().contains(POINT_TRAILER))
-            })
-            .unwrap_or(false)
-    })
 }
