@@ -16,7 +16,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use gix::ObjectId;
 
 /// How to authenticate to the remote.
-#[derive(Clone, Default)]
+#[derive(Clone, Default, Hash)]
 pub enum Auth {
     /// `file://`, `git://`, or a URL that needs nothing.
     #[default]

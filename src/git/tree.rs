@@ -97,7 +97,7 @@ fn editor_over(
 }
 
 /// Who a commit is by.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Author {
     pub name: String,
     pub email: String,

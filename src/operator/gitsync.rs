@@ -66,24 +66,19 @@ impl Inputs {
     /// rotated token, a new key, another branch).
     fn fingerprint(&self) -> u64 {
         let mut h = std::collections::hash_map::DefaultHasher::new();
-        self.token.hash(&mut h);
-        self.endpoint.hash(&mut h);
-        format!("{:?}", self.auth).hash(&mut h);
-        if let Auth::Basic { password, .. } = &self.auth {
-            password.hash(&mut h);
-        }
-        if let Auth::Bearer(token) = &self.auth {
-            token.hash(&mut h);
-        }
+        // Not the interval: a new interval needs no new runner.
+        (
+            &self.token,
+            &self.endpoint,
+            &self.auth,
+            &self.url,
+            &self.branch,
+        )
+            .hash(&mut h);
+        (&self.author, &self.types).hash(&mut h);
+        // A new key in the Secret is written to the same path: what counts is the file's contents.
         if let Auth::Ssh { identity, .. } = &self.auth {
             std::fs::read(identity).unwrap_or_default().hash(&mut h);
-        }
-        self.url.hash(&mut h);
-        self.branch.hash(&mut h);
-        self.author.name.hash(&mut h);
-        self.author.email.hash(&mut h);
-        for t in &self.types {
-            t.terraform_type().hash(&mut h);
         }
         h.finish()
     }
