@@ -19,31 +19,11 @@ async fn full_sync_writes_git_sync_output_keeps_human_files_and_is_idempotent() 
 
     // A repository with a README a person wrote.
     let (remote_path, remote) = bare_remote(root.path(), "remote.git");
-    let work = root.path().join("work");
-    git(
+    common::commit_readme(
         root.path(),
-        &[
-            "clone",
-            "-q",
-            remote_path.to_str().unwrap_or(""),
-            work.to_str().unwrap_or("work"),
-        ],
+        &remote_path.to_string_lossy(),
+        "Create README.md",
     );
-    std::fs::write(work.join("README.md"), "ours").unwrap_or_else(|e| panic!("{e}"));
-    git(&work, &["add", "README.md"]);
-    git(
-        &work,
-        &[
-            "-c",
-            "user.name=P",
-            "-c",
-            "user.email=p@example.com",
-            "commit",
-            "-qm",
-            "Create README.md",
-        ],
-    );
-    git(&work, &["push", "-q", "origin", "HEAD:main"]);
 
     let target = sync_target(root.path(), "cache.git", remote.clone());
     let types: Vec<ResourceType> = ResourceType::git_sync_types().collect();

@@ -78,26 +78,7 @@ fn first_push_concurrent_push_and_human_commits() {
     );
 
     // A person adds a README on the branch.
-    let work = root.path().join("work");
-    git(
-        root.path(),
-        &["clone", "-q", &remote.url, work.to_str().unwrap_or("work")],
-    );
-    std::fs::write(work.join("README.md"), "ours").unwrap_or_else(|e| panic!("{e}"));
-    git(&work, &["add", "README.md"]);
-    git(
-        &work,
-        &[
-            "-c",
-            "user.name=P",
-            "-c",
-            "user.email=p@example.com",
-            "commit",
-            "-qm",
-            "Add README",
-        ],
-    );
-    git(&work, &["push", "-q", "origin", "main"]);
+    common::commit_readme(root.path(), &remote.url, "Add README");
 
     // Cache B builds on a stale head: its push is refused, it fetches and rebuilds on top.
     let stale = remote.fetch(&b).unwrap_or_else(|e| panic!("{e}"));

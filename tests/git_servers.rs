@@ -330,36 +330,6 @@ fn run_program(program: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
-/// A commit a person made on `main` of the bare repository `remote_path`; returns its id.
-fn commit_readme(root: &Path, remote_path: &Path) -> String {
-    let work = root.join("work");
-    git(
-        root,
-        &[
-            "clone",
-            "-q",
-            &remote_path.to_string_lossy(),
-            &work.to_string_lossy(),
-        ],
-    );
-    std::fs::write(work.join("README.md"), "ours").unwrap_or_else(|e| panic!("{e}"));
-    git(&work, &["add", "README.md"]);
-    git(
-        &work,
-        &[
-            "-c",
-            "user.name=P",
-            "-c",
-            "user.email=p@example.com",
-            "commit",
-            "-qm",
-            "Create README.md",
-        ],
-    );
-    git(&work, &["push", "-q", "origin", "HEAD:main"]);
-    git(remote_path, &["rev-parse", "main"])
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn ssh_with_the_right_key_and_host_key_syncs_and_syncs_again() {
     let Some(sshd) = Sshd::start() else { return };
@@ -435,7 +405,11 @@ async fn ssh_refuses_a_host_whose_key_is_not_in_known_hosts() {
         .unwrap_or_else(|e| panic!("{e}"));
     let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let (remote_path, _) = bare_remote(root.path(), "repo.git");
-    let before = commit_readme(root.path(), &remote_path);
+    let before = common::commit_readme(
+        root.path(),
+        &remote_path.to_string_lossy(),
+        "Create README.md",
+    );
     let types: Vec<ResourceType> = ResourceType::git_sync_types().collect();
     let client = ws.client("");
 
@@ -479,7 +453,11 @@ async fn ssh_refuses_a_key_the_server_does_not_authorize() {
         .unwrap_or_else(|e| panic!("{e}"));
     let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let (remote_path, _) = bare_remote(root.path(), "repo.git");
-    let before = commit_readme(root.path(), &remote_path);
+    let before = common::commit_readme(
+        root.path(),
+        &remote_path.to_string_lossy(),
+        "Create README.md",
+    );
     let types: Vec<ResourceType> = ResourceType::git_sync_types().collect();
 
     keygen(root.path(), "stranger_key");

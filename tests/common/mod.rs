@@ -245,6 +245,29 @@ pub fn bare_remote(root: &Path, name: &str) -> (PathBuf, gitsync::git::remote::R
     (path, remote)
 }
 
+/// A person's commit adding README.md (text "ours") on `main` of `remote` (a path or URL),
+/// made in a clone at `<root>/work` and pushed; returns the branch's new head.
+pub fn commit_readme(root: &Path, remote: &str, message: &str) -> String {
+    let work = root.join("work");
+    git(root, &["clone", "-q", remote, &work.to_string_lossy()]);
+    std::fs::write(work.join("README.md"), "ours").unwrap_or_else(|e| panic!("{e}"));
+    git(&work, &["add", "README.md"]);
+    git(
+        &work,
+        &[
+            "-c",
+            "user.name=P",
+            "-c",
+            "user.email=p@example.com",
+            "commit",
+            "-qm",
+            message,
+        ],
+    );
+    git(&work, &["push", "-q", "origin", "HEAD:main"]);
+    git(&work, &["rev-parse", "HEAD"])
+}
+
 /// The author of the tests' commits.
 pub fn test_author() -> gitsync::git::tree::Author {
     gitsync::git::tree::Author {
