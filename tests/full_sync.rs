@@ -11,9 +11,7 @@ use gitsync::workspace::Workspace;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn full_sync_writes_git_sync_output_keeps_human_files_and_is_idempotent() {
-    let ws = TestWorkspace::start(Some("t")).await;
-    gitsync::workspace::embedded::seed_from_hcl(&ws.store, &fixture_dir("v2025"))
-        .unwrap_or_else(|e| panic!("{e}"));
+    let ws = TestWorkspace::seeded(Some("t")).await;
     let client = ws.client("t");
     let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
 
@@ -130,9 +128,7 @@ async fn incremental_sync_commits_each_change_and_resumes_from_the_branch() {
     use gitsync::sync::incremental::{incremental_sync, stored_point};
     use std::sync::atomic::Ordering;
 
-    let ws = TestWorkspace::start(Some("t")).await;
-    gitsync::workspace::embedded::seed_from_hcl(&ws.store, &fixture_dir("v2025"))
-        .unwrap_or_else(|e| panic!("{e}"));
+    let ws = TestWorkspace::seeded(Some("t")).await;
     let client = ws.client("t");
     let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let (remote_path, remote) = bare_remote(root.path(), "remote.git");

@@ -14,9 +14,7 @@ use gitsync::workspace::Workspace;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn https_style_basic_auth_through_git_http_backend() {
-    let ws = TestWorkspace::start(None).await;
-    gitsync::workspace::embedded::seed_from_hcl(&ws.store, &fixture_dir("v2025"))
-        .unwrap_or_else(|e| panic!("{e}"));
+    let ws = TestWorkspace::seeded(None).await;
     let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let repos = root.path().join("repos");
     std::fs::create_dir_all(&repos).unwrap_or_else(|e| panic!("{e}"));
@@ -79,9 +77,7 @@ async fn https_style_basic_auth_through_git_http_backend() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn git_daemon() {
-    let ws = TestWorkspace::start(None).await;
-    gitsync::workspace::embedded::seed_from_hcl(&ws.store, &fixture_dir("v2025"))
-        .unwrap_or_else(|e| panic!("{e}"));
+    let ws = TestWorkspace::seeded(None).await;
     let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let repos = root.path().join("repos");
     std::fs::create_dir_all(&repos).unwrap_or_else(|e| panic!("{e}"));
@@ -333,9 +329,7 @@ fn run_program(program: &str, args: &[&str]) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn ssh_with_the_right_key_and_host_key_syncs_and_syncs_again() {
     let Some(sshd) = Sshd::start() else { return };
-    let ws = TestWorkspace::start(None).await;
-    gitsync::workspace::embedded::seed_from_hcl(&ws.store, &fixture_dir("v2025"))
-        .unwrap_or_else(|e| panic!("{e}"));
+    let ws = TestWorkspace::seeded(None).await;
     let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let (remote_path, _) = bare_remote(root.path(), "repo.git");
     let types: Vec<ResourceType> = ResourceType::git_sync_types().collect();
@@ -400,9 +394,7 @@ async fn ssh_with_the_right_key_and_host_key_syncs_and_syncs_again() {
 #[tokio::test(flavor = "multi_thread")]
 async fn ssh_refuses_a_host_whose_key_is_not_in_known_hosts() {
     let Some(sshd) = Sshd::start() else { return };
-    let ws = TestWorkspace::start(None).await;
-    gitsync::workspace::embedded::seed_from_hcl(&ws.store, &fixture_dir("v2025"))
-        .unwrap_or_else(|e| panic!("{e}"));
+    let ws = TestWorkspace::seeded(None).await;
     let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let (remote_path, _) = bare_remote(root.path(), "repo.git");
     let before = common::commit_readme(
@@ -448,9 +440,7 @@ async fn ssh_refuses_a_host_whose_key_is_not_in_known_hosts() {
 #[tokio::test(flavor = "multi_thread")]
 async fn ssh_refuses_a_key_the_server_does_not_authorize() {
     let Some(sshd) = Sshd::start() else { return };
-    let ws = TestWorkspace::start(None).await;
-    gitsync::workspace::embedded::seed_from_hcl(&ws.store, &fixture_dir("v2025"))
-        .unwrap_or_else(|e| panic!("{e}"));
+    let ws = TestWorkspace::seeded(None).await;
     let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let (remote_path, _) = bare_remote(root.path(), "repo.git");
     let before = common::commit_readme(

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use common::cluster::TestCluster;
 use common::operator::Operator;
-use common::{TestWorkspace, fixture_dir, git};
+use common::{TestWorkspace, git};
 use gitsync::model::{ResourceType, Value};
 use gitsync::workspace::Workspace;
 
@@ -148,9 +148,7 @@ async fn operator_syncs_reacts_to_annotations_suspend_and_secret_fixes() {
         .unwrap_or_else(|e| panic!("{e}"));
     install_crds(&cluster);
 
-    let ws = TestWorkspace::start(Some("ws-token")).await;
-    gitsync::workspace::embedded::seed_from_hcl(&ws.store, &fixture_dir("v2025"))
-        .unwrap_or_else(|e| panic!("{e}"));
+    let ws = TestWorkspace::seeded(Some("ws-token")).await;
     let client = ws.client("ws-token");
     let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let repos = root.path().join("repos");
@@ -503,9 +501,7 @@ async fn synced_workspace(
     tempfile::TempDir,
     PathBuf,
 ) {
-    let ws = TestWorkspace::start(Some("ws-token")).await;
-    gitsync::workspace::embedded::seed_from_hcl(&ws.store, &fixture_dir("v2025"))
-        .unwrap_or_else(|e| panic!("{e}"));
+    let ws = TestWorkspace::seeded(Some("ws-token")).await;
     let client = ws.client("ws-token");
     let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let (remote, _) = common::bare_remote(root.path(), "repo.git");

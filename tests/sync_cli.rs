@@ -4,13 +4,11 @@ mod common;
 
 use std::process::Command;
 
-use common::{TestWorkspace, fixture_dir};
+use common::TestWorkspace;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sync_once_runs_a_full_sync_then_continues_from_the_branch() {
-    let ws = TestWorkspace::start(Some("tk")).await;
-    gitsync::workspace::embedded::seed_from_hcl(&ws.store, &fixture_dir("v2025"))
-        .unwrap_or_else(|e| panic!("{e}"));
+    let ws = TestWorkspace::seeded(Some("tk")).await;
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     std::fs::write(dir.path().join("token"), "tk").unwrap_or_else(|e| panic!("{e}"));
     let remote = dir.path().join("remote.git");
@@ -115,9 +113,7 @@ fn the_demo_runs_end_to_end() {
 #[tokio::test(flavor = "multi_thread")]
 async fn sync_with_an_interval_keeps_polling_until_interrupted() {
     use gitsync::workspace::Workspace;
-    let ws = TestWorkspace::start(Some("tk")).await;
-    gitsync::workspace::embedded::seed_from_hcl(&ws.store, &fixture_dir("v2025"))
-        .unwrap_or_else(|e| panic!("{e}"));
+    let ws = TestWorkspace::seeded(Some("tk")).await;
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     std::fs::write(dir.path().join("token"), "tk").unwrap_or_else(|e| panic!("{e}"));
     let (remote_path, _) = common::bare_remote(dir.path(), "remote.git");

@@ -152,6 +152,15 @@ impl TestWorkspace {
         .await
     }
 
+    /// An embedded workspace seeded with the real Git Sync sample (`fixtures/.../v2025`: 52
+    /// resources).
+    pub async fn seeded(token: Option<&str>) -> TestWorkspace {
+        let ws = TestWorkspace::start(token).await;
+        gitsync::workspace::embedded::seed_from_hcl(&ws.store, &fixture_dir("v2025"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        ws
+    }
+
     pub async fn start_with(config: gitsync::workspace::embedded::ServerConfig) -> TestWorkspace {
         use gitsync::workspace::embedded::{Store, start};
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
