@@ -86,6 +86,23 @@ fn ready(cluster: &TestCluster, what: &str) -> Option<(String, String, String)> 
     ))
 }
 
+/// `kubectl wait --for=condition=Ready`, as a user would; on failure, kubectl's words and the
+/// operator's log.
+fn kubectl_wait_ready(cluster: &TestCluster, what: &str, timeout: &str, log: &Path) {
+    let waited = cluster.kubectl(&[
+        "wait",
+        "--for=condition=Ready",
+        what,
+        &format!("--timeout={timeout}"),
+    ]);
+    assert!(
+        waited.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&waited.stderr),
+        tail(log)
+    );
+}
+
 fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool, log: &Path) {
     let deadline = Instant::now() + timeout;
     while !done() {
@@ -199,18 +216,7 @@ spec:
     let log = operator.log.clone();
 
     // kubectl wait, as a user would.
-    let waited = cluster.kubectl(&[
-        "wait",
-        "--for=condition=Ready",
-        "gitsync/acme",
-        "--timeout=90s",
-    ]);
-    assert!(
-        waited.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&waited.stderr),
-        tail(&log)
-    );
+    kubectl_wait_ready(&cluster, "gitsync/acme", "90s", &log);
     // The files are on the branch: all 52 of the sample, and the Git Sync commits.
     let files = git(&remote, &["ls-tree", "-r", "--name-only", "main"]);
     assert_eq!(files.lines().count(), 52, "{files}");
@@ -599,13 +605,7 @@ async fn two_operators_only_the_leader_writes_and_the_standby_takes_over() {
         "one",
         &lease,
     );
-    let waited = cluster.kubectl(&[
-        "wait",
-        "--for=condition=Ready",
-        "gitsync/acme",
-        "--timeout=60s",
-    ]);
-    assert!(waited.status.success(), "{}", tail(&first.log));
+    kubectl_wait_ready(&cluster, "gitsync/acme", "60s", &first.log);
     let second = Operator::start(
         cluster.kubeconfig(),
         &root.path().join("two"),
@@ -753,18 +753,7 @@ subjects: [{kind: User, name: gitsync-operator-test, apiGroup: rbac.authorizatio
         "restricted",
         &["--lease-namespace", "gitsync-system"],
     );
-    let waited = cluster.kubectl(&[
-        "wait",
-        "--for=condition=Ready",
-        "gitsync/rbac",
-        "--timeout=60s",
-    ]);
-    assert!(
-        waited.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&waited.stderr),
-        tail(&operator.log)
-    );
+    kubectl_wait_ready(&cluster, "gitsync/rbac", "60s", &operator.log);
     let id = rename_first_source(&client, "Under least privilege").await;
     let expected = format!("Source '{id}' modified by api-token@gitsync.local");
     wait_until(
