@@ -1295,17 +1295,10 @@ fn connect(
     source: &str,
 ) -> Result<(), ApiFailure> {
     existing(state, parent_ty, parent)?;
-    let stored_source = existing(state, ResourceType::Source, source)?;
+    let record = source_modified(state, source)?;
     let mut object = Map::new();
     object.insert("sourceId".into(), json!(source));
     object.insert(parent_field.into(), json!(parent));
-    let record = audit(
-        state,
-        ResourceType::Source,
-        source,
-        "Modified",
-        &stored_source.object,
-    );
     state.store.put(
         connection,
         &format!("{source}:{parent}"),
@@ -1317,20 +1310,26 @@ fn connect(
     Ok(())
 }
 
+/// The audit event of a source whose connections change (Segment records it as the source being
+/// modified); the source must exist.
+fn source_modified(state: &AppState, source: &str) -> Result<AuditRecord, ApiFailure> {
+    let stored_source = existing(state, ResourceType::Source, source)?;
+    Ok(audit(
+        state,
+        ResourceType::Source,
+        source,
+        "Modified",
+        &stored_source.object,
+    ))
+}
+
 fn disconnect(
     state: &AppState,
     connection: &str,
     parent: &str,
     source: &str,
 ) -> Result<(), ApiFailure> {
-    let stored_source = existing(state, ResourceType::Source, source)?;
-    let record = audit(
-        state,
-        ResourceType::Source,
-        source,
-        "Modified",
-        &stored_source.object,
-    );
+    let record = source_modified(state, source)?;
     if !state
         .store
         .delete(connection, &format!("{source}:{parent}"), &record)?
