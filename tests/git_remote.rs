@@ -11,14 +11,7 @@ use std::process::Command;
 use gitsync::git::remote::{Auth, PushOutcome, Remote, RemoteError};
 use gitsync::git::tree::{apply, commit};
 
-fn files(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs
-        .iter()
-        .map(|(p, t)| (p.to_string(), t.to_string()))
-        .collect()
-}
-
-const MANAGED: &[&str] = &["sources", "destinations"];
+use common::{MANAGED, files};
 
 /// Fetch, apply, commit, push; on a moved remote, fetch and rebuild on top (bounded).
 fn sync(

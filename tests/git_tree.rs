@@ -8,14 +8,7 @@ use std::collections::BTreeMap;
 
 use gitsync::git::tree::{Author, apply, commit};
 
-fn files(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs
-        .iter()
-        .map(|(p, t)| (p.to_string(), t.to_string()))
-        .collect()
-}
-
-const MANAGED: &[&str] = &["sources", "destinations"];
+use common::{MANAGED, files};
 
 #[test]
 fn only_the_managed_directories_change_and_an_unchanged_tree_keeps_its_id() {

@@ -277,6 +277,17 @@ pub fn commit_readme(root: &Path, remote: &str, message: &str) -> String {
     git(&work, &["rev-parse", "HEAD"])
 }
 
+/// The directories the Git tests manage.
+pub const MANAGED: &[&str] = &["sources", "destinations"];
+
+/// A rendered tree from (path, text) pairs.
+pub fn files(pairs: &[(&str, &str)]) -> std::collections::BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(p, t)| (p.to_string(), t.to_string()))
+        .collect()
+}
+
 /// The author of the tests' commits.
 pub fn test_author() -> gitsync::git::tree::Author {
     gitsync::git::tree::Author {
