@@ -21,7 +21,8 @@ use crate::workspace::Client as WorkspaceClient;
 pub const FIELD_MANAGER: &str = "gitsync-operator";
 
 /// Writes an object's whole status by server-side apply, as gitsync's one field manager. The
-/// status is sent whole every time: with one owner, a field left out is a field removed.
+/// status is sent whole every time: with one owner, a field left out is a field removed. An
+/// object deleted meanwhile is not an error.
 pub async fn apply_status<K>(
     api: &Api<K>,
     name: &str,
@@ -35,13 +36,19 @@ where
         "kind": K::kind(&()),
         "status": status,
     });
-    api.patch_status(
-        name,
-        &kube::api::PatchParams::apply(FIELD_MANAGER).force(),
-        &kube::api::Patch::Apply(&patch),
-    )
-    .await?;
-    Ok(())
+    match api
+        .patch_status(
+            name,
+            &kube::api::PatchParams::apply(FIELD_MANAGER).force(),
+            &kube::api::Patch::Apply(&patch),
+        )
+        .await
+    {
+        // Deleted while the reconcile ran: there is nothing left to report to.
+        Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+        Err(e) => Err(e),
+        Ok(_) => Ok(()),
+    }
 }
 
 /// One GitSync's runner, and the inputs it was built from (rebuilt when they change).

@@ -17,9 +17,7 @@ use kube::{Api, Resource as _, ResourceExt as _};
 
 use super::conditions::{CONNECTION_ISSUES, State, conditions};
 use super::context::{Context, Slot, Wakers, apply_status};
-use super::crd::{
-    FULL_SYNC_ANNOTATION, GitConnection, GitSync, GitSyncStatus, RECONCILE_ANNOTATION,
-};
+use super::crd::{FULL_SYNC_ANNOTATION, GitConnection, GitSync, RECONCILE_ANNOTATION};
 use super::credentials::{CredentialProblem, from_secret};
 use crate::git::cache;
 use crate::git::remote::{Auth, Remote};
@@ -245,7 +243,7 @@ pub async fn reconcile(gs: Arc<GitSync>, ctx: Arc<Context>) -> Result<Action, Re
 
     if gs.spec.suspend {
         status.conditions = conditions(&State::Suspended, generation, &previous.conditions);
-        write_status(&api, &name, &status).await?;
+        apply_status(&api, &name, &status).await?;
         return Ok(Action::await_change());
     }
 
@@ -259,7 +257,7 @@ pub async fn reconcile(gs: Arc<GitSync>, ctx: Arc<Context>) -> Result<Action, Re
             let changed =
                 previous.conditions.first().map(|c| c.reason.as_str()) != Some(problem.reason);
             status.conditions = conditions(&state, generation, &previous.conditions);
-            write_status(&api, &name, &status).await?;
+            apply_status(&api, &name, &status).await?;
             if changed {
                 ctx.event(
                     &object_ref,
@@ -325,7 +323,7 @@ pub async fn reconcile(gs: Arc<GitSync>, ctx: Arc<Context>) -> Result<Action, Re
             generation,
             &previous.conditions,
         );
-        write_status(&api, &name, &progressing).await?;
+        apply_status(&api, &name, &progressing).await?;
     }
 
     let started = Instant::now();
@@ -413,7 +411,7 @@ pub async fn reconcile(gs: Arc<GitSync>, ctx: Arc<Context>) -> Result<Action, Re
                 generation,
                 &previous.conditions,
             );
-            write_status(&api, &name, &status).await?;
+            apply_status(&api, &name, &status).await?;
             *next_due = Some((Instant::now() + inputs.interval, wakers));
             Ok(Action::requeue(inputs.interval))
         }
@@ -448,7 +446,7 @@ pub async fn reconcile(gs: Arc<GitSync>, ctx: Arc<Context>) -> Result<Action, Re
                 // A failed request is handled too: asking again (a new value) retries it.
                 status.last_handled_full_sync_at = Some(requested.clone());
             }
-            write_status(&api, &name, &status).await?;
+            apply_status(&api, &name, &status).await?;
             ctx.event(&object_ref, true, reason, "Sync", message).await;
             // Retry sooner than the interval for what may pass; stalled ones wait for a change
             // (Secrets and GitConnections wake the object) or the interval.
@@ -508,18 +506,6 @@ fn unix_now() -> f64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs_f64())
         .unwrap_or(0.0)
-}
-
-async fn write_status(
-    api: &Api<GitSync>,
-    name: &str,
-    status: &GitSyncStatus,
-) -> Result<(), kube::Error> {
-    match apply_status(api, name, status).await {
-        // Deleted while this reconcile ran: nothing to report to.
-        Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
-        other => other,
-    }
 }
 
 /// How failed reconciles are retried: with a pause, counted in metrics.
