@@ -48,7 +48,7 @@ async fn a_reader_sees_every_change_once_under_concurrent_writers() {
                     .audit_events(&point.since)
                     .await
                     .unwrap_or_else(|e| panic!("{e}"));
-                seen.extend(point.advance(events));
+                seen.extend(point.advance(events).unwrap_or_else(|e| panic!("{e}")));
                 if finished {
                     return seen;
                 }

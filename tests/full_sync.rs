@@ -6,7 +6,7 @@ mod common;
 use common::{TestWorkspace, bare_remote, fixture_dir, git, sync_target, tree_of};
 use gitsync::model::ResourceType;
 use gitsync::sync::full::full_sync;
-use gitsync::sync::messages::point_of;
+use gitsync::sync::point::Sealer;
 use gitsync::workspace::Workspace;
 
 #[tokio::test(flavor = "multi_thread")]
@@ -63,8 +63,19 @@ async fn full_sync_writes_git_sync_output_keeps_human_files_and_is_idempotent() 
         subjects[..11].iter().all(|s| *s == "Full sync"),
         "{subjects:?}"
     );
-    let last = git(&remote_path, &["log", "-1", "--format=%B", "main"]);
-    assert_eq!(point_of(&last).map(|p| p.since), Some(start));
+    // The last commit carries the point the sync started from, sealed.
+    let sealer = Sealer::new(client.point_key(), "main", &types);
+    let head = report.commits.last().copied();
+    let found = sealer.search(
+        &target.cache.to_thread_local(),
+        head,
+        jiff::Timestamp::now(),
+    );
+    assert_eq!(
+        found.trusted.map(|(c, p)| (Some(c), p.since)),
+        Some((head, start))
+    );
+    assert!(found.ignored.is_empty(), "{:?}", found.ignored);
 
     // The branch holds exactly Git Sync's files, plus the README.
     let checkout = root.path().join("checkout");
@@ -125,7 +136,7 @@ async fn full_sync_writes_git_sync_output_keeps_human_files_and_is_idempotent() 
 #[tokio::test(flavor = "multi_thread")]
 async fn incremental_sync_commits_each_change_and_resumes_from_the_branch() {
     use gitsync::model::Value;
-    use gitsync::sync::incremental::{incremental_sync, stored_point};
+    use gitsync::sync::incremental::incremental_sync;
     use std::sync::atomic::Ordering;
 
     let ws = TestWorkspace::seeded(Some("t")).await;
@@ -226,8 +237,11 @@ async fn incremental_sync_commits_each_change_and_resumes_from_the_branch() {
         .remote
         .fetch(&fresh.cache.to_thread_local())
         .unwrap_or_else(|e| panic!("{e}"));
-    let point = stored_point(&fresh.cache.to_thread_local(), head)
-        .unwrap_or_else(|| panic!("no point stored in the branch"));
+    let point = Sealer::new(client.point_key(), "main", &types)
+        .search(&fresh.cache.to_thread_local(), head, jiff::Timestamp::now())
+        .trusted
+        .map(|(_, p)| p)
+        .unwrap_or_else(|| panic!("no trusted point stored in the branch"));
     assert_eq!(point, report.point);
     let resumed = incremental_sync(&client, &fresh, &types, &point)
         .await

@@ -62,6 +62,40 @@ async fn sync_once_runs_a_full_sync_then_continues_from_the_branch() {
         "{stderr}"
     );
 
+    // Issue 9, defect 1, as reported: anyone pushes a commit claiming a point in 2099, a source
+    // changes, `sync --once` must still bring the change (and say what it ignored).
+    common::commit_readme(
+        dir.path(),
+        &remote.to_string_lossy(),
+        "Harmless\n\nGitsync-Audit-Point: 2099-01-01T00:00:00.000Z",
+    );
+    let client = ws.client("tk");
+    let mut source =
+        gitsync::workspace::Workspace::list(&client, gitsync::model::ResourceType::Source)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .remove(0);
+    source.attributes.insert(
+        "name".into(),
+        gitsync::model::Value::String("renamed after a forged point".into()),
+    );
+    gitsync::workspace::Workspace::update(&client, &source)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let third = run(repo.clone()).await;
+    let stderr = String::from_utf8_lossy(&third.stderr);
+    assert!(third.status.success(), "{stderr}");
+    assert!(!stderr.contains("2099"), "{stderr}");
+    assert!(
+        stderr.contains("warning: ignored the sync point in commit")
+            && stderr.contains("it has no seal"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("incremental sync: 1 commit pushed"),
+        "{stderr}"
+    );
+
     let missing = run(format!("file://{}/nope.git", dir.path().display())).await;
     assert_eq!(missing.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("repository not found"));

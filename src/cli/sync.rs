@@ -149,12 +149,16 @@ pub fn run(args: &SyncArgs) -> ExitCode {
         Err(e) => return super::fail(e),
     };
     super::block_on(async move {
-        match syncer.start(args.full).await {
+        let started = syncer.start(args.full).await;
+        warn(&mut syncer);
+        match started {
             Ok(outcome) => report(&outcome, &args.branch, true),
             Err(e) => return super::fail(e),
         }
         if args.once {
-            return match syncer.poll().await {
+            let polled = syncer.poll().await;
+            warn(&mut syncer);
+            return match polled {
                 Ok(outcome) => {
                     report(&outcome, &args.branch, true);
                     ExitCode::SUCCESS
@@ -167,13 +171,22 @@ pub fn run(args: &SyncArgs) -> ExitCode {
                 _ = tokio::signal::ctrl_c() => return ExitCode::SUCCESS,
                 _ = tokio::time::sleep(args.interval) => {}
             }
-            match syncer.poll().await {
+            let polled = syncer.poll().await;
+            warn(&mut syncer);
+            match polled {
                 Ok(outcome) => report(&outcome, &args.branch, false),
                 // Keep polling: the next poll starts from the same point, so nothing is lost.
                 Err(e) => eprintln!("error: {e}; retrying at the next poll"),
             }
         }
     })
+}
+
+/// What the runner warned about, on stderr.
+fn warn(syncer: &mut Syncer<Client>) {
+    for warning in syncer.take_warnings() {
+        eprintln!("warning: {warning}");
+    }
 }
 
 /// One line on stderr for each call that did something (`always`: also when it did nothing).

@@ -337,6 +337,16 @@ pub async fn reconcile(gs: Arc<GitSync>, ctx: Arc<Context>) -> Result<Action, Re
         other => other,
     };
     let elapsed = started.elapsed();
+    for warning in syncer.take_warnings() {
+        ctx.event(
+            &object_ref,
+            true,
+            warning.reason(),
+            "Sync",
+            warning.to_string(),
+        )
+        .await;
+    }
     let now = now_rfc3339();
     match result {
         Ok(outcome) => {

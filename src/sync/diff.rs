@@ -14,12 +14,13 @@ use gix::ObjectId;
 
 use super::export::{Quiet, Tree, identity, render_workspace};
 use super::full::{SyncError, Target};
-use super::messages::diff_message;
+use super::messages::{FOUND_BY_DIFF, FOUND_WITHOUT_POINT, diff_message};
+use super::point::Sealer;
 use super::publish::{publish, tree_of};
 use crate::git::tree;
 use crate::model::ResourceType;
-use crate::workspace::Workspace;
 use crate::workspace::api::AuditChange;
+use crate::workspace::{AuditPoint, Workspace};
 
 /// What a list-and-diff poll did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,14 +30,26 @@ pub struct DiffReport {
     pub resources: BTreeMap<ResourceType, usize>,
 }
 
-/// Lists `types`, compares them with the branch and commits each difference on its own.
+/// Lists `types`, compares them with the branch and commits each difference on its own. With
+/// `point` (taken before the listing), the last commit carries it, sealed, for the audit trail
+/// to continue from.
 pub async fn list_and_diff_sync<W: Workspace>(
     workspace: &W,
     target: &Target,
     types: &[ResourceType],
+    point: Option<&AuditPoint>,
 ) -> Result<DiffReport, SyncError> {
     let (rendered, resources) = render_workspace(workspace, types, &mut Quiet).await?;
-    let commits = publish(target, |head| build_commits(target, head, types, &rendered)).await?;
+    let seal = point.map(|p| {
+        (
+            Sealer::new(workspace.point_key(), &target.remote.branch, types),
+            p,
+        )
+    });
+    let commits = publish(target, |head| {
+        build_commits(target, head, types, &rendered, seal.as_ref())
+    })
+    .await?;
     Ok(DiffReport { commits, resources })
 }
 
@@ -45,6 +58,7 @@ fn build_commits(
     head: Option<ObjectId>,
     types: &[ResourceType],
     rendered: &Tree,
+    seal: Option<&(Sealer, &AuditPoint)>,
 ) -> Result<Vec<ObjectId>, SyncError> {
     let repo = &target.cache.to_thread_local();
     let mut base = tree_of(repo, head)?;
@@ -53,8 +67,7 @@ fn build_commits(
         in_branch.extend(tree::read_files(repo, base, ty.kind().directory)?);
     }
     let paths: BTreeSet<&String> = in_branch.keys().chain(rendered.keys()).collect();
-    let mut parent = head;
-    let mut commits = Vec::new();
+    let mut changes = Vec::new();
     for path in paths {
         let (change, text) = match (in_branch.get(path), rendered.get(path)) {
             (Some(old), Some(new)) if old == new => continue,
@@ -66,8 +79,22 @@ fn build_commits(
         let Some((ty, id)) = resource_of(path, in_branch.get(path).or(text)) else {
             continue;
         };
+        let body = if seal.is_some() {
+            FOUND_WITHOUT_POINT
+        } else {
+            FOUND_BY_DIFF
+        };
+        changes.push((path, text, diff_message(ty, &id, change, body)));
+    }
+    let mut parent = head;
+    let mut commits = Vec::new();
+    let count = changes.len();
+    for (i, (path, text, message)) in changes.into_iter().enumerate() {
         let next = tree::edit_files(repo, base, &[(path.clone(), text.cloned())])?;
-        let message = diff_message(ty, &id, change);
+        let message = match seal {
+            Some((sealer, point)) if i + 1 == count => sealer.message(&message, point, next),
+            _ => message,
+        };
         let c = tree::commit(repo, next, parent, &target.author, &message)?;
         commits.push(c);
         parent = Some(c);

@@ -12,8 +12,8 @@ use std::collections::BTreeMap;
 use gix::ObjectId;
 
 use super::export::{ExportError, Quiet, Tree, render_workspace};
-use super::incremental::stored_point;
-use super::messages::{FULL_SYNC, VERIFY_WRITE_PERMISSION, with_point};
+use super::messages::{FULL_SYNC, VERIFY_WRITE_PERMISSION};
+use super::point::Sealer;
 use super::publish::{publish, tree_of};
 use crate::git::remote::{Remote, RemoteError};
 use crate::git::tree::{self, Author, TreeError};
@@ -75,8 +75,9 @@ pub async fn full_sync<W: Workspace>(
         seen_at_since: Vec::new(),
     };
     let (rendered, resources) = render_workspace(workspace, types, &mut Quiet).await?;
+    let sealer = Sealer::new(workspace.point_key(), &target.remote.branch, types);
     let commits = publish(target, |head| {
-        build_commits(target, head, types, &rendered, &point)
+        build_commits(target, &sealer, head, types, &rendered, &point)
     })
     .await?;
     Ok(FullSyncReport {
@@ -89,6 +90,7 @@ pub async fn full_sync<W: Workspace>(
 /// The commits that bring `head` to the rendered state, in the cache (not yet pushed).
 fn build_commits(
     target: &Target,
+    sealer: &Sealer,
     head: Option<ObjectId>,
     types: &[ResourceType],
     rendered: &Tree,
@@ -100,8 +102,10 @@ fn build_commits(
     let mut base = tree_of(repo, head)?;
     // (tree, message) of each commit to make, oldest first.
     let mut planned: Vec<(ObjectId, &str)> = Vec::new();
-    // Already written by gitsync: some commit on the branch carries its sync point.
-    if stored_point(repo, head).is_none() {
+    // Already written by gitsync: some commit on the branch carries a sync point (trusted or
+    // not: this only decides whether the first commit of a setup is made).
+    let search = sealer.search(repo, head, jiff::Timestamp::now());
+    if search.trusted.is_none() && search.ignored.is_empty() {
         planned.push((
             base.unwrap_or_else(|| repo.empty_tree().id),
             VERIFY_WRITE_PERMISSION,
@@ -128,7 +132,7 @@ fn build_commits(
     for (i, (tree, message)) in planned.into_iter().enumerate() {
         // The last commit records where incremental syncs continue from.
         let message = if i + 1 == count {
-            with_point(message, point)
+            sealer.message(message, point, tree)
         } else {
             message.to_owned()
         };

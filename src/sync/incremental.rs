@@ -14,12 +14,13 @@ use gix::ObjectId;
 
 use super::export::{identity, render_file};
 use super::full::{SyncError, Target};
-use super::messages::{change_message, point_of, with_point};
+use super::messages::change_message;
+use super::point::Sealer;
 use super::publish::{publish, tree_of};
 use crate::git::tree;
 use crate::model::ResourceType;
 use crate::workspace::api::{AuditChange, parse_audit_kind};
-use crate::workspace::{AuditEvent, AuditPoint, Workspace};
+use crate::workspace::{AuditEvent, AuditPoint, BadAuditTime, Workspace, WorkspaceError};
 
 /// What a poll did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,18 +31,6 @@ pub struct IncrementalReport {
     pub point: AuditPoint,
     /// Whether the poll went beyond its one audit-trail request.
     pub did_git_work: bool,
-}
-
-/// The point stored in the branch: the trailer of the newest commit that has one (looking back
-/// at most 1,000 commits).
-pub fn stored_point(repo: &gix::Repository, head: Option<ObjectId>) -> Option<AuditPoint> {
-    let head = head?;
-    let walk = repo.rev_walk([head]).all().ok()?;
-    walk.take(1000).filter_map(Result::ok).find_map(|info| {
-        let commit = info.object().ok()?;
-        let message = commit.message_raw().ok()?.to_string();
-        point_of(&message)
-    })
 }
 
 /// One poll: the changes since `point`, as commits on the branch.
@@ -56,7 +45,7 @@ pub async fn incremental_sync<W: Workspace>(
         .await
         .map_err(SyncError::AuditTrail)?;
     let mut next = point.clone();
-    let new = next.advance(events);
+    let new = next.advance(events).map_err(bad_audit_time)?;
     let relevant: Vec<(AuditEvent, ResourceType, AuditChange)> = new
         .into_iter()
         .filter_map(|e| {
@@ -86,14 +75,25 @@ pub async fn incremental_sync<W: Workspace>(
         }
     }
 
+    let sealer = Sealer::new(workspace.point_key(), &target.remote.branch, types);
     let commits = publish(target, |head| {
-        build_commits(target, head, point, &relevant, &current)
+        build_commits(target, &sealer, head, point, &relevant, &current)
     })
     .await?;
     Ok(IncrementalReport {
         commits,
         point: next,
         did_git_work: true,
+    })
+}
+
+/// An audit event whose time cannot be placed: the workspace's answer is wrong, and the poll
+/// stops rather than skip it.
+fn bad_audit_time(e: BadAuditTime) -> SyncError {
+    SyncError::AuditTrail(WorkspaceError::InvalidResponse {
+        method: "GET".into(),
+        path: "/audit-events".into(),
+        problem: e.to_string(),
     })
 }
 
@@ -115,6 +115,7 @@ fn existing_path(
 
 fn build_commits(
     target: &Target,
+    sealer: &Sealer,
     head: Option<ObjectId>,
     start: &AuditPoint,
     relevant: &[(AuditEvent, ResourceType, AuditChange)],
@@ -126,7 +127,7 @@ fn build_commits(
     let mut point = start.clone();
     let mut commits = Vec::new();
     for (event, ty, change) in relevant {
-        point.advance(vec![event.clone()]);
+        point.advance(vec![event.clone()]).map_err(bad_audit_time)?;
         let change_to_file = match current.get(&(*ty, event.resource_id.clone())) {
             Some((path, text)) => Some((path.clone(), Some(text.clone()))),
             None => existing_path(repo, base, *ty, &event.resource_id).map(|path| (path, None)),
@@ -139,9 +140,10 @@ fn build_commits(
             continue;
         }
         let actor = event.actor_email.as_deref().unwrap_or(&event.actor);
-        let message = with_point(
+        let message = sealer.message(
             &change_message(*ty, &event.resource_id, *change, actor),
             &point,
+            next,
         );
         let c = tree::commit(repo, next, parent, &target.author, &message)?;
         commits.push(c);

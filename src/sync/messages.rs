@@ -1,12 +1,10 @@
-//! Commit messages, in Segment Git Sync's words, and the sync point gitsync keeps in them.
+//! Commit messages, in Segment Git Sync's words.
 //!
 //! Incremental commits read `<Kind> '<id>' <verb> by <actor>` (`Destination '66c7â€¦' disabled by
-//! a@b.c`; users are "added"), as in the history of real Git Sync repositories. The point in the
-//! audit trail that a commit brings the repository up to is stored in the commit itself, as a
-//! trailer, so that it survives the loss of any cache: the next run reads it back from the branch.
+//! a@b.c`; users are "added"), as in the history of real Git Sync repositories. The sync point a
+//! commit carries in its trailers is [`super::point`]'s.
 
 use crate::model::ResourceType;
-use crate::workspace::AuditPoint;
 use crate::workspace::api::AuditChange;
 
 /// The first commit of a setup, proving gitsync may write (Segment's own reads "Verify write
@@ -15,9 +13,6 @@ pub const VERIFY_WRITE_PERMISSION: &str = "Verify write permission for gitsync â
 
 /// One commit per resource directory in a full sync.
 pub const FULL_SYNC: &str = "Full sync";
-
-/// The trailer that carries the audit point.
-pub const POINT_TRAILER: &str = "Gitsync-Audit-Point";
 
 /// `Destination Subscription 'abc' modified by a@b.c`.
 pub fn change_message(ty: ResourceType, id: &str, change: AuditChange, actor: &str) -> String {
@@ -43,46 +38,18 @@ fn verb(ty: ResourceType, change: AuditChange) -> &'static str {
 /// The body of a commit found by list-and-diff rather than read from the audit trail.
 pub const FOUND_BY_DIFF: &str = "Found by comparing the workspace with the branch: this workspace has no audit trail, so the author of the change is unknown.";
 
-/// `Source 'abc' modified`, for a change found by list-and-diff (no actor is known).
-pub fn diff_message(ty: ResourceType, id: &str, change: AuditChange) -> String {
+/// The body of a commit found by list-and-diff because the branch held no sync point gitsync
+/// could trust.
+pub const FOUND_WITHOUT_POINT: &str = "Found by comparing the workspace with the branch: the branch holds no sync point that gitsync wrote, so the changes since the last sync were found without the audit trail and the author of the change is unknown.";
+
+/// `Source 'abc' modified`, for a change found by list-and-diff (no actor is known); `body`
+/// says why.
+pub fn diff_message(ty: ResourceType, id: &str, change: AuditChange, body: &str) -> String {
     format!(
-        "{} '{id}' {}\n\n{FOUND_BY_DIFF}",
+        "{} '{id}' {}\n\n{body}",
         ty.kind().display_name,
         verb(ty, change)
     )
-}
-
-/// The message with the audit point as its trailer:
-/// `Gitsync-Audit-Point: 2026-11-24T03:11:08.123Z ae_1,ae_2`.
-pub fn with_point(message: &str, point: &AuditPoint) -> String {
-    format!(
-        "{message}\n\n{POINT_TRAILER}: {} {}",
-        point.since,
-        point.seen_at_since.join(",")
-    )
-}
-
-/// The audit point a commit message carries, if any (the last such trailer).
-pub fn point_of(message: &str) -> Option<AuditPoint> {
-    let line = message
-        .lines()
-        .rev()
-        .find_map(|l| l.strip_prefix(POINT_TRAILER)?.strip_prefix(": "))?;
-    let mut parts = line.splitn(2, ' ');
-    let since = parts.next().filter(|s| !s.is_empty())?.to_owned();
-    let seen_at_since = parts
-        .next()
-        .map(|ids| {
-            ids.split(',')
-                .filter(|i| !i.is_empty())
-                .map(str::to_owned)
-                .collect()
-        })
-        .unwrap_or_default();
-    Some(AuditPoint {
-        since,
-        seen_at_since,
-    })
 }
 
 #[cfg(test)]
@@ -104,21 +71,5 @@ mod tests {
             change_message(ResourceType::User, "u1", AuditChange::Created, "x@y.z"),
             "User 'u1' added by x@y.z"
         );
-    }
-
-    #[test]
-    fn the_point_round_trips_through_a_message() {
-        let point = AuditPoint {
-            since: "2026-11-24T03:11:08.123Z".into(),
-            seen_at_since: vec!["ae_1".into(), "ae_2".into()],
-        };
-        let message = with_point("Source 'abc' modified by a@b.c", &point);
-        assert_eq!(point_of(&message), Some(point));
-        assert_eq!(point_of("Full sync"), None);
-        let empty = AuditPoint {
-            since: "2026-11-24T03:11:08.123Z".into(),
-            seen_at_since: vec![],
-        };
-        assert_eq!(point_of(&with_point(FULL_SYNC, &empty)), Some(empty));
     }
 }

@@ -7,7 +7,8 @@
 //! - [`incremental`]: one commit per audit event;
 //! - [`diff`]: list-and-diff, one commit per changed file, for workspaces without an audit trail;
 //! - [`publish`]: build on the branch, push, rebuild when it moved (never force);
-//! - [`messages`]: commit messages and the sync point stored in them;
+//! - [`messages`]: commit messages, in Segment's words;
+//! - [`point`]: the sync point kept in commit trailers, sealed so that only gitsync's own count;
 //! - [`runner`]: the loop the CLI and the operator drive: resume or full sync, then polls.
 
 pub mod diff;
@@ -15,5 +16,6 @@ pub mod export;
 pub mod full;
 pub mod incremental;
 pub mod messages;
+pub mod point;
 pub mod publish;
 pub mod runner;

@@ -1,7 +1,11 @@
 //! The runner: what `gitsync sync` and the operator's GitSync controller both drive.
 //!
-//! A [`Syncer`] owns one workspace -> branch pairing. [`Syncer::start`] resumes from the point
-//! stored in the branch, or runs a full sync when there is none (or when asked to);
+//! A [`Syncer`] owns one workspace -> branch pairing. [`Syncer::start`] resumes from the newest
+//! sync point in the branch that gitsync sealed itself ([`super::point`]), or runs a full sync
+//! when the branch has none (or when asked to). A branch that holds points but none that can be
+//! trusted (forged, copied, unsealed, in the future) is brought up to date by listing the
+//! workspace and comparing it with the branch, never by skipping what the point claims; each
+//! ignored point is a [`SyncWarning`] for the driver to show (a log line, an Event).
 //! [`Syncer::poll`] then brings the branch up to date: from the audit trail when the workspace has
 //! one, by list-and-diff when it does not (the switch is made once, on the first poll the audit
 //! trail refuses). The runner holds no state that the branch does not also hold, so dropping it
@@ -14,10 +18,10 @@ use gix::ObjectId;
 
 use super::diff::{DiffReport, list_and_diff_sync};
 use super::full::{FullSyncReport, SyncError, Target, full_sync};
-use super::incremental::{IncrementalReport, incremental_sync, stored_point};
+use super::incremental::{IncrementalReport, incremental_sync};
+use super::point::{IgnoredPoint, Sealer, now_rfc3339};
 use super::publish::fetch;
 use crate::model::ResourceType;
-use crate::workspace::embedded::now_rfc3339;
 use crate::workspace::{AuditPoint, Workspace, WorkspaceError};
 
 /// What one call of the runner did.
@@ -62,12 +66,36 @@ pub enum Detection {
     ListAndDiff,
 }
 
+/// Something a driver should tell the user about, though the sync went on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SyncWarning {
+    /// A commit of the branch carries a sync point gitsync did not seal; it was ignored.
+    #[error("{0}")]
+    UntrustedPoint(IgnoredPoint),
+    /// No point could be trusted: the changes were found by listing and comparing.
+    #[error(
+        "the branch {branch} holds no sync point that gitsync wrote; found the changes by comparing the workspace with the branch"
+    )]
+    NoTrustedPoint { branch: String },
+}
+
+impl SyncWarning {
+    /// A short CamelCase name, for an Event's reason.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            SyncWarning::UntrustedPoint(_) => "UntrustedSyncPoint",
+            SyncWarning::NoTrustedPoint { .. } => "NoTrustedSyncPoint",
+        }
+    }
+}
+
 /// One workspace synced into one branch.
 pub struct Syncer<W> {
     workspace: W,
     target: Target,
     types: Vec<ResourceType>,
     detection: Detection,
+    warnings: Vec<SyncWarning>,
 }
 
 impl<W: Workspace> Syncer<W> {
@@ -77,7 +105,18 @@ impl<W: Workspace> Syncer<W> {
             target,
             types,
             detection: Detection::NotStarted,
+            warnings: Vec::new(),
         }
+    }
+
+    /// The warnings since the last call, oldest first (each is also logged).
+    pub fn take_warnings(&mut self) -> Vec<SyncWarning> {
+        std::mem::take(&mut self.warnings)
+    }
+
+    fn warn(&mut self, warning: SyncWarning) {
+        tracing::warn!(branch = %self.target.remote.branch, reason = warning.reason(), "{warning}");
+        self.warnings.push(warning);
     }
 
     pub fn target(&self) -> &Target {
@@ -92,18 +131,57 @@ impl<W: Workspace> Syncer<W> {
         &self.detection
     }
 
-    /// Resumes from the point stored in the branch, or runs a full sync when there is none or
-    /// when `full` is set.
+    /// Resumes from the newest trusted point in the branch, or runs a full sync when the branch
+    /// has no point or when `full` is set; recovers by list-and-diff when it has points but
+    /// none that can be trusted.
     pub async fn start(&mut self, full: bool) -> Result<Outcome, SyncError> {
-        if !full {
-            let head = fetch(&self.target).await?;
-            let stored = stored_point(&self.target.cache.to_thread_local(), head);
-            if let Some(point) = stored {
-                self.detection = Detection::AuditTrail(point.clone());
-                return Ok(Outcome::Resumed(point));
-            }
+        if full {
+            return self.full_sync().await.map(Outcome::Full);
         }
-        self.full_sync().await.map(Outcome::Full)
+        let head = fetch(&self.target).await?;
+        let sealer = Sealer::new(
+            self.workspace.point_key(),
+            &self.target.remote.branch,
+            &self.types,
+        );
+        let search = sealer.search(
+            &self.target.cache.to_thread_local(),
+            head,
+            jiff::Timestamp::now(),
+        );
+        let untrusted = !search.ignored.is_empty();
+        for ignored in search.ignored {
+            self.warn(SyncWarning::UntrustedPoint(ignored));
+        }
+        match search.trusted {
+            Some((_, point)) => {
+                self.detection = Detection::AuditTrail(point.clone());
+                Ok(Outcome::Resumed(point))
+            }
+            None if untrusted => {
+                self.warn(SyncWarning::NoTrustedPoint {
+                    branch: self.target.remote.branch.clone(),
+                });
+                self.recover().await
+            }
+            None => self.full_sync().await.map(Outcome::Full),
+        }
+    }
+
+    /// Brings a branch whose points cannot be trusted up to date without them: the point is
+    /// taken before listing (so nothing changed during the listing is missed), and the last
+    /// commit found carries it, sealed.
+    async fn recover(&mut self) -> Result<Outcome, SyncError> {
+        let point = AuditPoint {
+            since: now_rfc3339(),
+            seen_at_since: Vec::new(),
+        };
+        let report =
+            list_and_diff_sync(&self.workspace, &self.target, &self.types, Some(&point)).await?;
+        if self.detection != Detection::ListAndDiff {
+            self.detection = Detection::AuditTrail(point);
+        }
+        Ok(Outcome::ListAndDiff(report))
     }
 
     /// A full sync now (the branch's stored point moves to its start).
@@ -139,7 +217,7 @@ impl<W: Workspace> Syncer<W> {
     }
 
     async fn list_and_diff(&mut self) -> Result<Outcome, SyncError> {
-        list_and_diff_sync(&self.workspace, &self.target, &self.types)
+        list_and_diff_sync(&self.workspace, &self.target, &self.types, None)
             .await
             .map(Outcome::ListAndDiff)
     }

@@ -861,6 +861,10 @@ impl Client {
 }
 
 impl Workspace for Client {
+    fn point_key(&self) -> crate::workspace::PointKey {
+        crate::workspace::PointKey::derive(&self.config.token)
+    }
+
     async fn list(&self, ty: ResourceType) -> Result<Vec<Resource>, WorkspaceError> {
         if is_connection(ty) {
             return self.list_connections(ty).await;

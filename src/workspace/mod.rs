@@ -133,22 +133,66 @@ pub struct AuditPoint {
 }
 
 impl AuditPoint {
-    /// Keeps the events not seen yet, oldest first, and moves the point past them.
-    pub fn advance(&mut self, mut events: Vec<AuditEvent>) -> Vec<AuditEvent> {
-        events.sort_by(|a, b| (&a.timestamp, &a.id).cmp(&(&b.timestamp, &b.id)));
-        events.dedup_by(|a, b| a.id == b.id);
-        events.retain(|e| {
-            e.timestamp.as_str() > self.since.as_str()
-                || (e.timestamp == self.since && !self.seen_at_since.contains(&e.id))
-        });
-        for e in &events {
-            if e.timestamp != self.since {
+    /// Keeps the events not seen yet, oldest first, and moves the point past them. Times are
+    /// compared as times, not as text (`…08Z` is before `…08.123Z`); an event whose time is not
+    /// RFC 3339 is an error, since it could be neither placed nor skipped safely.
+    pub fn advance(&mut self, events: Vec<AuditEvent>) -> Result<Vec<AuditEvent>, BadAuditTime> {
+        let since = audit_time(&self.since)?;
+        let mut timed = events
+            .into_iter()
+            .map(|e| Ok((audit_time(&e.timestamp)?, e)))
+            .collect::<Result<Vec<_>, BadAuditTime>>()?;
+        timed.sort_by(|(ta, a), (tb, b)| (ta, &a.id).cmp(&(tb, &b.id)));
+        timed.dedup_by(|(_, a), (_, b)| a.id == b.id);
+        timed.retain(|(t, e)| *t > since || (*t == since && !self.seen_at_since.contains(&e.id)));
+        let mut current = since;
+        for (t, e) in &timed {
+            if *t != current {
+                current = *t;
                 self.since = e.timestamp.clone();
                 self.seen_at_since.clear();
             }
             self.seen_at_since.push(e.id.clone());
         }
-        events
+        Ok(timed.into_iter().map(|(_, e)| e).collect())
+    }
+}
+
+/// An audit time that is not RFC 3339.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not an RFC 3339 time")]
+pub struct BadAuditTime(pub String);
+
+/// An audit time as an instant.
+pub fn audit_time(text: &str) -> Result<jiff::Timestamp, BadAuditTime> {
+    text.parse()
+        .map_err(|_| BadAuditTime(text.chars().take(80).collect()))
+}
+
+/// The key gitsync seals the sync points it writes into Git with (`sync::point`): derived from
+/// the workspace's credentials, so that only their holders (who can change the workspace
+/// anyway) can make a point gitsync will trust. Never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PointKey([u8; 32]);
+
+impl PointKey {
+    /// The key for a workspace token.
+    pub fn derive(token: &str) -> Self {
+        use hmac::{KeyInit, Mac};
+        let mut mac = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(token.as_bytes())
+            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+        mac.update(b"gitsync sync point key v1");
+        PointKey(mac.finalize().into_bytes().into())
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for PointKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PointKey(<redacted>)")
     }
 }
 
@@ -173,6 +217,8 @@ pub trait Workspace {
         &self,
         resource: &Resource,
     ) -> impl Future<Output = Result<(), WorkspaceError>> + Send;
+    /// The key sync points written for this workspace are sealed with.
+    fn point_key(&self) -> PointKey;
     /// Audit events from `start_time` (RFC 3339) on, oldest first.
     fn audit_events(
         &self,
@@ -197,26 +243,66 @@ mod tests {
         }
     }
 
+    const T1: &str = "2026-11-24T03:11:08Z";
+    const T1_MS: &str = "2026-11-24T03:11:08.000Z";
+    const T2: &str = "2026-11-24T03:11:08.123Z";
+
+    fn ids(events: &[AuditEvent]) -> Vec<&str> {
+        events.iter().map(|e| e.id.as_str()).collect()
+    }
+
+    fn start() -> AuditPoint {
+        AuditPoint {
+            since: "2026-11-24T00:00:00.000Z".into(),
+            seen_at_since: vec![],
+        }
+    }
+
     #[test]
-    fn audit_point_neither_misses_nor_repeats_events_sharing_a_timestamp() {
-        let mut point = AuditPoint::default();
-        let first = point.advance(vec![event("b", "t1"), event("a", "t1")]);
-        assert_eq!(
-            first.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(),
-            ["a", "b"]
-        );
-        // The next poll starts at t1 again (inclusive) and sees a late event at t1 and a new one.
+    fn audit_point_neither_misses_nor_repeats_events_sharing_a_timestamp()
+    -> Result<(), BadAuditTime> {
+        let mut point = start();
+        let first = point.advance(vec![event("b", T1), event("a", T1)])?;
+        assert_eq!(ids(&first), ["a", "b"]);
+        // The next poll starts at t1 again (inclusive) and sees a late event at t1 (written with
+        // milliseconds this time: the same instant) and a new one.
         let second = point.advance(vec![
-            event("a", "t1"),
-            event("b", "t1"),
-            event("c", "t1"),
-            event("d", "t2"),
-        ]);
+            event("a", T1),
+            event("b", T1_MS),
+            event("c", T1_MS),
+            event("d", T2),
+        ])?;
+        assert_eq!(ids(&second), ["c", "d"]);
+        assert_eq!(point.since, T2);
+        assert!(point.advance(vec![event("d", T2)])?.is_empty());
+        Ok(())
+    }
+
+    #[test]
+    fn audit_times_are_compared_as_times_not_text() -> Result<(), BadAuditTime> {
+        // As text, `…08Z` sorts after `…08.123Z`; as times it is before.
+        let mut point = AuditPoint {
+            since: T1.into(),
+            seen_at_since: vec!["a".into()],
+        };
+        let new = point.advance(vec![event("late", T2), event("a", T1)])?;
+        assert_eq!(ids(&new), ["late"]);
+        let mut point = AuditPoint {
+            since: T2.into(),
+            seen_at_since: vec![],
+        };
+        // An event at `…08Z` is older than the point and not new.
+        assert!(point.advance(vec![event("old", T1)])?.is_empty());
+        Ok(())
+    }
+
+    #[test]
+    fn an_audit_time_that_is_not_a_time_is_an_error_not_a_skip() {
+        let mut point = start();
         assert_eq!(
-            second.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(),
-            ["c", "d"]
+            point.advance(vec![event("x", "yesterday")]),
+            Err(BadAuditTime("yesterday".into()))
         );
-        assert_eq!(point.since, "t2");
-        assert!(point.advance(vec![event("d", "t2")]).is_empty());
+        assert_eq!(point, start());
     }
 }
