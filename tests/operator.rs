@@ -659,6 +659,13 @@ async fn two_operators_only_the_leader_writes_and_the_standby_takes_over() {
     // Kill the leader outright (no release), change the workspace right away: the standby takes
     // the Lease once it expires and brings the change over, once.
     first.kill();
+    // Meanwhile someone pushes a commit claiming a sync point in 2099 (issue 9, defect 1): the
+    // standby must not trust it, must say so in an Event, and must still bring the change.
+    common::commit_readme(
+        root.path(),
+        &remote.to_string_lossy(),
+        "Harmless\n\nGitsync-Audit-Point: 2099-01-01T00:00:00.000Z",
+    );
     let mut s = sources[2].clone();
     s.attributes
         .insert("name".into(), Value::String("While nobody leads".into()));
@@ -675,6 +682,11 @@ async fn two_operators_only_the_leader_writes_and_the_standby_takes_over() {
         &log,
     );
     assert!(second.metrics("text/plain").contains("gitsync_leader 1"));
+    let events = kubectl_ok(&cluster, &["get", "events", "-o", "json"]);
+    assert!(
+        events.contains("UntrustedSyncPoint") && events.contains("it has no seal"),
+        "{events}"
+    );
     // Nothing lost, nothing pushed twice.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let history = subjects(&remote);
