@@ -269,7 +269,7 @@ async fn a_forged_or_copied_point_never_makes_the_sync_skip_a_change() {
         assert!(point.since.as_str() < "2099", "{point:?}");
         let warnings = syncer.take_warnings();
         assert!(
-            matches!(warnings.as_slice(), [SyncWarning::UntrustedPoint(p)] if p.to_string().contains("ignored the sync point in commit")),
+            matches!(warnings.as_slice(), [w @ SyncWarning::UntrustedPoint { others: 0, .. }] if w.to_string().contains("ignored the sync point in commit")),
             "{forged}: {warnings:?}"
         );
         let poll = syncer.poll().await.unwrap_or_else(|e| panic!("{e}"));
@@ -328,6 +328,27 @@ async fn a_branch_with_no_trusted_point_is_compared_not_skipped() {
             "Full sync\n\nGitsync-Audit-Point: 2099-01-01T00:00:00.000Z",
         ],
     );
+    // And a flood of forged points on top: one warning, not one per commit.
+    for n in 0..20 {
+        let message = format!(
+            "Flood {n}\n\nGitsync-Audit-Point: 2099-01-0{}T00:00:00Z",
+            n % 9 + 1
+        );
+        git(
+            &work,
+            &[
+                "-c",
+                "user.name=gitsync",
+                "-c",
+                "user.email=gitsync@example.com",
+                "commit",
+                "-q",
+                "--allow-empty",
+                "-m",
+                &message,
+            ],
+        );
+    }
     let (remote_path, remote) = bare_remote(root.path(), "remote.git");
     git(
         &work,
@@ -350,7 +371,7 @@ async fn a_branch_with_no_trusted_point_is_compared_not_skipped() {
         matches!(
             warnings.as_slice(),
             [
-                SyncWarning::UntrustedPoint(_),
+                SyncWarning::UntrustedPoint { others: 20, .. },
                 SyncWarning::NoTrustedPoint { .. }
             ]
         ),

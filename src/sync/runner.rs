@@ -69,9 +69,11 @@ pub enum Detection {
 /// Something a driver should tell the user about, though the sync went on.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SyncWarning {
-    /// A commit of the branch carries a sync point gitsync did not seal; it was ignored.
-    #[error("{0}")]
-    UntrustedPoint(IgnoredPoint),
+    /// Commits of the branch carry sync points gitsync cannot trust; they were ignored. One
+    /// warning however many there are (the newest is named), so that a flood of forged commits
+    /// cannot flood the log or the Events.
+    #[error("{newest}{}", if *.others > 0 { format!(" (and {} older untrusted point(s))", .others) } else { String::new() })]
+    UntrustedPoint { newest: IgnoredPoint, others: usize },
     /// No point could be trusted: the changes were found by listing and comparing.
     #[error(
         "the branch {branch} holds no sync point that gitsync wrote; found the changes by comparing the workspace with the branch"
@@ -83,7 +85,7 @@ impl SyncWarning {
     /// A short CamelCase name, for an Event's reason.
     pub fn reason(&self) -> &'static str {
         match self {
-            SyncWarning::UntrustedPoint(_) => "UntrustedSyncPoint",
+            SyncWarning::UntrustedPoint { .. } => "UntrustedSyncPoint",
             SyncWarning::NoTrustedPoint { .. } => "NoTrustedSyncPoint",
         }
     }
@@ -150,8 +152,9 @@ impl<W: Workspace> Syncer<W> {
             jiff::Timestamp::now(),
         );
         let untrusted = !search.ignored.is_empty();
-        for ignored in search.ignored {
-            self.warn(SyncWarning::UntrustedPoint(ignored));
+        let others = search.ignored.len().saturating_sub(1);
+        if let Some(newest) = search.ignored.into_iter().next() {
+            self.warn(SyncWarning::UntrustedPoint { newest, others });
         }
         match search.trusted {
             Some((_, point)) => {
