@@ -240,3 +240,133 @@ async fn responses_validate_against_the_published_schema() {
         "responses that do not match the v32 schema:\n{problems:#?}"
     );
 }
+
+/// Every error answer is in the published `{"errors": [...]}` envelope, including those axum
+/// makes itself (405, 413, 400) and 414; and a PATCH body that is not an object is refused
+/// (422) without recording a change.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_error_answer_is_in_the_published_envelope() {
+    let ws = TestWorkspace::seeded(Some(TOKEN)).await;
+    let source = "2zuUSLNZqjUzDKb7QEFGfq";
+    let events_before = ws
+        .store
+        .audit_events(&gitsync::workspace::embedded::store::AuditQuery {
+            limit: 100_000,
+            ..Default::default()
+        })
+        .map(|(e, _)| e.len())
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    let raw = |method: reqwest::Method, path: String, body: Option<Vec<u8>>| {
+        let url = format!("{}{path}", ws.running.url());
+        async move {
+            let mut req = reqwest::Client::new()
+                .request(method, url)
+                .bearer_auth(TOKEN)
+                .header("content-type", "application/json");
+            if let Some(b) = body {
+                req = req.body(b);
+            }
+            let resp = req.send().await.unwrap_or_else(|e| panic!("{e}"));
+            let status = resp.status().as_u16();
+            let text = resp.text().await.unwrap_or_default();
+            let body: Json = serde_json::from_str(&text)
+                .unwrap_or_else(|e| panic!("HTTP {status}, not JSON ({e}): {text:?}"));
+            (status, body)
+        }
+    };
+    let huge = serde_json::to_vec(&json!({"name": "x".repeat(3 << 20)})).unwrap_or_default();
+    let cases: Vec<(&str, u16, (u16, Json))> = vec![
+        (
+            "PUT /sources",
+            405,
+            raw(reqwest::Method::PUT, "/sources".into(), None).await,
+        ),
+        (
+            "PATCH 3 MiB",
+            413,
+            raw(
+                reqwest::Method::PATCH,
+                format!("/sources/{source}"),
+                Some(huge),
+            )
+            .await,
+        ),
+        (
+            "GET 20 KiB target",
+            414,
+            raw(
+                reqwest::Method::GET,
+                format!("/sources?q={}", "a".repeat(20 << 10)),
+                None,
+            )
+            .await,
+        ),
+        (
+            "GET /sources/%FF",
+            400,
+            raw(reqwest::Method::GET, "/sources/%FF".into(), None).await,
+        ),
+        (
+            "PATCH [1,2]",
+            422,
+            raw(
+                reqwest::Method::PATCH,
+                format!("/sources/{source}"),
+                Some(b"[1,2]".to_vec()),
+            )
+            .await,
+        ),
+        (
+            "PATCH null",
+            422,
+            raw(
+                reqwest::Method::PATCH,
+                format!("/sources/{source}"),
+                Some(b"null".to_vec()),
+            )
+            .await,
+        ),
+    ];
+    let events_after = ws
+        .store
+        .audit_events(&gitsync::workspace::embedded::store::AuditQuery {
+            limit: 100_000,
+            ..Default::default()
+        })
+        .map(|(e, _)| e.len())
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        events_after, events_before,
+        "a refused PATCH records nothing"
+    );
+    for (label, expected, (status, body)) in &cases {
+        assert_eq!(status, expected, "{label}: {body}");
+        assert_eq!(
+            body["errors"][0]["status"],
+            json!(expected),
+            "{label}: {body}"
+        );
+    }
+    assert_eq!(cases[4].2.1["errors"][0]["field"], json!("body"));
+
+    let spec = spec();
+    let problems = std::thread::Builder::new()
+        .stack_size(512 << 20)
+        .spawn(move || {
+            cases
+                .iter()
+                .map(|(label, _, (_, body))| {
+                    (
+                        *label,
+                        violations(&spec, "get", "/sources/{sourceId}", "404", body),
+                    )
+                })
+                .filter(|(_, v)| !v.is_empty())
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_else(|e| panic!("{e}"))
+        .join()
+        .unwrap_or_else(|_| panic!("validation panicked"));
+    assert!(problems.is_empty(), "not the error envelope: {problems:#?}");
+}

@@ -3,7 +3,9 @@
 
 mod common;
 
-use common::{TestWorkspace, bare_remote, fixture_dir, git, sync_target, tree_of};
+use common::{
+    TestWorkspace, bare_remote, exported_tree_of, fixture_dir, git, sync_target, tree_of,
+};
 use gitsync::model::ResourceType;
 use gitsync::sync::full::full_sync;
 use gitsync::sync::point::Sealer;
@@ -95,7 +97,7 @@ async fn full_sync_writes_git_sync_output_keeps_human_files_and_is_idempotent() 
         Some("ours")
     );
     std::fs::remove_file(checkout.join("README.md")).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(tree_of(&checkout), tree_of(&fixture_dir("v2025")));
+    assert_eq!(tree_of(&checkout), exported_tree_of(&fixture_dir("v2025")));
 
     // Nothing changed: no commit.
     let again = full_sync(

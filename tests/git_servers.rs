@@ -6,7 +6,9 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use common::{TestWorkspace, bare_remote, fixture_dir, git, sync_target, tree_of};
+use common::{
+    TestWorkspace, bare_remote, exported_tree_of, fixture_dir, git, sync_target, tree_of,
+};
 use gitsync::git::remote::{Auth, Remote, RemoteError};
 use gitsync::model::ResourceType;
 use gitsync::sync::full::{SyncError, full_sync};
@@ -359,7 +361,7 @@ async fn ssh_with_the_right_key_and_host_key_syncs_and_syncs_again() {
             &checkout.to_string_lossy(),
         ],
     );
-    assert_eq!(tree_of(&checkout), tree_of(&fixture_dir("v2025")));
+    assert_eq!(tree_of(&checkout), exported_tree_of(&fixture_dir("v2025")));
 
     // A deleted resource: the next sync fetches the branch over SSH and pushes one commit on top.
     let labels = client

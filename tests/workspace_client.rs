@@ -559,3 +559,295 @@ async fn the_types_git_sync_does_not_export_can_be_written_and_read() {
         Some(vec![])
     );
 }
+
+/// Secrets at any depth of `settings` (objects and arrays), under every key that names one, are
+/// served masked in Segment's exact shape, and writing back what was read keeps each of them.
+#[tokio::test(flavor = "multi_thread")]
+async fn nested_secrets_are_served_masked_and_kept_when_written_back_masked() {
+    let ws = TestWorkspace::start(Some(TOKEN)).await;
+    let client = ws.client(TOKEN);
+    let clear = json!({
+        "credentials": {"user": "ana", "password": "hunter2-clear-pass"},
+        "servers": [{"host": "db1", "privateKey": "clear-private-key-1"}],
+        "apiKeys": ["clear-api-key-0001", "clear-api-key-0002"],
+        "token": "clear-token-7a63",
+        "accessToken": "short",
+        "apiKey": "has•a•bullet-but-clear",
+        "region": "us"
+    });
+    let mut new = source("nested");
+    new.attributes
+        .insert("settings".into(), Value::Json(clear.clone()));
+    let created = client.create(&new).await.unwrap_or_else(|e| panic!("{e}"));
+    let masked = json!({
+        "credentials": {"user": "ana", "password": "••••••••••pass"},
+        "servers": [{"host": "db1", "privateKey": "••••••••••ey-1"}],
+        "apiKeys": ["••••••••••0001", "••••••••••0002"],
+        "token": "••••••••••7a63",
+        "accessToken": "••••••••••",
+        "apiKey": "••••••••••lear",
+        "region": "us"
+    });
+    assert_eq!(created.get("settings"), &Value::Json(masked.clone()));
+    // Straight from the server too, not only through the client.
+    let id = created.id.clone().unwrap_or_default();
+    let served = client
+        .call(
+            reqwest::Method::GET,
+            &format!("/sources/{id}"),
+            &[],
+            None,
+            gitsync::workspace::api::Media::V1,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(served["source"]["settings"], masked);
+
+    let mut changed = created.clone();
+    let mut settings = masked.clone();
+    settings["region"] = json!("eu");
+    changed
+        .attributes
+        .insert("settings".into(), Value::Json(settings));
+    client
+        .update(&changed)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut expected = clear;
+    expected["region"] = json!("eu");
+    let stored = ws
+        .store
+        .get("segment_source", &id)
+        .ok()
+        .flatten()
+        .map(|s| s.object["settings"].clone());
+    assert_eq!(stored, Some(expected));
+}
+
+/// A tiny server in Segment's list shape whose `pagination.next` is `next(cursor)`; it counts
+/// the pages it served.
+async fn paging_server(
+    next: fn(Option<&str>) -> String,
+) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use axum::extract::Query;
+    let served = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = served.clone();
+    let app = axum::Router::new().route(
+        "/sources",
+        axum::routing::get(
+            move |Query(q): Query<std::collections::HashMap<String, String>>| {
+                let n = counter.fetch_add(1, Ordering::SeqCst);
+                let cursor = q.get("pagination.cursor").map(String::as_str);
+                let body = json!({"data": {
+                    "sources": [{"id": format!("s{n}"), "slug": "s", "enabled": true,
+                                 "metadata": {"id": "m"}, "settings": {}}],
+                    "pagination": {"current": cursor.unwrap_or("c_0"), "next": next(cursor)}
+                }});
+                async move { axum::Json(body) }
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let url = format!(
+        "http://{}",
+        listener.local_addr().unwrap_or_else(|e| panic!("{e}"))
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, served)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_whose_cursors_cycle_fails_the_listing_naming_the_path_and_the_cursor() {
+    // c_1 -> c_2 -> c_1 -> ...
+    let (url, served) = paging_server(|cursor| match cursor {
+        Some("c_1") => "c_2".into(),
+        _ => "c_1".into(),
+    })
+    .await;
+    let client =
+        gitsync::workspace::Client::new(gitsync::workspace::ClientConfig::new(url, TOKEN, "t"))
+            .unwrap_or_else(|e| panic!("{e}"));
+    let e = tokio::time::timeout(Duration::from_secs(20), client.list(ResourceType::Source))
+        .await
+        .unwrap_or_else(|_| panic!("the listing never ended"))
+        .err()
+        .map(|e| e.to_string());
+    assert_eq!(
+        e.as_deref(),
+        Some(
+            "GET /sources: the listing does not end: page 3 points back to a page already read (cursor `c_1`); the workspace's pagination is broken, so the listing was stopped rather than read forever"
+        )
+    );
+    assert_eq!(served.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_listing_stops_at_the_page_cap() {
+    // c_1 -> c_2 -> c_3 -> ... never repeats, never ends.
+    let (url, served) = paging_server(|cursor| {
+        let n: u64 = cursor
+            .and_then(|c| c.strip_prefix("c_"))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        format!("c_{}", n + 1)
+    })
+    .await;
+    let mut config = gitsync::workspace::ClientConfig::new(url, TOKEN, "t");
+    config.max_pages = 50;
+    let client = gitsync::workspace::Client::new(config).unwrap_or_else(|e| panic!("{e}"));
+    let e = tokio::time::timeout(Duration::from_secs(20), client.list(ResourceType::Source))
+        .await
+        .unwrap_or_else(|_| panic!("the listing never ended"))
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        e.starts_with(
+            "GET /sources: the listing does not end: more pages follow after 50, the most one listing reads (cursor `c_50`)"
+        ),
+        "{e}"
+    );
+    assert_eq!(served.load(Ordering::SeqCst), 50);
+}
+
+/// `msBeforeNext` far in the future used to panic the fault hook while it held its lock, and
+/// the poisoned lock then turned every later fault off without a word.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_huge_rate_limit_wait_is_answered_and_faults_keep_working_after_it() {
+    let ws = seeded(5).await;
+    ws.faults(
+        TOKEN,
+        json!({"rateLimit": {"count": 1, "msBeforeNext": 300_000_000_000_000_u64}}),
+    )
+    .await;
+    let once = ws.client_with(TOKEN, |c| c.max_attempts = 1);
+    let e = once
+        .list(ResourceType::Source)
+        .await
+        .err()
+        .map(|e| e.to_string());
+    assert_eq!(
+        e.as_deref(),
+        Some(
+            "GET /sources: still rate-limited after 1 attempts; try again later or lower the request rate"
+        )
+    );
+    ws.faults(TOKEN, json!({"serverErrors": {"count": 1, "status": 503}}))
+        .await;
+    let e = once.list(ResourceType::Source).await.err();
+    assert!(
+        matches!(e, Some(WorkspaceError::Server { status: 503, .. })),
+        "{e:?}"
+    );
+    once.list(ResourceType::Source)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// A token no HTTP header can carry is a configuration error when the client is built: nothing
+/// is sent, nothing retried, and the message says where the token came from (never the token).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_token_that_cannot_be_a_header_is_refused_at_once_naming_its_source() {
+    let ws = TestWorkspace::start(Some(TOKEN)).await;
+    let config = gitsync::workspace::ClientConfig::new(
+        ws.running.url(),
+        "secret-part\nother-part",
+        "--token-file /run/secrets/segment",
+    );
+    let e = gitsync::workspace::Client::new(config)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert_eq!(
+        e,
+        format!(
+            "cannot talk to the workspace at {}: the token from --token-file /run/secrets/segment cannot be sent in an HTTP header: it holds a line break or another control character; check that --token-file /run/secrets/segment holds the token alone, on one line",
+            ws.running.url()
+        )
+    );
+    assert!(!e.contains("secret-part"), "{e}");
+}
+
+/// Updating or deleting a resource without an id is refused before any request (it used to
+/// send `DELETE /sources/` or `DELETE /users?userIds.0=`).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_resource_without_an_id_is_neither_updated_nor_deleted() {
+    let ws = seeded(5).await;
+    let client = ws.client(TOKEN);
+    let mut user = Attributes::new();
+    user.insert("email".into(), Value::String("a@example.com".into()));
+    for r in [
+        source("no-id"),
+        Resource::new(ResourceType::User, None, user),
+    ] {
+        let e = client.delete(&r).await.err().map(|e| e.to_string());
+        assert_eq!(
+            e,
+            Some(format!(
+                "cannot delete {}: it has no `id`, which names it in the workspace (a resource gets its id when it is created or exported)",
+                r.ty
+            ))
+        );
+    }
+    let e = client
+        .update(&source("no-id"))
+        .await
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        e.starts_with("cannot update segment_source: it has no `id`"),
+        "{e}"
+    );
+    let label = Resource::new(ResourceType::Label, None, Attributes::new());
+    let e = client.delete(&label).await.err().map(|e| e.to_string());
+    assert!(
+        e.as_deref()
+            .is_some_and(|e| e.starts_with("cannot delete segment_label: it has no `key`")),
+        "{e:?}"
+    );
+    assert_eq!(client.stats().requests.load(Ordering::Relaxed), 0);
+}
+
+/// A workspace that serves a secret in clear (Segment does for `token` and `accessToken`) still
+/// gives resources whose secrets are masked: the client applies the same rule as the server.
+#[tokio::test(flavor = "multi_thread")]
+async fn secrets_a_workspace_serves_in_clear_come_out_of_the_client_masked() {
+    let app = axum::Router::new().route(
+        "/sources",
+        axum::routing::get(|| async {
+            axum::Json(json!({"data": {
+                "sources": [{"id": "s1", "slug": "s", "enabled": true, "metadata": {"id": "m"},
+                             "settings": {"token": "1a63c61dc998d40b5b92b47f7c3486cd",
+                                          "oauth": [{"accessToken": "EAAF6MStoCFsBAJ"}],
+                                          "region": "us"}}],
+                "pagination": {"current": "c_0", "next": null}
+            }}))
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let url = format!(
+        "http://{}",
+        listener.local_addr().unwrap_or_else(|e| panic!("{e}"))
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let client =
+        gitsync::workspace::Client::new(gitsync::workspace::ClientConfig::new(url, TOKEN, "t"))
+            .unwrap_or_else(|e| panic!("{e}"));
+    let sources = client
+        .list(ResourceType::Source)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        sources.first().map(|s| s.get("settings")),
+        Some(&Value::Json(json!({
+            "token": "••••••••••86cd",
+            "oauth": [{"accessToken": "••••••••••sBAJ"}],
+            "region": "us"
+        })))
+    );
+}

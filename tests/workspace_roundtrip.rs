@@ -4,7 +4,7 @@ mod common;
 
 use std::process::{Command, Stdio};
 
-use common::{TestWorkspace, fixture_dir, tree_of};
+use common::{TestWorkspace, exported_tree_of, fixture_dir, tree_of};
 use gitsync::model::{ResourceType, synthetic};
 use gitsync::sync::export::{Quiet, render_workspace, write_tree};
 use gitsync::workspace::embedded;
@@ -22,7 +22,7 @@ async fn seeding_2025_output_and_exporting_gives_the_same_files() {
         .unwrap_or_else(|e| panic!("{e}"));
     let out = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     write_tree(out.path(), &types, &tree).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(tree_of(out.path()), tree_of(&fixture_dir("v2025")));
+    assert_eq!(tree_of(out.path()), exported_tree_of(&fixture_dir("v2025")));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -54,6 +54,77 @@ async fn a_generated_10000_resource_workspace_round_trips() {
     assert_eq!(tree.len(), expected.len());
     for (path, text) in &expected {
         assert_eq!(tree.get(path), Some(text), "{path}");
+    }
+}
+
+/// A workspace holding clear secrets at any depth of `settings` (objects, arrays, keys Segment
+/// serves in clear such as `token`, values that merely contain a bullet) exports without one of
+/// them in the HCL: each is written in Segment's mask.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_export_never_writes_a_clear_secret() {
+    let ws = TestWorkspace::start(None).await;
+    let secrets = [
+        "hunter2-source-pass",
+        "api-key-in-array-0001",
+        "api-key-in-array-0002",
+        "destination-token-c4fe",
+        "EAAF6MStoCFsBAJcA9Dj",
+        "deep-private-key-9z9z",
+        "clear•with•bullets-77",
+        "warehouse-password-w1",
+    ];
+    let resource = |ty: ResourceType, object: serde_json::Value| {
+        let r = gitsync::workspace::api::from_api(
+            ty,
+            object.as_object().unwrap_or(&Default::default()),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        (r.path().unwrap_or_else(|e| panic!("{e}")), r)
+    };
+    let seed = vec![
+        resource(
+            ResourceType::Source,
+            serde_json::json!({"id": "src1", "slug": "web", "enabled": true, "metadata": {"id": "IqDTy1TpoU"},
+                "settings": {"credentials": {"user": "ana", "password": secrets[0]},
+                             "apiKeys": [secrets[1], secrets[2]]}}),
+        ),
+        resource(
+            ResourceType::Destination,
+            serde_json::json!({"id": "dst1", "enabled": true, "sourceId": "src1", "metadata": {"id": "54521fd525e721e32a72ee8f"},
+                "settings": {"token": secrets[3], "accessToken": secrets[4],
+                             "connections": [{"host": "h", "auth": {"privateKey": secrets[5]}}],
+                             "apiKey": secrets[6], "region": "us"}}),
+        ),
+        resource(
+            ResourceType::Warehouse,
+            serde_json::json!({"id": "wh1", "enabled": true, "metadata": {"id": "m"},
+                "settings": {"name": "WH", "host": "db", "password": secrets[7]}}),
+        ),
+    ];
+    embedded::seed(&ws.store, &seed).unwrap_or_else(|e| panic!("{e}"));
+
+    let types: Vec<ResourceType> = ResourceType::git_sync_types().collect();
+    let (tree, _) = render_workspace(&ws.client(""), &types, &mut Quiet)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(tree.len(), 3, "{tree:#?}");
+    let all: String = tree.values().cloned().collect();
+    for secret in secrets {
+        // The whole value, and its start: the mask keeps only the last four characters.
+        let head = &secret[..12];
+        assert!(
+            !all.contains(secret) && !all.contains(head),
+            "`{secret}` is in the exported HCL:\n{all}"
+        );
+    }
+    for mask in [
+        "••••••••••pass",
+        "••••••••••0002",
+        "••••••••••c4fe",
+        "••••••••••s-77",
+        "••••••••••d-w1",
+    ] {
+        assert!(all.contains(mask), "no `{mask}` in:\n{all}");
     }
 }
 
@@ -110,7 +181,7 @@ fn the_commands_a_user_runs_round_trip_and_leave_other_files_alone() {
         Some("ours")
     );
     std::fs::remove_file(out.join("README.md")).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(tree_of(&out), tree_of(&fixture_dir("v2025")));
+    assert_eq!(tree_of(&out), exported_tree_of(&fixture_dir("v2025")));
 
     // A wrong token: a clear error that names where the token came from.
     std::fs::write(dir.path().join("bad"), "nope").unwrap_or_else(|e| panic!("{e}"));
@@ -135,6 +206,53 @@ fn the_commands_a_user_runs_round_trip_and_leave_other_files_alone() {
 
     let _ = server.kill();
     let _ = server.wait();
+}
+
+/// `--seed-hcl` with a path that does not exist used to serve an empty workspace; it must fail
+/// at once, naming the path, and create nothing.
+#[test]
+fn serving_with_a_missing_seed_tree_fails_naming_the_path() {
+    let bin = env!("CARGO_BIN_EXE_gitsync");
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let missing = dir.path().join("no-such-tree");
+    let db = dir.path().join("ws.db");
+    let mut server = Command::new(bin)
+        .args(["workspace", "serve", "--listen", "127.0.0.1:0", "--db"])
+        .arg(&db)
+        .arg("--seed-hcl")
+        .arg(&missing)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = server.try_wait().unwrap_or_else(|e| panic!("{e}")) {
+            break status;
+        }
+        if started.elapsed() > std::time::Duration::from_secs(30) {
+            let _ = server.kill();
+            let _ = server.wait();
+            panic!(
+                "`workspace serve --seed-hcl {}` kept serving",
+                missing.display()
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    if let Some(mut pipe) = server.stderr.take() {
+        use std::io::Read;
+        let _ = pipe.read_to_string(&mut stderr);
+    }
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert_eq!(
+        stderr.trim(),
+        format!(
+            "error: cannot seed from --seed-hcl {0}: cannot read {0}: No such file or directory (os error 2)",
+            missing.display()
+        )
+    );
+    assert!(!db.exists(), "no database is created for a failed start");
 }
 
 fn free_port() -> u16 {

@@ -45,17 +45,35 @@ pub struct ServeArgs {
 
 pub fn run(command: WorkspaceCommand) -> ExitCode {
     let WorkspaceCommand::Serve(args) = command;
+    // The seed tree is read first, so that a wrong path fails before the database is created.
+    let seed = match &args.seed_hcl {
+        Some(dir) => match embedded::read_tree(dir) {
+            Ok(tree) => Some((dir, tree)),
+            Err(e) => {
+                return super::fail(format!(
+                    "cannot seed from --seed-hcl {}: {e}",
+                    dir.display()
+                ));
+            }
+        },
+        None => None,
+    };
     let store = match Store::open(&args.db) {
         Ok(s) => s,
         Err(e) => return super::fail(format!("cannot open {}: {e}", args.db.display())),
     };
-    if let Some(dir) = &args.seed_hcl {
-        match embedded::seed_from_hcl(&store, dir) {
+    if let Some((dir, tree)) = seed {
+        match embedded::seed(&store, &tree) {
             Ok(counts) => {
                 let total: usize = counts.values().sum();
                 eprintln!("seeded {total} resources from {}", dir.display());
             }
-            Err(e) => return super::fail(format!("cannot seed from {}: {e}", dir.display())),
+            Err(e) => {
+                return super::fail(format!(
+                    "cannot seed from --seed-hcl {}: {e}",
+                    dir.display()
+                ));
+            }
         }
     }
     let config = ServerConfig {

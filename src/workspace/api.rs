@@ -779,15 +779,30 @@ pub fn object_from_create(
     object
 }
 
-/// Server side of [`update_body`]: applies a PATCH body to a stored full object.
-pub fn apply_update(ty: ResourceType, object: &mut Map<String, Json>, body: &Json) {
-    let mut body = body.as_object().cloned().unwrap_or_default();
+/// Server side of [`update_body`]: applies a PATCH body to a stored full object. A body that is
+/// not an object (`null`, `[1,2]`), or a subscription's without its `input` object, is refused
+/// with the field to fix, rather than read as "no change".
+pub fn apply_update(
+    ty: ResourceType,
+    object: &mut Map<String, Json>,
+    body: &Json,
+) -> Result<(), MappingError> {
+    let refuse = |field: &str, found: &Json| MappingError {
+        ty,
+        id: object_id(ty, object).unwrap_or_default(),
+        field: field.to_owned(),
+        problem: format!("must be an object, found {}", json_kind(found)),
+    };
+    let mut body = body
+        .as_object()
+        .cloned()
+        .ok_or_else(|| refuse("body", body))?;
     if ty == ResourceType::DestinationSubscription {
-        body = body
-            .get("input")
-            .and_then(Json::as_object)
+        let input = body.get("input").unwrap_or(&Json::Null);
+        body = input
+            .as_object()
             .cloned()
-            .unwrap_or_default();
+            .ok_or_else(|| refuse("input", input))?;
         if let Some(model) = body.remove("reverseETLModelId") {
             body.insert("modelId".into(), model);
         }
@@ -804,6 +819,7 @@ pub fn apply_update(ty: ResourceType, object: &mut Map<String, Json>, body: &Jso
     for (key, value) in body {
         object.insert(key, value);
     }
+    Ok(())
 }
 
 /// A write the API takes through its own call after a create or update.
@@ -896,6 +912,117 @@ pub fn follow_up_writes(
         _ => {}
     }
     writes
+}
+
+// ------------------------------------------------------------------------------------------
+// Secrets: one rule for both ends. The embedded workspace serves secrets masked as Segment does,
+// and the client masks what it reads by the same rule, so no clear secret reaches HCL even from a
+// workspace that serves one.
+
+/// Segment's mask: ten bullets, then the last four characters of a secret of at least
+/// [`MASK_TAIL_FROM`] characters (`••••••••••adce`); ten bullets alone for a shorter one
+/// (`auth_token = "••••••••••"` in the real Git Sync output).
+const MASK_BULLETS: &str = "••••••••••";
+const MASK_TAIL: usize = 4;
+const MASK_TAIL_FROM: usize = 8;
+
+/// Segment's mask of a secret value. An empty value has nothing to hide, and a value already in
+/// the mask's shape is kept, so masking twice changes nothing.
+pub fn mask(value: &str) -> String {
+    if value.is_empty() || is_masked(value) {
+        return value.to_owned();
+    }
+    let chars: Vec<char> = value.chars().collect();
+    let tail: String = if chars.len() >= MASK_TAIL_FROM {
+        chars[chars.len() - MASK_TAIL..].iter().collect()
+    } else {
+        String::new()
+    };
+    format!("{MASK_BULLETS}{tail}")
+}
+
+/// Whether a value has exactly the shape of Segment's mask: ten bullets, then nothing or the
+/// four last characters of the secret (whatever they are). A value that merely contains a
+/// bullet is a clear value.
+pub fn is_masked(value: &str) -> bool {
+    value.strip_prefix(MASK_BULLETS).is_some_and(|tail| {
+        let n = tail.chars().count();
+        n == 0 || n == MASK_TAIL
+    })
+}
+
+/// Whether a settings key names a secret, at any depth: `password`, `credentials.password`,
+/// `apiKey`, `X-Api-Key`, `secretKey`, `sharedSecret`, `privateKey`, and any `...token`
+/// (`token`, `authToken`, `accessToken`, `privateAppToken`), the keys Segment masks in real Git
+/// Sync output plus those it serves in clear but are secrets all the same. Compared on the
+/// lowercase letters and digits, so `api_key`, `apiKey` and `Api-Key` are one key.
+pub fn is_secret_key(key: &str) -> bool {
+    let k: String = key
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    const PARTS: [&str; 5] = ["password", "passwd", "secret", "apikey", "privatekey"];
+    PARTS.iter().any(|p| k.contains(p)) || k.ends_with("token") || k.ends_with("tokens")
+}
+
+/// A value that is exactly one `@@name@@` placeholder refers to a secret kept elsewhere; it is
+/// not a secret itself and stays readable.
+fn is_placeholder(value: &str) -> bool {
+    crate::model::secret_placeholders(value)
+        .next()
+        .is_some_and(|name| name.len() + 4 == value.len())
+}
+
+/// Masks every secret in a JSON value: every string under a secret key, at any depth, through
+/// objects and arrays (`{"credentials": {"password": ..}}`, `{"apiKeys": [..]}`).
+pub fn mask_secrets(value: &mut Json) {
+    fn walk(value: &mut Json, secret: bool) {
+        match value {
+            Json::String(s) if secret && !is_placeholder(s) => *s = mask(s),
+            Json::Array(items) => items.iter_mut().for_each(|v| walk(v, secret)),
+            Json::Object(map) => {
+                for (k, v) in map.iter_mut() {
+                    walk(v, secret || is_secret_key(k));
+                }
+            }
+            _ => {}
+        }
+    }
+    walk(value, false);
+}
+
+/// Masks the secrets of a full API object, which live in its `settings`.
+pub fn mask_object_secrets(object: &mut Map<String, Json>) {
+    if let Some(settings) = object.get_mut("settings") {
+        mask_secrets(settings);
+    }
+}
+
+/// Writing back the masked value one read means "unchanged": wherever `new` holds, at a secret
+/// place, exactly the mask of what `old` holds at the same place, `old`'s value is put back.
+pub fn unmask_unchanged(old: &Json, new: &mut Json) {
+    fn walk(old: &Json, new: &mut Json, secret: bool) {
+        match (old, new) {
+            (Json::String(o), Json::String(n)) if secret && is_masked(n) && *n == mask(o) => {
+                n.clone_from(o);
+            }
+            (Json::Array(o), Json::Array(n)) => {
+                for (o, n) in o.iter().zip(n.iter_mut()) {
+                    walk(o, n, secret);
+                }
+            }
+            (Json::Object(o), Json::Object(n)) => {
+                for (k, nv) in n.iter_mut() {
+                    if let Some(ov) = o.get(k) {
+                        walk(ov, nv, secret || is_secret_key(k));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    walk(old, new, false);
 }
 
 fn json_kind(json: &Json) -> &'static str {
@@ -992,5 +1119,80 @@ mod tests {
             e.map_err(|e| e.to_string()),
             Err("segment_source `s1`: field `enabled` must be a bool, found a string".into())
         );
+    }
+
+    #[test]
+    fn masked_means_exactly_segments_mask() {
+        assert_eq!(mask("abcdefgh1234"), "••••••••••1234");
+        assert_eq!(mask("short"), "••••••••••");
+        assert_eq!(mask(""), "");
+        for masked in ["••••••••••1234", "••••••••••", "••••••••••12•4"]
+        {
+            assert!(is_masked(masked), "{masked}");
+            assert_eq!(mask(masked), masked);
+        }
+        for clear in [
+            "pass•word",
+            "•",
+            "•••••••••1234",
+            "••••••••••12345",
+            "•••••••••••",
+            "x••••••••••1234",
+        ] {
+            assert!(!is_masked(clear), "{clear}");
+            assert!(is_masked(&mask(clear)), "{clear}");
+        }
+    }
+
+    #[test]
+    fn secret_keys_are_found_at_any_depth_and_in_arrays() {
+        for key in [
+            "password",
+            "apiKey",
+            "api_key",
+            "X-Api-Key",
+            "secretKey",
+            "sharedSecret",
+            "privateKey",
+            "token",
+            "accessToken",
+            "authToken",
+            "auth_token",
+            "privateAppToken",
+            "refreshTokens",
+        ] {
+            assert!(is_secret_key(key), "{key}");
+        }
+        for key in ["region", "tokenUrl", "writeKeys", "host", "name"] {
+            assert!(!is_secret_key(key), "{key}");
+        }
+        let mut settings = json!({
+            "credentials": {"user": "ana", "password": "hunter2-clear"},
+            "servers": [{"host": "h", "privateKey": "k-123456789"}],
+            "apiKeys": ["one-1234567", {"nested": "two-7654321"}],
+            "headers": {"X-Api-Key": "@@webhook_key@@"},
+            "apiKey": "••••••••••adce",
+            "token": "",
+        });
+        let clear = settings.clone();
+        mask_secrets(&mut settings);
+        assert_eq!(
+            settings,
+            json!({
+                "credentials": {"user": "ana", "password": "••••••••••lear"},
+                "servers": [{"host": "h", "privateKey": "••••••••••6789"}],
+                "apiKeys": ["••••••••••4567", {"nested": "••••••••••4321"}],
+                "headers": {"X-Api-Key": "@@webhook_key@@"},
+                "apiKey": "••••••••••adce",
+                "token": "",
+            })
+        );
+        // Written back as read: every clear value returns; a new value stays new.
+        let mut back = settings.clone();
+        back["servers"][0]["privateKey"] = json!("new-private-key");
+        unmask_unchanged(&clear, &mut back);
+        let mut expected = clear;
+        expected["servers"][0]["privateKey"] = json!("new-private-key");
+        assert_eq!(back, expected);
     }
 }

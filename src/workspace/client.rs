@@ -28,6 +28,11 @@ pub const EU_BASE_URL: &str = "https://eu1.api.segmentapis.com";
 /// The longest a single rate-limit wait may be, whatever the server says.
 const MAX_RATE_LIMIT_WAIT: Duration = Duration::from_secs(600);
 
+/// The most pages one listing follows by default: far more than any workspace has (at the
+/// default page size, 20 million objects), few enough that a server whose cursors never end
+/// is noticed.
+const MAX_PAGES: usize = 100_000;
+
 /// How to reach a workspace.
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
@@ -44,6 +49,8 @@ pub struct ClientConfig {
     pub max_backoff: Duration,
     /// `pagination.count`, 1..=1000.
     pub page_size: usize,
+    /// The most pages one listing follows before it fails as endless.
+    pub max_pages: usize,
     /// Requests in flight at once when one listing needs many (per destination, per item).
     pub concurrency: usize,
     /// Told of every response and rate-limit wait (the operator's metrics); `None` by default.
@@ -82,6 +89,7 @@ impl ClientConfig {
             min_backoff: Duration::from_millis(200),
             max_backoff: Duration::from_secs(30),
             page_size: 200,
+            max_pages: MAX_PAGES,
             concurrency: 8,
             observer: None,
         }
@@ -140,19 +148,33 @@ enum Idempotence {
 }
 
 impl Client {
+    /// Fails, before anything is sent, when the token cannot be an HTTP header value (a line
+    /// break or another control character in it): no retry could ever fix that.
     pub fn new(config: ClientConfig) -> Result<Client, WorkspaceError> {
+        let config_error = |problem: String| WorkspaceError::Config {
+            base_url: config.base_url.clone(),
+            problem,
+        };
+        let mut auth =
+            reqwest::header::HeaderValue::from_str(&format!("Bearer {}", config.token)).map_err(
+                |_| {
+                    config_error(format!(
+                        "the token from {} cannot be sent in an HTTP header: it holds a line break or another control character; check that {} holds the token alone, on one line",
+                        config.token_source, config.token_source
+                    ))
+                },
+            )?;
+        // Kept out of debug output and marked for HTTP/2 header compression to never index.
+        auth.set_sensitive(true);
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(reqwest::header::AUTHORIZATION, auth);
         let http = reqwest::Client::builder()
             .timeout(config.timeout)
             .connect_timeout(config.timeout.min(Duration::from_secs(10)))
             .user_agent(concat!("gitsync/", env!("CARGO_PKG_VERSION")))
+            .default_headers(headers)
             .build()
-            .map_err(|e| WorkspaceError::Transport {
-                method: "-".into(),
-                path: "-".into(),
-                base_url: config.base_url.clone(),
-                attempts: 0,
-                problem: format!("cannot build the HTTP client: {e}"),
-            })?;
+            .map_err(|e| config_error(format!("cannot build the HTTP client: {e}")))?;
         Ok(Client {
             http,
             config: Arc::new(config),
@@ -267,7 +289,6 @@ impl Client {
         let mut request = self
             .http
             .request(method.clone(), &url)
-            .bearer_auth(&self.config.token)
             .header(
                 reqwest::header::ACCEPT,
                 format!("{}, application/json", media.content_type()),
@@ -406,7 +427,9 @@ impl Client {
         }
     }
 
-    /// Every object of a list endpoint, following `pagination.next`.
+    /// Every object of a list endpoint, following `pagination.next`. A cursor that comes back (a
+    /// server whose cursors cycle) or more than `max_pages` pages fail the listing rather than
+    /// read it forever.
     pub async fn list_objects(
         &self,
         path: &str,
@@ -417,6 +440,7 @@ impl Client {
     ) -> Result<Vec<Map<String, Json>>, WorkspaceError> {
         let mut out = Vec::new();
         let mut cursor: Option<String> = None;
+        let mut seen = std::collections::HashSet::new();
         loop {
             let mut query = extra_query.to_vec();
             if paginated {
@@ -438,14 +462,26 @@ impl Client {
                 .pointer("/pagination/next")
                 .and_then(Json::as_str)
                 .map(str::to_owned);
-            match next {
-                Some(n)
-                    if paginated && !items.is_empty() && cursor.as_deref() != Some(n.as_str()) =>
-                {
-                    cursor = Some(n)
-                }
+            let next = match next {
+                Some(n) if paginated && !items.is_empty() => n,
                 _ => return Ok(out),
+            };
+            let pages = seen.len() + 1;
+            if !seen.insert(next.clone()) {
+                return Err(WorkspaceError::EndlessPagination {
+                    path: path.to_owned(),
+                    problem: format!("page {pages} points back to a page already read"),
+                    cursor: next,
+                });
             }
+            if pages >= self.config.max_pages {
+                return Err(WorkspaceError::EndlessPagination {
+                    path: path.to_owned(),
+                    problem: format!("more pages follow after {pages}, the most one listing reads"),
+                    cursor: next,
+                });
+            }
+            cursor = Some(next);
         }
     }
 
@@ -617,6 +653,7 @@ impl Client {
         // a time, keeping the order.
         stream::iter(objects.into_iter().map(|mut object| async move {
             self.complete(ty, &mut object).await?;
+            api::mask_object_secrets(&mut object);
             Ok::<_, WorkspaceError>(object)
         }))
         .buffered(self.config.concurrency)
@@ -646,8 +683,21 @@ impl Client {
             .collect())
     }
 
-    /// One full object by id.
+    /// One full object by id, its secrets masked (as every object the client hands on is, so no
+    /// clear secret reaches HCL even from a workspace that serves one).
     pub async fn get_full(
+        &self,
+        ty: ResourceType,
+        parent: Option<&str>,
+        id: &str,
+    ) -> Result<Map<String, Json>, WorkspaceError> {
+        let mut object = self.get_served(ty, parent, id).await?;
+        api::mask_object_secrets(&mut object);
+        Ok(object)
+    }
+
+    /// One full object by id as the workspace serves it, secrets included if it serves them.
+    async fn get_served(
         &self,
         ty: ResourceType,
         parent: Option<&str>,
@@ -697,11 +747,20 @@ impl Client {
 }
 
 fn endpoint(ty: ResourceType) -> Result<&'static Endpoint, WorkspaceError> {
-    api::endpoint(ty).ok_or_else(|| WorkspaceError::InvalidResponse {
-        method: "-".into(),
-        path: "-".into(),
-        problem: format!("{ty} is not served through the Public API by gitsync"),
-    })
+    api::endpoint(ty).ok_or(WorkspaceError::Unsupported { ty })
+}
+
+/// The id of a resource to update or delete; without one the request would name no resource.
+fn id_of(resource: &Resource, operation: &'static str) -> Result<String, WorkspaceError> {
+    resource
+        .id
+        .clone()
+        .filter(|id| !id.is_empty())
+        .ok_or(WorkspaceError::MissingId {
+            ty: resource.ty,
+            operation,
+            field: "id",
+        })
 }
 
 fn parent_of(resource: &Resource, ep: &Endpoint) -> Option<String> {
@@ -747,10 +806,20 @@ fn is_connection(ty: ResourceType) -> bool {
     )
 }
 
-fn string_attr(resource: &Resource, name: &str) -> String {
+/// A string attribute that names (part of) a resource in a path; missing or empty, it is an
+/// error rather than an empty path segment.
+fn naming_attr(
+    resource: &Resource,
+    name: &'static str,
+    operation: &'static str,
+) -> Result<String, WorkspaceError> {
     match resource.get(name) {
-        Value::String(s) => s.clone(),
-        _ => String::new(),
+        Value::String(s) if !s.is_empty() => Ok(s.clone()),
+        _ => Err(WorkspaceError::MissingId {
+            ty: resource.ty,
+            operation,
+            field: name,
+        }),
     }
 }
 
@@ -809,7 +878,7 @@ impl Client {
         if let Some(settings) = object.get("schemaSettings") {
             let path = format!(
                 "/sources/{}/settings",
-                api::encode_segment(&string_attr(resource, "source_id"))
+                api::encode_segment(&naming_attr(resource, "source_id", "write")?)
             );
             self.call(Method::PATCH, &path, &[], Some(settings), Media::V1)
                 .await?;
@@ -818,28 +887,32 @@ impl Client {
     }
 
     /// The path that creates or deletes a connection, and the query of a deletion.
-    fn connection_path(resource: &Resource) -> (String, Vec<(String, String)>) {
-        let source = string_attr(resource, "source_id");
-        if resource.ty == ResourceType::SourceWarehouseConnection {
-            let warehouse = api::encode_segment(&string_attr(resource, "warehouse_id"));
+    fn connection_path(
+        resource: &Resource,
+        operation: &'static str,
+    ) -> Result<(String, Vec<(String, String)>), WorkspaceError> {
+        let source = naming_attr(resource, "source_id", operation)?;
+        Ok(if resource.ty == ResourceType::SourceWarehouseConnection {
+            let warehouse = naming_attr(resource, "warehouse_id", operation)?;
             (
                 format!(
-                    "/warehouses/{warehouse}/connected-sources/{}",
+                    "/warehouses/{}/connected-sources/{}",
+                    api::encode_segment(&warehouse),
                     api::encode_segment(&source)
                 ),
                 Vec::new(),
             )
         } else {
-            let plan = api::encode_segment(&string_attr(resource, "tracking_plan_id"));
+            let plan = naming_attr(resource, "tracking_plan_id", operation)?;
             (
-                format!("/tracking-plans/{plan}/sources"),
+                format!("/tracking-plans/{}/sources", api::encode_segment(&plan)),
                 vec![("sourceId".to_owned(), source)],
             )
-        }
+        })
     }
 
     async fn create_connection(&self, resource: &Resource) -> Result<Resource, WorkspaceError> {
-        let (path, source_query) = Self::connection_path(resource);
+        let (path, source_query) = Self::connection_path(resource, "create")?;
         // A warehouse takes the source in the path; a tracking plan in the body.
         let body = source_query
             .first()
@@ -853,7 +926,7 @@ impl Client {
     }
 
     async fn delete_connection(&self, resource: &Resource) -> Result<(), WorkspaceError> {
-        let (path, query) = Self::connection_path(resource);
+        let (path, query) = Self::connection_path(resource, "delete")?;
         self.call(Method::DELETE, &path, &query, None, Media::V1)
             .await?;
         Ok(())
@@ -933,21 +1006,20 @@ impl Workspace for Client {
             return Ok(resource.clone());
         }
         let ep = endpoint(resource.ty)?;
-        let id = resource
-            .id
-            .clone()
-            .ok_or_else(|| WorkspaceError::InvalidResponse {
-                method: "PATCH".into(),
-                path: ep.collection.into(),
-                problem: format!("{} without an id cannot be updated", resource.ty),
-            })?;
-        let object = api::to_api(resource);
+        let id = id_of(resource, "update")?;
         let parent = parent_of(resource, ep);
         let path = ep.item_path(parent.as_deref(), &id);
-        // What the workspace holds now, in the same normal form, so that only real changes are
-        // written (each write is an audit event, and so a commit, downstream).
-        let current = self.get_full(resource.ty, parent.as_deref(), &id).await?;
-        let current = api::to_api(&api::from_api(resource.ty, &current)?);
+        // What the workspace holds now, as it serves it and in the same normal form, so that only
+        // real changes are written (each write is an audit event, and so a commit, downstream).
+        let served = self.get_served(resource.ty, parent.as_deref(), &id).await?;
+        let current = api::to_api(&api::from_api(resource.ty, &served)?);
+        let mut object = api::to_api(resource);
+        // A masked secret that masks what the workspace holds means "unchanged" (it is what an
+        // export wrote): send back what the workspace served, so that one serving the secret in
+        // clear does not take its mask for a new value.
+        if let (Some(old), Some(new)) = (current.get("settings"), object.get_mut("settings")) {
+            api::unmask_unchanged(old, new);
+        }
         let body = api::update_body(resource.ty, &object);
         let unchanged = body == api::update_body(resource.ty, &current);
         if resource.ty != ResourceType::User && !unchanged {
@@ -967,10 +1039,8 @@ impl Workspace for Client {
         let ep = endpoint(resource.ty)?;
         match resource.ty {
             ResourceType::Label => {
-                let (key, value) = match (resource.get("key"), resource.get("value")) {
-                    (Value::String(k), Value::String(v)) => (k.clone(), v.clone()),
-                    _ => return Ok(()),
-                };
+                let key = naming_attr(resource, "key", "delete")?;
+                let value = naming_attr(resource, "value", "delete")?;
                 let path = format!(
                     "/labels/{}/{}",
                     api::encode_segment(&key),
@@ -980,7 +1050,7 @@ impl Workspace for Client {
                     .await?;
             }
             ResourceType::User => {
-                let id = resource.id.clone().unwrap_or_default();
+                let id = id_of(resource, "delete")?;
                 self.call(
                     Method::DELETE,
                     "/users",
@@ -991,7 +1061,7 @@ impl Workspace for Client {
                 .await?;
             }
             _ => {
-                let id = resource.id.clone().unwrap_or_default();
+                let id = id_of(resource, "delete")?;
                 let path = ep.item_path(parent_of(resource, ep).as_deref(), &id);
                 self.call(Method::DELETE, &path, &[], None, ep.media)
                     .await?;

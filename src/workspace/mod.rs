@@ -102,6 +102,28 @@ pub enum WorkspaceError {
         path: String,
         problem: String,
     },
+    #[error(
+        "GET {path}: the listing does not end: {problem} (cursor `{cursor}`); the workspace's pagination is broken, so the listing was stopped rather than read forever"
+    )]
+    EndlessPagination {
+        path: String,
+        cursor: String,
+        problem: String,
+    },
+    /// The client cannot be built as configured; nothing was sent.
+    #[error("cannot talk to the workspace at {base_url}: {problem}")]
+    Config { base_url: String, problem: String },
+    #[error("gitsync does not read or write {ty} through the Public API")]
+    Unsupported { ty: ResourceType },
+    /// A resource lacks what names it in the workspace, so the request would go to the wrong place.
+    #[error(
+        "cannot {operation} {ty}: it has no `{field}`, which names it in the workspace (a resource gets its id when it is created or exported)"
+    )]
+    MissingId {
+        ty: ResourceType,
+        operation: &'static str,
+        field: &'static str,
+    },
     #[error(transparent)]
     Mapping(#[from] api::MappingError),
 }

@@ -214,6 +214,30 @@ pub fn tree_of(dir: &Path) -> std::collections::BTreeMap<String, String> {
     tf_files(dir).into_iter().collect()
 }
 
+/// What gitsync exports of a Git Sync tree seeded into a workspace: the same files, except for
+/// secrets Segment's Git Sync wrote in clear (the v2025 sample has one, a mapping's
+/// `X-Workflow-Api-Key` header), which gitsync writes masked.
+pub fn exported_tree_of(dir: &Path) -> std::collections::BTreeMap<String, String> {
+    tf_files(dir)
+        .into_iter()
+        .map(|(path, text)| {
+            let mut resource = gitsync::hcl::parse(&text, &path).unwrap_or_else(|e| panic!("{e}"));
+            let Some(gitsync::model::Value::Json(settings)) =
+                resource.attributes.get_mut("settings")
+            else {
+                return (path, text);
+            };
+            let clear = settings.clone();
+            gitsync::workspace::api::mask_secrets(settings);
+            if *settings == clear {
+                return (path, text);
+            }
+            let masked = gitsync::hcl::render(&resource).unwrap_or_else(|e| panic!("{e}"));
+            (path, masked)
+        })
+        .collect()
+}
+
 /// Runs the `git` program in `dir`; panics with its stderr when it fails. Returns stdout without
 /// the trailing newline.
 pub fn git(dir: &Path, args: &[&str]) -> String {

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value as Json;
 
-pub use server::{ServerConfig, mask, router};
+pub use server::{ServerConfig, router};
 pub use store::Store;
 pub use time::now_rfc3339;
 
@@ -29,6 +29,10 @@ pub enum SeedError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(
+        "{path} is not a directory: a seed is the root of a Git Sync tree (the directory holding sources/, destinations/, ...)"
+    )]
+    NotADirectory { path: PathBuf },
     #[error(transparent)]
     Parse(#[from] ParseError),
     #[error(
@@ -152,8 +156,24 @@ pub fn seed(
     Ok(counts)
 }
 
-/// Parses every `*.tf` file in the resource directories of a Git Sync tree, in path order.
+/// Parses every `*.tf` file in the resource directories of a Git Sync tree, in path order. A
+/// missing resource directory is a type with no resources; a missing tree is an error (a typo
+/// in a path must not quietly give an empty workspace).
 pub fn read_tree(dir: &Path) -> Result<Vec<(String, Resource)>, SeedError> {
+    match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => {
+            return Err(SeedError::NotADirectory {
+                path: dir.to_path_buf(),
+            });
+        }
+        Err(source) => {
+            return Err(SeedError::Read {
+                path: dir.to_path_buf(),
+                source,
+            });
+        }
+    }
     let mut out = Vec::new();
     for ty in ResourceType::ALL {
         let sub = dir.join(ty.kind().directory);

@@ -6,11 +6,12 @@
 //! hooks under `/_gitsync/` inject rate limiting, server errors and delays into the next requests.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::DefaultBodyLimit;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
@@ -19,7 +20,7 @@ use axum::routing::{get, post, put};
 use serde::Deserialize;
 use serde_json::{Map, Value as Json, json};
 
-use super::store::{AuditQuery, AuditRecord, Store, StoreError, Stored};
+use super::store::{AuditQuery, AuditRecord, Store, StoreError, Stored, Write};
 use crate::model::{Presence, ResourceType};
 use crate::workspace::api::{self, Endpoint};
 
@@ -236,7 +237,74 @@ pub fn router(store: Store, config: ServerConfig) -> Router {
         )
     })
     .layer(middleware::from_fn_with_state(state.clone(), guard))
+    .layer(DefaultBodyLimit::max(MAX_BODY))
+    .layer(middleware::from_fn(envelope))
     .with_state(state)
+}
+
+/// The longest request target (path and query) answered; a longer one gets 414. (hyper refuses
+/// targets past 64 KiB itself, with a bare 414, before any of this runs.)
+const MAX_URI: usize = 16 * 1024;
+/// The largest request body taken (axum's default, stated here); a larger one gets 413.
+const MAX_BODY: usize = 2 * 1024 * 1024;
+
+/// Every error answer in Segment's `{"errors": [...]}` envelope, including those axum makes itself
+/// (a method no route has: 405; a body over the limit: 413; a path parameter that is not UTF-8:
+/// 400), which come as plain text or empty; and 414 for a target over [`MAX_URI`].
+async fn envelope(request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let target_len = request
+        .uri()
+        .path_and_query()
+        .map_or(path.len(), |pq| pq.as_str().len());
+    if target_len > MAX_URI {
+        return ApiFailure::new(
+            StatusCode::URI_TOO_LONG,
+            "URITooLong",
+            format!("the request target is {target_len} bytes long; at most {MAX_URI} are taken"),
+        )
+        .into_response();
+    }
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    // axum's rejection texts are short; anything past this is cut, not needed for the message.
+    let text = axum::body::to_bytes(body, 4096).await.unwrap_or_default();
+    let text = String::from_utf8_lossy(&text);
+    let detail = if text.trim().is_empty() {
+        status
+            .canonical_reason()
+            .unwrap_or("request refused")
+            .to_owned()
+    } else {
+        text.trim().to_owned()
+    };
+    let kind = match status {
+        StatusCode::BAD_REQUEST => "BadRequest",
+        StatusCode::METHOD_NOT_ALLOWED => "MethodNotAllowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "PayloadTooLarge",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "UnsupportedMediaType",
+        s if s.is_server_error() => "ServerError",
+        _ => "RequestError",
+    };
+    let mut out =
+        ApiFailure::new(status, kind, format!("{method} {path}: {detail}")).into_response();
+    // The other headers stay (`Allow` on a 405, the rate-limit headers).
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            out.headers_mut().insert(name, value.clone());
+        }
+    }
+    out
 }
 
 /// Authentication, injected faults and rate-limit headers, for every request.
@@ -273,10 +341,27 @@ async fn guard(State(state): State<Shared>, request: Request, next: Next) -> Res
     response
 }
 
+/// The fault switches. A panic elsewhere while they were held leaves them as they were, so a
+/// poisoned lock is taken over rather than silently turning every fault off.
+fn faults(state: &AppState) -> MutexGuard<'_, Faults> {
+    state.faults.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The `X-RateLimit-Reset` time `ms` from now, if HTTP can state it: a date after 9999 (or
+/// past `SystemTime`'s range) has no HTTP form, and the header is then left out.
+fn reset_header(ms: u64) -> Option<HeaderValue> {
+    // 9999-12-31T23:59:59Z, the last time an HTTP date can name.
+    const LAST_HTTP_DATE: Duration = Duration::from_secs(253_402_300_799);
+    let reset = std::time::SystemTime::now().checked_add(Duration::from_millis(ms))?;
+    let since_epoch = reset.duration_since(std::time::UNIX_EPOCH).ok()?;
+    if since_epoch > LAST_HTTP_DATE {
+        return None;
+    }
+    HeaderValue::from_str(&httpdate::fmt_http_date(reset)).ok()
+}
+
 fn take_fault(state: &AppState) -> (Option<u64>, Option<Response>) {
-    let Ok(mut faults) = state.faults.lock() else {
-        return (None, None);
-    };
+    let mut faults = faults(state);
     let mut delay = None;
     if let Some(d) = &mut faults.delay
         && d.count > 0
@@ -288,14 +373,13 @@ fn take_fault(state: &AppState) -> (Option<u64>, Option<Response>) {
         && rl.count > 0
     {
         rl.count -= 1;
-        let reset = std::time::SystemTime::now() + Duration::from_millis(rl.ms_before_next);
         let body = json!({ "errors": [{
             "type": "RequestError",
             "message": "Too many requests",
             "data": { "remainingPoints": 0, "msBeforeNext": rl.ms_before_next, "consumedPoints": 21 }
         }]});
         let mut response = (StatusCode::TOO_MANY_REQUESTS, axum::Json(body)).into_response();
-        if let Ok(v) = HeaderValue::from_str(&httpdate::fmt_http_date(reset)) {
+        if let Some(v) = reset_header(rl.ms_before_next) {
             response.headers_mut().insert("x-ratelimit-reset", v);
         }
         return (delay, Some(response));
@@ -316,9 +400,7 @@ fn take_fault(state: &AppState) -> (Option<u64>, Option<Response>) {
 async fn set_faults(State(state): State<Shared>, body: Bytes) -> ApiResult {
     let faults: Faults = serde_json::from_slice(&body)
         .map_err(|e| ApiFailure::validation("body", format!("not a fault description: {e}")))?;
-    if let Ok(mut current) = state.faults.lock() {
-        *current = faults;
-    }
+    *self::faults(&state) = faults;
     ok(json!({ "status": "SUCCESS" }))
 }
 
@@ -511,13 +593,7 @@ const EPOCH: &str = "1970-01-01T00:00:00.000Z";
 fn served(ep: &Endpoint, stored: &Stored, listing: bool, workspace_id: &str) -> Json {
     let mut object = stored.object.clone();
     complete_read_shape(ep.ty, &mut object, workspace_id);
-    if let Some(Json::Object(settings)) = object.get_mut("settings") {
-        for key in &stored.secrets {
-            if let Some(Json::String(v)) = settings.get_mut(key) {
-                *v = mask(v);
-            }
-        }
-    }
+    api::mask_object_secrets(&mut object);
     match ep.ty {
         ResourceType::TrackingPlan => {
             object.remove("rules");
@@ -536,36 +612,6 @@ fn served(ep: &Endpoint, stored: &Stored, listing: bool, workspace_id: &str) -> 
         _ => {}
     }
     Json::Object(object)
-}
-
-/// Segment's mask: ten bullets, then the last four characters of secrets of eight or more.
-pub fn mask(value: &str) -> String {
-    if value.is_empty() || value.contains('•') {
-        return value.to_owned();
-    }
-    let chars: Vec<char> = value.chars().collect();
-    let tail: String = if chars.len() >= 8 {
-        chars[chars.len() - 4..].iter().collect()
-    } else {
-        String::new()
-    };
-    format!("••••••••••{tail}")
-}
-
-fn is_secret_key(key: &str) -> bool {
-    let k = key.to_ascii_lowercase();
-    [
-        "password",
-        "secret",
-        "apikey",
-        "api_key",
-        "privatekey",
-        "private_key",
-        "authtoken",
-        "auth_token",
-    ]
-    .iter()
-    .any(|p| k.contains(p))
 }
 
 async fn list(
@@ -667,10 +713,17 @@ fn find(
     path: &HashMap<String, String>,
 ) -> Result<Stored, ApiFailure> {
     let id = path.get("id").map(String::as_str).unwrap_or_default();
-    let stored = state
-        .store
-        .get(type_key(ep), id)?
-        .ok_or_else(|| ApiFailure::not_found(format!("{} {id}", ep.item_key)))?;
+    found(ep, path, state.store.get(type_key(ep), id)?)
+}
+
+/// The resource a path names, if it is there and under the path's parent.
+fn found(
+    ep: &Endpoint,
+    path: &HashMap<String, String>,
+    stored: Option<Stored>,
+) -> Result<Stored, ApiFailure> {
+    let id = path.get("id").map(String::as_str).unwrap_or_default();
+    let stored = stored.ok_or_else(|| ApiFailure::not_found(format!("{} {id}", ep.item_key)))?;
     if let (Some(parent), Some(attr)) = (path.get("parent"), ep.parent) {
         let field = api::camel_case(attr);
         if stored.object.get(&field).and_then(Json::as_str) != Some(parent.as_str()) {
@@ -711,24 +764,6 @@ fn validate(ty: ResourceType, object: &Map<String, Json>) -> Result<(), ApiFailu
         }
     }
     Ok(())
-}
-
-/// Secret settings among `settings`: keys that look secret with a plain (unmasked) value.
-fn secret_keys(object: &Map<String, Json>, previous: &[String]) -> Vec<String> {
-    let mut keys: Vec<String> = previous.to_vec();
-    if let Some(Json::Object(settings)) = object.get("settings") {
-        for (k, v) in settings {
-            if is_secret_key(k)
-                && v.as_str()
-                    .is_some_and(|s| !s.is_empty() && !s.contains('•'))
-                && !keys.contains(k)
-            {
-                keys.push(k.clone());
-            }
-        }
-        keys.retain(|k| settings.contains_key(k));
-    }
-    keys
 }
 
 fn display_name(object: &Map<String, Json>) -> String {
@@ -804,31 +839,28 @@ async fn create(
         object.insert("metadata".into(), metadata);
     }
     let id = new_id(ep.ty, &object);
-    if ep.ty == ResourceType::Label && state.store.get(type_key(ep), &id)?.is_some() {
-        return Err(ApiFailure::validation(
-            "label",
-            format!("the label {id} already exists"),
-        ));
-    }
     if ep.ty != ResourceType::Label {
         object.insert("id".into(), Json::String(id.clone()));
     }
     validate(ep.ty, &object)?;
-    let secrets = secret_keys(&object, &[]);
     let record = audit(&state, ep.ty, &id, "Created", &object);
-    state.store.put(
-        type_key(ep),
-        &id,
-        parent.as_deref(),
-        &object,
-        &secrets,
-        Some(&record),
-    )?;
-    let stored = Stored {
-        seq: 0,
-        object,
-        secrets,
-    };
+    // A label's id is its key and value: whether it exists is checked in the transaction that
+    // writes it, so two concurrent creates cannot both succeed.
+    state.store.modify(type_key(ep), &id, |current| {
+        if ep.ty == ResourceType::Label && current.is_some() {
+            return Err(ApiFailure::validation(
+                "label",
+                format!("the label {id} already exists"),
+            ));
+        }
+        let write = Write {
+            parent: parent.clone(),
+            object: object.clone(),
+            audit: record,
+        };
+        Ok((write, ()))
+    })?;
+    let stored = Stored { seq: 0, object };
     let mut out = Map::new();
     out.insert(
         ep.create_key.into(),
@@ -846,60 +878,52 @@ async fn update(
     Path(path): Path<HashMap<String, String>>,
     body: Bytes,
 ) -> ApiResult {
-    let stored = find(ep, &state, &path)?;
     let body = parse_body(&body)?;
-    let mut object = stored.object.clone();
-    api::apply_update(ep.ty, &mut object, &body);
-    keep_masked_secrets(&stored, &mut object);
-    validate(ep.ty, &object)?;
     let id = path.get("id").cloned().unwrap_or_default();
-    let verb = match (stored.object.get("enabled"), object.get("enabled")) {
-        (Some(Json::Bool(false)), Some(Json::Bool(true))) => "Enabled",
-        (Some(Json::Bool(true)), Some(Json::Bool(false))) => "Disabled",
-        _ if ep.ty == ResourceType::Transformation => "Updated",
-        _ => "Modified",
-    };
-    let secrets = secret_keys(&object, &stored.secrets);
-    let record = audit(&state, ep.ty, &id, verb, &object);
-    let parent = path.get("parent").map(String::as_str);
-    state
-        .store
-        .put(type_key(ep), &id, parent, &object, &secrets, Some(&record))?;
+    let parent = path.get("parent").cloned();
+    // Read, change and write in one transaction: a concurrent PATCH of another field of the same
+    // resource must not be lost between the read and the write.
+    let stored = state.store.modify(type_key(ep), &id, |current| {
+        let stored = found(ep, &path, current)?;
+        let mut object = stored.object.clone();
+        api::apply_update(ep.ty, &mut object, &body)
+            .map_err(|e| ApiFailure::validation(e.field.clone(), e.to_string()))?;
+        keep_masked_secrets(&stored.object, &mut object);
+        validate(ep.ty, &object)?;
+        let verb = match (stored.object.get("enabled"), object.get("enabled")) {
+            (Some(Json::Bool(false)), Some(Json::Bool(true))) => "Enabled",
+            (Some(Json::Bool(true)), Some(Json::Bool(false))) => "Disabled",
+            _ if ep.ty == ResourceType::Transformation => "Updated",
+            _ => "Modified",
+        };
+        let write = Write {
+            parent,
+            audit: audit(&state, ep.ty, &id, verb, &object),
+            object: object.clone(),
+        };
+        Ok::<_, ApiFailure>((
+            write,
+            Stored {
+                seq: stored.seq,
+                object,
+            },
+        ))
+    })?;
     if ep.ty == ResourceType::TrackingPlan {
         return ok(json!({ "status": "SUCCESS" }));
     }
     let mut out = Map::new();
     out.insert(
         ep.item_key.into(),
-        served(
-            ep,
-            &Stored {
-                seq: stored.seq,
-                object,
-                secrets,
-            },
-            false,
-            &state.workspace_id,
-        ),
+        served(ep, &stored, false, &state.workspace_id),
     );
     ok(Json::Object(out))
 }
 
 /// A client that writes back the masked value it read means "unchanged", as the provider does.
-fn keep_masked_secrets(stored: &Stored, object: &mut Map<String, Json>) {
-    let (Some(Json::Object(old)), Some(Json::Object(new))) =
-        (stored.object.get("settings"), object.get_mut("settings"))
-    else {
-        return;
-    };
-    for key in &stored.secrets {
-        if let (Some(Json::String(old_value)), Some(Json::String(new_value))) =
-            (old.get(key), new.get(key))
-            && new_value.contains('•')
-            && *new_value == mask(old_value)
-        {
-            new.insert(key.clone(), Json::String(old_value.clone()));
-        }
+fn keep_masked_secrets(old: &Map<String, Json>, object: &mut Map<String, Json>) {
+    if let (Some(old), Some(new)) = (old.get("settings"), object.get_mut("settings")) {
+        api::unmask_unchanged(old, new);
     }
 }
 
@@ -934,32 +958,40 @@ fn replace_field(
     field: &str,
     value: Json,
 ) -> Result<Stored, ApiFailure> {
+    change_field(state, ty, id, |object| {
+        object.insert(field.into(), value);
+    })
+}
+
+/// Changes a stored object in one transaction (read, change, validate, write, audit event).
+fn change_field(
+    state: &AppState,
+    ty: ResourceType,
+    id: &str,
+    change: impl FnOnce(&mut Map<String, Json>),
+) -> Result<Stored, ApiFailure> {
     let ep = endpoint_of(ty);
-    let mut stored = state
-        .store
-        .get(type_key(ep), id)?
-        .ok_or_else(|| ApiFailure::not_found(format!("{} {id}", ep.item_key)))?;
-    stored.object.insert(field.into(), value);
-    validate(ty, &stored.object)?;
-    let record = audit(state, ty, id, "Modified", &stored.object);
-    let parent = ep
-        .parent
-        .and_then(|p| {
-            stored
-                .object
-                .get(&api::camel_case(p))
-                .and_then(Json::as_str)
-        })
-        .map(str::to_owned);
-    state.store.put(
-        type_key(ep),
-        id,
-        parent.as_deref(),
-        &stored.object,
-        &stored.secrets,
-        Some(&record),
-    )?;
-    Ok(stored)
+    state.store.modify(type_key(ep), id, |current| {
+        let mut stored =
+            current.ok_or_else(|| ApiFailure::not_found(format!("{} {id}", ep.item_key)))?;
+        change(&mut stored.object);
+        validate(ty, &stored.object)?;
+        let parent = ep
+            .parent
+            .and_then(|p| {
+                stored
+                    .object
+                    .get(&api::camel_case(p))
+                    .and_then(Json::as_str)
+            })
+            .map(str::to_owned);
+        let write = Write {
+            parent,
+            audit: audit(state, ty, id, "Modified", &stored.object),
+            object: stored.object.clone(),
+        };
+        Ok((write, stored))
+    })
 }
 
 fn array_field(body: &Json, name: &str) -> Result<Json, ApiFailure> {
@@ -1041,29 +1073,19 @@ async fn replace_labels(
 
 async fn add_labels(State(state): State<Shared>, Path(id): Path<String>, body: Bytes) -> ApiResult {
     let added = array_field(&parse_body(&body)?, "labels")?;
-    let ep = endpoint_of(ResourceType::Source);
-    let stored = state
-        .store
-        .get(type_key(ep), &id)?
-        .ok_or_else(|| ApiFailure::not_found(format!("source {id}")))?;
-    let mut labels = stored
-        .object
-        .get("labels")
-        .and_then(Json::as_array)
-        .cloned()
-        .unwrap_or_default();
-    for label in added.as_array().into_iter().flatten() {
-        if !labels.contains(label) {
-            labels.push(label.clone());
+    let stored = change_field(&state, ResourceType::Source, &id, |object| {
+        let mut labels = object
+            .get("labels")
+            .and_then(Json::as_array)
+            .cloned()
+            .unwrap_or_default();
+        for label in added.as_array().into_iter().flatten() {
+            if !labels.contains(label) {
+                labels.push(label.clone());
+            }
         }
-    }
-    let stored = replace_field(
-        &state,
-        ResourceType::Source,
-        &id,
-        "labels",
-        Json::Array(labels),
-    )?;
+        object.insert("labels".into(), Json::Array(labels));
+    })?;
     ok(json!({ "labels": stored.object.get("labels") }))
 }
 
@@ -1166,7 +1188,7 @@ async fn create_invites(State(state): State<Shared>, body: Bytes) -> ApiResult {
         let record = audit(&state, ResourceType::User, &id, "Created", &object);
         state
             .store
-            .put(type_key(ep), &id, None, &object, &[], Some(&record))?;
+            .put(type_key(ep), &id, None, &object, Some(&record))?;
         emails.push(Json::String(email.to_owned()));
     }
     data(StatusCode::CREATED, json!({ "emails": emails }))
@@ -1304,7 +1326,6 @@ fn connect(
         &format!("{source}:{parent}"),
         Some(parent),
         &object,
-        &[],
         Some(&record),
     )?;
     Ok(())
@@ -1426,21 +1447,6 @@ async fn update_schema_settings(
     let Json::Object(patch) = parse_body(&body)? else {
         return Err(ApiFailure::validation("body", "the body must be an object"));
     };
-    let mut settings = state
-        .store
-        .get(SCHEMA_SETTINGS, &id)?
-        .map(|s| s.object)
-        .unwrap_or_default();
-    for (k, v) in patch {
-        settings.insert(k, v);
-    }
-    // Checked against the provider's schema_settings attribute.
-    let mut probe = Map::new();
-    probe.insert("sourceId".into(), json!(id));
-    probe.insert("trackingPlanId".into(), json!(""));
-    probe.insert("schemaSettings".into(), Json::Object(settings.clone()));
-    api::from_api(ResourceType::SourceTrackingPlanConnection, &probe)
-        .map_err(|e| ApiFailure::validation(e.field.clone(), e.to_string()))?;
     let record = audit(
         &state,
         ResourceType::Source,
@@ -1448,9 +1454,25 @@ async fn update_schema_settings(
         "Settings Modified",
         &source.object,
     );
-    state
-        .store
-        .put(SCHEMA_SETTINGS, &id, None, &settings, &[], Some(&record))?;
+    let settings = state.store.modify(SCHEMA_SETTINGS, &id, |current| {
+        let mut settings = current.map(|s| s.object).unwrap_or_default();
+        for (k, v) in patch {
+            settings.insert(k, v);
+        }
+        // Checked against the provider's schema_settings attribute.
+        let mut probe = Map::new();
+        probe.insert("sourceId".into(), json!(id));
+        probe.insert("trackingPlanId".into(), json!(""));
+        probe.insert("schemaSettings".into(), Json::Object(settings.clone()));
+        api::from_api(ResourceType::SourceTrackingPlanConnection, &probe)
+            .map_err(|e| ApiFailure::validation(e.field.clone(), e.to_string()))?;
+        let write = Write {
+            parent: None,
+            object: settings.clone(),
+            audit: record,
+        };
+        Ok::<_, ApiFailure>((write, settings))
+    })?;
     ok(json!({ "sourceId": id, "settings": settings }))
 }
 

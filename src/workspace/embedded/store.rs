@@ -2,14 +2,16 @@
 //! SQLite.
 //!
 //! Every change and its audit event are written in one transaction, so a crash leaves either both
-//! or neither. The database runs in WAL mode. Audit events get a sequence number in commit order
+//! or neither. A change computed from the stored state (a PATCH, a replaced field) reads that
+//! state in the same transaction ([`Store::modify`]), so two concurrent changes cannot lose each
+//! other. The database runs in WAL mode. Audit events get a sequence number in commit order
 //! (SQLite has one writer at a time), so a reader that remembers the last number it saw can never
 //! miss an event committed later. This module knows nothing of HTTP.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde_json::{Map, Value as Json};
 
 use crate::workspace::AuditEvent;
@@ -21,8 +23,6 @@ pub enum StoreError {
     Sqlite(#[from] rusqlite::Error),
     #[error("corrupt stored object: {0}")]
     Corrupt(#[from] serde_json::Error),
-    #[error("the store lock was poisoned by a panic")]
-    Poisoned,
 }
 
 /// One stored resource.
@@ -30,12 +30,11 @@ pub enum StoreError {
 pub struct Stored {
     pub seq: i64,
     pub object: Map<String, Json>,
-    /// Top-level `settings` keys whose values are secrets (served masked).
-    pub secrets: Vec<String>,
 }
 
-/// One resource of a seed: stored as given, with no secrets flagged (seeded values are served
-/// exactly as they were exported, masked or not).
+/// One resource of a seed, stored as given. (What is secret is decided when serving, by the one
+/// rule of [`crate::workspace::api::is_secret_key`], so a seed holding clear secrets is still
+/// served masked.)
 #[derive(Debug, Clone)]
 pub struct SeedRow {
     pub ty: String,
@@ -52,6 +51,14 @@ pub struct AuditRecord {
     pub resource_id: String,
     pub resource_type: String,
     pub resource_name: String,
+}
+
+/// What a [`Store::modify`] change writes: the new state of the resource and its audit event.
+#[derive(Debug, Clone)]
+pub struct Write {
+    pub parent: Option<String>,
+    pub object: Map<String, Json>,
+    pub audit: AuditRecord,
 }
 
 /// A filter on the audit trail.
@@ -78,7 +85,6 @@ CREATE TABLE IF NOT EXISTS resources (
     id      TEXT NOT NULL,
     parent  TEXT,
     body    TEXT NOT NULL,
-    secrets TEXT NOT NULL DEFAULT '[]',
     UNIQUE (type, id)
 );
 CREATE INDEX IF NOT EXISTS resources_by_parent ON resources (type, parent, seq);
@@ -110,7 +116,12 @@ impl Store {
     }
 
     fn lock(&self) -> Result<MutexGuard<'_, Connection>, StoreError> {
-        self.conn.lock().map_err(|_| StoreError::Poisoned)
+        // A panic under the lock unwinds through the open transaction, whose drop rolls it back:
+        // the connection is consistent, so one panicking request must not disable the store.
+        Ok(self
+            .conn
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner))
     }
 
     /// Resources of a type (optionally under one parent), in creation order, after `after_seq`.
@@ -127,11 +138,11 @@ impl Store {
         // from the (type, parent, seq) index.
         let mut stmt = match parent {
             Some(_) => conn.prepare_cached(
-                "SELECT seq, body, secrets FROM resources
+                "SELECT seq, body FROM resources
                  WHERE type = ?1 AND parent = ?2 AND seq > ?3 ORDER BY seq LIMIT ?4",
             )?,
             None => conn.prepare_cached(
-                "SELECT seq, body, secrets FROM resources
+                "SELECT seq, body FROM resources
                  WHERE type = ?1 AND ?2 IS NULL AND seq > ?3 ORDER BY seq LIMIT ?4",
             )?,
         };
@@ -150,9 +161,8 @@ impl Store {
 
     pub fn get(&self, ty: &str, id: &str) -> Result<Option<Stored>, StoreError> {
         let conn = self.lock()?;
-        let mut stmt = conn.prepare_cached(
-            "SELECT seq, body, secrets FROM resources WHERE type = ?1 AND id = ?2",
-        )?;
+        let mut stmt =
+            conn.prepare_cached("SELECT seq, body FROM resources WHERE type = ?1 AND id = ?2")?;
         let row = stmt.query_row(params![ty, id], row_to_parts).optional()?;
         row.map(parts_to_stored).transpose()
     }
@@ -183,23 +193,11 @@ impl Store {
         id: &str,
         parent: Option<&str>,
         object: &Map<String, Json>,
-        secrets: &[String],
         audit: Option<&AuditRecord>,
     ) -> Result<(), StoreError> {
         let mut conn = self.lock()?;
-        let tx = conn.transaction()?;
-        tx.execute(
-            "INSERT INTO resources (type, id, parent, body, secrets) VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT (type, id) DO UPDATE SET parent = excluded.parent, body = excluded.body,
-                                                 secrets = excluded.secrets",
-            params![
-                ty,
-                id,
-                parent,
-                serde_json::to_string(object)?,
-                serde_json::to_string(secrets)?
-            ],
-        )?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        upsert(&tx, ty, id, parent, object)?;
         if let Some(audit) = audit {
             record(&tx, audit)?;
         }
@@ -207,24 +205,41 @@ impl Store {
         Ok(())
     }
 
+    /// Reads a resource (`None` if there is none), lets `change` compute what to write from it,
+    /// and writes that with its audit event, all in one `BEGIN IMMEDIATE` transaction: no other
+    /// writer, in this process or another one on the same file, can come between the read and
+    /// the write, so two concurrent changes of different fields both survive. An error from
+    /// `change` writes nothing. `change` runs under the store's lock and must not call the store.
+    pub fn modify<T, E: From<StoreError>>(
+        &self,
+        ty: &str,
+        id: &str,
+        change: impl FnOnce(Option<Stored>) -> Result<(Write, T), E>,
+    ) -> Result<T, E> {
+        let mut conn = self.lock()?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(StoreError::from)?;
+        let current = tx
+            .prepare_cached("SELECT seq, body FROM resources WHERE type = ?1 AND id = ?2")
+            .and_then(|mut stmt| stmt.query_row(params![ty, id], row_to_parts).optional())
+            .map_err(StoreError::from)?
+            .map(parts_to_stored)
+            .transpose()?;
+        let (write, out) = change(current)?;
+        upsert(&tx, ty, id, write.parent.as_deref(), &write.object)?;
+        record(&tx, &write.audit)?;
+        tx.commit().map_err(StoreError::from)?;
+        Ok(out)
+    }
+
     /// Seeds many resources in one transaction (no audit events).
     pub fn seed(&self, rows: &[SeedRow]) -> Result<(), StoreError> {
         let mut conn = self.lock()?;
         let tx = conn.transaction()?;
         {
-            let mut stmt = tx.prepare_cached(
-                "INSERT INTO resources (type, id, parent, body, secrets) VALUES (?1, ?2, ?3, ?4, ?5)
-                 ON CONFLICT (type, id) DO UPDATE SET parent = excluded.parent, body = excluded.body,
-                                                     secrets = excluded.secrets",
-            )?;
             for row in rows {
-                stmt.execute(params![
-                    row.ty,
-                    row.id,
-                    row.parent,
-                    serde_json::to_string(&row.object)?,
-                    "[]"
-                ])?;
+                upsert(&tx, &row.ty, &row.id, row.parent.as_deref(), &row.object)?;
             }
         }
         tx.commit()?;
@@ -234,7 +249,7 @@ impl Store {
     /// Deletes a resource and records the audit event; `false` if there was none.
     pub fn delete(&self, ty: &str, id: &str, audit: &AuditRecord) -> Result<bool, StoreError> {
         let mut conn = self.lock()?;
-        let tx = conn.transaction()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let n = tx.execute(
             "DELETE FROM resources WHERE type = ?1 AND id = ?2",
             params![ty, id],
@@ -301,18 +316,32 @@ impl Store {
     }
 }
 
-type Parts = (i64, String, String);
+type Parts = (i64, String);
 
 fn row_to_parts(r: &rusqlite::Row<'_>) -> rusqlite::Result<Parts> {
-    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+    Ok((r.get(0)?, r.get(1)?))
 }
 
-fn parts_to_stored((seq, body, secrets): Parts) -> Result<Stored, StoreError> {
+fn parts_to_stored((seq, body): Parts) -> Result<Stored, StoreError> {
     Ok(Stored {
         seq,
         object: serde_json::from_str(&body)?,
-        secrets: serde_json::from_str(&secrets)?,
     })
+}
+
+fn upsert(
+    tx: &rusqlite::Transaction<'_>,
+    ty: &str,
+    id: &str,
+    parent: Option<&str>,
+    object: &Map<String, Json>,
+) -> Result<(), StoreError> {
+    tx.prepare_cached(
+        "INSERT INTO resources (type, id, parent, body) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (type, id) DO UPDATE SET parent = excluded.parent, body = excluded.body",
+    )?
+    .execute(params![ty, id, parent, serde_json::to_string(object)?])?;
+    Ok(())
 }
 
 /// Appends an audit event. Timestamps never go backwards in sequence order, even if the clock
