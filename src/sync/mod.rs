@@ -8,12 +8,14 @@
 //! - [`diff`]: list-and-diff, one commit per changed file, for workspaces without an audit trail;
 //! - [`publish`]: build on the branch, push, rebuild when it moved (never force);
 //! - [`messages`]: commit messages and the sync point stored in them;
+//! - [`interval`]: the one duration type of flags and `spec.interval`;
 //! - [`runner`]: the loop the CLI and the operator drive: resume or full sync, then polls.
 
 pub mod diff;
 pub mod export;
 pub mod full;
 pub mod incremental;
+pub mod interval;
 pub mod messages;
 pub mod publish;
 pub mod runner;
