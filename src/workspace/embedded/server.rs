@@ -854,9 +854,10 @@ async fn update(
     validate(ep.ty, &object)?;
     let id = path.get("id").cloned().unwrap_or_default();
     let verb = match (stored.object.get("enabled"), object.get("enabled")) {
+        // Segment records every change of a transformation, a toggle too, as "Updated".
+        _ if ep.ty == ResourceType::Transformation => "Updated",
         (Some(Json::Bool(false)), Some(Json::Bool(true))) => "Enabled",
         (Some(Json::Bool(true)), Some(Json::Bool(false))) => "Disabled",
-        _ if ep.ty == ResourceType::Transformation => "Updated",
         _ => "Modified",
     };
     let secrets = secret_keys(&object, &stored.secrets);
