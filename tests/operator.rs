@@ -551,6 +551,10 @@ fn the_api_server_refuses_invalid_custom_resources_with_the_schema_message() {
             "spec.interval",
         ),
         (
+            "apiVersion: gitsync.dev/v1alpha1\nkind: GitSync\nmetadata: {name: b2, namespace: default}\nspec:\n  workspace: {endpoint: us, tokenSecretRef: {name: t, key: token}}\n  repository: {url: 'https://example.com/r.git'}\n  interval: 1d\n",
+            "spec.interval",
+        ),
+        (
             "apiVersion: gitsync.dev/v1alpha1\nkind: GitSync\nmetadata: {name: c, namespace: default}\nspec:\n  workspace: {endpoint: moon, tokenSecretRef: {name: t, key: token}}\n  repository: {url: 'https://example.com/r.git'}\n",
             "spec.workspace.endpoint",
         ),
@@ -588,6 +592,16 @@ fn the_api_server_refuses_invalid_custom_resources_with_the_schema_message() {
     assert_eq!(spec["interval"], "1m", "{spec}");
     assert_eq!(spec["suspend"], false, "{spec}");
     assert_eq!(spec["author"]["name"], "gitsync", "{spec}");
+    // Flux's durations are accepted, as Flux's own CRDs accept them (this pattern refused them).
+    for (name, interval) in [("flux-a", "1m30s"), ("flux-b", "1.5h"), ("flux-c", "10m0s")] {
+        let (ok, out) = apply(
+            &cluster,
+            &format!(
+                "apiVersion: gitsync.dev/v1alpha1\nkind: GitSync\nmetadata: {{name: {name}, namespace: default}}\nspec:\n  workspace: {{endpoint: us, tokenSecretRef: {{name: t, key: token}}}}\n  repository: {{url: 'https://example.com/r.git'}}\n  interval: {interval}\n"
+            ),
+        );
+        assert!(ok, "{interval}: {out}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

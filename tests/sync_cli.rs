@@ -233,3 +233,52 @@ async fn sync_with_an_interval_keeps_polling_until_interrupted() {
         "{log}"
     );
 }
+
+/// Duration flags are Flux's durations, checked: an overflowing `--interval` used to wrap around
+/// into a 4 s poll, and `1m30s` was refused; `--timeout` and `--lease-seconds` read the same way.
+#[test]
+fn duration_flags_refuse_what_is_out_of_range_and_take_flux_syntax() {
+    let gitsync = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_gitsync"))
+            .args(args)
+            .env_remove("PUBLIC_API_TOKEN")
+            .output()
+            .unwrap_or_else(|e| panic!("{e}"));
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let sync = |interval: &str| {
+        gitsync(&[
+            "sync",
+            "--workspace",
+            "http://127.0.0.1:9",
+            "--repo",
+            "file:///nonexistent",
+            "--interval",
+            interval,
+        ])
+    };
+    let (code, stderr) = sync("3381903080180084463m");
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("`3381903080180084463m` is longer than 24h"),
+        "{stderr}"
+    );
+    let (code, stderr) = sync("5d");
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("unit ms, s, m or h"), "{stderr}");
+    // Accepted values get past the command line (to the missing token: exit code 1, not 2).
+    for ok in ["1m30s", "30", "1.5h"] {
+        let (code, stderr) = sync(ok);
+        assert_eq!(code, Some(1), "{ok}: {stderr}");
+        assert!(!stderr.contains("--interval"), "{ok}: {stderr}");
+    }
+    let (code, stderr) = gitsync(&["full-sync", "x", "--timeout", "0s"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("must be more than zero"), "{stderr}");
+    let (code, stderr) = gitsync(&["operator", "--lease-seconds", "18446744073709551616"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("longer than 24h"), "{stderr}");
+}

@@ -4,11 +4,11 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use clap::Args;
 
 use crate::operator::runtime::{OperatorConfig, run};
+use crate::sync::interval::Interval;
 use crate::telemetry::logs::{LogFormat, init};
 
 /// Run the operator: the GitSync, GitConnection and SyncSecret controllers.
@@ -40,8 +40,9 @@ pub struct OperatorArgs {
     /// This replica's name in the Lease (default: POD_NAME, or the host name and process id).
     #[arg(long, env = "POD_NAME")]
     identity: Option<String>,
-    /// Seconds a Lease stays valid without renewal (how long a standby waits for a dead leader).
-    #[arg(long, default_value_t = 15)]
+    /// How long a Lease stays valid without renewal (how long a standby waits for a dead
+    /// leader): whole seconds, such as 15 or 1m.
+    #[arg(long, value_name = "DURATION", default_value = "15", value_parser = lease_seconds)]
     lease_seconds: u64,
     /// How many GitSyncs may sync at the same time (full syncs of large workspaces use memory).
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..))]
@@ -105,14 +106,22 @@ pub struct FullSyncArgs {
     /// Wait for the result.
     #[arg(long)]
     wait: bool,
-    /// How long to wait, such as 30s or 5m.
-    #[arg(long, default_value = "5m", value_parser = parse_timeout)]
-    timeout: Duration,
+    /// How long to wait, such as 30s, 5m or 1m30s, at most 24h.
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = Interval::from_flag)]
+    timeout: Interval,
 }
 
-fn parse_timeout(s: &str) -> Result<Duration, String> {
-    crate::sync::runner::parse_interval(s)
-        .ok_or_else(|| format!("`{s}` is not a duration like 30s or 5m"))
+/// `--lease-seconds`: a duration flag, in whole seconds (the Lease counts nothing finer).
+fn lease_seconds(s: &str) -> Result<u64, String> {
+    let d = Interval::from_flag(s)
+        .map_err(|e| e.to_string())?
+        .duration();
+    if d.subsec_nanos() != 0 {
+        return Err(format!(
+            "`{s}` is not a whole number of seconds, which is what a Lease counts"
+        ));
+    }
+    Ok(d.as_secs())
 }
 
 pub fn run_full_sync(args: &FullSyncArgs) -> ExitCode {
@@ -120,7 +129,7 @@ pub fn run_full_sync(args: &FullSyncArgs) -> ExitCode {
         match crate::operator::request::full_sync(
             &args.name,
             args.namespace.as_deref(),
-            args.wait.then_some(args.timeout),
+            args.wait.then_some(args.timeout.duration()),
         )
         .await
         {
@@ -131,4 +140,19 @@ pub fn run_full_sync(args: &FullSyncArgs) -> ExitCode {
             Err(e) => super::fail(e),
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lease_seconds_take_bare_seconds_or_a_duration_in_whole_seconds() {
+        assert_eq!(lease_seconds("15"), Ok(15));
+        assert_eq!(lease_seconds("1m"), Ok(60));
+        assert!(lease_seconds("1500ms").is_err());
+        assert!(lease_seconds("0").is_err());
+        // Was a u64 handed to the Lease as it was.
+        assert!(lease_seconds("3381903080180084463").is_err_and(|e| e.contains("longer than 24h")));
+    }
 }

@@ -2,7 +2,6 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use clap::Args;
 
@@ -11,7 +10,8 @@ use crate::git::cache;
 use crate::git::remote::{Auth, Remote};
 use crate::git::tree::Author;
 use crate::sync::full::Target;
-use crate::sync::runner::{Outcome, Syncer, parse_interval};
+use crate::sync::interval::Interval;
+use crate::sync::runner::{Outcome, Syncer};
 use crate::workspace::{Client, ClientConfig};
 
 /// Keep a Git branch in sync with a workspace, one commit per change.
@@ -44,9 +44,9 @@ pub struct SyncArgs {
     /// Sync once and exit (the default is to keep polling).
     #[arg(long, conflicts_with = "interval")]
     once: bool,
-    /// Poll interval, such as 1s, 30s or 5m.
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
-    interval: Duration,
+    /// Poll interval, such as 30s, 5m or 1m30s (a bare number is seconds), at most 24h.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = Interval::from_flag)]
+    interval: Interval,
     /// Start with a full sync even if the branch has been synced before.
     #[arg(long)]
     full: bool,
@@ -71,27 +71,6 @@ pub struct SyncArgs {
     /// known_hosts file for SSH.
     #[arg(long, value_name = "FILE")]
     ssh_known_hosts: Option<PathBuf>,
-}
-
-/// `--interval`: the runner's interval syntax, where on the command line a bare number is seconds.
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    let with_unit = if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
-        format!("{s}s")
-    } else {
-        s.to_owned()
-    };
-    parse_interval(&with_unit).ok_or_else(|| {
-        let zero = ["ms", "s", "m", "h"].iter().any(|unit| {
-            with_unit
-                .strip_suffix(unit)
-                .is_some_and(|n| n.parse::<u64>() == Ok(0))
-        });
-        if zero {
-            "the interval must be more than zero".to_owned()
-        } else {
-            format!("`{s}` is not a duration like 1s, 30s or 5m")
-        }
-    })
 }
 
 fn read_secret(path: &PathBuf) -> Result<String, String> {
@@ -169,7 +148,7 @@ pub fn run(args: &SyncArgs) -> ExitCode {
         loop {
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => return ExitCode::SUCCESS,
-                _ = tokio::time::sleep(args.interval) => {}
+                _ = tokio::time::sleep(args.interval.duration()) => {}
             }
             let polled = syncer.poll().await;
             warn(&mut syncer);
@@ -206,28 +185,5 @@ fn report(outcome: &Outcome, branch: &str, always: bool) {
         Outcome::ListAndDiff(_) => {
             eprintln!("list-and-diff sync (no audit trail): {commits} pushed")
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn interval_flag_takes_bare_seconds_and_says_why_it_refuses() {
-        assert_eq!(parse_duration("30"), Ok(Duration::from_secs(30)));
-        assert_eq!(parse_duration("200ms"), Ok(Duration::from_millis(200)));
-        assert_eq!(
-            parse_duration("0ms"),
-            Err("the interval must be more than zero".into())
-        );
-        assert_eq!(
-            parse_duration("0"),
-            Err("the interval must be more than zero".into())
-        );
-        assert_eq!(
-            parse_duration("soon"),
-            Err("`soon` is not a duration like 1s, 30s or 5m".into())
-        );
     }
 }

@@ -275,9 +275,13 @@ pub struct GitSyncSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(schema_with = "resource_types_schema")]
     pub resource_types: Vec<String>,
-    /// How often the workspace's changes are polled, such as 30s, 1m or 1h.
+    /// How often the workspace's changes are polled, in Flux's syntax: 30s, 1m, 1m30s or 1h
+    /// (more than zero, at most 24h).
+    // Text with the schema of `Interval`, read where it is used: a value the pattern lets
+    // through but the bounds refuse (0s, 48h) is a Stalled condition on its object, not a
+    // deserialization error that stops the watch of every GitSync.
     #[serde(default = "default_interval")]
-    #[schemars(regex(pattern = r"^[0-9]+(ms|s|m|h)$"))]
+    #[schemars(with = "crate::sync::interval::Interval")]
     pub interval: String,
     #[serde(default)]
     pub author: CommitAuthor,

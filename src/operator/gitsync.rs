@@ -24,7 +24,8 @@ use crate::git::remote::{Auth, Remote};
 use crate::git::tree::Author;
 use crate::model::ResourceType;
 use crate::sync::full::{SyncError, Target};
-use crate::sync::runner::{Detection, Outcome, Syncer, parse_interval};
+use crate::sync::interval::Interval;
+use crate::sync::runner::{Detection, Outcome, Syncer};
 use crate::telemetry::metrics::{GitSyncKey, SyncKind, SyncResult};
 use crate::workspace::embedded::now_rfc3339;
 use crate::workspace::{Client as WorkspaceClient, ClientConfig};
@@ -111,14 +112,14 @@ async fn resolve(
         Ok(t) => t,
         Err(p) => return Ok(Err(p.into())),
     };
-    let Some(interval) = parse_interval(&spec.interval) else {
-        return Ok(Err(Problem {
-            reason: "InvalidInterval",
-            message: format!(
-                "spec.interval `{}` is not a duration like 30s, 1m or 1h",
-                spec.interval
-            ),
-        }));
+    let interval = match spec.interval.parse::<Interval>() {
+        Ok(i) => i.duration(),
+        Err(e) => {
+            return Ok(Err(Problem {
+                reason: "InvalidInterval",
+                message: format!("spec.interval: {e}"),
+            }));
+        }
     };
     let mut types = Vec::new();
     for name in &spec.resource_types {

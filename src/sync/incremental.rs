@@ -14,7 +14,7 @@ use gix::ObjectId;
 
 use super::export::{identity, render_file};
 use super::full::{SyncError, Target};
-use super::messages::change_message;
+use super::messages::{actor, change_message};
 use super::point::Sealer;
 use super::publish::{publish, tree_of};
 use crate::git::tree;
@@ -113,6 +113,16 @@ fn existing_path(
         .map(|name| format!("{dir}/{name}"))
 }
 
+/// The import id of the resource in file `path` of tree `base` (`<destination>:<subscription>`),
+/// if the file is there and parses.
+fn import_id_in(repo: &gix::Repository, base: Option<ObjectId>, path: &str) -> Option<String> {
+    let tree = repo.find_tree(base?).ok()?;
+    let entry = tree.lookup_entry_by_path(path).ok()??;
+    let blob = entry.object().ok()?;
+    let text = std::str::from_utf8(&blob.data).ok()?;
+    crate::hcl::parse(text, path).ok()?.import_id().ok()
+}
+
 fn build_commits(
     target: &Target,
     sealer: &Sealer,
@@ -128,20 +138,27 @@ fn build_commits(
     let mut commits = Vec::new();
     for (event, ty, change) in relevant {
         point.advance(vec![event.clone()]).map_err(bad_audit_time)?;
-        let change_to_file = match current.get(&(*ty, event.resource_id.clone())) {
-            Some((path, text)) => Some((path.clone(), Some(text.clone()))),
-            None => existing_path(repo, base, *ty, &event.resource_id).map(|path| (path, None)),
-        };
-        let Some(change_to_file) = change_to_file else {
-            continue;
+        let (change_to_file, id) = match current.get(&(*ty, event.resource_id.clone())) {
+            Some((path, text)) => (
+                (path.clone(), Some(text.clone())),
+                event.resource_id.clone(),
+            ),
+            None => match existing_path(repo, base, *ty, &event.resource_id) {
+                // Gone from the workspace: Segment names it by the import id its file holds.
+                Some(path) => {
+                    let id = import_id_in(repo, base, &path)
+                        .unwrap_or_else(|| event.resource_id.clone());
+                    ((path, None), id)
+                }
+                None => continue,
+            },
         };
         let next = tree::edit_files(repo, base, &[change_to_file])?;
         if Some(next) == base {
             continue;
         }
-        let actor = event.actor_email.as_deref().unwrap_or(&event.actor);
         let message = sealer.message(
-            &change_message(*ty, &event.resource_id, *change, actor),
+            &change_message(*ty, &id, *change, &actor(event)),
             &point,
             next,
         );

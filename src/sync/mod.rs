@@ -9,12 +9,14 @@
 //! - [`publish`]: build on the branch, push, rebuild when it moved (never force);
 //! - [`messages`]: commit messages, in Segment's words;
 //! - [`point`]: the sync point kept in commit trailers, sealed so that only gitsync's own count;
+//! - [`interval`]: the one duration type of flags and `spec.interval`;
 //! - [`runner`]: the loop the CLI and the operator drive: resume or full sync, then polls.
 
 pub mod diff;
 pub mod export;
 pub mod full;
 pub mod incremental;
+pub mod interval;
 pub mod messages;
 pub mod point;
 pub mod publish;

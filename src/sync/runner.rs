@@ -12,7 +12,6 @@
 //! and starting again, in this process or another, neither loses nor repeats a change.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use gix::ObjectId;
 
@@ -226,23 +225,6 @@ impl<W: Workspace> Syncer<W> {
     }
 }
 
-/// A poll interval or timeout: `30s`, `1m`, `500ms`, `2h` (a unit is required; zero is not an
-/// interval). The one parser behind `gitsync sync --interval`, `gitsync full-sync --timeout` and
-/// GitSync's `spec.interval`.
-pub fn parse_interval(s: &str) -> Option<Duration> {
-    let split = s.find(|c: char| !c.is_ascii_digit())?;
-    let (n, unit) = s.split_at(split);
-    let n: u64 = n.parse().ok()?;
-    let d = match unit {
-        "ms" => Duration::from_millis(n),
-        "s" => Duration::from_secs(n),
-        "m" => Duration::from_secs(n * 60),
-        "h" => Duration::from_secs(n * 3600),
-        _ => return None,
-    };
-    (!d.is_zero()).then_some(d)
-}
-
 /// Whether an audit-trail error means "this workspace or token has no audit trail" (Segment
 /// answers 403 for a plan without it, 404 where the endpoint does not exist) rather than a
 /// failure worth reporting. A 401 is a bad token and stays an error.
@@ -251,19 +233,4 @@ fn audit_trail_unavailable(e: &WorkspaceError) -> bool {
         e,
         WorkspaceError::Unauthorized { status: 403, .. } | WorkspaceError::NotFound { .. }
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn intervals_need_a_unit_and_more_than_zero() {
-        assert_eq!(parse_interval("30s"), Some(Duration::from_secs(30)));
-        assert_eq!(parse_interval("1m"), Some(Duration::from_secs(60)));
-        assert_eq!(parse_interval("250ms"), Some(Duration::from_millis(250)));
-        assert_eq!(parse_interval("0s"), None);
-        assert_eq!(parse_interval("5"), None);
-        assert_eq!(parse_interval("5d"), None);
-    }
 }

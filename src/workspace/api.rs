@@ -337,6 +337,21 @@ pub fn parse_audit_kind(kind: &str) -> Option<(ResourceType, AuditChange)> {
             ResourceType::UserGroup,
             AuditChange::Modified,
         ),
+        (
+            "Subjects Added to Group",
+            ResourceType::UserGroup,
+            AuditChange::Modified,
+        ),
+        (
+            "Group Memberships Deleted",
+            ResourceType::UserGroup,
+            AuditChange::Modified,
+        ),
+        (
+            "Source Connected to Tracking Plan",
+            ResourceType::Source,
+            AuditChange::Modified,
+        ),
     ];
     if let Some((_, ty, change)) = documented.iter().find(|(k, _, _)| *k == kind) {
         return Some((*ty, *change));
@@ -1061,6 +1076,14 @@ mod tests {
         assert_eq!(
             parse_audit_kind("Non-Segment User Invited to Workspace"),
             Some((ResourceType::User, AuditChange::Created))
+        );
+        assert_eq!(
+            parse_audit_kind("Subjects Added to Group"),
+            Some((ResourceType::UserGroup, AuditChange::Modified))
+        );
+        assert_eq!(
+            parse_audit_kind("Source Connected to Tracking Plan"),
+            Some((ResourceType::Source, AuditChange::Modified))
         );
         assert_eq!(
             parse_audit_kind("Storage Destination Settings Validation"),

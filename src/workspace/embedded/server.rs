@@ -891,9 +891,10 @@ async fn update(
         keep_masked_secrets(&stored.object, &mut object);
         validate(ep.ty, &object)?;
         let verb = match (stored.object.get("enabled"), object.get("enabled")) {
+            // Segment records every change of a transformation, a toggle too, as "Updated".
+            _ if ep.ty == ResourceType::Transformation => "Updated",
             (Some(Json::Bool(false)), Some(Json::Bool(true))) => "Enabled",
             (Some(Json::Bool(true)), Some(Json::Bool(false))) => "Disabled",
-            _ if ep.ty == ResourceType::Transformation => "Updated",
             _ => "Modified",
         };
         let write = Write {
