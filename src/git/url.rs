@@ -115,6 +115,14 @@ pub fn scrub(text: &str, url: &str, secrets: &[String]) -> String {
     out
 }
 
+/// `text` with each of `urls` [`redacted`] and the secrets they carry removed: for messages
+/// that quote URLs a user gave (a repository, a workspace endpoint) at the edge where they are
+/// shown.
+pub fn scrub_urls(text: &str, urls: &[&str]) -> String {
+    urls.iter()
+        .fold(text.to_owned(), |text, url| scrub(&text, url, &secrets_in(url)))
+}
+
 /// `%40` -> `@`; a `%` not followed by two hex digits is kept as it is.
 fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();

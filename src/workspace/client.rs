@@ -149,7 +149,7 @@ impl Client {
             .map_err(|e| WorkspaceError::Transport {
                 method: "-".into(),
                 path: "-".into(),
-                base_url: config.base_url.clone(),
+                base_url: crate::git::url::redacted(&config.base_url),
                 attempts: 0,
                 problem: format!("cannot build the HTTP client: {e}"),
             })?;
@@ -246,7 +246,7 @@ impl Client {
             Failure::Transport(problem) => WorkspaceError::Transport {
                 method,
                 path,
-                base_url: self.config.base_url.clone(),
+                base_url: crate::git::url::redacted(&self.config.base_url),
                 attempts,
                 problem,
             },
@@ -298,7 +298,7 @@ impl Client {
                     Attempt::Fatal(WorkspaceError::Transport {
                         method: method.to_string(),
                         path: path.to_owned(),
-                        base_url: self.config.base_url.clone(),
+                        base_url: crate::git::url::redacted(&self.config.base_url),
                         attempts: 1,
                         problem: format!(
                             "{problem}; the create may or may not have happened, so it was not repeated"
@@ -351,7 +351,7 @@ impl Client {
                 }),
             },
             401 | 403 => Attempt::Fatal(WorkspaceError::Unauthorized {
-                base_url: self.config.base_url.clone(),
+                base_url: crate::git::url::redacted(&self.config.base_url),
                 token_source: self.config.token_source.clone(),
                 status,
                 message: errors()
