@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use clap::Args;
 
+use crate::git::url::scrub_urls;
 use crate::model::ResourceType;
 use crate::sync::export::{Progress, render_workspace, write_tree};
 use crate::workspace::{Client, ClientConfig};
@@ -96,13 +97,16 @@ impl Progress for Line {
 }
 
 pub fn run(args: &ExportArgs) -> ExitCode {
+    // Messages may quote the workspace URL as given; never with the credentials it carries.
+    let urls = [args.workspace.as_str()];
+    let fail = |e: &dyn std::fmt::Display| super::fail(scrub_urls(&e.to_string(), &urls));
     let types = match parse_types(&args.types) {
         Ok(t) => t,
-        Err(e) => return super::fail(e),
+        Err(e) => return fail(&e),
     };
     let (token, source) = match read_token(args.token_file.as_ref()) {
         Ok(t) => t,
-        Err(e) => return super::fail(e),
+        Err(e) => return fail(&e),
     };
     let client = match Client::new(ClientConfig::new(
         ClientConfig::base_url_for(&args.workspace),
@@ -110,7 +114,7 @@ pub fn run(args: &ExportArgs) -> ExitCode {
         source,
     )) {
         Ok(c) => c,
-        Err(e) => return super::fail(e.to_string()),
+        Err(e) => return fail(&e),
     };
     let started = Instant::now();
     let tty = std::io::stderr().is_terminal();
@@ -122,7 +126,7 @@ pub fn run(args: &ExportArgs) -> ExitCode {
                 if tty {
                     eprintln!();
                 }
-                return super::fail(e.to_string());
+                return fail(&e);
             }
         };
         if tty {
@@ -130,7 +134,7 @@ pub fn run(args: &ExportArgs) -> ExitCode {
         }
         let written = match write_tree(&args.out, &types, &tree) {
             Ok(w) => w,
-            Err(e) => return super::fail(e.to_string()),
+            Err(e) => return fail(&e),
         };
         for (ty, n) in &counts {
             println!("{:>8}  {}", n, ty.kind().directory);

@@ -8,6 +8,7 @@ use clap::Args;
 use super::export::{parse_types, read_token};
 use crate::git::cache;
 use crate::git::remote::{Auth, Remote};
+use crate::git::url::scrub_urls;
 use crate::git::tree::Author;
 use crate::sync::full::Target;
 use crate::sync::interval::Interval;
@@ -35,12 +36,13 @@ pub struct SyncArgs {
     /// The repository: https://..., ssh://..., git://... or file://...
     #[arg(long, value_name = "URL")]
     repo: String,
-    /// The branch to sync.
-    #[arg(long, default_value = "main")]
+    /// The branch to sync (its short name, such as main).
+    #[arg(long, default_value = "main", value_parser = parse_branch)]
     branch: String,
-    /// Directory for the bare cache repositories.
-    #[arg(long, value_name = "DIR", default_value = ".gitsync-cache")]
-    cache: PathBuf,
+    /// Directory for the bare cache repositories [default: $XDG_CACHE_HOME/gitsync/repositories,
+    /// or ~/.cache/gitsync/repositories].
+    #[arg(long, value_name = "DIR")]
+    cache: Option<PathBuf>,
     /// Sync once and exit (the default is to keep polling).
     #[arg(long, conflicts_with = "interval")]
     once: bool,
@@ -73,6 +75,13 @@ pub struct SyncArgs {
     ssh_known_hosts: Option<PathBuf>,
 }
 
+/// `--branch`: a branch name as `git check-ref-format --branch` takes it.
+fn parse_branch(s: &str) -> Result<String, String> {
+    crate::git::branch::validate(s)
+        .map(|()| s.to_owned())
+        .map_err(|e| e.to_string())
+}
+
 fn read_secret(path: &PathBuf) -> Result<String, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
@@ -99,6 +108,11 @@ fn auth(args: &SyncArgs) -> Result<Auth, String> {
 }
 
 pub fn run(args: &SyncArgs) -> ExitCode {
+    // Warnings (a re-created cache, retries) on stderr; RUST_LOG may ask for more.
+    let _ = crate::telemetry::logs::init(crate::telemetry::logs::LogFormat::Text, "warn");
+    // Every message quotes the URLs as given; none may show the credentials they carry.
+    let urls = [args.repo.as_str(), args.workspace.as_str()];
+    let fail = |e: &dyn std::fmt::Display| super::fail(scrub_urls(&e.to_string(), &urls));
     let setup = || -> Result<Syncer<Client>, String> {
         let (token, source) = read_token(args.token_file.as_ref())?;
         let client = Client::new(ClientConfig::new(
@@ -107,8 +121,12 @@ pub fn run(args: &SyncArgs) -> ExitCode {
             source,
         ))
         .map_err(|e| e.to_string())?;
+        let cache_dir = match &args.cache {
+            Some(dir) => dir.clone(),
+            None => cache::default_dir().map_err(|e| e.to_string())?,
+        };
         let target = Target {
-            cache: cache::open(&args.cache, &args.repo, &args.branch)
+            cache: cache::open(&cache_dir, &args.repo, &args.branch)
                 .map_err(|e| e.to_string())?
                 .into_sync(),
             remote: Remote {
@@ -125,14 +143,14 @@ pub fn run(args: &SyncArgs) -> ExitCode {
     };
     let mut syncer = match setup() {
         Ok(s) => s,
-        Err(e) => return super::fail(e),
+        Err(e) => return fail(&e),
     };
     super::block_on(async move {
         let started = syncer.start(args.full).await;
         warn(&mut syncer);
         match started {
             Ok(outcome) => report(&outcome, &args.branch, true),
-            Err(e) => return super::fail(e),
+            Err(e) => return fail(&e),
         }
         if args.once {
             let polled = syncer.poll().await;
@@ -142,7 +160,7 @@ pub fn run(args: &SyncArgs) -> ExitCode {
                     report(&outcome, &args.branch, true);
                     ExitCode::SUCCESS
                 }
-                Err(e) => super::fail(e),
+                Err(e) => fail(&e),
             };
         }
         loop {
@@ -155,7 +173,10 @@ pub fn run(args: &SyncArgs) -> ExitCode {
             match polled {
                 Ok(outcome) => report(&outcome, &args.branch, false),
                 // Keep polling: the next poll starts from the same point, so nothing is lost.
-                Err(e) => eprintln!("error: {e}; retrying at the next poll"),
+                Err(e) => eprintln!(
+                    "error: {}; retrying at the next poll",
+                    scrub_urls(&e.to_string(), &urls)
+                ),
             }
         }
     })

@@ -3,10 +3,19 @@
 //!
 //! Credentials never touch the disk or a command line: for a fetch they live in gix's in-memory
 //! configuration, for a push in the environment of the `git` process (an `http.extraHeader`
-//! through `GIT_CONFIG_*`, or an SSH command with strict host-key checking).
-//! A push is never forced: when the remote moved, the push is refused as a non-fast-forward and
-//! reported as [`PushOutcome::RemoteMoved`], for the caller to fetch, rebuild and retry. Refusals
-//! that retrying cannot fix (branch protection, no write access) are errors that say what to do.
+//! through `GIT_CONFIG_*`, or an SSH command with strict host-key checking). Credentials written
+//! in an HTTP(S) URL are taken out of it and sent the same way; every URL in an error is
+//! [`redacted`], and every text of git or gix quoted in one is scrubbed of the credentials.
+//!
+//! The `git` program runs with its messages in English (`LC_MESSAGES=C`, no `LC_ALL` or
+//! `LANGUAGE`), as gitsync reads them, and without the host's system and global configuration
+//! (an `url.insteadOf` or a credential helper there must not change where or how gitsync
+//! pushes). A push's outcome is read from its `--porcelain` status line, by its flag.
+//!
+//! A push is never forced: when the remote moved (a non-fast-forward, or a concurrent push that
+//! won the race for the ref's lock), the push is reported as [`PushOutcome::RemoteMoved`], for
+//! the caller to fetch, rebuild and retry. Refusals that retrying cannot fix (branch protection,
+//! a hook, no write access) are errors that quote the server and say what to do.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -15,6 +24,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use gix::ObjectId;
 
+use super::url::{UrlCredentials, redacted, scrub, secrets_in, split_credentials};
 /// How to authenticate to the remote.
 #[derive(Clone, Default, Hash)]
 pub enum Auth {
@@ -56,12 +66,15 @@ impl std::fmt::Debug for Auth {
 /// The synced branch of a remote repository.
 #[derive(Debug, Clone)]
 pub struct Remote {
+    /// The URL as configured; it may carry credentials, so it is never shown as it is (see
+    /// [`Remote::shown_url`]).
     pub url: String,
     pub branch: String,
     pub auth: Auth,
 }
 
-/// Why the remote could not be reached or written.
+/// Why the remote could not be reached or written. Every URL in it is redacted, and every
+/// message of git quoted in it is scrubbed of credentials.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum RemoteError {
     #[error(
@@ -86,12 +99,26 @@ pub enum RemoteError {
         branch: String,
         detail: String,
     },
+    #[error(
+        "{url}: the server refused the push to {branch}: {detail}; the server's own words are above, ask its administrators what it expects"
+    )]
+    Refused {
+        url: String,
+        branch: String,
+        detail: String,
+    },
     #[error("{url}: git {operation} failed: {detail}")]
     Git {
         url: String,
         operation: &'static str,
         detail: String,
     },
+    #[error("cannot run the `git` program ({detail}); install git (apt-get install git)")]
+    NoGit { detail: String },
+    #[error(
+        "the cache repository {} was corrupt ({detail}) and was re-created; the next sync fetches the branch again", path.display()
+    )]
+    CorruptCache { path: PathBuf, detail: String },
 }
 
 impl RemoteError {
@@ -104,14 +131,21 @@ impl RemoteError {
             RemoteError::NotFound { .. } => "RepositoryNotFound",
             RemoteError::NoWriteAccess { .. } => "NoWriteAccess",
             RemoteError::BranchProtection { .. } => "BranchProtected",
+            RemoteError::Refused { .. } => "PushRefused",
             RemoteError::Git { .. } => "GitError",
+            RemoteError::NoGit { .. } => "GitNotInstalled",
+            RemoteError::CorruptCache { .. } => "CacheCorrupt",
         }
     }
 
     /// Whether only a change of configuration or permissions can fix it (retrying as is will
-    /// not help); a generic Git failure may be a network hiccup.
+    /// not help); a generic Git failure may be a network hiccup, and a re-created cache works
+    /// on the next try.
     pub fn needs_user_action(&self) -> bool {
-        !matches!(self, RemoteError::Git { .. })
+        !matches!(
+            self,
+            RemoteError::Git { .. } | RemoteError::CorruptCache { .. }
+        )
     }
 }
 
@@ -123,67 +157,141 @@ pub enum PushOutcome {
     RemoteMoved,
 }
 
+/// The `Authorization` header for HTTPS, if the credentials are a token or password.
+fn auth_header(auth: &Auth) -> Option<String> {
+    match auth {
+        Auth::Basic { username, password } => Some(format!(
+            "Authorization: Basic {}",
+            BASE64.encode(format!("{username}:{password}"))
+        )),
+        Auth::Bearer(token) => Some(format!("Authorization: Bearer {token}")),
+        _ => None,
+    }
+}
+
+/// The SSH command: this key only, this known_hosts only, strict host-key checking, and never a
+/// prompt. `quiet` silences ssh's own messages (gix would pass the ones it does not understand
+/// straight to our stderr); the `git` program's runs keep them, to classify them.
+fn ssh_command(auth: &Auth, quiet: bool) -> Option<String> {
+    let Auth::Ssh {
+        identity,
+        known_hosts,
+    } = auth
+    else {
+        return None;
+    };
+    Some(format!(
+        "ssh -i '{}' -o IdentitiesOnly=yes -o UserKnownHostsFile='{}' -o StrictHostKeyChecking=yes -o BatchMode=yes{}",
+        identity.display(),
+        known_hosts.display(),
+        if quiet { " -o LogLevel=QUIET" } else { "" }
+    ))
+}
+
+/// Variables of the caller's environment that would make `git` work on another repository or
+/// with other configuration than gitsync's.
+const INHERITED_GIT_VARIABLES: &[&str] = &[
+    "GIT_DIR",
+    "GIT_WORK_TREE",
+    "GIT_INDEX_FILE",
+    "GIT_OBJECT_DIRECTORY",
+    "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+    "GIT_NAMESPACE",
+    "GIT_CONFIG",
+    "GIT_CONFIG_PARAMETERS",
+    "GIT_CONFIG_SYSTEM",
+    "GIT_SSH",
+    "GIT_SSH_VARIANT",
+    "GIT_PROXY_COMMAND",
+    "GIT_EXEC_PATH",
+    "LC_ALL",
+    "LANGUAGE",
+];
+
 impl Remote {
-    /// The `Authorization` header for HTTPS, if the credentials are a token or password.
-    fn auth_header(&self) -> Option<String> {
-        match &self.auth {
-            Auth::Basic { username, password } => Some(format!(
-                "Authorization: Basic {}",
-                BASE64.encode(format!("{username}:{password}"))
-            )),
-            Auth::Bearer(token) => Some(format!("Authorization: Bearer {token}")),
-            _ => None,
-        }
+    /// The URL as gitsync shows it: without credentials.
+    pub fn shown_url(&self) -> String {
+        redacted(&self.url)
     }
 
-    /// The SSH command: this key only, this known_hosts only, strict host-key checking, and
-    /// never a prompt. `quiet` silences ssh's own messages (gix would pass the ones it does not
-    /// understand straight to our stderr); the `git` program's runs keep them, to classify them.
-    fn ssh_command(&self, quiet: bool) -> Option<String> {
-        let Auth::Ssh {
-            identity,
-            known_hosts,
-        } = &self.auth
-        else {
-            return None;
+    /// The URL to connect to and the credentials to send: credentials written in an HTTP(S)
+    /// URL are taken out of it (and used when no other credentials are configured), so that
+    /// they reach the server as a header, never through a command line or a log.
+    fn transport(&self) -> (String, Auth) {
+        let (url, in_url) = split_credentials(&self.url);
+        let auth = match (&self.auth, in_url) {
+            (Auth::None, Some(UrlCredentials { username, password })) => {
+                Auth::Basic { username, password }
+            }
+            (auth, _) => auth.clone(),
         };
-        Some(format!(
-            "ssh -i '{}' -o IdentitiesOnly=yes -o UserKnownHostsFile='{}' -o StrictHostKeyChecking=yes -o BatchMode=yes{}",
-            identity.display(),
-            known_hosts.display(),
-            if quiet { " -o LogLevel=QUIET" } else { "" }
-        ))
+        (url, auth)
     }
 
-    /// The environment that carries the credentials to `git`.
-    fn env(&self) -> Vec<(String, String)> {
+    /// Every secret that a text of git or gix might quote.
+    fn secrets(&self) -> Vec<String> {
+        let mut secrets = secrets_in(&self.url);
+        match &self.auth {
+            Auth::Basic { password, .. } => secrets.push(password.clone()),
+            Auth::Bearer(token) => secrets.push(token.clone()),
+            Auth::None | Auth::Ssh { .. } => {}
+        }
+        secrets
+    }
+
+    /// `text` without the URL's credentials or any other secret of this remote.
+    fn scrub(&self, text: &str) -> String {
+        let (bare, _) = split_credentials(&self.url);
+        scrub(&scrub(text, &self.url, &self.secrets()), &bare, &[])
+    }
+
+    /// The environment of a `git` run: the credentials, English messages, no prompt, and none
+    /// of the host's system or global configuration.
+    fn env(&self, auth: &Auth) -> Vec<(String, String)> {
         let mut env = vec![
             ("GIT_TERMINAL_PROMPT".to_owned(), "0".to_owned()),
             ("GIT_ASKPASS".to_owned(), "true".to_owned()),
             ("SSH_ASKPASS".to_owned(), "true".to_owned()),
+            ("LC_MESSAGES".to_owned(), "C".to_owned()),
+            ("GIT_CONFIG_NOSYSTEM".to_owned(), "1".to_owned()),
+            ("GIT_CONFIG_GLOBAL".to_owned(), "/dev/null".to_owned()),
         ];
-        if let Some(header) = self.auth_header() {
-            env.push(("GIT_CONFIG_COUNT".into(), "1".into()));
-            env.push(("GIT_CONFIG_KEY_0".into(), "http.extraHeader".into()));
-            env.push(("GIT_CONFIG_VALUE_0".into(), header));
+        let mut config = vec![
+            // Never ask a credential helper of the cache's (or any other) configuration.
+            ("credential.helper", String::new()),
+        ];
+        if let Some(header) = auth_header(auth) {
+            config.push(("http.extraHeader", header));
         }
-        if let Some(command) = self.ssh_command(false) {
+        env.push(("GIT_CONFIG_COUNT".into(), config.len().to_string()));
+        for (i, (key, value)) in config.into_iter().enumerate() {
+            env.push((format!("GIT_CONFIG_KEY_{i}"), key.to_owned()));
+            env.push((format!("GIT_CONFIG_VALUE_{i}"), value));
+        }
+        if let Some(command) = ssh_command(auth, false) {
             env.push(("GIT_SSH_COMMAND".into(), command));
         }
         env
     }
 
-    fn git(&self, cache: &Path, args: &[&str]) -> Result<std::process::Output, RemoteError> {
-        Command::new("git")
+    fn git(
+        &self,
+        cache: &Path,
+        auth: &Auth,
+        args: &[&str],
+    ) -> Result<std::process::Output, RemoteError> {
+        let mut command = Command::new("git");
+        for name in INHERITED_GIT_VARIABLES {
+            command.env_remove(name);
+        }
+        command
             .arg("-C")
             .arg(cache)
             .args(args)
-            .envs(self.env())
+            .envs(self.env(auth))
             .output()
-            .map_err(|e| RemoteError::Git {
-                url: self.url.clone(),
-                operation: "run",
-                detail: format!("cannot run git: {e}"),
+            .map_err(|e| RemoteError::NoGit {
+                detail: e.to_string(),
             })
     }
 
@@ -199,16 +307,46 @@ impl Remote {
     /// The credentials go into this fetch's in-memory configuration only (`http.extraHeader`,
     /// `core.sshCommand`); the cache's config file never sees them, and gix is told never to
     /// ask a credential helper or a person for anything else.
+    ///
+    /// When gix fails but the remote answers `git ls-remote` and the cache's own commits cannot
+    /// be read, the cache is at fault, not the remote: it is re-created and fetched into again.
     pub fn fetch(&self, cache: &gix::Repository) -> Result<Option<ObjectId>, RemoteError> {
-        let fail = |e: &dyn std::fmt::Display| self.diagnose(cache.path(), &e.to_string());
+        match self.fetch_once(cache) {
+            Ok(head) => Ok(head),
+            Err(gix_error) => {
+                let diagnosed = self.diagnose(cache.path(), &gix_error);
+                let Err(RemoteError::Git { .. }) = &diagnosed else {
+                    return diagnosed.map(|()| None);
+                };
+                let Err(damage) = super::cache::check(cache) else {
+                    return diagnosed.map(|()| None);
+                };
+                let path = cache.path().to_owned();
+                let corrupt = |detail: String| RemoteError::CorruptCache {
+                    path: path.clone(),
+                    detail,
+                };
+                let detail = self.scrub(&format!("{damage}; {gix_error}"));
+                super::cache::recreate(&path, &detail).map_err(|e| corrupt(e.to_string()))?;
+                let fresh = super::cache::create_at(&path).map_err(|e| corrupt(e.to_string()))?;
+                self.fetch_once(&fresh)
+                    .map_err(|e| corrupt(format!("{detail}; fetching again: {}", self.scrub(&e))))
+            }
+        }
+    }
+
+    /// One fetch with gix; its error as text.
+    fn fetch_once(&self, cache: &gix::Repository) -> Result<Option<ObjectId>, String> {
+        let fail = |e: &dyn std::fmt::Display| e.to_string();
+        let (url, auth) = self.transport();
         let mut repo = cache.clone();
         let mut config = repo.config_snapshot_mut();
-        if let Some(header) = self.auth_header() {
+        if let Some(header) = auth_header(&auth) {
             config
                 .set_value(&gix::config::tree::Http::EXTRA_HEADER, header.as_str())
                 .map_err(|e| fail(&e))?;
         }
-        if let Some(command) = self.ssh_command(true) {
+        if let Some(command) = ssh_command(&auth, true) {
             config
                 .set_value(&gix::config::tree::Core::SSH_COMMAND, command.as_str())
                 .map_err(|e| fail(&e))?;
@@ -218,7 +356,7 @@ impl Remote {
         let tracking = self.tracking_ref();
         let refspec = format!("+refs/heads/{}:{tracking}", self.branch);
         let remote = repo
-            .remote_at(self.url.as_str())
+            .remote_at(url.as_str())
             .and_then(|r| r.with_refspecs([refspec.as_str()], gix::remote::Direction::Fetch))
             .map_err(|e| fail(&e))?
             .with_fetch_tags(gix::remote::fetch::Tags::None);
@@ -255,8 +393,9 @@ impl Remote {
 
     /// `git ls-remote` of the branch; a refusal is classified as part of `operation`.
     fn ls_remote(&self, dir: &Path, operation: &'static str) -> Result<(), RemoteError> {
+        let (url, auth) = self.transport();
         let branch = format!("refs/heads/{}", self.branch);
-        let out = self.git(dir, &["ls-remote", "--heads", &self.url, &branch])?;
+        let out = self.git(dir, &auth, &["ls-remote", "--heads", &url, &branch])?;
         if out.status.success() {
             Ok(())
         } else {
@@ -270,69 +409,112 @@ impl Remote {
         cache: &gix::Repository,
         commit: ObjectId,
     ) -> Result<PushOutcome, RemoteError> {
-        let refspec = format!("{commit}:refs/heads/{}", self.branch);
+        let (url, auth) = self.transport();
+        let destination = format!("refs/heads/{}", self.branch);
+        let refspec = format!("{commit}:{destination}");
         let out = self.git(
             cache.path(),
-            &["push", "--porcelain", "--quiet", &self.url, &refspec],
+            &auth,
+            &["push", "--porcelain", "--quiet", &url, &refspec],
         )?;
         let stdout = String::from_utf8_lossy(&out.stdout);
         let stderr = String::from_utf8_lossy(&out.stderr);
         if out.status.success() {
             return Ok(PushOutcome::Pushed);
         }
-        if stdout.contains("non-fast-forward")
-            || stdout.contains("fetch first")
-            || stderr.contains("non-fast-forward")
-        {
-            return Ok(PushOutcome::RemoteMoved);
+        // `--quiet` prints the status lines of refs that were not updated only.
+        match porcelain_status(&stdout, &destination) {
+            Some(Status::Updated) => Ok(PushOutcome::Pushed),
+            Some(Status::Rejected(reason)) if moved(reason) => Ok(PushOutcome::RemoteMoved),
+            Some(Status::RemoteRejected(reason)) if moved(reason) || lost_lock_race(&stderr) => {
+                Ok(PushOutcome::RemoteMoved)
+            }
+            Some(Status::RemoteRejected(reason)) => {
+                Err(self.refused(&format!("{stderr}\n[remote rejected] ({reason})")))
+            }
+            Some(Status::Rejected(reason)) => Err(self.classify(
+                "push",
+                &format!("{stderr}\n[rejected] ({reason})"),
+            )),
+            None => Err(self.classify("push", &format!("{stderr}{stdout}"))),
         }
-        Err(self.classify("push", &format!("{stdout}{stderr}")))
+    }
+
+    /// A push the server turned down (`[remote rejected]`), for a reason other than a race.
+    fn refused(&self, output: &str) -> RemoteError {
+        let lower = output.to_lowercase();
+        let detail = self.summary(output);
+        if lower.contains("protected branch") || lower.contains("gh006") {
+            RemoteError::BranchProtection {
+                url: self.shown_url(),
+                branch: self.branch.clone(),
+                detail,
+            }
+        } else if permission_denied(&lower) {
+            RemoteError::NoWriteAccess {
+                url: self.shown_url(),
+                branch: self.branch.clone(),
+            }
+        } else {
+            RemoteError::Refused {
+                url: self.shown_url(),
+                branch: self.branch.clone(),
+                detail,
+            }
+        }
     }
 
     /// Why a fetch failed. gix reports transport failures tersely ("failed to fill whole
     /// buffer" when ssh gave up, "no credentials" for any refusal), so the `git` program is asked
     /// the same question with the same credentials (`git ls-remote`), and what the server or ssh
-    /// told it is classified. If `git` succeeds, the failure was gix's own and is reported as is.
-    fn diagnose(&self, cache: &Path, gix_error: &str) -> RemoteError {
+    /// told it is classified. If `git` succeeds, the failure was gix's own and is reported as
+    /// `Err(Git)` with gix's words.
+    fn diagnose(&self, cache: &Path, gix_error: &str) -> Result<(), RemoteError> {
+        let gix_failed = || RemoteError::Git {
+            url: self.shown_url(),
+            operation: "fetch",
+            detail: self.scrub(gix_error),
+        };
         match self.ls_remote(cache, "fetch") {
             // `git` succeeded, or could not be run: gix's own error is the one to report.
-            Ok(())
-            | Err(RemoteError::Git {
-                operation: "run", ..
-            }) => RemoteError::Git {
-                url: self.url.clone(),
-                operation: "fetch",
-                detail: gix_error.to_owned(),
-            },
-            Err(refused) => refused,
+            Ok(()) | Err(RemoteError::NoGit { .. }) => Err(gix_failed()),
+            Err(refused) => Err(refused),
         }
     }
 
-    fn classify(&self, operation: &'static str, output: &str) -> RemoteError {
-        let url = self.url.clone();
-        let lower = output.to_lowercase();
-        let detail = output
+    /// git's whole message, one line per line it printed (without porcelain framing), scrubbed.
+    fn summary(&self, output: &str) -> String {
+        let lines: Vec<&str> = output
             .lines()
-            .rfind(|l| !l.trim().is_empty())
-            .unwrap_or("")
-            .trim()
-            .to_owned();
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && *l != "Done" && !l.starts_with("To "))
+            .collect();
+        self.scrub(&lines.join("; "))
+    }
+
+    fn classify(&self, operation: &'static str, output: &str) -> RemoteError {
+        let url = self.shown_url();
+        let lower = output.to_lowercase();
+        let detail = self.summary(output);
+        let reading = operation != "push";
         if lower.contains("host key verification failed") || lower.contains("no matching host key")
         {
             RemoteError::HostKey { url }
-        } else if lower.contains("protected branch")
-            || lower.contains("gh006")
-            || lower.contains("hook declined")
-        {
+        } else if lower.contains("protected branch") || lower.contains("gh006") {
             RemoteError::BranchProtection {
                 url,
                 branch: self.branch.clone(),
                 detail,
             }
-        } else if lower.contains("permission to") && lower.contains("denied")
-            || lower.contains("write access")
-            || lower.contains("the requested url returned error: 403")
+        } else if lower.contains("repository not found")
+            || lower.contains("does not appear to be a git repository")
+            || lower.contains("returned error: 404")
+            // Forges answer 403 for a repository the identity cannot see; only a push's 403
+            // is about writing.
+            || reading && lower.contains("returned error: 403")
         {
+            RemoteError::NotFound { url }
+        } else if !reading && permission_denied(&lower) {
             RemoteError::NoWriteAccess {
                 url,
                 branch: self.branch.clone(),
@@ -343,9 +525,7 @@ impl Remote {
             || lower.contains("permission denied (publickey")
         {
             RemoteError::AuthenticationFailed { url }
-        } else if lower.contains("not found")
-            || lower.contains("does not appear to be a git repository")
-        {
+        } else if lower.contains("not found") {
             RemoteError::NotFound { url }
         } else {
             RemoteError::Git {
@@ -355,6 +535,71 @@ impl Remote {
             }
         }
     }
+}
+
+/// Whether git's (lowercased) output says the identity may not write.
+fn permission_denied(lower: &str) -> bool {
+    lower.contains("permission to") && lower.contains("denied")
+        || lower.contains("write access")
+        || lower.contains("the requested url returned error: 403")
+}
+
+/// The status of one ref in `git push --porcelain` output.
+#[derive(Debug, PartialEq, Eq)]
+enum Status<'a> {
+    /// Flags ` ` (fast-forward), `*` (new), `+` (forced), `=` (up to date), `-` (deleted).
+    Updated,
+    /// `!` with `[rejected] (reason)`: refused by git itself (not a fast-forward).
+    Rejected(&'a str),
+    /// `!` with `[remote rejected] (reason)`: refused by the server (a hook, a lost race).
+    RemoteRejected(&'a str),
+}
+
+/// The status line of `destination` in `git push --porcelain` output:
+/// `<flag>\t<from>:<to>\t<summary> (<reason>)`.
+fn porcelain_status<'a>(stdout: &'a str, destination: &str) -> Option<Status<'a>> {
+    stdout.lines().find_map(|line| {
+        let mut fields = line.splitn(3, '\t');
+        let flag = fields.next()?;
+        let (_, to) = fields.next()?.split_once(':')?;
+        if to != destination {
+            return None;
+        }
+        let summary = fields.next().unwrap_or("");
+        let reason = summary
+            .split_once('(')
+            .map_or("", |(_, r)| r.trim_end().trim_end_matches(')'));
+        match flag {
+            "!" if summary.starts_with("[remote rejected]") => Some(Status::RemoteRejected(reason)),
+            "!" => Some(Status::Rejected(reason)),
+            " " | "*" | "+" | "=" | "-" => Some(Status::Updated),
+            _ => None,
+        }
+    })
+}
+
+/// Whether a rejection's reason says that the branch moved since it was fetched.
+fn moved(reason: &str) -> bool {
+    [
+        "non-fast-forward",
+        "fetch first",
+        "stale info",
+        "already exists",
+        "cannot lock ref",
+        "incorrect old value",
+    ]
+    .iter()
+    .any(|r| reason.contains(r))
+}
+
+/// Whether the server failed to update the ref because another push took it meanwhile
+/// ("cannot lock ref 'refs/heads/main': is at X but expected Y", or "reference already exists"
+/// for two first pushes): `[remote rejected] (failed to update ref)` with git's reason in the
+/// server's messages.
+fn lost_lock_race(stderr: &str) -> bool {
+    stderr.contains("cannot lock ref")
+        && (stderr.contains("but expected") || stderr.contains("already exists"))
+        || stderr.contains("reference already exists")
 }
 
 #[cfg(test)]
@@ -369,5 +614,36 @@ mod tests {
         };
         assert!(!format!("{auth:?}").contains("hunter2"));
         assert!(!format!("{:?}", Auth::Bearer("tok".into())).contains("tok"));
+    }
+
+    #[test]
+    fn porcelain_lines_are_read_by_flag() {
+        let dst = "refs/heads/main";
+        let out = "To file:///r.git\n!\tabc:refs/heads/main\t[remote rejected] (pre-receive hook declined)\nDone\n";
+        assert_eq!(
+            porcelain_status(out, dst),
+            Some(Status::RemoteRejected("pre-receive hook declined"))
+        );
+        let out = "To x\n!\tabc:refs/heads/main\t[rejected] (fetch first)\nDone\n";
+        assert_eq!(porcelain_status(out, dst), Some(Status::Rejected("fetch first")));
+        let out = "To x\n*\tabc:refs/heads/main\t[new branch]\nDone\n";
+        assert_eq!(porcelain_status(out, dst), Some(Status::Updated));
+        let out = "To x\n \tabc:refs/heads/other\t1..2\nDone\n";
+        assert_eq!(porcelain_status(out, dst), None);
+    }
+
+    #[test]
+    fn url_credentials_are_sent_as_a_header_and_never_shown() {
+        let remote = Remote {
+            url: "https://user:Sekr1t@host.example/x.git".into(),
+            branch: "main".into(),
+            auth: Auth::None,
+        };
+        let (url, auth) = remote.transport();
+        assert_eq!(url, "https://host.example/x.git");
+        assert!(matches!(&auth, Auth::Basic { username, password } if username == "user" && password == "Sekr1t"));
+        assert_eq!(remote.shown_url(), "https://host.example/x.git");
+        let e = remote.classify("fetch", "fatal: unable to access 'https://user:Sekr1t@host.example/x.git/': boom\n");
+        assert!(!e.to_string().contains("Sekr1t"), "{e}");
     }
 }

@@ -114,7 +114,7 @@ async fn check_against_users(
         auth,
     };
     let scratch = ctx.state_dir.clone();
-    let url = remote.url.clone();
+    let url = remote.shown_url();
     let checked = tokio::task::spawn_blocking(move || remote.check(&scratch))
         .await
         .map_err(|e| ReconcileError::Setup(format!("the connection check stopped: {e}")))?;

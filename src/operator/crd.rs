@@ -143,9 +143,14 @@ pub struct RepositoryRef {
     /// `https://`, `ssh://`, `git://` or `file://` URL.
     #[schemars(regex(pattern = r"^(https?|ssh|git|file)://\S+$"))]
     pub url: String,
-    /// The branch gitsync writes.
+    /// The branch gitsync writes, by its short name (main), as git check-ref-format --branch takes it.
+    // The pattern has the rules of `git::branch::validate` that a regular expression without
+    // look-ahead can say (characters; no leading `-`, `.` or `/`; no `..`, `//`, part starting
+    // with `.`, trailing `/` or `.`); the operator applies the whole validator (HEAD, refs/...,
+    // .lock, @{) and reports it as an InvalidBranch condition. No CEL rule: the API servers
+    // gitsync supports include ones without x-kubernetes-validations.
     #[serde(default = "default_branch")]
-    #[schemars(regex(pattern = r"^[A-Za-z0-9._/-]+$"))]
+    #[schemars(length(min = 1, max = 255), regex(pattern = r"^[^\x00-\x20\x7f~^:?*\[\\./-](?:[^\x00-\x20\x7f~^:?*\[\\./]|\.[^\x00-\x20\x7f~^:?*\[\\./])*(?:\.?/[^\x00-\x20\x7f~^:?*\[\\./](?:[^\x00-\x20\x7f~^:?*\[\\./]|\.[^\x00-\x20\x7f~^:?*\[\\./])*)*$"))]
     pub branch: String,
 }
 

@@ -22,6 +22,7 @@ use super::credentials::{CredentialProblem, from_secret};
 use crate::git::cache;
 use crate::git::remote::{Auth, Remote};
 use crate::git::tree::Author;
+use crate::git::url::scrub_urls;
 use crate::model::ResourceType;
 use crate::sync::full::{SyncError, Target};
 use crate::sync::interval::Interval;
@@ -83,6 +84,14 @@ impl Inputs {
     }
 }
 
+impl Inputs {
+    /// `message` without the credentials that the repository URL or the workspace endpoint may
+    /// carry: what every condition, Event and log line of this GitSync goes through.
+    fn scrub(&self, message: &dyn std::fmt::Display) -> String {
+        scrub_urls(&message.to_string(), &[&self.url, &self.endpoint])
+    }
+}
+
 /// Why inputs could not be resolved: a Stalled condition with this reason and message.
 struct Problem {
     reason: &'static str,
@@ -121,6 +130,12 @@ async fn resolve(
             }));
         }
     };
+    if let Err(e) = crate::git::branch::validate(&spec.repository.branch) {
+        return Ok(Err(Problem {
+            reason: "InvalidBranch",
+            message: format!("spec.repository.branch: {e}"),
+        }));
+    }
     let mut types = Vec::new();
     for name in &spec.resource_types {
         match ResourceType::from_terraform_type(name) {
@@ -202,9 +217,10 @@ fn build_syncer(
         format!("the workspace token Secret of GitSync {namespace}/{name}"),
     );
     config.observer = Some(ctx.metrics.clone());
-    let client = WorkspaceClient::new(config).map_err(|e| e.to_string())?;
+    let client = WorkspaceClient::new(config).map_err(|e| inputs.scrub(&e))?;
     let cache_dir = ctx.state_dir.join("cache").join(namespace).join(name);
-    let repo = cache::open(&cache_dir, &inputs.url, &inputs.branch).map_err(|e| e.to_string())?;
+    let repo =
+        cache::open(&cache_dir, &inputs.url, &inputs.branch).map_err(|e| inputs.scrub(&e))?;
     Ok(Syncer::new(
         client,
         Target {
@@ -435,6 +451,7 @@ pub async fn reconcile(gs: Arc<GitSync>, ctx: Arc<Context>) -> Result<Action, Re
             ctx.metrics
                 .observe_sync(&key, kind, SyncResult::Failure, elapsed);
             let (reason, message, stalled) = describe(&error);
+            let message = inputs.scrub(&message);
             if let SyncError::Remote(remote) = &error {
                 ctx.metrics.push_failure(&key, &snake(remote.reason()));
             } else if matches!(error, SyncError::RemoteKeptMoving { .. }) {
@@ -467,9 +484,26 @@ pub async fn reconcile(gs: Arc<GitSync>, ctx: Arc<Context>) -> Result<Action, Re
                 inputs.interval.min(Duration::from_secs(30))
             };
             *next_due = Some((Instant::now() + retry, wakers));
+            if damages_cache(&error) {
+                // A new runner opens the cache again, which checks it and re-creates it when it
+                // is damaged; this one's handle may still hold the damaged objects.
+                *slot = None;
+            }
             Ok(Action::requeue(retry))
         }
     }
+}
+
+/// Whether `error` may come from a damaged cache repository rather than from the remote or the
+/// workspace.
+fn damages_cache(error: &SyncError) -> bool {
+    matches!(
+        error,
+        SyncError::Tree(_)
+            | SyncError::Pack(_)
+            | SyncError::Cache { .. }
+            | SyncError::Remote(crate::git::remote::RemoteError::CorruptCache { .. })
+    )
 }
 
 /// The condition reason and message for a failed sync, and whether only a person can fix it.

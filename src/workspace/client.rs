@@ -152,7 +152,7 @@ impl Client {
     /// break or another control character in it): no retry could ever fix that.
     pub fn new(config: ClientConfig) -> Result<Client, WorkspaceError> {
         let config_error = |problem: String| WorkspaceError::Config {
-            base_url: config.base_url.clone(),
+            base_url: crate::git::url::redacted(&config.base_url),
             problem,
         };
         let mut auth =
@@ -268,7 +268,7 @@ impl Client {
             Failure::Transport(problem) => WorkspaceError::Transport {
                 method,
                 path,
-                base_url: self.config.base_url.clone(),
+                base_url: crate::git::url::redacted(&self.config.base_url),
                 attempts,
                 problem,
             },
@@ -319,7 +319,7 @@ impl Client {
                     Attempt::Fatal(WorkspaceError::Transport {
                         method: method.to_string(),
                         path: path.to_owned(),
-                        base_url: self.config.base_url.clone(),
+                        base_url: crate::git::url::redacted(&self.config.base_url),
                         attempts: 1,
                         problem: format!(
                             "{problem}; the create may or may not have happened, so it was not repeated"
@@ -372,7 +372,7 @@ impl Client {
                 }),
             },
             401 | 403 => Attempt::Fatal(WorkspaceError::Unauthorized {
-                base_url: self.config.base_url.clone(),
+                base_url: crate::git::url::redacted(&self.config.base_url),
                 token_source: self.config.token_source.clone(),
                 status,
                 message: errors()
