@@ -12,7 +12,7 @@ use gitsync::hcl::{parse, render};
 use gitsync::model::synthetic;
 
 fn fixture_files() -> Vec<(String, String)> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/gitsync-output");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/gitsync-output");
     let mut files = Vec::new();
     for entry in walkdir::WalkDir::new(&root).sort_by_file_name() {
         let Ok(entry) = entry else { continue };

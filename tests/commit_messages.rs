@@ -1,5 +1,5 @@
 //! Every incremental commit message in the real Git Sync histories
-//! (`shared/fixtures/gitsync-output/history-*.txt`) is what gitsync would write for that change.
+//! (`tests/fixtures/gitsync-output/history-*.txt`) is what gitsync would write for that change.
 
 mod common;
 
@@ -11,8 +11,8 @@ use gitsync::workspace::api::AuditChange;
 fn gitsync_writes_the_messages_segment_wrote() {
     let mut checked = 0;
     for file in ["history-v2025.txt", "history-v2024.txt"] {
-        let path = common::shared_dir()
-            .join("fixtures/gitsync-output")
+        let path = common::fixtures_root()
+            .join("gitsync-output")
             .join(file);
         let text =
             std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));

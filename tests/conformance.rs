@@ -1,5 +1,5 @@
 //! The embedded workspace's responses against the last published machine-readable description of
-//! the Segment Public API (`shared/reference/segment-public-api-v32.openapi.yaml`), for the
+//! the Segment Public API (`tests/fixtures/segment-public-api-v32.openapi.yaml`), for the
 //! operations whose responses v73 did not change (see `segment-api-v73.md` §6), and against the
 //! v73 facts where it did (201 on some creates, alpha endpoints absent from v32).
 
@@ -7,7 +7,7 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::{TestWorkspace, fixture_dir, shared_dir};
+use common::{TestWorkspace, fixture_dir, fixtures_root};
 use serde_json::{Value as Json, json};
 
 const TOKEN: &str = "conf";
@@ -15,7 +15,7 @@ const TOKEN: &str = "conf";
 /// The v32 spec as JSON, with OpenAPI's `nullable: true` turned into JSON Schema's
 /// `type: [T, "null"]`.
 fn spec() -> Json {
-    let path = shared_dir().join("reference/segment-public-api-v32.openapi.yaml");
+    let path = fixtures_root().join("segment-public-api-v32.openapi.yaml");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let mut spec: Json =
         serde_norway::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));

@@ -1,4 +1,4 @@
-//! The codec against real Segment Git Sync output (`shared/fixtures/gitsync-output/`). Every file
+//! The codec against real Segment Git Sync output (`tests/fixtures/gitsync-output/`). Every file
 //! in the folders is covered; a new fixture needs no code change.
 
 mod common;

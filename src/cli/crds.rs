@@ -7,6 +7,9 @@ use std::process::ExitCode;
 /// The same YAML is in the repository's crds/ directory:
 ///   gitsync crds | kubectl apply --server-side -f -
 #[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  gitsync crds | kubectl apply --server-side -f -
+  gitsync crds > crds/gitsync.dev.yaml")]
 #[command(verbatim_doc_comment)]
 pub struct CrdsArgs {}
 

@@ -17,6 +17,9 @@ use crate::workspace::{Client, ClientConfig, Workspace};
 /// Run gitsync end to end on this machine: an embedded workspace with a sample of 80 resources,
 /// a local Git repository, a full sync, then a few workspace changes, each arriving as a commit.
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  gitsync demo                       # everything in a new temporary directory
+  gitsync demo --dir /tmp/try-it     # keep the workspace database and the repository there")]
 pub struct DemoArgs {
     /// Where to put the demo's workspace database and repository (default: a new temp directory).
     #[arg(long, value_name = "DIR")]

@@ -18,6 +18,10 @@ use crate::workspace::{Client, ClientConfig};
 /// written: files of resources that no longer exist are removed, and anything else in DIR
 /// (README, providers.tf, CI files) is left alone.
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  gitsync export --workspace us --token-file token --out segment-config
+  gitsync export --workspace http://127.0.0.1:8420 --token-file token --out repo \\
+    --types sources,destinations")]
 #[command(verbatim_doc_comment)]
 pub struct ExportArgs {
     /// `us`, `eu`, or the base URL of a workspace API (such as the embedded workspace).

@@ -19,6 +19,9 @@ use crate::hcl::{CanonicalizeError, canonicalize};
 /// Exit status: 0 when every file is canonical (or was rewritten), 1 with --check when some file
 /// would change, 2 when some file could not be read, parsed or written.
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  gitsync fmt --check sources/ destinations/   # list the files Git Sync would write differently
+  gitsync fmt .                                # rewrite every resource file under . in place")]
 #[command(verbatim_doc_comment)]
 pub struct FmtArgs {
     /// Change nothing; list the files that are not in canonical form and exit 1 if there are any.

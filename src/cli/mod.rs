@@ -1,6 +1,7 @@
 //! The `gitsync` command line. Each subcommand lives in its own module and only wires
 //! arguments to the library; no logic of the engine lives here.
 
+mod completions;
 mod crds;
 mod demo;
 mod export;
@@ -13,9 +14,22 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// The version line: the package version and the commit it was built from (see build.rs).
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("GITSYNC_BUILD_COMMIT"),
+    ")"
+);
+
 /// Keep a Segment workspace and a Git repository in sync, as Terraform HCL.
 #[derive(Debug, Parser)]
-#[command(name = "gitsync", version, about, long_about = None)]
+#[command(name = "gitsync", version = VERSION, about, long_about = None)]
+#[command(after_help = "Examples:
+  gitsync demo                                   # the whole thing on this machine
+  gitsync export --workspace us --token-file token --out segment-config
+  gitsync fmt --check .
+  gitsync completions bash > ~/.local/share/bash-completion/completions/gitsync")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -32,7 +46,10 @@ enum Command {
     FullSync(operator::FullSyncArgs),
     /// The embedded workspace.
     #[command(subcommand)]
+    #[command(after_help = "Examples:
+  gitsync workspace serve --db ws.db --token t0k --seed-hcl DIR")]
     Workspace(serve::WorkspaceCommand),
+    Completions(completions::CompletionsArgs),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -47,6 +64,7 @@ pub fn main() -> ExitCode {
         Command::Operator(args) => operator::run_operator(&args),
         Command::FullSync(args) => operator::run_full_sync(&args),
         Command::Workspace(command) => serve::run(command),
+        Command::Completions(args) => completions::run(&args),
     }
 }
 

@@ -17,6 +17,9 @@ use crate::telemetry::logs::{LogFormat, init};
 /// leader on a Lease; only the leader syncs, the others stand by (and report ready). Health and
 /// metrics are served on --listen: /healthz, /readyz, /metrics.
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  gitsync operator --log-format text --state-dir /tmp/gitsync   # against the KUBECONFIG cluster
+  gitsync operator --namespace team-a --label-selector shard=a --concurrency 4")]
 #[command(verbatim_doc_comment)]
 pub struct OperatorArgs {
     /// Watch only this namespace (default: all namespaces).
@@ -96,6 +99,9 @@ pub fn run_operator(args: &OperatorArgs) -> ExitCode {
 /// With --wait, waits until the operator has handled the request and prints the result; the exit
 /// code is 0 when the sync succeeded.
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  gitsync full-sync segment-production -n team-a --wait
+  gitsync full-sync segment-production --wait --timeout 10m")]
 #[command(verbatim_doc_comment)]
 pub struct FullSyncArgs {
     /// The GitSync's name.

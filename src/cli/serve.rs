@@ -20,6 +20,10 @@ pub enum WorkspaceCommand {
 /// missing). With --seed-hcl, the resource files of a Git Sync tree are loaded first, keeping
 /// every id and attribute, so that exporting gives the same tree back.
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  gitsync workspace serve --db ws.db --token t0k \\
+    --seed-hcl tests/fixtures/gitsync-output/v2025
+  gitsync workspace serve --db ws.db --listen 127.0.0.1:0 --no-audit-trail  # a free port")]
 #[command(verbatim_doc_comment)]
 pub struct ServeArgs {
     /// Address to listen on.

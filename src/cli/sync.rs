@@ -25,6 +25,11 @@ use crate::workspace::{Client, ClientConfig};
 /// --cache) neither loses nor repeats a change. Pushes are never forced: when the branch moves,
 /// gitsync fetches, rebuilds its commits on top and pushes again.
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  gitsync sync --workspace us --token-file token --repo file:///srv/config.git --once
+  gitsync sync --workspace eu --token-file token --interval 1m \\
+    --repo ssh://git@github.com/acme/segment-config.git \\
+    --ssh-identity id_ed25519 --ssh-known-hosts known_hosts")]
 #[command(verbatim_doc_comment)]
 pub struct SyncArgs {
     /// `us`, `eu`, or the base URL of a workspace API (such as the embedded workspace).

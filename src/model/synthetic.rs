@@ -1,6 +1,6 @@
 //! A deterministic, realistic synthetic workspace of any size, for benchmarks, load tests and the
 //! demo. The mix of types and the shape of each resource follow real Git Sync output (see
-//! `shared/fixtures/gitsync-output/`): many destinations and mappings per source, settings
+//! `tests/fixtures/gitsync-output/`): many destinations and mappings per source, settings
 //! objects with nested mappings, users with permissions.
 //!
 //! Same `(size, seed)`, same workspace, on every machine: no randomness from the environment.

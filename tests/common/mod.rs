@@ -7,22 +7,15 @@ pub mod operator;
 
 use std::path::{Path, PathBuf};
 
-/// `shared/` beside the project (override with `GITSYNC_SHARED`).
-pub fn shared_dir() -> PathBuf {
-    let dir = std::env::var_os("GITSYNC_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared"));
-    assert!(
-        dir.join("fixtures/gitsync-output").is_dir(),
-        "the shared fixtures are missing: expected {}/fixtures/gitsync-output (set GITSYNC_SHARED)",
-        dir.display()
-    );
-    dir
+/// The fixtures the tests read, carried by the project (`tests/fixtures/`, see its
+/// `PROVENANCE.md`).
+pub fn fixtures_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
 
 /// Real Git Sync output, `v2025` or `v2024`.
 pub fn fixture_dir(form: &str) -> PathBuf {
-    shared_dir().join("fixtures/gitsync-output").join(form)
+    fixtures_root().join("gitsync-output").join(form)
 }
 
 /// Every `*.tf` file under `dir`, as (path relative to `dir`, contents), sorted by path.
