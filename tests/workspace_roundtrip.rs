@@ -72,6 +72,7 @@ async fn an_export_never_writes_a_clear_secret() {
         "deep-private-key-9z9z",
         "clear•with•bullets-77",
         "warehouse-password-w1",
+        "service-account-key-5d5d",
     ];
     let resource = |ty: ResourceType, object: serde_json::Value| {
         let r = gitsync::workspace::api::from_api(
@@ -98,7 +99,8 @@ async fn an_export_never_writes_a_clear_secret() {
         resource(
             ResourceType::Warehouse,
             serde_json::json!({"id": "wh1", "enabled": true, "metadata": {"id": "m"},
-                "settings": {"name": "WH", "host": "db", "password": secrets[7]}}),
+                "settings": {"name": "WH", "host": "db", "password": secrets[7],
+                             "credentials": secrets[8]}}),
         ),
     ];
     embedded::seed(&ws.store, &seed).unwrap_or_else(|e| panic!("{e}"));
@@ -123,6 +125,7 @@ async fn an_export_never_writes_a_clear_secret() {
         "••••••••••c4fe",
         "••••••••••s-77",
         "••••••••••d-w1",
+        "••••••••••5d5d",
     ] {
         assert!(all.contains(mask), "no `{mask}` in:\n{all}");
     }

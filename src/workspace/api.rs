@@ -989,6 +989,13 @@ fn is_placeholder(value: &str) -> bool {
         .is_some_and(|name| name.len() + 4 == value.len())
 }
 
+/// Whether the value under `key` is secret: everything under a secret key, and a string (not an
+/// object, whose own keys say what they hold) under a `credentials` key, which is how sources and
+/// warehouses hold a database credential or a service-account key.
+fn is_secret_under(key: &str, value: &Json) -> bool {
+    is_secret_key(key) || (value.is_string() && key.to_ascii_lowercase().contains("credential"))
+}
+
 /// Masks every secret in a JSON value: every string under a secret key, at any depth, through
 /// objects and arrays (`{"credentials": {"password": ..}}`, `{"apiKeys": [..]}`).
 pub fn mask_secrets(value: &mut Json) {
@@ -998,7 +1005,8 @@ pub fn mask_secrets(value: &mut Json) {
             Json::Array(items) => items.iter_mut().for_each(|v| walk(v, secret)),
             Json::Object(map) => {
                 for (k, v) in map.iter_mut() {
-                    walk(v, secret || is_secret_key(k));
+                    let secret = secret || is_secret_under(k, v);
+                    walk(v, secret);
                 }
             }
             _ => {}
@@ -1030,7 +1038,7 @@ pub fn unmask_unchanged(old: &Json, new: &mut Json) {
             (Json::Object(o), Json::Object(n)) => {
                 for (k, nv) in n.iter_mut() {
                     if let Some(ov) = o.get(k) {
-                        walk(ov, nv, secret || is_secret_key(k));
+                        walk(ov, nv, secret || is_secret_under(k, ov));
                     }
                 }
             }
@@ -1196,6 +1204,7 @@ mod tests {
             "headers": {"X-Api-Key": "@@webhook_key@@"},
             "apiKey": "••••••••••adce",
             "token": "",
+            "db": {"credentials": "p3a1177142867741"},
         });
         let clear = settings.clone();
         mask_secrets(&mut settings);
@@ -1208,6 +1217,7 @@ mod tests {
                 "headers": {"X-Api-Key": "@@webhook_key@@"},
                 "apiKey": "••••••••••adce",
                 "token": "",
+                "db": {"credentials": "••••••••••7741"},
             })
         );
         // Written back as read: every clear value returns; a new value stays new.

@@ -6,6 +6,11 @@
 //! backoff (backon) on 429, 5xx and transport failures; a 429 waits what the server asks
 //! (`msBeforeNext`, else `X-RateLimit-Reset`). A create (`POST`) is retried only when the server
 //! certainly did not act on it (429, or a connection that was never made), never blindly.
+//!
+//! It never hands on a clear secret: every full object it returns is masked by the rule of
+//! [`api::mask_secrets`], whatever the workspace served. A listing whose cursors repeat or never
+//! end fails instead of running forever. A token that cannot be an HTTP header fails
+//! [`Client::new`], before anything is sent.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -208,8 +208,9 @@ pub fn tree_of(dir: &Path) -> std::collections::BTreeMap<String, String> {
 }
 
 /// What gitsync exports of a Git Sync tree seeded into a workspace: the same files, except for
-/// secrets Segment's Git Sync wrote in clear (the v2025 sample has one, a mapping's
-/// `X-Workflow-Api-Key` header), which gitsync writes masked.
+/// secrets Segment's Git Sync wrote in clear, which gitsync writes masked (the v2025 sample has
+/// four files with one: a mapping's `X-Workflow-Api-Key` header and a Postgres `credentials`
+/// string in a source and two warehouses).
 pub fn exported_tree_of(dir: &Path) -> std::collections::BTreeMap<String, String> {
     tf_files(dir)
         .into_iter()

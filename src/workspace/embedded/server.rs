@@ -2,8 +2,11 @@
 //! the same paths, envelopes, status codes, pagination, errors and rate-limit behaviour.
 //!
 //! Requests are checked against the provider schema (through [`api`]); a body that does not fit
-//! gets 422 with the offending field. Secret settings are served masked, as Segment does. Test
-//! hooks under `/_gitsync/` inject rate limiting, server errors and delays into the next requests.
+//! gets 422 with the offending field. Every error answer, axum's own rejections included, is in
+//! Segment's `{"errors": [...]}` envelope. Secrets are served masked by the one rule of
+//! [`api::mask_secrets`], at any depth of `settings`, however they were stored. A change computed
+//! from the stored state is read and written in one transaction ([`Store::modify`]). Test hooks
+//! under `/_gitsync/` inject rate limiting, server errors and delays into the next requests.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
