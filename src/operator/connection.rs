@@ -48,7 +48,13 @@ pub async fn reconcile_connection(
                 .join("credentials")
                 .join(&namespace)
                 .join(&name);
-            match from_secret(secret_name, &secret.data.unwrap_or_default(), &key_dir) {
+            let version = secret.metadata.resource_version.clone().unwrap_or_default();
+            match from_secret(
+                secret_name,
+                &version,
+                &secret.data.unwrap_or_default(),
+                &key_dir,
+            ) {
                 Err(p) => (
                     State::Stalled {
                         reason: p.reason().into(),

@@ -51,14 +51,27 @@ where
     }
 }
 
-/// One GitSync's runner, and the inputs it was built from (rebuilt when they change).
+/// What the operator keeps for one GitSync between reconciles.
+#[derive(Default)]
 pub struct Slot {
+    /// The runner, once the GitSync's inputs resolved.
+    pub runner: Option<Runner>,
+    /// When the next reconcile is due, and the wakers seen when it was scheduled: a wake-up
+    /// before then with the same wakers (such as the controller's own status write) does no
+    /// work at all, not even an API call.
+    pub next_due: Option<(std::time::Instant, Wakers)>,
+}
+
+/// One GitSync's runner, and what it was built from (rebuilt when that changes).
+pub struct Runner {
     pub fingerprint: u64,
     pub syncer: Syncer<WorkspaceClient>,
-    /// When the next poll is due, and the object's generation and annotations when it was
-    /// scheduled: a wake-up before then with nothing new (such as the controller's own status
-    /// write) does no work.
-    pub next_due: Option<(std::time::Instant, Wakers)>,
+    pub interval: std::time::Duration,
+    pub branch: String,
+    /// The object's generation and [`Wakers::inputs`] when the inputs were read, and when: they
+    /// are read again (Secrets, the GitConnection) only when one of those changes, or after a
+    /// while in case a watch event was missed.
+    pub resolved: (Option<i64>, u64, std::time::Instant),
 }
 
 /// What makes a GitSync's reconcile run before its interval is up.
@@ -67,10 +80,13 @@ pub struct Wakers {
     pub generation: Option<i64>,
     pub full_sync_requested_at: Option<String>,
     pub reconcile_requested_at: Option<String>,
+    /// Counts changes of the Secrets and the GitConnection the GitSync uses
+    /// ([`Context::inputs_changed`]).
+    pub inputs: u64,
 }
 
-/// A GitSync's runner, locked while a reconcile of that GitSync uses it.
-pub type SlotHandle = Arc<tokio::sync::Mutex<Option<Slot>>>;
+/// A GitSync's slot, locked while a reconcile of that GitSync uses it.
+pub type SlotHandle = Arc<tokio::sync::Mutex<Slot>>;
 
 pub struct Context {
     pub client: Client,
@@ -79,6 +95,7 @@ pub struct Context {
     /// Cache repositories and credential files live under here.
     pub state_dir: PathBuf,
     slots: std::sync::Mutex<HashMap<(String, String), SlotHandle>>,
+    inputs: std::sync::Mutex<HashMap<(String, String), u64>>,
 }
 
 impl Context {
@@ -93,7 +110,27 @@ impl Context {
             metrics,
             state_dir,
             slots: std::sync::Mutex::new(HashMap::new()),
+            inputs: std::sync::Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Notes that a Secret or the GitConnection that GitSync `namespace/name` uses has changed
+    /// (the watches that map such changes to GitSyncs call it), so that its next reconcile runs
+    /// and reads its inputs again.
+    pub fn inputs_changed(&self, namespace: &str, name: &str) {
+        let mut inputs = self.inputs.lock().unwrap_or_else(|p| p.into_inner());
+        *inputs
+            .entry((namespace.to_owned(), name.to_owned()))
+            .or_default() += 1;
+    }
+
+    /// How many times [`Context::inputs_changed`] was called for this GitSync.
+    pub fn inputs_epoch(&self, namespace: &str, name: &str) -> u64 {
+        let inputs = self.inputs.lock().unwrap_or_else(|p| p.into_inner());
+        inputs
+            .get(&(namespace.to_owned(), name.to_owned()))
+            .copied()
+            .unwrap_or(0)
     }
 
     /// The runner slot of one GitSync (created empty on first use).
@@ -111,8 +148,12 @@ impl Context {
     /// Drops what the operator keeps for a GitSync that is gone: its runner, its metric series
     /// and its cache repository (the repository itself is left exactly as it is).
     pub fn forget(&self, namespace: &str, name: &str) {
+        let key = (namespace.to_owned(), name.to_owned());
         if let Ok(mut slots) = self.slots.lock() {
-            slots.remove(&(namespace.to_owned(), name.to_owned()));
+            slots.remove(&key);
+        }
+        if let Ok(mut inputs) = self.inputs.lock() {
+            inputs.remove(&key);
         }
         self.metrics
             .forget(&crate::telemetry::metrics::GitSyncKey::new(namespace, name));

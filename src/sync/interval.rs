@@ -124,7 +124,7 @@ impl fmt::Display for Interval {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let secs = self.0.as_secs();
         let nanos = self.0.subsec_nanos();
-        if secs == 0 && nanos % 1_000_000 == 0 {
+        if secs == 0 && nanos.is_multiple_of(1_000_000) {
             return write!(f, "{}ms", nanos / 1_000_000);
         }
         let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
