@@ -813,10 +813,11 @@ fn operator_calls(cluster: &TestCluster) -> Vec<String> {
         .collect()
 }
 
-/// Wakes-ups with nothing due (the controller's own status writes, an annotation that asks for
+/// Wake-ups with nothing due (the controllers' own status writes, an annotation that asks for
 /// nothing) make no API call at all: no GET of the token Secret, the GitConnection or its Secret,
-/// for any of the GitSyncs sharing the connection; and a due run does not read them again either
-/// while they are unchanged. Counted in the API server's audit log.
+/// for any of the GitSyncs sharing the connection or for the GitConnection itself; and a due run
+/// does not read them again either while they are unchanged. Counted in the API server's audit
+/// log.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_wake_up_with_nothing_due_makes_no_api_call() {
     let cluster = tokio::task::spawn_blocking(TestCluster::start)
@@ -881,13 +882,13 @@ async fn a_wake_up_with_nothing_due_makes_no_api_call() {
 
     // Wake-ups with nothing due: annotations that are no waker, on both GitSyncs.
     for round in 0..5 {
-        for name in ["a", "b"] {
+        for name in ["gitsync/a", "gitsync/b"] {
             kubectl_ok(
                 &cluster,
                 &[
                     "annotate",
                     "--overwrite",
-                    &format!("gitsync/{name}"),
+                    name,
                     &format!("example.com/touched={round}"),
                 ],
             );
@@ -901,6 +902,29 @@ async fn a_wake_up_with_nothing_due_makes_no_api_call() {
         "calls made on wake-ups with nothing due; operator log:\n{}",
         tail(&log)
     );
+
+    // The GitConnection's controller does not check it again for a change of its annotations
+    // (that it writes its status is what shows a check). The GitSyncs using it read it again:
+    // a change of an object they refer to is theirs to look at.
+    for round in 0..5 {
+        kubectl_ok(
+            &cluster,
+            &[
+                "annotate",
+                "--overwrite",
+                "gitconnection/http",
+                &format!("example.com/touched={round}"),
+            ],
+        );
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let touched = operator_calls(&cluster);
+    let checks = touched[after.len()..]
+        .iter()
+        .filter(|c| c.starts_with("patch gitconnections/status"))
+        .count();
+    assert_eq!(checks, 0, "{:#?}", &touched[after.len()..]);
+    let after = touched;
 
     // A due run (Flux's reconcile annotation) runs and writes its status, but reads no Secret and
     // no GitConnection: they have not changed.

@@ -18,7 +18,7 @@ use kube::runtime::controller::Action;
 use kube::{Api, Resource as _, ResourceExt as _};
 
 use super::conditions::{CONNECTION_ISSUES, State, conditions};
-use super::context::{Context, Runner, Slot, Wakers, apply_status};
+use super::context::{Context, Runner, Slot, Wakers, apply_status, not_due};
 use super::crd::{FULL_SYNC_ANNOTATION, GitConnection, GitSync, RECONCILE_ANNOTATION};
 use super::credentials::{CredentialProblem, from_secret};
 use crate::git::cache;
@@ -231,20 +231,6 @@ const RESOLVE_AGAIN: Duration = Duration::from_secs(600);
 /// When a GitSync whose inputs do not resolve is looked at again without a change.
 const PROBLEM_RECHECK: Duration = Duration::from_secs(60);
 
-/// How long to wait when nothing is due: the wakers are the ones the next run was scheduled
-/// under and its time has not come. `None`: run now.
-fn not_due(
-    next_due: Option<&(Instant, Wakers)>,
-    wakers: &Wakers,
-    now: Instant,
-) -> Option<Duration> {
-    let (due, seen) = next_due?;
-    if seen != wakers {
-        return None;
-    }
-    due.checked_duration_since(now).filter(|d| !d.is_zero())
-}
-
 /// The reconcile of one GitSync.
 pub async fn reconcile(gs: Arc<GitSync>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
     let namespace = gs.namespace().unwrap_or_default();
@@ -280,7 +266,7 @@ pub async fn reconcile(gs: Arc<GitSync>, ctx: Arc<Context>) -> Result<Action, Re
         generation,
         full_sync_requested_at: annotations.get(FULL_SYNC_ANNOTATION).cloned(),
         reconcile_requested_at: annotations.get(RECONCILE_ANNOTATION).cloned(),
-        inputs: ctx.inputs_epoch(&namespace, &name),
+        inputs: ctx.inputs_epoch::<GitSync>(&namespace, &name),
     };
     let slot = ctx.slot(&namespace, &name);
     let mut slot = slot.lock().await;

@@ -195,9 +195,12 @@ fn gitsyncs_using_secret(
 }
 
 /// Notes each of `refs` as having changed inputs, and hands them on to be reconciled.
-fn inputs_changed(ctx: &Context, refs: Vec<ObjectRef<GitSync>>) -> Vec<ObjectRef<GitSync>> {
+fn inputs_changed<K: kube::Resource<DynamicType = ()>>(
+    ctx: &Context,
+    refs: Vec<ObjectRef<K>>,
+) -> Vec<ObjectRef<K>> {
     for r in &refs {
-        ctx.inputs_changed(r.namespace.as_deref().unwrap_or_default(), &r.name);
+        ctx.inputs_changed(r);
     }
     refs
 }
@@ -318,15 +321,17 @@ async fn run_controllers<F, Fut>(
 
     let connections_by_secret = {
         let connections = connections.clone();
+        let ctx = ctx.clone();
         move |secret: Secret| {
             let ns = secret.namespace();
             let name = secret.name_any();
-            connections
+            let refs = connections
                 .state()
                 .iter()
                 .filter(|c| c.namespace() == ns && c.spec.secret_ref.name == name)
                 .map(|c| ObjectRef::from_obj(c.as_ref()))
-                .collect::<Vec<_>>()
+                .collect::<Vec<_>>();
+            inputs_changed(&ctx, refs)
         }
     };
     let connection_controller = connection_controller
