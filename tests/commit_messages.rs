@@ -34,7 +34,7 @@ fn gitsync_writes_the_messages_segment_wrote() {
                 .unwrap_or_else(|| panic!("unknown kind in {message:?}"));
             let change = match verb {
                 "created" | "added" => AuditChange::Created,
-                "modified" => AuditChange::Modified,
+                "modified" | "updated" => AuditChange::Modified,
                 "enabled" => AuditChange::Enabled,
                 "disabled" => AuditChange::Disabled,
                 "deleted" => AuditChange::Deleted,

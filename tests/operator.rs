@@ -796,3 +796,200 @@ subjects: [{kind: User, name: gitsync-operator-test, apiGroup: rbac.authorizatio
     let log = operator.log_text();
     assert!(!log.contains("forbidden"), "{log}");
 }
+
+/// The API calls the operator (user `admin`) made so far, from the API server's audit log:
+/// `verb resource[/subresource] name` for each completed request that is not kubectl's (the
+/// tests' own, as the same user), a watch or list (the controllers' streams) or the Lease (leader
+/// election).
+fn operator_calls(cluster: &TestCluster) -> Vec<String> {
+    let text = std::fs::read_to_string(cluster.audit_log()).unwrap_or_default();
+    text.lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|e| e["stage"] == "ResponseComplete" && e["user"]["username"] == "admin")
+        .filter(|e| !e["userAgent"].as_str().unwrap_or("").starts_with("kubectl"))
+        .filter(|e| !matches!(e["verb"].as_str(), Some("watch" | "list")))
+        .filter(|e| e["objectRef"]["resource"] != "leases")
+        .map(|e| {
+            let r = &e["objectRef"];
+            let sub = r["subresource"]
+                .as_str()
+                .map(|s| format!("/{s}"))
+                .unwrap_or_default();
+            format!(
+                "{} {}{sub} {}",
+                e["verb"].as_str().unwrap_or(""),
+                r["resource"].as_str().unwrap_or(""),
+                r["name"].as_str().unwrap_or("")
+            )
+        })
+        .collect()
+}
+
+/// Wake-ups with nothing due (the controllers' own status writes, an annotation that asks for
+/// nothing) make no API call at all: no GET of the token Secret, the GitConnection or its Secret,
+/// for any of the GitSyncs sharing the connection or for the GitConnection itself; and a due run
+/// does not read them again either while they are unchanged. Counted in the API server's audit
+/// log.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wake_up_with_nothing_due_makes_no_api_call() {
+    let cluster = tokio::task::spawn_blocking(TestCluster::start)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    install_crds(&cluster);
+    let ws = TestWorkspace::seeded(Some("ws-token")).await;
+    let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let repos = root.path().join("repos");
+    std::fs::create_dir_all(&repos).unwrap_or_else(|e| panic!("{e}"));
+    for repo in ["a.git", "b.git"] {
+        common::bare_remote(&repos, repo);
+    }
+    let port = common::git_http::serve(repos.clone()).await;
+    let mut objects = format!(
+        "{}---\n{}---\napiVersion: gitsync.dev/v1alpha1\nkind: GitConnection\nmetadata: {{name: http, namespace: default}}\nspec:\n  secretRef: {{name: git-creds}}\n",
+        secret_yaml("workspace-token", &[("token", "ws-token")]),
+        secret_yaml(
+            "git-creds",
+            &[
+                ("username", common::git_http::USER),
+                ("password", common::git_http::PASSWORD),
+            ],
+        ),
+    );
+    for name in ["a", "b"] {
+        objects.push_str(&format!(
+            "---\napiVersion: gitsync.dev/v1alpha1\nkind: GitSync\nmetadata: {{name: {name}, namespace: default}}\nspec:\n  workspace:\n    endpoint: {}\n    tokenSecretRef: {{name: workspace-token, key: token}}\n  connectionRef: {{name: http}}\n  repository:\n    url: http://127.0.0.1:{port}/{name}.git\n  interval: 1h\n",
+            ws.running.url()
+        ));
+    }
+    let (ok, out) = apply(&cluster, &objects);
+    assert!(ok, "{out}");
+    let state = root.path().join("state");
+    let operator = Operator::start(cluster.kubeconfig(), &state, "op-quiet", &[]);
+    let log = operator.log.clone();
+    for name in ["a", "b"] {
+        kubectl_wait_ready(&cluster, &format!("gitsync/{name}"), "90s", &log);
+    }
+    // The first runs and the wake-ups their status writes cause are over once nothing new is
+    // logged for three seconds.
+    let mut settled = operator_calls(&cluster).len();
+    let mut quiet_since = Instant::now();
+    wait_until(
+        "the operator to settle",
+        Duration::from_secs(60),
+        || {
+            let now = operator_calls(&cluster).len();
+            if now != settled {
+                settled = now;
+                quiet_since = Instant::now();
+            }
+            quiet_since.elapsed() > Duration::from_secs(3)
+        },
+        &log,
+    );
+    let before = operator_calls(&cluster);
+    assert!(
+        before.iter().any(|c| c == "get secrets git-creds"),
+        "the audit log counts the operator's calls: {before:#?}"
+    );
+
+    // Wake-ups with nothing due: annotations that are no waker, on both GitSyncs.
+    for round in 0..5 {
+        for name in ["gitsync/a", "gitsync/b"] {
+            kubectl_ok(
+                &cluster,
+                &[
+                    "annotate",
+                    "--overwrite",
+                    name,
+                    &format!("example.com/touched={round}"),
+                ],
+            );
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let after = operator_calls(&cluster);
+    assert_eq!(
+        after[before.len()..],
+        [] as [String; 0],
+        "calls made on wake-ups with nothing due; operator log:\n{}",
+        tail(&log)
+    );
+
+    // The GitConnection's controller does not check it again for a change of its annotations
+    // (that it writes its status is what shows a check). The GitSyncs using it read it again:
+    // a change of an object they refer to is theirs to look at.
+    for round in 0..5 {
+        kubectl_ok(
+            &cluster,
+            &[
+                "annotate",
+                "--overwrite",
+                "gitconnection/http",
+                &format!("example.com/touched={round}"),
+            ],
+        );
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let touched = operator_calls(&cluster);
+    let checks = touched[after.len()..]
+        .iter()
+        .filter(|c| c.starts_with("patch gitconnections/status"))
+        .count();
+    assert_eq!(checks, 0, "{:#?}", &touched[after.len()..]);
+    let after = touched;
+
+    // A due run (Flux's reconcile annotation) runs and writes its status, but reads no Secret and
+    // no GitConnection: they have not changed.
+    kubectl_ok(
+        &cluster,
+        &[
+            "annotate",
+            "--overwrite",
+            "gitsync/a",
+            "reconcile.fluxcd.io/requestedAt=2026-12-01T09:00:00Z",
+        ],
+    );
+    wait_until(
+        "lastHandledReconcileAt",
+        Duration::from_secs(15),
+        || {
+            get_json(&cluster, "gitsync/a")["status"]["lastHandledReconcileAt"]
+                == "2026-12-01T09:00:00Z"
+        },
+        &log,
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let run = operator_calls(&cluster);
+    assert_eq!(
+        run[after.len()..],
+        ["patch gitsyncs/status a".to_string()],
+        "operator log:\n{}",
+        tail(&log)
+    );
+
+    // A changed Secret is read again, once per GitSync using it.
+    let (ok, out) = apply(
+        &cluster,
+        &secret_yaml(
+            "git-creds",
+            &[
+                ("username", common::git_http::USER),
+                ("password", common::git_http::PASSWORD),
+                ("note", "rotated"),
+            ],
+        ),
+    );
+    assert!(ok, "{out}");
+    wait_until(
+        "both GitSyncs to read the changed Secret",
+        Duration::from_secs(30),
+        || {
+            operator_calls(&cluster)[run.len()..]
+                .iter()
+                .filter(|c| *c == "get secrets git-creds")
+                .count()
+                >= 3
+        },
+        &log,
+    );
+}

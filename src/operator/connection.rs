@@ -4,11 +4,13 @@
 //! A GitConnection's credentials are read (and an SSH key checked with ssh-keygen); when a GitSync
 //! uses the connection, the credentials are also tried against that GitSync's repository with
 //! `git ls-remote`, which is how AuthenticationFailed, HostKeyVerificationFailed or
-//! RepositoryNotFound show up before any sync runs. A SyncSecret's key is looked up, never read
-//! into a status, a log or an Event.
+//! RepositoryNotFound show up before any sync runs; it is checked again when its generation or
+//! its Secret changes, or after [`RECHECK`], and a wake-up for anything else (its own status
+//! write) makes no API call. A SyncSecret's key is looked up, never read into a status, a log or
+//! an Event.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use kube::runtime::controller::Action;
 use kube::{Api, Resource as _, ResourceExt as _};
@@ -33,6 +35,14 @@ pub async fn reconcile_connection(
     let previous = conn.status.clone().unwrap_or_default();
     let generation = conn.metadata.generation;
     let secret_name = &conn.spec.secret_ref.name;
+    // First, before any read: its own status write, or an annotation, is no reason to check again.
+    let wakers = (
+        generation,
+        ctx.inputs_epoch::<GitConnection>(&namespace, &name),
+    );
+    if let Some(wait) = ctx.connection_not_due(&namespace, &name, &wakers) {
+        return Ok(Action::requeue(wait));
+    }
 
     let (state, method) = match ctx.secret(&namespace, secret_name).await? {
         None => (
@@ -48,7 +58,13 @@ pub async fn reconcile_connection(
                 .join("credentials")
                 .join(&namespace)
                 .join(&name);
-            match from_secret(secret_name, &secret.data.unwrap_or_default(), &key_dir) {
+            let version = secret.metadata.resource_version.clone().unwrap_or_default();
+            match from_secret(
+                secret_name,
+                &version,
+                &secret.data.unwrap_or_default(),
+                &key_dir,
+            ) {
                 Err(p) => (
                     State::Stalled {
                         reason: p.reason().into(),
@@ -82,6 +98,7 @@ pub async fn reconcile_connection(
         }
         ctx.metrics.reconcile_error("gitconnection", &reason);
     }
+    ctx.connection_checked(&namespace, &name, wakers, Instant::now() + RECHECK);
     Ok(Action::requeue(RECHECK))
 }
 

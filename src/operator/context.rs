@@ -7,11 +7,14 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{ObjectReference, Secret};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
-use kube::{Api, Client};
+use kube::runtime::reflector::ObjectRef;
+use kube::{Api, Client, Resource as _};
 
+use super::crd::GitSync;
 use super::credentials::CredentialProblem;
 use crate::sync::runner::Syncer;
 use crate::telemetry::metrics::Metrics;
@@ -51,14 +54,27 @@ where
     }
 }
 
-/// One GitSync's runner, and the inputs it was built from (rebuilt when they change).
+/// What the operator keeps for one GitSync between reconciles.
+#[derive(Default)]
 pub struct Slot {
+    /// The runner, once the GitSync's inputs resolved.
+    pub runner: Option<Runner>,
+    /// When the next reconcile is due, and the wakers seen when it was scheduled: a wake-up
+    /// before then with the same wakers (such as the controller's own status write) does no
+    /// work at all, not even an API call.
+    pub next_due: Option<(Instant, Wakers)>,
+}
+
+/// One GitSync's runner, and what it was built from (rebuilt when that changes).
+pub struct Runner {
     pub fingerprint: u64,
     pub syncer: Syncer<WorkspaceClient>,
-    /// When the next poll is due, and the object's generation and annotations when it was
-    /// scheduled: a wake-up before then with nothing new (such as the controller's own status
-    /// write) does no work.
-    pub next_due: Option<(std::time::Instant, Wakers)>,
+    pub interval: Duration,
+    pub branch: String,
+    /// The object's generation and [`Wakers::inputs`] when the inputs were read, and when: they
+    /// are read again (Secrets, the GitConnection) only when one of those changes, or after a
+    /// while in case a watch event was missed.
+    pub resolved: (Option<i64>, u64, Instant),
 }
 
 /// What makes a GitSync's reconcile run before its interval is up.
@@ -67,10 +83,31 @@ pub struct Wakers {
     pub generation: Option<i64>,
     pub full_sync_requested_at: Option<String>,
     pub reconcile_requested_at: Option<String>,
+    /// Counts changes of the Secrets and the GitConnection the GitSync uses
+    /// ([`Context::inputs_changed`]).
+    pub inputs: u64,
 }
 
-/// A GitSync's runner, locked while a reconcile of that GitSync uses it.
-pub type SlotHandle = Arc<tokio::sync::Mutex<Option<Slot>>>;
+/// What makes a GitConnection's check run before its recheck is due: its generation and
+/// [`Context::inputs_epoch`] (changes of its Secret).
+pub type ConnectionWakers = (Option<i64>, u64);
+
+/// How long to wait when nothing is due: the wakers are the ones the next run was scheduled
+/// under and its time has not come. `None`: run now.
+pub fn not_due<W: PartialEq>(
+    next_due: Option<&(Instant, W)>,
+    wakers: &W,
+    now: Instant,
+) -> Option<Duration> {
+    let (due, seen) = next_due?;
+    if seen != wakers {
+        return None;
+    }
+    due.checked_duration_since(now).filter(|d| !d.is_zero())
+}
+
+/// A GitSync's slot, locked while a reconcile of that GitSync uses it.
+pub type SlotHandle = Arc<tokio::sync::Mutex<Slot>>;
 
 pub struct Context {
     pub client: Client,
@@ -79,6 +116,10 @@ pub struct Context {
     /// Cache repositories and credential files live under here.
     pub state_dir: PathBuf,
     slots: std::sync::Mutex<HashMap<(String, String), SlotHandle>>,
+    /// (kind, namespace, name) -> [`Context::inputs_epoch`].
+    inputs: std::sync::Mutex<HashMap<(String, String, String), u64>>,
+    /// GitConnections: when the next check is due, and under which wakers the last one ran.
+    checked: std::sync::Mutex<HashMap<(String, String), (Instant, ConnectionWakers)>>,
 }
 
 impl Context {
@@ -93,7 +134,65 @@ impl Context {
             metrics,
             state_dir,
             slots: std::sync::Mutex::new(HashMap::new()),
+            inputs: std::sync::Mutex::new(HashMap::new()),
+            checked: std::sync::Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Notes that a Secret (or GitConnection) that object `r` (a GitSync or a GitConnection)
+    /// uses has changed; the watches that map such changes to objects call it, so that the
+    /// object's next reconcile runs and reads its inputs again.
+    pub fn inputs_changed<K: kube::Resource<DynamicType = ()>>(&self, r: &ObjectRef<K>) {
+        let key = (
+            K::kind(&()).into_owned(),
+            r.namespace.clone().unwrap_or_default(),
+            r.name.clone(),
+        );
+        let mut inputs = self.inputs.lock().unwrap_or_else(|p| p.into_inner());
+        *inputs.entry(key).or_default() += 1;
+    }
+
+    /// How many times [`Context::inputs_changed`] was called for this object.
+    pub fn inputs_epoch<K: kube::Resource<DynamicType = ()>>(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> u64 {
+        let key = (
+            K::kind(&()).into_owned(),
+            namespace.to_owned(),
+            name.to_owned(),
+        );
+        let inputs = self.inputs.lock().unwrap_or_else(|p| p.into_inner());
+        inputs.get(&key).copied().unwrap_or(0)
+    }
+
+    /// Whether GitConnection `namespace/name` was checked under `wakers` and its next check is
+    /// not due yet: how long until it is.
+    pub fn connection_not_due(
+        &self,
+        namespace: &str,
+        name: &str,
+        wakers: &ConnectionWakers,
+    ) -> Option<Duration> {
+        let checked = self.checked.lock().unwrap_or_else(|p| p.into_inner());
+        not_due(
+            checked.get(&(namespace.to_owned(), name.to_owned())),
+            wakers,
+            Instant::now(),
+        )
+    }
+
+    /// Records that GitConnection `namespace/name` was checked under `wakers`, next due at `due`.
+    pub fn connection_checked(
+        &self,
+        namespace: &str,
+        name: &str,
+        wakers: ConnectionWakers,
+        due: Instant,
+    ) {
+        let mut checked = self.checked.lock().unwrap_or_else(|p| p.into_inner());
+        checked.insert((namespace.to_owned(), name.to_owned()), (due, wakers));
     }
 
     /// The runner slot of one GitSync (created empty on first use).
@@ -111,8 +210,12 @@ impl Context {
     /// Drops what the operator keeps for a GitSync that is gone: its runner, its metric series
     /// and its cache repository (the repository itself is left exactly as it is).
     pub fn forget(&self, namespace: &str, name: &str) {
+        let key = (namespace.to_owned(), name.to_owned());
         if let Ok(mut slots) = self.slots.lock() {
-            slots.remove(&(namespace.to_owned(), name.to_owned()));
+            slots.remove(&key);
+        }
+        if let Ok(mut inputs) = self.inputs.lock() {
+            inputs.remove(&(GitSync::kind(&()).into_owned(), key.0, key.1));
         }
         self.metrics
             .forget(&crate::telemetry::metrics::GitSyncKey::new(namespace, name));

@@ -3,7 +3,10 @@
 //! Turns the Secret's data into an [`Auth`] the Git side understands, and says precisely what is
 //! wrong when it cannot (each problem has a `reason` for the `Ready` condition). An SSH key is
 //! checked with `ssh-keygen` and written, with its known_hosts, to files only this process can
-//! read, under the operator's state directory; nothing here ever logs or returns a secret.
+//! read, under the operator's state directory: once per version of the Secret, in a directory
+//! named after its `resourceVersion`, so that every GitSync sharing a GitConnection and the
+//! GitConnection controller use the same files without ever rewriting one that ssh may be
+//! reading. Nothing here ever logs or returns a secret.
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
@@ -74,25 +77,35 @@ fn text(data: &BTreeMap<String, ByteString>, key: &str) -> Option<String> {
         .filter(|s| !s.trim().is_empty())
 }
 
-/// Reads Git credentials from Secret `name`'s data. SSH keys are written under `key_dir` (one
-/// directory per connection, created private).
+/// Reads Git credentials from Secret `name` (at `version`, its `resourceVersion`). SSH keys are
+/// written under `key_dir` (one directory per connection, created private).
 pub fn from_secret(
     name: &str,
+    version: &str,
     data: &BTreeMap<String, ByteString>,
     key_dir: &Path,
+) -> Result<Credentials, CredentialProblem> {
+    from_secret_with(name, version, data, key_dir, Path::new("ssh-keygen"))
+}
+
+fn from_secret_with(
+    name: &str,
+    version: &str,
+    data: &BTreeMap<String, ByteString>,
+    key_dir: &Path,
+    ssh_keygen: &Path,
 ) -> Result<Credentials, CredentialProblem> {
     if let Some(identity) = text(data, "identity") {
         let known_hosts =
             text(data, "known_hosts").ok_or_else(|| CredentialProblem::MissingKnownHosts {
                 name: name.to_owned(),
             })?;
-        let (identity_path, known_hosts_path) =
-            write_ssh_files(name, key_dir, &identity, &known_hosts)?;
-        check_key(name, &identity_path)?;
+        let (identity, known_hosts) =
+            ssh_files(name, key_dir, version, &identity, &known_hosts, ssh_keygen)?;
         return Ok(Credentials {
             auth: Auth::Ssh {
-                identity: identity_path,
-                known_hosts: known_hosts_path,
+                identity,
+                known_hosts,
             },
             method: "ssh",
         });
@@ -130,13 +143,25 @@ pub fn from_secret(
     })
 }
 
-/// Writes the key and known_hosts with mode 0600 in a 0700 directory, each through a temporary
-/// file renamed into place, so that a concurrent ssh never reads half a key.
-fn write_ssh_files(
+/// Serializes the writers of this process: with it, a Secret version's key is checked and
+/// written exactly once however many reconciles ask for it at the same time (the rename below
+/// keeps writers in other processes safe too).
+static WRITING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// How long the files of an older Secret version stay (a sync started with them may still run).
+const KEEP_OLD_VERSIONS: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// The key and known_hosts of Secret version `version`, at `<key_dir>/<version>/identity` and
+/// `known_hosts`: written once, with mode 0600 in 0700 directories, into a private temporary
+/// directory that is renamed into place only after `ssh-keygen` accepted the key. A file in place
+/// is never written again, so a concurrent ssh never reads half a key.
+fn ssh_files(
     name: &str,
     key_dir: &Path,
+    version: &str,
     identity: &str,
     known_hosts: &str,
+    ssh_keygen: &Path,
 ) -> Result<(PathBuf, PathBuf), CredentialProblem> {
     use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
     let fail = |path: &Path, e: std::io::Error| CredentialProblem::Write {
@@ -144,15 +169,31 @@ fn write_ssh_files(
         path: path.to_owned(),
         detail: e.to_string(),
     };
+    // A resourceVersion is opaque: keep it from naming anything outside key_dir.
+    let safe: String = version
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    let dir = key_dir.join(format!("v{safe}"));
+    let paths = (dir.join("identity"), dir.join("known_hosts"));
+    let _writing = WRITING
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if paths.0.is_file() && paths.1.is_file() {
+        return Ok(paths);
+    }
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(key_dir)
         .map_err(|e| fail(key_dir, e))?;
-    let mut written = Vec::new();
+    let tmp = tempfile::Builder::new()
+        .prefix(".tmp-")
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
+        .tempdir_in(key_dir)
+        .map_err(|e| fail(key_dir, e))?;
     for (file, content) in [("identity", identity), ("known_hosts", known_hosts)] {
-        let path = key_dir.join(file);
-        let tmp = key_dir.join(format!(".{file}.tmp"));
+        let path = tmp.path().join(file);
         let mut content = content.to_owned();
         if !content.ends_with('\n') {
             // ssh refuses a private key without its final newline.
@@ -160,23 +201,48 @@ fn write_ssh_files(
         }
         let mut f = std::fs::OpenOptions::new()
             .write(true)
-            .create(true)
-            .truncate(true)
+            .create_new(true)
             .mode(0o600)
-            .open(&tmp)
-            .map_err(|e| fail(&tmp, e))?;
-        f.write_all(content.as_bytes()).map_err(|e| fail(&tmp, e))?;
-        std::fs::rename(&tmp, &path).map_err(|e| fail(&path, e))?;
-        written.push(path);
+            .open(&path)
+            .map_err(|e| fail(&path, e))?;
+        f.write_all(content.as_bytes())
+            .and_then(|()| f.sync_all())
+            .map_err(|e| fail(&path, e))?;
     }
-    let known_hosts = written.pop().unwrap_or_default();
-    let identity = written.pop().unwrap_or_default();
-    Ok((identity, known_hosts))
+    check_key(name, &tmp.path().join("identity"), ssh_keygen)?;
+    if let Err(e) = std::fs::rename(tmp.path(), &dir) {
+        // Another process put the same version in place first: its files are as good.
+        if !(paths.0.is_file() && paths.1.is_file()) {
+            return Err(fail(&dir, e));
+        }
+    }
+    remove_old_versions(key_dir, &dir);
+    Ok(paths)
+}
+
+/// Removes the files of other Secret versions (and temporary directories a crash left behind)
+/// once they are older than [`KEEP_OLD_VERSIONS`]; a failure only leaves files behind.
+fn remove_old_versions(key_dir: &Path, current: &Path) {
+    let Ok(entries) = std::fs::read_dir(key_dir) else {
+        return;
+    };
+    for entry in entries.filter_map(Result::ok) {
+        let path = entry.path();
+        let old = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > KEEP_OLD_VERSIONS);
+        if path != current && old && path.is_dir() {
+            let _ = std::fs::remove_dir_all(&path);
+        }
+    }
 }
 
 /// Asks `ssh-keygen` to derive the public key: it fails for anything ssh could not use.
-fn check_key(name: &str, identity: &Path) -> Result<(), CredentialProblem> {
-    let out = std::process::Command::new("ssh-keygen")
+fn check_key(name: &str, identity: &Path, ssh_keygen: &Path) -> Result<(), CredentialProblem> {
+    let out = std::process::Command::new(ssh_keygen)
         .arg("-y")
         .arg("-P")
         .arg("")
@@ -222,13 +288,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let basic = from_secret(
             "s",
+            "1",
             &data(&[("username", "u"), ("password", "p\n")]),
             dir.path(),
         );
         assert!(
             matches!(basic, Ok(Credentials { method: "basic", auth: Auth::Basic { ref password, .. } }) if password == "p")
         );
-        let bearer = from_secret("s", &data(&[("bearerToken", "t")]), dir.path());
+        let bearer = from_secret("s", "1", &data(&[("bearerToken", "t")]), dir.path());
         assert!(matches!(
             bearer,
             Ok(Credentials {
@@ -255,11 +322,160 @@ mod tests {
             ),
         ];
         for (secret, reason) in cases {
-            let err = from_secret("git-creds", &secret, &dir.path().join("k"))
+            let err = from_secret("git-creds", "1", &secret, &dir.path().join("k"))
                 .err()
                 .unwrap_or_else(|| panic!("{reason} expected"));
             assert_eq!(err.reason(), reason, "{err}");
             assert!(err.to_string().contains("git-creds"), "{err}");
         }
+    }
+
+    /// A real key, made by ssh-keygen, and an `ssh-keygen` that counts its runs in `runs`.
+    fn key_and_counting_keygen(dir: &Path) -> (String, PathBuf, PathBuf) {
+        let key = dir.join("key");
+        let made = std::process::Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+            .arg(&key)
+            .status();
+        assert!(made.is_ok_and(|s| s.success()), "ssh-keygen -t ed25519");
+        let runs = dir.join("runs");
+        let keygen = dir.join("counting-ssh-keygen");
+        std::fs::write(
+            &keygen,
+            format!(
+                "#!/bin/sh\necho run >> '{}'\nexec ssh-keygen \"$@\"\n",
+                runs.display()
+            ),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&keygen, std::fs::Permissions::from_mode(0o755))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let text = std::fs::read_to_string(&key).unwrap_or_else(|e| panic!("{e}"));
+        (text, keygen, runs)
+    }
+
+    fn runs(path: &Path) -> usize {
+        std::fs::read_to_string(path)
+            .map(|t| t.lines().count())
+            .unwrap_or(0)
+    }
+
+    #[test]
+    fn concurrent_readers_of_one_secret_version_share_one_checked_file() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let (key, keygen, counted) = key_and_counting_keygen(dir.path());
+        let secret = data(&[("identity", &key), ("known_hosts", "h ssh-ed25519 AAAA")]);
+        let key_dir = dir.path().join("credentials/default/conn");
+        // As many GitSyncs sharing the connection, and the connection's controller, at once.
+        let results: Vec<Result<Credentials, CredentialProblem>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..16)
+                .map(|_| {
+                    scope.spawn(|| from_secret_with("git", "4711", &secret, &key_dir, &keygen))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|_| panic!("a writer panicked")))
+                .collect()
+        });
+        let mut paths = std::collections::BTreeSet::new();
+        for r in results {
+            match r {
+                Ok(Credentials {
+                    auth:
+                        Auth::Ssh {
+                            identity,
+                            known_hosts,
+                        },
+                    ..
+                }) => {
+                    paths.insert((identity, known_hosts));
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(paths.len(), 1, "{paths:?}");
+        let (identity, known_hosts) = paths.pop_first().unwrap_or_default();
+        assert_eq!(std::fs::read_to_string(&identity).ok(), Some(key.clone()));
+        assert_eq!(
+            std::fs::read_to_string(&known_hosts).ok().as_deref(),
+            Some("h ssh-ed25519 AAAA\n")
+        );
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = |p: &Path| {
+            std::fs::metadata(p)
+                .map(|m| m.permissions().mode() & 0o777)
+                .ok()
+        };
+        assert_eq!(mode(&identity), Some(0o600));
+        assert_eq!(mode(identity.parent().unwrap_or(&identity)), Some(0o700));
+        assert_eq!(runs(&counted), 1, "the key is checked once");
+        // One directory for the version, no temporary one left.
+        let entries: Vec<String> = std::fs::read_dir(&key_dir)
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        assert_eq!(entries, ["v4711"]);
+
+        // Asked again for the same version: no write, no ssh-keygen.
+        let modified = std::fs::metadata(&identity).and_then(|m| m.modified()).ok();
+        let again = from_secret_with("git", "4711", &secret, &key_dir, &keygen);
+        assert!(
+            matches!(again, Ok(Credentials { auth: Auth::Ssh { identity: ref i, .. }, .. }) if *i == identity)
+        );
+        assert_eq!(
+            std::fs::metadata(&identity).and_then(|m| m.modified()).ok(),
+            modified
+        );
+        assert_eq!(runs(&counted), 1);
+
+        // A new version of the Secret (a rotated key) gets files of its own, checked once; the
+        // files of the old version stay for a sync still using them.
+        let rotated_dir = dir.path().join("rotated");
+        std::fs::create_dir_all(&rotated_dir).unwrap_or_else(|e| panic!("{e}"));
+        let (rotated, _, _) = key_and_counting_keygen(&rotated_dir);
+        let secret = data(&[
+            ("identity", &rotated),
+            ("known_hosts", "h ssh-ed25519 AAAA"),
+        ]);
+        let new = from_secret_with("git", "4712", &secret, &key_dir, &keygen);
+        let Ok(Credentials {
+            auth:
+                Auth::Ssh {
+                    identity: new_identity,
+                    ..
+                },
+            ..
+        }) = new
+        else {
+            panic!("{new:?}")
+        };
+        assert_ne!(new_identity, identity);
+        assert_eq!(std::fs::read_to_string(&new_identity).ok(), Some(rotated));
+        assert_eq!(std::fs::read_to_string(&identity).ok(), Some(key));
+        assert_eq!(runs(&counted), 2);
+    }
+
+    #[test]
+    fn a_key_ssh_cannot_use_is_never_put_in_place() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let key_dir = dir.path().join("k");
+        let secret = data(&[
+            ("identity", "not a key"),
+            ("known_hosts", "h ssh-ed25519 AAAA"),
+        ]);
+        let err = from_secret("git", "1", &secret, &key_dir);
+        assert!(
+            matches!(err, Err(CredentialProblem::InvalidKey { .. })),
+            "{err:?}"
+        );
+        let left: Vec<_> = std::fs::read_dir(&key_dir)
+            .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect())
+            .unwrap_or_default();
+        assert!(left.is_empty(), "{left:?}");
     }
 }

@@ -1,8 +1,10 @@
 //! The GitSync controller: one workspace kept in sync with one branch.
 //!
-//! Each reconcile resolves the object's inputs (the workspace token, the GitConnection's
-//! credentials), keeps one [`Syncer`] per GitSync while those inputs stay the same, and makes it
-//! take one step: the first run resumes from the branch or runs a full sync, later runs poll;
+//! Each reconcile first decides whether anything is due: a wake-up before the next poll with no
+//! new waker (generation, the full-sync and reconcile annotations, a change of a Secret or the
+//! GitConnection it uses) returns before any API call. Then it resolves the object's inputs (the
+//! workspace token, the GitConnection's credentials) when one of those changed, keeps one
+//! [`Syncer`] per GitSync while the inputs stay the same, and makes it take one step: the first run resumes from the branch or runs a full sync, later runs poll;
 //! the `gitsync.dev/full-sync-requested-at` annotation asks for a full sync. Then it writes the
 //! outcome into `status` by server-side apply (never `.spec`), publishes Events for full syncs,
 //! pushes and failures, updates metrics, and asks to be called again after `spec.interval`.
@@ -16,7 +18,7 @@ use kube::runtime::controller::Action;
 use kube::{Api, Resource as _, ResourceExt as _};
 
 use super::conditions::{CONNECTION_ISSUES, State, conditions};
-use super::context::{Context, Slot, Wakers, apply_status};
+use super::context::{Context, Runner, Slot, Wakers, apply_status, not_due};
 use super::crd::{FULL_SYNC_ANNOTATION, GitConnection, GitSync, RECONCILE_ANNOTATION};
 use super::credentials::{CredentialProblem, from_secret};
 use crate::git::cache;
@@ -75,11 +77,8 @@ impl Inputs {
             &self.branch,
         )
             .hash(&mut h);
+        // A new version of the Secret writes its key under a new path, which `auth` holds.
         (&self.author, &self.types).hash(&mut h);
-        // A new key in the Secret is written to the same path: what counts is the file's contents.
-        if let Auth::Ssh { identity, .. } = &self.auth {
-            std::fs::read(identity).unwrap_or_default().hash(&mut h);
-        }
         h.finish()
     }
 }
@@ -179,7 +178,13 @@ async fn resolve(
                 .join("credentials")
                 .join(namespace)
                 .join(&conn_ref.name);
-            match from_secret(secret_name, &secret.data.unwrap_or_default(), &key_dir) {
+            let version = secret.metadata.resource_version.clone().unwrap_or_default();
+            match from_secret(
+                secret_name,
+                &version,
+                &secret.data.unwrap_or_default(),
+                &key_dir,
+            ) {
                 Ok(c) => c.auth,
                 Err(p) => {
                     return Ok(Err(Problem {
@@ -236,6 +241,12 @@ fn build_syncer(
     ))
 }
 
+/// How often inputs are read again although no watch event said they changed (one missed).
+const RESOLVE_AGAIN: Duration = Duration::from_secs(600);
+
+/// When a GitSync whose inputs do not resolve is looked at again without a change.
+const PROBLEM_RECHECK: Duration = Duration::from_secs(60);
+
 /// The reconcile of one GitSync.
 pub async fn reconcile(gs: Arc<GitSync>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
     let namespace = gs.namespace().unwrap_or_default();
@@ -260,69 +271,90 @@ pub async fn reconcile(gs: Arc<GitSync>, ctx: Arc<Context>) -> Result<Action, Re
 
     if gs.spec.suspend {
         status.conditions = conditions(&State::Suspended, generation, &previous.conditions);
-        apply_status(&api, &name, &status).await?;
+        // Its own status write wakes it again: write only a change.
+        if status != previous {
+            apply_status(&api, &name, &status).await?;
+        }
         return Ok(Action::await_change());
     }
 
-    let inputs = match resolve(&ctx, &gs, &namespace).await? {
-        Ok(i) => i,
-        Err(problem) => {
-            let state = State::Stalled {
-                reason: problem.reason.to_owned(),
-                message: problem.message.clone(),
-            };
-            let changed =
-                previous.conditions.first().map(|c| c.reason.as_str()) != Some(problem.reason);
-            status.conditions = conditions(&state, generation, &previous.conditions);
-            apply_status(&api, &name, &status).await?;
-            if changed {
-                ctx.event(
-                    &object_ref,
-                    true,
-                    problem.reason,
-                    "Configure",
-                    problem.message,
-                )
-                .await;
-            }
-            ctx.metrics.reconcile_error("gitsync", problem.reason);
-            // Secret and GitConnection changes wake this object up; this is a safety net.
-            return Ok(Action::requeue(Duration::from_secs(60)));
-        }
-    };
-
-    let slot = ctx.slot(&namespace, &name);
-    let mut slot = slot.lock().await;
-    let fingerprint = inputs.fingerprint();
-    if slot.as_ref().map(|s| s.fingerprint) != Some(fingerprint) {
-        match build_syncer(&ctx, &namespace, &name, &inputs) {
-            Ok(syncer) => {
-                *slot = Some(Slot {
-                    fingerprint,
-                    syncer,
-                    next_due: None,
-                })
-            }
-            Err(e) => return Err(ReconcileError::Setup(e)),
-        }
-    }
-    let Some(Slot {
-        syncer, next_due, ..
-    }) = slot.as_mut()
-    else {
-        return Err(ReconcileError::Setup("no sync runner".into()));
-    };
     let wakers = Wakers {
         generation,
         full_sync_requested_at: annotations.get(FULL_SYNC_ANNOTATION).cloned(),
         reconcile_requested_at: annotations.get(RECONCILE_ANNOTATION).cloned(),
+        inputs: ctx.inputs_epoch::<GitSync>(&namespace, &name),
     };
-    if let Some((due, seen)) = next_due.as_ref()
-        && *seen == wakers
-        && let Some(wait) = due.checked_duration_since(Instant::now())
-    {
+    let slot = ctx.slot(&namespace, &name);
+    let mut slot = slot.lock().await;
+    // First, before any read: a wake-up with nothing due (the controller's own status write, an
+    // annotation that is not a waker) makes no API call and spawns nothing.
+    if let Some(wait) = not_due(slot.next_due.as_ref(), &wakers, Instant::now()) {
         return Ok(Action::requeue(wait));
     }
+
+    let resolved_under = (generation, wakers.inputs);
+    let fresh = slot.runner.as_ref().is_some_and(|r| {
+        (r.resolved.0, r.resolved.1) == resolved_under && r.resolved.2.elapsed() < RESOLVE_AGAIN
+    });
+    if !fresh {
+        let inputs = match resolve(&ctx, &gs, &namespace).await? {
+            Ok(i) => i,
+            Err(problem) => {
+                let state = State::Stalled {
+                    reason: problem.reason.to_owned(),
+                    message: problem.message.clone(),
+                };
+                let changed =
+                    previous.conditions.first().map(|c| c.reason.as_str()) != Some(problem.reason);
+                status.conditions = conditions(&state, generation, &previous.conditions);
+                apply_status(&api, &name, &status).await?;
+                if changed {
+                    ctx.event(
+                        &object_ref,
+                        true,
+                        problem.reason,
+                        "Configure",
+                        problem.message,
+                    )
+                    .await;
+                }
+                ctx.metrics.reconcile_error("gitsync", problem.reason);
+                // Secret and GitConnection changes wake this object up; this is a safety net.
+                slot.next_due = Some((Instant::now() + PROBLEM_RECHECK, wakers));
+                return Ok(Action::requeue(PROBLEM_RECHECK));
+            }
+        };
+        let fingerprint = inputs.fingerprint();
+        let resolved = (generation, wakers.inputs, Instant::now());
+        match slot.runner.as_mut() {
+            Some(runner) if runner.fingerprint == fingerprint => {
+                runner.interval = inputs.interval;
+                runner.resolved = resolved;
+            }
+            _ => {
+                let syncer = build_syncer(&ctx, &namespace, &name, &inputs)
+                    .map_err(ReconcileError::Setup)?;
+                slot.runner = Some(Runner {
+                    fingerprint,
+                    syncer,
+                    interval: inputs.interval,
+                    branch: inputs.branch.clone(),
+                    resolved,
+                });
+            }
+        }
+    }
+    let Slot { runner, next_due } = &mut *slot;
+    let Some(Runner {
+        syncer,
+        interval,
+        branch,
+        ..
+    }) = runner.as_mut()
+    else {
+        return Err(ReconcileError::Setup("no sync runner".into()));
+    };
+    let (interval, branch) = (*interval, branch.clone());
 
     let full_requested = annotations
         .get(FULL_SYNC_ANNOTATION)
@@ -410,7 +442,7 @@ pub async fn reconcile(gs: Arc<GitSync>, ctx: Arc<Context>) -> Result<Action, Re
                     let note = format!(
                         "Full sync of {total} resources: {} commit(s) pushed to {}",
                         commits.len(),
-                        inputs.branch
+                        branch
                     );
                     ctx.event(&object_ref, false, "FullSync", "Sync", note.clone())
                         .await;
@@ -419,12 +451,12 @@ pub async fn reconcile(gs: Arc<GitSync>, ctx: Arc<Context>) -> Result<Action, Re
                 Outcome::Resumed(point) => {
                     format!(
                         "Continuing from the point stored in {} ({})",
-                        inputs.branch, point.since
+                        branch, point.since
                     )
                 }
-                _ if commits.is_empty() => format!("Up to date with {}", inputs.branch),
+                _ if commits.is_empty() => format!("Up to date with {}", branch),
                 _ => {
-                    let note = format!("{} commit(s) pushed to {}", commits.len(), inputs.branch);
+                    let note = format!("{} commit(s) pushed to {}", commits.len(), branch);
                     ctx.event(&object_ref, false, "Pushed", "Sync", note.clone())
                         .await;
                     note
@@ -439,8 +471,8 @@ pub async fn reconcile(gs: Arc<GitSync>, ctx: Arc<Context>) -> Result<Action, Re
                 &previous.conditions,
             );
             apply_status(&api, &name, &status).await?;
-            *next_due = Some((Instant::now() + inputs.interval, wakers));
-            Ok(Action::requeue(inputs.interval))
+            *next_due = Some((Instant::now() + interval, wakers));
+            Ok(Action::requeue(interval))
         }
         Err(error) => {
             let kind = if full_requested.is_some() || first_run {
@@ -479,9 +511,9 @@ pub async fn reconcile(gs: Arc<GitSync>, ctx: Arc<Context>) -> Result<Action, Re
             // Retry sooner than the interval for what may pass; stalled ones wait for a change
             // (Secrets and GitConnections wake the object) or the interval.
             let retry = if stalled {
-                inputs.interval.max(Duration::from_secs(30))
+                interval.max(Duration::from_secs(30))
             } else {
-                inputs.interval.min(Duration::from_secs(30))
+                interval.min(Duration::from_secs(30))
             };
             *next_due = Some((Instant::now() + retry, wakers));
             if damages_cache(&error) {
@@ -563,6 +595,43 @@ pub fn error_policy(_: Arc<GitSync>, error: &ReconcileError, ctx: Arc<Context>) 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_new_waker_or_the_due_time_runs_a_reconcile() {
+        let wakers = Wakers {
+            generation: Some(1),
+            full_sync_requested_at: None,
+            reconcile_requested_at: None,
+            inputs: 0,
+        };
+        let now = Instant::now();
+        let minute = Duration::from_secs(60);
+        let scheduled = (now + minute, wakers.clone());
+        assert_eq!(not_due(Some(&scheduled), &wakers, now), Some(minute));
+        assert_eq!(not_due(Some(&scheduled), &wakers, now + minute), None);
+        assert_eq!(not_due(None, &wakers, now), None);
+        let changed = [
+            Wakers {
+                generation: Some(2),
+                ..wakers.clone()
+            },
+            Wakers {
+                full_sync_requested_at: Some("now".into()),
+                ..wakers.clone()
+            },
+            Wakers {
+                reconcile_requested_at: Some("now".into()),
+                ..wakers.clone()
+            },
+            Wakers {
+                inputs: 1,
+                ..wakers.clone()
+            },
+        ];
+        for w in changed {
+            assert_eq!(not_due(Some(&scheduled), &w, now), None, "{w:?}");
+        }
+    }
 
     #[test]
     fn reason_labels_are_snake_case() {

@@ -194,6 +194,17 @@ fn gitsyncs_using_secret(
         .collect()
 }
 
+/// Notes each of `refs` as having changed inputs, and hands them on to be reconciled.
+fn inputs_changed<K: kube::Resource<DynamicType = ()>>(
+    ctx: &Context,
+    refs: Vec<ObjectRef<K>>,
+) -> Vec<ObjectRef<K>> {
+    for r in &refs {
+        ctx.inputs_changed(r);
+    }
+    refs
+}
+
 async fn run_controllers<F, Fut>(
     client: Client,
     ctx: Arc<Context>,
@@ -222,24 +233,33 @@ async fn run_controllers<F, Fut>(
     }
     let ns = &config.namespace;
 
-    // Status writes wake a controller too (they change the object); each reconcile decides from
-    // the status whether work is due, so such wake-ups cost a few reads and no sync.
+    // Status writes wake a controller too (they change the object); a GitSync's reconcile
+    // decides first whether work is due, so such wake-ups cost no API call and no sync.
     let gitsync_controller = Controller::new(api::<GitSync>(&client, ns), crs.clone());
     let gitsyncs = gitsync_controller.store();
     let connection_controller = Controller::new(api::<GitConnection>(&client, ns), crs.clone());
     let connections = connection_controller.store();
 
+    // A changed Secret or GitConnection is also noted for the GitSyncs using it: their inputs
+    // are read again, which is the only time a reconcile reads them.
     let by_secret = {
         let gitsyncs = gitsyncs.clone();
         let connections = connections.clone();
-        move |secret: Secret| gitsyncs_using_secret(&gitsyncs, &connections, &secret)
+        let ctx = ctx.clone();
+        move |secret: Secret| {
+            inputs_changed(
+                &ctx,
+                gitsyncs_using_secret(&gitsyncs, &connections, &secret),
+            )
+        }
     };
     let by_connection = {
         let gitsyncs = gitsyncs.clone();
+        let ctx = ctx.clone();
         move |conn: GitConnection| {
             let ns = conn.namespace();
             let name = conn.name_any();
-            gitsyncs
+            let refs = gitsyncs
                 .state()
                 .iter()
                 .filter(|gs| {
@@ -251,7 +271,8 @@ async fn run_controllers<F, Fut>(
                             .is_some_and(|c| c.name == name)
                 })
                 .map(|gs| ObjectRef::from_obj(gs.as_ref()))
-                .collect::<Vec<_>>()
+                .collect::<Vec<_>>();
+            inputs_changed(&ctx, refs)
         }
     };
     // Deleted GitSyncs are not reconciled (there is no finalizer: deleting one must never wait
@@ -300,15 +321,17 @@ async fn run_controllers<F, Fut>(
 
     let connections_by_secret = {
         let connections = connections.clone();
+        let ctx = ctx.clone();
         move |secret: Secret| {
             let ns = secret.namespace();
             let name = secret.name_any();
-            connections
+            let refs = connections
                 .state()
                 .iter()
                 .filter(|c| c.namespace() == ns && c.spec.secret_ref.name == name)
                 .map(|c| ObjectRef::from_obj(c.as_ref()))
-                .collect::<Vec<_>>()
+                .collect::<Vec<_>>();
+            inputs_changed(&ctx, refs)
         }
     };
     let connection_controller = connection_controller

@@ -94,6 +94,11 @@ impl TestCluster {
         self.dir.path()
     }
 
+    /// The API server's audit log: every request at level Metadata, one JSON event a line.
+    pub fn audit_log(&self) -> PathBuf {
+        self.dir.path().join("audit.log")
+    }
+
     /// Runs `kubectl --kubeconfig <admin kubeconfig> ARGS` and returns what it did.
     pub fn kubectl(&self, args: &[&str]) -> Output {
         kubectl(&self.kubeconfig, args)
