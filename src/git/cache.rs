@@ -19,9 +19,7 @@ pub enum CacheError {
     },
     #[error("cannot create the cache repository {}: {message}; check that the cache directory is writable", path.display())]
     Open { path: PathBuf, message: String },
-    #[error(
-        "no cache directory: neither XDG_CACHE_HOME nor HOME is set; pass --cache DIR"
-    )]
+    #[error("no cache directory: neither XDG_CACHE_HOME nor HOME is set; pass --cache DIR")]
     NoDefaultDir,
 }
 
@@ -103,10 +101,12 @@ pub fn open(dir: &Path, url: &str, branch: &str) -> Result<gix::Repository, Cach
         source,
     })?;
     if path.exists() {
-        match gix::open_opts(&path, open_options()).map_err(|e| e.to_string()).and_then(|repo| {
-            check(&repo)?;
-            Ok(repo)
-        }) {
+        match gix::open_opts(&path, open_options())
+            .map_err(|e| e.to_string())
+            .and_then(|repo| {
+                check(&repo)?;
+                Ok(repo)
+            }) {
             Ok(repo) => return Ok(repo),
             Err(problem) => recreate(&path, &problem)?,
         }
@@ -191,9 +191,15 @@ mod tests {
         let name = a.file_name().map(|n| n.to_string_lossy().into_owned());
         let name = name.unwrap_or_default();
         assert!(!name.contains("PASS") && !name.contains("user"), "{name}");
-        assert!(name.starts_with("git.example_team_repo.git_main-"), "{name}");
+        assert!(
+            name.starts_with("git.example_team_repo.git_main-"),
+            "{name}"
+        );
         // The same repository with other credentials: the same cache.
-        assert_eq!(a, path_for(dir, "https://git.example/team/repo.git", "main"));
+        assert_eq!(
+            a,
+            path_for(dir, "https://git.example/team/repo.git", "main")
+        );
         // Another branch, or a URL that sanitizes to the same name: another cache.
         assert_ne!(a, path_for(dir, "https://git.example/team/repo.git", "dev"));
         assert_ne!(

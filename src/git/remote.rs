@@ -432,10 +432,9 @@ impl Remote {
             Some(Status::RemoteRejected(reason)) => {
                 Err(self.refused(&format!("{stderr}\n[remote rejected] ({reason})")))
             }
-            Some(Status::Rejected(reason)) => Err(self.classify(
-                "push",
-                &format!("{stderr}\n[rejected] ({reason})"),
-            )),
+            Some(Status::Rejected(reason)) => {
+                Err(self.classify("push", &format!("{stderr}\n[rejected] ({reason})")))
+            }
             None => Err(self.classify("push", &format!("{stderr}{stdout}"))),
         }
     }
@@ -625,7 +624,10 @@ mod tests {
             Some(Status::RemoteRejected("pre-receive hook declined"))
         );
         let out = "To x\n!\tabc:refs/heads/main\t[rejected] (fetch first)\nDone\n";
-        assert_eq!(porcelain_status(out, dst), Some(Status::Rejected("fetch first")));
+        assert_eq!(
+            porcelain_status(out, dst),
+            Some(Status::Rejected("fetch first"))
+        );
         let out = "To x\n*\tabc:refs/heads/main\t[new branch]\nDone\n";
         assert_eq!(porcelain_status(out, dst), Some(Status::Updated));
         let out = "To x\n \tabc:refs/heads/other\t1..2\nDone\n";
@@ -641,9 +643,14 @@ mod tests {
         };
         let (url, auth) = remote.transport();
         assert_eq!(url, "https://host.example/x.git");
-        assert!(matches!(&auth, Auth::Basic { username, password } if username == "user" && password == "Sekr1t"));
+        assert!(
+            matches!(&auth, Auth::Basic { username, password } if username == "user" && password == "Sekr1t")
+        );
         assert_eq!(remote.shown_url(), "https://host.example/x.git");
-        let e = remote.classify("fetch", "fatal: unable to access 'https://user:Sekr1t@host.example/x.git/': boom\n");
+        let e = remote.classify(
+            "fetch",
+            "fatal: unable to access 'https://user:Sekr1t@host.example/x.git/': boom\n",
+        );
         assert!(!e.to_string().contains("Sekr1t"), "{e}");
     }
 }

@@ -71,6 +71,9 @@ pub struct Runner {
     pub syncer: Syncer<WorkspaceClient>,
     pub interval: Duration,
     pub branch: String,
+    /// The repository URL and the workspace endpoint: every message of this GitSync is
+    /// scrubbed of the credentials they may carry.
+    pub urls: [String; 2],
     /// The object's generation and [`Wakers::inputs`] when the inputs were read, and when: they
     /// are read again (Secrets, the GitConnection) only when one of those changes, or after a
     /// while in case a watch event was missed.

@@ -329,6 +329,7 @@ pub async fn reconcile(gs: Arc<GitSync>, ctx: Arc<Context>) -> Result<Action, Re
         match slot.runner.as_mut() {
             Some(runner) if runner.fingerprint == fingerprint => {
                 runner.interval = inputs.interval;
+                runner.urls = [inputs.url.clone(), inputs.endpoint.clone()];
                 runner.resolved = resolved;
             }
             _ => {
@@ -339,6 +340,7 @@ pub async fn reconcile(gs: Arc<GitSync>, ctx: Arc<Context>) -> Result<Action, Re
                     syncer,
                     interval: inputs.interval,
                     branch: inputs.branch.clone(),
+                    urls: [inputs.url.clone(), inputs.endpoint.clone()],
                     resolved,
                 });
             }
@@ -349,12 +351,13 @@ pub async fn reconcile(gs: Arc<GitSync>, ctx: Arc<Context>) -> Result<Action, Re
         syncer,
         interval,
         branch,
+        urls,
         ..
     }) = runner.as_mut()
     else {
         return Err(ReconcileError::Setup("no sync runner".into()));
     };
-    let (interval, branch) = (*interval, branch.clone());
+    let (interval, branch, urls) = (*interval, branch.clone(), urls.clone());
 
     let full_requested = annotations
         .get(FULL_SYNC_ANNOTATION)
@@ -483,7 +486,7 @@ pub async fn reconcile(gs: Arc<GitSync>, ctx: Arc<Context>) -> Result<Action, Re
             ctx.metrics
                 .observe_sync(&key, kind, SyncResult::Failure, elapsed);
             let (reason, message, stalled) = describe(&error);
-            let message = inputs.scrub(&message);
+            let message = scrub_urls(&message, &[&urls[0], &urls[1]]);
             if let SyncError::Remote(remote) = &error {
                 ctx.metrics.push_failure(&key, &snake(remote.reason()));
             } else if matches!(error, SyncError::RemoteKeptMoving { .. }) {
@@ -519,7 +522,7 @@ pub async fn reconcile(gs: Arc<GitSync>, ctx: Arc<Context>) -> Result<Action, Re
             if damages_cache(&error) {
                 // A new runner opens the cache again, which checks it and re-creates it when it
                 // is damaged; this one's handle may still hold the damaged objects.
-                *slot = None;
+                *runner = None;
             }
             Ok(Action::requeue(retry))
         }

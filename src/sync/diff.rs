@@ -76,7 +76,7 @@ fn build_commits(
             (Some(_), None) => (AuditChange::Deleted, None),
             (None, None) => continue,
         };
-        let Some((ty, id)) = resource_of(path, in_branch.get(path).or(text)) else {
+        let Some((ty, id)) = resource_of(path, in_branch.get(path).or(text), change) else {
             continue;
         };
         let body = if seal.is_some() {
@@ -104,14 +104,61 @@ fn build_commits(
 }
 
 /// The type and id of the resource in a file: read from the file itself (its import block), or,
-/// for a file that does not parse (edited by hand), from its directory and name.
-fn resource_of(path: &str, text: Option<&String>) -> Option<(ResourceType, String)> {
+/// for a file that does not parse (edited by hand), from its directory and name. A deleted
+/// resource is named by its import id, as Segment names it (`<destination>:<subscription>`).
+fn resource_of(
+    path: &str,
+    text: Option<&String>,
+    change: AuditChange,
+) -> Option<(ResourceType, String)> {
     let (dir, name) = path.split_once('/')?;
     let ty = ResourceType::from_directory(dir)?;
     let parsed = text.and_then(|t| crate::hcl::parse(t, path).ok());
     let id = match parsed {
+        Some(resource) if change == AuditChange::Deleted => {
+            resource.import_id().unwrap_or_else(|_| identity(&resource))
+        }
         Some(resource) => identity(&resource),
         None => name.strip_suffix(".tf").unwrap_or(name).to_owned(),
     };
     Some((ty, id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SUBSCRIPTION: &str = include_str!(
+        "../../tests/fixtures/gitsync-output/v2025/destination_subscriptions/6453f9766f569b75deac5705_7UPg4d5ZNnDzdiubU215Cr.tf"
+    );
+    const PATH: &str =
+        "destination_subscriptions/6453f9766f569b75deac5705_7UPg4d5ZNnDzdiubU215Cr.tf";
+
+    #[test]
+    fn a_deleted_resource_is_named_by_its_import_id_as_segment_does() {
+        let text = SUBSCRIPTION.to_owned();
+        assert_eq!(
+            resource_of(PATH, Some(&text), AuditChange::Deleted),
+            Some((
+                ResourceType::DestinationSubscription,
+                "6453f9766f569b75deac5705:7UPg4d5ZNnDzdiubU215Cr".to_owned()
+            ))
+        );
+        assert_eq!(
+            resource_of(PATH, Some(&text), AuditChange::Modified),
+            Some((
+                ResourceType::DestinationSubscription,
+                "7UPg4d5ZNnDzdiubU215Cr".to_owned()
+            ))
+        );
+        // A file that does not parse is named by its file name.
+        let broken = "not hcl {".to_owned();
+        assert_eq!(
+            resource_of(PATH, Some(&broken), AuditChange::Deleted),
+            Some((
+                ResourceType::DestinationSubscription,
+                "6453f9766f569b75deac5705_7UPg4d5ZNnDzdiubU215Cr".to_owned()
+            ))
+        );
+    }
 }

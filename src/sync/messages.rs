@@ -7,8 +7,8 @@
 //! its trailers is [`super::point`]'s.
 
 use crate::model::ResourceType;
-use crate::workspace::api::AuditChange;
 use crate::workspace::AuditEvent;
+use crate::workspace::api::AuditChange;
 
 /// The first commit of a setup, proving gitsync may write (Segment's own reads "Verify write
 /// permission for Segment integration ✅").
