@@ -164,6 +164,24 @@ async fn a_bad_token_for_the_audit_trail_stays_an_error() {
     assert_ne!(wrong.detection(), &Detection::ListAndDiff);
 }
 
+/// A commit in checkout `work` with `message`, under gitsync's own name (anyone can use it).
+fn commit_as_gitsync(work: &std::path::Path, message: &str, allow_empty: bool) {
+    let mut args = vec![
+        "-c",
+        "user.name=gitsync",
+        "-c",
+        "user.email=gitsync@example.com",
+        "commit",
+        "-q",
+        "-m",
+        message,
+    ];
+    if allow_empty {
+        args.push("--allow-empty");
+    }
+    git(work, &args);
+}
+
 /// A person's commit on `main` of `remote` (a bare repository path) in a fresh clone at
 /// `<root>/<name>`: `README.md` set to `readme`, with `message` (trailers and all).
 fn push_commit(
@@ -185,18 +203,7 @@ fn push_commit(
     );
     std::fs::write(work.join("README.md"), readme).unwrap_or_else(|e| panic!("{e}"));
     git(&work, &["add", "README.md"]);
-    git(
-        &work,
-        &[
-            "-c",
-            "user.name=gitsync",
-            "-c",
-            "user.email=gitsync@example.com",
-            "commit",
-            "-qm",
-            message,
-        ],
-    );
+    commit_as_gitsync(&work, message, false);
     git(&work, &["push", "-q", "origin", "HEAD:main"]);
 }
 
@@ -316,17 +323,10 @@ async fn a_branch_with_no_trusted_point_is_compared_not_skipped() {
         ],
     );
     git(&work, &["checkout", "-q", "--orphan", "fresh"]);
-    git(
+    commit_as_gitsync(
         &work,
-        &[
-            "-c",
-            "user.name=gitsync",
-            "-c",
-            "user.email=gitsync@example.com",
-            "commit",
-            "-qm",
-            "Full sync\n\nGitsync-Audit-Point: 2099-01-01T00:00:00.000Z",
-        ],
+        "Full sync\n\nGitsync-Audit-Point: 2099-01-01T00:00:00.000Z",
+        false,
     );
     // And a flood of forged points on top: one warning, not one per commit.
     for n in 0..20 {
@@ -334,20 +334,7 @@ async fn a_branch_with_no_trusted_point_is_compared_not_skipped() {
             "Flood {n}\n\nGitsync-Audit-Point: 2099-01-0{}T00:00:00Z",
             n % 9 + 1
         );
-        git(
-            &work,
-            &[
-                "-c",
-                "user.name=gitsync",
-                "-c",
-                "user.email=gitsync@example.com",
-                "commit",
-                "-q",
-                "--allow-empty",
-                "-m",
-                &message,
-            ],
-        );
+        commit_as_gitsync(&work, &message, true);
     }
     let (remote_path, remote) = bare_remote(root.path(), "remote.git");
     git(
