@@ -18,7 +18,7 @@ use kube::{Api, Resource as _, ResourceExt as _};
 use super::conditions::{CONNECTION_ISSUES, State, conditions};
 use super::context::{Context, apply_status};
 use super::crd::{GitConnection, GitConnectionStatus, GitSync, SyncSecret, SyncSecretStatus};
-use super::credentials::from_secret;
+use super::credentials::for_connection;
 use super::gitsync::ReconcileError;
 use crate::git::remote::Remote;
 
@@ -53,18 +53,7 @@ pub async fn reconcile_connection(
             None,
         ),
         Some(secret) => {
-            let key_dir = ctx
-                .state_dir
-                .join("credentials")
-                .join(&namespace)
-                .join(&name);
-            let version = secret.metadata.resource_version.clone().unwrap_or_default();
-            match from_secret(
-                secret_name,
-                &version,
-                &secret.data.unwrap_or_default(),
-                &key_dir,
-            ) {
+            match for_connection(&ctx.state_dir, &namespace, &name, secret_name, secret) {
                 Err(p) => (
                     State::Stalled {
                         reason: p.reason().into(),

@@ -88,6 +88,29 @@ pub fn from_secret(
     from_secret_with(name, version, data, key_dir, Path::new("ssh-keygen"))
 }
 
+/// The credentials of GitConnection `namespace/connection`, from its Secret `secret_name` as
+/// read from the API: the one place that decides where a connection's key files live under the
+/// operator's state directory, for the connection controller and every GitSync that uses it.
+pub fn for_connection(
+    state_dir: &Path,
+    namespace: &str,
+    connection: &str,
+    secret_name: &str,
+    secret: k8s_openapi::api::core::v1::Secret,
+) -> Result<Credentials, CredentialProblem> {
+    let key_dir = state_dir
+        .join("credentials")
+        .join(namespace)
+        .join(connection);
+    let version = secret.metadata.resource_version.unwrap_or_default();
+    from_secret(
+        secret_name,
+        &version,
+        &secret.data.unwrap_or_default(),
+        &key_dir,
+    )
+}
+
 fn from_secret_with(
     name: &str,
     version: &str,

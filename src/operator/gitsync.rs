@@ -20,7 +20,7 @@ use kube::{Api, Resource as _, ResourceExt as _};
 use super::conditions::{CONNECTION_ISSUES, State, conditions};
 use super::context::{Context, Runner, Slot, Wakers, apply_status, not_due};
 use super::crd::{FULL_SYNC_ANNOTATION, GitConnection, GitSync, RECONCILE_ANNOTATION};
-use super::credentials::{CredentialProblem, from_secret};
+use super::credentials::{CredentialProblem, for_connection};
 use crate::git::cache;
 use crate::git::remote::{Auth, Remote};
 use crate::git::tree::Author;
@@ -173,17 +173,12 @@ async fn resolve(
                     ),
                 }));
             };
-            let key_dir = ctx
-                .state_dir
-                .join("credentials")
-                .join(namespace)
-                .join(&conn_ref.name);
-            let version = secret.metadata.resource_version.clone().unwrap_or_default();
-            match from_secret(
+            match for_connection(
+                &ctx.state_dir,
+                namespace,
+                &conn_ref.name,
                 secret_name,
-                &version,
-                &secret.data.unwrap_or_default(),
-                &key_dir,
+                secret,
             ) {
                 Ok(c) => c.auth,
                 Err(p) => {
