@@ -39,10 +39,9 @@ pub fn validate(name: &str) -> Result<(), InvalidBranch> {
     if name == "HEAD" || name == "@" {
         return refuse("it is a reserved name");
     }
-    if let Some(c) = name
-        .chars()
-        .find(|c| c.is_ascii_control() || matches!(c, ' ' | '~' | '^' | ':' | '?' | '*' | '[' | '\\'))
-    {
+    if let Some(c) = name.chars().find(|c| {
+        c.is_ascii_control() || matches!(c, ' ' | '~' | '^' | ':' | '?' | '*' | '[' | '\\')
+    }) {
         return refuse(&format!(
             "it must not contain {}",
             if c.is_ascii_control() {
@@ -83,7 +82,15 @@ mod tests {
 
     #[test]
     fn branch_names_follow_git_check_ref_format() {
-        for good in ["main", "feature/x", "release-1.2", "a.b/c_d", "ünïcode", "a@b", "x/-y"] {
+        for good in [
+            "main",
+            "feature/x",
+            "release-1.2",
+            "a.b/c_d",
+            "ünïcode",
+            "a@b",
+            "x/-y",
+        ] {
             assert_eq!(validate(good), Ok(()), "{good}");
         }
         for bad in [
@@ -132,8 +139,21 @@ mod tests {
             return;
         }
         for name in [
-            "main", "feature/x", "a..b", "-x", "HEAD", "a.lock", "a/.b", "a b", "a~", "a@{1}",
-            "a/", "a.", "a//b", "x/-y", "a@b",
+            "main",
+            "feature/x",
+            "a..b",
+            "-x",
+            "HEAD",
+            "a.lock",
+            "a/.b",
+            "a b",
+            "a~",
+            "a@{1}",
+            "a/",
+            "a.",
+            "a//b",
+            "x/-y",
+            "a@b",
         ] {
             let git = std::process::Command::new("git")
                 .args(["check-ref-format", "--branch", name])

@@ -19,9 +19,7 @@ pub enum CacheError {
     },
     #[error("cannot create the cache repository {}: {message}; check that the cache directory is writable", path.display())]
     Open { path: PathBuf, message: String },
-    #[error(
-        "no cache directory: neither XDG_CACHE_HOME nor HOME is set; pass --cache DIR"
-    )]
+    #[error("no cache directory: neither XDG_CACHE_HOME nor HOME is set; pass --cache DIR")]
     NoDefaultDir,
 }
 
@@ -103,10 +101,12 @@ pub fn open(dir: &Path, url: &str, branch: &str) -> Result<gix::Repository, Cach
         source,
     })?;
     if path.exists() {
-        match gix::open_opts(&path, open_options()).map_err(|e| e.to_string()).and_then(|repo| {
-            check(&repo)?;
-            Ok(repo)
-        }) {
+        match gix::open_opts(&path, open_options())
+            .map_err(|e| e.to_string())
+            .and_then(|repo| {
+                check(&repo)?;
+                Ok(repo)
+            }) {
             Ok(repo) => return Ok(repo),
             Err(problem) => recreate(&path, &problem)?,
         }
@@ -185,15 +185,56 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_cache_whose_synced_commit_is_gone_is_recreated() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let url = "file:///nowhere.git";
+        let repo = open(dir.path(), url, "main").unwrap_or_else(|e| panic!("{e}"));
+        let empty = repo.empty_tree().id;
+        let author = crate::git::tree::Author {
+            name: "t".into(),
+            email: "t@example.com".into(),
+        };
+        let c = crate::git::tree::commit(&repo, empty, None, &author, "x")
+            .unwrap_or_else(|e| panic!("{e}"));
+        repo.reference(
+            "refs/remotes/gitsync/main",
+            c,
+            gix::refs::transaction::PreviousValue::Any,
+            "test",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(check(&repo), Ok(()));
+        let path = repo.path().to_owned();
+        drop(repo);
+        std::fs::remove_dir_all(path.join("objects")).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::create_dir_all(path.join("objects/pack")).unwrap_or_else(|e| panic!("{e}"));
+        let damaged = gix::open_opts(&path, open_options()).unwrap_or_else(|e| panic!("{e}"));
+        assert!(check(&damaged).is_err());
+        let reopened = open(dir.path(), url, "main").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(reopened.path(), path);
+        assert!(
+            reopened
+                .find_reference("refs/remotes/gitsync/main")
+                .is_err()
+        );
+    }
+
+    #[test]
     fn cache_names_are_readable_short_distinct_and_secret_free() {
         let dir = Path::new("/c");
         let a = path_for(dir, "https://user:PASS@git.example/team/repo.git", "main");
         let name = a.file_name().map(|n| n.to_string_lossy().into_owned());
         let name = name.unwrap_or_default();
         assert!(!name.contains("PASS") && !name.contains("user"), "{name}");
-        assert!(name.starts_with("git.example_team_repo.git_main-"), "{name}");
+        assert!(
+            name.starts_with("git.example_team_repo.git_main-"),
+            "{name}"
+        );
         // The same repository with other credentials: the same cache.
-        assert_eq!(a, path_for(dir, "https://git.example/team/repo.git", "main"));
+        assert_eq!(
+            a,
+            path_for(dir, "https://git.example/team/repo.git", "main")
+        );
         // Another branch, or a URL that sanitizes to the same name: another cache.
         assert_ne!(a, path_for(dir, "https://git.example/team/repo.git", "dev"));
         assert_ne!(

@@ -432,10 +432,9 @@ impl Remote {
             Some(Status::RemoteRejected(reason)) => {
                 Err(self.refused(&format!("{stderr}\n[remote rejected] ({reason})")))
             }
-            Some(Status::Rejected(reason)) => Err(self.classify(
-                "push",
-                &format!("{stderr}\n[rejected] ({reason})"),
-            )),
+            Some(Status::Rejected(reason)) => {
+                Err(self.classify("push", &format!("{stderr}\n[rejected] ({reason})")))
+            }
             None => Err(self.classify("push", &format!("{stderr}{stdout}"))),
         }
     }
@@ -625,11 +624,48 @@ mod tests {
             Some(Status::RemoteRejected("pre-receive hook declined"))
         );
         let out = "To x\n!\tabc:refs/heads/main\t[rejected] (fetch first)\nDone\n";
-        assert_eq!(porcelain_status(out, dst), Some(Status::Rejected("fetch first")));
+        assert_eq!(
+            porcelain_status(out, dst),
+            Some(Status::Rejected("fetch first"))
+        );
         let out = "To x\n*\tabc:refs/heads/main\t[new branch]\nDone\n";
         assert_eq!(porcelain_status(out, dst), Some(Status::Updated));
         let out = "To x\n \tabc:refs/heads/other\t1..2\nDone\n";
         assert_eq!(porcelain_status(out, dst), None);
+    }
+
+    #[test]
+    fn a_403_on_a_fetch_is_not_found_and_on_a_push_no_write_access() {
+        let remote = Remote {
+            url: "https://github.com/acme/private.git".into(),
+            branch: "main".into(),
+            auth: Auth::None,
+        };
+        // What git prints for GitHub's answer to a token that cannot see the repository.
+        let said = "remote: Repository not found.\nfatal: unable to access 'https://github.com/acme/private.git/': The requested URL returned error: 403\n";
+        assert_eq!(
+            remote.classify("fetch", said).reason(),
+            "RepositoryNotFound"
+        );
+        let said = "remote: Permission to acme/private.git denied to bot.\nfatal: unable to access 'https://github.com/acme/private.git/': The requested URL returned error: 403\n";
+        assert_eq!(remote.classify("push", said).reason(), "NoWriteAccess");
+    }
+
+    #[test]
+    fn git_runs_in_english_without_host_configuration() {
+        let remote = Remote {
+            url: "https://host/x.git".into(),
+            branch: "main".into(),
+            auth: Auth::Bearer("tok".into()),
+        };
+        let env = remote.env(&remote.auth);
+        let get = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        assert_eq!(get("LC_MESSAGES"), Some("C"));
+        assert_eq!(get("GIT_CONFIG_NOSYSTEM"), Some("1"));
+        assert_eq!(get("GIT_CONFIG_GLOBAL"), Some("/dev/null"));
+        for removed in ["LC_ALL", "LANGUAGE", "GIT_DIR", "GIT_CONFIG_PARAMETERS"] {
+            assert!(INHERITED_GIT_VARIABLES.contains(&removed), "{removed}");
+        }
     }
 
     #[test]
@@ -641,9 +677,14 @@ mod tests {
         };
         let (url, auth) = remote.transport();
         assert_eq!(url, "https://host.example/x.git");
-        assert!(matches!(&auth, Auth::Basic { username, password } if username == "user" && password == "Sekr1t"));
+        assert!(
+            matches!(&auth, Auth::Basic { username, password } if username == "user" && password == "Sekr1t")
+        );
         assert_eq!(remote.shown_url(), "https://host.example/x.git");
-        let e = remote.classify("fetch", "fatal: unable to access 'https://user:Sekr1t@host.example/x.git/': boom\n");
+        let e = remote.classify(
+            "fetch",
+            "fatal: unable to access 'https://user:Sekr1t@host.example/x.git/': boom\n",
+        );
         assert!(!e.to_string().contains("Sekr1t"), "{e}");
     }
 }

@@ -119,8 +119,9 @@ pub fn scrub(text: &str, url: &str, secrets: &[String]) -> String {
 /// that quote URLs a user gave (a repository, a workspace endpoint) at the edge where they are
 /// shown.
 pub fn scrub_urls(text: &str, urls: &[&str]) -> String {
-    urls.iter()
-        .fold(text.to_owned(), |text, url| scrub(&text, url, &secrets_in(url)))
+    urls.iter().fold(text.to_owned(), |text, url| {
+        scrub(&text, url, &secrets_in(url))
+    })
 }
 
 /// `%40` -> `@`; a `%` not followed by two hex digits is kept as it is.
@@ -157,8 +158,14 @@ mod tests {
                 "https://user:PASS@host.example/x.git",
                 "https://host.example/x.git",
             ),
-            ("https://TOKEN@host.example/x.git", "https://host.example/x.git"),
-            ("http://u:p%40ss@127.0.0.1:8080/r.git", "http://127.0.0.1:8080/r.git"),
+            (
+                "https://TOKEN@host.example/x.git",
+                "https://host.example/x.git",
+            ),
+            (
+                "http://u:p%40ss@127.0.0.1:8080/r.git",
+                "http://127.0.0.1:8080/r.git",
+            ),
             ("ssh://git@host/x.git", "ssh://git@host/x.git"),
             ("ssh://git:PASS@host:22/x.git", "ssh://git@host:22/x.git"),
             ("git:PASS@host:x.git", "git@host:x.git"),

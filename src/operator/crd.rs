@@ -150,7 +150,12 @@ pub struct RepositoryRef {
     // .lock, @{) and reports it as an InvalidBranch condition. No CEL rule: the API servers
     // gitsync supports include ones without x-kubernetes-validations.
     #[serde(default = "default_branch")]
-    #[schemars(length(min = 1, max = 255), regex(pattern = r"^[^\x00-\x20\x7f~^:?*\[\\./-](?:[^\x00-\x20\x7f~^:?*\[\\./]|\.[^\x00-\x20\x7f~^:?*\[\\./])*(?:\.?/[^\x00-\x20\x7f~^:?*\[\\./](?:[^\x00-\x20\x7f~^:?*\[\\./]|\.[^\x00-\x20\x7f~^:?*\[\\./])*)*$"))]
+    #[schemars(
+        length(min = 1, max = 255),
+        regex(
+            pattern = r"^[^\x00-\x20\x7f~^:?*\[\\./-](?:[^\x00-\x20\x7f~^:?*\[\\./]|\.[^\x00-\x20\x7f~^:?*\[\\./])*(?:\.?/[^\x00-\x20\x7f~^:?*\[\\./](?:[^\x00-\x20\x7f~^:?*\[\\./]|\.[^\x00-\x20\x7f~^:?*\[\\./])*)*$"
+        )
+    )]
     pub branch: String,
 }
 
