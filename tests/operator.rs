@@ -914,12 +914,15 @@ spec:
     );
     // Let a few more reconciles (retries, Events) happen before scanning.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let unreachable = ready(&cluster, "gitsync/unreachable");
-    assert!(
-        unreachable
-            .as_ref()
-            .is_some_and(|r| r.2.contains(&format!("127.0.0.1:{closed}"))),
-        "the condition names the repository: {unreachable:?}"
+    // The condition names the repository (between two attempts it says "Full sync in progress").
+    wait_until(
+        "the unreachable GitSync's condition to name the repository",
+        Duration::from_secs(30),
+        || {
+            ready(&cluster, "gitsync/unreachable")
+                .is_some_and(|r| r.2.contains(&format!("127.0.0.1:{closed}/repo.git")))
+        },
+        &log,
     );
 
     let mut texts = vec![("the operator's log".to_owned(), operator.log_text())];
