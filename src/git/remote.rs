@@ -64,13 +64,24 @@ impl std::fmt::Debug for Auth {
 }
 
 /// The synced branch of a remote repository.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Remote {
     /// The URL as configured; it may carry credentials, so it is never shown as it is (see
     /// [`Remote::shown_url`]).
     pub url: String,
     pub branch: String,
     pub auth: Auth,
+}
+
+impl std::fmt::Debug for Remote {
+    // The URL may carry credentials: debug output shows it redacted, like every message.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Remote")
+            .field("url", &self.shown_url())
+            .field("branch", &self.branch)
+            .field("auth", &self.auth)
+            .finish()
+    }
 }
 
 /// Why the remote could not be reached or written. Every URL in it is redacted, and every
@@ -681,6 +692,7 @@ mod tests {
             matches!(&auth, Auth::Basic { username, password } if username == "user" && password == "Sekr1t")
         );
         assert_eq!(remote.shown_url(), "https://host.example/x.git");
+        assert!(!format!("{remote:?}").contains("Sekr1t"));
         let e = remote.classify(
             "fetch",
             "fatal: unable to access 'https://user:Sekr1t@host.example/x.git/': boom\n",
