@@ -162,3 +162,58 @@ fn refusals_say_what_to_do() {
         })
     );
 }
+
+/// A commit of one file on no parent, in `repo`.
+fn root_commit(repo: &gix::Repository) -> gix::ObjectId {
+    let tree = apply(repo, None, MANAGED, &files(&[("sources/s.tf", "x")]))
+        .unwrap_or_else(|e| panic!("{e}"));
+    commit(repo, tree, None, &test_author(), "Full sync").unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn a_refusal_keeps_the_servers_own_words() {
+    let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let (remote_path, remote) = bare_remote(root.path(), "remote.git");
+    let hook = remote_path.join("hooks/pre-receive");
+    std::fs::write(
+        &hook,
+        "#!/bin/sh\necho 'policy: commits to main need a ticket number (see go/tickets)' >&2\nexit 1\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let status = Command::new("chmod").arg("+x").arg(&hook).status();
+    assert!(status.is_ok_and(|s| s.success()));
+    let repo = gix::init_bare(root.path().join("cache.git")).unwrap_or_else(|e| panic!("{e}"));
+    let e = remote.push(&repo, root_commit(&repo)).err();
+    assert_eq!(e.as_ref().map(|e| e.reason()), Some("PushRefused"), "{e:?}");
+    let e = e.map(|e| e.to_string()).unwrap_or_default();
+    assert!(
+        e.contains("policy: commits to main need a ticket number (see go/tickets)"),
+        "{e}"
+    );
+    assert!(e.contains("pre-receive hook declined"), "{e}");
+}
+
+/// Two refs that `refs/heads/main` names (`refs/heads/main` and `refs/heads/refs/heads/main`,
+/// which `--branch refs/heads/main` used to create): git's own words are in the error.
+#[test]
+fn an_ambiguous_destination_is_reported_in_gits_words() {
+    let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let (remote_path, remote) = bare_remote(root.path(), "remote.git");
+    let head = common::commit_readme(root.path(), &remote.url, "Add README");
+    git(
+        &remote_path,
+        &["update-ref", "refs/heads/refs/heads/main", &head],
+    );
+    let repo = gix::init_bare(root.path().join("cache.git")).unwrap_or_else(|e| panic!("{e}"));
+    let fetched = remote.fetch(&repo).unwrap_or_else(|e| panic!("{e}"));
+    let tree = apply(&repo, None, MANAGED, &files(&[("sources/s.tf", "x")]))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let c =
+        commit(&repo, tree, fetched, &test_author(), "Full sync").unwrap_or_else(|e| panic!("{e}"));
+    let e = remote
+        .push(&repo, c)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(e.contains("matches more than one"), "{e}");
+}

@@ -563,6 +563,14 @@ fn the_api_server_refuses_invalid_custom_resources_with_the_schema_message() {
             "Unsupported value: \"segment_spaceship\"",
         ),
         (
+            "apiVersion: gitsync.dev/v1alpha1\nkind: GitSync\nmetadata: {name: b1, namespace: default}\nspec:\n  workspace: {endpoint: us, tokenSecretRef: {name: t, key: token}}\n  repository: {url: 'https://example.com/r.git', branch: '-x'}\n",
+            "spec.repository.branch",
+        ),
+        (
+            "apiVersion: gitsync.dev/v1alpha1\nkind: GitSync\nmetadata: {name: b2, namespace: default}\nspec:\n  workspace: {endpoint: us, tokenSecretRef: {name: t, key: token}}\n  repository: {url: 'https://example.com/r.git', branch: 'a..b'}\n",
+            "spec.repository.branch",
+        ),
+        (
             "apiVersion: gitsync.dev/v1alpha1\nkind: GitConnection\nmetadata: {name: e, namespace: default}\nspec:\n  provider: sourceforge\n  secretRef: {name: s}\n",
             "Unsupported value: \"sourceforge\"",
         ),
@@ -992,4 +1000,174 @@ async fn a_wake_up_with_nothing_due_makes_no_api_call() {
         },
         &log,
     );
+}
+
+/// No password written in a URL reaches the operator's log, a condition or an Event, while the
+/// credentials still work; a branch name git would refuse is a condition, not a broken branch.
+#[tokio::test(flavor = "multi_thread")]
+async fn no_password_from_a_url_in_the_log_conditions_or_events() {
+    const REPO_PASSWORD: &str = "RepoPassw0rdInUrl";
+    const WS_PASSWORD: &str = "WsPassw0rdInUrl";
+    let cluster = tokio::task::spawn_blocking(TestCluster::start)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    install_crds(&cluster);
+    let ws = TestWorkspace::seeded(Some("ws-token")).await;
+    let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let repos = root.path().join("repos");
+    std::fs::create_dir_all(&repos).unwrap_or_else(|e| panic!("{e}"));
+    let (remote, _) = common::bare_remote(&repos, "repo.git");
+    let port = common::git_http::serve(repos.clone()).await;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let ws_url = ws.running.url();
+    let ws_with_password = ws_url.replacen("http://", &format!("http://ws-user:{WS_PASSWORD}@"), 1);
+    let gitsync = |name: &str, endpoint: &str, url: &str, extra: &str| {
+        format!(
+            r#"---
+apiVersion: gitsync.dev/v1alpha1
+kind: GitSync
+metadata: {{name: {name}, namespace: default}}
+spec:
+  workspace:
+    endpoint: {endpoint}
+    tokenSecretRef: {{name: workspace-token, key: token}}
+  repository:
+    url: {url}
+{extra}  interval: 1s
+"#
+        )
+    };
+    let objects = [
+        secret_yaml("workspace-token", &[("token", "ws-token")]),
+        secret_yaml(
+            "git-creds",
+            &[("username", common::git_http::USER), ("password", "other")],
+        ),
+        r#"---
+apiVersion: gitsync.dev/v1alpha1
+kind: GitConnection
+metadata: {name: conn, namespace: default}
+spec:
+  provider: generic
+  secretRef: {name: git-creds}
+"#
+        .to_owned(),
+        // The right credentials, in the URL only: they must work.
+        gitsync(
+            "in-url",
+            &ws_url,
+            &format!(
+                "http://{}:{}@127.0.0.1:{port}/repo.git",
+                common::git_http::USER,
+                common::git_http::PASSWORD
+            ),
+            "",
+        ),
+        // A host that does not answer, through a GitConnection (which checks it too).
+        gitsync(
+            "unreachable",
+            &ws_url,
+            &format!("http://someone:{REPO_PASSWORD}@127.0.0.1:{closed}/repo.git"),
+            "  connectionRef: {name: conn}\n",
+        ),
+        // A workspace endpoint with a password in it.
+        gitsync(
+            "ws-in-url",
+            &ws_with_password,
+            &format!("http://someone:{REPO_PASSWORD}@127.0.0.1:{closed}/other.git"),
+            "",
+        ),
+        // A full ref name: git would write refs/heads/refs/heads/main.
+        gitsync(
+            "full-ref",
+            &ws_url,
+            &format!("file://{}", remote.display()),
+            "    branch: refs/heads/main\n",
+        ),
+    ];
+    let (ok, out) = apply(&cluster, &objects.join("---\n"));
+    assert!(ok, "{out}");
+    let operator = Operator::start(
+        cluster.kubeconfig(),
+        &root.path().join("state"),
+        "redact",
+        &[],
+    );
+    let log = operator.log.clone();
+    kubectl_wait_ready(&cluster, "gitsync/in-url", "90s", &log);
+    assert_eq!(
+        git(&remote, &["ls-tree", "-r", "--name-only", "main"])
+            .lines()
+            .count(),
+        52
+    );
+    let failed = |name: &str| {
+        ready(&cluster, &format!("gitsync/{name}")).is_some_and(|(status, reason, _)| {
+            status == "False" && !reason.is_empty() && reason != "FullSyncRunning"
+        })
+    };
+    wait_until(
+        "the unreachable and ws-in-url GitSyncs to fail",
+        Duration::from_secs(60),
+        || failed("unreachable") && failed("ws-in-url"),
+        &log,
+    );
+    wait_until(
+        "the GitConnection's check",
+        Duration::from_secs(30),
+        || ready(&cluster, "gitconnection/conn").is_some_and(|r| r.0 == "False"),
+        &log,
+    );
+    wait_until(
+        "InvalidBranch",
+        Duration::from_secs(30),
+        || {
+            ready(&cluster, "gitsync/full-ref").is_some_and(|(_, reason, message)| {
+                reason == "InvalidBranch" && message.contains("`main`")
+            })
+        },
+        &log,
+    );
+    assert!(
+        !git(&remote, &["for-each-ref", "--format=%(refname)"]).contains("refs/heads/refs/"),
+        "a refs/heads/refs/... branch was created"
+    );
+    // Let a few more reconciles (retries, Events) happen before scanning.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    // The condition names the repository (between two attempts it says "Full sync in progress").
+    wait_until(
+        "the unreachable GitSync's condition to name the repository",
+        Duration::from_secs(30),
+        || {
+            ready(&cluster, "gitsync/unreachable")
+                .is_some_and(|r| r.2.contains(&format!("127.0.0.1:{closed}/repo.git")))
+        },
+        &log,
+    );
+
+    let mut texts = vec![("the operator's log".to_owned(), operator.log_text())];
+    for kind in ["gitsyncs", "gitconnections"] {
+        let list = get_json(&cluster, kind);
+        for item in list["items"].as_array().cloned().unwrap_or_default() {
+            texts.push((
+                format!("the status of {kind}/{}", item["metadata"]["name"]),
+                item["status"].to_string(),
+            ));
+        }
+    }
+    texts.push((
+        "the Events".to_owned(),
+        kubectl_ok(&cluster, &["get", "events", "-n", "default", "-o", "json"]),
+    ));
+    for (place, text) in &texts {
+        for secret in [REPO_PASSWORD, WS_PASSWORD, common::git_http::PASSWORD] {
+            assert!(
+                !text.contains(secret),
+                "{place} shows a password from a URL ({secret}):\n{text}"
+            );
+        }
+    }
 }

@@ -282,3 +282,371 @@ fn duration_flags_refuse_what_is_out_of_range_and_take_flux_syntax() {
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("longer than 24h"), "{stderr}");
 }
+
+/// `gitsync sync` with `args` (then `extra`), its stderr and stdout together.
+fn gitsync(args: &[&str], extra: &[&std::ffi::OsStr]) -> (std::process::ExitStatus, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_gitsync"))
+        .args(args)
+        .args(extra)
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    (out.status, text)
+}
+
+/// Every path under `dir`, relative, one per line.
+fn paths_under(dir: &std::path::Path) -> String {
+    walkdir::WalkDir::new(dir)
+        .into_iter()
+        .filter_map(Result::ok)
+        .map(|e| e.path().display().to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Credentials written in a URL keep working, and no message of `sync` or `export`, nor a cache
+/// directory's name, shows them.
+#[tokio::test(flavor = "multi_thread")]
+async fn no_message_or_cache_name_shows_a_password_from_a_url() {
+    const WRONG: &str = "WrongPassw0rd";
+    const UNREACHABLE: &str = "ClosedPassw0rd";
+    const WS: &str = "WsPassw0rd";
+    let ws = TestWorkspace::seeded(Some("tk")).await;
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let token = dir.path().join("token");
+    std::fs::write(&token, "tk").unwrap_or_else(|e| panic!("{e}"));
+    let repos = dir.path().join("repos");
+    std::fs::create_dir_all(&repos).unwrap_or_else(|e| panic!("{e}"));
+    let (remote, _) = common::bare_remote(&repos, "repo.git");
+    let port = common::git_http::serve(repos.clone()).await;
+    let cache = dir.path().join("cache");
+    let closed = closed_port();
+    let ws_url = ws.running.url();
+    let repo_url = |user: &str, password: &str, port: u16| {
+        format!("http://{user}:{password}@127.0.0.1:{port}/repo.git")
+    };
+    let sync = |workspace: String, repo: String| {
+        let (token, cache) = (token.clone(), cache.clone());
+        tokio::task::spawn_blocking(move || {
+            gitsync(
+                &["sync", "--once", "--workspace", &workspace, "--repo", &repo],
+                &[
+                    "--cache".as_ref(),
+                    cache.as_os_str(),
+                    "--token-file".as_ref(),
+                    token.as_os_str(),
+                ],
+            )
+        })
+    };
+    let join = |h: tokio::task::JoinHandle<(std::process::ExitStatus, String)>| async move {
+        h.await.unwrap_or_else(|e| panic!("{e}"))
+    };
+
+    // The right password, in the URL only: it works.
+    let (status, right) = join(sync(
+        ws_url.clone(),
+        repo_url(common::git_http::USER, common::git_http::PASSWORD, port),
+    ))
+    .await;
+    assert!(status.success(), "{right}");
+    assert!(right.contains("full sync: 52 resources"), "{right}");
+    assert_eq!(
+        common::git(&remote, &["ls-tree", "-r", "--name-only", "main"])
+            .lines()
+            .count(),
+        52
+    );
+    // A wrong one: refused, and said so without it.
+    let (status, wrong) = join(sync(
+        ws_url.clone(),
+        repo_url(common::git_http::USER, WRONG, port),
+    ))
+    .await;
+    assert_eq!(status.code(), Some(1), "{wrong}");
+    assert!(
+        wrong.contains(&format!(
+            "http://127.0.0.1:{port}/repo.git: authentication failed"
+        )),
+        "{wrong}"
+    );
+    // A host that does not answer.
+    let (status, unreachable) = join(sync(
+        ws_url.clone(),
+        repo_url("someone", UNREACHABLE, closed),
+    ))
+    .await;
+    assert_eq!(status.code(), Some(1), "{unreachable}");
+    assert!(
+        unreachable.contains(&format!("127.0.0.1:{closed}")),
+        "{unreachable}"
+    );
+    // A workspace URL with a password, for sync and export.
+    let ws_with_password = ws_url.replacen("http://", &format!("http://user:{WS}@"), 1);
+    let ws_closed = format!("http://user:{WS}@127.0.0.1:{closed}");
+    let (status, ws_sync) = join(sync(
+        ws_closed.clone(),
+        repo_url(common::git_http::USER, common::git_http::PASSWORD, port),
+    ))
+    .await;
+    assert_eq!(status.code(), Some(1), "{ws_sync}");
+    let mut exports = Vec::new();
+    for workspace in [ws_closed.as_str(), ws_with_password.as_str()] {
+        let (status, text) = gitsync(
+            &["export", "--workspace", workspace, "--out"],
+            &[
+                dir.path().join("out").as_os_str(),
+                "--token-file".as_ref(),
+                token.as_os_str(),
+            ],
+        );
+        assert_eq!(status.code(), Some(1), "{text}");
+        exports.push(text);
+    }
+
+    let names = paths_under(&cache);
+    for (place, text) in [
+        ("sync with the right password", &right),
+        ("sync with a wrong password", &wrong),
+        ("sync to an unreachable host", &unreachable),
+        ("sync from an unreachable workspace", &ws_sync),
+        ("export from an unreachable workspace", &exports[0]),
+        ("export from a workspace", &exports[1]),
+        ("the cache directory", &names),
+    ] {
+        for secret in [WRONG, UNREACHABLE, WS, common::git_http::PASSWORD] {
+            assert!(
+                !text.contains(secret),
+                "{place} shows a password from a URL ({secret}):\n{text}"
+            );
+        }
+    }
+}
+
+/// Without --cache, the cache goes to the user's cache directory, not into the current
+/// directory (often a checkout); and a URL far longer than a file name syncs.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_default_cache_is_the_users_and_long_urls_sync() {
+    let ws = TestWorkspace::seeded(Some("tk")).await;
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let token = dir.path().join("token");
+    std::fs::write(&token, "tk").unwrap_or_else(|e| panic!("{e}"));
+    // A repository path of about 300 characters, in directories a file system takes.
+    let mut deep = dir.path().to_path_buf();
+    for i in 0..6 {
+        deep = deep.join(format!("{i}{}", "d".repeat(45)));
+    }
+    std::fs::create_dir_all(&deep).unwrap_or_else(|e| panic!("{e}"));
+    let (remote, _) = common::bare_remote(&deep, "repo.git");
+    let url = format!("file://{}", remote.display());
+    assert!(url.len() > 300, "{}", url.len());
+    let checkout = dir.path().join("checkout");
+    std::fs::create_dir_all(&checkout).unwrap_or_else(|e| panic!("{e}"));
+    let xdg = dir.path().join("xdg-cache");
+    let out = Command::new(env!("CARGO_BIN_EXE_gitsync"))
+        .args([
+            "sync",
+            "--once",
+            "--workspace",
+            &ws.running.url(),
+            "--repo",
+            &url,
+        ])
+        .arg("--token-file")
+        .arg(&token)
+        .current_dir(&checkout)
+        .env("XDG_CACHE_HOME", &xdg)
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("full sync: 52 resources"), "{stderr}");
+    let left: Vec<_> = std::fs::read_dir(&checkout)
+        .map(|d| d.filter_map(Result::ok).map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "left in the current directory: {left:?}");
+    let caches: Vec<_> = std::fs::read_dir(xdg.join("gitsync/repositories"))
+        .map(|d| d.filter_map(Result::ok).map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert_eq!(caches.len(), 1, "{caches:?}");
+}
+
+/// A damaged cache is re-created, with a warning, and the sync goes on; the remote is not blamed.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_corrupt_cache_is_recreated_and_said_so() {
+    let ws = TestWorkspace::seeded(Some("tk")).await;
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let token = dir.path().join("token");
+    std::fs::write(&token, "tk").unwrap_or_else(|e| panic!("{e}"));
+    let (remote, _) = common::bare_remote(dir.path(), "remote.git");
+    let url = format!("file://{}", remote.display());
+    let cache = dir.path().join("cache");
+    let run = || {
+        gitsync(
+            &[
+                "sync",
+                "--once",
+                "--workspace",
+                &ws.running.url(),
+                "--repo",
+                &url,
+            ],
+            &[
+                "--cache".as_ref(),
+                cache.as_os_str(),
+                "--token-file".as_ref(),
+                token.as_os_str(),
+            ],
+        )
+    };
+    let (status, first) = tokio::task::block_in_place(run);
+    assert!(status.success(), "{first}");
+    // A person's commit: the next sync fetches it, and the cache records the branch's head.
+    common::commit_readme(dir.path(), &url, "Add README");
+    let (status, second) = tokio::task::block_in_place(run);
+    assert!(status.success(), "{second}");
+    // Every object gone (a disk that lost them): the synced commit cannot be read.
+    let repo = std::fs::read_dir(&cache)
+        .ok()
+        .and_then(|mut d| d.next())
+        .and_then(Result::ok)
+        .map(|e| e.path())
+        .unwrap_or_else(|| panic!("no cache repository in {}", cache.display()));
+    std::fs::remove_dir_all(repo.join("objects")).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::create_dir_all(repo.join("objects/pack")).unwrap_or_else(|e| panic!("{e}"));
+    let (status, damaged) = tokio::task::block_in_place(run);
+    assert!(status.success(), "{damaged}");
+    assert!(
+        damaged.contains("the cache repository was corrupt and was re-created"),
+        "{damaged}"
+    );
+    assert!(
+        damaged.contains("incremental sync: 0 commits pushed"),
+        "{damaged}"
+    );
+    // Not even a HEAD (a half-deleted directory).
+    std::fs::remove_file(repo.join("HEAD")).unwrap_or_else(|e| panic!("{e}"));
+    let (status, third) = tokio::task::block_in_place(run);
+    assert!(status.success(), "{third}");
+    assert!(third.contains("was re-created"), "{third}");
+}
+
+/// Four `sync --once` at the same time, from four workspaces into one branch: each wins the race
+/// for the branch at some point (fetch, rebuild on top, push again), all exit 0, and the history
+/// is linear with every commit each of them pushed.
+#[tokio::test(flavor = "multi_thread")]
+async fn four_concurrent_syncs_to_one_branch_all_succeed() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let token = dir.path().join("token");
+    std::fs::write(&token, "tk").unwrap_or_else(|e| panic!("{e}"));
+    let (remote, _) = common::bare_remote(dir.path(), "remote.git");
+    let url = format!("file://{}", remote.display());
+    let mut workspaces = Vec::new();
+    for seed in 1..=4u64 {
+        let ws = TestWorkspace::start(Some("tk")).await;
+        let sample: Vec<_> = gitsync::model::synthetic::workspace(20, seed)
+            .into_iter()
+            .map(|r| (r.path().unwrap_or_default(), r))
+            .collect();
+        gitsync::workspace::embedded::seed(&ws.store, &sample).unwrap_or_else(|e| panic!("{e}"));
+        workspaces.push(ws);
+    }
+    let runs: Vec<_> = workspaces
+        .iter()
+        .enumerate()
+        .map(|(i, ws)| {
+            let (url, token) = (url.clone(), token.clone());
+            let (ws_url, cache) = (ws.running.url(), dir.path().join(format!("cache-{i}")));
+            tokio::task::spawn_blocking(move || {
+                gitsync(
+                    &["sync", "--once", "--workspace", &ws_url, "--repo", &url],
+                    &[
+                        "--cache".as_ref(),
+                        cache.as_os_str(),
+                        "--token-file".as_ref(),
+                        token.as_os_str(),
+                    ],
+                )
+            })
+        })
+        .collect();
+    let mut pushed = 0;
+    for run in runs {
+        let (status, text) = run.await.unwrap_or_else(|e| panic!("{e}"));
+        assert!(status.success(), "{text}");
+        let full = text
+            .lines()
+            .find_map(|l| l.split_once(" resources, ")?.1.split_once(" commit"))
+            .and_then(|(n, _)| n.parse::<usize>().ok())
+            .unwrap_or_else(|| panic!("no full sync line in:\n{text}"));
+        pushed += full;
+    }
+    let merges = common::git(&remote, &["rev-list", "--merges", "main"]);
+    assert!(merges.is_empty(), "merge commits: {merges}");
+    let history = common::git(&remote, &["rev-list", "main"]);
+    assert_eq!(history.lines().count(), pushed, "{history}");
+    let subjects = common::git(&remote, &["log", "--format=%s", "main"]);
+    assert_eq!(
+        subjects
+            .lines()
+            .filter(|s| s.starts_with("Verify write permission"))
+            .count(),
+        1,
+        "{subjects}"
+    );
+}
+
+/// The host's global git configuration does not change where gitsync fetches and pushes (an
+/// `url.insteadOf` there would send the commits to another repository).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_users_global_git_config_is_ignored() {
+    let ws = TestWorkspace::seeded(Some("tk")).await;
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let token = dir.path().join("token");
+    std::fs::write(&token, "tk").unwrap_or_else(|e| panic!("{e}"));
+    let (remote, _) = common::bare_remote(dir.path(), "remote.git");
+    let (decoy, _) = common::bare_remote(dir.path(), "decoy.git");
+    let url = format!("file://{}", remote.display());
+    let home = dir.path().join("home");
+    std::fs::create_dir_all(home.join(".config/git")).unwrap_or_else(|e| panic!("{e}"));
+    let redirect = format!(
+        "[url \"file://{}\"]\n\tinsteadOf = {url}\n[core]\n\thooksPath = /nonexistent\n",
+        decoy.display()
+    );
+    std::fs::write(home.join(".gitconfig"), &redirect).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(home.join(".config/git/config"), &redirect).unwrap_or_else(|e| panic!("{e}"));
+    let out = Command::new(env!("CARGO_BIN_EXE_gitsync"))
+        .args([
+            "sync",
+            "--once",
+            "--workspace",
+            &ws.running.url(),
+            "--repo",
+            &url,
+        ])
+        .arg("--token-file")
+        .arg(&token)
+        .arg("--cache")
+        .arg(dir.path().join("cache"))
+        .env("HOME", &home)
+        .env("XDG_CONFIG_HOME", home.join(".config"))
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let heads =
+        |repo: &std::path::Path| common::git(repo, &["for-each-ref", "--format=%(refname)"]);
+    assert_eq!(heads(&remote), "refs/heads/main", "{stderr}");
+    assert_eq!(heads(&decoy), "", "the commits went to the decoy");
+}

@@ -185,6 +185,41 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_cache_whose_synced_commit_is_gone_is_recreated() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let url = "file:///nowhere.git";
+        let repo = open(dir.path(), url, "main").unwrap_or_else(|e| panic!("{e}"));
+        let empty = repo.empty_tree().id;
+        let author = crate::git::tree::Author {
+            name: "t".into(),
+            email: "t@example.com".into(),
+        };
+        let c = crate::git::tree::commit(&repo, empty, None, &author, "x")
+            .unwrap_or_else(|e| panic!("{e}"));
+        repo.reference(
+            "refs/remotes/gitsync/main",
+            c,
+            gix::refs::transaction::PreviousValue::Any,
+            "test",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(check(&repo), Ok(()));
+        let path = repo.path().to_owned();
+        drop(repo);
+        std::fs::remove_dir_all(path.join("objects")).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::create_dir_all(path.join("objects/pack")).unwrap_or_else(|e| panic!("{e}"));
+        let damaged = gix::open_opts(&path, open_options()).unwrap_or_else(|e| panic!("{e}"));
+        assert!(check(&damaged).is_err());
+        let reopened = open(dir.path(), url, "main").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(reopened.path(), path);
+        assert!(
+            reopened
+                .find_reference("refs/remotes/gitsync/main")
+                .is_err()
+        );
+    }
+
+    #[test]
     fn cache_names_are_readable_short_distinct_and_secret_free() {
         let dir = Path::new("/c");
         let a = path_for(dir, "https://user:PASS@git.example/team/repo.git", "main");

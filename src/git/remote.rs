@@ -64,13 +64,24 @@ impl std::fmt::Debug for Auth {
 }
 
 /// The synced branch of a remote repository.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Remote {
     /// The URL as configured; it may carry credentials, so it is never shown as it is (see
     /// [`Remote::shown_url`]).
     pub url: String,
     pub branch: String,
     pub auth: Auth,
+}
+
+impl std::fmt::Debug for Remote {
+    // The URL may carry credentials: debug output shows it redacted, like every message.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Remote")
+            .field("url", &self.shown_url())
+            .field("branch", &self.branch)
+            .field("auth", &self.auth)
+            .finish()
+    }
 }
 
 /// Why the remote could not be reached or written. Every URL in it is redacted, and every
@@ -635,6 +646,40 @@ mod tests {
     }
 
     #[test]
+    fn a_403_on_a_fetch_is_not_found_and_on_a_push_no_write_access() {
+        let remote = Remote {
+            url: "https://github.com/acme/private.git".into(),
+            branch: "main".into(),
+            auth: Auth::None,
+        };
+        // What git prints for GitHub's answer to a token that cannot see the repository.
+        let said = "remote: Repository not found.\nfatal: unable to access 'https://github.com/acme/private.git/': The requested URL returned error: 403\n";
+        assert_eq!(
+            remote.classify("fetch", said).reason(),
+            "RepositoryNotFound"
+        );
+        let said = "remote: Permission to acme/private.git denied to bot.\nfatal: unable to access 'https://github.com/acme/private.git/': The requested URL returned error: 403\n";
+        assert_eq!(remote.classify("push", said).reason(), "NoWriteAccess");
+    }
+
+    #[test]
+    fn git_runs_in_english_without_host_configuration() {
+        let remote = Remote {
+            url: "https://host/x.git".into(),
+            branch: "main".into(),
+            auth: Auth::Bearer("tok".into()),
+        };
+        let env = remote.env(&remote.auth);
+        let get = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        assert_eq!(get("LC_MESSAGES"), Some("C"));
+        assert_eq!(get("GIT_CONFIG_NOSYSTEM"), Some("1"));
+        assert_eq!(get("GIT_CONFIG_GLOBAL"), Some("/dev/null"));
+        for removed in ["LC_ALL", "LANGUAGE", "GIT_DIR", "GIT_CONFIG_PARAMETERS"] {
+            assert!(INHERITED_GIT_VARIABLES.contains(&removed), "{removed}");
+        }
+    }
+
+    #[test]
     fn url_credentials_are_sent_as_a_header_and_never_shown() {
         let remote = Remote {
             url: "https://user:Sekr1t@host.example/x.git".into(),
@@ -647,6 +692,7 @@ mod tests {
             matches!(&auth, Auth::Basic { username, password } if username == "user" && password == "Sekr1t")
         );
         assert_eq!(remote.shown_url(), "https://host.example/x.git");
+        assert!(!format!("{remote:?}").contains("Sekr1t"));
         let e = remote.classify(
             "fetch",
             "fatal: unable to access 'https://user:Sekr1t@host.example/x.git/': boom\n",

@@ -81,9 +81,7 @@ impl Inputs {
         (&self.author, &self.types).hash(&mut h);
         h.finish()
     }
-}
 
-impl Inputs {
     /// `message` without the credentials that the repository URL or the workspace endpoint may
     /// carry: what every condition, Event and log line of this GitSync goes through.
     fn scrub(&self, message: &dyn std::fmt::Display) -> String {
