@@ -3,13 +3,111 @@
 //! standard Rust HCL library) parsing each file into its AST and formatting it back.
 //!
 //! Run: `cargo bench --bench codec`. Read ratios as gitsync time / hcl-rs time.
+//!
+//! The `parse_shapes` groups hold the parser to linear time (issue 9 item 8: hcl-edit's object
+//! parser was quadratic, 40,000 keys took 10 s): flat objects of 10k/20k/40k keys, whose time per
+//! key must stay flat, and 1 MB files of each shape a value can take, whose MB/s must stay close.
 
 use std::hint::black_box;
 use std::path::Path;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use gitsync::hcl::{parse, render};
-use gitsync::model::synthetic;
+use gitsync::model::{MAX_NESTING, Value, synthetic};
+use serde_json::{Value as Json, json};
+
+/// A source whose `settings` is `json`, as Git Sync writes it.
+fn source_with_settings(json: Json) -> String {
+    let base = "import {\n  to = segment_source.id-abc\n  id = \"abc\"\n}\n\nresource \"segment_source\" \"id-abc\" {\n  enabled = true\n  labels = null\n  metadata = {\n    id = \"78PbvP2yv8\"\n  }\n  name = \"BigQuery\"\n  settings = null\n  slug = \"bigquery\"\n}";
+    let mut resource = parse(base, "bench.tf").unwrap_or_else(|e| panic!("{e}"));
+    resource
+        .attributes
+        .insert("settings".into(), Value::Json(json));
+    render(&resource).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn flat_object(keys: usize) -> Json {
+    Json::Object(
+        (0..keys)
+            .map(|i| (format!("key_{i:06}"), json!(format!("value {i}"))))
+            .collect(),
+    )
+}
+
+/// Elements added until the rendered file reaches 1 MB.
+fn one_mb_of(element: impl Fn(usize) -> Json) -> Json {
+    let one = source_with_settings(json!([element(0)])).len();
+    let two = source_with_settings(json!([element(0), element(1)])).len();
+    let n = (1 << 20) / (two - one).max(1);
+    Json::Array((0..n).map(element).collect())
+}
+
+fn nested(depth: usize, leaf: Json) -> Json {
+    (0..depth).fold(leaf, |v, _| json!([v]))
+}
+
+/// The shapes, each about 1 MB: (name, file text).
+fn shapes() -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for keys in [10_000, 20_000, 40_000] {
+        out.push((
+            format!("flat_object_{keys}_keys"),
+            source_with_settings(flat_object(keys)),
+        ));
+    }
+    let flat_1mb = {
+        let per_key = source_with_settings(flat_object(1000)).len() / 1000;
+        flat_object((1 << 20) / per_key)
+    };
+    out.push((
+        "flat_object_1mb".into(),
+        source_with_settings(flat_1mb.clone()),
+    ));
+    // Each element as deep as the limit allows inside the outer list.
+    out.push((
+        "deep_nesting_1mb".into(),
+        source_with_settings(one_mb_of(|i| nested(MAX_NESTING - 1, json!(i)))),
+    ));
+    out.push((
+        "long_array_1mb".into(),
+        source_with_settings(one_mb_of(|i| json!(i))),
+    ));
+    out.push((
+        "long_string_1mb".into(),
+        source_with_settings(json!({ "query": "select 1; ".repeat((1 << 20) / 10) })),
+    ));
+    out.push((
+        "jsonencode_mixed_1mb".into(),
+        source_with_settings(one_mb_of(|i| {
+            json!({ "name": format!("event {i}"), "enabled": i % 2 == 0, "ratio": 0.5,
+                    "tags": ["a", "b", null], "nested": { "k": [1, 2, { "x": "y" }] } })
+        })),
+    ));
+    // The 2024 form: the same document as an escaped JSON string.
+    let jsonencoded = source_with_settings(json!({ "marker": 1 }));
+    let (before, after) = jsonencoded
+        .split_once("settings = jsonencode({\n    marker = 1\n  })")
+        .unwrap_or_else(|| panic!("no settings in {jsonencoded}"));
+    let escaped = serde_json::to_string(&flat_1mb.to_string()).unwrap_or_default();
+    out.push((
+        "escaped_json_2024_1mb".into(),
+        format!("{before}settings = {escaped}{after}"),
+    ));
+    out
+}
+
+fn parse_shapes(c: &mut Criterion) {
+    let mut group = c.benchmark_group("parse_shapes");
+    group.sample_size(10);
+    for (name, text) in shapes() {
+        parse(&text, &name).unwrap_or_else(|e| panic!("{name}: {e}"));
+        group.throughput(Throughput::Bytes(text.len() as u64));
+        group.bench_function(name.as_str(), |b| {
+            b.iter(|| black_box(parse(&text, &name).is_ok()))
+        });
+    }
+    group.finish();
+}
 
 fn fixture_files() -> Vec<(String, String)> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/gitsync-output");
@@ -88,8 +186,8 @@ fn bench(c: &mut Criterion) {
     group.bench_function("baseline_hcl_rs_parse_format", |b| {
         b.iter(|| black_box(hcl_rs_roundtrip(&files)))
     });
-    // The floor: hcl-edit's syntax parse alone, which gitsync's parser builds on.
-    group.bench_function("floor_hcl_edit_parse", |b| {
+    // hcl-edit's syntax parse alone: the parser gitsync used before its own.
+    group.bench_function("baseline_hcl_edit_parse", |b| {
         b.iter(|| {
             files
                 .iter()
@@ -100,5 +198,5 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench);
+criterion_group!(benches, bench, parse_shapes);
 criterion_main!(benches);

@@ -138,6 +138,75 @@ fn a_file_that_does_not_parse_is_reported_with_its_place_left_untouched_and_exit
     assert_eq!(stdout_lines(&out), vec!["sources/good.tf".to_string()]);
 }
 
+/// Issue 9 item 10: fmt dropped comments without a word. It refuses the file, naming the place
+/// of its first comment, and leaves it as it was.
+#[test]
+fn a_file_with_comments_is_refused_with_the_place_of_the_first_and_left_untouched() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let src = fixture_dir("v2024").join("sources/7SfAMqPGrz.tf");
+    let text = std::fs::read_to_string(&src).unwrap_or_else(|e| panic!("{e}"));
+    for (i, comment) in ["# why", "// why", "/* why */"].iter().enumerate() {
+        let commented = text.replacen("enabled = true", &format!("enabled = true {comment}"), 1);
+        let file = format!("c{i}.tf");
+        std::fs::write(dir.path().join(&file), &commented).unwrap_or_else(|e| panic!("{e}"));
+        let out = gitsync(&["fmt", &file], dir.path());
+        assert_eq!(out.status.code(), Some(2), "{comment}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr).trim(),
+            format!(
+                "error: {file}:7:18: a comment; the canonical form Git Sync writes has none, so formatting would drop it: remove it, then format"
+            )
+        );
+        let after = std::fs::read_to_string(dir.path().join(&file)).unwrap_or_default();
+        assert_eq!(after, commented, "{comment}");
+    }
+}
+
+/// Issue 9 item 9: fmt on a symbolic link replaced the link with a formatted copy and left the
+/// file it pointed to unformatted. It formats the file through the link, named or found in a
+/// directory, and the link stays.
+#[cfg(unix)]
+#[test]
+fn a_symlink_to_a_file_is_formatted_through_the_link_which_stays() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let text = std::fs::read_to_string(fixture_dir("v2024").join("sources/7SfAMqPGrz.tf"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let canonical = gitsync::hcl::canonicalize(&text, "x").unwrap_or_else(|e| panic!("{e}"));
+    assert_ne!(canonical, text, "test bug: the 2024 file should change");
+    for d in ["real", "work"] {
+        std::fs::create_dir(dir.path().join(d)).unwrap_or_else(|e| panic!("{e}"));
+    }
+    for (name, how) in [("named.tf", "named.tf"), ("found.tf", ".")] {
+        std::fs::write(dir.path().join("real").join(name), &text).unwrap_or_else(|e| panic!("{e}"));
+        let link = dir.path().join("work").join(name);
+        std::os::unix::fs::symlink(format!("../real/{name}"), &link)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let out = gitsync(&["fmt", how], &dir.path().join("work"));
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let meta = std::fs::symlink_metadata(&link).unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            meta.file_type().is_symlink(),
+            "{name}: the link was replaced"
+        );
+        let after = std::fs::read_to_string(dir.path().join("real").join(name)).unwrap_or_default();
+        assert_eq!(after, canonical, "{name}");
+    }
+    // A link to a directory named like a resource file is no file to format.
+    std::os::unix::fs::symlink("../real", dir.path().join("work/dir.tf"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let out = gitsync(&["fmt", "--check", "dir.tf"], &dir.path().join("work"));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "a directory is searched, not formatted"
+    );
+}
+
 #[test]
 fn missing_paths_and_foreign_files() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
@@ -165,4 +234,6 @@ fn help_explains_the_command() {
     let help = String::from_utf8_lossy(&out.stdout);
     assert!(help.contains("--check"), "{help}");
     assert!(help.contains("Exit status"), "{help}");
+    assert!(help.contains("symbolic link"), "{help}");
+    assert!(help.contains("Comments"), "{help}");
 }

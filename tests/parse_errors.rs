@@ -274,6 +274,18 @@ resource "segment_label" "id-env_dev" {
     );
 }
 
+/// Issue 9 item 10: an import id that disagrees with the resource's name renamed the resource
+/// (the next render writes `id-<import id>`); the opposite mismatch, `to` against the name, was
+/// already an error. Both are now.
+#[test]
+fn import_id_that_disagrees_with_the_resource_name() {
+    let text = SOURCE.replacen("id = \"abc\"", "id = \"xyz\"", 1);
+    assert_eq!(
+        error_of(&text),
+        "sources/abc.tf:6:27: the resource is named `id-abc`, but its import id \"xyz\" makes it `id-xyz`; change the name or the import id so that they agree"
+    );
+}
+
 #[test]
 fn nested_block_instead_of_attribute() {
     assert_eq!(
@@ -326,16 +338,62 @@ fn operator_chains_around_open_brackets_are_refused_at_the_first_operator() {
     );
 }
 
+/// Any depth of brackets is refused in one linear pass, before parsing, so the parser's stack
+/// stays small. The bracket limit leaves room around a value nested `MAX_NESTING` deep.
 #[test]
-fn nesting_deeper_than_64_levels_is_refused() {
+fn brackets_nested_without_end_are_refused_before_parsing() {
     let text = format!(
         "resource \"segment_label\" \"x\" {{\n  key = {}\n}}",
         "[".repeat(100_000)
     );
     assert_eq!(
         error_of(&text),
-        "sources/abc.tf:2:72: not valid HCL: brackets nested deeper than 64 levels"
+        "sources/abc.tf:2:80: not valid HCL: brackets nested deeper than 72 levels"
     );
+}
+
+fn nested_list(depth: usize) -> String {
+    format!("{}1{}", "[".repeat(depth), "]".repeat(depth))
+}
+
+/// Issue 9 item 8: one nesting limit for the embedded workspace, the renderer and the parser.
+/// A value nested 64 deep was accepted and exported, then refused by fmt and seeding (the
+/// bracket limit of 64 counted the resource block and `jsonencode(` too).
+#[test]
+fn a_value_nested_to_the_limit_round_trips_and_a_deeper_one_is_refused_by_render_and_parse() {
+    use gitsync::model::{MAX_NESTING, Value};
+    let at_limit: serde_json::Value =
+        serde_json::from_str(&nested_list(MAX_NESTING)).unwrap_or_else(|e| panic!("{e}"));
+    let mut resource = parse(SOURCE, "sources/abc.tf").unwrap_or_else(|e| panic!("{e}"));
+    resource
+        .attributes
+        .insert("settings".into(), Value::Json(at_limit.clone()));
+    let text = gitsync::hcl::render(&resource).unwrap_or_else(|e| panic!("{e}"));
+    let back = parse(&text, "sources/abc.tf").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(back, resource);
+
+    resource.attributes.insert(
+        "settings".into(),
+        Value::Json(serde_json::json!([at_limit])),
+    );
+    let refused = gitsync::hcl::render(&resource)
+        .map(|_| ())
+        .map_err(|e| e.to_string());
+    assert_eq!(
+        refused,
+        Err(
+            "segment_source: `settings` nests lists and objects deeper than the 64 levels allowed"
+                .into()
+        )
+    );
+
+    let too_deep = "sources/abc.tf:13:14: `settings` nests lists and objects deeper than the 64 levels allowed";
+    let jsonencode = "jsonencode({\n    location = \"us\"\n  })";
+    let deeper = format!("jsonencode({})", nested_list(MAX_NESTING + 1));
+    assert_eq!(error_after(jsonencode, &deeper), too_deep);
+    // The 2024 form, JSON in a string, holds the same limit.
+    let deeper = format!("\"{}\"", nested_list(MAX_NESTING + 1));
+    assert_eq!(error_after(jsonencode, &deeper), too_deep);
 }
 
 /// Found by fuzzing: hclwrite writes the JSON keys "null", "true" and "false" bare, and HCL reads

@@ -142,6 +142,60 @@ fn the_demo_runs_end_to_end() {
     );
 }
 
+/// Issue 9 item 15: `demo --dir relative` failed (a relative `file://` URL), and so did a
+/// second demo in the same place. Both work; a second run replaces its own output, and a
+/// directory the demo did not make is refused while it holds anything.
+#[test]
+fn the_demo_runs_twice_in_a_relative_dir_and_refuses_a_foreign_one() {
+    let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let demo = |dir: &str| {
+        Command::new(env!("CARGO_BIN_EXE_gitsync"))
+            .args(["demo", "--dir", dir])
+            .current_dir(root.path())
+            .output()
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    for run in ["first", "second"] {
+        let out = demo("rel/demo");
+        assert!(
+            out.status.success(),
+            "{run} run: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let log = Command::new("git")
+        .arg("-C")
+        .arg(root.path().join("rel/demo/repository.git"))
+        .args(["log", "--format=%s"])
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let subjects = String::from_utf8_lossy(&log.stdout);
+    assert_eq!(
+        subjects.lines().filter(|s| s.contains(" by ")).count(),
+        2,
+        "the second run starts afresh: {subjects}"
+    );
+
+    std::fs::create_dir(root.path().join("mine")).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(root.path().join("mine/notes.txt"), "keep").unwrap_or_else(|e| panic!("{e}"));
+    let out = demo("mine");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("mine is not empty and was not made by `gitsync demo`"),
+        "{stderr}"
+    );
+    let entries = std::fs::read_dir(root.path().join("mine"))
+        .map(|d| d.count())
+        .ok();
+    assert_eq!(
+        entries,
+        Some(1),
+        "nothing is written into a foreign directory"
+    );
+}
+
 /// `gitsync sync --interval`: keeps polling, each change reaches the branch on its own, and
 /// Ctrl-C (SIGINT) stops it cleanly.
 #[tokio::test(flavor = "multi_thread")]

@@ -274,3 +274,171 @@ fn wait_for_port(port: u16) {
     }
     panic!("the embedded workspace did not start listening on port {port}");
 }
+
+fn git_sync_types() -> Vec<ResourceType> {
+    ResourceType::git_sync_types().collect()
+}
+
+#[cfg(unix)]
+fn symlink(target: &str, link: &std::path::Path) {
+    std::os::unix::fs::symlink(target, link).unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// Issue 9 item 9: `out/sources -> ../elsewhere` made export delete `elsewhere/important.tf`.
+/// A linked resource directory or file is refused by name, and nothing is written or removed.
+#[cfg(unix)]
+#[test]
+fn export_refuses_symlinks_in_the_output_and_changes_nothing() {
+    let tree = tree_of(&fixture_dir("v2025"));
+    let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let (out, elsewhere) = (root.path().join("out"), root.path().join("elsewhere"));
+    for d in [&out, &elsewhere] {
+        std::fs::create_dir_all(d).unwrap_or_else(|e| panic!("{e}"));
+    }
+    std::fs::write(elsewhere.join("important.tf"), "keep").unwrap_or_else(|e| panic!("{e}"));
+    symlink("../elsewhere", &out.join("sources"));
+
+    let e = write_tree(&out, &git_sync_types(), &tree)
+        .map(|_| ())
+        .map_err(|e| e.to_string());
+    let expected = format!(
+        "{} is a symbolic link; export writes only inside the output directory and never follows links, so nothing was written: replace the link with a real directory",
+        out.join("sources").display()
+    );
+    assert_eq!(e, Err(expected));
+    assert!(elsewhere.join("important.tf").exists());
+    assert_eq!(std::fs::read_dir(&out).map(|d| d.count()).ok(), Some(1));
+
+    // A linked file among the resource files: refused too, its target kept.
+    std::fs::remove_file(out.join("sources")).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::create_dir(out.join("sources")).unwrap_or_else(|e| panic!("{e}"));
+    symlink("../../elsewhere/important.tf", &out.join("sources/gone.tf"));
+    let e = write_tree(&out, &git_sync_types(), &tree).map_err(|e| e.to_string());
+    assert!(
+        e.as_ref().is_err_and(|e| e.starts_with(&format!(
+            "{} is a symbolic link",
+            out.join("sources/gone.tf").display()
+        ))),
+        "{e:?}"
+    );
+    assert!(elsewhere.join("important.tf").exists());
+    assert_eq!(std::fs::read_dir(&out).map(|d| d.count()).ok(), Some(1));
+}
+
+/// The process umask, from the kernel (Linux).
+fn umask() -> Option<u32> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("Umask:"))?;
+    u32::from_str_radix(line.trim_start_matches("Umask:").trim(), 8).ok()
+}
+
+/// Issue 9 item 15: export wrote files 0600 whatever the umask (tempfile's default), and a
+/// killed export left `.tmpXXXX` files that no later export removed.
+#[cfg(unix)]
+#[test]
+fn export_writes_files_with_the_umask_and_removes_its_own_leftovers() {
+    use std::os::unix::fs::PermissionsExt;
+    let tree = tree_of(&fixture_dir("v2025"));
+    let out = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let sources = out.path().join("sources");
+    std::fs::create_dir_all(&sources).unwrap_or_else(|e| panic!("{e}"));
+    let leftover = sources.join(".gitsync-tmp-Ab12Cd");
+    std::fs::write(&leftover, "half a file").unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(sources.join(".someone-elses"), "theirs").unwrap_or_else(|e| panic!("{e}"));
+
+    let summary =
+        write_tree(out.path(), &git_sync_types(), &tree).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((summary.written, summary.removed), (tree.len(), 0));
+    assert!(!leftover.exists(), "the leftover temporary file is removed");
+    assert!(sources.join(".someone-elses").exists());
+
+    let Some(umask) = umask() else { return };
+    for rel in tree.keys() {
+        let mode = std::fs::metadata(out.path().join(rel))
+            .map(|m| m.permissions().mode() & 0o777)
+            .unwrap_or_else(|e| panic!("{rel}: {e}"));
+        assert_eq!(mode, 0o666 & !umask, "{rel}: {mode:o}");
+    }
+}
+
+/// Issue 9 item 15: `--types sources,sources` failed later with "two resources map to the
+/// same file"; the duplicate is refused up front, by name.
+#[test]
+fn export_refuses_a_type_listed_twice() {
+    let out = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let run = |types: &str| {
+        Command::new(env!("CARGO_BIN_EXE_gitsync"))
+            .args([
+                "export",
+                "--workspace",
+                "http://127.0.0.1:9",
+                "--types",
+                types,
+            ])
+            .arg("--out")
+            .arg(out.path().join("x"))
+            .env("PUBLIC_API_TOKEN", "t")
+            .output()
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    let twice = run("sources,sources");
+    assert_eq!(twice.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&twice.stderr);
+    assert!(
+        stderr.contains("the resource type `sources` is listed twice; name each type once"),
+        "{stderr}"
+    );
+    let stderr = String::from_utf8_lossy(&run("sources,segment_source").stderr).into_owned();
+    assert!(
+        stderr.contains("`sources` and `segment_source` are the same resource type, listed twice"),
+        "{stderr}"
+    );
+    assert!(!out.path().join("x").exists());
+}
+
+/// Issue 9 item 8: one nesting limit. The embedded workspace stored (and export wrote) values
+/// nested 100 deep that fmt and seeding then refused; now what it stores reads back.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_workspace_stores_values_nested_to_the_limit_and_refuses_deeper_ones() {
+    use gitsync::model::{Attributes, MAX_NESTING, Resource, Value};
+    use gitsync::workspace::Workspace;
+    let ws = TestWorkspace::start(Some("t0ken")).await;
+    let client = ws.client("t0ken");
+    let nested =
+        |depth: usize| (0..depth).fold(serde_json::json!(1), |v, _| serde_json::json!([v]));
+    let source = |depth: usize| {
+        let mut attrs = Attributes::new();
+        attrs.insert("enabled".into(), Value::Bool(true));
+        attrs.insert("slug".into(), Value::String("javascript".into()));
+        attrs.insert("settings".into(), Value::Json(nested(depth)));
+        let metadata = [("id".to_owned(), Value::String("IqDTy1TpoU".into()))];
+        attrs.insert(
+            "metadata".into(),
+            Value::Object(metadata.into_iter().collect()),
+        );
+        Resource::new(ResourceType::Source, None, attrs)
+    };
+    let refused = client
+        .create(&source(MAX_NESTING + 1))
+        .await
+        .err()
+        .map(|e| e.to_string());
+    assert!(
+        refused
+            .as_ref()
+            .is_some_and(|e| e
+                .contains("`settings` nests lists and objects deeper than the 64 levels allowed")),
+        "{refused:?}"
+    );
+    client
+        .create(&source(MAX_NESTING))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let (tree, _) = render_workspace(&client, &[ResourceType::Source], &mut Quiet)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    for (path, text) in &tree {
+        gitsync::hcl::canonicalize(text, path).unwrap_or_else(|e| panic!("{e}"));
+    }
+    assert_eq!(tree.len(), 1);
+}

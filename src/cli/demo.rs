@@ -21,9 +21,55 @@ use crate::workspace::{Client, ClientConfig, Workspace};
   gitsync demo                       # everything in a new temporary directory
   gitsync demo --dir /tmp/try-it     # keep the workspace database and the repository there")]
 pub struct DemoArgs {
-    /// Where to put the demo's workspace database and repository (default: a new temp directory).
+    /// Where to put the demo's workspace database and repository (default: a new temp
+    /// directory). It must be new, empty, or the directory of an earlier demo, whose output is
+    /// then replaced.
     #[arg(long, value_name = "DIR")]
     dir: Option<PathBuf>,
+}
+
+/// Marks a directory as the demo's own, so that a later run may replace what it holds.
+const MARKER: &str = ".gitsync-demo";
+
+/// What the demo writes into its directory; all of it is replaced by the next run there.
+const OUTPUT: [&str; 5] = [
+    "repository.git",
+    "cache.git",
+    "workspace.db",
+    "workspace.db-wal",
+    "workspace.db-shm",
+];
+
+/// Makes `dir` ready for a fresh demo and gives its absolute path (the repository URL is a
+/// `file://` URL, which a relative path would not make). A directory that holds anything and
+/// was not made by the demo is refused: the demo removes what it finds of its own output.
+fn prepare(dir: &Path) -> Result<PathBuf, String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let dir = std::fs::canonicalize(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let marker = dir.join(MARKER);
+    let mut entries = std::fs::read_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    if entries.next().is_some() && !marker.exists() {
+        return Err(format!(
+            "{} is not empty and was not made by `gitsync demo`; pass --dir with a new or empty directory",
+            dir.display()
+        ));
+    }
+    for name in OUTPUT {
+        let path = dir.join(name);
+        let removed = match std::fs::symlink_metadata(&path) {
+            Ok(m) if m.is_dir() => std::fs::remove_dir_all(&path),
+            Ok(_) => std::fs::remove_file(&path),
+            Err(_) => continue,
+        };
+        removed
+            .map_err(|e| format!("cannot remove {} of the previous demo: {e}", path.display()))?;
+    }
+    std::fs::write(
+        &marker,
+        "made by `gitsync demo`; the next demo here replaces this directory's output\n",
+    )
+    .map_err(|e| format!("cannot write {}: {e}", marker.display()))?;
+    Ok(dir)
 }
 
 fn git_log(repo: &Path, count: usize) -> String {
@@ -41,9 +87,10 @@ pub fn run(args: &DemoArgs) -> ExitCode {
         Some(d) => d.clone(),
         None => std::env::temp_dir().join(format!("gitsync-demo-{}", std::process::id())),
     };
-    if let Err(e) = std::fs::create_dir_all(&dir) {
-        return super::fail(format!("cannot create {}: {e}", dir.display()));
-    }
+    let dir = match prepare(&dir) {
+        Ok(d) => d,
+        Err(e) => return super::fail(e),
+    };
     let repo = dir.join("repository.git");
     let init = Command::new("git")
         .args(["init", "-q", "--bare", "-b", "main"])

@@ -17,6 +17,11 @@ use crate::workspace::{Client, ClientConfig};
 /// Only the resource directories (sources/, destinations/, ...) of the exported types are
 /// written: files of resources that no longer exist are removed, and anything else in DIR
 /// (README, providers.tf, CI files) is left alone.
+///
+/// Export never follows a symbolic link out of DIR: a resource directory or resource file that
+/// is a link is an error that names it, and then nothing is written or removed. Files are
+/// written through temporary files named .gitsync-tmp-*; leftovers of an interrupted export are
+/// removed by the next one. New files get the usual permissions (0666 less the umask).
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
   gitsync export --workspace us --token-file token --out segment-config
@@ -58,26 +63,23 @@ pub fn read_token(token_file: Option<&PathBuf>) -> Result<(String, String), Stri
     }
 }
 
-/// Parses `--types`.
+/// Parses `--types`: [`ResourceType::parse_list`], limited to the types the workspace API can
+/// list; none means all that Git Sync exports.
 pub fn parse_types(names: &[String]) -> Result<Vec<ResourceType>, String> {
     if names.is_empty() {
         return Ok(ResourceType::git_sync_types().collect());
     }
-    names
+    let types = ResourceType::parse_list(names).map_err(|e| e.to_string())?;
+    match types
         .iter()
-        .map(|n| {
-            let n = n.trim();
-            ResourceType::from_directory(n)
-                .or_else(|| ResourceType::from_terraform_type(n))
-                .filter(|t| crate::workspace::api::endpoint(*t).is_some())
-                .ok_or_else(|| {
-                    let known: Vec<&str> = ResourceType::git_sync_types()
-                        .map(|t| t.kind().directory)
-                        .collect();
-                    format!("unknown resource type `{n}`; known: {}", known.join(", "))
-                })
-        })
-        .collect()
+        .find(|t| crate::workspace::api::endpoint(**t).is_none())
+    {
+        Some(t) => Err(format!(
+            "`{}` cannot be exported: the workspace API does not list it",
+            t.kind().directory
+        )),
+        None => Ok(types),
+    }
 }
 
 /// A progress line on a terminal, nothing otherwise.

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::Args;
 
 use crate::hcl::{CanonicalizeError, canonicalize};
+use crate::sync::export::write_atomically;
 
 /// Rewrite Segment resource files (*.tf) into the canonical form Segment's Git Sync writes.
 ///
@@ -15,6 +16,10 @@ use crate::hcl::{CanonicalizeError, canonicalize};
 /// recursively for *.tf files (hidden directories such as .git and .terraform are skipped).
 /// Files are replaced atomically; a file that does not parse is reported with its place and left
 /// untouched.
+///
+/// Comments (#, //, /* */) are refused with their place rather than dropped: the canonical form
+/// has none. A symbolic link to a regular file is formatted through the link: the file it
+/// points to is rewritten and the link stays. A link to anything else is an error.
 ///
 /// Exit status: 0 when every file is canonical (or was rewritten), 1 with --check when some file
 /// would change, 2 when some file could not be read, parsed or written.
@@ -65,7 +70,9 @@ pub fn run(args: &FmtArgs) -> ExitCode {
 /// Formats one file; `Ok(true)` when it is (or would be) changed.
 fn format_file(file: &Path, check: bool) -> Result<bool, String> {
     let name = file.display().to_string();
-    let source = std::fs::read_to_string(file).map_err(|e| format!("{name}: cannot read: {e}"))?;
+    let target = resolve(file).map_err(|e| format!("{name}: {e}"))?;
+    let source =
+        std::fs::read_to_string(&target).map_err(|e| format!("{name}: cannot read: {e}"))?;
     let canonical = canonicalize(&source, &name).map_err(|e| match e {
         CanonicalizeError::Parse(e) => e.to_string(),
         other => other.to_string(),
@@ -74,26 +81,31 @@ fn format_file(file: &Path, check: bool) -> Result<bool, String> {
         return Ok(false);
     }
     if !check {
-        write_atomically(file, canonical.as_bytes())
+        let permissions = std::fs::metadata(&target)
+            .map_err(|e| format!("{name}: cannot read: {e}"))?
+            .permissions();
+        write_atomically(&target, canonical.as_bytes(), Some(permissions), true)
             .map_err(|e| format!("{name}: cannot write: {e}"))?;
     }
     Ok(true)
 }
 
-/// Writes through a temporary file in the same directory and renames it over the original, so
-/// that a crash leaves either the old or the new content, never half of it.
-fn write_atomically(file: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = file
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let permissions = std::fs::metadata(file)?.permissions();
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    tmp.write_all(bytes)?;
-    tmp.as_file().sync_all()?;
-    tmp.as_file().set_permissions(permissions)?;
-    tmp.persist(file).map_err(|e| e.error)?;
-    Ok(())
+/// The file to rewrite: `file` itself, or the regular file a symbolic link points to (renaming
+/// over the link would replace it with a copy, and leave the file it names unformatted).
+fn resolve(file: &Path) -> Result<PathBuf, String> {
+    let link = std::fs::symlink_metadata(file).map_err(|e| format!("cannot read: {e}"))?;
+    if !link.file_type().is_symlink() {
+        return Ok(file.to_path_buf());
+    }
+    let target = std::fs::canonicalize(file)
+        .map_err(|e| format!("a symbolic link whose target cannot be read: {e}"))?;
+    if !std::fs::metadata(&target).is_ok_and(|m| m.is_file()) {
+        return Err(format!(
+            "a symbolic link to {}, which is not a regular file",
+            target.display()
+        ));
+    }
+    Ok(target)
 }
 
 /// The files named, and the *.tf files under the directories named, in a stable order.
@@ -109,8 +121,10 @@ fn collect_files(paths: &[PathBuf], failed: &mut bool) -> Vec<PathBuf> {
                 });
             for entry in walker {
                 match entry {
+                    // Links to files are formatted through the link, as when named.
                     Ok(e)
-                        if e.file_type().is_file()
+                        if (e.file_type().is_file()
+                            || (e.path_is_symlink() && e.path().is_file()))
                             && e.path().extension().is_some_and(|x| x == "tf") =>
                     {
                         files.push(e.into_path());

@@ -95,6 +95,18 @@ pub enum Problem {
     },
     /// A label (`resource "t" "name"`) that is missing or malformed.
     Labels(&'static str),
+    /// The resource name is not the one its import id gives (`id-` + the id): rendering would
+    /// rename the resource.
+    NameMismatch {
+        name: String,
+        id: String,
+        expected: String,
+    },
+    /// Lists and objects nested deeper than [`crate::model::MAX_NESTING`].
+    TooDeep {
+        path: String,
+        max: usize,
+    },
 }
 
 impl fmt::Display for Problem {
@@ -216,6 +228,14 @@ impl fmt::Display for Problem {
                 )
             }
             Problem::Labels(msg) => f.write_str(msg),
+            Problem::NameMismatch { name, id, expected } => write!(
+                f,
+                "the resource is named `{name}`, but its import id \"{id}\" makes it `{expected}`; change the name or the import id so that they agree"
+            ),
+            Problem::TooDeep { path, max } => write!(
+                f,
+                "`{path}` nests lists and objects deeper than the {max} levels allowed"
+            ),
         }
     }
 }

@@ -1,24 +1,26 @@
 //! A linear pre-scan of untrusted files, run before the HCL parser.
 //!
-//! Files arrive from pull requests. `hcl-edit`'s expression parser backtracks exponentially on
-//! chains of binary operators around unclosed brackets (`x+x+x[` repeated: 16 levels take 50 ms,
-//! each further level doubles it; found by fuzzing), and any recursive-descent parser overflows
-//! its stack on deep enough nesting. gitsync accepts literal values only, so this scan refuses,
-//! with their place, the constructs that cannot appear in a valid file anyway: operators, `?`,
-//! template interpolation, and nesting deeper than [`MAX_DEPTH`]. What passes is brackets,
-//! names, numbers, quoted strings and comments, on which the parser is fast.
+//! Files arrive from pull requests. gitsync accepts literal values only, so this scan refuses,
+//! with their place and a message that says what is wrong, the constructs that cannot appear in
+//! a valid file anyway: operators, `?`, template interpolation, and nesting deeper than
+//! [`MAX_BRACKETS`]. What passes is brackets, names, numbers, quoted strings and comments.
+//! It began as a shield for `hcl-edit`, whose expression parser backtracked exponentially on
+//! chains of binary operators around unclosed brackets (`x+x+x[` repeated; found by fuzzing);
+//! [`super::syntax`] never backtracks, but the scan still bounds its recursion before it runs.
 //!
 //! Heredocs are refused too: Git Sync never writes them, and parsers disagree on where one ends
-//! (`hcl-edit` closes `<<EOF` at a line that merely starts with `EOF`), which let an operator chain
-//! hide from this scan (found by fuzzing).
+//! (`hcl-edit` closed `<<EOF` at a line that merely starts with `EOF`, found by fuzzing).
 //!
 //! The scan understands just enough HCL to skip strings and comments; it never
 //! accepts anything on its own: the parser still checks everything that passes.
 
 use super::error::Problem;
+use crate::model::MAX_NESTING;
 
-/// Deepest bracket nesting accepted. Real Git Sync files stay under 20.
-pub(crate) const MAX_DEPTH: usize = 64;
+/// Deepest bracket nesting accepted: a value nested [`MAX_NESTING`] deep (the limit the parser
+/// then checks exactly, with the attribute's name) plus room for what surrounds it: the resource
+/// block's `{`, `jsonencode(` and a few parentheses. Real Git Sync files stay under 20.
+pub(crate) const MAX_BRACKETS: usize = MAX_NESTING + 8;
 
 /// The first construct the parser must not see, with its byte offset.
 pub(crate) fn check(source: &str) -> Result<(), (usize, Problem)> {
@@ -64,8 +66,8 @@ impl Scanner<'_> {
                 b'<' if self.peek(1) == b'<' => return Err((start, Problem::Heredoc)),
                 b'[' | b'{' | b'(' => {
                     self.depth += 1;
-                    if self.depth > MAX_DEPTH {
-                        let msg = format!("brackets nested deeper than {MAX_DEPTH} levels");
+                    if self.depth > MAX_BRACKETS {
+                        let msg = format!("brackets nested deeper than {MAX_BRACKETS} levels");
                         return Err((start, Problem::Syntax(msg)));
                     }
                     self.pos += 1;
@@ -216,12 +218,12 @@ mod tests {
         assert_eq!(problem("a = b ? c : d").map(|p| p.0), Some(6));
         assert_eq!(problem("a = \"x${y}\"").map(|p| p.0), Some(6));
         assert_eq!(problem("a = <<EOF\nx\nEOF\n").map(|p| p.0), Some(4));
-        let deep = format!("a = {}", "[".repeat(MAX_DEPTH + 1));
+        let deep = format!("a = {}", "[".repeat(MAX_BRACKETS + 1));
         assert_eq!(
             problem(&deep),
             Some((
-                4 + MAX_DEPTH,
-                "not valid HCL: brackets nested deeper than 64 levels".into()
+                4 + MAX_BRACKETS,
+                format!("not valid HCL: brackets nested deeper than {MAX_BRACKETS} levels")
             ))
         );
         assert_eq!(problem("a = \"open\nb = 1").map(|p| p.0), Some(4));

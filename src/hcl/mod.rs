@@ -2,7 +2,8 @@
 //!
 //! - [`render`]: model -> the exact bytes Segment's Git Sync writes.
 //! - [`parse`]: bytes (2025 or 2024 form) -> model, with `file:line:column` errors.
-//! - [`canonicalize`]: parse then render, the heart of `gitsync fmt`.
+//! - [`canonicalize`]: parse then render, the heart of `gitsync fmt`; refuses a file with
+//!   comments, which the model cannot hold.
 //!
 //! Contract: for every file Git Sync writes in its current form, `render(parse(f)) == f`, byte
 //! for byte, and the output is stable under HashiCorp's `hclfmt`. This module owns HCL syntax
@@ -14,9 +15,10 @@ mod guard;
 mod literal;
 mod parse;
 mod render;
+mod syntax;
 
 pub use error::{ParseError, Problem};
-pub use parse::parse;
+pub use parse::{parse, parse_with_comments};
 pub use render::{RenderError, render};
 
 /// Why a file cannot be put in canonical form.
@@ -26,11 +28,28 @@ pub enum CanonicalizeError {
     Parse(#[from] ParseError),
     #[error("{file}: {source}")]
     Render { file: String, source: RenderError },
+    /// The canonical form has no comments (Git Sync writes none), so rewriting the file would
+    /// drop this one without a word.
+    #[error(
+        "{file}:{line}:{column}: a comment; the canonical form Git Sync writes has none, so formatting would drop it: remove it, then format"
+    )]
+    Comment {
+        file: String,
+        line: usize,
+        column: usize,
+    },
 }
 
 /// Parses a file and renders it back: the canonical (2025) form of its resource.
 pub fn canonicalize(source: &str, file: &str) -> Result<String, CanonicalizeError> {
-    let resource = parse(source, file)?;
+    let (resource, comment) = parse_with_comments(source, file)?;
+    if let Some((line, column)) = comment {
+        return Err(CanonicalizeError::Comment {
+            file: file.to_owned(),
+            line,
+            column,
+        });
+    }
     render(&resource).map_err(|source| CanonicalizeError::Render {
         file: file.to_owned(),
         source,

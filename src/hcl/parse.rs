@@ -1,40 +1,48 @@
 //! File bytes -> model, for both forms Git Sync has written: the 2025 form (JSON attributes as
 //! `jsonencode({...})`) and the 2024 form (JSON attributes as escaped JSON strings).
 //!
-//! HCL syntax is read by `hcl-edit`, which keeps byte spans; this module checks the result
+//! HCL syntax is read by [`super::syntax`], which keeps byte spans; this module checks the result
 //! against the provider schema and turns it into a [`Resource`]. Files that come from pull
 //! requests are untrusted: anything that is not a literal value (a variable, a reference, a
 //! function other than `jsonencode`, an interpolation) is refused with its place, never
-//! evaluated. A file either parses whole or not at all.
+//! evaluated. A file either parses whole or not at all. Lists and objects nested deeper than
+//! [`MAX_NESTING`] are refused, the limit the renderer and the embedded workspace hold too.
 
 use std::collections::BTreeMap;
-use std::ops::Range;
-
-use hcl_edit::expr::{Expression, ObjectKey, TraversalOperator, UnaryOperator};
-use hcl_edit::structure::{Attribute as HclAttribute, Block, BlockLabel, Body, Structure};
-use hcl_edit::template::Element;
-use hcl_edit::{Number, Span};
 
 use super::error::{ParseError, Problem};
 use super::guard;
+use super::syntax::{
+    self, Attribute as HclAttribute, Block, Body, Expr, ExprKind, Label, Structure,
+};
 use crate::model::{
-    AttrType, Attribute, Attributes, ImportId, Presence, Resource, ResourceType, Value,
-    canonical_number, canonicalize_json,
+    AttrType, Attribute, Attributes, ImportId, MAX_NESTING, Presence, Resource, ResourceType,
+    Value, canonical_number, canonicalize_json,
 };
 
 /// Parses one resource file. `file` names it in errors (`sources/abc.tf`).
 pub fn parse(source: &str, file: &str) -> Result<Resource, ParseError> {
+    parse_file(source, file).map(|(resource, _)| resource)
+}
+
+/// Like [`parse`], and also gives the `(line, column)` of the file's first comment, which the
+/// model cannot hold: a caller that rewrites the file would drop it.
+pub fn parse_with_comments(
+    source: &str,
+    file: &str,
+) -> Result<(Resource, Option<(usize, usize)>), ParseError> {
     let parser = Parser { source, file };
-    // Untrusted input: refuse what would make the HCL parser slow before it runs.
-    guard::check(source)
-        .map_err(|(offset, problem)| parser.error(Some(offset..offset), problem))?;
-    let body = hcl_edit::parser::parse_body(source).map_err(|e| ParseError {
-        file: file.to_owned(),
-        line: e.location().line(),
-        column: e.location().column(),
-        problem: Problem::Syntax(e.message().to_owned()),
-    })?;
-    parser.file(&body)
+    parse_file(source, file).map(|(r, comment)| (r, comment.map(|at| parser.position(at))))
+}
+
+fn parse_file(source: &str, file: &str) -> Result<(Resource, Option<usize>), ParseError> {
+    let parser = Parser { source, file };
+    // Untrusted input: refuse what the parser would only refuse later with a vaguer message.
+    guard::check(source).map_err(|(offset, problem)| parser.error(offset, problem))?;
+    let parsed =
+        syntax::parse(source).map_err(|e| parser.error(e.offset, Problem::Syntax(e.message)))?;
+    let resource = parser.file(&parsed.body)?;
+    Ok((resource, parsed.first_comment))
 }
 
 struct Parser<'s> {
@@ -47,14 +55,14 @@ type Result<T, E = ParseError> = std::result::Result<T, E>;
 /// What the import block says.
 struct Import {
     to: String,
-    to_span: Option<Range<usize>>,
+    to_at: usize,
     id: String,
-    id_span: Option<Range<usize>>,
+    id_at: usize,
 }
 
 impl Parser<'_> {
-    fn error(&self, span: Option<Range<usize>>, problem: Problem) -> ParseError {
-        let (line, column) = self.position(span.map_or(0, |s| s.start));
+    fn error(&self, offset: usize, problem: Problem) -> ParseError {
+        let (line, column) = self.position(offset);
         ParseError {
             file: self.file.to_owned(),
             line,
@@ -64,59 +72,59 @@ impl Parser<'_> {
     }
 
     fn position(&self, offset: usize) -> (usize, usize) {
-        let before = &self.source[..offset.min(self.source.len())];
+        let before = self
+            .source
+            .get(..offset.min(self.source.len()))
+            .unwrap_or(self.source);
         let line = before.matches('\n').count() + 1;
         let line_start = before.rfind('\n').map_or(0, |i| i + 1);
         (line, before[line_start..].chars().count() + 1)
     }
 
-    fn line_of(&self, span: Option<Range<usize>>) -> usize {
-        self.position(span.map_or(0, |s| s.start)).0
+    fn line_of(&self, offset: usize) -> usize {
+        self.position(offset).0
     }
 
     fn file(&self, body: &Body) -> Result<Resource> {
-        let mut import: Option<(Import, Option<Range<usize>>)> = None;
+        let mut import: Option<(Import, usize)> = None;
         let mut resource: Option<&Block> = None;
-        for structure in body.iter() {
+        for structure in &body.structures {
             match structure {
                 Structure::Attribute(attr) => {
                     return Err(self.error(
-                        attr.span(),
+                        attr.span.start,
                         Problem::UnexpectedAttribute {
                             place: "a resource file",
-                            name: attr.key.to_string(),
+                            name: attr.key.name.to_owned(),
                         },
                     ));
                 }
                 Structure::Block(block) => {
-                    match block.ident.as_str() {
+                    let at = block.span.start;
+                    match block.ident.name {
                         "import" => {
                             if let Some((_, first)) = &import {
-                                let first_line = self.line_of(first.clone());
-                                return Err(
-                                    self.error(block.span(), Problem::SecondImport { first_line })
-                                );
+                                let first_line = self.line_of(*first);
+                                return Err(self.error(at, Problem::SecondImport { first_line }));
                             }
-                            import = Some((self.import(block)?, block.span()));
+                            import = Some((self.import(block)?, at));
                         }
                         "resource" => {
                             if let Some(first) = resource {
-                                let first_line = self.line_of(first.span());
-                                return Err(self
-                                    .error(block.span(), Problem::SecondResource { first_line }));
+                                let first_line = self.line_of(first.span.start);
+                                return Err(self.error(at, Problem::SecondResource { first_line }));
                             }
                             resource = Some(block);
                         }
                         other => {
-                            return Err(self
-                                .error(block.span(), Problem::UnexpectedBlock(other.to_owned())));
+                            return Err(self.error(at, Problem::UnexpectedBlock(other.to_owned())));
                         }
                     }
                 }
             }
         }
         let Some(block) = resource else {
-            return Err(self.error(None, Problem::NoResource));
+            return Err(self.error(0, Problem::NoResource));
         };
         self.resource(block, import.map(|(i, _)| i))
     }
@@ -124,27 +132,31 @@ impl Parser<'_> {
     fn import(&self, block: &Block) -> Result<Import> {
         if let Some(label) = block.labels.first() {
             return Err(self.error(
-                label_span(label),
+                label.span.start,
                 Problem::Labels("an `import` block takes no labels"),
             ));
         }
         let (mut to, mut id) = (None, None);
-        for structure in block.body.iter() {
+        for structure in &block.body.structures {
             let Structure::Attribute(attr) = structure else {
-                return Err(self.error(structure.span(), Problem::UnexpectedBlock("nested".into())));
+                return Err(self.error(
+                    structure.span().start,
+                    Problem::UnexpectedBlock("nested".into()),
+                ));
             };
-            match attr.key.as_str() {
-                "to" => to = Some((self.import_target(&attr.value)?, attr.value.span())),
-                "id" => match &attr.value {
-                    Expression::String(s) => id = Some((s.value().clone(), attr.value.span())),
-                    other => {
-                        self.reject_non_literal(other)?;
-                        return Err(self.wrong_type(other, "id", &AttrType::String));
+            let at = attr.value.span.start;
+            match attr.key.name {
+                "to" => to = Some((self.import_target(&attr.value)?, at)),
+                "id" => match &attr.value.kind {
+                    ExprKind::String(s) => id = Some((s.clone(), at)),
+                    _ => {
+                        self.reject_non_literal(&attr.value)?;
+                        return Err(self.wrong_type(&attr.value, "id", &AttrType::String));
                     }
                 },
                 name => {
                     return Err(self.error(
-                        attr.span(),
+                        attr.span.start,
                         Problem::UnexpectedAttribute {
                             place: "an `import` block",
                             name: name.to_owned(),
@@ -155,33 +167,32 @@ impl Parser<'_> {
         }
         let missing = |name: &str| {
             self.error(
-                block.span(),
+                block.span.start,
                 Problem::MissingRequired {
                     path: name.to_owned(),
                     resource_type: "import".into(),
                 },
             )
         };
-        let (to, to_span) = to.ok_or_else(|| missing("to"))?;
-        let (id, id_span) = id.ok_or_else(|| missing("id"))?;
+        let (to, to_at) = to.ok_or_else(|| missing("to"))?;
+        let (id, id_at) = id.ok_or_else(|| missing("id"))?;
         Ok(Import {
             to,
-            to_span,
+            to_at,
             id,
-            id_span,
+            id_at,
         })
     }
 
     /// `to = segment_source.id-abc`: a two-step traversal, the one reference allowed.
-    fn import_target(&self, expr: &Expression) -> Result<String> {
-        if let Expression::Traversal(t) = expr
-            && let (Expression::Variable(root), [op]) = (&t.expr, t.operators.as_slice())
-            && let TraversalOperator::GetAttr(name) = op.value()
+    fn import_target(&self, expr: &Expr) -> Result<String> {
+        if let ExprKind::Traversal { root, ops } = &expr.kind
+            && let (ExprKind::Variable(root), [Some(name)]) = (&root.kind, ops.as_slice())
         {
-            return Ok(format!("{}.{}", root.as_str(), name.as_str()));
+            return Ok(format!("{root}.{name}"));
         }
         Err(self.error(
-            expr.span(),
+            expr.span.start,
             Problem::Labels(
                 "`to` must name the resource in this file, like `segment_source.id-abc`",
             ),
@@ -189,27 +200,27 @@ impl Parser<'_> {
     }
 
     fn resource(&self, block: &Block, import: Option<Import>) -> Result<Resource> {
-        let (type_label, name_label) = match block.labels.as_slice() {
+        let (type_label, name_label): (&Label, &Label) = match block.labels.as_slice() {
             [t, n] => (t, n),
             _ => {
                 return Err(self.error(
-                    block.span(),
+                    block.span.start,
                     Problem::Labels("a `resource` block takes two labels: its type and its name"),
                 ));
             }
         };
-        let type_name = type_label.as_str();
+        let type_name = type_label.text.as_str();
         let ty = ResourceType::from_terraform_type(type_name).ok_or_else(|| {
             let problem = if type_name.starts_with("segment_") {
                 Problem::UnknownResourceType(type_name.to_owned())
             } else {
                 Problem::OtherProvider(type_name.to_owned())
             };
-            self.error(label_span(type_label), problem)
+            self.error(type_label.span.start, problem)
         })?;
-        let name = name_label.as_str();
+        let name = name_label.text.as_str();
 
-        let attributes = self.body(&block.body, ty, ty.kind().attributes, "", block.span())?;
+        let attributes = self.body(&block.body, ty, ty.kind().attributes, "", block.span.start)?;
         let mut resource = Resource::new(ty, None, attributes);
 
         match import {
@@ -218,7 +229,7 @@ impl Parser<'_> {
                 let target = format!("{type_name}.{name}");
                 if import.to != target {
                     return Err(self.error(
-                        import.to_span,
+                        import.to_at,
                         Problem::ImportTarget {
                             to: import.to,
                             resource: target,
@@ -228,13 +239,27 @@ impl Parser<'_> {
                 resource.id = self.own_id(&resource, &import.id).ok_or_else(|| {
                     let expected = expected_import_id(&resource);
                     self.error(
-                        import.id_span.clone(),
+                        import.id_at,
                         Problem::ImportId {
                             id: import.id.clone(),
                             expected,
                         },
                     )
                 })?;
+                // The name is derived from the import id; one that disagrees would be renamed
+                // by the next render, the resource in Terraform's state with it.
+                if let Ok(expected) = resource.terraform_name()
+                    && expected != name
+                {
+                    return Err(self.error(
+                        name_label.span.start,
+                        Problem::NameMismatch {
+                            name: name.to_owned(),
+                            id: import.id,
+                            expected,
+                        },
+                    ));
+                }
             }
         }
         Ok(resource)
@@ -267,29 +292,29 @@ impl Parser<'_> {
         ty: ResourceType,
         schema: &'static [Attribute],
         prefix: &str,
-        span: Option<Range<usize>>,
+        at: usize,
     ) -> Result<Attributes> {
         let mut seen: BTreeMap<String, Value> = BTreeMap::new();
-        for structure in body.iter() {
+        for structure in &body.structures {
             let attr = match structure {
                 Structure::Attribute(attr) => attr,
                 Structure::Block(block) => {
                     return Err(self.error(
-                        block.span(),
+                        block.span.start,
                         Problem::NestedBlock {
                             resource_type: ty.to_string(),
-                            name: block.ident.as_str().to_owned(),
+                            name: block.ident.name.to_owned(),
                         },
                     ));
                 }
             };
             let (name, value) = self.attribute(attr, ty, schema, prefix)?;
             if seen.contains_key(&name) {
-                return Err(self.error(attr.key.span(), Problem::DuplicateKey(name)));
+                return Err(self.error(attr.key.span.start, Problem::DuplicateKey(name)));
             }
             seen.insert(name, value);
         }
-        self.check_required(&seen, ty, schema, prefix, span)?;
+        self.check_required(&seen, ty, schema, prefix, at)?;
         // The model never holds nulls: unset and `null` are the same thing.
         seen.retain(|_, v| !v.is_null());
         Ok(seen)
@@ -302,16 +327,33 @@ impl Parser<'_> {
         schema: &'static [Attribute],
         prefix: &str,
     ) -> Result<(String, Value)> {
-        let name = attr.key.as_str();
-        self.field(name, &attr.value, attr.key.span(), ty, schema, prefix)
+        let (name, value) = self.field(
+            attr.key.name,
+            &attr.value,
+            attr.key.span.start,
+            ty,
+            schema,
+            prefix,
+        )?;
+        // Top-level attributes only: nested ones are inside one of these.
+        if prefix.is_empty() && value.depth() > MAX_NESTING {
+            return Err(self.error(
+                attr.value.span.start,
+                Problem::TooDeep {
+                    path: name,
+                    max: MAX_NESTING,
+                },
+            ));
+        }
+        Ok((name, value))
     }
 
     /// One `name = value` of a resource body or of a nested object.
     fn field(
         &self,
         name: &str,
-        expr: &Expression,
-        key_span: Option<Range<usize>>,
+        expr: &Expr,
+        key_at: usize,
         ty: ResourceType,
         schema: &'static [Attribute],
         prefix: &str,
@@ -319,7 +361,7 @@ impl Parser<'_> {
         let path = format!("{prefix}{name}");
         let Some(spec) = schema.iter().find(|a| a.name == name) else {
             return Err(self.error(
-                key_span,
+                key_at,
                 Problem::UnknownAttribute {
                     path,
                     resource_type: ty.to_string(),
@@ -327,11 +369,11 @@ impl Parser<'_> {
             ));
         };
         if spec.presence == Presence::Computed {
-            return Err(self.error(key_span, Problem::ComputedAttribute { path }));
+            return Err(self.error(key_at, Problem::ComputedAttribute { path }));
         }
         let value = self.value(expr, &spec.ty, ty, &path)?;
         if value.is_null() && spec.presence == Presence::Required {
-            return Err(self.error(expr.span(), Problem::RequiredIsNull { path }));
+            return Err(self.error(expr.span.start, Problem::RequiredIsNull { path }));
         }
         Ok((name.to_owned(), value))
     }
@@ -342,14 +384,14 @@ impl Parser<'_> {
         ty: ResourceType,
         schema: &[Attribute],
         prefix: &str,
-        span: Option<Range<usize>>,
+        at: usize,
     ) -> Result<()> {
         match schema
             .iter()
             .find(|a| a.presence == Presence::Required && !seen.contains_key(a.name))
         {
             Some(missing) => Err(self.error(
-                span,
+                at,
                 Problem::MissingRequired {
                     path: format!("{prefix}{}", missing.name),
                     resource_type: ty.to_string(),
@@ -362,65 +404,59 @@ impl Parser<'_> {
     /// A value of the given attribute type.
     fn value(
         &self,
-        expr: &Expression,
+        expr: &Expr,
         attr_ty: &AttrType,
         ty: ResourceType,
         path: &str,
     ) -> Result<Value> {
         let expr = unparen(expr);
         self.reject_non_literal(expr)?;
-        if matches!(expr, Expression::Null(_)) {
+        if matches!(expr.kind, ExprKind::Null) {
             return Ok(Value::Null);
         }
-        match (attr_ty, expr) {
-            (AttrType::Bool, Expression::Bool(b)) => Ok(Value::Bool(*b.value())),
+        match (attr_ty, &expr.kind) {
+            (AttrType::Bool, ExprKind::Bool(b)) => Ok(Value::Bool(*b)),
             (AttrType::Number, _) => match self.number(expr) {
                 Some(n) => Ok(Value::Number(n)),
                 None => Err(self.wrong_type(expr, path, attr_ty)),
             },
-            (AttrType::String, Expression::FuncCall(_)) => {
+            (AttrType::String, ExprKind::Call { .. }) => {
                 // The inverse of genconfig's quirk: a string attribute holding JSON is written
                 // as `jsonencode(...)`.
                 let json = self.jsonencode_argument(expr)?;
                 Ok(Value::String(json.to_string()))
             }
-            (AttrType::String, _) => match self.literal_string(expr)? {
-                Some(s) => Ok(Value::String(s)),
-                None => Err(self.wrong_type(expr, path, attr_ty)),
-            },
-            (AttrType::Json, Expression::FuncCall(_)) => {
+            (AttrType::String, ExprKind::String(s)) => Ok(Value::String(s.clone())),
+            (AttrType::Json, ExprKind::Call { .. }) => {
                 Ok(Value::Json(self.jsonencode_argument(expr)?))
             }
-            (AttrType::Json, _) => match self.literal_string(expr)? {
-                // The 2024 form: the JSON document as an escaped string.
-                Some(s) => serde_json::from_str(&s)
-                    .map(|mut json| {
-                        canonicalize_json(&mut json);
-                        Value::Json(json)
-                    })
-                    .map_err(|e| {
-                        self.error(
-                            expr.span(),
-                            Problem::InvalidJson {
-                                path: path.to_owned(),
-                                message: e.to_string(),
-                            },
-                        )
-                    }),
-                None => Err(self.wrong_type(expr, path, attr_ty)),
-            },
-            (AttrType::List(elem) | AttrType::Set(elem), Expression::Array(items)) => items
+            // The 2024 form: the JSON document as an escaped string.
+            (AttrType::Json, ExprKind::String(s)) => serde_json::from_str(s)
+                .map(|mut json| {
+                    canonicalize_json(&mut json);
+                    Value::Json(json)
+                })
+                .map_err(|e| {
+                    self.error(
+                        expr.span.start,
+                        Problem::InvalidJson {
+                            path: path.to_owned(),
+                            message: e.to_string(),
+                        },
+                    )
+                }),
+            (AttrType::List(elem) | AttrType::Set(elem), ExprKind::Array(items)) => items
                 .iter()
                 .enumerate()
                 .map(|(i, item)| self.value(item, elem, ty, &format!("{path}[{i}]")))
                 .collect::<Result<Vec<_>>>()
                 .map(Value::List),
-            (AttrType::Object(nested), Expression::Object(_)) => {
-                self.object(expr, nested, ty, path)
+            (AttrType::Object(nested), ExprKind::Object(items)) => {
+                self.object(expr, items, nested, ty, path)
             }
             (
                 AttrType::ObjectList(nested) | AttrType::ObjectSet(nested),
-                Expression::Array(items),
+                ExprKind::Array(items),
             ) => items
                 .iter()
                 .enumerate()
@@ -428,9 +464,11 @@ impl Parser<'_> {
                     let item_path = format!("{path}[{i}]");
                     let item = unparen(item);
                     self.reject_non_literal(item)?;
-                    match item {
-                        Expression::Object(_) => self.object(item, nested, ty, &item_path),
-                        other => Err(self.wrong_type(other, &item_path, &AttrType::Object(nested))),
+                    match &item.kind {
+                        ExprKind::Object(fields) => {
+                            self.object(item, fields, nested, ty, &item_path)
+                        }
+                        _ => Err(self.wrong_type(item, &item_path, &AttrType::Object(nested))),
                     }
                 })
                 .collect::<Result<Vec<_>>>()
@@ -441,43 +479,41 @@ impl Parser<'_> {
 
     fn object(
         &self,
-        expr: &Expression,
+        expr: &Expr,
+        items: &[(Expr, Expr)],
         nested: &'static [Attribute],
         ty: ResourceType,
         path: &str,
     ) -> Result<Value> {
-        let Expression::Object(object) = expr else {
-            return Err(self.wrong_type(expr, path, &AttrType::Object(nested)));
-        };
         let prefix = format!("{path}.");
         let mut fields = Attributes::new();
-        for (key, value) in object.iter() {
+        for (key, value) in items {
             let name = self.object_key(key)?;
             if fields.contains_key(&name) {
-                return Err(self.error(key.span(), Problem::DuplicateKey(name)));
+                return Err(self.error(key.span.start, Problem::DuplicateKey(name)));
             }
-            let (name, value) = self.field(&name, value.expr(), key.span(), ty, nested, &prefix)?;
+            let (name, value) = self.field(&name, value, key.span.start, ty, nested, &prefix)?;
             fields.insert(name, value);
         }
-        self.check_required(&fields, ty, nested, &prefix, expr.span())?;
+        self.check_required(&fields, ty, nested, &prefix, expr.span.start)?;
         fields.retain(|_, v| !v.is_null());
         Ok(Value::Object(fields))
     }
 
-    fn object_key(&self, key: &ObjectKey) -> Result<String> {
-        match key {
-            ObjectKey::Ident(ident) => Ok(ident.as_str().to_owned()),
+    fn object_key(&self, key: &Expr) -> Result<String> {
+        match &key.kind {
+            ExprKind::Variable(name) => Ok((*name).to_owned()),
             // HCL reads the keywords as names in key position (`hcl.ExprAsKeyword`), and hclwrite
             // writes the keys "null", "true" and "false" bare.
-            ObjectKey::Expression(Expression::Null(_)) => Ok("null".to_owned()),
-            ObjectKey::Expression(Expression::Bool(b)) => Ok(b.value().to_string()),
-            ObjectKey::Expression(expr) => {
-                let expr = unparen(expr);
-                match self.literal_string(expr)? {
-                    Some(s) => Ok(s),
-                    None => {
+            ExprKind::Null => Ok("null".to_owned()),
+            ExprKind::Bool(b) => Ok(b.to_string()),
+            _ => {
+                let expr = unparen(key);
+                match &expr.kind {
+                    ExprKind::String(s) => Ok(s.clone()),
+                    _ => {
                         self.reject_non_literal(expr)?;
-                        Err(self.error(key.span(), Problem::InvalidObjectKey))
+                        Err(self.error(key.span.start, Problem::InvalidObjectKey))
                     }
                 }
             }
@@ -485,146 +521,101 @@ impl Parser<'_> {
     }
 
     /// The argument of `jsonencode(...)` as JSON; any other call is refused.
-    fn jsonencode_argument(&self, expr: &Expression) -> Result<serde_json::Value> {
-        let Expression::FuncCall(call) = expr else {
-            return Err(self.error(expr.span(), Problem::Expression("this expression")));
+    fn jsonencode_argument(&self, expr: &Expr) -> Result<serde_json::Value> {
+        let ExprKind::Call { args, .. } = &expr.kind else {
+            return Err(self.error(expr.span.start, Problem::Expression("this expression")));
         };
         self.check_function(expr)?;
-        match call.args.iter().collect::<Vec<_>>().as_slice() {
-            [arg] if !call.args.expand_final() => self.json(arg),
-            args => Err(self.error(expr.span(), Problem::JsonencodeArity(args.len()))),
+        match args.as_slice() {
+            [arg] => self.json(arg),
+            args => Err(self.error(expr.span.start, Problem::JsonencodeArity(args.len()))),
         }
     }
 
-    fn json(&self, expr: &Expression) -> Result<serde_json::Value> {
+    fn json(&self, expr: &Expr) -> Result<serde_json::Value> {
         let expr = unparen(expr);
         self.reject_non_literal(expr)?;
         if let Some(n) = self.number(expr) {
             return Ok(serde_json::Value::Number(n));
         }
-        match expr {
-            Expression::Null(_) => Ok(serde_json::Value::Null),
-            Expression::Bool(b) => Ok(serde_json::Value::Bool(*b.value())),
-            Expression::Array(items) => items
+        match &expr.kind {
+            ExprKind::Null => Ok(serde_json::Value::Null),
+            ExprKind::Bool(b) => Ok(serde_json::Value::Bool(*b)),
+            ExprKind::String(s) => Ok(serde_json::Value::String(s.clone())),
+            ExprKind::Array(items) => items
                 .iter()
                 .map(|i| self.json(i))
                 .collect::<Result<_>>()
                 .map(serde_json::Value::Array),
-            Expression::Object(object) => {
+            ExprKind::Object(items) => {
                 let mut map = serde_json::Map::new();
-                for (key, value) in object.iter() {
+                for (key, value) in items {
                     let name = self.object_key(key)?;
                     if map.contains_key(&name) {
-                        return Err(self.error(key.span(), Problem::DuplicateKey(name)));
+                        return Err(self.error(key.span.start, Problem::DuplicateKey(name)));
                     }
-                    map.insert(name, self.json(value.expr())?);
+                    map.insert(name, self.json(value)?);
                 }
                 Ok(serde_json::Value::Object(map))
             }
-            Expression::FuncCall(_) => self
+            ExprKind::Call { .. } => self
                 .jsonencode_argument(expr)
                 .map(|inner| serde_json::Value::String(inner.to_string())),
-            _ => match self.literal_string(expr)? {
-                Some(s) => Ok(serde_json::Value::String(s)),
-                None => Err(self.error(expr.span(), Problem::Expression("this expression"))),
-            },
+            _ => Err(self.error(expr.span.start, Problem::Expression("this expression"))),
         }
     }
 
     /// A number literal, or a negated one.
-    fn number(&self, expr: &Expression) -> Option<serde_json::Number> {
-        match unparen(expr) {
-            Expression::Number(n) => to_json_number(n.value(), false),
-            Expression::UnaryOp(op) if *op.operator.value() == UnaryOperator::Neg => {
-                match unparen(&op.expr) {
-                    Expression::Number(n) => to_json_number(n.value(), true),
-                    _ => None,
-                }
-            }
+    fn number(&self, expr: &Expr) -> Option<serde_json::Number> {
+        match &unparen(expr).kind {
+            ExprKind::Number(n) => to_json_number(*n, false),
+            ExprKind::Neg(inner) => match &unparen(inner).kind {
+                ExprKind::Number(n) => to_json_number(*n, true),
+                _ => None,
+            },
             _ => None,
         }
     }
 
-    /// A quoted string without interpolation; `Ok(None)` for anything that is not a
-    /// string at all.
-    fn literal_string(&self, expr: &Expression) -> Result<Option<String>> {
-        match expr {
-            Expression::String(s) => Ok(Some(s.value().clone())),
-            Expression::StringTemplate(template) => {
-                self.template_literal(template.iter(), expr).map(Some)
-            }
-            // Refused by the guard before parsing; kept out here too.
-            Expression::HeredocTemplate(_) => Err(self.error(expr.span(), Problem::Heredoc)),
-            _ => Ok(None),
-        }
-    }
-
-    fn template_literal<'e>(
-        &self,
-        elements: impl Iterator<Item = &'e Element>,
-        expr: &Expression,
-    ) -> Result<String> {
-        let mut out = String::new();
-        for element in elements {
-            match element {
-                Element::Literal(lit) => out.push_str(lit.value()),
-                Element::Interpolation(_) | Element::Directive(_) => {
-                    return Err(self.error(expr.span(), Problem::Interpolation));
-                }
-            }
-        }
-        Ok(out)
-    }
-
-    fn check_function(&self, expr: &Expression) -> Result<()> {
-        if let Expression::FuncCall(call) = expr {
-            let name = &call.name;
-            if name.is_namespaced() || name.name.as_str() != "jsonencode" {
-                let mut full: Vec<&str> = name.namespace.iter().map(|n| n.as_str()).collect();
-                full.push(name.name.as_str());
-                return Err(self.error(expr.span(), Problem::Function(full.join("::"))));
-            }
+    fn check_function(&self, expr: &Expr) -> Result<()> {
+        if let ExprKind::Call { name, .. } = &expr.kind
+            && name.as_slice() != ["jsonencode"]
+        {
+            return Err(self.error(expr.span.start, Problem::Function(name.join("::"))));
         }
         Ok(())
     }
 
-    /// Refuses everything that would need evaluating: names, references, calls other than
-    /// `jsonencode`, operators, conditionals, `for` expressions and interpolations.
-    fn reject_non_literal(&self, expr: &Expression) -> Result<()> {
-        let problem = match expr {
-            Expression::Variable(v) => Problem::Reference(v.as_str().to_owned()),
-            Expression::Traversal(t) => {
-                let text = self.source_text(expr.span()).unwrap_or_default();
-                match &t.expr {
-                    Expression::Variable(root) if root.as_str() == "var" => Problem::Variable(text),
-                    Expression::Variable(root) if root.as_str() == "local" => {
-                        Problem::LocalValue(text)
-                    }
+    /// Refuses everything that would need evaluating: names, references and calls other than
+    /// `jsonencode` (operators, conditionals, `for` expressions and interpolations never get
+    /// past [`super::syntax`]).
+    fn reject_non_literal(&self, expr: &Expr) -> Result<()> {
+        let problem = match &expr.kind {
+            ExprKind::Variable(v) => Problem::Reference((*v).to_owned()),
+            ExprKind::Traversal { root, .. } => {
+                let text = self.source_text(expr).to_owned();
+                match &root.kind {
+                    ExprKind::Variable("var") => Problem::Variable(text),
+                    ExprKind::Variable("local") => Problem::LocalValue(text),
                     _ => Problem::Reference(text),
                 }
             }
-            Expression::FuncCall(_) => return self.check_function(expr),
-            Expression::StringTemplate(_) | Expression::HeredocTemplate(_) => {
-                return self.literal_string(expr).map(|_| ());
-            }
-            Expression::Conditional(_) => Problem::Expression("a conditional expression"),
-            Expression::BinaryOp(_) => Problem::Expression("an operator expression"),
-            Expression::UnaryOp(_) if self.number(expr).is_some() => return Ok(()),
-            Expression::UnaryOp(_) => Problem::Expression("an operator expression"),
-            Expression::ForExpr(_) => Problem::Expression("a `for` expression"),
+            ExprKind::Call { .. } => return self.check_function(expr),
             _ => return Ok(()),
         };
-        Err(self.error(expr.span(), problem))
+        Err(self.error(expr.span.start, problem))
     }
 
-    fn source_text(&self, span: Option<Range<usize>>) -> Option<String> {
-        span.and_then(|s| self.source.get(s))
-            .map(|s| s.trim().to_owned())
+    fn source_text(&self, expr: &Expr) -> &str {
+        self.source
+            .get(expr.span.clone())
+            .unwrap_or_default()
+            .trim()
     }
 
-    fn wrong_type(&self, expr: &Expression, path: &str, expected: &AttrType) -> ParseError {
+    fn wrong_type(&self, expr: &Expr, path: &str, expected: &AttrType) -> ParseError {
         self.error(
-            expr.span(),
+            expr.span.start,
             Problem::WrongType {
                 path: path.to_owned(),
                 expected: expected.describe(),
@@ -634,46 +625,34 @@ impl Parser<'_> {
     }
 }
 
-fn unparen(mut expr: &Expression) -> &Expression {
-    while let Expression::Parenthesis(p) = expr {
-        expr = p.inner();
+fn unparen<'e, 's>(mut expr: &'e Expr<'s>) -> &'e Expr<'s> {
+    while let ExprKind::Paren(inner) = &expr.kind {
+        expr = inner;
     }
     expr
 }
 
-fn label_span(label: &BlockLabel) -> Option<Range<usize>> {
-    match label {
-        BlockLabel::Ident(i) => i.span(),
-        BlockLabel::String(s) => s.span(),
-    }
-}
-
-fn to_json_number(n: &Number, negate: bool) -> Option<serde_json::Number> {
-    if let Some(u) = n.as_u64() {
-        if !negate {
-            return Some(u.into());
-        }
-        if let Ok(i) = i64::try_from(u) {
-            return Some((-i).into());
-        }
-    } else if let Some(i) = n.as_i64() {
-        return Some((if negate { -i } else { i }).into());
-    }
-    let f = n.as_f64()?;
+fn to_json_number(n: syntax::Number, negate: bool) -> Option<serde_json::Number> {
+    let f = match n {
+        syntax::Number::U64(u) if !negate => return Some(u.into()),
+        syntax::Number::U64(u) => match i64::try_from(u) {
+            Ok(i) => return Some((-i).into()),
+            Err(_) => u as f64,
+        },
+        syntax::Number::F64(f) => f,
+    };
     serde_json::Number::from_f64(if negate { -f } else { f }).map(canonical_number)
 }
 
-fn describe_expr(expr: &Expression) -> &'static str {
-    match expr {
-        Expression::Null(_) => "null",
-        Expression::Bool(_) => "a bool",
-        Expression::Number(_) | Expression::UnaryOp(_) => "a number",
-        Expression::String(_) | Expression::StringTemplate(_) | Expression::HeredocTemplate(_) => {
-            "a string"
-        }
-        Expression::Array(_) => "a list",
-        Expression::Object(_) => "an object",
-        Expression::FuncCall(_) => "a function call",
+fn describe_expr(expr: &Expr) -> &'static str {
+    match &expr.kind {
+        ExprKind::Null => "null",
+        ExprKind::Bool(_) => "a bool",
+        ExprKind::Number(_) | ExprKind::Neg(_) => "a number",
+        ExprKind::String(_) => "a string",
+        ExprKind::Array(_) => "a list",
+        ExprKind::Object(_) => "an object",
+        ExprKind::Call { .. } => "a function call",
         _ => "an expression",
     }
 }

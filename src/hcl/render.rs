@@ -12,13 +12,17 @@ use std::borrow::Cow;
 
 use super::format::{Token, TokenKind as K, format_to_string};
 use super::literal::{escape_string, is_identifier, needs_no_escape, number_text};
-use crate::model::{AttrType, Attribute, IdentityError, Resource, Value};
+use crate::model::{AttrType, Attribute, IdentityError, NestingError, Resource, Value};
 
 /// Why a resource cannot be rendered.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum RenderError {
     #[error(transparent)]
     Identity(#[from] IdentityError),
+    /// Deeper than the parser reads back: the file would be refused by `fmt` and by a sync of
+    /// its pull request.
+    #[error(transparent)]
+    TooDeep(#[from] NestingError),
     #[error(
         "{ty}: `{name}` is not a valid Terraform resource name; its import id must be made of letters, digits, `_`, `-` and `:`"
     )]
@@ -46,6 +50,7 @@ struct Renderer<'r, 'a> {
 }
 
 fn render_tokens<'r>(resource: &'r Resource, out: &mut Vec<Token<'r>>) -> Result<(), RenderError> {
+    resource.check_nesting()?;
     let ty = resource.ty.terraform_type();
     let name = resource.terraform_name()?;
     if !is_identifier(&name) {

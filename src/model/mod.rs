@@ -10,8 +10,10 @@ pub mod schema;
 pub mod synthetic;
 mod value;
 
-pub use schema::{AttrType, Attribute, ImportId, Kind, Presence, ResourceType};
-pub use value::{Value, canonical_number, canonicalize_json, secret_placeholders};
+pub use schema::{AttrType, Attribute, ImportId, Kind, Presence, ResourceType, TypeListError};
+pub use value::{
+    MAX_NESTING, Value, canonical_number, canonicalize_json, json_depth, secret_placeholders,
+};
 
 use std::collections::BTreeMap;
 
@@ -44,6 +46,16 @@ pub enum IdentityError {
         ty: ResourceType,
         attribute: &'static str,
     },
+}
+
+/// A value nested deeper than [`MAX_NESTING`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{ty}: `{attribute}` nests lists and objects deeper than the {MAX_NESTING} levels allowed")]
+pub struct NestingError {
+    pub ty: ResourceType,
+    pub attribute: String,
+    /// `usize::MAX` for a document deeper than serde_json reads.
+    pub depth: usize,
 }
 
 impl Resource {
@@ -117,6 +129,24 @@ impl Resource {
             schema::FileName::ImportId => self.import_id()?.replace(':', "_"),
         };
         Ok(format!("{}/{stem}.tf", self.kind().directory))
+    }
+
+    /// Refuses an attribute nested deeper than [`MAX_NESTING`]: the one check that the
+    /// embedded workspace, the renderer and the parser share.
+    pub fn check_nesting(&self) -> Result<(), NestingError> {
+        match self
+            .attributes
+            .iter()
+            .map(|(name, value)| (name, value.depth()))
+            .find(|(_, depth)| *depth > MAX_NESTING)
+        {
+            Some((name, depth)) => Err(NestingError {
+                ty: self.ty,
+                attribute: name.clone(),
+                depth,
+            }),
+            None => Ok(()),
+        }
     }
 
     /// Names of the `@@name@@` secret placeholders used anywhere in the resource.

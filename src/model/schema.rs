@@ -198,10 +198,61 @@ impl ResourceType {
         Self::ALL.into_iter().filter(|t| t.kind().in_git_sync)
     }
 
+    /// A list of types as people write it (CLI `--types`, a GitSync's `resourceTypes`): each
+    /// by directory (`sources`) or Terraform name (`segment_source`), in the order given. An
+    /// empty list is empty; what it defaults to is the caller's choice. A type named twice is
+    /// refused rather than dropped: `sources,sources` is more likely a typo for another type.
+    pub fn parse_list<S: AsRef<str>>(
+        names: impl IntoIterator<Item = S>,
+    ) -> Result<Vec<ResourceType>, TypeListError> {
+        let mut types: Vec<(ResourceType, String)> = Vec::new();
+        for name in names {
+            let name = name.as_ref().trim();
+            let ty = ResourceType::from_directory(name)
+                .or_else(|| ResourceType::from_terraform_type(name))
+                .ok_or_else(|| TypeListError::Unknown(name.to_owned()))?;
+            if let Some((_, first)) = types.iter().find(|(t, _)| *t == ty) {
+                return Err(TypeListError::Twice {
+                    first: first.clone(),
+                    again: name.to_owned(),
+                });
+            }
+            types.push((ty, name.to_owned()));
+        }
+        Ok(types.into_iter().map(|(t, _)| t).collect())
+    }
+
     /// A top-level attribute by name.
     pub fn attribute(self, name: &str) -> Option<&'static Attribute> {
         self.kind().attributes.iter().find(|a| a.name == name)
     }
+}
+
+/// Why [`ResourceType::parse_list`] refused a list.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TypeListError {
+    #[error("unknown resource type `{0}`; known: {known}", known = known_directories())]
+    Unknown(String),
+    #[error("{}", twice(first, again))]
+    Twice { first: String, again: String },
+}
+
+fn twice(first: &str, again: &str) -> String {
+    if first == again {
+        format!("the resource type `{first}` is listed twice; name each type once")
+    } else {
+        format!(
+            "`{first}` and `{again}` are the same resource type, listed twice; name each type once"
+        )
+    }
+}
+
+fn known_directories() -> String {
+    ResourceType::ALL
+        .iter()
+        .map(|t| t.kind().directory)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl fmt::Display for ResourceType {
@@ -690,6 +741,28 @@ static KINDS: [Kind; 16] = [
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn type_lists_take_directories_and_terraform_names_once_each() {
+        assert_eq!(
+            ResourceType::parse_list(["sources", " segment_destination"]),
+            Ok(vec![ResourceType::Source, ResourceType::Destination])
+        );
+        assert_eq!(
+            ResourceType::parse_list(["sources", "segment_source"]),
+            Err(TypeListError::Twice {
+                first: "sources".into(),
+                again: "segment_source".into()
+            })
+        );
+        let unknown = ResourceType::parse_list(["sorces"]).map_err(|e| e.to_string());
+        assert!(
+            unknown
+                .as_ref()
+                .is_err_and(|e| e.starts_with("unknown resource type `sorces`; known: sources, ")),
+            "{unknown:?}"
+        );
+    }
 
     fn check_sorted(path: &str, attrs: &[Attribute]) {
         for pair in attrs.windows(2) {

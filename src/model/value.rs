@@ -2,6 +2,13 @@
 
 use std::collections::BTreeMap;
 
+/// The deepest nesting of lists and objects one attribute value may have, counted as
+/// [`Value::depth`] counts it. One limit for all: the embedded workspace refuses deeper writes,
+/// the renderer deeper values and the parser deeper files, so what one accepts the others do.
+/// Real Segment values stay under 20; the bound keeps every recursive walk of a value (and the
+/// parser's stack) small.
+pub const MAX_NESTING: usize = 64;
+
 /// The value of one attribute, shaped by its [`AttrType`](super::AttrType).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
@@ -24,6 +31,19 @@ impl Value {
         matches!(self, Value::Null)
     }
 
+    /// How deep lists and objects nest in this value: 0 for a scalar, 1 for a flat list or
+    /// object. A string holding a JSON array or object counts that document's depth, since Git
+    /// Sync writes such a string as `jsonencode(...)`.
+    pub fn depth(&self) -> usize {
+        match self {
+            Value::Null | Value::Bool(_) | Value::Number(_) => 0,
+            Value::String(s) => string_json_depth(s),
+            Value::Json(j) => json_depth(j),
+            Value::List(items) => 1 + items.iter().map(Value::depth).max().unwrap_or(0),
+            Value::Object(map) => 1 + map.values().map(Value::depth).max().unwrap_or(0),
+        }
+    }
+
     pub(super) fn collect_placeholders(&self, out: &mut Vec<String>) {
         match self {
             Value::String(s) => out.extend(secret_placeholders(s).map(str::to_owned)),
@@ -32,6 +52,27 @@ impl Value {
             Value::Object(map) => map.values().for_each(|v| v.collect_placeholders(out)),
             Value::Null | Value::Bool(_) | Value::Number(_) => {}
         }
+    }
+}
+
+/// The nesting depth of a JSON document, as [`Value::depth`] counts it.
+pub fn json_depth(value: &serde_json::Value) -> usize {
+    match value {
+        serde_json::Value::Array(items) => 1 + items.iter().map(json_depth).max().unwrap_or(0),
+        serde_json::Value::Object(map) => 1 + map.values().map(json_depth).max().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+fn string_json_depth(s: &str) -> usize {
+    if !matches!(s.trim_start().as_bytes().first(), Some(b'{' | b'[')) {
+        return 0;
+    }
+    match serde_json::from_str::<serde_json::Value>(s) {
+        Ok(json) => json_depth(&json),
+        // Deeper than serde_json reads (128): deeper than any limit, too.
+        Err(e) if e.to_string().contains("recursion limit") => usize::MAX,
+        Err(_) => 0,
     }
 }
 

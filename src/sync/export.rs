@@ -3,8 +3,14 @@
 //! [`render_workspace`] produces the tree in memory (path -> bytes); [`write_tree`] writes it into
 //! a directory, replacing the contents of the resource directories it covers and nothing else:
 //! a README, `providers.tf` or CI files beside them stay as they are.
+//!
+//! Writing never follows a symbolic link out of the target: a resource directory or file that
+//! is a link is refused before anything is written or removed. Temporary files are named
+//! [`TEMP_PREFIX`]`...`, so that leftovers of a killed run are recognisably gitsync's own; the
+//! next export removes them.
 
 use std::collections::BTreeMap;
+use std::fs::Permissions;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -35,6 +41,47 @@ pub enum ExportError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(
+        "{path} is a symbolic link; export writes only inside the output directory and never follows links, so nothing was written: replace the link with a real {what}"
+    )]
+    Symlink { path: PathBuf, what: &'static str },
+    #[error("{path} is not a directory; nothing was written")]
+    NotADirectory { path: PathBuf },
+}
+
+/// The name prefix of gitsync's temporary files, beside the file they will replace.
+pub const TEMP_PREFIX: &str = ".gitsync-tmp-";
+
+/// Writes `bytes` to `path` through a temporary file in the same directory renamed over it, so
+/// that a reader (or a crash) sees the old content or the new, never half of it. The new file
+/// gets `permissions`, or, like any file a tool creates, 0666 less the umask. With `sync` the
+/// data reaches the disk before the rename.
+pub fn write_atomically(
+    path: &Path,
+    bytes: &[u8],
+    permissions: Option<Permissions>,
+    sync: bool,
+) -> std::io::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(TEMP_PREFIX);
+    #[cfg(unix)]
+    let default = <Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o666);
+    #[cfg(unix)]
+    builder.permissions(default);
+    let mut tmp = builder.tempfile_in(dir)?;
+    tmp.write_all(bytes)?;
+    if let Some(permissions) = permissions {
+        tmp.as_file().set_permissions(permissions)?;
+    }
+    if sync {
+        tmp.as_file().sync_all()?;
+    }
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
 }
 
 /// Something to tell about progress: called after each type with (type, resources so far).
@@ -107,33 +154,56 @@ pub struct WriteSummary {
 
 /// Makes the resource directories of `types` under `dir` hold exactly `tree`: new and changed
 /// files are written (atomically, each through a temporary file), files of resources that no
-/// longer exist are removed, identical files are left alone. Nothing outside those directories
-/// is touched.
+/// longer exist are removed, identical files are left alone, and leftover temporary files of an
+/// earlier, killed export are removed. Nothing outside those directories is touched: a resource
+/// directory or file that is a symbolic link is refused before anything changes.
 pub fn write_tree(
     dir: &Path,
     types: &[ResourceType],
     tree: &Tree,
 ) -> Result<WriteSummary, ExportError> {
-    let mut summary = WriteSummary::default();
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| ExportError::Write { path, source }
     };
+    // First look, change nothing: every path this export touches must be inside `dir`.
+    let mut stale = Vec::new();
     for ty in types {
         let sub = dir.join(ty.kind().directory);
-        if let Ok(entries) = std::fs::read_dir(&sub) {
-            for entry in entries.filter_map(Result::ok) {
-                let path = entry.path();
-                let rel = format!(
-                    "{}/{}",
-                    ty.kind().directory,
-                    entry.file_name().to_string_lossy()
-                );
-                if path.extension().is_some_and(|x| x == "tf") && !tree.contains_key(&rel) {
-                    std::fs::remove_file(&path).map_err(io(&path))?;
-                    summary.removed += 1;
-                }
+        match std::fs::symlink_metadata(&sub) {
+            Ok(m) if m.file_type().is_symlink() => {
+                return Err(ExportError::Symlink {
+                    path: sub,
+                    what: "directory",
+                });
             }
+            Ok(m) if !m.is_dir() => return Err(ExportError::NotADirectory { path: sub }),
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(io(&sub)(e)),
+        }
+        for entry in std::fs::read_dir(&sub).map_err(io(&sub))? {
+            let entry = entry.map_err(io(&sub))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let path = entry.path();
+            let rel = format!("{}/{name}", ty.kind().directory);
+            let is_link = entry.file_type().map_err(io(&path))?.is_symlink();
+            let ours = name.starts_with(TEMP_PREFIX);
+            let is_tf = path.extension().is_some_and(|x| x == "tf");
+            if is_link && !ours && (is_tf || tree.contains_key(&rel)) {
+                return Err(ExportError::Symlink { path, what: "file" });
+            }
+            if ours || (is_tf && !tree.contains_key(&rel)) {
+                stale.push((path, ours));
+            }
+        }
+    }
+
+    let mut summary = WriteSummary::default();
+    for (path, ours) in stale {
+        std::fs::remove_file(&path).map_err(io(&path))?;
+        if !ours {
+            summary.removed += 1;
         }
     }
     for (rel, text) in tree {
@@ -144,12 +214,7 @@ pub fn write_tree(
         }
         let parent = path.parent().unwrap_or(dir);
         std::fs::create_dir_all(parent).map_err(io(parent))?;
-        let mut tmp = tempfile::NamedTempFile::new_in(parent).map_err(io(parent))?;
-        tmp.write_all(text.as_bytes()).map_err(io(&path))?;
-        tmp.persist(&path).map_err(|e| ExportError::Write {
-            path: path.clone(),
-            source: e.error,
-        })?;
+        write_atomically(&path, text.as_bytes(), None, false).map_err(io(&path))?;
         summary.written += 1;
     }
     Ok(summary)

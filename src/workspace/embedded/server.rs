@@ -752,6 +752,10 @@ fn parse_body(body: &Bytes) -> Result<Json, ApiFailure> {
 fn validate(ty: ResourceType, object: &Map<String, Json>) -> Result<(), ApiFailure> {
     let resource = api::from_api(ty, object)
         .map_err(|e| ApiFailure::validation(e.field.clone(), e.to_string()))?;
+    // The limit the renderer and the parser hold too: what is stored can be exported and read.
+    resource
+        .check_nesting()
+        .map_err(|e| ApiFailure::validation(api::camel_case(&e.attribute), e.to_string()))?;
     for attr in ty
         .kind()
         .attributes
