@@ -11,9 +11,7 @@ use gitsync::workspace::api::AuditChange;
 fn gitsync_writes_the_messages_segment_wrote() {
     let mut checked = 0;
     for file in ["history-v2025.txt", "history-v2024.txt"] {
-        let path = common::fixtures_root()
-            .join("gitsync-output")
-            .join(file);
+        let path = common::fixtures_root().join("gitsync-output").join(file);
         let text =
             std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         for line in text
