@@ -1,5 +1,6 @@
-//! gitsync keeps a Segment workspace and a Git repository in sync, in both directions, as the
-//! Terraform HCL that Segment's own Git Sync writes.
+//! gitsync keeps a Segment workspace and a Git repository in sync as the Terraform HCL that
+//! Segment's own Git Sync writes. Workspace -> Git is built; Git -> workspace (plans on pull
+//! requests, applies on command) is not yet.
 //!
 //! The crate is laid out along the data flow, `workspace -> model -> HCL -> git` and back:
 //! - [`model`]: resource types and their attributes (the provider schema, once) and values;

@@ -84,3 +84,64 @@ fn block_on<F: std::future::Future<Output = ExitCode>>(future: F) -> ExitCode {
         Err(e) => fail(format!("cannot start the async runtime: {e}")),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    use super::Cli;
+
+    /// Every (sub)command's help ends with examples, and every example parses as written.
+    #[test]
+    fn every_subcommand_has_examples_that_parse() {
+        fn visit(command: &mut clap::Command, path: Vec<String>, checked: &mut usize) {
+            let help = command.render_long_help().to_string();
+            let examples = help
+                .split_once("Examples:")
+                .map(|(_, e)| e.to_owned())
+                .unwrap_or_else(|| panic!("`{}` --help has no Examples", path.join(" ")));
+            // Lines ending in `\` continue on the next one.
+            let joined = examples.replace("\\\n", " ");
+            for line in joined
+                .lines()
+                .map(str::trim)
+                .filter(|l| l.starts_with("gitsync "))
+            {
+                // Only the gitsync command: not a comment, a pipe or a redirection after it.
+                let command = line
+                    .split([' ', '\t'])
+                    .take_while(|w| !["#", "|", ">"].contains(w))
+                    .filter(|w| !w.is_empty())
+                    .collect::<Vec<_>>();
+                if let Err(e) = Cli::try_parse_from(&command) {
+                    panic!(
+                        "`{line}` (in `{}` --help) does not parse: {e}",
+                        path.join(" ")
+                    );
+                }
+                *checked += 1;
+            }
+            for sub in command.get_subcommands_mut() {
+                if sub.get_name() == "help" {
+                    continue;
+                }
+                let mut path = path.clone();
+                path.push(sub.get_name().to_owned());
+                visit(sub, path, checked);
+            }
+        }
+        let mut checked = 0;
+        visit(&mut Cli::command(), vec!["gitsync".into()], &mut checked);
+        assert!(checked >= 20, "only {checked} examples");
+    }
+
+    #[test]
+    fn the_version_names_the_commit() {
+        let version = Cli::command().render_version();
+        assert!(
+            version.starts_with(concat!("gitsync ", env!("CARGO_PKG_VERSION"), " (commit ")),
+            "{version}"
+        );
+        assert!(!env!("GITSYNC_BUILD_COMMIT").is_empty());
+    }
+}
