@@ -18,7 +18,7 @@ use serde_json::{Value as Json, json};
 
 /// A source whose `settings` is `json`, as Git Sync writes it.
 fn source_with_settings(json: Json) -> String {
-    let base = "import {\n  to = segment_source.id-abc\n  id = \"abc\"\n}\n\nresource \"segment_source\" \"id-abc\" {\n  enabled = true\n  labels = null\n  metadata = {\n    id = \"78PbvP2yv8\"\n  }\n  name = \"BigQuery\"\n  settings = null\n  slug = \"bigquery\"\n}";
+    let base = "import {\n  to = segment_source.id-abc\n  id = \"abc\"\n}\n\nresource \"segment_source\" \"id-abc\" {\n  enabled = true\n  labels = null\n  metadata = {\n    id = \"78PbvP2yv8\"\n  }\n  name = \"BigQuery\"\n  settings = jsonencode({})\n  slug = \"bigquery\"\n}";
     let mut resource = parse(base, "bench.tf").unwrap_or_else(|e| panic!("{e}"));
     resource
         .attributes
