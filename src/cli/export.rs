@@ -63,25 +63,6 @@ pub fn read_token(token_file: Option<&PathBuf>) -> Result<(String, String), Stri
     }
 }
 
-/// Parses `--types`: [`ResourceType::parse_list`], limited to the types the workspace API can
-/// list; none means all that Git Sync exports.
-pub fn parse_types(names: &[String]) -> Result<Vec<ResourceType>, String> {
-    if names.is_empty() {
-        return Ok(ResourceType::git_sync_types().collect());
-    }
-    let types = ResourceType::parse_list(names).map_err(|e| e.to_string())?;
-    match types
-        .iter()
-        .find(|t| crate::workspace::api::endpoint(**t).is_none())
-    {
-        Some(t) => Err(format!(
-            "`{}` cannot be exported: the workspace API does not list it",
-            t.kind().directory
-        )),
-        None => Ok(types),
-    }
-}
-
 /// A progress line on a terminal, nothing otherwise.
 struct Line {
     tty: bool,
@@ -106,7 +87,7 @@ pub fn run(args: &ExportArgs) -> ExitCode {
     // Messages may quote the workspace URL as given; never with the credentials it carries.
     let urls = [args.workspace.as_str()];
     let fail = |e: &dyn std::fmt::Display| super::fail(scrub_urls(&e.to_string(), &urls));
-    let types = match parse_types(&args.types) {
+    let types = match crate::sync::export::parse_types(&args.types) {
         Ok(t) => t,
         Err(e) => return fail(&e),
     };

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use super::export::{parse_types, read_token};
+use super::export::read_token;
 use crate::git::cache;
 use crate::git::remote::{Auth, Remote};
 use crate::git::tree::Author;
@@ -144,7 +144,11 @@ pub fn run(args: &SyncArgs) -> ExitCode {
                 email: args.author_email.clone(),
             },
         };
-        Ok(Syncer::new(client, target, parse_types(&[])?))
+        Ok(Syncer::new(
+            client,
+            target,
+            crate::sync::export::parse_types::<&str>(&[])?,
+        ))
     };
     let mut syncer = match setup() {
         Ok(s) => s,

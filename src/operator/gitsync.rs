@@ -133,21 +133,15 @@ async fn resolve(
             message: format!("spec.repository.branch: {e}"),
         }));
     }
-    let mut types = Vec::new();
-    for name in &spec.resource_types {
-        match ResourceType::from_terraform_type(name) {
-            Some(t) => types.push(t),
-            None => {
-                return Ok(Err(Problem {
-                    reason: "UnknownResourceType",
-                    message: format!("spec.resourceTypes: `{name}` is not a Segment resource type"),
-                }));
-            }
+    let types = match crate::sync::export::parse_types(&spec.resource_types) {
+        Ok(types) => types,
+        Err(e) => {
+            return Ok(Err(Problem {
+                reason: "UnknownResourceType",
+                message: format!("spec.resourceTypes: {e}"),
+            }));
         }
-    }
-    if types.is_empty() {
-        types = ResourceType::git_sync_types().collect();
-    }
+    };
     let auth = match &spec.connection_ref {
         None => Auth::None,
         Some(conn_ref) => {

@@ -130,6 +130,26 @@ pub fn identity(resource: &Resource) -> String {
         .unwrap_or_else(|| resource.import_id().unwrap_or_default())
 }
 
+/// The types a sync or export covers, as people list them (`--types`, a GitSync's
+/// `spec.resourceTypes`): [`ResourceType::parse_list`], limited to the types the workspace API
+/// can list; none means all that Git Sync exports. The one rule the CLI and the operator share.
+pub fn parse_types<S: AsRef<str>>(names: &[S]) -> Result<Vec<ResourceType>, String> {
+    if names.is_empty() {
+        return Ok(ResourceType::git_sync_types().collect());
+    }
+    let types = ResourceType::parse_list(names).map_err(|e| e.to_string())?;
+    match types
+        .iter()
+        .find(|t| crate::workspace::api::endpoint(**t).is_none())
+    {
+        Some(t) => Err(format!(
+            "`{}` cannot be exported: the workspace API does not list it",
+            t.kind().directory
+        )),
+        None => Ok(types),
+    }
+}
+
 /// One resource as its Git Sync file: (repository-relative path, contents).
 pub fn render_file(resource: &Resource) -> Result<(String, String), ExportError> {
     let render_err = |source| ExportError::Render {
