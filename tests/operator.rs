@@ -115,6 +115,26 @@ fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool, log
     }
 }
 
+/// Asks for a poll now with `reconcile.fluxcd.io/requestedAt=at` on `what` (`gitsync/acme`), as
+/// `flux reconcile` does, and waits until the status says it was handled.
+fn request_reconcile(cluster: &TestCluster, what: &str, at: &str, log: &Path) {
+    kubectl_ok(
+        cluster,
+        &[
+            "annotate",
+            "--overwrite",
+            what,
+            &format!("reconcile.fluxcd.io/requestedAt={at}"),
+        ],
+    );
+    wait_until(
+        "lastHandledReconcileAt",
+        Duration::from_secs(15),
+        || get_json(cluster, what)["status"]["lastHandledReconcileAt"] == at,
+        log,
+    );
+}
+
 fn tail(log: &Path) -> String {
     let text = std::fs::read_to_string(log).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
@@ -293,24 +313,7 @@ spec:
     assert!(events.contains("FullSync"), "{events}");
 
     // Flux's reconcile annotation is recorded.
-    kubectl_ok(
-        &cluster,
-        &[
-            "annotate",
-            "--overwrite",
-            "gitsync/acme",
-            "reconcile.fluxcd.io/requestedAt=2026-11-24T10:00:00Z",
-        ],
-    );
-    wait_until(
-        "lastHandledReconcileAt",
-        Duration::from_secs(15),
-        || {
-            get_json(&cluster, "gitsync/acme")["status"]["lastHandledReconcileAt"]
-                == "2026-11-24T10:00:00Z"
-        },
-        &log,
-    );
+    request_reconcile(&cluster, "gitsync/acme", "2026-11-24T10:00:00Z", &log);
 
     // Suspend stops commits.
     kubectl_ok(
@@ -948,24 +951,7 @@ async fn a_wake_up_with_nothing_due_makes_no_api_call() {
 
     // A due run (Flux's reconcile annotation) runs and writes its status, but reads no Secret and
     // no GitConnection: they have not changed.
-    kubectl_ok(
-        &cluster,
-        &[
-            "annotate",
-            "--overwrite",
-            "gitsync/a",
-            "reconcile.fluxcd.io/requestedAt=2026-12-01T09:00:00Z",
-        ],
-    );
-    wait_until(
-        "lastHandledReconcileAt",
-        Duration::from_secs(15),
-        || {
-            get_json(&cluster, "gitsync/a")["status"]["lastHandledReconcileAt"]
-                == "2026-12-01T09:00:00Z"
-        },
-        &log,
-    );
+    request_reconcile(&cluster, "gitsync/a", "2026-12-01T09:00:00Z", &log);
     tokio::time::sleep(Duration::from_secs(2)).await;
     let run = operator_calls(&cluster);
     assert_eq!(
