@@ -46,43 +46,38 @@ fn nested(depth: usize, leaf: Json) -> Json {
     (0..depth).fold(leaf, |v, _| json!([v]))
 }
 
-/// The shapes, each about 1 MB: (name, file text).
-fn shapes() -> Vec<(String, String)> {
+/// The shapes, each about 1 MB: (name, file text, the settings document as JSON text).
+fn shapes() -> Vec<(String, String, String)> {
     let mut out = Vec::new();
+    let mut push = |name: String, settings: Json| {
+        let text = source_with_settings(settings.clone());
+        out.push((name, text, settings.to_string()));
+    };
     for keys in [10_000, 20_000, 40_000] {
-        out.push((
-            format!("flat_object_{keys}_keys"),
-            source_with_settings(flat_object(keys)),
-        ));
+        push(format!("flat_object_{keys}_keys"), flat_object(keys));
     }
     let flat_1mb = {
         let per_key = source_with_settings(flat_object(1000)).len() / 1000;
         flat_object((1 << 20) / per_key)
     };
-    out.push((
-        "flat_object_1mb".into(),
-        source_with_settings(flat_1mb.clone()),
-    ));
+    push("flat_object_1mb".into(), flat_1mb.clone());
     // Each element as deep as the limit allows inside the outer list.
-    out.push((
+    push(
         "deep_nesting_1mb".into(),
-        source_with_settings(one_mb_of(|i| nested(MAX_NESTING - 1, json!(i)))),
-    ));
-    out.push((
-        "long_array_1mb".into(),
-        source_with_settings(one_mb_of(|i| json!(i))),
-    ));
-    out.push((
+        one_mb_of(|i| nested(MAX_NESTING - 1, json!(i))),
+    );
+    push("long_array_1mb".into(), one_mb_of(|i| json!(i)));
+    push(
         "long_string_1mb".into(),
-        source_with_settings(json!({ "query": "select 1; ".repeat((1 << 20) / 10) })),
-    ));
-    out.push((
+        json!({ "query": "select 1; ".repeat((1 << 20) / 10) }),
+    );
+    push(
         "jsonencode_mixed_1mb".into(),
-        source_with_settings(one_mb_of(|i| {
+        one_mb_of(|i| {
             json!({ "name": format!("event {i}"), "enabled": i % 2 == 0, "ratio": 0.5,
                     "tags": ["a", "b", null], "nested": { "k": [1, 2, { "x": "y" }] } })
-        })),
-    ));
+        }),
+    );
     // The 2024 form: the same document as an escaped JSON string.
     let jsonencoded = source_with_settings(json!({ "marker": 1 }));
     let (before, after) = jsonencoded
@@ -92,18 +87,24 @@ fn shapes() -> Vec<(String, String)> {
     out.push((
         "escaped_json_2024_1mb".into(),
         format!("{before}settings = {escaped}{after}"),
+        flat_1mb.to_string(),
     ));
     out
 }
 
+/// Each shape parsed by gitsync, and its settings document parsed by serde_json: the floor a
+/// parser of the same data can hardly beat, measured in the same run (read gitsync / floor).
 fn parse_shapes(c: &mut Criterion) {
     let mut group = c.benchmark_group("parse_shapes");
     group.sample_size(10);
-    for (name, text) in shapes() {
+    for (name, text, json_text) in shapes() {
         parse(&text, &name).unwrap_or_else(|e| panic!("{name}: {e}"));
         group.throughput(Throughput::Bytes(text.len() as u64));
-        group.bench_function(name.as_str(), |b| {
+        group.bench_function(format!("{name}/gitsync_parse"), |b| {
             b.iter(|| black_box(parse(&text, &name).is_ok()))
+        });
+        group.bench_function(format!("{name}/floor_serde_json"), |b| {
+            b.iter(|| black_box(serde_json::from_str::<Json>(&json_text).is_ok()))
         });
     }
     group.finish();
