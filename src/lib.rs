@@ -9,7 +9,8 @@
 //! - [`git`]: the bare cache, tree edits and commits, fetch and push;
 //! - [`sync`]: the engine: full, incremental and list-and-diff sync, and the runner;
 //! - [`operator`]: custom resources and controllers around the engine;
-//! - [`cli`]: the command-line front end, a thin layer over the modules above.
+//! - [`cli`]: the command-line front end, a thin layer over the modules above;
+//! - [`url`]: the one redacted form of a URL (repository or workspace) that messages show.
 
 pub mod cli;
 pub mod git;
@@ -18,4 +19,5 @@ pub mod model;
 pub mod operator;
 pub mod sync;
 pub mod telemetry;
+pub mod url;
 pub mod workspace;

@@ -7,9 +7,9 @@ use std::time::Instant;
 
 use clap::Args;
 
-use crate::git::url::scrub_urls;
 use crate::model::ResourceType;
 use crate::sync::export::{Progress, render_workspace, write_tree};
+use crate::url::scrub_urls;
 use crate::workspace::{Client, ClientConfig};
 
 /// Export a workspace into DIR as Terraform HCL, exactly as Segment's Git Sync writes it.

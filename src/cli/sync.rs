@@ -9,10 +9,10 @@ use super::export::read_token;
 use crate::git::cache;
 use crate::git::remote::{Auth, Remote};
 use crate::git::tree::Author;
-use crate::git::url::scrub_urls;
 use crate::sync::full::Target;
 use crate::sync::interval::Interval;
 use crate::sync::runner::{Outcome, Syncer};
+use crate::url::scrub_urls;
 use crate::workspace::{Client, ClientConfig};
 
 /// Keep a Git branch in sync with a workspace, one commit per change.

@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::url::redacted;
+use crate::url::redacted;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CacheError {

@@ -6,7 +6,6 @@
 //! - [`tree`]: the rendered workspace applied to a commit's tree, touching only the resource
 //!   directories, and commits made from it;
 //! - [`remote`]: fetch and push, credentials, and what a refusal means;
-//! - [`url`]: the one form of a repository URL that gitsync shows (no credentials in it).
 //!
 //! This module owns Git objects and never talks to a workspace. Pushing goes through the `git`
 //! program, as gix cannot push yet; credentials reach it through the environment only.
@@ -16,4 +15,3 @@ pub mod cache;
 pub mod pack;
 pub mod remote;
 pub mod tree;
-pub mod url;

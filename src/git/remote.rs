@@ -24,7 +24,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use gix::ObjectId;
 
-use super::url::{UrlCredentials, redacted, scrub, secrets_in, split_credentials};
+use crate::url::{UrlCredentials, redacted, scrub, secrets_in, split_credentials};
 /// How to authenticate to the remote.
 #[derive(Clone, Default, Hash)]
 pub enum Auth {

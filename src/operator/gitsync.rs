@@ -24,12 +24,12 @@ use super::credentials::{CredentialProblem, for_connection};
 use crate::git::cache;
 use crate::git::remote::{Auth, Remote};
 use crate::git::tree::Author;
-use crate::git::url::scrub_urls;
 use crate::model::ResourceType;
 use crate::sync::full::{SyncError, Target};
 use crate::sync::interval::Interval;
 use crate::sync::runner::{Detection, Outcome, Syncer};
 use crate::telemetry::metrics::{GitSyncKey, SyncKind, SyncResult};
+use crate::url::scrub_urls;
 use crate::workspace::embedded::now_rfc3339;
 use crate::workspace::{Client as WorkspaceClient, ClientConfig};
 

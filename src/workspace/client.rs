@@ -157,7 +157,7 @@ impl Client {
     /// break or another control character in it): no retry could ever fix that.
     pub fn new(config: ClientConfig) -> Result<Client, WorkspaceError> {
         let config_error = |problem: String| WorkspaceError::Config {
-            base_url: crate::git::url::redacted(&config.base_url),
+            base_url: crate::url::redacted(&config.base_url),
             problem,
         };
         let mut auth =
@@ -273,7 +273,7 @@ impl Client {
             Failure::Transport(problem) => WorkspaceError::Transport {
                 method,
                 path,
-                base_url: crate::git::url::redacted(&self.config.base_url),
+                base_url: crate::url::redacted(&self.config.base_url),
                 attempts,
                 problem,
             },
@@ -324,7 +324,7 @@ impl Client {
                     Attempt::Fatal(WorkspaceError::Transport {
                         method: method.to_string(),
                         path: path.to_owned(),
-                        base_url: crate::git::url::redacted(&self.config.base_url),
+                        base_url: crate::url::redacted(&self.config.base_url),
                         attempts: 1,
                         problem: format!(
                             "{problem}; the create may or may not have happened, so it was not repeated"
@@ -377,7 +377,7 @@ impl Client {
                 }),
             },
             401 | 403 => Attempt::Fatal(WorkspaceError::Unauthorized {
-                base_url: crate::git::url::redacted(&self.config.base_url),
+                base_url: crate::url::redacted(&self.config.base_url),
                 token_source: self.config.token_source.clone(),
                 status,
                 message: errors()

@@ -1,4 +1,4 @@
-//! Repository URLs: the one form gitsync shows, and the credentials a URL carries.
+//! URLs (of repositories and workspaces): the one form gitsync shows, and the credentials a URL carries.
 //!
 //! A URL may carry credentials (`https://user:token@host/x.git`); a user may rely on them, so they
 //! must keep working for the fetch and the push. They must never be shown or stored: every
