@@ -1148,6 +1148,13 @@ spec:
         "the Events".to_owned(),
         kubectl_ok(&cluster, &["get", "events", "-n", "default", "-o", "json"]),
     ));
+    // `kubectl get` shows the repository as status.repository, without the password.
+    let table = kubectl_ok(&cluster, &["get", "gitsyncs", "-n", "default"]);
+    assert!(
+        table.contains(&format!("http://127.0.0.1:{port}/repo.git")),
+        "{table}"
+    );
+    texts.push(("`kubectl get gitsyncs`".to_owned(), table));
     for (place, text) in &texts {
         for secret in [REPO_PASSWORD, WS_PASSWORD, common::git_http::PASSWORD] {
             assert!(

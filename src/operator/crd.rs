@@ -247,7 +247,7 @@ fn default_apply_command() -> String {
     printcolumn(
         name = "Repository",
         type_ = "string",
-        json_path = ".spec.repository.url"
+        json_path = ".status.repository"
     ),
     printcolumn(
         name = "Branch",
@@ -324,6 +324,10 @@ pub struct GitSyncStatus {
     pub observed_generation: Option<i64>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
+    /// The repository URL without any credentials it carries (what `kubectl get` shows:
+    /// `spec.repository.url` may hold a password).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repository: Option<String>,
     /// The `reconcile.fluxcd.io/requestedAt` value handled last.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_handled_reconcile_at: Option<String>,

@@ -251,6 +251,7 @@ pub async fn reconcile(gs: Arc<GitSync>, ctx: Arc<Context>) -> Result<Action, Re
 
     let mut status = previous.clone();
     status.observed_generation = generation;
+    status.repository = Some(crate::url::redacted(&gs.spec.repository.url));
     let annotations = gs.annotations();
     if let Some(requested) = annotations.get(RECONCILE_ANNOTATION) {
         status.last_handled_reconcile_at = Some(requested.clone());
