@@ -37,7 +37,8 @@ use gitsync::sync::export::{Quiet, Tree, render_workspace};
 use gitsync::sync::full::{Target, full_sync};
 use gitsync::sync::incremental::incremental_sync;
 use gitsync::sync::runner::{Detection, Outcome, Syncer};
-use gitsync::workspace::embedded::{self, ServerConfig, Store, now_rfc3339};
+use gitsync::workspace::embedded::{self, ServerConfig, Store};
+use gitsync::workspace::now_rfc3339;
 use gitsync::workspace::{AuditPoint, Client, ClientConfig, Workspace};
 
 type Error = Box<dyn std::error::Error + Send + Sync>;

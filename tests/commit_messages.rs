@@ -56,7 +56,8 @@ async fn every_change_of_every_type_is_committed_in_segments_words() {
     use gitsync::sync::full::full_sync;
     use gitsync::sync::incremental::incremental_sync;
     use gitsync::workspace::Workspace;
-    use gitsync::workspace::embedded::{ServerConfig, now_rfc3339, read_tree, seed};
+    use gitsync::workspace::embedded::{ServerConfig, read_tree, seed};
+    use gitsync::workspace::now_rfc3339;
 
     let ws = TestWorkspace::start_with(ServerConfig {
         token: Some("t".into()),

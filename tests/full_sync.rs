@@ -27,7 +27,7 @@ async fn full_sync_writes_git_sync_output_keeps_human_files_and_is_idempotent() 
 
     let target = sync_target(root.path(), "cache.git", remote.clone());
     let types: Vec<ResourceType> = ResourceType::git_sync_types().collect();
-    let start = gitsync::workspace::embedded::now_rfc3339();
+    let start = gitsync::workspace::now_rfc3339();
     let report = full_sync(&client, &target, &types, &start)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
@@ -100,14 +100,9 @@ async fn full_sync_writes_git_sync_output_keeps_human_files_and_is_idempotent() 
     assert_eq!(tree_of(&checkout), exported_tree_of(&fixture_dir("v2025")));
 
     // Nothing changed: no commit.
-    let again = full_sync(
-        &client,
-        &target,
-        &types,
-        &gitsync::workspace::embedded::now_rfc3339(),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("{e}"));
+    let again = full_sync(&client, &target, &types, &gitsync::workspace::now_rfc3339())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     assert!(again.commits.is_empty(), "{again:?}");
 
     // A deleted resource: its file goes, in one commit.
@@ -119,14 +114,9 @@ async fn full_sync_writes_git_sync_output_keeps_human_files_and_is_idempotent() 
         .delete(&labels[0])
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    let after = full_sync(
-        &client,
-        &target,
-        &types,
-        &gitsync::workspace::embedded::now_rfc3339(),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("{e}"));
+    let after = full_sync(&client, &target, &types, &gitsync::workspace::now_rfc3339())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(after.commits.len(), 1);
     let changed = git(
         &remote_path,
@@ -147,14 +137,9 @@ async fn incremental_sync_commits_each_change_and_resumes_from_the_branch() {
     let (remote_path, remote) = bare_remote(root.path(), "remote.git");
     let target = sync_target(root.path(), "cache.git", remote.clone());
     let types: Vec<ResourceType> = ResourceType::git_sync_types().collect();
-    let full = full_sync(
-        &client,
-        &target,
-        &types,
-        &gitsync::workspace::embedded::now_rfc3339(),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("{e}"));
+    let full = full_sync(&client, &target, &types, &gitsync::workspace::now_rfc3339())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
 
     // A poll with nothing new: one request, no git work.
     let poller = ws.client("t");

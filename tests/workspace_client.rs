@@ -305,7 +305,7 @@ async fn every_type_can_be_created_updated_and_deleted() {
     let tree = gitsync::workspace::embedded::read_tree(&common::fixture_dir("v2025"))
         .unwrap_or_else(|e| panic!("{e}"));
     gitsync::workspace::embedded::seed(&ws.store, &tree).unwrap_or_else(|e| panic!("{e}"));
-    let start = gitsync::workspace::embedded::now_rfc3339();
+    let start = gitsync::workspace::now_rfc3339();
     let mut created_count = 0;
     let mut done = std::collections::BTreeSet::new();
     let mut destination_id = None;

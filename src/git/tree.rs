@@ -176,6 +176,21 @@ pub fn file_names(repo: &gix::Repository, tree: Option<ObjectId>, dir: &str) -> 
         .collect()
 }
 
+/// The text of file `path` (repository-relative) in tree `tree`, if there is such a file and it
+/// is UTF-8.
+pub fn read_file(repo: &gix::Repository, tree: Option<ObjectId>, path: &str) -> Option<String> {
+    let entry = repo
+        .find_tree(tree?)
+        .ok()?
+        .lookup_entry_by_path(path)
+        .ok()??;
+    if !entry.mode().is_blob() {
+        return None;
+    }
+    let blob = entry.object().ok()?;
+    String::from_utf8(blob.data.clone()).ok()
+}
+
 /// The files directly in directory `dir` of tree `tree`, as repository-relative path -> text
 /// (empty if there is no such directory). A file that is not UTF-8 is read lossily: gitsync only
 /// ever compares these with what it renders, and such a file differs from any rendering.

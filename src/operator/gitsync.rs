@@ -30,7 +30,7 @@ use crate::sync::interval::Interval;
 use crate::sync::runner::{Detection, Outcome, Syncer};
 use crate::telemetry::metrics::{GitSyncKey, SyncKind, SyncResult};
 use crate::url::scrub_urls;
-use crate::workspace::embedded::now_rfc3339;
+use crate::workspace::now_rfc3339;
 use crate::workspace::{Client as WorkspaceClient, ClientConfig};
 
 /// Errors that end a reconcile early; the controller retries them with backoff.

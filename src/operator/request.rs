@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::conditions::READY;
 use super::crd::{FULL_SYNC_ANNOTATION, GitSync};
-use crate::workspace::embedded::now_rfc3339;
+use crate::workspace::now_rfc3339;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RequestError {

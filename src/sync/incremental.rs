@@ -116,11 +116,8 @@ fn existing_path(
 /// The import id of the resource in file `path` of tree `base` (`<destination>:<subscription>`),
 /// if the file is there and parses.
 fn import_id_in(repo: &gix::Repository, base: Option<ObjectId>, path: &str) -> Option<String> {
-    let tree = repo.find_tree(base?).ok()?;
-    let entry = tree.lookup_entry_by_path(path).ok()??;
-    let blob = entry.object().ok()?;
-    let text = std::str::from_utf8(&blob.data).ok()?;
-    crate::hcl::parse(text, path).ok()?.import_id().ok()
+    let text = tree::read_file(repo, base, path)?;
+    crate::hcl::parse(&text, path).ok()?.import_id().ok()
 }
 
 fn build_commits(

@@ -27,11 +27,11 @@ use std::str::FromStr;
 
 use gix::ObjectId;
 use gix::bstr::ByteSlice;
-use hmac::{KeyInit, Mac};
+use hmac::Mac;
 use jiff::{SignedDuration, Timestamp};
 
 use crate::model::ResourceType;
-use crate::workspace::{AuditPoint, PointKey};
+use crate::workspace::{AuditPoint, HmacSha256, PointKey};
 
 /// The trailer that carries the audit point.
 pub const POINT_TRAILER: &str = "Gitsync-Audit-Point";
@@ -42,8 +42,6 @@ pub const SEAL_TRAILER: &str = "Gitsync-Audit-Point-Seal";
 pub const MAX_CLOCK_SKEW: SignedDuration = SignedDuration::from_mins(10);
 /// How many commits back from the head the search for a point goes.
 pub const SEARCH_DEPTH: usize = 1000;
-
-type HmacSha256 = hmac::Hmac<sha2::Sha256>;
 
 /// Seals and opens the points of one branch synced with one set of types.
 #[derive(Clone)]
@@ -125,9 +123,7 @@ impl Sealer {
     }
 
     fn mac(&self, value: &str, tree: ObjectId) -> HmacSha256 {
-        // Every key is valid for HMAC; the length is fixed anyway.
-        let mut mac = <HmacSha256 as KeyInit>::new_from_slice(self.key.as_bytes())
-            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+        let mut mac = self.key.mac();
         for part in [
             "gitsync audit point v1",
             &self.scope,
@@ -255,11 +251,6 @@ fn trailers(message: &[u8]) -> Option<(String, Option<String>)> {
         }
     }
     point.map(|p| (p, seal))
-}
-
-/// The current time as Segment writes audit times: RFC 3339, UTC, milliseconds.
-pub fn now_rfc3339() -> String {
-    format!("{:.3}", Timestamp::now())
 }
 
 #[cfg(test)]

@@ -18,10 +18,10 @@ use gix::ObjectId;
 use super::diff::{DiffReport, list_and_diff_sync};
 use super::full::{FullSyncReport, SyncError, Target, full_sync};
 use super::incremental::{IncrementalReport, incremental_sync};
-use super::point::{IgnoredPoint, Sealer, now_rfc3339};
+use super::point::{IgnoredPoint, Sealer};
 use super::publish::fetch;
 use crate::model::ResourceType;
-use crate::workspace::{AuditPoint, Workspace, WorkspaceError};
+use crate::workspace::{AuditPoint, Workspace, WorkspaceError, now_rfc3339};
 
 /// What one call of the runner did.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -191,24 +191,45 @@ pub fn audit_time(text: &str) -> Result<jiff::Timestamp, BadAuditTime> {
         .map_err(|_| BadAuditTime(text.chars().take(80).collect()))
 }
 
+/// An instant as Segment writes audit times: RFC 3339, UTC, milliseconds
+/// (`2026-11-24T03:11:08.123Z`), so that they also sort as text.
+pub fn format_audit_time(t: jiff::Timestamp) -> String {
+    format!("{t:.3}")
+}
+
+/// Now, as [`format_audit_time`] writes it: the one clock of the sync engine, the operator and
+/// the embedded workspace.
+pub fn now_rfc3339() -> String {
+    format_audit_time(jiff::Timestamp::now())
+}
+
 /// The key gitsync seals the sync points it writes into Git with (`sync::point`): derived from
 /// the workspace's credentials, so that only their holders (who can change the workspace
 /// anyway) can make a point gitsync will trust. Never printed.
 #[derive(Clone, PartialEq, Eq)]
 pub struct PointKey([u8; 32]);
 
+/// HMAC-SHA256, the one MAC of gitsync's sync points.
+pub type HmacSha256 = hmac::Hmac<sha2::Sha256>;
+
+fn hmac_with(key: &[u8]) -> HmacSha256 {
+    use hmac::KeyInit;
+    <HmacSha256 as KeyInit>::new_from_slice(key)
+        .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"))
+}
+
 impl PointKey {
     /// The key for a workspace token.
     pub fn derive(token: &str) -> Self {
-        use hmac::{KeyInit, Mac};
-        let mut mac = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(token.as_bytes())
-            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+        use hmac::Mac;
+        let mut mac = hmac_with(token.as_bytes());
         mac.update(b"gitsync sync point key v1");
         PointKey(mac.finalize().into_bytes().into())
     }
 
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.0
+    /// A MAC keyed with this key, ready for its input.
+    pub fn mac(&self) -> HmacSha256 {
+        hmac_with(&self.0)
     }
 }
 
@@ -315,6 +336,15 @@ mod tests {
         };
         // An event at `…08Z` is older than the point and not new.
         assert!(point.advance(vec![event("old", T1)])?.is_empty());
+        Ok(())
+    }
+
+    #[test]
+    fn audit_times_are_written_with_milliseconds() -> Result<(), jiff::Error> {
+        let at = |ms: i64| jiff::Timestamp::from_millisecond(ms).map(format_audit_time);
+        assert_eq!(at(0)?, "1970-01-01T00:00:00.000Z");
+        assert_eq!(at(1_795_835_468_123)?, "2026-11-28T03:11:08.123Z");
+        assert_eq!(at(951_782_400_000)?, "2000-02-29T00:00:00.000Z");
         Ok(())
     }
 

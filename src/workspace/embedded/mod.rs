@@ -5,7 +5,6 @@
 mod ids;
 pub mod server;
 pub mod store;
-mod time;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -15,7 +14,6 @@ use serde_json::Value as Json;
 
 pub use server::{ServerConfig, router};
 pub use store::Store;
-pub use time::now_rfc3339;
 
 use crate::hcl::ParseError;
 use crate::model::{Resource, ResourceType};

@@ -354,7 +354,7 @@ fn record(tx: &rusqlite::Transaction<'_>, audit: &AuditRecord) -> Result<(), Sto
             |r| r.get(0),
         )
         .optional()?;
-    let now = super::time::now_rfc3339();
+    let now = crate::workspace::now_rfc3339();
     let timestamp = match last {
         Some(last) if last > now => last,
         _ => now,
