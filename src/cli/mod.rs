@@ -1,12 +1,14 @@
 //! The `gitsync` command line. Each subcommand lives in its own module and only wires
 //! arguments to the library; no logic of the engine lives here.
 
+mod apply;
 mod completions;
 mod crds;
 mod demo;
 mod export;
 mod fmt;
 mod operator;
+mod plan;
 mod serve;
 mod sync;
 
@@ -40,6 +42,8 @@ enum Command {
     Fmt(fmt::FmtArgs),
     Export(export::ExportArgs),
     Sync(sync::SyncArgs),
+    Plan(plan::PlanArgs),
+    Apply(apply::ApplyArgs),
     Demo(demo::DemoArgs),
     Crds(crds::CrdsArgs),
     Operator(operator::OperatorArgs),
@@ -59,6 +63,8 @@ pub fn main() -> ExitCode {
         Command::Fmt(args) => fmt::run(&args),
         Command::Export(args) => export::run(&args),
         Command::Sync(args) => sync::run(&args),
+        Command::Plan(args) => plan::run(&args),
+        Command::Apply(args) => apply::run(&args),
         Command::Demo(args) => demo::run(&args),
         Command::Crds(args) => crds::run(&args),
         Command::Operator(args) => operator::run_operator(&args),

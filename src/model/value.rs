@@ -44,6 +44,24 @@ impl Value {
         }
     }
 
+    /// The value as JSON, for showing it (a plan's before and after) and nothing else: sets
+    /// come out in the order held, objects with their keys.
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            Value::Null => serde_json::Value::Null,
+            Value::Bool(b) => serde_json::Value::Bool(*b),
+            Value::Number(n) => serde_json::Value::Number(n.clone()),
+            Value::String(s) => serde_json::Value::String(s.clone()),
+            Value::Json(j) => j.clone(),
+            Value::List(items) => {
+                serde_json::Value::Array(items.iter().map(Value::to_json).collect())
+            }
+            Value::Object(map) => serde_json::Value::Object(
+                map.iter().map(|(k, v)| (k.clone(), v.to_json())).collect(),
+            ),
+        }
+    }
+
     pub(super) fn collect_placeholders(&self, out: &mut Vec<String>) {
         match self {
             Value::String(s) => out.extend(secret_placeholders(s).map(str::to_owned)),

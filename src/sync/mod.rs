@@ -10,14 +10,22 @@
 //! - [`messages`]: commit messages, in Segment's words;
 //! - [`point`]: the sync point kept in commit trailers, sealed so that only gitsync's own count;
 //! - [`interval`]: the one duration type of flags and `spec.interval`;
-//! - [`runner`]: the loop the CLI and the operator drive: resume or full sync, then polls.
+//! - [`runner`]: the loop the CLI and the operator drive: resume or full sync, then polls;
+//! - [`plan`]: Git -> workspace: what a tree of files would change, three-way against a base;
+//! - [`apply`]: carrying a plan out, journaled, paced, resumable, with the rewritten tree;
+//! - [`secrets`]: `@@name@@` placeholders and where their values come from;
+//! - [`tree`]: a Git Sync tree's files, from a directory or a Git revision.
 
+pub mod apply;
 pub mod diff;
 pub mod export;
 pub mod full;
 pub mod incremental;
 pub mod interval;
 pub mod messages;
+pub mod plan;
 pub mod point;
 pub mod publish;
 pub mod runner;
+pub mod secrets;
+pub mod tree;

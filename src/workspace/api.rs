@@ -1229,3 +1229,31 @@ mod tests {
         assert_eq!(back, expected);
     }
 }
+
+/// One of the per-operation write limits Segment publishes for its Public API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WriteLimit {
+    /// The operations that share the limit, as Segment's documentation groups them.
+    pub class: &'static str,
+    pub per_minute: u32,
+}
+
+/// The published write limit for a type's writes, where one applies: five subscription writes
+/// a minute; sixty label creates and deletes, and sixty IAM (user and group) writes.
+pub fn write_limit(ty: ResourceType) -> Option<WriteLimit> {
+    match ty {
+        ResourceType::DestinationSubscription => Some(WriteLimit {
+            class: "subscription writes",
+            per_minute: 5,
+        }),
+        ResourceType::Label => Some(WriteLimit {
+            class: "label writes",
+            per_minute: 60,
+        }),
+        ResourceType::User | ResourceType::UserGroup => Some(WriteLimit {
+            class: "IAM writes",
+            per_minute: 60,
+        }),
+        _ => None,
+    }
+}

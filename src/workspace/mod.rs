@@ -246,6 +246,24 @@ pub trait Workspace {
         &self,
         ty: ResourceType,
     ) -> impl Future<Output = Result<Vec<Resource>, WorkspaceError>> + Send;
+    /// One resource by its import id, complete as [`Workspace::list`] gives it; `None` when the
+    /// workspace has no such resource.
+    fn get(
+        &self,
+        ty: ResourceType,
+        import_id: &str,
+    ) -> impl Future<Output = Result<Option<Resource>, WorkspaceError>> + Send
+    where
+        Self: Sync,
+    {
+        async move {
+            Ok(self
+                .list(ty)
+                .await?
+                .into_iter()
+                .find(|r| r.import_id().ok().as_deref() == Some(import_id)))
+        }
+    }
     /// Creates a resource; returns it as the workspace now holds it (with its new id).
     fn create(
         &self,

@@ -1,0 +1,197 @@
+//! `gitsync plan`: what applying a tree of files would change in the workspace.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::Args;
+
+use crate::sync::plan::{self, Plan, PlanInput};
+use crate::sync::secrets::{Chain, EnvSecrets, FileSecrets, SecretSource};
+use crate::url::scrub_urls;
+use crate::workspace::{Client, ClientConfig};
+
+/// Where the workspace is and how to reach it: the flags plan and apply share.
+#[derive(Debug, Args)]
+pub struct WorkspaceArgs {
+    /// `us`, `eu`, or the base URL of a workspace API (such as the embedded workspace).
+    #[arg(long, value_name = "URL")]
+    pub workspace: String,
+    /// File holding the Public API token (default: the PUBLIC_API_TOKEN environment variable).
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    /// File of `name=value` lines giving the secrets that @@name@@ placeholders stand for; a
+    /// placeholder it lacks is read from the environment variable GITSYNC_SECRET_<name>.
+    #[arg(long, value_name = "FILE")]
+    pub secrets: Option<PathBuf>,
+}
+
+impl WorkspaceArgs {
+    pub fn client(&self) -> Result<Client, String> {
+        let (token, source) = super::export::read_token(self.token_file.as_ref())?;
+        Client::new(ClientConfig::new(
+            ClientConfig::base_url_for(&self.workspace),
+            token,
+            source,
+        ))
+        .map_err(|e| e.to_string())
+    }
+
+    pub fn secrets(&self) -> Result<Box<dyn SecretSource>, String> {
+        let mut sources: Vec<Box<dyn SecretSource>> = Vec::new();
+        if let Some(path) = &self.secrets {
+            sources.push(Box::new(
+                FileSecrets::read(path).map_err(|e| e.to_string())?,
+            ));
+        }
+        sources.push(Box::new(EnvSecrets));
+        Ok(Box::new(Chain(sources)))
+    }
+
+    /// The workspace as a plan records it: without credentials.
+    pub fn recorded(&self) -> String {
+        crate::url::redacted(&ClientConfig::base_url_for(&self.workspace))
+    }
+
+    /// Scrubs the workspace URL's credentials out of a message.
+    pub fn scrub(&self, text: &str) -> String {
+        scrub_urls(text, &[self.workspace.as_str()])
+    }
+}
+
+/// Show what applying the files in DIR would change in the workspace, without changing it.
+///
+/// Each resource file is compared with the workspace. With --base REV, only the files that
+/// changed since that Git revision are planned, each three ways: the base file, the file now
+/// and the workspace. A value the workspace changed since the base that the files change too is
+/// a conflict (the plan refuses, showing both); a workspace change the files do not touch is kept.
+///
+/// A @@name@@ placeholder stands for a secret given with --secrets or GITSYNC_SECRET_<name>;
+/// the plan never holds or prints a secret. --out writes the plan for `gitsync apply`; --json
+/// prints the same document (format "gitsync-plan", version 1; see docs/plan-format.md).
+///
+/// Exit status: 0 when the plan was made (with or without changes), 1 on conflicts or errors,
+/// 2 on usage errors.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  gitsync plan --workspace us --token-file token --dir segment-config
+  gitsync plan --workspace us --token-file token --dir . --base origin/main --out change.plan
+  gitsync plan --workspace http://127.0.0.1:8420 --token-file token --dir . --json")]
+#[command(verbatim_doc_comment)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub workspace: WorkspaceArgs,
+    /// The tree of resource files (the root holding sources/, destinations/, ...).
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub dir: PathBuf,
+    /// A Git revision of the repository holding DIR to compare against (three-way).
+    #[arg(long, value_name = "REV")]
+    pub base: Option<String>,
+    /// Write the plan to this file, for `gitsync apply PLAN`.
+    #[arg(long, value_name = "PLAN")]
+    pub out: Option<PathBuf>,
+    /// Print the plan as JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Makes the plan for a directory; the one way both `plan` and `apply --dir` make theirs.
+pub async fn make_plan(
+    client: &Client,
+    workspace: &WorkspaceArgs,
+    dir: &Path,
+    base: Option<&str>,
+    secrets: &dyn SecretSource,
+) -> Result<Plan, String> {
+    let head = crate::sync::tree::read_dir_files(dir).map_err(|e| e.to_string())?;
+    let base_files = match base {
+        Some(rev) => Some(crate::sync::tree::read_rev_files(dir, rev).map_err(|e| e.to_string())?),
+        None => None,
+    };
+    let mut made = plan::plan(
+        client,
+        PlanInput {
+            base: base_files.as_deref(),
+            base_name: base.map(str::to_owned),
+            head: &head,
+            secrets,
+        },
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    made.workspace = Some(workspace.recorded());
+    made.dir = Some(
+        std::path::absolute(dir)
+            .unwrap_or_else(|_| dir.to_path_buf())
+            .display()
+            .to_string(),
+    );
+    Ok(made)
+}
+
+/// Writes a plan file (through a temporary file: a reader never sees half a plan).
+pub fn write_plan(path: &Path, made: &Plan) -> Result<(), String> {
+    let text = serde_json::to_string_pretty(made).map_err(|e| e.to_string())?;
+    crate::sync::export::write_atomically(path, text.as_bytes(), None, true)
+        .map_err(|e| format!("cannot write the plan {}: {e}", path.display()))
+}
+
+pub fn run(args: &PlanArgs) -> ExitCode {
+    let fail = |e: &dyn std::fmt::Display| super::fail(args.workspace.scrub(&e.to_string()));
+    let client = match args.workspace.client() {
+        Ok(c) => c,
+        Err(e) => return fail(&e),
+    };
+    let secrets = match args.workspace.secrets() {
+        Ok(s) => s,
+        Err(e) => return fail(&e),
+    };
+    super::block_on(async move {
+        let made = match make_plan(
+            &client,
+            &args.workspace,
+            &args.dir,
+            args.base.as_deref(),
+            secrets.as_ref(),
+        )
+        .await
+        {
+            Ok(p) => p,
+            Err(e) => return fail(&e),
+        };
+        if args.json {
+            match serde_json::to_string_pretty(&made) {
+                Ok(text) => println!("{text}"),
+                Err(e) => return fail(&e),
+            }
+        } else {
+            print!("{}", plan::human(&made));
+        }
+        if !made.conflicts.is_empty() {
+            return ExitCode::FAILURE;
+        }
+        if let Some(out) = &args.out {
+            if let Err(e) = write_plan(out, &made) {
+                return fail(&e);
+            }
+            if !args.json {
+                println!(
+                    "\nSaved the plan to {}. To apply it: gitsync apply {} --workspace {}{}",
+                    out.display(),
+                    out.display(),
+                    args.workspace.recorded(),
+                    if made
+                        .changes
+                        .iter()
+                        .any(|c| c.action != plan::Action::Create
+                            && c.action != plan::Action::Update)
+                    {
+                        " --allow-deletes"
+                    } else {
+                        ""
+                    }
+                );
+            }
+        }
+        ExitCode::SUCCESS
+    })
+}

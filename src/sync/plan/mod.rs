@@ -1,0 +1,859 @@
+//! The plan: what writing a tree of Git Sync files into the workspace would change, resource by
+//! resource, decided by comparing three states of each: the base file (what the branch held
+//! before the change under review), the new file, and the live workspace.
+//!
+//! - **create**: a new file (any name) whose resource has no id the workspace knows;
+//! - **update**: attributes that differ, path by path (nested JSON too);
+//! - **replace**: a difference in an attribute that forces replacement (delete, then create);
+//! - **delete**: a file removed since the base;
+//! - **no change**: a rename, a reformat, the 2024 form for the 2025 form, computed attributes;
+//! - **conflict**: the workspace changed an attribute since the base and the change edits that
+//!   same attribute to something else. Never overwritten: the plan refuses, showing both values.
+//!   A workspace change to another attribute is kept and noted (a three-way merge).
+//!
+//! Secrets: a `@@name@@` placeholder that agrees with the masked value the workspace serves is
+//! no change; a masked value in a file means "what the workspace holds". No secret value ever
+//! enters a [`Plan`]: it holds placeholders and masks only, and values under secret keys are
+//! shown as `(sensitive)`. Placeholders are resolved again when the plan is applied.
+//!
+//! The plan reads from the workspace only the resources the change touches (one read each), so
+//! its cost follows the size of the change, not of the workspace. This module decides; it never
+//! writes to the workspace ([`super::apply`] does) and never touches files or Git: it is given
+//! the files' bytes.
+
+mod show;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::model::diff::{self, Difference, Side};
+use crate::model::{Attributes, Resource, ResourceType, Value};
+use crate::sync::secrets::{self, SecretSource};
+use crate::workspace::{Workspace, WorkspaceError, api};
+
+pub use show::{human, summary_line};
+
+/// What a plan file says it is, so that no other JSON is taken for one.
+pub const PLAN_FORMAT: &str = "gitsync-plan";
+/// The version of the plan document; bumped on any change of its meaning.
+pub const PLAN_VERSION: u32 = 1;
+
+/// The files of a tree: path (relative to the tree root, `/`-separated) and bytes.
+pub type Files = [(String, Vec<u8>)];
+
+/// What a plan is made from.
+pub struct PlanInput<'a> {
+    /// The tree before the change, when known (`--base`): only files that differ are planned,
+    /// and the base is the third state of the merge.
+    pub base: Option<&'a Files>,
+    /// How the base was named (a revision), for the record.
+    pub base_name: Option<String>,
+    /// The tree to make the workspace match.
+    pub head: &'a Files,
+    pub secrets: &'a dyn SecretSource,
+}
+
+/// What a plan does to one resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Create,
+    Update,
+    Replace,
+    Delete,
+}
+
+/// One value of a difference as a plan shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttributeChange {
+    /// `settings.apiKey`, `labels`, `rules[2]`.
+    pub path: String,
+    /// The value before (absent: not set). Never a secret: `null` when `sensitive`.
+    pub before: Option<serde_json::Value>,
+    pub after: Option<serde_json::Value>,
+    /// A secret, a placeholder or a masked value: the values are not shown.
+    pub sensitive: bool,
+    pub forces_replacement: bool,
+}
+
+/// One change the plan makes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Change {
+    pub action: Action,
+    /// The Terraform type, `segment_source`.
+    #[serde(rename = "type")]
+    pub resource_type: String,
+    /// `segment_source.id-abc`, or the name a person gave a new resource.
+    pub address: String,
+    /// The file the change comes from (the removed file for a delete).
+    pub file: String,
+    /// The resource's import id in the workspace; `None` for a create.
+    pub import_id: Option<String>,
+    pub attributes: Vec<AttributeChange>,
+    /// A fingerprint of the workspace's resource as the plan read it; apply refuses to touch a
+    /// resource whose fingerprint moved since.
+    pub live_fingerprint: Option<String>,
+    /// The resource to write, as a Git Sync file (placeholders and masks, never secrets);
+    /// `None` for a delete.
+    pub desired: Option<String>,
+}
+
+impl Change {
+    pub fn ty(&self) -> Option<ResourceType> {
+        ResourceType::from_terraform_type(&self.resource_type)
+    }
+}
+
+/// A workspace edit and a file edit of the same value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Conflict {
+    pub address: String,
+    pub file: String,
+    pub path: String,
+    pub base: Option<serde_json::Value>,
+    /// What the workspace holds now.
+    pub workspace: Option<serde_json::Value>,
+    /// What the file asks for.
+    pub file_value: Option<serde_json::Value>,
+    pub sensitive: bool,
+}
+
+/// A workspace change since the base that the plan keeps (the file did not touch it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Kept {
+    pub address: String,
+    pub file: String,
+    pub path: String,
+}
+
+/// A plan: what to change, and what it was made from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub format: String,
+    pub version: u32,
+    /// The workspace the plan was made against (its URL without credentials), when the caller
+    /// records it; apply refuses another.
+    #[serde(default)]
+    pub workspace: Option<String>,
+    /// The directory the plan was made from, when the caller records it.
+    #[serde(default)]
+    pub dir: Option<String>,
+    /// A fingerprint of the head tree's resource files (see [`tree_fingerprint`]).
+    pub tree: String,
+    pub base: Option<String>,
+    /// Deletes and replaces first, then creates and updates, each in dependency order.
+    pub changes: Vec<Change>,
+    pub conflicts: Vec<Conflict>,
+    pub kept: Vec<Kept>,
+    /// Resources planned that need no change.
+    pub unchanged: usize,
+    /// Resources read from the workspace to make the plan.
+    pub workspace_reads: usize,
+}
+
+impl Plan {
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty() && self.conflicts.is_empty()
+    }
+
+    /// Adds, changes and destroys, counted as Terraform does (a replace is one add and one
+    /// destroy).
+    pub fn counts(&self) -> (usize, usize, usize) {
+        let mut counts = (0, 0, 0);
+        for c in &self.changes {
+            match c.action {
+                Action::Create => counts.0 += 1,
+                Action::Update => counts.1 += 1,
+                Action::Replace => {
+                    counts.0 += 1;
+                    counts.2 += 1;
+                }
+                Action::Delete => counts.2 += 1,
+            }
+        }
+        counts
+    }
+}
+
+/// Why a plan cannot be made.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    /// Files that cannot be planned, every one of them, each with its place.
+    #[error("{}", .0.join("\n"))]
+    Invalid(Vec<String>),
+    #[error(transparent)]
+    Workspace(#[from] WorkspaceError),
+}
+
+/// A fingerprint of a tree's files: SHA-256 over every path and its bytes, in path order.
+pub fn tree_fingerprint(files: &Files) -> String {
+    let mut sorted: Vec<&(String, Vec<u8>)> = files.iter().collect();
+    sorted.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut hash = Sha256::new();
+    for (path, bytes) in sorted {
+        hash.update((path.len() as u64).to_be_bytes());
+        hash.update(path.as_bytes());
+        hash.update((bytes.len() as u64).to_be_bytes());
+        hash.update(bytes);
+    }
+    hex::encode(hash.finalize())
+}
+
+/// A fingerprint of a resource as the workspace holds it: of its canonical file.
+pub fn resource_fingerprint(resource: &Resource) -> String {
+    let text = match crate::hcl::render(resource) {
+        Ok(t) => t,
+        Err(_) => format!("{:?}", resource.attributes),
+    };
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
+
+/// `segment_source.id-abc`.
+pub fn address(resource: &Resource) -> String {
+    let name = resource
+        .terraform_name()
+        .unwrap_or_else(|_| "(unnamed)".to_owned());
+    format!("{}.{name}", resource.ty.terraform_type())
+}
+
+/// The order creates are applied in (deletes go in reverse): what others point at first.
+pub fn create_rank(ty: ResourceType) -> usize {
+    use ResourceType as T;
+    const ORDER: [ResourceType; 16] = [
+        T::Label,
+        T::Source,
+        T::Warehouse,
+        T::Destination,
+        T::DestinationFilter,
+        T::DestinationSubscription,
+        T::TrackingPlan,
+        T::SourceTrackingPlanConnection,
+        T::SourceWarehouseConnection,
+        T::Function,
+        T::InsertFunctionInstance,
+        T::Transformation,
+        T::ReverseEtlModel,
+        T::ProfilesWarehouse,
+        T::User,
+        T::UserGroup,
+    ];
+    ORDER.iter().position(|t| *t == ty).unwrap_or(ORDER.len())
+}
+
+/// Who a resource is, across the three states: its type and import id when it has one, or the
+/// file that asks for it when it is new.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Key {
+    Existing(ResourceType, String),
+    New(String),
+}
+
+fn key_of(path: &str, resource: &Resource) -> Key {
+    // A resource named by its attributes (a label) has an import id with or without an import
+    // block; one with an id of its own has one only when its file says which.
+    match resource.import_id() {
+        Ok(id) => Key::Existing(resource.ty, id),
+        Err(_) => Key::New(path.to_owned()),
+    }
+}
+
+/// Parses the files, all of them, collecting every problem.
+fn parse_all<'f>(
+    files: impl Iterator<Item = &'f (String, Vec<u8>)>,
+    problems: &mut Vec<String>,
+) -> Vec<(String, Resource)> {
+    let mut out = Vec::new();
+    for (path, bytes) in files {
+        let Ok(text) = std::str::from_utf8(bytes) else {
+            problems.push(format!("{path}: not UTF-8 text"));
+            continue;
+        };
+        match crate::hcl::parse(text, path) {
+            Ok(r) => {
+                let dir = path.split('/').next().unwrap_or_default();
+                if path.matches('/').count() != 1 || dir != r.ty.kind().directory {
+                    problems.push(format!(
+                        "{path}: a {} belongs in {}/",
+                        r.ty.terraform_type(),
+                        r.ty.kind().directory
+                    ));
+                } else {
+                    out.push((path.clone(), r));
+                }
+            }
+            Err(e) => problems.push(e.to_string()),
+        }
+    }
+    out
+}
+
+/// Reads live resources one at a time, each once.
+struct Live<'w, W> {
+    workspace: &'w W,
+    read: BTreeMap<(ResourceType, String), Option<Resource>>,
+    reads: usize,
+}
+
+impl<W: Workspace + Sync> Live<'_, W> {
+    async fn get(
+        &mut self,
+        ty: ResourceType,
+        import_id: &str,
+    ) -> Result<Option<Resource>, WorkspaceError> {
+        let key = (ty, import_id.to_owned());
+        if let Some(found) = self.read.get(&key) {
+            return Ok(found.clone());
+        }
+        let found = self.workspace.get(ty, import_id).await?;
+        self.reads += 1;
+        self.read.insert(key, found.clone());
+        Ok(found)
+    }
+}
+
+/// Makes the plan.
+pub async fn plan<W: Workspace + Sync>(
+    workspace: &W,
+    input: PlanInput<'_>,
+) -> Result<Plan, PlanError> {
+    let head: BTreeMap<&str, &Vec<u8>> = input.head.iter().map(|(p, b)| (p.as_str(), b)).collect();
+    let base: Option<BTreeMap<&str, &Vec<u8>>> = input
+        .base
+        .map(|files| files.iter().map(|(p, b)| (p.as_str(), b)).collect());
+
+    // Which files to look at: with a base, those whose bytes differ; without, all.
+    type Picked<'f> = Vec<&'f (String, Vec<u8>)>;
+    let (head_changed, base_changed): (Picked, Picked) = match (&base, input.base) {
+        (Some(base_map), Some(base_files)) => (
+            input
+                .head
+                .iter()
+                .filter(|(p, b)| base_map.get(p.as_str()) != Some(&b))
+                .collect(),
+            base_files
+                .iter()
+                .filter(|(p, b)| head.get(p.as_str()) != Some(&b))
+                .collect(),
+        ),
+        _ => (input.head.iter().collect(), Vec::new()),
+    };
+
+    let mut problems = Vec::new();
+    let head_resources = parse_all(head_changed.into_iter(), &mut problems);
+    let mut base_problems = Vec::new();
+    let base_resources = parse_all(base_changed.into_iter(), &mut base_problems);
+    // A base file that does not parse is the base's problem, not the change's: it is planned as
+    // if it had not been there.
+    if !base_problems.is_empty() {
+        tracing::warn!(
+            "{} base file(s) do not parse and are left out of the merge: {}",
+            base_problems.len(),
+            base_problems.join("; ")
+        );
+    }
+
+    let mut head_by_key: BTreeMap<Key, (String, Resource)> = BTreeMap::new();
+    for (path, resource) in head_resources {
+        if let Err(e) = secrets::check(&resource, &path, input.secrets) {
+            problems.push(e.to_string());
+        }
+        let key = key_of(&path, &resource);
+        if let Some((other, _)) = head_by_key.get(&key) {
+            problems.push(format!(
+                "{path}: {} is also in {other}; a resource has one file",
+                address(&resource)
+            ));
+            continue;
+        }
+        head_by_key.insert(key, (path, resource));
+    }
+    if !problems.is_empty() {
+        return Err(PlanError::Invalid(problems));
+    }
+    let base_by_key: BTreeMap<Key, (String, Resource)> = base_resources
+        .into_iter()
+        .map(|(path, r)| (key_of(&path, &r), (path, r)))
+        .collect();
+
+    let mut live = Live {
+        workspace,
+        read: BTreeMap::new(),
+        reads: 0,
+    };
+    let mut out = Plan {
+        format: PLAN_FORMAT.to_owned(),
+        version: PLAN_VERSION,
+        workspace: None,
+        dir: None,
+        tree: tree_fingerprint(input.head),
+        base: input.base_name.clone(),
+        changes: Vec::new(),
+        conflicts: Vec::new(),
+        kept: Vec::new(),
+        unchanged: 0,
+        workspace_reads: 0,
+    };
+    let keys: BTreeSet<&Key> = head_by_key.keys().chain(base_by_key.keys()).collect();
+    for key in keys {
+        let old = base_by_key.get(key);
+        let new = head_by_key.get(key);
+        match (key, new) {
+            (Key::New(_), Some((path, resource))) => {
+                out.changes.push(create(path, resource, input.secrets)?);
+            }
+            (Key::New(_), None) => {
+                // A file that asked for a resource that was never created, now gone: nothing.
+                out.unchanged += 1;
+            }
+            (Key::Existing(ty, id), None) => {
+                let Some((path, _)) = old else { continue };
+                match live.get(*ty, id).await? {
+                    Some(l) => out.changes.push(Change {
+                        action: Action::Delete,
+                        resource_type: ty.terraform_type().to_owned(),
+                        address: address(&l),
+                        file: path.clone(),
+                        import_id: Some(id.clone()),
+                        attributes: Vec::new(),
+                        live_fingerprint: Some(resource_fingerprint(&l)),
+                        desired: None,
+                    }),
+                    // Already gone from the workspace: nothing to do.
+                    None => out.unchanged += 1,
+                }
+            }
+            (Key::Existing(ty, id), Some((path, resource))) => match live.get(*ty, id).await? {
+                None => {
+                    if old.is_some() {
+                        // The file existed at the base and the workspace has since deleted the
+                        // resource: re-creating it would silently undo that deletion.
+                        out.conflicts.push(Conflict {
+                            address: address(resource),
+                            file: path.clone(),
+                            path: "(the resource)".to_owned(),
+                            base: Some(serde_json::Value::String("exists".into())),
+                            workspace: None,
+                            file_value: Some(serde_json::Value::String("changed".into())),
+                            sensitive: false,
+                        });
+                    } else {
+                        // An import block naming an id the workspace does not have: a new
+                        // resource, which gets its own id.
+                        let mut fresh = resource.clone();
+                        fresh.new_name = Some(resource.terraform_name().unwrap_or_default());
+                        if !matches!(
+                            resource.ty.kind().import_id,
+                            crate::model::ImportId::Attributes(_)
+                        ) {
+                            fresh.id = None;
+                        }
+                        out.changes.push(create(path, &fresh, input.secrets)?);
+                    }
+                }
+                Some(l) => {
+                    let merged = merge(
+                        old.map(|(_, r)| r),
+                        resource,
+                        &l,
+                        path,
+                        input.secrets,
+                        &mut out,
+                    );
+                    match merged {
+                        None => {} // conflicts recorded
+                        Some(m) => {
+                            let d = diff::diff(*ty, &l.attributes, &m.attributes);
+                            if d.is_empty() {
+                                out.unchanged += 1;
+                            } else {
+                                out.changes.push(Change {
+                                    action: if d.forces_replacement() {
+                                        Action::Replace
+                                    } else {
+                                        Action::Update
+                                    },
+                                    resource_type: ty.terraform_type().to_owned(),
+                                    address: address(&l),
+                                    file: path.clone(),
+                                    import_id: Some(id.clone()),
+                                    attributes: d.differences.iter().map(shown).collect(),
+                                    live_fingerprint: Some(resource_fingerprint(&l)),
+                                    desired: Some(render_desired(&m, path)?),
+                                });
+                            }
+                        }
+                    }
+                }
+            },
+        }
+    }
+    out.workspace_reads = live.reads;
+    order(&mut out.changes);
+    Ok(out)
+}
+
+/// Deletes and replaces first (in reverse dependency order), then creates and updates (in
+/// dependency order); by file within a type.
+pub fn order(changes: &mut [Change]) {
+    changes.sort_by_key(|c| {
+        let rank = c.ty().map(create_rank).unwrap_or(usize::MAX);
+        match c.action {
+            Action::Delete | Action::Replace => (0, usize::MAX - rank, c.file.clone()),
+            Action::Create | Action::Update => (1, rank, c.file.clone()),
+        }
+    });
+}
+
+fn render_desired(resource: &Resource, file: &str) -> Result<String, PlanError> {
+    crate::hcl::render(resource).map_err(|e| PlanError::Invalid(vec![format!("{file}: {e}")]))
+}
+
+fn create(
+    path: &str,
+    resource: &Resource,
+    secrets: &dyn SecretSource,
+) -> Result<Change, PlanError> {
+    let _ = secrets;
+    let masked: Vec<String> = masked_paths(resource);
+    if !masked.is_empty() {
+        return Err(PlanError::Invalid(vec![format!(
+            "{path}: {} holds a masked value (`{}`) and is new: a mask cannot be written as a secret; put a @@name@@ placeholder there and give its value in the secrets file",
+            address(resource),
+            masked.join("`, `")
+        )]));
+    }
+    let mut named = resource.clone();
+    if named.new_name.is_none() {
+        named.new_name = Some(resource.terraform_name().unwrap_or_default());
+    }
+    let attributes = resource
+        .attributes
+        .iter()
+        .map(|(name, value)| {
+            let after = value.to_json();
+            let sensitive = is_sensitive_name(name) || json_has_secret(&after, false);
+            AttributeChange {
+                path: name.clone(),
+                before: None,
+                after: (!sensitive).then_some(after),
+                sensitive,
+                forces_replacement: false,
+            }
+        })
+        .collect();
+    Ok(Change {
+        action: Action::Create,
+        resource_type: resource.ty.terraform_type().to_owned(),
+        address: address(&named),
+        file: path.to_owned(),
+        import_id: None,
+        attributes,
+        live_fingerprint: None,
+        desired: Some(render_desired(&named, path)?),
+    })
+}
+
+/// The places in a resource that hold a masked value.
+fn masked_paths(resource: &Resource) -> Vec<String> {
+    fn walk_json(j: &serde_json::Value, path: String, out: &mut Vec<String>) {
+        match j {
+            serde_json::Value::String(s) if api::is_masked(s) => out.push(path),
+            serde_json::Value::Array(a) => {
+                for (i, v) in a.iter().enumerate() {
+                    walk_json(v, format!("{path}[{i}]"), out);
+                }
+            }
+            serde_json::Value::Object(m) => {
+                for (k, v) in m {
+                    walk_json(v, format!("{path}.{k}"), out);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    for (name, value) in &resource.attributes {
+        walk_json(&value.to_json(), name.clone(), &mut out);
+    }
+    out
+}
+
+fn is_sensitive_name(key: &str) -> bool {
+    api::is_secret_key(key) || key.to_ascii_lowercase().contains("credential")
+}
+
+/// Whether a JSON value holds a secret: a placeholder, a mask, or anything under a secret key.
+fn json_has_secret(j: &serde_json::Value, under_secret: bool) -> bool {
+    match j {
+        serde_json::Value::String(s) => {
+            under_secret
+                || api::is_masked(s)
+                || crate::model::secret_placeholders(s).next().is_some()
+        }
+        serde_json::Value::Array(a) => a.iter().any(|v| json_has_secret(v, under_secret)),
+        serde_json::Value::Object(m) => m
+            .iter()
+            .any(|(k, v)| json_has_secret(v, under_secret || is_sensitive_name(k))),
+        _ => false,
+    }
+}
+
+fn side_json(side: &Side) -> Option<serde_json::Value> {
+    match side {
+        Side::Absent => None,
+        Side::Value(v) => Some(v.to_json()),
+        Side::Json(j) => Some(j.clone()),
+    }
+}
+
+fn path_is_sensitive(path: &diff::Path) -> bool {
+    path.0.iter().any(|s| match s {
+        diff::Step::Attribute(k) | diff::Step::Key(k) => is_sensitive_name(k),
+        diff::Step::Index(_) => false,
+    })
+}
+
+fn shown(d: &Difference) -> AttributeChange {
+    let (before, after) = (side_json(&d.old), side_json(&d.new));
+    let sensitive = path_is_sensitive(&d.path)
+        || before.as_ref().is_some_and(|v| json_has_secret(v, false))
+        || after.as_ref().is_some_and(|v| json_has_secret(v, false));
+    AttributeChange {
+        path: d.path.to_string(),
+        before: if sensitive { None } else { before },
+        after: if sensitive { None } else { after },
+        sensitive,
+        forces_replacement: d.forces_replacement,
+    }
+}
+
+/// A file's value made comparable with the workspace's: a masked value means what the
+/// workspace holds there; a placeholder that agrees with the workspace's (masked) value is that
+/// value.
+/// A file's resource made comparable with a workspace resource (see [`settle`]): what
+/// [`super::apply`] uses to recognise a resource it created when the answer was lost.
+pub fn comparable(file: &Resource, live: &Resource, secrets: &dyn SecretSource) -> Resource {
+    let mut out = file.clone();
+    settle(&mut out, live, secrets);
+    out
+}
+
+fn settle(resource: &mut Resource, live: &Resource, secrets: &dyn SecretSource) {
+    for (name, value) in resource.attributes.iter_mut() {
+        let served = live.attributes.get(name).map(Value::to_json);
+        settle_value(value, served.as_ref(), secrets);
+    }
+}
+
+fn settle_value(value: &mut Value, served: Option<&serde_json::Value>, secrets: &dyn SecretSource) {
+    match value {
+        Value::String(s) => {
+            if let Some(serde_json::Value::String(l)) = served {
+                settle_str(s, l, secrets);
+            }
+        }
+        Value::Json(j) => settle_json(j, served, secrets),
+        Value::List(items) => {
+            for (i, item) in items.iter_mut().enumerate() {
+                settle_value(item, served.and_then(|s| s.get(i)), secrets);
+            }
+        }
+        Value::Object(map) => {
+            for (k, item) in map.iter_mut() {
+                settle_value(item, served.and_then(|s| s.get(k)), secrets);
+            }
+        }
+        Value::Null | Value::Bool(_) | Value::Number(_) => {}
+    }
+}
+
+fn settle_json(
+    value: &mut serde_json::Value,
+    served: Option<&serde_json::Value>,
+    secrets: &dyn SecretSource,
+) {
+    use serde_json::Value as J;
+    match (value, served) {
+        (J::String(s), Some(J::String(l))) => settle_str(s, l, secrets),
+        (J::Array(items), Some(J::Array(ls))) => {
+            for (item, l) in items.iter_mut().zip(ls) {
+                settle_json(item, Some(l), secrets);
+            }
+        }
+        (J::Object(map), Some(J::Object(ls))) => {
+            for (k, item) in map.iter_mut() {
+                settle_json(item, ls.get(k), secrets);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn settle_str(s: &mut String, served: &str, secrets: &dyn SecretSource) {
+    // A secret written in clear (Segment's own export sometimes does) agrees with its mask: the
+    // workspace cannot show more, so it is no change.
+    let clear_agrees = api::is_masked(served) && api::mask(s) == served;
+    if api::is_masked(s)
+        || clear_agrees
+        || (s.contains("@@") && secrets::agrees_with_mask(s, served, secrets))
+    {
+        served.clone_into(s);
+    }
+}
+
+/// The three-way merge of one resource: the workspace's state with the file's changes since
+/// the base applied. `None` when they conflict (the conflicts are recorded in `plan`).
+fn merge(
+    base: Option<&Resource>,
+    new: &Resource,
+    live: &Resource,
+    file: &str,
+    secrets: &dyn SecretSource,
+    plan: &mut Plan,
+) -> Option<Resource> {
+    let mut new = new.clone();
+    settle(&mut new, live, secrets);
+    let mut merged = live.clone();
+    let Some(base) = base else {
+        // No base: the file is the whole truth (a two-way comparison).
+        merged.attributes = new.attributes;
+        return Some(merged);
+    };
+    let mut base = base.clone();
+    settle(&mut base, live, secrets);
+    let address = address(live);
+    let ty = live.ty;
+    let names: BTreeSet<&String> = base
+        .attributes
+        .keys()
+        .chain(new.attributes.keys())
+        .chain(live.attributes.keys())
+        .collect();
+    let null = Value::Null;
+    let mut conflicts = Vec::new();
+    let mut attributes = Attributes::new();
+    for name in names {
+        let Some(attribute) = ty.attribute(name) else {
+            continue;
+        };
+        if !attribute.is_configurable() {
+            continue;
+        }
+        let b = base.attributes.get(name).unwrap_or(&null);
+        let n = new.attributes.get(name).unwrap_or(&null);
+        let l = live.attributes.get(name).unwrap_or(&null);
+        let same = |x: &Value, y: &Value| diff::same(&attribute.ty, x, y);
+        let user_changed = !same(b, n);
+        let workspace_changed = !same(b, l);
+        let value = if !user_changed {
+            if workspace_changed {
+                plan.kept.push(Kept {
+                    address: address.clone(),
+                    file: file.to_owned(),
+                    path: name.clone(),
+                });
+            }
+            l.clone()
+        } else if !workspace_changed || same(n, l) {
+            n.clone()
+        } else if let (Value::Json(bj), Value::Json(nj), Value::Json(lj)) = (b, n, l) {
+            let mut at = Merge3 {
+                address: &address,
+                file,
+                conflicts: &mut conflicts,
+                kept: &mut plan.kept,
+            };
+            Value::Json(
+                at.json(name.clone(), Some(bj), Some(nj), Some(lj))
+                    .unwrap_or(serde_json::Value::Null),
+            )
+        } else {
+            let (bj, lj, nj) = (b.to_json(), l.to_json(), n.to_json());
+            let sensitive = is_sensitive_name(name)
+                || [&bj, &lj, &nj].iter().any(|v| json_has_secret(v, false));
+            conflicts.push(Conflict {
+                address: address.clone(),
+                file: file.to_owned(),
+                path: name.clone(),
+                base: (!sensitive).then_some(bj).filter(|v| !v.is_null()),
+                workspace: (!sensitive).then_some(lj).filter(|v| !v.is_null()),
+                file_value: (!sensitive).then_some(nj).filter(|v| !v.is_null()),
+                sensitive,
+            });
+            l.clone()
+        };
+        if !value.is_null() {
+            attributes.insert(name.clone(), value);
+        }
+    }
+    if !conflicts.is_empty() {
+        plan.conflicts.extend(conflicts);
+        return None;
+    }
+    merged.attributes = attributes;
+    Some(merged)
+}
+
+/// Key-by-key three-way merge of JSON documents.
+struct Merge3<'a> {
+    address: &'a str,
+    file: &'a str,
+    conflicts: &'a mut Vec<Conflict>,
+    kept: &'a mut Vec<Kept>,
+}
+
+impl Merge3<'_> {
+    fn json(
+        &mut self,
+        path: String,
+        b: Option<&serde_json::Value>,
+        n: Option<&serde_json::Value>,
+        l: Option<&serde_json::Value>,
+    ) -> Option<serde_json::Value> {
+        use serde_json::Value as J;
+        let null = J::Null;
+        let (bv, nv, lv) = (b.unwrap_or(&null), n.unwrap_or(&null), l.unwrap_or(&null));
+        if nv == bv {
+            if lv != bv {
+                self.kept.push(Kept {
+                    address: self.address.to_owned(),
+                    file: self.file.to_owned(),
+                    path: path.clone(),
+                });
+            }
+            return l.cloned();
+        }
+        if lv == bv || nv == lv {
+            return n.cloned();
+        }
+        if let (J::Object(bo), J::Object(no), J::Object(lo)) = (bv, nv, lv) {
+            let keys: BTreeSet<&String> = bo.keys().chain(no.keys()).chain(lo.keys()).collect();
+            let mut out = serde_json::Map::new();
+            for k in keys {
+                if let Some(v) = self.json(format!("{path}.{k}"), bo.get(k), no.get(k), lo.get(k))
+                    && !v.is_null()
+                {
+                    out.insert(k.clone(), v);
+                }
+            }
+            return Some(J::Object(out));
+        }
+        let last = path.rsplit('.').next().unwrap_or_default();
+        let sensitive = path.split('.').any(is_sensitive_name)
+            || [bv, nv, lv]
+                .iter()
+                .any(|v| json_has_secret(v, is_sensitive_name(last)));
+        self.conflicts.push(Conflict {
+            address: self.address.to_owned(),
+            file: self.file.to_owned(),
+            path,
+            base: (!sensitive).then(|| b.cloned()).flatten(),
+            workspace: (!sensitive).then(|| l.cloned()).flatten(),
+            file_value: (!sensitive).then(|| n.cloned()).flatten(),
+            sensitive,
+        });
+        l.cloned()
+    }
+}
