@@ -119,6 +119,11 @@ pub fn run(args: &ExportArgs) -> ExitCode {
         if tty {
             eprint!("\r\x1b[2K");
         }
+        // Placeholders the files already hold stay placeholders.
+        let mut tree = tree;
+        crate::sync::export::keep_placeholders(&mut tree, |path| {
+            std::fs::read_to_string(args.out.join(path)).ok()
+        });
         let written = match write_tree(&args.out, &types, &tree) {
             Ok(w) => w,
             Err(e) => return fail(&e),

@@ -170,12 +170,14 @@ fn value_diff(
                 if attribute.is_some_and(|n: &Attribute| !n.is_configurable()) {
                     continue;
                 }
+                // A nested attribute may force replacement on its own (a source's
+                // `metadata.id`: another catalog entry is another resource).
                 value_diff(
                     attribute.map(|n| &n.ty),
                     x.get(name.as_str()),
                     y.get(name.as_str()),
                     &path.join(Step::Attribute(name.clone())),
-                    forces,
+                    forces || attribute.is_some_and(|n| n.forces_replacement),
                     out,
                 );
             }
@@ -432,6 +434,22 @@ mod tests {
             }
         }
         assert!(forcing > 0 && not > 0, "{forcing} forcing, {not} not");
+    }
+
+    #[test]
+    fn a_nested_attribute_that_forces_replacement_forces_it() {
+        let metadata = |id: &str, contacts: bool| {
+            let mut m = std::collections::BTreeMap::new();
+            m.insert("id".to_owned(), s(id));
+            if contacts {
+                m.insert("partner_owned".to_owned(), Value::Bool(true));
+            }
+            attrs(&[("metadata", Value::Object(m))])
+        };
+        let ty = ResourceType::Destination;
+        assert!(diff(ty, &metadata("a", false), &metadata("b", false)).forces_replacement());
+        let other = diff(ty, &metadata("a", false), &metadata("a", true));
+        assert!(!other.is_empty() && !other.forces_replacement());
     }
 
     #[test]

@@ -66,6 +66,9 @@ fn build_commits(
     for ty in types {
         in_branch.extend(tree::read_files(repo, base, ty.kind().directory)?);
     }
+    let mut rendered = rendered.clone();
+    super::export::keep_placeholders(&mut rendered, |path| in_branch.get(path).cloned());
+    let rendered = &rendered;
     let paths: BTreeSet<&String> = in_branch.keys().chain(rendered.keys()).collect();
     let mut changes = Vec::new();
     for path in paths {

@@ -164,6 +164,54 @@ pub fn render_file(resource: &Resource) -> Result<(String, String), ExportError>
     Ok((path, text))
 }
 
+/// A rendered file with the `@@name@@` placeholders of the version already in the tree kept
+/// where the workspace serves a masked value (see [`crate::sync::secrets::keep_placeholders`]):
+/// a secret a person put in as a placeholder stays one, instead of turning into its mask on the
+/// next sync. Borrowed when there is nothing to keep.
+pub fn with_placeholders_of<'a>(
+    path: &str,
+    rendered: &'a str,
+    existing: Option<&str>,
+) -> std::borrow::Cow<'a, str> {
+    use std::borrow::Cow;
+    let Some(existing) = existing
+        .filter(|e| e.contains("@@") && rendered.contains(crate::workspace::api::MASK_BULLETS))
+    else {
+        return Cow::Borrowed(rendered);
+    };
+    let (Ok(written), Ok(mut served)) = (
+        crate::hcl::parse(existing, path),
+        crate::hcl::parse(rendered, path),
+    ) else {
+        return Cow::Borrowed(rendered);
+    };
+    crate::sync::secrets::keep_placeholders(
+        &written,
+        &mut served,
+        &crate::sync::secrets::NoSecrets,
+    );
+    match render(&served) {
+        Ok(text) if text != rendered => Cow::Owned(text),
+        _ => Cow::Borrowed(rendered),
+    }
+}
+
+/// [`with_placeholders_of`] for every file of a rendered tree, given how to read the existing
+/// version of a file.
+pub fn keep_placeholders(tree: &mut Tree, existing: impl Fn(&str) -> Option<String>) {
+    for (path, text) in tree.iter_mut() {
+        // Only a masked value can stand where a placeholder was: files without one (nearly
+        // all) are not read at all.
+        if !text.contains(crate::workspace::api::MASK_BULLETS) {
+            continue;
+        }
+        let Some(old) = existing(path) else { continue };
+        if let std::borrow::Cow::Owned(kept) = with_placeholders_of(path, text, Some(&old)) {
+            *text = kept;
+        }
+    }
+}
+
 /// What [`write_tree`] changed.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct WriteSummary {

@@ -100,6 +100,9 @@ fn build_commits(
     let mut memory = target.cache.to_thread_local().with_object_memory();
     let repo = &memory;
     let mut base = tree_of(repo, head)?;
+    let mut rendered = rendered.clone();
+    super::export::keep_placeholders(&mut rendered, |path| tree::read_file(repo, base, path));
+    let rendered = &rendered;
     // (tree, message) of each commit to make, oldest first.
     let mut planned: Vec<(ObjectId, &str)> = Vec::new();
     // Already written by gitsync: some commit on the branch carries a sync point (trusted or

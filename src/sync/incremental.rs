@@ -136,10 +136,14 @@ fn build_commits(
     for (event, ty, change) in relevant {
         point.advance(vec![event.clone()]).map_err(bad_audit_time)?;
         let (change_to_file, id) = match current.get(&(*ty, event.resource_id.clone())) {
-            Some((path, text)) => (
-                (path.clone(), Some(text.clone())),
-                event.resource_id.clone(),
-            ),
+            Some((path, text)) => {
+                let in_branch = tree::read_file(repo, base, path);
+                let text = super::export::with_placeholders_of(path, text, in_branch.as_deref());
+                (
+                    (path.clone(), Some(text.into_owned())),
+                    event.resource_id.clone(),
+                )
+            }
             None => match existing_path(repo, base, *ty, &event.resource_id) {
                 // Gone from the workspace: Segment names it by the import id its file holds.
                 Some(path) => {

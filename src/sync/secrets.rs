@@ -327,7 +327,16 @@ fn keep_in_json(
 }
 
 fn keep_in_str(written: &str, served: &mut String, secrets: &dyn SecretSource) {
-    if secret_placeholders(written).next().is_some() && agrees_with_mask(written, served, secrets) {
+    if secret_placeholders(written).next().is_none() {
+        return;
+    }
+    // With the secret at hand, its mask must match; without it (the forward sync never has
+    // it), a masked value is all that can be checked: the workspace still hides a secret there.
+    let agrees = match resolve_str(written, secrets) {
+        Some(_) => agrees_with_mask(written, served, secrets),
+        None => api::is_masked(served),
+    };
+    if agrees {
         written.clone_into(served);
     }
 }

@@ -937,7 +937,8 @@ pub fn follow_up_writes(
 /// Segment's mask: ten bullets, then the last four characters of a secret of at least
 /// [`MASK_TAIL_FROM`] characters (`••••••••••adce`); ten bullets alone for a shorter one
 /// (`auth_token = "••••••••••"` in the real Git Sync output).
-const MASK_BULLETS: &str = "••••••••••";
+/// The start of every value Segment masks.
+pub const MASK_BULLETS: &str = "••••••••••";
 const MASK_TAIL: usize = 4;
 const MASK_TAIL_FROM: usize = 8;
 

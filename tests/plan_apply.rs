@@ -1,0 +1,400 @@
+//! Git -> workspace: plans and applies against the embedded workspace over HTTP, checked by what
+//! the workspace holds afterwards (a full export) and by what the tree holds.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use common::{TestWorkspace, exported_tree_of, fixture_dir, tree_of};
+use gitsync::model::{Resource, ResourceType, Value};
+use gitsync::sync::apply::{self, ApplyOptions, ApplyReport, Journal, Quiet};
+use gitsync::sync::export::render_workspace;
+use gitsync::sync::plan::{self, Action, Plan, PlanInput};
+use gitsync::sync::secrets::{FileSecrets, NoSecrets, SecretSource};
+use gitsync::workspace::Client;
+
+const TOKEN: &str = "plan-apply-token";
+
+/// A copy of a fixture tree to edit, with its workspace.
+struct Setup {
+    ws: TestWorkspace,
+    client: Client,
+    dir: tempfile::TempDir,
+}
+
+impl Setup {
+    async fn new(forms: &[&str]) -> Setup {
+        let ws = TestWorkspace::start(Some(TOKEN)).await;
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        for form in forms {
+            copy_tree(&fixture_dir(form), dir.path());
+        }
+        gitsync::workspace::embedded::seed_from_hcl(&ws.store, dir.path())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let client = ws.client(TOKEN);
+        Setup { ws, client, dir }
+    }
+
+    fn tree(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn files(&self) -> Vec<(String, Vec<u8>)> {
+        gitsync::sync::tree::read_dir_files(self.tree()).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    async fn plan(&self, base: Option<&[(String, Vec<u8>)]>, secrets: &dyn SecretSource) -> Plan {
+        self.try_plan(base, secrets)
+            .await
+            .unwrap_or_else(|e| panic!("planning: {e}"))
+    }
+
+    async fn try_plan(
+        &self,
+        base: Option<&[(String, Vec<u8>)]>,
+        secrets: &dyn SecretSource,
+    ) -> Result<Plan, plan::PlanError> {
+        let head = self.files();
+        plan::plan(
+            &self.client,
+            PlanInput {
+                base,
+                base_name: None,
+                head: &head,
+                secrets,
+            },
+        )
+        .await
+    }
+
+    async fn apply(&self, made: &Plan, journal: &Path, secrets: &dyn SecretSource) -> ApplyReport {
+        self.try_apply(made, journal, secrets, true)
+            .await
+            .unwrap_or_else(|e| panic!("applying: {e}"))
+    }
+
+    async fn try_apply(
+        &self,
+        made: &Plan,
+        journal: &Path,
+        secrets: &dyn SecretSource,
+        allow_deletes: bool,
+    ) -> Result<ApplyReport, apply::ApplyError> {
+        let mut journal = Journal::open(journal, &apply::plan_fingerprint(made))?;
+        apply::apply(
+            &self.client,
+            made,
+            &mut journal,
+            &ApplyOptions {
+                allow_deletes,
+                secrets,
+                tree: Some(self.tree()),
+                pace: false,
+            },
+            &mut Quiet,
+        )
+        .await
+    }
+
+    /// The workspace, exported, against the tree: byte for byte (secrets Segment wrote in clear
+    /// are masked on both sides).
+    async fn assert_export_equals_tree(&self, what: &str) {
+        let types: Vec<ResourceType> = ResourceType::git_sync_types().collect();
+        let (exported, _) =
+            render_workspace(&self.client, &types, &mut gitsync::sync::export::Quiet)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+        let mut exported = exported;
+        // As an export into the tree (or a sync onto its branch) writes it.
+        gitsync::sync::export::keep_placeholders(&mut exported, |path| {
+            std::fs::read_to_string(self.tree().join(path)).ok()
+        });
+        let exported: BTreeMap<String, String> = exported.into_iter().collect();
+        let tree = exported_tree_of(self.tree());
+        let only_export: Vec<&String> =
+            exported.keys().filter(|k| !tree.contains_key(*k)).collect();
+        let only_tree: Vec<&String> = tree.keys().filter(|k| !exported.contains_key(*k)).collect();
+        assert!(
+            only_export.is_empty() && only_tree.is_empty(),
+            "{what}: only in the export: {only_export:?}; only in the tree: {only_tree:?}"
+        );
+        for (path, text) in &tree {
+            assert_eq!(
+                &exported[path], text,
+                "{what}: {path} differs from the export"
+            );
+        }
+    }
+
+    fn read(&self, path: &str) -> Resource {
+        let text = std::fs::read_to_string(self.tree().join(path))
+            .unwrap_or_else(|e| panic!("{path}: {e}"));
+        gitsync::hcl::parse(&text, path).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn write(&self, path: &str, resource: &Resource) {
+        let text = gitsync::hcl::render(resource).unwrap_or_else(|e| panic!("{path}: {e}"));
+        self.write_text(path, &text);
+    }
+
+    fn write_text(&self, path: &str, text: &str) {
+        let full = self.tree().join(path);
+        std::fs::create_dir_all(full.parent().unwrap_or(self.tree()))
+            .unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(&full, text).unwrap_or_else(|e| panic!("{path}: {e}"));
+    }
+
+    fn remove(&self, path: &str) {
+        std::fs::remove_file(self.tree().join(path)).unwrap_or_else(|e| panic!("{path}: {e}"));
+    }
+
+    fn paths_of(&self, ty: ResourceType) -> Vec<String> {
+        tree_of(self.tree())
+            .into_keys()
+            .filter(|p| p.starts_with(&format!("{}/", ty.kind().directory)))
+            .collect()
+    }
+
+    fn journal(&self, name: &str) -> PathBuf {
+        // Beside the tree, not in it.
+        self.dir.path().join(format!(".{name}.journal"))
+    }
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    for (path, text) in common::tf_files(from) {
+        let target = to.join(&path);
+        std::fs::create_dir_all(target.parent().unwrap_or(to)).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(target, text).unwrap_or_else(|e| panic!("{e}"));
+    }
+}
+
+fn s(text: &str) -> Value {
+    Value::String(text.to_owned())
+}
+
+fn set(resource: &mut Resource, path: &[&str], value: Value) {
+    let (last, parents) = path.split_last().unwrap_or_else(|| panic!("empty path"));
+    let mut map = &mut resource.attributes;
+    for p in parents {
+        map = match map.get_mut(*p) {
+            Some(Value::Object(m)) => m,
+            other => panic!("{p} is not an object: {other:?}"),
+        };
+    }
+    map.insert((*last).to_owned(), value);
+}
+
+/// The types of the 2025 sample, each with one change of each kind a person could make.
+fn new_copy(ty: ResourceType, mut r: Resource) -> Resource {
+    r.id = None;
+    // A mask cannot be written; a new resource's secrets are placeholders.
+    if let Some(Value::Json(settings)) = r.attributes.get_mut("settings") {
+        unmask(settings);
+    }
+    r.new_name = Some(format!("new_{}", ty.kind().directory));
+    match ty {
+        ResourceType::Label => set(&mut r, &["value"], s("created-by-a-file")),
+        ResourceType::User => set(&mut r, &["email"], s("new.person@example.com")),
+        ResourceType::Source => set(&mut r, &["slug"], s("created-by-a-file")),
+        _ => {}
+    }
+    r
+}
+
+fn unmask(json: &mut serde_json::Value) {
+    match json {
+        serde_json::Value::String(text) if gitsync::workspace::api::is_masked(text) => {
+            *text = "@@copy_secret@@".into();
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(unmask),
+        serde_json::Value::Object(map) => map.values_mut().for_each(unmask),
+        _ => {}
+    }
+}
+
+/// The secrets file of the tests.
+fn secrets(dir: &Path) -> FileSecrets {
+    let path = dir.join("secrets.env");
+    std::fs::write(&path, "copy_secret=a-new-secret-0123456789\n")
+        .unwrap_or_else(|e| panic!("{e}"));
+    FileSecrets::read(&path).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// An attribute change that updates in place, per type (labels have none: every attribute of
+/// a label forces replacement).
+fn update(ty: ResourceType, r: &mut Resource) -> bool {
+    match ty {
+        ResourceType::Source
+        | ResourceType::Destination
+        | ResourceType::Warehouse
+        | ResourceType::DestinationSubscription
+        | ResourceType::Transformation
+        | ResourceType::ReverseEtlModel
+        | ResourceType::TrackingPlan => set(r, &["name"], s("renamed by a pull request")),
+        ResourceType::DestinationFilter => set(r, &["title"], s("retitled by a pull request")),
+        ResourceType::Function => set(r, &["description"], s("described by a pull request")),
+        ResourceType::User => {
+            let Value::List(permissions) = r.get("permissions").clone() else {
+                return false;
+            };
+            let mut permissions = permissions;
+            if let Some(Value::Object(first)) = permissions.first_mut() {
+                first.insert("role_id".into(), s("2TSCYxV9AqFDwOFtLeU6bTtlNdN"));
+            }
+            set(r, &["permissions"], Value::List(permissions));
+        }
+        _ => return false,
+    }
+    true
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unchanged_samples_plan_no_changes_in_either_form_or_both_mixed() {
+    for forms in [&["v2025"][..], &["v2024"], &["v2025", "v2024"]] {
+        let setup = Setup::new(forms).await;
+        let made = setup.plan(None, &NoSecrets).await;
+        assert!(
+            made.changes.is_empty() && made.conflicts.is_empty(),
+            "{forms:?}: {}",
+            plan::human(&made)
+        );
+        assert_eq!(made.unchanged, setup.files().len(), "{forms:?}");
+        assert_eq!(
+            plan::summary_line(&made),
+            "No changes. The workspace matches the files."
+        );
+    }
+}
+
+/// For every type of the sample: create (a new file with an arbitrary name), update, replace and
+/// delete through plan + apply, each round followed by a full export that equals the tree byte
+/// for byte, new resources under their id names.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_type_is_created_updated_replaced_and_deleted_from_files() {
+    let setup = Setup::new(&["v2025"]).await;
+    let keep = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let secrets = secrets(keep.path());
+    let types: Vec<ResourceType> = ResourceType::git_sync_types()
+        .filter(|ty| !setup.paths_of(*ty).is_empty())
+        .collect();
+    assert!(types.len() >= 11, "{types:?}");
+
+    // Round 1: one new resource of each type, in a file with a name of the person's choosing.
+    let base = setup.files();
+    for ty in &types {
+        let existing = setup.paths_of(*ty)[0].clone();
+        let fresh = new_copy(*ty, setup.read(&existing));
+        setup.write(
+            &format!("{}/a file someone added.tf", ty.kind().directory),
+            &fresh,
+        );
+    }
+    let made = setup.plan(Some(&base), &secrets).await;
+    assert_eq!(made.counts(), (types.len(), 0, 0), "{}", plan::human(&made));
+    let report = setup.apply(&made, &setup.journal("create"), &secrets).await;
+    assert!(report.succeeded(), "{:?}", report.failed);
+    assert_eq!(report.applied.len(), types.len());
+    for ty in &types {
+        let asked = format!("{}/a file someone added.tf", ty.kind().directory);
+        assert!(
+            !setup.tree().join(&asked).exists(),
+            "{asked} is still there"
+        );
+    }
+    setup.assert_export_equals_tree("after the creates").await;
+    assert!(setup.plan(None, &secrets).await.is_empty());
+
+    // Round 2: an in-place change of each type that has one.
+    let base = setup.files();
+    let mut updated = Vec::new();
+    for ty in &types {
+        let path = setup.paths_of(*ty)[0].clone();
+        let mut r = setup.read(&path);
+        if update(*ty, &mut r) {
+            setup.write(&path, &r);
+            updated.push(path);
+        }
+    }
+    let made = setup.plan(Some(&base), &secrets).await;
+    assert_eq!(
+        made.counts(),
+        (0, updated.len(), 0),
+        "{}",
+        plan::human(&made)
+    );
+    assert!(made.changes.iter().all(|c| c.action == Action::Update));
+    let report = setup.apply(&made, &setup.journal("update"), &secrets).await;
+    assert!(report.succeeded(), "{:?}", report.failed);
+    setup.assert_export_equals_tree("after the updates").await;
+
+    // Round 3: a change that forces replacement (a label's description; a source's catalog
+    // entry): deleted and created again under a new id.
+    let base = setup.files();
+    let label = setup.paths_of(ResourceType::Label)[0].clone();
+    let mut r = setup.read(&label);
+    set(&mut r, &["description"], s("now described"));
+    setup.write(&label, &r);
+    // A source moved to another catalog entry (that of another source).
+    let sources = setup.paths_of(ResourceType::Source);
+    let first = setup.read(&sources[0]);
+    let other_metadata = sources
+        .iter()
+        .map(|p| setup.read(p).get("metadata").clone())
+        .find(|m| m != first.get("metadata"))
+        .unwrap_or_else(|| panic!("all sources share one catalog entry"));
+    let mut moved = first.clone();
+    moved.attributes.insert("metadata".into(), other_metadata);
+    setup.write(&sources[0], &moved);
+    let replaced = sources[0].clone();
+    let made = setup.plan(Some(&base), &secrets).await;
+    let actions: Vec<Action> = made.changes.iter().map(|c| c.action).collect();
+    assert_eq!(
+        actions,
+        [Action::Replace, Action::Replace],
+        "{}",
+        plan::human(&made)
+    );
+    assert!(plan::human(&made).contains("possible data loss"));
+    let refused = setup
+        .try_apply(&made, &setup.journal("replace"), &secrets, false)
+        .await;
+    assert!(
+        matches!(refused, Err(apply::ApplyError::DeletesNotAllowed(ref d)) if d.len() == 2),
+        "{refused:?}"
+    );
+    let report = setup
+        .apply(&made, &setup.journal("replace"), &secrets)
+        .await;
+    assert!(report.succeeded(), "{:?}", report.failed);
+    assert!(
+        !setup.tree().join(&replaced).exists(),
+        "the replaced source kept its old id"
+    );
+    setup.assert_export_equals_tree("after the replaces").await;
+
+    // Round 4: the resources round 1 created, deleted by removing their files.
+    let base = setup.files();
+    let mut removed = 0;
+    for ty in &types {
+        let mut paths = setup.paths_of(*ty);
+        paths.sort_by_key(|p| {
+            std::fs::metadata(setup.tree().join(p))
+                .and_then(|m| m.modified())
+                .ok()
+        });
+        // The newest file of each type is the one created in round 1 (or rewritten in round 3).
+        if let Some(path) = paths.last() {
+            setup.remove(path);
+            removed += 1;
+        }
+    }
+    let made = setup.plan(Some(&base), &secrets).await;
+    assert_eq!(made.counts(), (0, 0, removed), "{}", plan::human(&made));
+    let report = setup.apply(&made, &setup.journal("delete"), &secrets).await;
+    assert!(report.succeeded(), "{:?}", report.failed);
+    setup.assert_export_equals_tree("after the deletes").await;
+    assert!(setup.plan(None, &secrets).await.is_empty());
+    let _ = &setup.ws;
+}
