@@ -1180,7 +1180,10 @@ mod tests {
             for h in history.attributes {
                 let l = h.lifetime;
                 assert!(l.since >= history.since, "{ty}.{}", h.path);
-                assert!(l.removed_in.is_none_or(|r| r > l.since && r <= PROVIDER_VERSION));
+                assert!(
+                    l.removed_in
+                        .is_none_or(|r| r > l.since && r <= PROVIDER_VERSION)
+                );
                 assert!(l.deprecated_since.is_none_or(|d| d > l.since));
                 match h.legacy {
                     // The model does not hold it: gone from today's tables, and either removed
@@ -1192,7 +1195,8 @@ mod tests {
                         // Its parent is an object in today's schema, so the parser reaches it.
                         if let Some((parent, _)) = h.path.rsplit_once('.') {
                             assert!(
-                                ty.attribute_at(parent).is_some_and(|a| a.ty.nested().is_some()),
+                                ty.attribute_at(parent)
+                                    .is_some_and(|a| a.ty.nested().is_some()),
                                 "{ty}.{}",
                                 h.path
                             );
@@ -1222,17 +1226,26 @@ mod tests {
             assert_eq!(l.deprecated_since, Some(v(1, 2, 0)), "{name}");
             assert!(l.exists_in(PROVIDER_VERSION) && retl.legacy(name).is_some());
         }
-        assert_eq!(life(src, "labels[3].description").removed_in, Some(v(0, 6, 0)));
+        assert_eq!(
+            life(src, "labels[3].description").removed_in,
+            Some(v(0, 6, 0))
+        );
         assert!(life(src, "labels[].description").exists_in(v(0, 5, 1)));
         assert_eq!(life(src, "labels[].key").since, v(0, 2, 0));
         for ty in [T::User, T::UserGroup] {
             let l = life(ty, "permissions[0].resources[1].labels[2].description");
             assert_eq!((l.since, l.removed_in), (v(0, 1, 0), Some(v(0, 6, 0))));
-            assert_eq!(life(ty, "permissions[].role_id"), Lifetime::since(v(0, 1, 0)));
+            assert_eq!(
+                life(ty, "permissions[].role_id"),
+                Lifetime::since(v(0, 1, 0))
+            );
         }
         assert_eq!(life(T::Label, "id").removed_in, Some(v(0, 1, 0)));
         let settings = life(src, "schema_settings.track.allow_unplanned_events");
-        assert_eq!((settings.since, settings.removed_in), (v(0, 6, 0), Some(v(0, 8, 0))));
+        assert_eq!(
+            (settings.since, settings.removed_in),
+            (v(0, 6, 0), Some(v(0, 8, 0)))
+        );
         assert!(!settings.exists_in(v(0, 8, 0)) && settings.exists_in(v(0, 7, 0)));
         assert_eq!(life(sub, "reverse_etl_schedule.config").since, v(1, 2, 0));
         assert_eq!(life(sub, "settings"), Lifetime::since(v(0, 4, 0)));
