@@ -12,6 +12,7 @@ use std::process::Command;
 
 use common::{TestWorkspace, exported_tree_of, fixture_dir, fixtures_root, tf_files, tree_of};
 use gitsync::hcl::{canonicalize, parse, render};
+use gitsync::model::diff::diff;
 use gitsync::model::schema::{PROVIDER_VERSION, Version};
 use gitsync::model::{AttrType, Attribute, ResourceType};
 use gitsync::sync::export::{Quiet, render_workspace, write_tree};
@@ -94,6 +95,9 @@ fn every_old_form_is_the_model_of_todays_form_and_fmt_writes_todays_bytes() {
         let old = parse(&p.old, &p.path).unwrap_or_else(|e| panic!("{}: {e}", p.era));
         let today = parse(&p.today, &p.path).unwrap_or_else(|e| panic!("{}: {e}", p.today_from));
         assert_eq!(old, today, "{at} and {} differ in meaning", p.today_from);
+        // What the plan compares: old form to new form is never a change.
+        let difference = diff(old.ty, &old.attributes, &today.attributes);
+        assert!(difference.is_empty(), "{at}: {difference:?}");
         let expected = render(&today).unwrap_or_else(|e| panic!("{e}"));
         let formatted = canonicalize(&p.old, &p.path).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(

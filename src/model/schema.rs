@@ -974,8 +974,8 @@ const COMPUTED_LABEL_DESCRIPTION: &str = "it was computed (Segment's description
 
 const RETL_SCHEDULE_MOVED: &str = "since provider 1.2.0 the schedule is the destination \
      subscription's `reverse_etl_schedule`; the model attribute is no longer sent to the API \
-     (which dropped `scheduleStrategy` and `scheduleConfig` from reverse ETL models in October \
-     2024) and since 1.2.2 it is always read back as null, so it holds no workspace state";
+     (whose SDK dropped `scheduleStrategy` and `scheduleConfig` from reverse ETL models in 55.2.0, \
+     2024-10-31) and since 1.2.2 it is always read back as null, so it holds no workspace state";
 
 const SOURCE_HISTORY: &[AttributeHistory] = &[
     // Computed `list(object)` until 0.1.0, so no file could set it; configurable from 0.2.0.
@@ -996,8 +996,8 @@ const SOURCE_HISTORY: &[AttributeHistory] = &[
         Presence::Optional,
         "moved to segment_source_tracking_plan_connection in provider 0.8.0 (a breaking \
          change): the source's schema settings are that connection's, which Git Sync does not \
-         export, so a source file cannot carry them; a file that still has them is from \
-         November 2023 and was refused by every provider release since",
+         export, so a source file cannot carry them; a file that still has them was written \
+         for 0.6.0 or 0.7.0 (October-November 2023) and is refused by every release since",
     ),
 ];
 
