@@ -826,6 +826,9 @@ pub struct AttributeHistory {
     pub lifetime: Lifetime,
     /// Set for an attribute the attribute tables above do not hold.
     pub legacy: Option<Legacy>,
+    /// Its mode from each release on, oldest first, when the mode changed over its lifetime
+    /// (a reverse ETL model's schedule was Required until 1.2.0); empty when it never did.
+    pub modes: &'static [(Version, Presence)],
 }
 
 /// The history of one resource type.
@@ -878,6 +881,32 @@ impl ResourceType {
         }
     }
 
+    /// The mode of the attribute at `path` in the release `version`; `None` when that release
+    /// did not have it.
+    pub fn presence_in(self, path: &str, version: Version) -> Option<Presence> {
+        if !self.lifetime(path)?.exists_in(version) {
+            return None;
+        }
+        let path = history_path(path);
+        let entries = self.history().attributes;
+        if let Some(entry) = entries.iter().find(|h| h.path == path) {
+            if let Some((_, mode)) = entry.modes.iter().rev().find(|(v, _)| *v <= version) {
+                return Some(*mode);
+            }
+            if let Some(legacy) = entry.legacy {
+                return Some(legacy.presence);
+            }
+        }
+        // Inside a legacy object (`schema_settings.track.allow_unplanned_events`).
+        if let Some(nested) = entries
+            .iter()
+            .find_map(|h| legacy_nested(h, &path).flatten())
+        {
+            return Some(nested.presence);
+        }
+        self.attribute_at(&path).map(|a| a.presence)
+    }
+
     /// The legacy attribute at `path` (an index such as `[3]` is read as `[]`), if some
     /// release had one there that the model does not hold.
     pub fn legacy(self, path: &str) -> Option<&'static Legacy> {
@@ -922,19 +951,27 @@ fn covers(entry: &str, path: &str) -> bool {
 
 /// True when `path` is a legacy entry itself or an attribute of its (object-typed) subtree.
 fn legacy_covers(entry: &AttributeHistory, path: &str) -> bool {
-    let Some(legacy) = entry.legacy else {
-        return false;
-    };
-    let rest = path[entry.path.len()..].trim_start_matches("[]");
-    let mut schema = legacy.ty.nested().unwrap_or(&[]);
-    for name in rest.split('.').filter(|n| !n.is_empty()) {
-        let name = name.strip_suffix("[]").unwrap_or(name);
-        match schema.iter().find(|a| a.name == name) {
-            Some(a) => schema = a.ty.nested().unwrap_or(&[]),
-            None => return false,
-        }
+    legacy_nested(entry, path).is_some()
+}
+
+/// Where `path` lies in a legacy entry: `Some(None)` for the entry itself, `Some(Some(a))` for
+/// an attribute of its subtree, `None` outside it.
+fn legacy_nested(entry: &AttributeHistory, path: &str) -> Option<Option<&'static Attribute>> {
+    let legacy = entry.legacy?;
+    let rest = path.strip_prefix(entry.path)?;
+    if rest.is_empty() {
+        return Some(None);
     }
-    true
+    let rest = rest.trim_start_matches("[]").strip_prefix('.')?;
+    let mut schema = legacy.ty.nested()?;
+    let mut found = None;
+    for name in rest.split('.') {
+        let name = name.strip_suffix("[]").unwrap_or(name);
+        let attr = schema.iter().find(|a| a.name == name)?;
+        schema = attr.ty.nested().unwrap_or(&[]);
+        found = Some(attr);
+    }
+    Some(found)
 }
 
 const fn v(major: u8, minor: u8, patch: u8) -> Version {
@@ -946,6 +983,21 @@ const fn added(path: &'static str, since: Version) -> AttributeHistory {
         path,
         lifetime: Lifetime::since(since),
         legacy: None,
+        modes: &[],
+    }
+}
+
+/// An attribute whose mode changed: `modes` gives it from each release on.
+const fn changed(
+    path: &'static str,
+    since: Version,
+    modes: &'static [(Version, Presence)],
+) -> AttributeHistory {
+    AttributeHistory {
+        path,
+        lifetime: Lifetime::since(since),
+        legacy: None,
+        modes,
     }
 }
 
@@ -965,6 +1017,7 @@ const fn removed(
             deprecated_since: None,
         },
         legacy: Some(Legacy { ty, presence, why }),
+        modes: &[],
     }
 }
 
@@ -977,9 +1030,27 @@ const RETL_SCHEDULE_MOVED: &str = "since provider 1.2.0 the schedule is the dest
      (whose SDK dropped `scheduleStrategy` and `scheduleConfig` from reverse ETL models in 55.2.0, \
      2024-10-31) and since 1.2.2 it is always read back as null, so it holds no workspace state";
 
+const COMPUTED_THEN_OPTIONAL: &[(Version, Presence)] = &[
+    (v(0, 0, 1), Presence::Computed),
+    (v(0, 2, 0), Presence::Optional),
+];
+const COMPUTED_THEN_REQUIRED: &[(Version, Presence)] = &[
+    (v(0, 0, 1), Presence::Computed),
+    (v(0, 2, 0), Presence::Required),
+];
+const REQUIRED_THEN_OPTIONAL: &[(Version, Presence)] = &[
+    (v(0, 5, 0), Presence::Required),
+    (v(1, 2, 0), Presence::Optional),
+];
+
+// Destination `name` went from Optional+Computed to Optional in 0.2.0: the same mode here
+// (`Presence` does not tell them apart), so no entry.
 const SOURCE_HISTORY: &[AttributeHistory] = &[
-    // Computed `list(object)` until 0.1.0, so no file could set it; configurable from 0.2.0.
-    added("labels", v(0, 2, 0)),
+    // A computed `list(object)` until 0.1.0, so no file could set it; an optional set from
+    // 0.2.0, its `key` and `value` required.
+    changed("labels", v(0, 0, 1), COMPUTED_THEN_OPTIONAL),
+    changed("labels[].key", v(0, 0, 1), COMPUTED_THEN_REQUIRED),
+    changed("labels[].value", v(0, 0, 1), COMPUTED_THEN_REQUIRED),
     removed(
         "labels[].description",
         v(0, 0, 1),
@@ -1005,7 +1076,8 @@ const DESTINATION_SUBSCRIPTION_HISTORY: &[AttributeHistory] =
     &[added("reverse_etl_schedule", v(1, 2, 0))];
 
 const REVERSE_ETL_MODEL_HISTORY: &[AttributeHistory] = &[
-    // Required in 0.5.0-1.1.0, Optional and deprecated from 1.2.0, still in 1.6.0's schema.
+    // Required in 0.5.0-1.1.0, Optional and deprecated from 1.2.0, still in 1.6.0's schema;
+    // Git Sync stopped writing them with 1.2.2, which reads them back as null.
     AttributeHistory {
         path: "schedule_config",
         lifetime: Lifetime {
@@ -1018,6 +1090,7 @@ const REVERSE_ETL_MODEL_HISTORY: &[AttributeHistory] = &[
             presence: Presence::Optional,
             why: RETL_SCHEDULE_MOVED,
         }),
+        modes: REQUIRED_THEN_OPTIONAL,
     },
     AttributeHistory {
         path: "schedule_strategy",
@@ -1031,6 +1104,7 @@ const REVERSE_ETL_MODEL_HISTORY: &[AttributeHistory] = &[
             presence: Presence::Optional,
             why: RETL_SCHEDULE_MOVED,
         }),
+        modes: REQUIRED_THEN_OPTIONAL,
     },
 ];
 
@@ -1208,6 +1282,16 @@ mod tests {
                     }
                 }
                 assert_eq!(ty.lifetime(h.path), Some(l), "{ty}.{}", h.path);
+                // Modes run oldest first, from within the lifetime, and end in today's mode.
+                for pair in h.modes.windows(2) {
+                    assert!(pair[0].0 < pair[1].0, "{ty}.{}", h.path);
+                }
+                if let (Some(first), Some(last)) = (h.modes.first(), h.modes.last()) {
+                    assert_eq!(first.0, l.since, "{ty}.{}", h.path);
+                    let today = ty.attribute_at(h.path).map(|a| a.presence);
+                    let today = today.or(h.legacy.map(|x| x.presence));
+                    assert_eq!(Some(last.1), today, "{ty}.{}", h.path);
+                }
             }
         }
     }
@@ -1231,7 +1315,45 @@ mod tests {
             Some(v(0, 6, 0))
         );
         assert!(life(src, "labels[].description").exists_in(v(0, 5, 1)));
-        assert_eq!(life(src, "labels[].key").since, v(0, 2, 0));
+        assert_eq!(life(src, "labels[].key").since, v(0, 0, 1));
+        let mode = |ty: ResourceType, path: &str, at: Version| ty.presence_in(path, at);
+        assert_eq!(mode(src, "labels", v(0, 1, 0)), Some(Presence::Computed));
+        assert_eq!(mode(src, "labels", v(0, 2, 0)), Some(Presence::Optional));
+        assert_eq!(
+            mode(src, "labels[0].key", v(0, 0, 2)),
+            Some(Presence::Computed)
+        );
+        assert_eq!(
+            mode(src, "labels[0].key", v(1, 6, 0)),
+            Some(Presence::Required)
+        );
+        assert_eq!(
+            mode(src, "labels[0].description", v(0, 5, 1)),
+            Some(Presence::Computed)
+        );
+        assert_eq!(mode(src, "labels[0].description", v(0, 6, 0)), None);
+        assert_eq!(mode(retl, "schedule_strategy", v(0, 4, 0)), None);
+        assert_eq!(
+            mode(retl, "schedule_strategy", v(1, 1, 0)),
+            Some(Presence::Required)
+        );
+        assert_eq!(
+            mode(retl, "schedule_config", v(1, 2, 0)),
+            Some(Presence::Optional)
+        );
+        assert_eq!(mode(retl, "query", v(0, 5, 0)), Some(Presence::Required));
+        assert_eq!(
+            mode(src, "schema_settings.group", v(0, 7, 0)),
+            Some(Presence::Optional)
+        );
+        assert_eq!(mode(src, "schema_settings.group", v(0, 8, 0)), None);
+        assert_eq!(mode(src, "id", v(0, 0, 1)), Some(Presence::Computed));
+        assert_eq!(mode(T::Transformation, "if", v(0, 8, 0)), None);
+        assert_eq!(mode(sub, "reverse_etl_schedule.strategy", v(1, 1, 0)), None);
+        assert_eq!(
+            mode(sub, "reverse_etl_schedule.strategy", v(1, 2, 0)),
+            Some(Presence::Required)
+        );
         for ty in [T::User, T::UserGroup] {
             let l = life(ty, "permissions[0].resources[1].labels[2].description");
             assert_eq!((l.since, l.removed_in), (v(0, 1, 0), Some(v(0, 6, 0))));
