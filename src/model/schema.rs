@@ -837,8 +837,10 @@ pub struct TypeHistory {
     pub ty: ResourceType,
     /// The release that added the type (`provider.go` `Resources()`).
     pub since: Version,
-    /// Every attribute that came after the type, was deprecated or was removed. Any other
-    /// attribute of the type has the type's own lifetime.
+    /// Every attribute that came after the type, changed its mode, was deprecated or was
+    /// removed. Any other attribute of the type has the type's own lifetime and today's mode.
+    /// Validator changes (a regex that gained `_`, the rules limit) are not schema changes and
+    /// are not listed.
     pub attributes: &'static [AttributeHistory],
 }
 
