@@ -7,6 +7,13 @@
 //! function other than `jsonencode`, an interpolation) is refused with its place, never
 //! evaluated. A file either parses whole or not at all. Lists and objects nested deeper than
 //! [`MAX_NESTING`] are refused, the limit the renderer and the embedded workspace hold too.
+//!
+//! Files written by every provider release since 0.0.1 are read: an attribute that an older
+//! release had and today's schema does not (`labels[].description`, a label's `id`, a source's
+//! `schema_settings`), or a deprecated one that no longer reaches the API (a reverse ETL model's
+//! `schedule_strategy` and `schedule_config`), is a legacy attribute of the schema
+//! ([`ResourceType::legacy`]): its value is checked against its old type and dropped, because it
+//! carries no workspace state. An attribute that no release ever had is an error with its place.
 
 use std::collections::BTreeMap;
 
@@ -360,6 +367,14 @@ impl Parser<'_> {
     ) -> Result<(String, Value)> {
         let path = format!("{prefix}{name}");
         let Some(spec) = schema.iter().find(|a| a.name == name) else {
+            // An attribute an older provider release had (or a deprecated one that carries
+            // nothing): its value must still be well formed, then it is dropped (as a null,
+            // which the caller removes), so the old form and today's form of a resource are
+            // the same model.
+            if let Some(legacy) = ty.legacy(&path) {
+                self.value(expr, &legacy.ty, ty, &path)?;
+                return Ok((name.to_owned(), Value::Null));
+            }
             return Err(self.error(
                 key_at,
                 Problem::UnknownAttribute {
