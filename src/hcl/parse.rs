@@ -8,6 +8,7 @@
 //! evaluated. A file either parses whole or not at all. Lists and objects nested deeper than
 //! [`MAX_NESTING`] are refused, the limit the renderer and the embedded workspace hold too.
 
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 
 use super::error::{ParseError, Problem};
@@ -31,23 +32,51 @@ pub fn parse_with_comments(
     source: &str,
     file: &str,
 ) -> Result<(Resource, Option<(usize, usize)>), ParseError> {
-    let parser = Parser { source, file };
-    parse_file(source, file).map(|(r, comment)| (r, comment.map(|at| parser.position(at))))
+    parse_file(source, file).map(|(r, comment)| (r, comment.map(|at| position(source, at))))
+}
+
+/// A parsed file with the places of what is in it, for checks made after parsing (the
+/// directory a resource belongs in, set limits) that must still name `file:line:column`.
+pub(crate) struct Located {
+    pub resource: Resource,
+    /// Byte offset of the resource block's type label (`"segment_source"`).
+    pub type_at: usize,
+    /// Byte offset of the key of every attribute, by path as errors name it (`labels`,
+    /// `labels[0].key`, `metadata.id`), in file order; empty unless asked for.
+    pub keys: Vec<(String, usize)>,
+}
+
+/// Parses like [`parse`], and also gives the places in [`Located`]; `keys` asks for the
+/// attribute keys' places (a little slower: one path kept per attribute).
+pub(crate) fn parse_located(source: &str, file: &str, keys: bool) -> Result<Located, ParseError> {
+    let parser = Parser::new(source, file, keys);
+    let resource = parser.run()?.0;
+    Ok(Located {
+        resource,
+        type_at: parser.type_at.get(),
+        keys: parser.keys.map(RefCell::into_inner).unwrap_or_default(),
+    })
+}
+
+/// The one-based `(line, column)` of byte `offset` in `source`, the column in characters.
+pub(crate) fn position(source: &str, offset: usize) -> (usize, usize) {
+    let before = source.get(..offset.min(source.len())).unwrap_or(source);
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    (line, before[line_start..].chars().count() + 1)
 }
 
 fn parse_file(source: &str, file: &str) -> Result<(Resource, Option<usize>), ParseError> {
-    let parser = Parser { source, file };
-    // Untrusted input: refuse what the parser would only refuse later with a vaguer message.
-    guard::check(source).map_err(|(offset, problem)| parser.error(offset, problem))?;
-    let parsed =
-        syntax::parse(source).map_err(|e| parser.error(e.offset, Problem::Syntax(e.message)))?;
-    let resource = parser.file(&parsed.body)?;
-    Ok((resource, parsed.first_comment))
+    Parser::new(source, file, false).run()
 }
 
 struct Parser<'s> {
     source: &'s str,
     file: &'s str,
+    /// Where the resource's type label is, once read.
+    type_at: Cell<usize>,
+    /// The attribute keys' places, when asked for.
+    keys: Option<RefCell<Vec<(String, usize)>>>,
 }
 
 type Result<T, E = ParseError> = std::result::Result<T, E>;
@@ -60,7 +89,25 @@ struct Import {
     id_at: usize,
 }
 
-impl Parser<'_> {
+impl<'s> Parser<'s> {
+    fn new(source: &'s str, file: &'s str, keys: bool) -> Parser<'s> {
+        Parser {
+            source,
+            file,
+            type_at: Cell::new(0),
+            keys: keys.then(|| RefCell::new(Vec::new())),
+        }
+    }
+
+    fn run(&self) -> Result<(Resource, Option<usize>)> {
+        // Untrusted input: refuse what the parser would only refuse later with a vaguer message.
+        guard::check(self.source).map_err(|(offset, problem)| self.error(offset, problem))?;
+        let parsed = syntax::parse(self.source)
+            .map_err(|e| self.error(e.offset, Problem::Syntax(e.message)))?;
+        let resource = self.file(&parsed.body)?;
+        Ok((resource, parsed.first_comment))
+    }
+
     fn error(&self, offset: usize, problem: Problem) -> ParseError {
         let (line, column) = self.position(offset);
         ParseError {
@@ -72,13 +119,7 @@ impl Parser<'_> {
     }
 
     fn position(&self, offset: usize) -> (usize, usize) {
-        let before = self
-            .source
-            .get(..offset.min(self.source.len()))
-            .unwrap_or(self.source);
-        let line = before.matches('\n').count() + 1;
-        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-        (line, before[line_start..].chars().count() + 1)
+        position(self.source, offset)
     }
 
     fn line_of(&self, offset: usize) -> usize {
@@ -210,6 +251,7 @@ impl Parser<'_> {
             }
         };
         let type_name = type_label.text.as_str();
+        self.type_at.set(type_label.span.start);
         let ty = ResourceType::from_terraform_type(type_name).ok_or_else(|| {
             let problem = if type_name.starts_with("segment_") {
                 Problem::UnknownResourceType(type_name.to_owned())
@@ -370,6 +412,9 @@ impl Parser<'_> {
         };
         if spec.presence == Presence::Computed {
             return Err(self.error(key_at, Problem::ComputedAttribute { path }));
+        }
+        if let Some(keys) = &self.keys {
+            keys.borrow_mut().push((path.clone(), key_at));
         }
         let value = self.value(expr, &spec.ty, ty, &path)?;
         if value.is_null() && spec.presence == Presence::Required {

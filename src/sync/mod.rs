@@ -10,6 +10,7 @@
 //! - [`messages`]: commit messages, in Segment's words;
 //! - [`point`]: the sync point kept in commit trailers, sealed so that only gitsync's own count;
 //! - [`interval`]: the one duration type of flags and `spec.interval`;
+//! - [`tree`]: a Git Sync tree's files from a directory or a Git revision;
 //! - [`runner`]: the loop the CLI and the operator drive: resume or full sync, then polls.
 
 pub mod diff;
@@ -21,3 +22,4 @@ pub mod messages;
 pub mod point;
 pub mod publish;
 pub mod runner;
+pub mod tree;
