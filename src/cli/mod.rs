@@ -9,6 +9,7 @@ mod fmt;
 mod operator;
 mod serve;
 mod sync;
+mod validate;
 
 use std::process::ExitCode;
 
@@ -29,6 +30,7 @@ const VERSION: &str = concat!(
   gitsync demo                                   # the whole thing on this machine
   gitsync export --workspace us --token-file token --out segment-config
   gitsync fmt --check .
+  gitsync validate .                             # before review: every problem, file:line:column
   gitsync completions bash > ~/.local/share/bash-completion/completions/gitsync")]
 struct Cli {
     #[command(subcommand)]
@@ -38,6 +40,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     Fmt(fmt::FmtArgs),
+    Validate(validate::ValidateArgs),
     Export(export::ExportArgs),
     Sync(sync::SyncArgs),
     Demo(demo::DemoArgs),
@@ -57,6 +60,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Fmt(args) => fmt::run(&args),
+        Command::Validate(args) => validate::run(&args),
         Command::Export(args) => export::run(&args),
         Command::Sync(args) => sync::run(&args),
         Command::Demo(args) => demo::run(&args),
