@@ -52,6 +52,7 @@ fn every_kind_of_bad_input_is_reported_with_its_place_in_one_run() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let root = dir.path();
     write(root, "sources/good.tf", source(""));
+    write(root, "sources/good_copy.tf", source(""));
     write(
         root,
         "sources/malformed.tf",
@@ -97,15 +98,19 @@ fn every_kind_of_bad_input_is_reported_with_its_place_in_one_run() {
     let labels: String = (0..201)
         .map(|i| format!("    {{ key = \"k{i}\", value = \"v\" }},\n"))
         .collect();
-    write(
-        root,
-        "sources/labels.tf",
-        source(&format!("  labels = [\n{labels}  ]\n")),
-    );
+    // Named apart from good.tf's `web`: one address twice in a tree is an error of its own.
+    let many = source(&format!("  labels = [\n{labels}  ]\n")).replace("\"web\"", "\"many\"");
+    write(root, "sources/labels.tf", many);
     write(
         root,
         "destinations/placeholder.tf",
         "resource \"segment_destination\" \"d\" {\n  enabled = true\n  metadata = {\n    id = \"54521fd725e721e32a72eec1\"\n  }\n  settings = jsonencode({\n    apiKey = \"@@api key@@\"\n  })\n  source_id = \"abc\"\n}\n",
+    );
+    // Several problems in one file: each is reported, not only the first.
+    write(
+        root,
+        "sources/several.tf",
+        "resource \"segment_source\" \"web\" {\n  enabled = \"yes\"\n  colour = 1\n  metadata = {\n    id = var.x\n  }\n}\nvariable \"y\" {}\n",
     );
     write(root, "sources/latin1.tf", b"# caf\xe9\n".as_slice());
     // Outside the resource directories: not read (a README, providers.tf, CI files).
@@ -116,18 +121,27 @@ fn every_kind_of_bad_input_is_reported_with_its_place_in_one_run() {
     let expected = [
         "destinations/placeholder.tf:6:3: `settings.apiKey` holds `@@api key@@`, which is not a secret placeholder; a placeholder is `@@name@@` with a name of letters, digits, `_` and `-`",
         "sources/a_label.tf:1:10: a `segment_label` resource in `sources/`; it belongs in `labels/` (each directory holds one resource type)",
+        "sources/good_copy.tf:1:10: `segment_source.web` is also defined in sources/good.tf; a tree defines each resource once",
         "sources/labels.tf:8:3: `labels` has 201 items; the provider allows at most 200",
         "sources/latin1.tf:1:6: the file is not UTF-8 text; resource files are UTF-8 (save it as UTF-8)",
         "sources/malformed.tf:2:12: not valid HCL: expected an expression",
         "sources/missing.tf:1:1: `segment_source` is missing the required attribute `metadata`",
+        "sources/missing.tf:1:1: `segment_source` is missing the required attribute `settings`",
+        "sources/missing.tf:1:1: `segment_source` is missing the required attribute `slug`",
         "sources/provider.tf:1:1: a `provider` block does not belong in a resource file; only `import` and `resource` blocks do",
         "sources/reference.tf:8:10: `segment_source.other.name` is a reference to another object; Git Sync files hold literal values only",
+        "sources/several.tf:1:1: `segment_source` is missing the required attribute `settings`",
+        "sources/several.tf:1:1: `segment_source` is missing the required attribute `slug`",
+        "sources/several.tf:2:13: `enabled` must be a bool, not a string",
+        "sources/several.tf:3:3: `segment_source` has no attribute `colour`",
+        "sources/several.tf:5:10: `var.x` is a variable; Git Sync files hold literal values only",
+        "sources/several.tf:8:1: a `variable` block does not belong in a resource file",
         "sources/two.tf:10:1: a second `resource` block; a file holds exactly one resource (the first is on line 1)",
         "sources/unknown_attribute.tf:8:3: `segment_source` has no attribute `colour`",
         "sources/unknown_type.tf:1:10: unknown resource type `segment_sorce`; the segment provider has: ",
         "sources/variable.tf:8:10: `var.name` is a variable; Git Sync files hold literal values only",
         "sources/wrong_type.tf:8:10: `name` must be a string, not a bool",
-        "13 errors in 13 of 14 files.",
+        "22 errors in 15 of 16 files.",
     ];
     let text = stdout(&out);
     let lines: Vec<&str> = text.lines().collect();
@@ -144,7 +158,7 @@ fn every_kind_of_bad_input_is_reported_with_its_place_in_one_run() {
     let problems = json.as_array().map_or(0, Vec::len);
     assert_eq!(problems, expected.len() - 1, "{json}");
     assert_eq!(
-        json[2],
+        json[3],
         serde_json::json!({
             "file": "sources/labels.tf",
             "line": 8,

@@ -458,8 +458,10 @@ async fn seeding_a_tree_with_three_bad_files_names_all_three() {
     std::fs::write(sources.join("broken.tf"), "resource \"segment_source\" {\n")
         .unwrap_or_else(|e| panic!("{e}"));
     std::fs::write(sources.join("latin1.tf"), b"# caf\xe9\n").unwrap_or_else(|e| panic!("{e}"));
-    let label = std::fs::read(dir.path().join("labels/environment_dev.tf"))
-        .unwrap_or_else(|e| panic!("{e}"));
+    // A label (another one than labels/ holds: the same one twice is a problem of its own).
+    let label = std::fs::read_to_string(dir.path().join("labels/environment_dev.tf"))
+        .unwrap_or_else(|e| panic!("{e}"))
+        .replace("dev", "moved");
     std::fs::write(sources.join("label.tf"), label).unwrap_or_else(|e| panic!("{e}"));
 
     let ws = TestWorkspace::start(None).await;

@@ -122,6 +122,12 @@ pub enum Problem {
         max: usize,
         found: usize,
     },
+    /// A second file defining the same resource (`segment_source.id-abc`): Terraform refuses
+    /// two resources with one address, and a plan would write the resource twice.
+    DuplicateResource {
+        address: String,
+        first_file: String,
+    },
     /// `@@` in a value that does not begin a well-formed `@@name@@` secret placeholder.
     MalformedPlaceholder {
         path: String,
@@ -277,6 +283,13 @@ impl fmt::Display for Problem {
             Problem::TooManyItems { path, max, found } => write!(
                 f,
                 "`{path}` has {found} items; the provider allows at most {max}"
+            ),
+            Problem::DuplicateResource {
+                address,
+                first_file,
+            } => write!(
+                f,
+                "`{address}` is also defined in {first_file}; a tree defines each resource once"
             ),
             Problem::MalformedPlaceholder { path, text } => write!(
                 f,

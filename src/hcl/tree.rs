@@ -4,7 +4,10 @@
 //! Pure: the caller reads the files (from a directory or a Git tree, see `sync::tree`) and hands
 //! over their paths and bytes; this module never touches the filesystem or Git. Beyond what
 //! [`super::parse`] checks in each file, it checks what only the path tells: that a resource sits
-//! in its type's directory (`sources/` holds `segment_source` resources and nothing else).
+//! in its type's directory (`sources/` holds `segment_source` resources and nothing else), and
+//! what only the whole tree tells: that no two files define the same resource.
+
+use std::collections::HashMap;
 
 use super::error::{ParseError, Problem};
 use super::parse::{Located, parse_located, position};
@@ -39,8 +42,8 @@ impl TreeErrors {
 
 /// Parses every file of a tree. `files` are paths relative to the tree root, `/`-separated
 /// (`sources/abc.tf`), with their bytes. Returns the resources sorted by path, or every problem:
-/// each file's parse error, files that are not UTF-8, and resources outside their type's
-/// directory.
+/// each file's parse error, files that are not UTF-8, resources outside their type's directory,
+/// and a resource defined by a second file (reported at the second, in path order).
 pub fn parse_files(files: Vec<(String, Vec<u8>)>) -> Result<Vec<(String, Resource)>, TreeErrors> {
     read(files, false)
 }
@@ -62,6 +65,8 @@ fn read(
     files.sort_by(|a, b| a.0.cmp(&b.0));
     let mut resources = Vec::with_capacity(files.len());
     let mut errors = Vec::new();
+    // Terraform address -> the file that defines it first.
+    let mut addresses: HashMap<String, String> = HashMap::new();
     for (path, bytes) in files {
         let source = match std::str::from_utf8(&bytes) {
             Ok(s) => s,
@@ -73,7 +78,7 @@ fn read(
         let located = match parse_located(source, &path, validate) {
             Ok(l) => l,
             Err(e) => {
-                errors.push(e);
+                errors.extend(e);
                 continue;
             }
         };
@@ -84,6 +89,21 @@ fn read(
         if validate {
             check_values(&path, source, &located, &mut errors);
         }
+        if let Ok(name) = located.resource.terraform_name() {
+            let address = format!("{}.{name}", located.resource.ty);
+            match addresses.get(&address) {
+                Some(first) => {
+                    let problem = Problem::DuplicateResource {
+                        address,
+                        first_file: first.clone(),
+                    };
+                    errors.push(at(&path, source, located.type_at, problem));
+                }
+                None => {
+                    addresses.insert(address, path.clone());
+                }
+            }
+        }
         if errors.len() == before {
             resources.push((path, located.resource));
         }
@@ -91,6 +111,7 @@ fn read(
     if errors.is_empty() {
         Ok(resources)
     } else {
+        errors.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
         Err(TreeErrors { errors })
     }
 }
@@ -193,12 +214,13 @@ mod tests {
     fn every_bad_file_is_reported_with_its_place() {
         let mut latin1 = b"resource \"segment_label\" \"x\" {\n  key = \"caf".to_vec();
         latin1.extend([0xe9, b'"', b'\n', b'}']);
+        let label = |value: &str| LABEL.replace("dev", value);
         let errors = parse_files(vec![
-            file("sources/a.tf", LABEL),
+            file("sources/a.tf", &label("a")),
             file("labels/b.tf", "resource {"),
             ("labels/c.tf".to_owned(), latin1),
             file("labels/ok.tf", LABEL),
-            file("d.tf", LABEL),
+            file("d.tf", &label("d")),
         ])
         .err()
         .unwrap_or_else(|| panic!("bad files passed"));
@@ -226,6 +248,20 @@ mod tests {
         assert!(
             text.contains("labels/c.tf:2:13: the file is not UTF-8"),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn a_resource_defined_twice_is_reported_at_the_second_file() {
+        let errors = parse_files(vec![
+            file("labels/copy.tf", LABEL),
+            file("labels/env_dev.tf", LABEL),
+        ])
+        .err()
+        .unwrap_or_else(|| panic!("a duplicate passed"));
+        assert_eq!(
+            errors.to_string(),
+            "labels/env_dev.tf:6:10: `segment_label.id-env_dev` is also defined in labels/copy.tf; a tree defines each resource once"
         );
     }
 
