@@ -364,6 +364,31 @@ mod tests {
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(files.len(), 1);
 
+        // A link committed in a resource directory is refused, as on disk.
+        let link = repo
+            .write_blob(b"../../etc/passwd")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut editor = repo
+            .find_tree(tree)
+            .and_then(|t| t.edit())
+            .unwrap_or_else(|e| panic!("{e}"));
+        editor
+            .upsert(
+                "segment/sources/x.tf",
+                gix::objs::tree::EntryKind::Link,
+                link.detach(),
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+        let with_link = editor.write().unwrap_or_else(|e| panic!("{e}")).detach();
+        let err = read_rev_files(&dir.path().join("segment"), &with_link.to_string())
+            .map(|_| ())
+            .map_err(|e| e.to_string());
+        assert!(
+            err.as_ref()
+                .is_err_and(|e| e.starts_with("segment/sources/x.tf is a symbolic link")),
+            "{err:?}"
+        );
+
         let err = read_rev_files(&dir.path().join("segment"), "no-such-branch")
             .map(|_| ())
             .map_err(|e| e.to_string());
