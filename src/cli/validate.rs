@@ -76,13 +76,20 @@ impl From<&ParseError> for Report {
 }
 
 pub fn run(args: &ValidateArgs) -> ExitCode {
-    let mut files: Files = Vec::new();
+    // Each tree is checked on its own (two trees may hold the same resource); the single files
+    // named are checked together, as parts of one tree.
+    let mut trees: Vec<Files> = Vec::new();
+    let mut singles: Files = Vec::new();
     let mut reports = Vec::new();
     for path in &args.paths {
         match std::fs::metadata(path) {
-            Ok(m) if m.is_dir() => read_tree(path, &mut files, &mut reports),
+            Ok(m) if m.is_dir() => {
+                let mut files = Vec::new();
+                read_tree(path, &mut files, &mut reports);
+                trees.push(files);
+            }
             Ok(_) => match std::fs::read(path) {
-                Ok(bytes) => files.push((path.display().to_string(), bytes)),
+                Ok(bytes) => singles.push((path.display().to_string(), bytes)),
                 Err(e) => reports.push(unplaced(path, format!("cannot read: {e}"))),
             },
             Err(e) => {
@@ -92,13 +99,19 @@ pub fn run(args: &ValidateArgs) -> ExitCode {
         }
     }
     // A file named twice (`validate . sources/x.tf`) is checked, and reported, once.
-    files.sort_by(|a, b| a.0.cmp(&b.0));
-    files.dedup_by(|a, b| a.0 == b.0);
-    // Paths that could not be read count as files checked, so the summary adds up.
-    let total = files.len() + reports.len();
-    if let Err(errors) = validate_files(files) {
-        reports.extend(errors.errors().iter().map(Report::from));
+    let mut seen = std::collections::HashSet::new();
+    trees.push(singles);
+    for files in &mut trees {
+        files.retain(|(name, _)| seen.insert(name.clone()));
     }
+    // Paths that could not be read count as files checked, so the summary adds up.
+    let total = seen.len() + reports.len();
+    for files in trees {
+        if let Err(errors) = validate_files(files) {
+            reports.extend(errors.errors().iter().map(Report::from));
+        }
+    }
+    reports.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
 
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
