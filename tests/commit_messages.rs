@@ -55,8 +55,9 @@ async fn every_change_of_every_type_is_committed_in_segments_words() {
     use gitsync::model::{Resource, Value};
     use gitsync::sync::full::full_sync;
     use gitsync::sync::incremental::incremental_sync;
+    use gitsync::sync::tree::read_dir as read_tree;
     use gitsync::workspace::Workspace;
-    use gitsync::workspace::embedded::{ServerConfig, read_tree, seed};
+    use gitsync::workspace::embedded::{ServerConfig, seed};
     use gitsync::workspace::now_rfc3339;
 
     let ws = TestWorkspace::start_with(ServerConfig {

@@ -88,8 +88,8 @@ async fn request(
 #[tokio::test(flavor = "multi_thread")]
 async fn responses_validate_against_the_published_schema() {
     let ws = TestWorkspace::start(Some(TOKEN)).await;
-    let tree = gitsync::workspace::embedded::read_tree(&fixture_dir("v2025"))
-        .unwrap_or_else(|e| panic!("{e}"));
+    let tree =
+        gitsync::sync::tree::read_dir(&fixture_dir("v2025")).unwrap_or_else(|e| panic!("{e}"));
     gitsync::workspace::embedded::seed(&ws.store, &tree).unwrap_or_else(|e| panic!("{e}"));
     let spec = spec();
     let first = |ty: &str| -> String {

@@ -358,6 +358,7 @@ fn version_names_the_commit_it_was_built_from() {
 fn completions_cover_every_subcommand_in_each_shell() {
     let subcommands = [
         "fmt",
+        "validate",
         "export",
         "sync",
         "demo",

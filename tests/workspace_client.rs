@@ -302,7 +302,7 @@ async fn every_type_can_be_created_updated_and_deleted() {
     let client = ws.client(TOKEN);
     // The 2025 fixtures seed the workspace (and so its catalog of metadata); then one of each
     // type is created again as new (ids dropped: the workspace assigns new ones).
-    let tree = gitsync::workspace::embedded::read_tree(&common::fixture_dir("v2025"))
+    let tree = gitsync::sync::tree::read_dir(&common::fixture_dir("v2025"))
         .unwrap_or_else(|e| panic!("{e}"));
     gitsync::workspace::embedded::seed(&ws.store, &tree).unwrap_or_else(|e| panic!("{e}"));
     let start = gitsync::workspace::now_rfc3339();
@@ -434,7 +434,7 @@ fn resource(ty: ResourceType, id: Option<&str>, attrs: serde_json::Value) -> Res
 #[tokio::test(flavor = "multi_thread")]
 async fn the_types_git_sync_does_not_export_can_be_written_and_read() {
     let ws = TestWorkspace::start(Some(TOKEN)).await;
-    let tree = gitsync::workspace::embedded::read_tree(&common::fixture_dir("v2025"))
+    let tree = gitsync::sync::tree::read_dir(&common::fixture_dir("v2025"))
         .unwrap_or_else(|e| panic!("{e}"));
     gitsync::workspace::embedded::seed(&ws.store, &tree).unwrap_or_else(|e| panic!("{e}"));
     let client = ws.client(TOKEN);

@@ -442,3 +442,49 @@ async fn the_workspace_stores_values_nested_to_the_limit_and_refuses_deeper_ones
     }
     assert_eq!(tree.len(), 1);
 }
+
+/// A seed tree with three bad files used to fail on the first alone (fix one, find the next);
+/// now every bad file is named with its place, and nothing is stored.
+#[tokio::test(flavor = "multi_thread")]
+async fn seeding_a_tree_with_three_bad_files_names_all_three() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    for (rel, text) in common::tf_files(&fixture_dir("v2025")) {
+        let dest = dir.path().join(&rel);
+        std::fs::create_dir_all(dest.parent().unwrap_or(dir.path()))
+            .unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(&dest, text).unwrap_or_else(|e| panic!("{e}"));
+    }
+    let sources = dir.path().join("sources");
+    std::fs::write(sources.join("broken.tf"), "resource \"segment_source\" {\n")
+        .unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(sources.join("latin1.tf"), b"# caf\xe9\n").unwrap_or_else(|e| panic!("{e}"));
+    // A label (another one than labels/ holds: the same one twice is a problem of its own).
+    let label = std::fs::read_to_string(dir.path().join("labels/environment_dev.tf"))
+        .unwrap_or_else(|e| panic!("{e}"))
+        .replace("dev", "moved");
+    std::fs::write(sources.join("label.tf"), label).unwrap_or_else(|e| panic!("{e}"));
+
+    let ws = TestWorkspace::start(None).await;
+    let err = embedded::seed_from_hcl(&ws.store, dir.path())
+        .map(|_| ())
+        .map_err(|e| e.to_string());
+    let lines: Vec<String> = err
+        .err()
+        .unwrap_or_else(|| panic!("a tree with bad files seeded"))
+        .lines()
+        .map(|l| l.split(": ").next().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "sources/broken.tf:2:1",
+            "sources/label.tf:6:10",
+            "sources/latin1.tf:1:6"
+        ]
+    );
+    let types: Vec<ResourceType> = ResourceType::git_sync_types().collect();
+    let (tree, _) = render_workspace(&ws.client("any"), &types, &mut Quiet)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(tree.is_empty(), "a failed seed stored {} files", tree.len());
+}

@@ -11,6 +11,7 @@ mod operator;
 mod plan;
 mod serve;
 mod sync;
+mod validate;
 
 use std::process::ExitCode;
 
@@ -31,6 +32,7 @@ const VERSION: &str = concat!(
   gitsync demo                                   # the whole thing on this machine
   gitsync export --workspace us --token-file token --out segment-config
   gitsync fmt --check .
+  gitsync validate .                             # before review: every problem, file:line:column
   gitsync completions bash > ~/.local/share/bash-completion/completions/gitsync")]
 struct Cli {
     #[command(subcommand)]
@@ -40,6 +42,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     Fmt(fmt::FmtArgs),
+    Validate(validate::ValidateArgs),
     Export(export::ExportArgs),
     Sync(sync::SyncArgs),
     Plan(plan::PlanArgs),
@@ -61,6 +64,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Fmt(args) => fmt::run(&args),
+        Command::Validate(args) => validate::run(&args),
         Command::Export(args) => export::run(&args),
         Command::Sync(args) => sync::run(&args),
         Command::Plan(args) => plan::run(&args),

@@ -51,7 +51,7 @@ pub fn run(command: WorkspaceCommand) -> ExitCode {
     let WorkspaceCommand::Serve(args) = command;
     // The seed tree is read first, so that a wrong path fails before the database is created.
     let seed = match &args.seed_hcl {
-        Some(dir) => match embedded::read_tree(dir) {
+        Some(dir) => match crate::sync::tree::read_dir(dir) {
             Ok(tree) => Some((dir, tree)),
             Err(e) => {
                 return super::fail(format!(

@@ -107,6 +107,32 @@ pub enum Problem {
         path: String,
         max: usize,
     },
+    /// The file's bytes are not UTF-8 (the place is the first byte that is not).
+    NotUtf8,
+    /// A resource in the directory of another type (or in no type's directory): Git Sync
+    /// reads each directory as one type, so the file would be misread or ignored.
+    WrongDirectory {
+        resource_type: String,
+        directory: String,
+        expected: &'static str,
+    },
+    /// A set or list with more items than the provider allows (`Attribute::max_items`).
+    TooManyItems {
+        path: String,
+        max: usize,
+        found: usize,
+    },
+    /// A second file defining the same resource (`segment_source.id-abc`): Terraform refuses
+    /// two resources with one address, and a plan would write the resource twice.
+    DuplicateResource {
+        address: String,
+        first_file: String,
+    },
+    /// `@@` in a value that does not begin a well-formed `@@name@@` secret placeholder.
+    MalformedPlaceholder {
+        path: String,
+        text: String,
+    },
 }
 
 impl fmt::Display for Problem {
@@ -235,6 +261,39 @@ impl fmt::Display for Problem {
             Problem::TooDeep { path, max } => write!(
                 f,
                 "`{path}` nests lists and objects deeper than the {max} levels allowed"
+            ),
+            Problem::NotUtf8 => f.write_str(
+                "the file is not UTF-8 text; resource files are UTF-8 (save it as UTF-8)",
+            ),
+            Problem::WrongDirectory {
+                resource_type,
+                directory,
+                expected,
+            } => {
+                let place = if directory.is_empty() {
+                    "outside any resource directory".to_owned()
+                } else {
+                    format!("in `{directory}/`")
+                };
+                write!(
+                    f,
+                    "a `{resource_type}` resource {place}; it belongs in `{expected}/` (each directory holds one resource type)"
+                )
+            }
+            Problem::TooManyItems { path, max, found } => write!(
+                f,
+                "`{path}` has {found} items; the provider allows at most {max}"
+            ),
+            Problem::DuplicateResource {
+                address,
+                first_file,
+            } => write!(
+                f,
+                "`{address}` is also defined in {first_file}; a tree defines each resource once"
+            ),
+            Problem::MalformedPlaceholder { path, text } => write!(
+                f,
+                "`{path}` holds `{text}`, which is not a secret placeholder; a placeholder is `@@name@@` with a name of letters, digits, `_` and `-`"
             ),
         }
     }

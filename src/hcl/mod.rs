@@ -2,6 +2,7 @@
 //!
 //! - [`render`]: model -> the exact bytes Segment's Git Sync writes.
 //! - [`parse`]: bytes (2025 or 2024 form) -> model, with `file:line:column` errors.
+//! - [`tree`]: a whole tree's files -> resources, with every bad file reported.
 //! - [`canonicalize`]: parse then render, the heart of `gitsync fmt`; refuses a file with
 //!   comments, which the model cannot hold.
 //!
@@ -16,6 +17,7 @@ mod literal;
 mod parse;
 mod render;
 mod syntax;
+pub mod tree;
 
 pub use error::{ParseError, Problem};
 pub use parse::{parse, parse_with_comments};

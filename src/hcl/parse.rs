@@ -15,6 +15,7 @@
 //! ([`ResourceType::legacy`]): its value is checked against its old type and dropped, because it
 //! carries no workspace state. An attribute that no release ever had is an error with its place.
 
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 
 use super::error::{ParseError, Problem};
@@ -38,23 +39,71 @@ pub fn parse_with_comments(
     source: &str,
     file: &str,
 ) -> Result<(Resource, Option<(usize, usize)>), ParseError> {
-    let parser = Parser { source, file };
-    parse_file(source, file).map(|(r, comment)| (r, comment.map(|at| parser.position(at))))
+    parse_file(source, file).map(|(r, comment)| (r, comment.map(|at| position(source, at))))
+}
+
+/// A parsed file with the places of what is in it, for checks made after parsing (the
+/// directory a resource belongs in, set limits) that must still name `file:line:column`.
+pub(crate) struct Located {
+    pub resource: Resource,
+    /// Byte offset of the resource block's type label (`"segment_source"`).
+    pub type_at: usize,
+    /// Byte offset of the key of every attribute, by path as errors name it (`labels`,
+    /// `labels[0].key`, `metadata.id`), in file order; empty unless asked for.
+    pub keys: Vec<(String, usize)>,
+}
+
+/// Parses like [`parse`], and also gives the places in [`Located`]. With `all` (validation),
+/// it also gives the attribute keys' places and goes on after an error in an attribute or a
+/// block to report the others too (every wrong attribute, every missing one), in file order;
+/// without it, the first error alone, as [`parse`].
+pub(crate) fn parse_located(
+    source: &str,
+    file: &str,
+    all: bool,
+) -> Result<Located, Vec<ParseError>> {
+    let parser = Parser::new(source, file, all);
+    let result = parser.run();
+    let mut errors = parser.errors.map(RefCell::into_inner).unwrap_or_default();
+    match result {
+        Ok((resource, _)) if errors.is_empty() => Ok(Located {
+            resource,
+            type_at: parser.type_at.get(),
+            keys: parser.keys.map(RefCell::into_inner).unwrap_or_default(),
+        }),
+        Ok(_) => {
+            errors.sort_by_key(|e| (e.line, e.column));
+            Err(errors)
+        }
+        Err(e) => {
+            errors.push(e);
+            errors.sort_by_key(|e| (e.line, e.column));
+            Err(errors)
+        }
+    }
+}
+
+/// The one-based `(line, column)` of byte `offset` in `source`, the column in characters.
+pub(crate) fn position(source: &str, offset: usize) -> (usize, usize) {
+    let before = source.get(..offset.min(source.len())).unwrap_or(source);
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    (line, before[line_start..].chars().count() + 1)
 }
 
 fn parse_file(source: &str, file: &str) -> Result<(Resource, Option<usize>), ParseError> {
-    let parser = Parser { source, file };
-    // Untrusted input: refuse what the parser would only refuse later with a vaguer message.
-    guard::check(source).map_err(|(offset, problem)| parser.error(offset, problem))?;
-    let parsed =
-        syntax::parse(source).map_err(|e| parser.error(e.offset, Problem::Syntax(e.message)))?;
-    let resource = parser.file(&parsed.body)?;
-    Ok((resource, parsed.first_comment))
+    Parser::new(source, file, false).run()
 }
 
 struct Parser<'s> {
     source: &'s str,
     file: &'s str,
+    /// Where the resource's type label is, once read.
+    type_at: Cell<usize>,
+    /// The attribute keys' places, when asked for.
+    keys: Option<RefCell<Vec<(String, usize)>>>,
+    /// When reporting every error: those found so far (parsing goes on after each).
+    errors: Option<RefCell<Vec<ParseError>>>,
 }
 
 type Result<T, E = ParseError> = std::result::Result<T, E>;
@@ -67,7 +116,42 @@ struct Import {
     id_at: usize,
 }
 
-impl Parser<'_> {
+impl<'s> Parser<'s> {
+    fn new(source: &'s str, file: &'s str, all: bool) -> Parser<'s> {
+        Parser {
+            source,
+            file,
+            type_at: Cell::new(0),
+            keys: all.then(|| RefCell::new(Vec::new())),
+            errors: all.then(|| RefCell::new(Vec::new())),
+        }
+    }
+
+    /// An error in one attribute or block: kept, and parsing goes on, when reporting every
+    /// error; otherwise the end of parsing.
+    fn keep_going(&self, error: ParseError) -> Result<()> {
+        match &self.errors {
+            Some(errors) => {
+                errors.borrow_mut().push(error);
+                Ok(())
+            }
+            None => Err(error),
+        }
+    }
+
+    fn error_count(&self) -> usize {
+        self.errors.as_ref().map_or(0, |e| e.borrow().len())
+    }
+
+    fn run(&self) -> Result<(Resource, Option<usize>)> {
+        // Untrusted input: refuse what the parser would only refuse later with a vaguer message.
+        guard::check(self.source).map_err(|(offset, problem)| self.error(offset, problem))?;
+        let parsed = syntax::parse(self.source)
+            .map_err(|e| self.error(e.offset, Problem::Syntax(e.message)))?;
+        let resource = self.file(&parsed.body)?;
+        Ok((resource, parsed.first_comment))
+    }
+
     fn error(&self, offset: usize, problem: Problem) -> ParseError {
         let (line, column) = self.position(offset);
         ParseError {
@@ -79,13 +163,7 @@ impl Parser<'_> {
     }
 
     fn position(&self, offset: usize) -> (usize, usize) {
-        let before = self
-            .source
-            .get(..offset.min(self.source.len()))
-            .unwrap_or(self.source);
-        let line = before.matches('\n').count() + 1;
-        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-        (line, before[line_start..].chars().count() + 1)
+        position(self.source, offset)
     }
 
     fn line_of(&self, offset: usize) -> usize {
@@ -93,38 +171,51 @@ impl Parser<'_> {
     }
 
     fn file(&self, body: &Body) -> Result<Resource> {
-        let mut import: Option<(Import, usize)> = None;
+        let mut import: Option<Import> = None;
+        let mut import_at: Option<usize> = None;
         let mut resource: Option<&Block> = None;
         for structure in &body.structures {
             match structure {
                 Structure::Attribute(attr) => {
-                    return Err(self.error(
+                    self.keep_going(self.error(
                         attr.span.start,
                         Problem::UnexpectedAttribute {
                             place: "a resource file",
                             name: attr.key.name.to_owned(),
                         },
-                    ));
+                    ))?;
                 }
                 Structure::Block(block) => {
                     let at = block.span.start;
                     match block.ident.name {
                         "import" => {
-                            if let Some((_, first)) = &import {
-                                let first_line = self.line_of(*first);
-                                return Err(self.error(at, Problem::SecondImport { first_line }));
+                            if let Some(first) = import_at {
+                                let first_line = self.line_of(first);
+                                self.keep_going(
+                                    self.error(at, Problem::SecondImport { first_line }),
+                                )?;
+                                continue;
                             }
-                            import = Some((self.import(block)?, at));
+                            import_at = Some(at);
+                            match self.import(block) {
+                                Ok(i) => import = Some(i),
+                                Err(e) => self.keep_going(e)?,
+                            }
                         }
                         "resource" => {
                             if let Some(first) = resource {
                                 let first_line = self.line_of(first.span.start);
-                                return Err(self.error(at, Problem::SecondResource { first_line }));
+                                self.keep_going(
+                                    self.error(at, Problem::SecondResource { first_line }),
+                                )?;
+                                continue;
                             }
                             resource = Some(block);
                         }
                         other => {
-                            return Err(self.error(at, Problem::UnexpectedBlock(other.to_owned())));
+                            self.keep_going(
+                                self.error(at, Problem::UnexpectedBlock(other.to_owned())),
+                            )?;
                         }
                     }
                 }
@@ -133,7 +224,7 @@ impl Parser<'_> {
         let Some(block) = resource else {
             return Err(self.error(0, Problem::NoResource));
         };
-        self.resource(block, import.map(|(i, _)| i))
+        self.resource(block, import)
     }
 
     fn import(&self, block: &Block) -> Result<Import> {
@@ -217,6 +308,7 @@ impl Parser<'_> {
             }
         };
         let type_name = type_label.text.as_str();
+        self.type_at.set(type_label.span.start);
         let ty = ResourceType::from_terraform_type(type_name).ok_or_else(|| {
             let problem = if type_name.starts_with("segment_") {
                 Problem::UnknownResourceType(type_name.to_owned())
@@ -227,8 +319,13 @@ impl Parser<'_> {
         })?;
         let name = name_label.text.as_str();
 
+        let errors_before = self.error_count();
         let attributes = self.body(&block.body, ty, ty.kind().attributes, "", block.span.start)?;
         let mut resource = Resource::new(ty, None, attributes);
+        if self.error_count() > errors_before {
+            // Attributes are missing that the import id is checked against: no more to say.
+            return Ok(resource);
+        }
 
         match import {
             None => resource.new_name = Some(name.to_owned()),
@@ -306,20 +403,33 @@ impl Parser<'_> {
             let attr = match structure {
                 Structure::Attribute(attr) => attr,
                 Structure::Block(block) => {
-                    return Err(self.error(
+                    self.keep_going(self.error(
                         block.span.start,
                         Problem::NestedBlock {
                             resource_type: ty.to_string(),
                             name: block.ident.name.to_owned(),
                         },
-                    ));
+                    ))?;
+                    // Not also "missing" when it is a required attribute written as a block.
+                    seen.insert(block.ident.name.to_owned(), Value::Null);
+                    continue;
                 }
             };
-            let (name, value) = self.attribute(attr, ty, schema, prefix)?;
+            let name = attr.key.name.to_owned();
             if seen.contains_key(&name) {
-                return Err(self.error(attr.key.span.start, Problem::DuplicateKey(name)));
+                self.keep_going(self.error(attr.key.span.start, Problem::DuplicateKey(name)))?;
+                continue;
             }
-            seen.insert(name, value);
+            match self.attribute(attr, ty, schema, prefix) {
+                Ok((name, value)) => {
+                    seen.insert(name, value);
+                }
+                Err(e) => {
+                    self.keep_going(e)?;
+                    // Present but wrong: reported once, not also as missing.
+                    seen.insert(name, Value::Null);
+                }
+            }
         }
         self.check_required(&seen, ty, schema, prefix, at)?;
         // The model never holds nulls: unset and `null` are the same thing.
@@ -386,6 +496,9 @@ impl Parser<'_> {
         if spec.presence == Presence::Computed {
             return Err(self.error(key_at, Problem::ComputedAttribute { path }));
         }
+        if let Some(keys) = &self.keys {
+            keys.borrow_mut().push((path.clone(), key_at));
+        }
         let value = self.value(expr, &spec.ty, ty, &path)?;
         if value.is_null() && spec.presence == Presence::Required {
             return Err(self.error(expr.span.start, Problem::RequiredIsNull { path }));
@@ -401,19 +514,19 @@ impl Parser<'_> {
         prefix: &str,
         at: usize,
     ) -> Result<()> {
-        match schema
+        for missing in schema
             .iter()
-            .find(|a| a.presence == Presence::Required && !seen.contains_key(a.name))
+            .filter(|a| a.presence == Presence::Required && !seen.contains_key(a.name))
         {
-            Some(missing) => Err(self.error(
+            self.keep_going(self.error(
                 at,
                 Problem::MissingRequired {
                     path: format!("{prefix}{}", missing.name),
                     resource_type: ty.to_string(),
                 },
-            )),
-            None => Ok(()),
+            ))?;
         }
+        Ok(())
     }
 
     /// A value of the given attribute type.
@@ -503,12 +616,26 @@ impl Parser<'_> {
         let prefix = format!("{path}.");
         let mut fields = Attributes::new();
         for (key, value) in items {
-            let name = self.object_key(key)?;
+            let name = match self.object_key(key) {
+                Ok(name) => name,
+                Err(e) => {
+                    self.keep_going(e)?;
+                    continue;
+                }
+            };
             if fields.contains_key(&name) {
-                return Err(self.error(key.span.start, Problem::DuplicateKey(name)));
+                self.keep_going(self.error(key.span.start, Problem::DuplicateKey(name)))?;
+                continue;
             }
-            let (name, value) = self.field(&name, value, key.span.start, ty, nested, &prefix)?;
-            fields.insert(name, value);
+            match self.field(&name, value, key.span.start, ty, nested, &prefix) {
+                Ok((name, value)) => {
+                    fields.insert(name, value);
+                }
+                Err(e) => {
+                    self.keep_going(e)?;
+                    fields.insert(name, Value::Null);
+                }
+            }
         }
         self.check_required(&fields, ty, nested, &prefix, expr.span.start)?;
         fields.retain(|_, v| !v.is_null());

@@ -5,6 +5,7 @@
 //! and its invariants (an attribute map that matches the schema in [`schema`]); it must never know
 //! about HCL syntax, HTTP or Git.
 
+pub mod check;
 pub mod diff;
 pub mod schema;
 pub mod synthetic;

@@ -86,6 +86,9 @@ pub struct Attribute {
     pub presence: Presence,
     /// Changing the attribute destroys and re-creates the resource (`RequiresReplace`).
     pub forces_replacement: bool,
+    /// The most items a set or list may hold, where the provider's validator has a limit
+    /// (`setvalidator.SizeAtMost`); `gitsync validate` refuses more.
+    pub max_items: Option<usize>,
 }
 
 impl Attribute {
@@ -275,6 +278,7 @@ const fn req(name: &'static str, ty: AttrType) -> Attribute {
         ty,
         presence: Presence::Required,
         forces_replacement: false,
+        max_items: None,
     }
 }
 const fn req_new(name: &'static str, ty: AttrType) -> Attribute {
@@ -283,6 +287,7 @@ const fn req_new(name: &'static str, ty: AttrType) -> Attribute {
         ty,
         presence: Presence::Required,
         forces_replacement: true,
+        max_items: None,
     }
 }
 const fn opt(name: &'static str, ty: AttrType) -> Attribute {
@@ -291,6 +296,7 @@ const fn opt(name: &'static str, ty: AttrType) -> Attribute {
         ty,
         presence: Presence::Optional,
         forces_replacement: false,
+        max_items: None,
     }
 }
 const fn opt_new(name: &'static str, ty: AttrType) -> Attribute {
@@ -299,6 +305,7 @@ const fn opt_new(name: &'static str, ty: AttrType) -> Attribute {
         ty,
         presence: Presence::Optional,
         forces_replacement: true,
+        max_items: None,
     }
 }
 const fn computed(name: &'static str, ty: AttrType) -> Attribute {
@@ -307,8 +314,24 @@ const fn computed(name: &'static str, ty: AttrType) -> Attribute {
         ty,
         presence: Presence::Computed,
         forces_replacement: false,
+        max_items: None,
     }
 }
+
+impl Attribute {
+    /// The same attribute, holding at most `n` items.
+    const fn at_most(self, n: usize) -> Attribute {
+        Attribute {
+            max_items: Some(n),
+            ..self
+        }
+    }
+}
+
+/// The provider's limit on labels, permissions, their resources and group members.
+const MAX_200: usize = 200;
+/// The provider's limit on tracking plan rules since 1.5.0 (`MaxRules`; 200 before).
+const MAX_RULES: usize = 2000;
 
 use AttrType::{Bool, Json, Number, String as Str};
 
@@ -327,7 +350,7 @@ const SOURCE_METADATA: &[Attribute] = &[
 const SOURCE: &[Attribute] = &[
     req("enabled", Bool),
     computed("id", Str),
-    opt("labels", AttrType::ObjectSet(LABEL_PAIR)),
+    opt("labels", AttrType::ObjectSet(LABEL_PAIR)).at_most(MAX_200),
     req("metadata", AttrType::Object(SOURCE_METADATA)),
     opt("name", Str),
     req("settings", Json),
@@ -424,7 +447,7 @@ const TRACKING_PLAN: &[Attribute] = &[
     opt("description", Str),
     computed("id", Str),
     req("name", Str),
-    req("rules", AttrType::ObjectSet(TRACKING_PLAN_RULE)),
+    req("rules", AttrType::ObjectSet(TRACKING_PLAN_RULE)).at_most(MAX_RULES),
     computed("slug", Str),
     req_new("type", Str),
     computed("updated_at", Str),
@@ -498,12 +521,12 @@ const LABEL: &[Attribute] = &[
 
 const PERMISSION_RESOURCE: &[Attribute] = &[
     req("id", Str),
-    opt("labels", AttrType::ObjectSet(LABEL_PAIR)),
+    opt("labels", AttrType::ObjectSet(LABEL_PAIR)).at_most(MAX_200),
     req("type", Str),
 ];
 
 const PERMISSION: &[Attribute] = &[
-    opt("resources", AttrType::ObjectSet(PERMISSION_RESOURCE)),
+    opt("resources", AttrType::ObjectSet(PERMISSION_RESOURCE)).at_most(MAX_200),
     req("role_id", Str),
 ];
 
@@ -512,14 +535,14 @@ const USER: &[Attribute] = &[
     computed("id", Str),
     computed("is_invite", Bool),
     computed("name", Str),
-    req("permissions", AttrType::ObjectSet(PERMISSION)),
+    req("permissions", AttrType::ObjectSet(PERMISSION)).at_most(MAX_200),
 ];
 
 const USER_GROUP: &[Attribute] = &[
     computed("id", Str),
-    req("members", AttrType::Set(&STRINGS)),
+    req("members", AttrType::Set(&STRINGS)).at_most(MAX_200),
     req("name", Str),
-    req("permissions", AttrType::ObjectSet(PERMISSION)),
+    req("permissions", AttrType::ObjectSet(PERMISSION)).at_most(MAX_200),
 ];
 
 const TRAIT_VIOLATIONS: &[Attribute] = &[

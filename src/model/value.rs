@@ -142,20 +142,36 @@ pub fn canonicalize_json(value: &mut serde_json::Value) {
 /// The names of the `@@name@@` secret placeholders in a string, in order. A name is made of
 /// ASCII letters, digits, `_` and `-`; anything else between `@@` pairs is left as text.
 pub fn secret_placeholders(s: &str) -> impl Iterator<Item = &str> {
-    let mut rest = s;
+    placeholder_scan(s).filter_map(|(_, name)| name)
+}
+
+/// The byte offset of the first `@@` in `s` that does not begin a well-formed `@@name@@`
+/// placeholder (read as [`secret_placeholders`] reads them), if any: `user@@example.com`,
+/// `@@not a name@@`, a placeholder followed by a lone `@@`. Such text is sent to Segment as it
+/// is, which is rarely what its author meant, so `gitsync validate` refuses it.
+pub fn malformed_placeholder(s: &str) -> Option<usize> {
+    placeholder_scan(s).find_map(|(at, name)| name.is_none().then_some(at))
+}
+
+/// Every `@@` the placeholder rule looks at: its byte offset, and the name when it begins a
+/// placeholder. The one reading of placeholders, for both functions above.
+fn placeholder_scan(s: &str) -> impl Iterator<Item = (usize, Option<&str>)> {
+    let mut offset = 0;
     std::iter::from_fn(move || {
-        loop {
-            let start = rest.find("@@")?;
-            let after = &rest[start + 2..];
-            let len = after
-                .bytes()
-                .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_' || *b == b'-')
-                .count();
-            if len > 0 && after[len..].starts_with("@@") {
-                rest = &after[len + 2..];
-                return Some(&after[..len]);
-            }
-            rest = after;
+        let rest = &s[offset..];
+        let start = rest.find("@@")?;
+        let at = offset + start;
+        let after = &rest[start + 2..];
+        let len = after
+            .bytes()
+            .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_' || *b == b'-')
+            .count();
+        if len > 0 && after[len..].starts_with("@@") {
+            offset = at + 2 + len + 2;
+            Some((at, Some(&after[..len])))
+        } else {
+            offset = at + 2;
+            Some((at, None))
         }
     })
 }
@@ -170,6 +186,17 @@ mod tests {
             secret_placeholders("a @@db_pass@@ b @@not a name@@ @@x-1@@@@").collect();
         assert_eq!(found, vec!["db_pass", "x-1"]);
         assert_eq!(secret_placeholders("user@@example.com").count(), 0);
+    }
+
+    #[test]
+    fn a_stray_double_at_is_malformed() {
+        assert_eq!(malformed_placeholder("a @@db_pass@@ b @@x-1@@"), None);
+        assert_eq!(malformed_placeholder("no at signs, one @ sign"), None);
+        assert_eq!(malformed_placeholder("user@@example.com"), Some(4));
+        assert_eq!(malformed_placeholder("@@not a name@@"), Some(0));
+        assert_eq!(malformed_placeholder("@@x-1@@@@"), Some(7));
+        assert_eq!(malformed_placeholder("@@@@"), Some(0));
+        assert_eq!(malformed_placeholder("@@open"), Some(0));
     }
 
     #[test]

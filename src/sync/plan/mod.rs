@@ -259,36 +259,6 @@ fn key_of(path: &str, resource: &Resource) -> Key {
     }
 }
 
-/// Parses the files, all of them, collecting every problem.
-fn parse_all<'f>(
-    files: impl Iterator<Item = &'f (String, Vec<u8>)>,
-    problems: &mut Vec<String>,
-) -> Vec<(String, Resource)> {
-    let mut out = Vec::new();
-    for (path, bytes) in files {
-        let Ok(text) = std::str::from_utf8(bytes) else {
-            problems.push(format!("{path}: not UTF-8 text"));
-            continue;
-        };
-        match crate::hcl::parse(text, path) {
-            Ok(r) => {
-                let dir = path.split('/').next().unwrap_or_default();
-                if path.matches('/').count() != 1 || dir != r.ty.kind().directory {
-                    problems.push(format!(
-                        "{path}: a {} belongs in {}/",
-                        r.ty.terraform_type(),
-                        r.ty.kind().directory
-                    ));
-                } else {
-                    out.push((path.clone(), r));
-                }
-            }
-            Err(e) => problems.push(e.to_string()),
-        }
-    }
-    out
-}
-
 /// Reads live resources one at a time, each once.
 struct Live<'w, W> {
     workspace: &'w W,
@@ -340,18 +310,24 @@ pub async fn plan<W: Workspace + Sync>(
         _ => (input.head.iter().collect(), Vec::new()),
     };
 
+    // Every problem of every changed file, each with its place, before anything is read.
     let mut problems = Vec::new();
-    let head_resources = parse_all(head_changed.into_iter(), &mut problems);
-    let mut base_problems = Vec::new();
-    let base_resources = parse_all(base_changed.into_iter(), &mut base_problems);
+    let head_resources =
+        match crate::hcl::tree::validate_files(head_changed.into_iter().cloned().collect()) {
+            Ok(r) => r,
+            Err(e) => {
+                problems.extend(e.into_errors().iter().map(ToString::to_string));
+                Vec::new()
+            }
+        };
     // A base file that does not parse is the base's problem, not the change's: it is planned as
     // if it had not been there.
-    if !base_problems.is_empty() {
-        tracing::warn!(
-            "{} base file(s) do not parse and are left out of the merge: {}",
-            base_problems.len(),
-            base_problems.join("; ")
-        );
+    let mut base_resources = Vec::new();
+    for file in base_changed {
+        match crate::hcl::tree::parse_files(vec![file.clone()]) {
+            Ok(r) => base_resources.extend(r),
+            Err(e) => tracing::warn!("{e}: the base file is left out of the merge"),
+        }
     }
 
     let mut head_by_key: BTreeMap<Key, (String, Resource)> = BTreeMap::new();

@@ -8,31 +8,23 @@ pub mod store;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde_json::Value as Json;
 
 pub use server::{ServerConfig, router};
 pub use store::Store;
 
-use crate::hcl::ParseError;
 use crate::model::{Resource, ResourceType};
+use crate::sync::tree::{TreeReadError, read_dir};
 use crate::workspace::api;
 
 /// Why a Git Sync tree cannot seed the workspace.
 #[derive(Debug, thiserror::Error)]
 pub enum SeedError {
-    #[error("cannot read {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error(
-        "{path} is not a directory: a seed is the root of a Git Sync tree (the directory holding sources/, destinations/, ...)"
-    )]
-    NotADirectory { path: PathBuf },
+    /// The tree cannot be read, or some of its files do not parse (all of them are named).
     #[error(transparent)]
-    Parse(#[from] ParseError),
+    Tree(#[from] TreeReadError),
     #[error(
         "{path}: `{name}` has no import block, so it has no id to keep; seed files must be exported files"
     )]
@@ -45,12 +37,13 @@ pub enum SeedError {
 
 /// Loads every resource file under the resource directories of `dir` into the store, keeping
 /// ids and attributes, so that exporting the workspace gives the same tree back. Returns the
-/// number of resources per type.
+/// number of resources per type. Nothing is stored unless every file parses; the error names
+/// every file that does not.
 pub fn seed_from_hcl(
     store: &Store,
     dir: &Path,
 ) -> Result<BTreeMap<ResourceType, usize>, SeedError> {
-    let resources = read_tree(dir)?;
+    let resources = read_dir(dir)?;
     seed(store, &resources)
 }
 
@@ -152,55 +145,6 @@ pub fn seed(
     }
     store.seed(&rows)?;
     Ok(counts)
-}
-
-/// Parses every `*.tf` file in the resource directories of a Git Sync tree, in path order. A
-/// missing resource directory is a type with no resources; a missing tree is an error (a typo
-/// in a path must not quietly give an empty workspace).
-pub fn read_tree(dir: &Path) -> Result<Vec<(String, Resource)>, SeedError> {
-    match std::fs::metadata(dir) {
-        Ok(m) if m.is_dir() => {}
-        Ok(_) => {
-            return Err(SeedError::NotADirectory {
-                path: dir.to_path_buf(),
-            });
-        }
-        Err(source) => {
-            return Err(SeedError::Read {
-                path: dir.to_path_buf(),
-                source,
-            });
-        }
-    }
-    let mut out = Vec::new();
-    for ty in ResourceType::ALL {
-        let sub = dir.join(ty.kind().directory);
-        let entries = match std::fs::read_dir(&sub) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(source) => return Err(SeedError::Read { path: sub, source }),
-        };
-        let mut files: Vec<PathBuf> = entries
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|x| x == "tf"))
-            .collect();
-        files.sort();
-        for file in files {
-            let text = std::fs::read_to_string(&file).map_err(|source| SeedError::Read {
-                path: file.clone(),
-                source,
-            })?;
-            let rel = file
-                .strip_prefix(dir)
-                .unwrap_or(&file)
-                .display()
-                .to_string();
-            let resource = crate::hcl::parse(&text, &rel)?;
-            out.push((rel, resource));
-        }
-    }
-    Ok(out)
 }
 
 /// A running embedded workspace (for tests, benchmarks and the demo): serves until dropped.

@@ -1,0 +1,202 @@
+//! `gitsync validate`: check resource files without a workspace, for a CI step before review.
+//!
+//! Only wiring: the files come from [`crate::sync::tree`], every check is
+//! [`crate::hcl::tree::validate_files`]'s (the parser's rules, the directory rule, the schema's
+//! set limits, placeholders). Nothing here decides what is valid.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::Args;
+
+use crate::hcl::ParseError;
+use crate::hcl::tree::validate_files;
+use crate::model::ResourceType;
+use crate::sync::tree::{Files, read_dir_files};
+
+/// Check Segment resource files (*.tf) as Git Sync lays them out, without a workspace.
+///
+/// Each PATH is the root of a Git Sync tree (the directory holding sources/, destinations/, ...)
+/// or a single .tf file. Every file is checked for:
+///   - valid HCL with exactly one `resource` block (and at most one `import` block);
+///   - literal values only: no variables, references, interpolation or functions other than
+///     jsonencode(...), and no provider, module, data, variable, locals or output blocks;
+///   - a known segment_* resource type, in its type's directory (sources/ holds segment_source);
+///   - known attributes, every required attribute, values of the right type;
+///   - set sizes within the provider's limits (200 labels, 200 permissions, 2,000 tracking
+///     plan rules, ...);
+///   - well-formed secret placeholders: `@@` only as in `@@name@@` (letters, digits, _ and -).
+///
+/// Every problem of every file is reported, each as `file:line:column: message`.
+///
+/// Exit status: 0 when every file is valid (with a summary line), 1 when some file is not (or
+/// cannot be read), 2 on a usage error (no PATH, a PATH that does not exist).
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  gitsync validate .                            # the Git Sync tree at the repository root
+  gitsync validate segment-config sources/new_source.tf
+  gitsync validate --json .                     # [{\"file\":..,\"line\":..,\"column\":..,\"message\":..}]
+
+Output for a tree with two problems:
+  sources/web.tf:9:13: `enabled` must be a bool, not a string
+  sources/team.tf:6:10: a `segment_label` resource in `sources/`; it belongs in `labels/` (...)
+  2 errors in 2 of 14 files.")]
+#[command(verbatim_doc_comment)]
+pub struct ValidateArgs {
+    /// Print the problems as a JSON array of {file, line, column, message} (an empty array when
+    /// every file is valid) and nothing else.
+    #[arg(long)]
+    json: bool,
+
+    /// Tree roots or .tf files to check.
+    #[arg(required = true, value_name = "PATH")]
+    paths: Vec<PathBuf>,
+}
+
+/// One problem, as printed.
+#[derive(Debug, serde::Serialize)]
+struct Report {
+    file: String,
+    /// `None` when the problem has no place in a file (a file that cannot be read).
+    line: Option<usize>,
+    column: Option<usize>,
+    message: String,
+}
+
+impl From<&ParseError> for Report {
+    fn from(e: &ParseError) -> Report {
+        Report {
+            file: e.file.clone(),
+            line: Some(e.line),
+            column: Some(e.column),
+            message: e.problem.to_string(),
+        }
+    }
+}
+
+pub fn run(args: &ValidateArgs) -> ExitCode {
+    // Each tree is checked on its own (two trees may hold the same resource); the single files
+    // named are checked together, as parts of one tree.
+    let mut trees: Vec<Files> = Vec::new();
+    let mut singles: Files = Vec::new();
+    let mut reports = Vec::new();
+    for path in &args.paths {
+        match std::fs::metadata(path) {
+            Ok(m) if m.is_dir() => {
+                let mut files = Vec::new();
+                read_tree(path, &mut files, &mut reports);
+                trees.push(files);
+            }
+            Ok(_) => match std::fs::read(path) {
+                Ok(bytes) => singles.push((path.display().to_string(), bytes)),
+                Err(e) => reports.push(unplaced(path, format!("cannot read: {e}"))),
+            },
+            Err(e) => {
+                eprintln!("error: {}: {e}", path.display());
+                return ExitCode::from(2);
+            }
+        }
+    }
+    // A file named twice (`validate . sources/x.tf`) is checked, and reported, once.
+    let mut seen = std::collections::HashSet::new();
+    trees.push(singles);
+    for files in &mut trees {
+        files.retain(|(name, _)| seen.insert(name.clone()));
+    }
+    // Paths that could not be read count as files checked, so the summary adds up.
+    let total = seen.len() + reports.len();
+    for files in trees {
+        if let Err(errors) = validate_files(files) {
+            reports.extend(errors.errors().iter().map(Report::from));
+        }
+    }
+    reports.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
+
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let written = if args.json {
+        serde_json::to_string_pretty(&reports)
+            .map_err(std::io::Error::other)
+            .and_then(|json| writeln!(out, "{json}"))
+    } else {
+        write_human(&mut out, &reports, total)
+    };
+    if let Err(e) = written {
+        eprintln!("error: cannot write the report: {e}");
+        return ExitCode::FAILURE;
+    }
+    if reports.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn write_human(out: &mut impl Write, reports: &[Report], total: usize) -> std::io::Result<()> {
+    for r in reports {
+        match (r.line, r.column) {
+            (Some(line), Some(column)) => {
+                writeln!(out, "{}:{line}:{column}: {}", r.file, r.message)?
+            }
+            _ => writeln!(out, "{}: {}", r.file, r.message)?,
+        }
+    }
+    if reports.is_empty() {
+        let s = if total == 1 { "" } else { "s" };
+        writeln!(out, "{total} file{s} valid.")
+    } else {
+        let mut bad: Vec<&str> = reports.iter().map(|r| r.file.as_str()).collect();
+        bad.dedup();
+        let s = if reports.len() == 1 { "" } else { "s" };
+        writeln!(
+            out,
+            "{} error{s} in {} of {total} files.",
+            reports.len(),
+            bad.len()
+        )
+    }
+}
+
+/// The resource files of the tree at `root`, named as the user would find them
+/// (`root/sources/x.tf`, or `sources/x.tf` for `.`).
+fn read_tree(root: &Path, files: &mut Files, reports: &mut Vec<Report>) {
+    // A directory with no resource directory at all is most likely not a tree root (a typo, or
+    // `sources/` itself): an error, not "0 files valid".
+    if !ResourceType::ALL
+        .iter()
+        .any(|t| root.join(t.kind().directory).exists())
+    {
+        reports.push(unplaced(
+            root,
+            "holds no resource directory (sources/, destinations/, ...): give the root of a Git Sync tree, or .tf files".into(),
+        ));
+        return;
+    }
+    let prefix = match root.to_string_lossy().trim_end_matches('/') {
+        "." | "" => String::new(),
+        p => format!("{p}/"),
+    };
+    match read_dir_files(root) {
+        Ok(found) => files.extend(
+            found
+                .into_iter()
+                .map(|(rel, bytes)| (format!("{prefix}{rel}"), bytes)),
+        ),
+        Err(e) => reports.push(Report {
+            file: root.display().to_string(),
+            line: None,
+            column: None,
+            message: e.to_string(),
+        }),
+    }
+}
+
+fn unplaced(path: &Path, message: String) -> Report {
+    Report {
+        file: path.display().to_string(),
+        line: None,
+        column: None,
+        message,
+    }
+}
