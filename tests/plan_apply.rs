@@ -398,3 +398,227 @@ async fn every_type_is_created_updated_replaced_and_deleted_from_files() {
     assert!(setup.plan(None, &secrets).await.is_empty());
     let _ = &setup.ws;
 }
+
+/// The first source of the sample, by path, and its resource.
+fn first_source(setup: &Setup) -> (String, Resource) {
+    let path = setup.paths_of(ResourceType::Source)[0].clone();
+    let r = setup.read(&path);
+    (path, r)
+}
+
+async fn live(setup: &Setup, r: &Resource) -> Resource {
+    use gitsync::workspace::Workspace;
+    let id = r.import_id().unwrap_or_else(|e| panic!("{e}"));
+    setup
+        .client
+        .get(r.ty, &id)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("{id} is not in the workspace"))
+}
+
+/// Someone edits a resource in the app (through the API, as the app does).
+async fn edit_in_the_app(setup: &Setup, r: &Resource, edit: impl FnOnce(&mut Resource)) {
+    use gitsync::workspace::Workspace;
+    let mut now = live(setup, r).await;
+    edit(&mut now);
+    setup
+        .client
+        .update(&now)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_workspace_edit_of_the_same_value_is_a_conflict_and_nothing_is_applied() {
+    let setup = Setup::new(&["v2025"]).await;
+    let base = setup.files();
+    let (path, source) = first_source(&setup);
+    edit_in_the_app(&setup, &source, |r| {
+        set(r, &["name"], s("named in the app"))
+    })
+    .await;
+    let mut edited = source.clone();
+    set(&mut edited, &["name"], s("named in a file"));
+    setup.write(&path, &edited);
+    // Another, independent change in the same plan.
+    let (other_path, mut other) = {
+        let p = setup.paths_of(ResourceType::Destination)[0].clone();
+        let r = setup.read(&p);
+        (p, r)
+    };
+    set(&mut other, &["enabled"], Value::Bool(false));
+    setup.write(&other_path, &other);
+
+    let made = setup.plan(Some(&base), &NoSecrets).await;
+    assert_eq!(made.conflicts.len(), 1, "{}", plan::human(&made));
+    let conflict = &made.conflicts[0];
+    assert_eq!(
+        (conflict.path.as_str(), &conflict.file),
+        ("name", &path),
+        "{conflict:?}"
+    );
+    assert_eq!(
+        conflict.workspace,
+        Some(serde_json::json!("named in the app"))
+    );
+    assert_eq!(
+        conflict.file_value,
+        Some(serde_json::json!("named in a file"))
+    );
+    assert_eq!(conflict.base, source.get("name").to_json().into());
+    let text = plan::human(&made);
+    assert!(
+        text.contains("workspace: \"named in the app\"")
+            && text.contains("file:      \"named in a file\""),
+        "{text}"
+    );
+    let refused = setup
+        .try_apply(&made, &setup.journal("c"), &NoSecrets, true)
+        .await;
+    assert!(
+        matches!(refused, Err(apply::ApplyError::Conflicts)),
+        "{refused:?}"
+    );
+    assert_eq!(
+        live(&setup, &source).await.get("name"),
+        &s("named in the app")
+    );
+    assert_eq!(
+        live(&setup, &other).await.get("enabled"),
+        &Value::Bool(true)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_workspace_edit_of_another_value_is_kept_noted_and_still_there_after_the_apply() {
+    let setup = Setup::new(&["v2025"]).await;
+    let base = setup.files();
+    // A destination: the app turns it off and changes one setting; the file renames it and
+    // changes another setting.
+    let path = setup.paths_of(ResourceType::Destination)[0].clone();
+    let dest = setup.read(&path);
+    let Value::Json(settings) = dest.get("settings").clone() else {
+        panic!("no settings in {path}")
+    };
+    let keys: Vec<String> = settings
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .filter(|(_, v)| v.is_boolean())
+                .map(|(k, _)| k.clone())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(keys.len() >= 2, "{path} has too few bool settings");
+    let (app_key, file_key) = (keys[0].clone(), keys[1].clone());
+    let flip = |s: &serde_json::Value, k: &str| {
+        let mut s = s.clone();
+        let v = s[k].as_bool().unwrap_or(false);
+        s[k] = serde_json::Value::Bool(!v);
+        s
+    };
+    let app_settings = flip(&settings, &app_key);
+    edit_in_the_app(&setup, &dest, |r| {
+        set(r, &["enabled"], Value::Bool(false));
+        let Value::Json(now) = r.get("settings").clone() else {
+            return;
+        };
+        set(r, &["settings"], Value::Json(flip(&now, &app_key)));
+    })
+    .await;
+    let mut edited = dest.clone();
+    set(&mut edited, &["name"], s("renamed in a file"));
+    set(
+        &mut edited,
+        &["settings"],
+        Value::Json(flip(&settings, &file_key)),
+    );
+    setup.write(&path, &edited);
+
+    let made = setup.plan(Some(&base), &NoSecrets).await;
+    assert!(made.conflicts.is_empty(), "{}", plan::human(&made));
+    assert_eq!(made.counts(), (0, 1, 0), "{}", plan::human(&made));
+    let changed: Vec<&str> = made.changes[0]
+        .attributes
+        .iter()
+        .map(|a| a.path.as_str())
+        .collect();
+    assert_eq!(changed, ["name".to_owned(), format!("settings.{file_key}")]);
+    let kept: Vec<&str> = made.kept.iter().map(|k| k.path.as_str()).collect();
+    assert!(
+        kept.contains(&"enabled") && kept.contains(&format!("settings.{app_key}").as_str()),
+        "{kept:?}"
+    );
+    assert!(plan::human(&made).contains("Kept: the workspace changed these"));
+
+    let report = setup.apply(&made, &setup.journal("k"), &NoSecrets).await;
+    assert!(report.succeeded(), "{:?}", report.failed);
+    let now = live(&setup, &dest).await;
+    assert_eq!(now.get("name"), &s("renamed in a file"));
+    assert_eq!(
+        now.get("enabled"),
+        &Value::Bool(false),
+        "the app's change was lost"
+    );
+    let Value::Json(now_settings) = now.get("settings") else {
+        panic!()
+    };
+    assert_eq!(
+        now_settings[&app_key], app_settings[&app_key],
+        "the app's setting was lost"
+    );
+    assert_eq!(
+        now_settings[&file_key],
+        flip(&settings, &file_key)[&file_key]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stale_plan_is_refused_and_nothing_is_applied() {
+    let setup = Setup::new(&["v2025"]).await;
+    let base = setup.files();
+    let (path, source) = first_source(&setup);
+    let mut edited = source.clone();
+    set(&mut edited, &["name"], s("renamed in a file"));
+    setup.write(&path, &edited);
+    let made = setup.plan(Some(&base), &NoSecrets).await;
+    assert_eq!(made.counts(), (0, 1, 0));
+
+    // The tree moved on after the plan was made.
+    let other = setup.paths_of(ResourceType::Source)[1].clone();
+    let mut r = setup.read(&other);
+    set(&mut r, &["name"], s("another edit"));
+    setup.write(&other, &r);
+    let refused = setup
+        .try_apply(&made, &setup.journal("t"), &NoSecrets, true)
+        .await;
+    let message = refused.as_ref().map(|_| ()).map_err(ToString::to_string);
+    assert!(
+        matches!(refused, Err(apply::ApplyError::StaleTree { .. })),
+        "{message:?}"
+    );
+    assert!(
+        format!("{message:?}").contains("Make a new plan"),
+        "{message:?}"
+    );
+    assert_eq!(live(&setup, &source).await.get("name"), source.get("name"));
+
+    // The workspace moved on after the plan was made.
+    let made = setup.plan(Some(&base), &NoSecrets).await;
+    edit_in_the_app(&setup, &source, |r| {
+        set(r, &["enabled"], Value::Bool(false))
+    })
+    .await;
+    let refused = setup
+        .try_apply(&made, &setup.journal("w"), &NoSecrets, true)
+        .await;
+    match refused {
+        Err(apply::ApplyError::StaleResources(names)) => {
+            assert_eq!(names.len(), 1, "{names:?}");
+            assert!(names[0].contains(&plan::address(&source)), "{names:?}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(live(&setup, &source).await.get("name"), source.get("name"));
+}
