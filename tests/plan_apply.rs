@@ -622,3 +622,313 @@ async fn a_stale_plan_is_refused_and_nothing_is_applied() {
     }
     assert_eq!(live(&setup, &source).await.get("name"), source.get("name"));
 }
+
+/// The command line, as a person runs it, against the test workspace.
+struct Cli<'s> {
+    setup: &'s Setup,
+    home: tempfile::TempDir,
+}
+
+struct Ran {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl<'s> Cli<'s> {
+    fn new(setup: &'s Setup) -> Cli<'s> {
+        let home = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(home.path().join("token"), TOKEN).unwrap_or_else(|e| panic!("{e}"));
+        Cli { setup, home }
+    }
+
+    fn command(&self, args: &[&str]) -> std::process::Command {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_gitsync"));
+        c.args(args)
+            .args(["--workspace", &self.setup.ws.running.url()])
+            .arg("--token-file")
+            .arg(self.home.path().join("token"))
+            .env("XDG_CACHE_HOME", self.home.path().join("cache"))
+            .env("RUST_LOG", "debug")
+            .env_remove("PUBLIC_API_TOKEN");
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Ran {
+        let out = self
+            .command(args)
+            .output()
+            .unwrap_or_else(|e| panic!("running gitsync: {e}"));
+        Ran {
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
+/// Everything the workspace holds, as an export renders it.
+async fn snapshot(setup: &Setup) -> BTreeMap<String, String> {
+    let types: Vec<ResourceType> = ResourceType::git_sync_types().collect();
+    let (tree, _) = render_workspace(&setup.client, &types, &mut gitsync::sync::export::Quiet)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    tree.into_iter().collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_input_is_refused_with_its_place_and_nothing_is_changed() {
+    let setup = Setup::new(&["v2025"]).await;
+    let before = snapshot(&setup).await;
+    let cli = Cli::new(&setup);
+    let label = |name: &str| {
+        format!(
+            "resource \"segment_label\" \"{name}\" {{\n  description = null\n  key         = \"team\"\n  value       = \"{name}\"\n}}\n"
+        )
+    };
+    let bad = [
+        (
+            "labels/malformed.tf",
+            "resource \"segment_label\" \"x\" {\n  key = \n}\n".to_owned(),
+            "labels/malformed.tf:2:",
+        ),
+        (
+            "labels/two.tf",
+            format!("{}{}", label("a"), label("b")),
+            "labels/two.tf:6:1",
+        ),
+        (
+            "labels/variable.tf",
+            label("v").replace("\"team\"", "var.team"),
+            "labels/variable.tf:3:17",
+        ),
+        (
+            "labels/reference.tf",
+            label("r").replace("\"team\"", "segment_label.x.key"),
+            "labels/reference.tf:3:17",
+        ),
+        (
+            "labels/provider.tf",
+            format!("provider \"segment\" {{\n}}\n{}", label("p")),
+            "labels/provider.tf:1:1",
+        ),
+        (
+            "labels/unknown-type.tf",
+            "resource \"segment_nonsense\" \"x\" {\n}\n".to_owned(),
+            "labels/unknown-type.tf:1:10",
+        ),
+        (
+            "labels/unknown-attribute.tf",
+            label("u").replace("  key", "  colour = \"red\"\n  key"),
+            "labels/unknown-attribute.tf:3:3",
+        ),
+        (
+            "labels/missing-secret.tf",
+            label("s").replace("description = null", "description = \"@@not_given@@\""),
+            "labels/missing-secret.tf",
+        ),
+    ];
+    for (path, text, _) in &bad {
+        setup.write_text(path, text);
+    }
+    let ran = cli.run(&["plan", "--dir", &setup.tree().display().to_string()]);
+    assert_eq!(ran.code, Some(1), "{}\n{}", ran.stdout, ran.stderr);
+    for (path, _, place) in &bad {
+        assert!(
+            ran.stderr.contains(place),
+            "{path}: no `{place}` in:\n{}",
+            ran.stderr
+        );
+    }
+    assert!(ran.stderr.contains("@@not_given@@"), "{}", ran.stderr);
+    // Nothing was written, and apply refuses the same tree.
+    let ran = cli.run(&[
+        "apply",
+        "--dir",
+        &setup.tree().display().to_string(),
+        "--auto-approve",
+        "--no-pace",
+    ]);
+    assert_eq!(ran.code, Some(1), "{}\n{}", ran.stdout, ran.stderr);
+    assert_eq!(snapshot(&setup).await, before);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn secrets_are_resolved_on_write_and_never_printed_logged_or_stored() {
+    const SECRET: &str = "s3cr3t-value-nobody-may-see-9f8e";
+    let setup = Setup::new(&["v2025"]).await;
+    let cli = Cli::new(&setup);
+    let secrets_file = cli.home.path().join("prod.env");
+    std::fs::write(&secrets_file, format!("dest_key={SECRET}\n")).unwrap_or_else(|e| panic!("{e}"));
+    // A new destination whose key is a placeholder, and a source update that adds one.
+    let path = setup.paths_of(ResourceType::Destination)[0].clone();
+    let mut fresh = new_copy(ResourceType::Destination, setup.read(&path));
+    if let Some(Value::Json(settings)) = fresh.attributes.get_mut("settings") {
+        settings["apiKey"] = serde_json::json!("@@dest_key@@");
+    }
+    setup.write("destinations/new-with-a-secret.tf", &fresh);
+    let (source_path, mut source) = first_source(&setup);
+    if let Some(Value::Json(settings)) = source.attributes.get_mut("settings") {
+        settings["token"] = serde_json::json!("Bearer @@dest_key@@");
+    }
+    setup.write(&source_path, &source);
+    let dir = setup.tree().display().to_string();
+    let plan_file = cli.home.path().join("change.plan");
+    let plan_path = plan_file.display().to_string();
+    let secrets_arg = secrets_file.display().to_string();
+
+    // Without the secret, nothing can be planned.
+    let ran = cli.run(&["plan", "--dir", &dir]);
+    assert_eq!(ran.code, Some(1));
+    assert!(
+        ran.stderr.contains("no secret for @@dest_key@@"),
+        "{}",
+        ran.stderr
+    );
+
+    let runs = [
+        cli.run(&[
+            "plan",
+            "--dir",
+            &dir,
+            "--secrets",
+            &secrets_arg,
+            "--out",
+            &plan_path,
+        ]),
+        cli.run(&["plan", "--dir", &dir, "--secrets", &secrets_arg, "--json"]),
+        cli.run(&["apply", &plan_path, "--secrets", &secrets_arg, "--no-pace"]),
+    ];
+    for (i, ran) in runs.iter().enumerate() {
+        assert_eq!(ran.code, Some(0), "run {i}: {}\n{}", ran.stdout, ran.stderr);
+    }
+    assert!(runs[0].stdout.contains("(sensitive)"), "{}", runs[0].stdout);
+    let mut scanned = vec![(
+        "plan file",
+        std::fs::read_to_string(&plan_file).unwrap_or_default(),
+    )];
+    let mut journal = plan_file.as_os_str().to_owned();
+    journal.push(".journal");
+    scanned.push((
+        "journal",
+        std::fs::read_to_string(&journal).unwrap_or_default(),
+    ));
+    for (i, ran) in runs.iter().enumerate() {
+        scanned.push(("stdout", ran.stdout.clone()));
+        scanned.push(("stderr", ran.stderr.clone()));
+        let _ = i;
+    }
+    for (path, text) in tree_of(setup.tree()) {
+        scanned.push(("tree", format!("{path}\n{text}")));
+    }
+    for (what, text) in &scanned {
+        assert!(!text.is_empty() || *what == "stderr", "{what} is empty");
+        assert!(
+            !text.contains(SECRET),
+            "the secret is in the {what}:\n{text}"
+        );
+        assert!(
+            !text.contains(&SECRET[..12]),
+            "part of the secret is in the {what}"
+        );
+    }
+    // It reached the workspace: what it serves is the mask of exactly that secret.
+    let served = snapshot(&setup).await;
+    let mask = gitsync::workspace::api::mask(SECRET);
+    let created: Vec<&String> = served
+        .iter()
+        .filter(|(p, t)| p.starts_with("destinations/") && t.contains(&mask))
+        .map(|(_, t)| t)
+        .collect();
+    assert_eq!(
+        created.len(),
+        1,
+        "the new destination does not hold the secret"
+    );
+    let source_now = live(&setup, &source).await;
+    let Value::Json(settings) = source_now.get("settings") else {
+        panic!()
+    };
+    assert_eq!(
+        settings["token"],
+        serde_json::json!(gitsync::workspace::api::mask(&format!("Bearer {SECRET}")))
+    );
+    // The rewritten files keep the placeholders, and a new plan sees no change.
+    let tree = tree_of(setup.tree());
+    assert!(
+        tree.values().any(|t| t.contains("\"@@dest_key@@\"")),
+        "placeholder lost"
+    );
+    assert!(
+        tree[&source_path].contains("Bearer @@dest_key@@"),
+        "{}",
+        tree[&source_path]
+    );
+    let again = cli.run(&["plan", "--dir", &dir, "--secrets", &secrets_arg]);
+    assert!(again.stdout.contains("No changes."), "{}", again.stdout);
+}
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    common::git(dir, args)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn plan_with_base_plans_only_the_changed_files_and_sees_removed_ones() {
+    let setup = Setup::new(&["v2025"]).await;
+    let cli = Cli::new(&setup);
+    let dir = setup.tree();
+    git(dir, &["init", "-q", "-b", "main"]);
+    git(
+        dir,
+        &["-c", "user.name=t", "-c", "user.email=t@e", "add", "-A"],
+    );
+    git(
+        dir,
+        &[
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@e",
+            "commit",
+            "-qm",
+            "base",
+        ],
+    );
+    let (path, mut source) = first_source(&setup);
+    set(&mut source, &["enabled"], Value::Bool(false));
+    setup.write(&path, &source);
+    let removed = setup.paths_of(ResourceType::DestinationSubscription)[0].clone();
+    setup.remove(&removed);
+    // A rename and a reformat are no change.
+    let renamed = setup.paths_of(ResourceType::Warehouse)[0].clone();
+    std::fs::rename(dir.join(&renamed), dir.join("warehouses/renamed.tf"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let d = dir.display().to_string();
+    let ran = cli.run(&["plan", "--dir", &d, "--base", "HEAD", "--json"]);
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    let made: Plan =
+        serde_json::from_str(&ran.stdout).unwrap_or_else(|e| panic!("{e}: {}", ran.stdout));
+    assert_eq!(made.base.as_deref(), Some("HEAD"));
+    let actions: Vec<(Action, &str)> = made
+        .changes
+        .iter()
+        .map(|c| (c.action, c.file.as_str()))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            (Action::Delete, removed.as_str()),
+            (Action::Update, path.as_str())
+        ]
+    );
+    // Only the changed files were read from the workspace: one each.
+    assert_eq!(made.workspace_reads, 3, "{made:?}");
+    let text = cli.run(&["plan", "--dir", &d, "--base", "HEAD"]).stdout;
+    assert!(
+        text.contains("Plan: 0 to add, 1 to change, 1 to destroy."),
+        "{text}"
+    );
+    let bad = cli.run(&["plan", "--dir", &d, "--base", "no-such-revision"]);
+    assert_eq!(bad.code, Some(1));
+    assert!(bad.stderr.contains("no-such-revision"), "{}", bad.stderr);
+}

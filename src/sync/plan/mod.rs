@@ -312,11 +312,27 @@ pub async fn plan<W: Workspace + Sync>(
 
     // Every problem of every changed file, each with its place, before anything is read.
     let mut problems = Vec::new();
+    let texts: BTreeMap<&str, &[u8]> = head_changed
+        .iter()
+        .map(|(p, b)| (p.as_str(), b.as_slice()))
+        .collect();
     let head_resources =
-        match crate::hcl::tree::validate_files(head_changed.into_iter().cloned().collect()) {
+        match crate::hcl::tree::validate_files(head_changed.iter().map(|f| (*f).clone()).collect())
+        {
             Ok(r) => r,
             Err(e) => {
                 problems.extend(e.into_errors().iter().map(ToString::to_string));
+                // The files that are fine on their own still get their secrets checked, so that
+                // one run names every problem.
+                for file in &head_changed {
+                    if let Ok(r) = crate::hcl::tree::parse_files(vec![(*file).clone()]) {
+                        for (path, resource) in r {
+                            if let Err(e) = secrets::check(&resource, &path, input.secrets) {
+                                problems.push(missing_at(&e, texts.get(path.as_str()).copied()));
+                            }
+                        }
+                    }
+                }
                 Vec::new()
             }
         };
@@ -333,7 +349,7 @@ pub async fn plan<W: Workspace + Sync>(
     let mut head_by_key: BTreeMap<Key, (String, Resource)> = BTreeMap::new();
     for (path, resource) in head_resources {
         if let Err(e) = secrets::check(&resource, &path, input.secrets) {
-            problems.push(e.to_string());
+            problems.push(missing_at(&e, texts.get(path.as_str()).copied()));
         }
         let key = key_of(&path, &resource);
         if let Some((other, _)) = head_by_key.get(&key) {
@@ -468,6 +484,31 @@ pub async fn plan<W: Workspace + Sync>(
     out.workspace_reads = live.reads;
     order(&mut out.changes);
     Ok(out)
+}
+
+/// A missing secret, placed at the first use of its placeholder in the file.
+fn missing_at(e: &secrets::MissingSecrets, text: Option<&[u8]>) -> String {
+    let text = text
+        .and_then(|t| std::str::from_utf8(t).ok())
+        .unwrap_or_default();
+    let first = e
+        .names
+        .iter()
+        .filter_map(|n| text.find(&format!("@@{n}@@")))
+        .min();
+    match first {
+        Some(at) => {
+            let before = &text[..at];
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            let message = e.to_string();
+            let rest = message
+                .strip_prefix(&format!("{}: ", e.file))
+                .unwrap_or(&message);
+            format!("{}:{line}:{column}: {rest}", e.file)
+        }
+        None => e.to_string(),
+    }
 }
 
 /// Deletes and replaces first (in reverse dependency order), then creates and updates (in
