@@ -932,3 +932,108 @@ async fn plan_with_base_plans_only_the_changed_files_and_sees_removed_ones() {
     assert_eq!(bad.code, Some(1));
     assert!(bad.stderr.contains("no-such-revision"), "{}", bad.stderr);
 }
+
+/// `kill -9` at 20 random moments of one apply: each run picks up where the last was killed,
+/// and at the end the workspace is what the files say, with no resource created twice.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_apply_killed_at_random_moments_converges_without_duplicates() {
+    let setup = Setup::new(&["v2025"]).await;
+    let cli = Cli::new(&setup);
+    let base = setup.files();
+    let template = setup.read(&setup.paths_of(ResourceType::Source)[0]);
+    for i in 0..12 {
+        let mut fresh = new_copy(ResourceType::Source, template.clone());
+        fresh.new_name = Some(format!("killed_{i}"));
+        set(&mut fresh, &["slug"], s(&format!("killed-{i}")));
+        set(&mut fresh, &["name"], s(&format!("Killed {i}")));
+        setup.write(&format!("sources/killed-{i}.tf"), &fresh);
+    }
+    for i in 0..8 {
+        let label = Resource {
+            ty: ResourceType::Label,
+            id: None,
+            new_name: Some(format!("team_{i}")),
+            attributes: [("key", s("team")), ("value", s(&format!("t{i}")))]
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v))
+                .collect(),
+        };
+        setup.write(&format!("labels/team-{i}.tf"), &label);
+    }
+    for path in setup.paths_of(ResourceType::Destination).iter().take(8) {
+        let mut r = setup.read(path);
+        set(&mut r, &["name"], s("renamed while being killed"));
+        setup.write(path, &r);
+    }
+    let mut made = setup.plan(Some(&base), &NoSecrets).await;
+    assert_eq!(made.counts(), (20, 8, 0), "{}", plan::human(&made));
+    // As `gitsync plan --out` records them.
+    made.dir = Some(setup.tree().display().to_string());
+    made.workspace = Some(setup.ws.running.url());
+    let plan_file = cli.home.path().join("kill.plan");
+    std::fs::write(&plan_file, serde_json::to_string(&made).unwrap_or_default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let plan_arg = plan_file.display().to_string();
+    // Slow every request down, so that kills land inside requests too.
+    setup
+        .ws
+        .faults(
+            TOKEN,
+            serde_json::json!({"delay": {"count": 1_000_000, "ms": 15}}),
+        )
+        .await;
+
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos() as u64)
+        .unwrap_or(7);
+    eprintln!("kill moments seed: {seed}");
+    let mut state = seed | 1;
+    let mut next = move || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 33) % 700
+    };
+    let mut finished_early = 0;
+    for _ in 0..20 {
+        let mut child = cli
+            .command(&["apply", &plan_arg, "--no-pace"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{e}"));
+        tokio::time::sleep(std::time::Duration::from_millis(40 + next())).await;
+        // SIGKILL: no chance to clean up.
+        if child.try_wait().ok().flatten().is_some() {
+            finished_early += 1;
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let last = cli.run(&["apply", &plan_arg, "--no-pace"]);
+    assert_eq!(last.code, Some(0), "{}\n{}", last.stdout, last.stderr);
+    assert!(finished_early < 20, "no run was killed mid-apply");
+    setup.ws.faults(TOKEN, serde_json::json!({})).await;
+
+    // Converged: the workspace is the tree, each new resource exists once.
+    setup
+        .assert_export_equals_tree("after the killed applies")
+        .await;
+    let served = snapshot(&setup).await;
+    for i in 0..12 {
+        let slug = format!("slug = \"killed-{i}\"");
+        let copies = served.values().filter(|t| t.contains(&slug)).count();
+        assert_eq!(
+            copies, 1,
+            "source killed-{i} exists {copies} times (seed {seed})"
+        );
+    }
+    for i in 0..8 {
+        assert!(
+            served.contains_key(&format!("labels/team_t{i}.tf")),
+            "label t{i} missing"
+        );
+    }
+    assert!(setup.plan(None, &NoSecrets).await.is_empty());
+}

@@ -33,7 +33,7 @@ use serde::Serialize;
 use crate::model::{Resource, ResourceType, diff};
 use crate::sync::plan::{self, Action, Change, Plan, create_rank, resource_fingerprint};
 use crate::sync::secrets::{self, MissingSecrets, SecretSource};
-use crate::workspace::{Workspace, WorkspaceError};
+use crate::workspace::{Workspace, WorkspaceError, api};
 
 pub use journal::{Entry, Journal, JournalError};
 
@@ -238,6 +238,27 @@ pub async fn apply<W: Workspace + Sync>(
             secrets::check(&desired(change)?, &change.file, options.secrets)?;
         }
     }
+    let mut report = ApplyReport::default();
+    // A run killed between a step's answer and its file leaves the rewrite to finish first
+    // (it is idempotent), so that the tree is again one this apply's record knows.
+    for step in &steps {
+        if step.op != Op::Delete
+            && let Some(created) = journal.done(step.step)
+            && !journal.rewritten(step.step)
+        {
+            let change = &plan.changes[step.change];
+            rewrite(
+                workspace,
+                change,
+                step,
+                created.as_deref(),
+                journal,
+                options,
+                &mut report,
+            )
+            .await?;
+        }
+    }
     if let Some(dir) = options.tree {
         let now = plan::tree_fingerprint(&tree_files(dir)?);
         if now != plan.tree && !journal.trees().any(|t| t == now) {
@@ -280,25 +301,12 @@ pub async fn apply<W: Workspace + Sync>(
         return Err(ApplyError::StaleResources(stale));
     }
 
-    let mut report = ApplyReport::default();
     let mut pacer = pace::Pacer::new(options.pace);
     let total = steps.len();
     let mut remaining = steps.into_iter();
     while let Some(step) = remaining.next() {
         let change = &plan.changes[step.change];
-        if let Some(created) = journal.done(step.step) {
-            if !journal.rewritten(step.step) && step.op != Op::Delete {
-                rewrite(
-                    workspace,
-                    change,
-                    &step,
-                    created.as_deref(),
-                    journal,
-                    options,
-                    &mut report,
-                )
-                .await?;
-            }
+        if journal.done(step.step).is_some() {
             report.already_done.push(step);
             continue;
         }
@@ -437,10 +445,22 @@ async fn reconcile<W: Workspace + Sync>(
                 {
                     continue;
                 }
+                // The run may have died between the create and its follow-up writes (a
+                // source's name is one), so what identifies the resource is what the create
+                // request itself carries.
                 let comparable = plan::comparable(&wanted, &candidate, options.secrets);
-                if diff::diff(step.ty, &candidate.attributes, &comparable.attributes).is_empty() {
-                    return Ok(Some(Some(id)));
+                let created_as = |r: &Resource| api::create_body(r.ty, &api::to_api(r));
+                if created_as(&comparable) != created_as(&candidate) {
+                    continue;
                 }
+                if !diff::diff(step.ty, &candidate.attributes, &comparable.attributes).is_empty() {
+                    // Adopted half-made: finish it with what the create would have written.
+                    let mut rest = secrets::resolve(&wanted, &change.file, options.secrets)?;
+                    rest.id.clone_from(&candidate.id);
+                    rest.new_name = None;
+                    workspace.update(&rest).await?;
+                }
+                return Ok(Some(Some(id)));
             }
             Ok(None)
         }
