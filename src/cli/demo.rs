@@ -1,4 +1,8 @@
-//! `gitsync demo`: the whole product in one command, no account and no cluster.
+//! `gitsync demo`: the whole product in one command, no account and no cluster: the forward
+//! sync, then a change made in Git planned, applied and synced back. It drives the same code the
+//! commands it shows run (the [`Syncer`] of `gitsync sync`, [`super::plan::make_plan`] of
+//! `gitsync plan`, [`super::apply::run_plan`] of `gitsync apply`); it must never carry a second
+//! implementation of any of them, only the edits a person would make and what it prints.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -211,7 +215,7 @@ async fn demo(dir: &Path, repo: &Path) -> Result<(), String> {
         repo.display()
     );
     println!(
-        "   Look at it:  git -C {} log --stat | head -40",
+        "   Look at it:  git -C {} log --graph --oneline --all | head -20",
         dir.join("work").display()
     );
     Ok(())
@@ -222,7 +226,9 @@ fn git(dir: &Path, args: &[&str]) -> Result<String, String> {
     let out = Command::new("git")
         .arg("-C")
         .arg(dir)
+        // The demo's own identity, and no signing a person's configuration may ask for.
         .args(["-c", "user.name=Dana", "-c", "user.email=dana@example.com"])
+        .args(["-c", "commit.gpgsign=false"])
         .args(args)
         .output()
         .map_err(|e| format!("cannot run git: {e}"))?;
@@ -500,6 +506,12 @@ async fn reverse(
         if commits < made.changes.len() {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
+    }
+    if commits < made.changes.len() {
+        return Err(format!(
+            "the forward sync brought {commits} of the {} applied changes to main in 30 s",
+            made.changes.len()
+        ));
     }
     print!("{}", git_log(repo, commits));
     // Nothing is left to plan: neither what the forward sync wrote on main (the files it changed
