@@ -110,9 +110,23 @@ fn the_readme_cli_session_runs_as_shown() {
         "52  resources exported to export",
         " Full sync",
         "all canonical",
+        // The other way: validate, plan, apply, the rerun the journal makes a no-op, the
+        // journal's lines, and nothing left to plan.
+        "52 files valid.",
+        "      ~ enabled: true -> false\n      ~ settings.apiKey = (sensitive)\n",
+        "Plan: 0 to add, 1 to change, 0 to destroy.",
+        "rewrote destinations/624233e0fec27b0d4b1b66b4.tf",
+        "Apply complete! Resources: 0 added, 1 changed, 0 destroyed.",
+        "1 step(s) were done by an earlier run of this plan.",
+        "{\"entry\":\"intent\",\"step\":0}",
+        "No changes. The workspace matches the files.",
     ] {
         assert!(stdout.contains(expected), "no `{expected}` in:\n{text}");
     }
+    assert!(
+        !text.contains("a1b2c3d4e5f6"),
+        "the secret was printed:\n{text}"
+    );
     // `diff -r ... | grep '^>'`: what the export writes differently from Git Sync is only the
     // secrets it wrote in clear, masked.
     let changed: Vec<&str> = stdout.lines().filter(|l| l.starts_with('>')).collect();
@@ -153,6 +167,17 @@ fn the_demo_script_runs_from_any_directory() {
         "{text}"
     );
     assert!(stdout.contains("all files canonical now"), "{text}");
+    // Stage 3 shows the reverse direction: a plan, its apply, and nothing left to plan after the
+    // forward sync brought the change back.
+    for expected in [
+        "Plan: 1 to add, 2 to change, 0 to destroy.",
+        "Apply complete! Resources: 1 added, 2 changed, 0 destroyed.",
+        "Updating created resources with actual generated files",
+        "Label 'team:growth' created by",
+        "(3 file(s) differ): No changes.",
+    ] {
+        assert!(stdout.contains(expected), "no `{expected}` in:\n{text}");
+    }
 }
 
 /// Whether `help` lists `flag` (as a whole word: `--wait` is not `--wait-for`).
@@ -359,6 +384,8 @@ fn completions_cover_every_subcommand_in_each_shell() {
     let subcommands = [
         "fmt",
         "validate",
+        "plan",
+        "apply",
         "export",
         "sync",
         "demo",

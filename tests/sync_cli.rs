@@ -135,11 +135,75 @@ fn the_demo_runs_end_to_end() {
         subjects.lines().last(),
         Some("Verify write permission for gitsync ✅")
     );
+    // Two workspace changes (step 3), then the three writes of the applied plan (step 5).
     assert_eq!(
         subjects.lines().filter(|s| s.contains(" by ")).count(),
-        2,
+        5,
         "{subjects}"
     );
+
+    // The reverse direction: a branch planned three ways, applied, the workspace's own read of
+    // the result, the follow-up commit, and the forward sync bringing it to main.
+    for expected in [
+        "Plan: 1 to add, 2 to change, 0 to destroy.",
+        "~ enabled: true -> false",
+        "~ settings.apiKey = (sensitive)",
+        "~ name: \"javascript source 66\" -> \"Checkout web\"",
+        "+ segment_label.team",
+        "rewrote labels/team_growth.tf (was labels/team.tf)",
+        "Apply complete! Resources: 1 added, 2 changed, 0 destroyed.",
+        "enabled = false, apiKey = ••••••••••b7e1 (the secret, masked)",
+        "name = \"Checkout web\"; label team:growth exists",
+        "Updating created resources with actual generated files",
+        "Label 'team:growth' created by api-token@gitsync.local",
+        "gitsync plan on main --base ",
+        "(3 file(s) differ): No changes.",
+        "gitsync plan on demo-change --base main (1 file(s) differ): No changes.",
+    ] {
+        assert!(stdout.contains(expected), "no `{expected}` in:\n{stdout}");
+    }
+    let work = dir.path().join("work");
+    let git = |args: &[&str]| {
+        let out = Command::new("git")
+            .arg("-C")
+            .arg(&work)
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(out.status.success(), "git {args:?}: {out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    // The follow-up commit renames the new label's file to its id-based name.
+    assert_eq!(
+        git(&["show", "--name-status", "--format=%s", "demo-change"]).trim(),
+        "Updating created resources with actual generated files\n\nD\tlabels/team.tf\nA\tlabels/team_growth.tf"
+    );
+    // main, as the forward sync wrote it, has the label and the disabled destination with the
+    // workspace's mask of the new key; the branch keeps the placeholder; no file anywhere holds
+    // the secret.
+    git(&["fetch", "-q", "origin"]);
+    assert!(
+        git(&["show", "origin/main:labels/team_growth.tf"]).contains("value       = \"growth\"")
+    );
+    let on_main = git(&["grep", "-l", "••••••••••b7e1", "origin/main"]);
+    let destination = on_main
+        .trim()
+        .strip_prefix("origin/main:")
+        .unwrap_or_else(|| panic!("no file with the new key's mask on main: {on_main}"));
+    assert!(git(&["show", &format!("origin/main:{destination}")]).contains("enabled = false"));
+    assert!(
+        git(&["show", &format!("demo-change:{destination}")]).contains("\"@@webhook_api_key@@\""),
+        "the branch keeps the placeholder"
+    );
+    for rev in ["origin/main", "demo-change"] {
+        let found = Command::new("git")
+            .arg("-C")
+            .arg(&work)
+            .args(["grep", "-q", "demo-secret-b7e1", rev])
+            .status()
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(found.code(), Some(1), "the secret is in {rev}");
+    }
 }
 
 /// Issue 9 item 15: `demo --dir relative` failed (a relative `file://` URL), and so did a
@@ -173,7 +237,7 @@ fn the_demo_runs_twice_in_a_relative_dir_and_refuses_a_foreign_one() {
     let subjects = String::from_utf8_lossy(&log.stdout);
     assert_eq!(
         subjects.lines().filter(|s| s.contains(" by ")).count(),
-        2,
+        5,
         "the second run starts afresh: {subjects}"
     );
 

@@ -165,7 +165,7 @@ fn print_report(report: &ApplyReport, made: &Plan) {
     }
 }
 
-async fn run_plan(
+pub(super) async fn run_plan(
     client: &Client,
     made: &Plan,
     journal_path: &Path,

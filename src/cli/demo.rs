@@ -1,4 +1,8 @@
-//! `gitsync demo`: the whole product in one command, no account and no cluster.
+//! `gitsync demo`: the whole product in one command, no account and no cluster: the forward
+//! sync, then a change made in Git planned, applied and synced back. It drives the same code the
+//! commands it shows run (the [`Syncer`] of `gitsync sync`, [`super::plan::make_plan`] of
+//! `gitsync plan`, [`super::apply::run_plan`] of `gitsync apply`); it must never carry a second
+//! implementation of any of them, only the edits a person would make and what it prints.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -10,12 +14,16 @@ use crate::git::remote::{Auth, Remote};
 use crate::git::tree::Author;
 use crate::model::{ResourceType, Value, synthetic};
 use crate::sync::full::Target;
+use crate::sync::plan;
 use crate::sync::runner::Syncer;
 use crate::workspace::embedded::{self, ServerConfig, Store};
 use crate::workspace::{Client, ClientConfig, Workspace};
 
 /// Run gitsync end to end on this machine: an embedded workspace with a sample of 80 resources,
-/// a local Git repository, a full sync, then a few workspace changes, each arriving as a commit.
+/// a local Git repository, a full sync, then a few workspace changes, each arriving as a commit;
+/// then the other way: a change made on a branch of the repository (a destination disabled with
+/// its API key from a secret placeholder, a source renamed and labelled, a new label file),
+/// planned, applied, and brought back to the main branch by the forward sync.
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
   gitsync demo                       # everything in a new temporary directory
@@ -32,12 +40,17 @@ pub struct DemoArgs {
 const MARKER: &str = ".gitsync-demo";
 
 /// What the demo writes into its directory; all of it is replaced by the next run there.
-const OUTPUT: [&str; 5] = [
+const OUTPUT: [&str; 10] = [
     "repository.git",
     "cache.git",
     "workspace.db",
     "workspace.db-wal",
     "workspace.db-shm",
+    "work",
+    "token",
+    "secrets.env",
+    "change.plan",
+    "change.plan.journal",
 ];
 
 /// Makes `dir` ready for a fresh demo and gives its absolute path (the repository URL is a
@@ -194,15 +207,332 @@ async fn demo(dir: &Path, repo: &Path) -> Result<(), String> {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
+    reverse(dir, repo, &client, &mut syncer, &running.url()).await?;
     running.stop().await;
     println!(
-        "4. Done in {:.1}s. The repository is {}",
+        "6. Done in {:.1}s. The repository is {}",
         started.elapsed().as_secs_f64(),
         repo.display()
     );
     println!(
-        "   Look at it:  git clone {} /tmp/gitsync-demo-checkout && git -C /tmp/gitsync-demo-checkout log --stat | head -40",
-        repo.display()
+        "   Look at it:  git -C {} log --graph --oneline --all | head -20",
+        dir.join("work").display()
     );
+    Ok(())
+}
+
+/// Runs git in `dir` as the person making the change; its output, or what failed.
+fn git(dir: &Path, args: &[&str]) -> Result<String, String> {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        // The demo's own identity, and no signing a person's configuration may ask for.
+        .args(["-c", "user.name=Dana", "-c", "user.email=dana@example.com"])
+        .args(["-c", "commit.gpgsign=false"])
+        .args(args)
+        .output()
+        .map_err(|e| format!("cannot run git: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "git {} (in {}): {}",
+            args.join(" "),
+            dir.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The first file of a resource directory (in name order) whose text `wanted` accepts: its path
+/// in the tree and its text.
+fn pick(
+    work: &Path,
+    directory: &str,
+    wanted: impl Fn(&str) -> bool,
+) -> Result<(String, String), String> {
+    let listing = work.join(directory);
+    let mut names: Vec<String> = std::fs::read_dir(&listing)
+        .map_err(|e| format!("{}: {e}", listing.display()))?
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tf"))
+        .collect();
+    names.sort();
+    for name in names {
+        let path = format!("{directory}/{name}");
+        let text = std::fs::read_to_string(work.join(&path)).map_err(|e| format!("{path}: {e}"))?;
+        if wanted(&text) {
+            return Ok((path, text));
+        }
+    }
+    Err(format!("no file in {directory}/ to edit for the demo"))
+}
+
+/// Replaces the first occurrence of each `from` in `text`, as a person editing the file would.
+fn edit(path: &str, mut text: String, edits: &[(&str, &str)]) -> Result<String, String> {
+    for (from, to) in edits {
+        if !text.contains(from) {
+            return Err(format!("{path}: no `{}` to edit", from.trim()));
+        }
+        text = text.replacen(from, to, 1);
+    }
+    Ok(text)
+}
+
+fn write(work: &Path, path: &str, text: &str) -> Result<(), String> {
+    let full = work.join(path);
+    if let Some(parent) = full.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+    }
+    std::fs::write(&full, text).map_err(|e| format!("{}: {e}", full.display()))
+}
+
+/// The resource's import id, from its file's import block.
+fn import_id(text: &str) -> Option<String> {
+    let line = text.lines().find(|l| l.trim_start().starts_with("id "))?;
+    Some(line.split('"').nth(1)?.to_owned())
+}
+
+/// Indents each line of a block of text for the demo's output.
+fn indented(text: &str) -> String {
+    text.lines()
+        .map(|l| {
+            if l.is_empty() {
+                "\n".to_owned()
+            } else {
+                format!("   {l}\n")
+            }
+        })
+        .collect()
+}
+
+/// The secret the demo's placeholder stands for; the workspace serves its last four characters.
+const SECRET_NAME: &str = "webhook_api_key";
+const SECRET_VALUE: &str = "demo-secret-b7e1";
+
+/// Steps 4 and 5: a change made in Git, planned and applied with the same code as `gitsync plan`
+/// and `gitsync apply`, then the forward sync bringing it back to the main branch.
+async fn reverse(
+    dir: &Path,
+    repo: &Path,
+    client: &Client,
+    syncer: &mut Syncer<Client>,
+    url: &str,
+) -> Result<(), String> {
+    use super::apply::{ApplyArgs, run_plan};
+    use super::plan::{WorkspaceArgs, make_plan, write_plan};
+
+    let work = dir.join("work");
+    git(dir, &["clone", "-q", &repo.display().to_string(), "work"])?;
+    git(&work, &["checkout", "-q", "-b", "demo-change"])?;
+    let branch_point = git(&work, &["rev-parse", "--short", "HEAD"])?
+        .trim()
+        .to_owned();
+    let token = dir.join("token");
+    std::fs::write(&token, "demo\n").map_err(|e| format!("{}: {e}", token.display()))?;
+    let secrets_file = dir.join("secrets.env");
+    std::fs::write(&secrets_file, format!("{SECRET_NAME}={SECRET_VALUE}\n"))
+        .map_err(|e| format!("{}: {e}", secrets_file.display()))?;
+    // The flags a person would give `gitsync plan` and `gitsync apply`, read the same way.
+    let args = WorkspaceArgs {
+        workspace: url.to_owned(),
+        token_file: Some(token),
+        secrets: Some(secrets_file),
+    };
+    let secrets = args.secrets()?;
+
+    println!(
+        "4. A change made in Git: a clone of the repository in {}, branch demo-change:",
+        work.display()
+    );
+    let masked = "\"••••••••••adce\"";
+    let (destination, text) = pick(&work, "destinations", |t| {
+        t.contains("\n  enabled = true\n") && t.contains(masked)
+    })?;
+    let placeholder = format!("\"@@{SECRET_NAME}@@\"");
+    let text = edit(
+        &destination,
+        text,
+        &[
+            ("\n  enabled = true\n", "\n  enabled = false\n"),
+            (masked, &placeholder),
+        ],
+    )?;
+    write(&work, &destination, &text)?;
+    println!(
+        "   {destination}: enabled = false, and its apiKey = {placeholder} (the key itself is in secrets.env, never in Git)"
+    );
+    let (source, text) = pick(&work, "sources", |t| {
+        t.contains("\n  labels  = null\n") && !t.contains("Renamed in the demo")
+    })?;
+    let name_line = text
+        .lines()
+        .find(|l| l.starts_with("  name "))
+        .ok_or_else(|| format!("{source}: no name"))?
+        .to_owned();
+    let text = edit(
+        &source,
+        text,
+        &[
+            (&name_line, "  name = \"Checkout web\""),
+            (
+                "\n  labels  = null\n",
+                "\n  labels = [\n    {\n      key   = \"team\"\n      value = \"growth\"\n    },\n  ]\n",
+            ),
+        ],
+    )?;
+    write(&work, &source, &text)?;
+    println!("   {source}: renamed \"Checkout web\", labelled team:growth");
+    let label = "labels/team.tf";
+    write(
+        &work,
+        label,
+        "resource \"segment_label\" \"team\" {\n  key   = \"team\"\n  value = \"growth\"\n}\n",
+    )?;
+    println!("   {label}: a new label team:growth (any file name, no import block)");
+    git(&work, &["add", "-A"])?;
+    git(
+        &work,
+        &[
+            "commit",
+            "-q",
+            "-m",
+            "Disable a webhook, rename and label a source",
+        ],
+    )?;
+
+    println!(
+        "   (in {}) gitsync plan --workspace {url} --token-file token --secrets secrets.env --dir work --base main --out change.plan",
+        dir.display()
+    );
+    let made = make_plan(client, &args, &work, Some("main"), secrets.as_ref()).await?;
+    print!("{}", indented(&plan::human(&made)));
+    if !made.conflicts.is_empty() {
+        return Err("the demo's plan has conflicts".into());
+    }
+    let plan_file = dir.join("change.plan");
+    write_plan(&plan_file, &made)?;
+
+    println!(
+        "   gitsync apply change.plan --workspace {url} --token-file token --secrets secrets.env --no-pace"
+    );
+    let apply_args = ApplyArgs {
+        plan: Some(plan_file.clone()),
+        workspace: args,
+        dir: None,
+        base: None,
+        auto_approve: false,
+        allow_deletes: false,
+        no_pace: true,
+    };
+    let journal = dir.join("change.plan.journal");
+    let applied = run_plan(
+        client,
+        &made,
+        &journal,
+        Some(&work),
+        &apply_args,
+        secrets.as_ref(),
+    )
+    .await?;
+    if !applied {
+        return Err("the demo's apply failed".into());
+    }
+
+    // The workspace's own read of what the apply changed.
+    let id = import_id(&std::fs::read_to_string(work.join(&destination)).unwrap_or_default())
+        .ok_or_else(|| format!("{destination}: no import id"))?;
+    let live = client
+        .get(ResourceType::Destination, &id)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("the workspace has no destination {id}"))?;
+    let enabled = live.attributes.get("enabled").cloned();
+    let api_key = match live.attributes.get("settings") {
+        Some(Value::Json(settings)) => settings
+            .get("apiKey")
+            .and_then(|k| k.as_str())
+            .unwrap_or("")
+            .to_owned(),
+        _ => String::new(),
+    };
+    let source_id = import_id(&std::fs::read_to_string(work.join(&source)).unwrap_or_default())
+        .ok_or_else(|| format!("{source}: no import id"))?;
+    let renamed = client
+        .get(ResourceType::Source, &source_id)
+        .await
+        .map_err(|e| e.to_string())?
+        .and_then(|s| match s.attributes.get("name") {
+            Some(Value::String(n)) => Some(n.clone()),
+            _ => None,
+        })
+        .unwrap_or_default();
+    let label_exists = client
+        .get(ResourceType::Label, "team:growth")
+        .await
+        .map_err(|e| e.to_string())?
+        .is_some();
+    println!(
+        "   The workspace's own read: destination {id} enabled = {}, apiKey = {api_key} (the secret, masked);",
+        match enabled {
+            Some(Value::Bool(b)) => b.to_string(),
+            _ => "(none)".into(),
+        },
+    );
+    println!(
+        "   source {source_id} name = {renamed:?}; label team:growth {}",
+        if label_exists { "exists" } else { "missing" }
+    );
+    println!("   The rewritten tree, committed on demo-change as Segment's Git Sync does:");
+    git(&work, &["add", "-A"])?;
+    git(
+        &work,
+        &[
+            "commit",
+            "-q",
+            "-m",
+            "Updating created resources with actual generated files",
+        ],
+    )?;
+    print!("{}", git_log(&work, 2));
+
+    println!("5. The forward sync brings the applied change to main, in Segment's words:");
+    let waited = Instant::now();
+    let mut commits = 0;
+    // One commit per write the apply made; poll every 200 ms until all have arrived.
+    while commits < made.changes.len() && waited.elapsed() < Duration::from_secs(30) {
+        let poll = syncer.poll().await.map_err(|e| e.to_string())?;
+        commits += poll.commits().len();
+        if commits < made.changes.len() {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    if commits < made.changes.len() {
+        return Err(format!(
+            "the forward sync brought {commits} of the {} applied changes to main in 30 s",
+            made.changes.len()
+        ));
+    }
+    print!("{}", git_log(repo, commits));
+    // Nothing is left to plan: neither what the forward sync wrote on main (the files it changed
+    // since the branch point) nor the branch against main (the placeholder agrees with the mask).
+    git(&work, &["checkout", "-q", "main"])?;
+    git(&work, &["pull", "-q", "--ff-only"])?;
+    for (branch, base) in [("main", branch_point.as_str()), ("demo-change", "main")] {
+        git(&work, &["checkout", "-q", branch])?;
+        let again = make_plan(
+            client,
+            &apply_args.workspace,
+            &work,
+            Some(base),
+            secrets.as_ref(),
+        )
+        .await?;
+        println!(
+            "   gitsync plan on {branch} --base {base} ({} file(s) differ): {}",
+            again.unchanged + again.changes.len(),
+            plan::summary_line(&again)
+        );
+    }
     Ok(())
 }
