@@ -66,7 +66,11 @@ fn edit_sources(dir: &Path, suffix: &str) -> Vec<Resource> {
         std::fs::write(dir.join(&path), out).unwrap_or_else(|e| panic!("{e}"));
         edited.push(r);
     }
-    assert_eq!(edited.len(), 100, "the synthetic workspace has fewer than 100 sources");
+    assert_eq!(
+        edited.len(),
+        100,
+        "the synthetic workspace has fewer than 100 sources"
+    );
     edited
 }
 
@@ -150,7 +154,9 @@ fn bench(c: &mut Criterion) {
     let raw_get_requests = counter.take();
 
     let mut group = c.benchmark_group("plan_apply_10000_resources");
-    group.sample_size(10).measurement_time(Duration::from_secs(20));
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(20));
     group.bench_function("gitsync_plan_100_changed_files", |b| {
         b.iter(|| make_plan(&base, &head).changes.len())
     });

@@ -252,6 +252,7 @@ pub async fn apply<W: Workspace + Sync>(
                 change,
                 step,
                 created.as_deref(),
+                None,
                 journal,
                 options,
                 &mut report,
@@ -322,6 +323,7 @@ pub async fn apply<W: Workspace + Sync>(
                 change,
                 &step,
                 found.as_deref(),
+                None,
                 journal,
                 options,
                 &mut report,
@@ -340,7 +342,7 @@ pub async fn apply<W: Workspace + Sync>(
         }
         pacer.sent(step.ty, Instant::now());
         match send(workspace, change, &step, options).await {
-            Ok(created) => {
+            Ok((created, now)) => {
                 journal.record(Entry::Done {
                     step: step.step,
                     import_id: created.clone(),
@@ -351,6 +353,7 @@ pub async fn apply<W: Workspace + Sync>(
                         change,
                         &step,
                         created.as_deref(),
+                        now,
                         journal,
                         options,
                         &mut report,
@@ -369,13 +372,14 @@ pub async fn apply<W: Workspace + Sync>(
     Ok(report)
 }
 
-/// Sends one step; a create answers with the import id the resource got.
+/// Sends one step. Answers with the import id a create gave the resource, and the resource as
+/// the workspace now holds it (for the rewrite; none for a delete).
 async fn send<W: Workspace + Sync>(
     workspace: &W,
     change: &Change,
     step: &Step,
     options: &ApplyOptions<'_>,
-) -> Result<Option<String>, ApplyError> {
+) -> Result<(Option<String>, Option<Resource>), ApplyError> {
     match step.op {
         Op::Delete => {
             let import_id = change.import_id.as_deref().unwrap_or_default();
@@ -383,12 +387,12 @@ async fn send<W: Workspace + Sync>(
             if let Some(live) = workspace.get(step.ty, import_id).await? {
                 workspace.delete(&live).await?;
             }
-            Ok(None)
+            Ok((None, None))
         }
         Op::Update => {
             let resolved = secrets::resolve(&desired(change)?, &change.file, options.secrets)?;
-            workspace.update(&resolved).await?;
-            Ok(None)
+            let now = workspace.update(&resolved).await?;
+            Ok((None, Some(now)))
         }
         Op::Create => {
             let mut wanted = desired(change)?;
@@ -398,12 +402,13 @@ async fn send<W: Workspace + Sync>(
             }
             let resolved = secrets::resolve(&wanted, &change.file, options.secrets)?;
             let created = workspace.create(&resolved).await?;
-            Ok(Some(created.import_id().map_err(|e| {
+            let id = created.import_id().map_err(|e| {
                 ApplyError::BadPlan(format!(
                     "{}: the created resource has no import id: {e}",
                     change.address
                 ))
-            })?))
+            })?;
+            Ok((Some(id), Some(created)))
         }
     }
 }
@@ -468,11 +473,13 @@ async fn reconcile<W: Workspace + Sync>(
 }
 
 /// Writes a created or updated resource's file into the tree as the workspace holds it.
+#[allow(clippy::too_many_arguments)]
 async fn rewrite<W: Workspace + Sync>(
     workspace: &W,
     change: &Change,
     step: &Step,
     created: Option<&str>,
+    now: Option<Resource>,
     journal: &mut Journal,
     options: &ApplyOptions<'_>,
     report: &mut ApplyReport,
@@ -482,9 +489,15 @@ async fn rewrite<W: Workspace + Sync>(
         (Op::Update, _, Some(id)) => id.clone(),
         _ => return Ok(()),
     };
-    let Some(mut now) = workspace.get(step.ty, &import_id).await? else {
+    let now = match now {
+        Some(now) => Some(now),
+        None => workspace.get(step.ty, &import_id).await?,
+    };
+    let Some(mut now) = now else {
         return Ok(());
     };
+    // In the workspace a resource is named by its import id, whatever the file called it.
+    now.new_name = None;
     secrets::keep_placeholders(&desired(change)?, &mut now, options.secrets);
     let path = now
         .path()
