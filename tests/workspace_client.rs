@@ -855,3 +855,190 @@ async fn secrets_a_workspace_serves_in_clear_come_out_of_the_client_masked() {
         })))
     );
 }
+
+const ORPHANS_PARENT: &str = "0000000000000000000000aa";
+
+/// A workspace holding every one of the 16 types: the 2025 sample, the 2024 sample's user group,
+/// synthetic padding (so that listing a type costs many requests), and the four types Git Sync
+/// does not export, created through the API.
+async fn every_type() -> TestWorkspace {
+    let ws = TestWorkspace::start(Some(TOKEN)).await;
+    let mut seed = gitsync::workspace::embedded::read_tree(&common::fixture_dir("v2025"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let v2024 = gitsync::workspace::embedded::read_tree(&common::fixture_dir("v2024"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    seed.extend(
+        v2024
+            .into_iter()
+            .filter(|(_, r)| r.ty == ResourceType::UserGroup),
+    );
+    seed.extend(
+        synthetic::workspace(300, 11)
+            .into_iter()
+            .map(|r| (r.path().unwrap_or_default(), r)),
+    );
+    // A filter whose destination the seed lacks: the seed keeps a placeholder parent for it.
+    let mut orphan = seed
+        .iter()
+        .find(|(_, r)| r.ty == ResourceType::DestinationFilter)
+        .map(|(_, r)| r.clone())
+        .unwrap_or_else(|| panic!("no filter in the sample"));
+    orphan.id = Some("2l2FQE4EPsN16TX1Fy0Orphan0".into());
+    orphan.attributes.insert(
+        "destination_id".into(),
+        Value::String(ORPHANS_PARENT.into()),
+    );
+    seed.push((orphan.path().unwrap_or_default(), orphan));
+    gitsync::workspace::embedded::seed(&ws.store, &seed).unwrap_or_else(|e| panic!("{e}"));
+    let client = ws.client(TOKEN);
+    let (source, warehouse, plan) = (
+        "2zuUSLNZqjUzDKb7QEFGfq",
+        "bGL6b6CFmfnghd3P9d3tX8",
+        "tp_2GMTdawlncDdbCuH0yyzCFeAUmg",
+    );
+    for new in [
+        resource(
+            ResourceType::SourceWarehouseConnection,
+            None,
+            json!({"sourceId": source, "warehouseId": warehouse}),
+        ),
+        resource(
+            ResourceType::SourceTrackingPlanConnection,
+            None,
+            json!({"sourceId": source, "trackingPlanId": plan,
+                   "schemaSettings": {"track": {"allowUnplannedEvents": false}}}),
+        ),
+        resource(
+            ResourceType::InsertFunctionInstance,
+            None,
+            json!({"functionId": "ifnd_657b1fbc174c6cd8eb93a957",
+                   "integrationId": "66c7c3c0da4ea46121571a99",
+                   "name": "enrich", "enabled": true, "settings": {"region": "eu"}}),
+        ),
+        resource(
+            ResourceType::UserGroup,
+            None,
+            json!({"name": "Second", "members": ["ana@example.com"],
+                   "permissions": [{"roleId": "1Mc8DEHhMqqSkb5cPjtu9pAEyNf",
+                                    "resources": [{"id": "mbj3HAIe6A", "type": "WORKSPACE"}]}]}),
+        ),
+        resource(
+            ResourceType::ProfilesWarehouse,
+            None,
+            json!({"spaceId": "spa_1", "metadataId": "55d3d3aea3c", "enabled": true,
+                   "name": "Profiles", "settings": {"host": "db.example.com"}}),
+        ),
+    ] {
+        client
+            .create(&new)
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e}", new.ty));
+    }
+    ws
+}
+
+/// `get` reads one resource by its import id, equal to its element of `list` (labels, rules,
+/// members, schema settings included), in the requests of that resource alone: with a page size
+/// of 1 a listing costs a request per resource, and `get` costs one (plus the parts served
+/// separately). A resource the workspace does not hold, or whose parent it does not hold, is
+/// `None`; an import id of the wrong shape is an error naming the shape.
+#[tokio::test(flavor = "multi_thread")]
+async fn get_reads_one_resource_by_import_id_as_list_returns_it_without_listing() {
+    let ws = every_type().await;
+    let client = ws.client(TOKEN);
+    for ty in ResourceType::ALL {
+        let listed = client
+            .list(ty)
+            .await
+            .unwrap_or_else(|e| panic!("{ty}: {e}"));
+        assert!(!listed.is_empty(), "{ty}: nothing to get");
+        let lister = ws.client_with(TOKEN, |c| c.page_size = 1);
+        lister
+            .list(ty)
+            .await
+            .unwrap_or_else(|e| panic!("{ty}: {e}"));
+        let listing = lister.stats().requests.load(Ordering::Relaxed);
+        let mut most = 0;
+        for expected in listed.iter().take(20) {
+            let import_id = expected.import_id().unwrap_or_else(|e| panic!("{ty}: {e}"));
+            let one = ws.client_with(TOKEN, |c| c.page_size = 1);
+            let got = one
+                .get(ty, &import_id)
+                .await
+                .unwrap_or_else(|e| panic!("{ty} {import_id}: {e}"));
+            assert_eq!(got.as_ref(), Some(expected), "{ty} {import_id}");
+            let rules = match expected.get("rules") {
+                Value::List(rules) => rules.len() as u64,
+                _ => 0,
+            };
+            // The read of the object, then what is served apart: rule pages; group users and
+            // invites; a source's schema settings.
+            let bound = match ty {
+                ResourceType::TrackingPlan => 1 + rules.max(1),
+                ResourceType::UserGroup => 3,
+                ResourceType::SourceTrackingPlanConnection => 2,
+                _ => 1,
+            };
+            most = most.max(bound);
+            let requests = one.stats().requests.load(Ordering::Relaxed);
+            assert!(
+                requests <= bound,
+                "{ty} {import_id}: {requests} requests, at most {bound} (listing: {listing})"
+            );
+        }
+        // So that the bound means something: a listing would have cost more (labels have no
+        // read by id, and a get of one is their one listing).
+        assert!(
+            listing > most || ty == ResourceType::Label,
+            "{ty}: listing costs {listing} requests, a get up to {most}"
+        );
+        let parent = match ty.kind().import_id {
+            gitsync::model::ImportId::ParentAndOwnId { parent } => match listed[0].get(parent) {
+                Value::String(p) => Some(p.clone()),
+                _ => None,
+            },
+            _ => None,
+        };
+        let absent: Vec<String> = match ty.kind().import_id {
+            gitsync::model::ImportId::OwnId => vec!["nope".into()],
+            gitsync::model::ImportId::ParentAndOwnId { .. } => {
+                vec![
+                    format!("{}:nope", parent.unwrap_or_default()),
+                    "nope:nope".into(),
+                ]
+            }
+            gitsync::model::ImportId::Attributes(_) => {
+                let first = listed[0].import_id().unwrap_or_default();
+                let (a, _) = first.split_once(':').unwrap_or_default();
+                vec![format!("{a}:nope"), "nope:nope".into()]
+            }
+        };
+        for id in absent {
+            assert_eq!(
+                client.get(ty, &id).await.map_err(|e| e.to_string()),
+                Ok(None),
+                "{ty} {id}"
+            );
+        }
+    }
+    // The seed's placeholder destination (the parent of a filter whose destination file the
+    // sample lacks) is no resource, as listings skip it.
+    assert_eq!(
+        client
+            .get(ResourceType::Destination, ORPHANS_PARENT)
+            .await
+            .map_err(|e| e.to_string()),
+        Ok(None)
+    );
+    let e = client
+        .get(
+            ResourceType::DestinationFilter,
+            "2l2FQE4EPsN16TX1Fy0SVPaixST",
+        )
+        .await
+        .map_err(|e| e.to_string());
+    assert_eq!(
+        e,
+        Err("`2l2FQE4EPsN16TX1Fy0SVPaixST` is not an import id of segment_destination_filter: expected `<destination_id>:<id>`".into())
+    );
+}

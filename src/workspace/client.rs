@@ -23,7 +23,7 @@ use serde_json::{Map, Value as Json, json};
 
 use super::api::{self, Endpoint, Media};
 use super::{ApiError, AuditEvent, Workspace, WorkspaceError};
-use crate::model::{Resource, ResourceType, Value};
+use crate::model::{ImportId, Resource, ResourceType, Value};
 
 /// Segment's US endpoint.
 pub const US_BASE_URL: &str = "https://api.segmentapis.com";
@@ -828,14 +828,56 @@ fn naming_attr(
     }
 }
 
+/// Where a connection type lives: its parent type, the parent's field in the connection object,
+/// and the parent's sub-collection listing the connected sources.
+fn connection_parent(ty: ResourceType) -> (ResourceType, &'static str, &'static str) {
+    match ty {
+        ResourceType::SourceWarehouseConnection => {
+            (ResourceType::Warehouse, "warehouseId", "connected-sources")
+        }
+        _ => (ResourceType::TrackingPlan, "trackingPlanId", "sources"),
+    }
+}
+
+/// The parts of an import id, checked against its type's shape: `[id]`, `[parent, id]`, or the
+/// attribute values (`[key, value]`, `[source_id, warehouse_id]`). Split at the first colons: the
+/// last part may hold a colon (a label value), no id does.
+fn import_parts(ty: ResourceType, import_id: &str) -> Result<Vec<&str>, WorkspaceError> {
+    let (n, expected) = match ty.kind().import_id {
+        ImportId::OwnId => (1, "<id>".to_owned()),
+        ImportId::ParentAndOwnId { parent } => (2, format!("<{parent}>:<id>")),
+        ImportId::Attributes(names) => (
+            names.len(),
+            names
+                .iter()
+                .map(|n| format!("<{n}>"))
+                .collect::<Vec<_>>()
+                .join(":"),
+        ),
+    };
+    let parts: Vec<&str> = import_id.splitn(n, ':').collect();
+    if parts.len() != n || parts.iter().any(|p| p.is_empty()) {
+        return Err(WorkspaceError::BadImportId {
+            ty,
+            import_id: import_id.chars().take(200).collect(),
+            expected,
+        });
+    }
+    Ok(parts)
+}
+
+/// A read that found nothing is `None`; every other failure stays an error.
+fn found<T>(result: Result<T, WorkspaceError>) -> Result<Option<T>, WorkspaceError> {
+    match result {
+        Ok(t) => Ok(Some(t)),
+        Err(WorkspaceError::NotFound { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 impl Client {
     async fn list_connections(&self, ty: ResourceType) -> Result<Vec<Resource>, WorkspaceError> {
-        let (parent_ty, parent_field, path) = match ty {
-            ResourceType::SourceWarehouseConnection => {
-                (ResourceType::Warehouse, "warehouseId", "connected-sources")
-            }
-            _ => (ResourceType::TrackingPlan, "trackingPlanId", "sources"),
-        };
+        let (parent_ty, _, _) = connection_parent(ty);
         let parents = endpoint(parent_ty)?;
         let mut out = Vec::new();
         for parent in self
@@ -851,31 +893,104 @@ impl Client {
             let Some(pid) = parent.get("id").and_then(Json::as_str) else {
                 continue;
             };
-            let list_path = format!("{}/{path}", parents.item_path(None, pid));
-            for source in self
-                .list_objects(&list_path, "sources", true, &[], Media::V1)
-                .await?
-            {
-                let Some(sid) = source.get("id").and_then(Json::as_str) else {
-                    continue;
-                };
-                let mut object = Map::new();
-                object.insert("sourceId".into(), Json::String(sid.to_owned()));
-                object.insert(parent_field.into(), Json::String(pid.to_owned()));
-                if ty == ResourceType::SourceTrackingPlanConnection {
-                    let path = format!("/sources/{}/settings", api::encode_segment(sid));
-                    let data = self.call(Method::GET, &path, &[], None, Media::V1).await?;
-                    if let Some(settings) = data
-                        .get("settings")
-                        .filter(|s| s.as_object().is_some_and(|m| !m.is_empty()))
-                    {
-                        object.insert("schemaSettings".into(), settings.clone());
-                    }
-                }
-                out.push(api::from_api(ty, &object)?);
+            for sid in self.connected_sources(ty, pid).await? {
+                out.push(self.connection(ty, &sid, pid).await?);
             }
         }
         Ok(out)
+    }
+
+    /// The ids of the sources connected to one warehouse or tracking plan.
+    async fn connected_sources(
+        &self,
+        ty: ResourceType,
+        parent: &str,
+    ) -> Result<Vec<String>, WorkspaceError> {
+        let (parent_ty, _, sub) = connection_parent(ty);
+        let list_path = format!("{}/{sub}", endpoint(parent_ty)?.item_path(None, parent));
+        Ok(self
+            .list_objects(&list_path, "sources", true, &[], Media::V1)
+            .await?
+            .iter()
+            .filter_map(|s| s.get("id").and_then(Json::as_str).map(str::to_owned))
+            .collect())
+    }
+
+    /// One connection, complete: a tracking plan's with the source's schema settings.
+    async fn connection(
+        &self,
+        ty: ResourceType,
+        source: &str,
+        parent: &str,
+    ) -> Result<Resource, WorkspaceError> {
+        let (_, parent_field, _) = connection_parent(ty);
+        let mut object = Map::new();
+        object.insert("sourceId".into(), Json::String(source.to_owned()));
+        object.insert(parent_field.into(), Json::String(parent.to_owned()));
+        if ty == ResourceType::SourceTrackingPlanConnection {
+            let path = format!("/sources/{}/settings", api::encode_segment(source));
+            let data = self.call(Method::GET, &path, &[], None, Media::V1).await?;
+            if let Some(settings) = data
+                .get("settings")
+                .filter(|s| s.as_object().is_some_and(|m| !m.is_empty()))
+            {
+                object.insert("schemaSettings".into(), settings.clone());
+            }
+        }
+        Ok(api::from_api(ty, &object)?)
+    }
+
+    /// One connection by its parts: the API has no read of one connection, so this lists the
+    /// sources of its one warehouse or tracking plan.
+    async fn get_connection(
+        &self,
+        ty: ResourceType,
+        source: &str,
+        parent: &str,
+    ) -> Result<Option<Resource>, WorkspaceError> {
+        let Some(sources) = found(self.connected_sources(ty, parent).await)? else {
+            return Ok(None);
+        };
+        if !sources.iter().any(|s| s == source) {
+            return Ok(None);
+        }
+        found(self.connection(ty, source, parent).await)
+    }
+
+    /// One label: the API reads labels only as one (unpaginated, small) listing.
+    async fn get_label(&self, import_id: &str) -> Result<Option<Resource>, WorkspaceError> {
+        let ep = endpoint(ResourceType::Label)?;
+        let labels = self
+            .list_objects(ep.collection, ep.list_key, ep.paginated, &[], ep.media)
+            .await?;
+        let text = |o: &Map<String, Json>, k: &str| {
+            o.get(k)
+                .and_then(Json::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        };
+        labels
+            .iter()
+            .find(|o| format!("{}:{}", text(o, "key"), text(o, "value")) == import_id)
+            .map(|o| api::from_api(ResourceType::Label, o).map_err(WorkspaceError::from))
+            .transpose()
+    }
+
+    /// One resource with an id of its own, by a read of that id (and its separately served parts).
+    async fn get_by_id(
+        &self,
+        ty: ResourceType,
+        parent: Option<&str>,
+        id: &str,
+    ) -> Result<Option<Resource>, WorkspaceError> {
+        let Some(object) = found(self.get_full(ty, parent, id).await)? else {
+            return Ok(None);
+        };
+        // A placeholder parent is no resource (listings skip it too).
+        if object.get(api::PLACEHOLDER) == Some(&Json::Bool(true)) {
+            return Ok(None);
+        }
+        Ok(Some(api::from_api(ty, &object)?))
     }
 
     async fn write_schema_settings(&self, resource: &Resource) -> Result<(), WorkspaceError> {
@@ -954,6 +1069,25 @@ impl Workspace for Client {
             .collect()
     }
 
+    async fn get(
+        &self,
+        ty: ResourceType,
+        import_id: &str,
+    ) -> Result<Option<Resource>, WorkspaceError> {
+        let parts = import_parts(ty, import_id)?;
+        match (ty.kind().import_id, parts.as_slice()) {
+            (ImportId::OwnId, [id]) => self.get_by_id(ty, None, id).await,
+            (ImportId::ParentAndOwnId { .. }, [parent, id]) => {
+                self.get_by_id(ty, Some(parent), id).await
+            }
+            _ if ty == ResourceType::Label => self.get_label(import_id).await,
+            (_, [source, parent]) if is_connection(ty) => {
+                self.get_connection(ty, source, parent).await
+            }
+            _ => Err(WorkspaceError::Unsupported { ty }),
+        }
+    }
+
     async fn create(&self, resource: &Resource) -> Result<Resource, WorkspaceError> {
         if is_connection(resource.ty) {
             return self.create_connection(resource).await;
@@ -983,7 +1117,7 @@ impl Workspace for Client {
                 .call(Method::POST, &path, &[], Some(&body), ep.media)
                 .await?;
             match resource.ty.kind().import_id {
-                crate::model::ImportId::Attributes(_) => resource.import_id().unwrap_or_default(),
+                ImportId::Attributes(_) => resource.import_id().unwrap_or_default(),
                 _ => data
                     .get(ep.create_key)
                     .and_then(|c| c.get("id"))

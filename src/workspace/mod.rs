@@ -124,6 +124,13 @@ pub enum WorkspaceError {
         operation: &'static str,
         field: &'static str,
     },
+    /// An import id that does not have its type's shape (`<destination_id>:<id>`, `key:value`).
+    #[error("`{import_id}` is not an import id of {ty}: expected `{expected}`")]
+    BadImportId {
+        ty: ResourceType,
+        import_id: String,
+        expected: String,
+    },
     #[error(transparent)]
     Mapping(#[from] api::MappingError),
 }
@@ -246,6 +253,15 @@ pub trait Workspace {
         &self,
         ty: ResourceType,
     ) -> impl Future<Output = Result<Vec<Resource>, WorkspaceError>> + Send;
+    /// One resource by its Terraform import id (`abc`, `<destination_id>:<id>`, `key:value`,
+    /// `<source_id>:<warehouse_id>`), complete exactly as [`Workspace::list`] returns it;
+    /// `Ok(None)` when the workspace does not hold it. Costs requests for that one resource, not
+    /// a listing of its type (where the API has no read by id, a listing of one small collection).
+    fn get(
+        &self,
+        ty: ResourceType,
+        import_id: &str,
+    ) -> impl Future<Output = Result<Option<Resource>, WorkspaceError>> + Send;
     /// Creates a resource; returns it as the workspace now holds it (with its new id).
     fn create(
         &self,
