@@ -53,6 +53,9 @@ pub struct Endpoint {
     pub paginated: bool,
     /// Status of a successful create: 201 for some operations since v73, else 200.
     pub create_status: u16,
+    /// Whether the API reads one object by id (`GET <collection>/{id}`); profiles warehouses
+    /// are read only in their space's listing.
+    pub read_by_id: bool,
 }
 
 impl Endpoint {
@@ -101,6 +104,7 @@ const fn ep(
         media,
         paginated: true,
         create_status,
+        read_by_id: true,
     }
 }
 
@@ -211,6 +215,7 @@ pub static ENDPOINTS: [Endpoint; 14] = [
     ),
     Endpoint {
         parent: Some("space_id"),
+        read_by_id: false,
         ..ep(
             ResourceType::ProfilesWarehouse,
             "/spaces/{parent}/profiles-warehouses",
@@ -642,6 +647,20 @@ impl Ctx {
 /// through separate calls (source labels, tracking plan rules, group members and permissions,
 /// user permissions) are left out; [`follow_up_writes`] lists them.
 pub fn create_body(ty: ResourceType, object: &Map<String, Json>) -> Json {
+    let mut body = write_body(ty, object);
+    if ty == ResourceType::Function
+        && let Json::Object(map) = &mut body
+    {
+        // The API requires `displayName` on create, the provider's `display_name` is optional:
+        // the provider (through Segment's SDK, where the field is required) sends "" for none.
+        map.entry("displayName")
+            .or_insert_with(|| Json::String(String::new()));
+    }
+    body
+}
+
+/// What a create and an update body share: the full object in the write shape.
+fn write_body(ty: ResourceType, object: &Map<String, Json>) -> Json {
     let mut body = object.clone();
     body.remove("id");
     let metadata_id = |body: &mut Map<String, Json>| {
@@ -684,7 +703,7 @@ pub fn create_body(ty: ResourceType, object: &Map<String, Json>) -> Json {
         ResourceType::User => {
             let permissions = body.remove("permissions").unwrap_or_else(|| json!([]));
             let email = body.remove("email").unwrap_or(Json::Null);
-            return json!({ "invites": [{ "email": email, "permissions": permissions }] });
+            return json!({ "invites": [{ "email": email, "permissions": invite_permissions(&permissions) }] });
         }
         _ => {}
     }
@@ -694,7 +713,7 @@ pub fn create_body(ty: ResourceType, object: &Map<String, Json>) -> Json {
 /// The body of an update request (PATCH) for a resource, from its full object. Fields that
 /// cannot change in place (those that force replacement) are left out.
 pub fn update_body(ty: ResourceType, object: &Map<String, Json>) -> Json {
-    let mut body = create_body(ty, object);
+    let mut body = write_body(ty, object);
     let Json::Object(map) = &mut body else {
         return body;
     };
@@ -785,6 +804,11 @@ pub fn object_from_create(
         ResourceType::TrackingPlan => {
             object.entry("rules").or_insert_with(|| json!([]));
         }
+        // The "" the provider sends for no display name is no display name: Segment reads such a
+        // function back with none (Git Sync writes `display_name = null`).
+        ResourceType::Function if object.get("displayName") == Some(&json!("")) => {
+            object.remove("displayName");
+        }
         ResourceType::UserGroup => {
             object.entry("members").or_insert_with(|| json!([]));
             object.entry("permissions").or_insert_with(|| json!([]));
@@ -835,6 +859,102 @@ pub fn apply_update(
         object.insert(key, value);
     }
     Ok(())
+}
+
+/// A user's permissions (`[{roleId, resources: [{id, type, labels}]}]`) in an invite's shape
+/// (`InvitePermissionV1`: `[{roleId, resources: [{id, type}], labels}]`): an invite takes labels
+/// per permission, not per resource ("labels are exclusive to Workspace-level permissions"), so
+/// the resources' labels are gathered onto their permission, each once.
+pub fn invite_permissions(permissions: &Json) -> Json {
+    let Some(permissions) = permissions.as_array() else {
+        return permissions.clone();
+    };
+    let invite = |permission: &Json| {
+        let Some(p) = permission.as_object() else {
+            return permission.clone();
+        };
+        let mut out = Map::new();
+        if let Some(role) = p.get("roleId") {
+            out.insert("roleId".into(), role.clone());
+        }
+        let mut labels: Vec<Json> = Vec::new();
+        let mut resources = Vec::new();
+        for r in p
+            .get("resources")
+            .and_then(Json::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let mut resource = Map::new();
+            for k in ["id", "type"] {
+                if let Some(v) = r.get(k) {
+                    resource.insert(k.into(), v.clone());
+                }
+            }
+            resources.push(Json::Object(resource));
+            for label in r
+                .get("labels")
+                .and_then(Json::as_array)
+                .into_iter()
+                .flatten()
+            {
+                if !labels.contains(label) {
+                    labels.push(label.clone());
+                }
+            }
+        }
+        out.insert("resources".into(), Json::Array(resources));
+        if !labels.is_empty() {
+            out.insert("labels".into(), Json::Array(labels));
+        }
+        Json::Object(out)
+    };
+    Json::Array(permissions.iter().map(invite).collect())
+}
+
+/// Permissions as a permission write takes them (`PermissionInputV1`, whose `resources` is
+/// required): a permission the HCL states without resources has none, `[]`.
+fn permission_inputs(mut permissions: Json) -> Json {
+    for p in permissions.as_array_mut().into_iter().flatten() {
+        if let Json::Object(p) = p {
+            p.entry("resources").or_insert_with(|| json!([]));
+        }
+    }
+    permissions
+}
+
+/// Server side of [`invite_permissions`]: an invite's permissions as the user then holds them,
+/// each resource with its permission's labels (none: `[]`, as Segment reads them back).
+pub fn permissions_from_invite(permissions: &Json) -> Json {
+    let Some(permissions) = permissions.as_array() else {
+        return permissions.clone();
+    };
+    let user = |permission: &Json| {
+        let Some(p) = permission.as_object() else {
+            return permission.clone();
+        };
+        let labels = p.get("labels").cloned().unwrap_or_else(|| json!([]));
+        let mut out = Map::new();
+        if let Some(role) = p.get("roleId") {
+            out.insert("roleId".into(), role.clone());
+        }
+        let resources: Vec<Json> = p
+            .get("resources")
+            .and_then(Json::as_array)
+            .into_iter()
+            .flatten()
+            .map(|r| {
+                let mut r = r.clone();
+                if let Json::Object(m) = &mut r {
+                    m.insert("labels".into(), labels.clone());
+                }
+                r
+            })
+            .collect();
+        out.insert("resources".into(), Json::Array(resources));
+        Json::Object(out)
+    };
+    Json::Array(permissions.iter().map(user).collect())
 }
 
 /// A write the API takes through its own call after a create or update.
@@ -915,14 +1035,14 @@ pub fn follow_up_writes(
                 field: "permissions",
                 method: "PUT",
                 path: format!("/groups/{id}/permissions"),
-                body: json!({ "permissions": field("permissions") }),
+                body: json!({ "permissions": permission_inputs(field("permissions")) }),
             });
         }
         ResourceType::User if !after_create => writes.push(FollowUp {
             field: "permissions",
             method: "PUT",
             path: format!("/users/{id}/permissions"),
-            body: json!({ "permissions": field("permissions") }),
+            body: json!({ "permissions": permission_inputs(field("permissions")) }),
         }),
         _ => {}
     }

@@ -710,16 +710,33 @@ impl Client {
     ) -> Result<Map<String, Json>, WorkspaceError> {
         let ep = endpoint(ty)?;
         let path = ep.item_path(parent, id);
-        let data = self.call(Method::GET, &path, &[], None, ep.media).await?;
-        let mut object = data
-            .get(ep.item_key)
-            .and_then(Json::as_object)
-            .cloned()
-            .ok_or_else(|| WorkspaceError::InvalidResponse {
-                method: "GET".into(),
-                path: path.clone(),
-                problem: format!("no `{}` under `data`", ep.item_key),
-            })?;
+        let mut object = if ep.read_by_id {
+            let data = self.call(Method::GET, &path, &[], None, ep.media).await?;
+            data.get(ep.item_key)
+                .and_then(Json::as_object)
+                .cloned()
+                .ok_or_else(|| WorkspaceError::InvalidResponse {
+                    method: "GET".into(),
+                    path: path.clone(),
+                    problem: format!("no `{}` under `data`", ep.item_key),
+                })?
+        } else {
+            // No read of one object: find it in its parent's (small) collection.
+            let collection = ep.collection_path(parent);
+            self.list_objects(&collection, ep.list_key, ep.paginated, &[], ep.media)
+                .await?
+                .into_iter()
+                .find(|o| o.get("id").and_then(Json::as_str) == Some(id))
+                .ok_or_else(|| WorkspaceError::NotFound {
+                    method: "GET".into(),
+                    path: collection.clone(),
+                    errors: vec![ApiError {
+                        kind: "NotFound".into(),
+                        message: Some(format!("no {} `{id}` in the listing", ep.item_key)),
+                        field: None,
+                    }],
+                })?
+        };
         if let (Some(p), Some(attr)) = (parent, ep.parent) {
             object
                 .entry(api::camel_case(attr))

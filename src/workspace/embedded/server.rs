@@ -224,12 +224,14 @@ pub fn router(store: Store, config: ServerConfig) -> Router {
         };
         app = app.route(&collection, list_route);
         if ep.ty != ResourceType::Label {
-            app = app.route(
-                &format!("{collection}/{{id}}"),
-                get(move |s, p| get_one(ep, s, p))
-                    .patch(move |s, p, b| update(ep, s, p, b))
-                    .delete(move |s, p| delete_one(ep, s, p)),
-            );
+            let item = axum::routing::patch(move |s, p, b| update(ep, s, p, b))
+                .delete(move |s, p| delete_one(ep, s, p));
+            let item = if ep.read_by_id {
+                item.get(move |s, p| get_one(ep, s, p))
+            } else {
+                item
+            };
+            app = app.route(&format!("{collection}/{{id}}"), item);
         }
     }
     app.fallback(|method: Method, uri: axum::http::Uri| async move {
@@ -1187,10 +1189,7 @@ async fn create_invites(State(state): State<Shared>, body: Bytes) -> ApiResult {
         object.insert("name".into(), Json::String(String::new()));
         object.insert(
             "permissions".into(),
-            invite
-                .get("permissions")
-                .cloned()
-                .unwrap_or_else(|| json!([])),
+            api::permissions_from_invite(invite.get("permissions").unwrap_or(&json!([]))),
         );
         validate(ResourceType::User, &object)?;
         let record = audit(&state, ResourceType::User, &id, "Created", &object);
