@@ -1042,3 +1042,98 @@ async fn get_reads_one_resource_by_import_id_as_list_returns_it_without_listing(
         Err("`2l2FQE4EPsN16TX1Fy0SVPaixST` is not an import id of segment_destination_filter: expected `<destination_id>:<id>`".into())
     );
 }
+
+/// A workspace (as Segment is) where an invitation stays pending until accepted: `GET /users`
+/// does not list the invited user, `GET /invites` lists `pending`.
+async fn invite_server(pending: &'static [&'static str]) -> (String, Log) {
+    let log: Log = Default::default();
+    let seen = log.clone();
+    let app = axum::Router::new()
+        .route(
+            "/invites",
+            axum::routing::post(|| async {
+                (
+                    axum::http::StatusCode::CREATED,
+                    axum::Json(json!({"data": {"emails": ["new@example.com"]}})),
+                )
+            })
+            .get(move || async move {
+                axum::Json(json!({"data": {"invites": pending, "pagination": {"current": "c_0", "next": null}}}))
+            })
+            .delete(
+                move |q: axum::extract::RawQuery| {
+                    let seen = seen.clone();
+                    async move {
+                        seen.lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .push(format!("DELETE /invites?{}", q.0.unwrap_or_default()));
+                        axum::Json(json!({"data": {"status": "SUCCESS"}}))
+                    }
+                },
+            ),
+        )
+        .route(
+            "/users",
+            axum::routing::get(|| async {
+                axum::Json(json!({"data": {"users": [], "pagination": {"current": "c_0", "next": null}}}))
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let url = format!(
+        "http://{}",
+        listener.local_addr().unwrap_or_else(|e| panic!("{e}"))
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, log)
+}
+
+type Log = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
+
+/// D6: after an invitation, the new user's id is the listed user's id, or the email while the
+/// invitation is pending (as the provider has it), and a pending invitation is deleted as one.
+/// An invitation the workspace shows nowhere is an error, never a guessed id.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_invited_user_gets_a_real_id_or_the_email_while_pending_never_a_guess() {
+    let mut attrs = Attributes::new();
+    attrs.insert("email".into(), Value::String("new@example.com".into()));
+    attrs.insert("permissions".into(), Value::List(vec![]));
+    let user = Resource::new(ResourceType::User, None, attrs);
+    let client_for = |url: String| {
+        let mut config = gitsync::workspace::ClientConfig::new(url, TOKEN, "t");
+        config.max_attempts = 1;
+        gitsync::workspace::Client::new(config).unwrap_or_else(|e| panic!("{e}"))
+    };
+
+    let (url, log) = invite_server(&["new@example.com"]).await;
+    let client = client_for(url);
+    // Pending: there is no user to read back yet; the id is the email.
+    let created = client.create(&user).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(created.id.as_deref(), Some("new@example.com"));
+    let mut pending = user.clone();
+    pending.id = Some("new@example.com".into());
+    client
+        .delete(&pending)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        log.lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_slice(),
+        ["DELETE /invites?emails.0=new%40example.com"]
+    );
+
+    let (url, _) = invite_server(&[]).await;
+    let e = client_for(url)
+        .create(&user)
+        .await
+        .err()
+        .map(|e| e.to_string());
+    assert_eq!(
+        e.as_deref(),
+        Some(
+            "POST /invites: unexpected response: the workspace accepted the invitation of new@example.com but lists them neither among its users nor among its pending invitations, so the new user's id is unknown; check the workspace's users before retrying, the invitation may have been made"
+        )
+    );
+}

@@ -12,6 +12,7 @@
 //! separate endpoints (tracking plan `rules`, user group `members`, function `code` and
 //! `settings`), so that one JSON object carries everything the model needs.
 
+use reqwest::Method;
 use serde_json::{Map, Value as Json, json};
 
 use crate::model::{
@@ -70,6 +71,54 @@ impl Endpoint {
     /// The path of one resource.
     pub fn item_path(&self, parent: Option<&str>, id: &str) -> String {
         format!("{}/{}", self.collection_path(parent), encode_segment(id))
+    }
+}
+
+/// The paths outside the generic collection / item pattern of [`ENDPOINTS`], written once: the
+/// router routes these templates (`{id}` parameters, as axum takes them) and the client fills
+/// them ([`paths::fill`]), so the two cannot disagree about one.
+pub mod paths {
+    pub const RULES: &str = "/tracking-plans/{id}/rules";
+    pub const SOURCE_LABELS: &str = "/sources/{id}/labels";
+    /// A source's schema settings (a tracking plan connection's `schema_settings`).
+    pub const SOURCE_SETTINGS: &str = "/sources/{id}/settings";
+    pub const GROUP_USERS: &str = "/groups/{id}/users";
+    pub const GROUP_INVITES: &str = "/groups/{id}/invites";
+    /// Replacing a group's users: singular `/group/` in Segment's API.
+    pub const GROUP_USERS_REPLACE: &str = "/group/{id}/users";
+    pub const GROUP_PERMISSIONS: &str = "/groups/{id}/permissions";
+    pub const USER_PERMISSIONS: &str = "/users/{id}/permissions";
+    /// Users are created by invitation; a pending invitation is listed here until accepted.
+    pub const INVITES: &str = "/invites";
+    /// Users are deleted in bulk, `?userIds.0=`.
+    pub const USERS: &str = "/users";
+    pub const LABEL: &str = "/labels/{key}/{value}";
+    pub const WAREHOUSE_SOURCES: &str = "/warehouses/{id}/connected-sources";
+    pub const WAREHOUSE_SOURCE: &str = "/warehouses/{id}/connected-sources/{source}";
+    pub const PLAN_SOURCES: &str = "/tracking-plans/{id}/sources";
+    pub const SPACES: &str = "/spaces";
+    pub const AUDIT_EVENTS: &str = "/audit-events";
+
+    /// A template with its `{...}` parameters replaced, in order, by `args`, each
+    /// percent-encoded. A parameter without an argument stays as written (a bug in the caller,
+    /// which the path then shows rather than hides).
+    pub fn fill(template: &str, args: &[&str]) -> String {
+        let mut out = String::with_capacity(template.len() + 32);
+        let mut args = args.iter();
+        let mut rest = template;
+        while let Some(start) = rest.find('{') {
+            let Some(len) = rest[start..].find('}') else {
+                break;
+            };
+            out.push_str(&rest[..start]);
+            match args.next() {
+                Some(a) => out.push_str(&super::encode_segment(a)),
+                None => out.push_str(&rest[start..start + len + 1]),
+            }
+            rest = &rest[start + len + 1..];
+        }
+        out.push_str(rest);
+        out
     }
 }
 
@@ -438,12 +487,7 @@ pub fn from_api(ty: ResourceType, object: &Map<String, Json>) -> Result<Resource
     let id = object_id(ty, object);
     let mut object = object.clone();
     if ty == ResourceType::Warehouse {
-        // The API keeps a warehouse's name in `settings.name`; the provider lifts it out.
-        if let Some(Json::Object(settings)) = object.get_mut("settings")
-            && let Some(name) = settings.remove("name")
-        {
-            object.insert("name".into(), name);
-        }
+        warehouse_name::out_of_settings(&mut object);
     }
     if ty == ResourceType::InsertFunctionInstance && !object.contains_key("functionId") {
         // The API reads an instance's function as `classId`.
@@ -480,15 +524,36 @@ pub fn to_api(resource: &Resource) -> Map<String, Json> {
     if let Some(id) = &resource.id {
         object.insert("id".into(), Json::String(id.clone()));
     }
-    if resource.ty == ResourceType::Warehouse
-        && let Some(name) = object.remove("name")
-    {
-        let settings = object.entry("settings").or_insert_with(|| json!({}));
-        if let Json::Object(settings) = settings {
-            settings.insert("name".into(), name);
-        }
+    if resource.ty == ResourceType::Warehouse {
+        warehouse_name::into_settings(&mut object);
     }
     object
+}
+
+/// A warehouse's name: the API's read shape keeps it in `settings.name`, its writes take it as a
+/// top-level `name`, and the provider has it top-level. The one rule, both ways, for the mapping
+/// to the model, the write bodies and the embedded server's decoding of them.
+mod warehouse_name {
+    use serde_json::{Map, Value as Json, json};
+
+    /// `settings.name` -> `name` (to the model, to a write body).
+    pub fn out_of_settings(object: &mut Map<String, Json>) {
+        if let Some(Json::Object(settings)) = object.get_mut("settings")
+            && let Some(name) = settings.remove("name")
+        {
+            object.insert("name".into(), name);
+        }
+    }
+
+    /// `name` -> `settings.name` (to the read shape).
+    pub fn into_settings(object: &mut Map<String, Json>) {
+        if let Some(name) = object.remove("name") {
+            let settings = object.entry("settings").or_insert_with(|| json!({}));
+            if let Json::Object(settings) = settings {
+                settings.insert("name".into(), name);
+            }
+        }
+    }
 }
 
 fn attributes_to_api(
@@ -648,13 +713,25 @@ impl Ctx {
 /// user permissions) are left out; [`follow_up_writes`] lists them.
 pub fn create_body(ty: ResourceType, object: &Map<String, Json>) -> Json {
     let mut body = write_body(ty, object);
-    if ty == ResourceType::Function
-        && let Json::Object(map) = &mut body
-    {
-        // The API requires `displayName` on create, the provider's `display_name` is optional:
-        // the provider (through Segment's SDK, where the field is required) sends "" for none.
-        map.entry("displayName")
-            .or_insert_with(|| Json::String(String::new()));
+    if let Json::Object(map) = &mut body {
+        match ty {
+            // A new source or warehouse is connected to nothing, as the provider creates them
+            // since 1.1.0 (connections are resources of their own).
+            ResourceType::Source => {
+                map.insert("disconnectAllWarehouses".into(), Json::Bool(true));
+            }
+            ResourceType::Warehouse => {
+                map.insert("disconnectAllSources".into(), Json::Bool(true));
+            }
+            // The API requires `displayName` on create, the provider's `display_name` is
+            // optional: the provider (through Segment's SDK, where the field is required) sends
+            // "" for none.
+            ResourceType::Function => {
+                map.entry("displayName")
+                    .or_insert_with(|| Json::String(String::new()));
+            }
+            _ => {}
+        }
     }
     body
 }
@@ -675,17 +752,11 @@ fn write_body(ty: ResourceType, object: &Map<String, Json>) -> Json {
             metadata_id(&mut body);
             body.remove("labels");
             body.remove("name");
-            body.insert("disconnectAllWarehouses".into(), Json::Bool(true));
         }
         ResourceType::Destination => metadata_id(&mut body),
         ResourceType::Warehouse => {
             metadata_id(&mut body);
-            if let Some(Json::Object(settings)) = body.get_mut("settings")
-                && let Some(name) = settings.remove("name")
-            {
-                body.insert("name".into(), name);
-            }
-            body.insert("disconnectAllSources".into(), Json::Bool(true));
+            warehouse_name::out_of_settings(&mut body);
         }
         ResourceType::DestinationFilter | ResourceType::DestinationSubscription => {
             body.remove("destinationId");
@@ -717,12 +788,8 @@ pub fn update_body(ty: ResourceType, object: &Map<String, Json>) -> Json {
     let Json::Object(map) = &mut body else {
         return body;
     };
-    // Fields that cannot change in place; a transformation is the one type whose source can.
-    for key in FIXED_ON_UPDATE {
-        map.remove(key);
-    }
-    if ty != ResourceType::Transformation {
-        map.remove("sourceId");
+    for key in fixed_on_update(ty) {
+        map.remove(&key);
     }
     match ty {
         ResourceType::Source => {
@@ -744,18 +811,27 @@ pub fn update_body(ty: ResourceType, object: &Map<String, Json>) -> Json {
     body
 }
 
-const FIXED_ON_UPDATE: [&str; 10] = [
-    "functionId",
-    "integrationId",
-    "spaceId",
-    "metadataId",
-    "actionId",
-    "modelId",
-    "type",
-    "resourceType",
-    "disconnectAllWarehouses",
-    "disconnectAllSources",
-];
+/// The body fields an update must not carry: those of the attributes that force replacement
+/// ([`Attribute::forces_replacement`], the flag the plan's diff reads too, so a plan's "update"
+/// and the PATCH it sends agree on what changes in place). An object attribute whose `id` forces
+/// replacement (a catalog `metadata`) is written as `<name>Id` (`metadataId`).
+fn fixed_on_update(ty: ResourceType) -> impl Iterator<Item = String> {
+    ty.kind().attributes.iter().filter_map(move |a| {
+        if a.forces_replacement {
+            return Some(field_name(ty, a.name));
+        }
+        match &a.ty {
+            AttrType::Object(nested)
+                if nested
+                    .iter()
+                    .any(|n| n.name == "id" && n.forces_replacement) =>
+            {
+                Some(format!("{}Id", camel_case(a.name)))
+            }
+            _ => None,
+        }
+    })
+}
 
 /// Server side of [`create_body`]: the full object a create request describes (without its id).
 pub fn object_from_create(
@@ -784,13 +860,7 @@ pub fn object_from_create(
         ResourceType::Source => {
             object.entry("labels").or_insert_with(|| json!([]));
         }
-        ResourceType::Warehouse => {
-            if let Some(name) = object.remove("name")
-                && let Some(Json::Object(settings)) = object.get_mut("settings")
-            {
-                settings.insert("name".into(), name);
-            }
-        }
+        ResourceType::Warehouse => warehouse_name::into_settings(&mut object),
         ResourceType::DestinationFilter | ResourceType::DestinationSubscription => {
             if let Some(p) = parent {
                 object.insert("destinationId".into(), Json::String(p.to_owned()));
@@ -846,17 +916,16 @@ pub fn apply_update(
             body.insert("modelId".into(), model);
         }
     }
+    // The body is in the write shape: apply it to the object in that shape (a PATCH of the
+    // settings alone keeps the warehouse's name).
     if ty == ResourceType::Warehouse {
-        let name = body.remove("name");
-        if let Some(settings) = body.remove("settings") {
-            object.insert("settings".into(), settings);
-        }
-        if let (Some(name), Some(Json::Object(settings))) = (name, object.get_mut("settings")) {
-            settings.insert("name".into(), name);
-        }
+        warehouse_name::out_of_settings(object);
     }
     for (key, value) in body {
         object.insert(key, value);
+    }
+    if ty == ResourceType::Warehouse {
+        warehouse_name::into_settings(object);
     }
     Ok(())
 }
@@ -962,7 +1031,7 @@ pub fn permissions_from_invite(permissions: &Json) -> Json {
 pub struct FollowUp {
     /// The field of the full object this write carries; unchanged fields need no write.
     pub field: &'static str,
-    pub method: &'static str,
+    pub method: Method,
     pub path: String,
     pub body: Json,
 }
@@ -976,7 +1045,6 @@ pub fn follow_up_writes(
     object: &Map<String, Json>,
     after_create: bool,
 ) -> Vec<FollowUp> {
-    let id = encode_segment(id);
     let field = |k: &str| object.get(k).cloned().unwrap_or_else(|| json!([]));
     let mut writes = Vec::new();
     match ty {
@@ -984,8 +1052,8 @@ pub fn follow_up_writes(
             if after_create && object.contains_key("name") {
                 writes.push(FollowUp {
                     field: "name",
-                    method: "PATCH",
-                    path: format!("/sources/{id}"),
+                    method: Method::PATCH,
+                    path: format!("/sources/{}", encode_segment(id)),
                     body: json!({ "name": object["name"] }),
                 });
             }
@@ -997,8 +1065,8 @@ pub fn follow_up_writes(
             if !after_create || has_labels {
                 writes.push(FollowUp {
                     field: "labels",
-                    method: "PUT",
-                    path: format!("/sources/{id}/labels"),
+                    method: Method::PUT,
+                    path: paths::fill(paths::SOURCE_LABELS, &[id]),
                     body: json!({ "labels": field("labels") }),
                 });
             }
@@ -1009,39 +1077,42 @@ pub fn follow_up_writes(
             let destination = object
                 .get("destinationId")
                 .and_then(Json::as_str)
-                .map(encode_segment)
                 .unwrap_or_default();
             writes.push(FollowUp {
                 field: "reverseETLSchedule",
-                method: "PATCH",
-                path: format!("/destinations/{destination}/subscriptions/{id}"),
+                method: Method::PATCH,
+                path: format!(
+                    "/destinations/{}/subscriptions/{}",
+                    encode_segment(destination),
+                    encode_segment(id)
+                ),
                 body: json!({ "input": { "reverseETLSchedule": object["reverseETLSchedule"] } }),
             });
         }
         ResourceType::TrackingPlan => writes.push(FollowUp {
             field: "rules",
-            method: "PUT",
-            path: format!("/tracking-plans/{id}/rules"),
+            method: Method::PUT,
+            path: paths::fill(paths::RULES, &[id]),
             body: json!({ "rules": field("rules") }),
         }),
         ResourceType::UserGroup => {
             writes.push(FollowUp {
                 field: "members",
-                method: "PUT",
-                path: format!("/group/{id}/users"),
+                method: Method::PUT,
+                path: paths::fill(paths::GROUP_USERS_REPLACE, &[id]),
                 body: json!({ "emails": field("members") }),
             });
             writes.push(FollowUp {
                 field: "permissions",
-                method: "PUT",
-                path: format!("/groups/{id}/permissions"),
+                method: Method::PUT,
+                path: paths::fill(paths::GROUP_PERMISSIONS, &[id]),
                 body: json!({ "permissions": permission_inputs(field("permissions")) }),
             });
         }
         ResourceType::User if !after_create => writes.push(FollowUp {
             field: "permissions",
-            method: "PUT",
-            path: format!("/users/{id}/permissions"),
+            method: Method::PUT,
+            path: paths::fill(paths::USER_PERMISSIONS, &[id]),
             body: json!({ "permissions": permission_inputs(field("permissions")) }),
         }),
         _ => {}
@@ -1220,6 +1291,82 @@ mod tests {
         assert_eq!(parse_audit_kind("Space Created"), None);
     }
 
+    /// A value of every configurable attribute of a schema, in the API's shape.
+    fn dummy(top: Option<ResourceType>, schema: &[Attribute]) -> Map<String, Json> {
+        schema
+            .iter()
+            .filter(|a| a.is_configurable())
+            .map(|a| {
+                let v = match &a.ty {
+                    AttrType::Bool => json!(true),
+                    AttrType::Number => json!(1),
+                    AttrType::String => json!("x"),
+                    AttrType::Json => json!({"k": "v"}),
+                    AttrType::Object(nested) => Json::Object(dummy(None, nested)),
+                    AttrType::ObjectList(nested) | AttrType::ObjectSet(nested) => {
+                        json!([Json::Object(dummy(None, nested))])
+                    }
+                    AttrType::List(_) | AttrType::Set(_) => json!(["x"]),
+                };
+                let key = top.map_or_else(|| camel_case(a.name), |ty| field_name(ty, a.name));
+                (key, v)
+            })
+            .collect()
+    }
+
+    /// C5: what an update may send is derived from the schema's `forces_replacement`, the flag
+    /// the plan reads. No update body of any type carries a replace-forcing field, and every
+    /// in-place attribute reaches the PATCH body or a follow-up write.
+    #[test]
+    fn update_bodies_carry_exactly_the_attributes_that_change_in_place() {
+        for ep in ENDPOINTS.iter() {
+            let ty = ep.ty;
+            let mut object = dummy(Some(ty), ty.kind().attributes);
+            object.insert("id".into(), json!("the-id"));
+            let Json::Object(body) = update_body(ty, &object) else {
+                panic!("{ty}: the update body is not an object");
+            };
+            let body = match body.get("input") {
+                Some(Json::Object(input)) if ty == ResourceType::DestinationSubscription => {
+                    input.clone()
+                }
+                _ => body,
+            };
+            let follow_ups: Vec<&str> = follow_up_writes(ty, "the-id", &object, false)
+                .iter()
+                .map(|w| w.field)
+                .collect();
+            for a in ty.kind().attributes.iter().filter(|a| a.is_configurable()) {
+                let field = field_name(ty, a.name);
+                let forced = a.forces_replacement
+                    || matches!(&a.ty, AttrType::Object(n) if n.iter().any(|n| n.name == "id" && n.forces_replacement));
+                let sent = body.contains_key(&field)
+                    || follow_ups.contains(&field.as_str())
+                    || (ty == ResourceType::Warehouse && field == "name");
+                // The one renamed field: a subscription's model is `reverseETLModelId` in a PATCH.
+                let renamed = ty == ResourceType::DestinationSubscription && field == "modelId";
+                if forced && !renamed {
+                    assert!(
+                        !sent,
+                        "{ty}: `{field}` forces replacement but an update sends it"
+                    );
+                } else if !renamed && !matches!(ty, ResourceType::Label | ResourceType::User) {
+                    assert!(
+                        sent,
+                        "{ty}: `{field}` changes in place but no update sends it"
+                    );
+                }
+            }
+            for fixed in [
+                "metadataId",
+                "disconnectAllWarehouses",
+                "disconnectAllSources",
+            ] {
+                assert!(!body.contains_key(fixed), "{ty}: an update sends `{fixed}`");
+            }
+        }
+    }
+
     #[test]
     fn camel_case_matches_the_api() {
         assert_eq!(
@@ -1260,6 +1407,30 @@ mod tests {
         assert_eq!(r.get("name"), &Value::String("WH".into()));
         assert_eq!(r.get("settings"), &Value::Json(json!({"host": "h"})));
         assert_eq!(Json::Object(to_api(&r)), api);
+    }
+
+    /// B3: a PATCH of a warehouse's settings alone keeps its name (which the read shape keeps
+    /// inside the settings); a PATCH of its name alone keeps the settings.
+    #[test]
+    fn a_warehouse_patch_keeps_what_it_does_not_name() {
+        let stored = json!({"id": "w1", "enabled": true, "metadata": {"id": "m"},
+                            "settings": {"name": "WH", "host": "h"}});
+        let mut object = stored.as_object().cloned().unwrap_or_default();
+        apply_update(
+            ResourceType::Warehouse,
+            &mut object,
+            &json!({"settings": {"host": "h2"}}),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(object["settings"], json!({"name": "WH", "host": "h2"}));
+        apply_update(
+            ResourceType::Warehouse,
+            &mut object,
+            &json!({"name": "New"}),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(object["settings"], json!({"name": "New", "host": "h2"}));
+        assert!(!object.contains_key("name"));
     }
 
     #[test]

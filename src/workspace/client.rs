@@ -21,7 +21,7 @@ use futures_util::{StreamExt, TryStreamExt, stream};
 use reqwest::Method;
 use serde_json::{Map, Value as Json, json};
 
-use super::api::{self, Endpoint, Media};
+use super::api::{self, Endpoint, Media, paths};
 use super::{ApiError, AuditEvent, Workspace, WorkspaceError};
 use crate::model::{ImportId, Resource, ResourceType, Value};
 
@@ -496,18 +496,15 @@ impl Client {
         ty: ResourceType,
         object: &mut Map<String, Json>,
     ) -> Result<(), WorkspaceError> {
-        let Some(id) = object
-            .get("id")
-            .and_then(Json::as_str)
-            .map(api::encode_segment)
-        else {
+        let Some(id) = object.get("id").and_then(Json::as_str).map(str::to_owned) else {
             return Ok(());
         };
+        let id = id.as_str();
         match ty {
             ResourceType::TrackingPlan => {
                 let rules = self
                     .list_objects(
-                        &format!("/tracking-plans/{id}/rules"),
+                        &paths::fill(paths::RULES, &[id]),
                         "rules",
                         true,
                         &[],
@@ -522,7 +519,7 @@ impl Client {
             ResourceType::UserGroup => {
                 let users = self
                     .list_objects(
-                        &format!("/groups/{id}/users"),
+                        &paths::fill(paths::GROUP_USERS, &[id]),
                         "users",
                         true,
                         &[],
@@ -536,7 +533,7 @@ impl Client {
                 let invites = self
                     .call(
                         Method::GET,
-                        &format!("/groups/{id}/invites"),
+                        &paths::fill(paths::GROUP_INVITES, &[id]),
                         &[],
                         None,
                         Media::V1,
@@ -552,7 +549,13 @@ impl Client {
                 object.insert("members".into(), Json::Array(members));
                 if !object.contains_key("permissions") {
                     let full = self
-                        .call(Method::GET, &format!("/groups/{id}"), &[], None, Media::V1)
+                        .call(
+                            Method::GET,
+                            &item(ResourceType::UserGroup, id)?,
+                            &[],
+                            None,
+                            Media::V1,
+                        )
                         .await?;
                     if let Some(p) = full.pointer("/userGroup/permissions") {
                         object.insert("permissions".into(), p.clone());
@@ -563,7 +566,7 @@ impl Client {
                 let full = self
                     .call(
                         Method::GET,
-                        &format!("/functions/{id}"),
+                        &item(ResourceType::Function, id)?,
                         &[],
                         None,
                         Media::V1,
@@ -575,7 +578,13 @@ impl Client {
             }
             ResourceType::User if !object.contains_key("permissions") => {
                 let full = self
-                    .call(Method::GET, &format!("/users/{id}"), &[], None, Media::V1)
+                    .call(
+                        Method::GET,
+                        &item(ResourceType::User, id)?,
+                        &[],
+                        None,
+                        Media::V1,
+                    )
                     .await?;
                 if let Some(Json::Object(u)) = full.get("user") {
                     *object = u.clone();
@@ -669,7 +678,7 @@ impl Client {
     /// The ids of the parents of a nested type: destinations, or Segment's (alpha) spaces.
     async fn parent_ids(&self, parent_attr: &str) -> Result<Vec<String>, WorkspaceError> {
         let objects = if parent_attr == "space_id" {
-            self.list_objects("/spaces", "spaces", true, &[], Media::Alpha)
+            self.list_objects(paths::SPACES, "spaces", true, &[], Media::Alpha)
                 .await?
         } else {
             let dest = endpoint(ResourceType::Destination)?;
@@ -760,8 +769,7 @@ impl Client {
             if current.is_some_and(|c| c.get(w.field) == object.get(w.field)) {
                 continue;
             }
-            let method = Method::from_bytes(w.method.as_bytes()).unwrap_or(Method::PUT);
-            self.call(method, &w.path, &[], Some(&w.body), media)
+            self.call(w.method, &w.path, &[], Some(&w.body), media)
                 .await?;
         }
         Ok(())
@@ -770,6 +778,11 @@ impl Client {
 
 fn endpoint(ty: ResourceType) -> Result<&'static Endpoint, WorkspaceError> {
     api::endpoint(ty).ok_or(WorkspaceError::Unsupported { ty })
+}
+
+/// The path of one object of a top-level type.
+fn item(ty: ResourceType, id: &str) -> Result<String, WorkspaceError> {
+    Ok(endpoint(ty)?.item_path(None, id))
 }
 
 /// The id of a resource to update or delete; without one the request would name no resource.
@@ -849,10 +862,16 @@ fn naming_attr(
 /// and the parent's sub-collection listing the connected sources.
 fn connection_parent(ty: ResourceType) -> (ResourceType, &'static str, &'static str) {
     match ty {
-        ResourceType::SourceWarehouseConnection => {
-            (ResourceType::Warehouse, "warehouseId", "connected-sources")
-        }
-        _ => (ResourceType::TrackingPlan, "trackingPlanId", "sources"),
+        ResourceType::SourceWarehouseConnection => (
+            ResourceType::Warehouse,
+            "warehouseId",
+            paths::WAREHOUSE_SOURCES,
+        ),
+        _ => (
+            ResourceType::TrackingPlan,
+            "trackingPlanId",
+            paths::PLAN_SOURCES,
+        ),
     }
 }
 
@@ -923,8 +942,8 @@ impl Client {
         ty: ResourceType,
         parent: &str,
     ) -> Result<Vec<String>, WorkspaceError> {
-        let (parent_ty, _, sub) = connection_parent(ty);
-        let list_path = format!("{}/{sub}", endpoint(parent_ty)?.item_path(None, parent));
+        let (_, _, sources) = connection_parent(ty);
+        let list_path = paths::fill(sources, &[parent]);
         Ok(self
             .list_objects(&list_path, "sources", true, &[], Media::V1)
             .await?
@@ -945,7 +964,7 @@ impl Client {
         object.insert("sourceId".into(), Json::String(source.to_owned()));
         object.insert(parent_field.into(), Json::String(parent.to_owned()));
         if ty == ResourceType::SourceTrackingPlanConnection {
-            let path = format!("/sources/{}/settings", api::encode_segment(source));
+            let path = paths::fill(paths::SOURCE_SETTINGS, &[source]);
             let data = self.call(Method::GET, &path, &[], None, Media::V1).await?;
             if let Some(settings) = data
                 .get("settings")
@@ -993,6 +1012,40 @@ impl Client {
             .transpose()
     }
 
+    /// The id of the user an invitation just made: the user's id once the workspace lists them,
+    /// the email while the invitation is pending (as the provider has it, `is_invite`). Neither
+    /// is an error: a guessed id would send the later update or delete to the wrong place.
+    async fn invited_user_id(&self, email: &str) -> Result<String, WorkspaceError> {
+        let ep = endpoint(ResourceType::User)?;
+        let users = self
+            .list_objects(ep.collection, ep.list_key, true, &[], ep.media)
+            .await?;
+        if let Some(id) = users
+            .iter()
+            .find(|u| u.get("email").and_then(Json::as_str) == Some(email))
+            .and_then(|u| u.get("id").and_then(Json::as_str))
+        {
+            return Ok(id.to_owned());
+        }
+        let pending = self
+            .call(Method::GET, paths::INVITES, &[], None, ep.media)
+            .await?;
+        let is_pending = pending
+            .get("invites")
+            .and_then(Json::as_array)
+            .is_some_and(|emails| emails.iter().any(|e| e.as_str() == Some(email)));
+        if is_pending {
+            return Ok(email.to_owned());
+        }
+        Err(WorkspaceError::InvalidResponse {
+            method: "POST".into(),
+            path: paths::INVITES.into(),
+            problem: format!(
+                "the workspace accepted the invitation of {email} but lists them neither among its users nor among its pending invitations, so the new user's id is unknown; check the workspace's users before retrying, the invitation may have been made"
+            ),
+        })
+    }
+
     /// One resource with an id of its own, by a read of that id (and its separately served parts).
     async fn get_by_id(
         &self,
@@ -1013,9 +1066,9 @@ impl Client {
     async fn write_schema_settings(&self, resource: &Resource) -> Result<(), WorkspaceError> {
         let object = api::to_api(resource);
         if let Some(settings) = object.get("schemaSettings") {
-            let path = format!(
-                "/sources/{}/settings",
-                api::encode_segment(&naming_attr(resource, "source_id", "write")?)
+            let path = paths::fill(
+                paths::SOURCE_SETTINGS,
+                &[&naming_attr(resource, "source_id", "write")?],
             );
             self.call(Method::PATCH, &path, &[], Some(settings), Media::V1)
                 .await?;
@@ -1032,17 +1085,13 @@ impl Client {
         Ok(if resource.ty == ResourceType::SourceWarehouseConnection {
             let warehouse = naming_attr(resource, "warehouse_id", operation)?;
             (
-                format!(
-                    "/warehouses/{}/connected-sources/{}",
-                    api::encode_segment(&warehouse),
-                    api::encode_segment(&source)
-                ),
+                paths::fill(paths::WAREHOUSE_SOURCE, &[&warehouse, &source]),
                 Vec::new(),
             )
         } else {
             let plan = naming_attr(resource, "tracking_plan_id", operation)?;
             (
-                format!("/tracking-plans/{}/sources", api::encode_segment(&plan)),
+                paths::fill(paths::PLAN_SOURCES, &[&plan]),
                 vec![("sourceId".to_owned(), source)],
             )
         })
@@ -1114,20 +1163,10 @@ impl Workspace for Client {
         let body = api::create_body(resource.ty, &object);
         let parent = parent_of(resource, ep);
         let id = if resource.ty == ResourceType::User {
-            self.call(Method::POST, "/invites", &[], Some(&body), ep.media)
+            self.call(Method::POST, paths::INVITES, &[], Some(&body), ep.media)
                 .await?;
-            let email = object
-                .get("email")
-                .and_then(Json::as_str)
-                .unwrap_or_default();
-            let users = self
-                .list_objects(ep.collection, ep.list_key, true, &[], ep.media)
-                .await?;
-            users
-                .iter()
-                .find(|u| u.get("email").and_then(Json::as_str) == Some(email))
-                .and_then(|u| u.get("id").and_then(Json::as_str).map(str::to_owned))
-                .unwrap_or_else(|| email.to_owned())
+            let email = naming_attr(resource, "email", "create")?;
+            self.invited_user_id(&email).await?
         } else {
             let path = ep.collection_path(parent.as_deref());
             let data = self
@@ -1150,6 +1189,12 @@ impl Workspace for Client {
         self.follow_ups(resource.ty, &id, &object, None).await?;
         if resource.ty == ResourceType::Label {
             return Ok(resource.clone());
+        }
+        if resource.ty == ResourceType::User && id.contains('@') {
+            // A pending invitation has no user to read back yet: it is what was asked for.
+            let mut invited = resource.clone();
+            invited.id = Some(id);
+            return Ok(invited);
         }
         let full = self.get_full(resource.ty, parent.as_deref(), &id).await?;
         Ok(api::from_api(resource.ty, &full)?)
@@ -1197,19 +1242,27 @@ impl Workspace for Client {
             ResourceType::Label => {
                 let key = naming_attr(resource, "key", "delete")?;
                 let value = naming_attr(resource, "value", "delete")?;
-                let path = format!(
-                    "/labels/{}/{}",
-                    api::encode_segment(&key),
-                    api::encode_segment(&value)
-                );
+                let path = paths::fill(paths::LABEL, &[&key, &value]);
                 self.call(Method::DELETE, &path, &[], None, ep.media)
                     .await?;
+            }
+            ResourceType::User if id_of(resource, "delete")?.contains('@') => {
+                // A pending invitation: its id is the invited email, as the provider has it.
+                let email = id_of(resource, "delete")?;
+                self.call(
+                    Method::DELETE,
+                    paths::INVITES,
+                    &[("emails.0".into(), email)],
+                    None,
+                    ep.media,
+                )
+                .await?;
             }
             ResourceType::User => {
                 let id = id_of(resource, "delete")?;
                 self.call(
                     Method::DELETE,
-                    "/users",
+                    paths::USERS,
                     &[("userIds.0".into(), id)],
                     None,
                     ep.media,
@@ -1229,7 +1282,7 @@ impl Workspace for Client {
     async fn audit_events(&self, start_time: &str) -> Result<Vec<AuditEvent>, WorkspaceError> {
         let query = [("startTime".to_owned(), start_time.to_owned())];
         let objects = self
-            .list_objects("/audit-events", "events", true, &query, Media::V1)
+            .list_objects(paths::AUDIT_EVENTS, "events", true, &query, Media::V1)
             .await?;
         objects
             .into_iter()
@@ -1237,7 +1290,7 @@ impl Workspace for Client {
                 serde_json::from_value(Json::Object(o)).map_err(|e| {
                     WorkspaceError::InvalidResponse {
                         method: "GET".into(),
-                        path: "/audit-events".into(),
+                        path: paths::AUDIT_EVENTS.into(),
                         problem: format!("malformed audit event: {e}"),
                     }
                 })

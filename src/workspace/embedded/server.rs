@@ -25,7 +25,7 @@ use serde_json::{Map, Value as Json, json};
 
 use super::store::{AuditQuery, AuditRecord, Store, StoreError, Stored, Write};
 use crate::model::{Presence, ResourceType};
-use crate::workspace::api::{self, Endpoint};
+use crate::workspace::api::{self, Endpoint, paths};
 
 /// Server settings.
 #[derive(Debug, Clone)]
@@ -171,17 +171,14 @@ pub fn router(store: Store, config: ServerConfig) -> Router {
     });
     let mut app = Router::new()
         .route("/", get(workspace))
-        .route("/audit-events", get(audit_events))
+        .route(paths::AUDIT_EVENTS, get(audit_events))
+        .route(paths::RULES, get(list_rules).put(replace_rules))
+        .route(paths::SOURCE_LABELS, put(replace_labels).post(add_labels))
+        .route(paths::GROUP_USERS, get(group_users))
+        .route(paths::GROUP_INVITES, get(group_invites))
+        .route(paths::GROUP_USERS_REPLACE, put(replace_group_users))
         .route(
-            "/tracking-plans/{id}/rules",
-            get(list_rules).put(replace_rules),
-        )
-        .route("/sources/{id}/labels", put(replace_labels).post(add_labels))
-        .route("/groups/{id}/users", get(group_users))
-        .route("/groups/{id}/invites", get(group_invites))
-        .route("/group/{id}/users", put(replace_group_users))
-        .route(
-            "/groups/{id}/permissions",
+            paths::GROUP_PERMISSIONS,
             put(
                 |State(s): State<Shared>, Path(id): Path<String>, b: Bytes| {
                     replace_permissions(ResourceType::UserGroup, s, id, b)
@@ -189,30 +186,30 @@ pub fn router(store: Store, config: ServerConfig) -> Router {
             ),
         )
         .route(
-            "/users/{id}/permissions",
+            paths::USER_PERMISSIONS,
             put(
                 |State(s): State<Shared>, Path(id): Path<String>, b: Bytes| {
                     replace_permissions(ResourceType::User, s, id, b)
                 },
             ),
         )
-        .route("/invites", post(create_invites))
-        .route("/users", axum::routing::delete(delete_users))
-        .route("/labels/{key}/{value}", axum::routing::delete(delete_label))
-        .route("/warehouses/{id}/connected-sources", get(warehouse_sources))
+        .route(paths::INVITES, get(list_invites).post(create_invites))
+        .route(paths::USERS, axum::routing::delete(delete_users))
+        .route(paths::LABEL, axum::routing::delete(delete_label))
+        .route(paths::WAREHOUSE_SOURCES, get(warehouse_sources))
         .route(
-            "/warehouses/{id}/connected-sources/{source}",
+            paths::WAREHOUSE_SOURCE,
             post(connect_warehouse).delete(disconnect_warehouse),
         )
         .route(
-            "/tracking-plans/{id}/sources",
+            paths::PLAN_SOURCES,
             get(plan_sources).post(connect_plan).delete(disconnect_plan),
         )
         .route(
-            "/sources/{id}/settings",
+            paths::SOURCE_SETTINGS,
             get(schema_settings).patch(update_schema_settings),
         )
-        .route("/spaces", get(spaces))
+        .route(paths::SPACES, get(spaces))
         .route("/_gitsync/faults", post(set_faults));
     for ep in api::ENDPOINTS.iter() {
         let collection = ep.collection.to_owned();
@@ -952,12 +949,16 @@ async fn delete_one(
 // ------------------------------------------------------------------------------------------
 // Operations outside the generic pattern
 
-fn endpoint_of(ty: ResourceType) -> &'static Endpoint {
-    // Every type routed here has an endpoint; the table is static.
-    api::ENDPOINTS
-        .iter()
-        .find(|e| e.ty == ty)
-        .unwrap_or(&api::ENDPOINTS[0])
+/// The endpoint of a type an operation serves. A type without one is a bug in the router, and
+/// answered as a server error naming it, never with another type's data.
+fn endpoint_of(ty: ResourceType) -> Result<&'static Endpoint, ApiFailure> {
+    api::endpoint(ty).ok_or_else(|| {
+        ApiFailure::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "ServerError",
+            format!("the embedded workspace has no endpoint for {ty}"),
+        )
+    })
 }
 
 /// Replaces one field of a stored object (labels, rules, members, permissions) and records it.
@@ -980,7 +981,7 @@ fn change_field(
     id: &str,
     change: impl FnOnce(&mut Map<String, Json>),
 ) -> Result<Stored, ApiFailure> {
-    let ep = endpoint_of(ty);
+    let ep = endpoint_of(ty)?;
     state.store.modify(type_key(ep), id, |current| {
         let mut stored =
             current.ok_or_else(|| ApiFailure::not_found(format!("{} {id}", ep.item_key)))?;
@@ -1034,7 +1035,7 @@ async fn list_rules(
     Path(id): Path<String>,
     Query(query): Query<HashMap<String, String>>,
 ) -> ApiResult {
-    let ep = endpoint_of(ResourceType::TrackingPlan);
+    let ep = endpoint_of(ResourceType::TrackingPlan)?;
     let stored = state
         .store
         .get(type_key(ep), &id)?
@@ -1102,7 +1103,7 @@ async fn add_labels(State(state): State<Shared>, Path(id): Path<String>, body: B
 fn group(state: &AppState, id: &str) -> Result<Stored, ApiFailure> {
     state
         .store
-        .get(type_key(endpoint_of(ResourceType::UserGroup)), id)?
+        .get(type_key(endpoint_of(ResourceType::UserGroup)?), id)?
         .ok_or_else(|| ApiFailure::not_found(format!("user group {id}")))
 }
 
@@ -1140,7 +1141,7 @@ async fn replace_group_users(
         "members",
     )?;
     let group = served(
-        endpoint_of(ResourceType::UserGroup),
+        endpoint_of(ResourceType::UserGroup)?,
         &stored,
         false,
         &state.workspace_id,
@@ -1159,10 +1160,17 @@ async fn replace_permissions(
     ok(json!({ "permissions": permissions }))
 }
 
+/// `GET /invites`: the pending invitations. The embedded workspace accepts every invitation at
+/// once (the invited user is a user), so none is pending.
+async fn list_invites(Query(query): Query<HashMap<String, String>>) -> ApiResult {
+    let (_, after) = pagination(&query)?;
+    ok(json!({ "invites": [], "pagination": page_info(after, None, false, Some(0)) }))
+}
+
 async fn create_invites(State(state): State<Shared>, body: Bytes) -> ApiResult {
     let body = parse_body(&body)?;
     let invites = array_field(&body, "invites")?;
-    let ep = endpoint_of(ResourceType::User);
+    let ep = endpoint_of(ResourceType::User)?;
     let mut emails = Vec::new();
     for (i, invite) in invites.as_array().into_iter().flatten().enumerate() {
         let email = invite
@@ -1206,7 +1214,7 @@ async fn delete_users(
     State(state): State<Shared>,
     Query(query): Query<HashMap<String, String>>,
 ) -> ApiResult {
-    let ep = endpoint_of(ResourceType::User);
+    let ep = endpoint_of(ResourceType::User)?;
     let mut ids: Vec<(usize, &String)> = query
         .iter()
         .filter_map(|(k, v)| {
@@ -1234,7 +1242,7 @@ async fn delete_label(
     State(state): State<Shared>,
     Path((key, value)): Path<(String, String)>,
 ) -> ApiResult {
-    let ep = endpoint_of(ResourceType::Label);
+    let ep = endpoint_of(ResourceType::Label)?;
     let id = format!("{key}:{value}");
     let stored = state
         .store
@@ -1283,10 +1291,11 @@ const PLAN_CONNECTION: &str = "segment_source_tracking_plan_connection";
 const SCHEMA_SETTINGS: &str = "source_schema_settings";
 
 fn existing(state: &AppState, ty: ResourceType, id: &str) -> Result<Stored, ApiFailure> {
+    let ep = endpoint_of(ty)?;
     state
         .store
         .get(ty.terraform_type(), id)?
-        .ok_or_else(|| ApiFailure::not_found(format!("{} {id}", endpoint_of(ty).item_key)))
+        .ok_or_else(|| ApiFailure::not_found(format!("{} {id}", ep.item_key)))
 }
 
 /// The sources connected to a parent, as full source objects.
@@ -1307,7 +1316,7 @@ fn connected_sources(
             .unwrap_or_default();
         if let Some(source) = state.store.get("segment_source", sid)? {
             sources.push(served(
-                endpoint_of(ResourceType::Source),
+                endpoint_of(ResourceType::Source)?,
                 &source,
                 true,
                 &state.workspace_id,
