@@ -99,6 +99,24 @@ pub mod paths {
     pub const SPACES: &str = "/spaces";
     pub const AUDIT_EVENTS: &str = "/audit-events";
 
+    /// Whether a path (as sent, parameters percent-encoded) fits a template: the same segments,
+    /// each `{...}` standing for one non-empty segment.
+    pub fn matches(template: &str, path: &str) -> bool {
+        let (mut t, mut p) = (template.split('/'), path.split('/'));
+        loop {
+            match (t.next(), p.next()) {
+                (None, None) => return true,
+                (Some(t), Some(p)) if t.starts_with('{') && t.ends_with('}') => {
+                    if p.is_empty() {
+                        return false;
+                    }
+                }
+                (Some(t), Some(p)) if t == p => {}
+                _ => return false,
+            }
+        }
+    }
+
     /// A template with its `{...}` parameters replaced, in order, by `args`, each
     /// percent-encoded. A parameter without an argument stays as written (a bug in the caller,
     /// which the path then shows rather than hides).
@@ -290,6 +308,94 @@ pub static ENDPOINTS: [Endpoint; 14] = [
 /// The endpoint of a type, if gitsync talks to the API about it.
 pub fn endpoint(ty: ResourceType) -> Option<&'static Endpoint> {
     ENDPOINTS.iter().find(|e| e.ty == ty)
+}
+
+/// The kind of a write, for Segment's per-operation limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum WriteOp {
+    Create,
+    Update,
+    Delete,
+}
+
+/// Segment's published per-operation write limits, in requests per minute: 5 for subscription
+/// create, update and remove; 60 for label create and delete and for every IAM write (users and
+/// their invitations and permissions; user groups, their members and permissions). Each
+/// (type, operation) has its own window. The embedded workspace enforces this table when asked
+/// (`--rate-limits`) and apply paces its writes by it, so the two cannot disagree. A limit counts
+/// requests: one change of a user group may take up to three (its name, members, permissions).
+pub const WRITE_LIMITS: &[(ResourceType, WriteOp, u32)] = &[
+    (ResourceType::DestinationSubscription, WriteOp::Create, 5),
+    (ResourceType::DestinationSubscription, WriteOp::Update, 5),
+    (ResourceType::DestinationSubscription, WriteOp::Delete, 5),
+    (ResourceType::Label, WriteOp::Create, 60),
+    (ResourceType::Label, WriteOp::Delete, 60),
+    (ResourceType::User, WriteOp::Create, 60),
+    (ResourceType::User, WriteOp::Update, 60),
+    (ResourceType::User, WriteOp::Delete, 60),
+    (ResourceType::UserGroup, WriteOp::Create, 60),
+    (ResourceType::UserGroup, WriteOp::Update, 60),
+    (ResourceType::UserGroup, WriteOp::Delete, 60),
+];
+
+/// The published limit of a kind of write, in requests per minute; `None` when Segment
+/// publishes none (it still limits every token by request complexity).
+pub fn write_limit(ty: ResourceType, op: WriteOp) -> Option<u32> {
+    WRITE_LIMITS
+        .iter()
+        .find(|(t, o, _)| *t == ty && *o == op)
+        .map(|(_, _, n)| *n)
+}
+
+/// What a write request (method and path, as sent) does to which type, by the paths of this
+/// module: `PATCH /destinations/d/subscriptions/s` is (subscription, update), `PUT
+/// /group/g/users` (user group, update), `POST /invites` (user, create). `None` for a read, and
+/// for a path this module does not know.
+pub fn write_class(method: &Method, path: &str) -> Option<(ResourceType, WriteOp)> {
+    use ResourceType as T;
+    let op = match *method {
+        Method::POST => WriteOp::Create,
+        Method::PATCH | Method::PUT => WriteOp::Update,
+        Method::DELETE => WriteOp::Delete,
+        _ => return None,
+    };
+    // Writes to a part of a resource change the resource.
+    let parts = [
+        (paths::USER_PERMISSIONS, T::User),
+        (paths::GROUP_PERMISSIONS, T::UserGroup),
+        (paths::GROUP_USERS, T::UserGroup),
+        (paths::GROUP_USERS_REPLACE, T::UserGroup),
+        (paths::SOURCE_LABELS, T::Source),
+        (paths::SOURCE_SETTINGS, T::Source),
+        (paths::RULES, T::TrackingPlan),
+        (paths::WAREHOUSE_SOURCE, T::SourceWarehouseConnection),
+        (paths::PLAN_SOURCES, T::SourceTrackingPlanConnection),
+    ];
+    if let Some((template, ty)) = parts.iter().find(|(t, _)| paths::matches(t, path)) {
+        let op = match (*template, op) {
+            (paths::WAREHOUSE_SOURCE | paths::PLAN_SOURCES, op) => op,
+            _ => WriteOp::Update,
+        };
+        return Some((*ty, op));
+    }
+    match (op, path) {
+        (WriteOp::Create, paths::INVITES) => return Some((T::User, WriteOp::Create)),
+        (WriteOp::Delete, paths::INVITES | paths::USERS) => {
+            return Some((T::User, WriteOp::Delete));
+        }
+        (WriteOp::Delete, _) if paths::matches(paths::LABEL, path) => {
+            return Some((T::Label, WriteOp::Delete));
+        }
+        _ => {}
+    }
+    ENDPOINTS.iter().find_map(|ep| {
+        let item = format!("{}/{{id}}", ep.collection);
+        let fits = match op {
+            WriteOp::Create => paths::matches(ep.collection, path),
+            _ => paths::matches(&item, path),
+        };
+        fits.then_some((ep.ty, op))
+    })
 }
 
 /// Marks a placeholder destination in the embedded workspace: the parent of filters or
@@ -1364,6 +1470,87 @@ mod tests {
             ] {
                 assert!(!body.contains_key(fixed), "{ty}: an update sends `{fixed}`");
             }
+        }
+    }
+
+    /// Every write the client sends is classed as the operation it is, so the limits table
+    /// (and the pacing by it) applies to the requests Segment counts.
+    #[test]
+    fn writes_are_classed_by_type_and_operation() {
+        use ResourceType as T;
+        use WriteOp as W;
+        type Case = (Method, &'static str, Option<(T, W)>);
+        let cases: &[Case] = &[
+            (
+                Method::POST,
+                "/destinations/d1/subscriptions",
+                Some((T::DestinationSubscription, W::Create)),
+            ),
+            (
+                Method::PATCH,
+                "/destinations/d1/subscriptions/s1",
+                Some((T::DestinationSubscription, W::Update)),
+            ),
+            (
+                Method::DELETE,
+                "/destinations/d1/subscriptions/s1",
+                Some((T::DestinationSubscription, W::Delete)),
+            ),
+            (Method::POST, "/labels", Some((T::Label, W::Create))),
+            (
+                Method::DELETE,
+                "/labels/team/a%3Ab",
+                Some((T::Label, W::Delete)),
+            ),
+            (Method::POST, "/invites", Some((T::User, W::Create))),
+            (Method::DELETE, "/invites", Some((T::User, W::Delete))),
+            (Method::DELETE, "/users", Some((T::User, W::Delete))),
+            (
+                Method::PUT,
+                "/users/u1/permissions",
+                Some((T::User, W::Update)),
+            ),
+            (Method::POST, "/groups", Some((T::UserGroup, W::Create))),
+            (Method::PATCH, "/groups/g1", Some((T::UserGroup, W::Update))),
+            (
+                Method::PUT,
+                "/group/g1/users",
+                Some((T::UserGroup, W::Update)),
+            ),
+            (
+                Method::PUT,
+                "/groups/g1/permissions",
+                Some((T::UserGroup, W::Update)),
+            ),
+            (
+                Method::DELETE,
+                "/groups/g1",
+                Some((T::UserGroup, W::Delete)),
+            ),
+            (Method::PATCH, "/sources/s1", Some((T::Source, W::Update))),
+            (
+                Method::PUT,
+                "/sources/s1/labels",
+                Some((T::Source, W::Update)),
+            ),
+            (
+                Method::PUT,
+                "/tracking-plans/t1/rules",
+                Some((T::TrackingPlan, W::Update)),
+            ),
+            (
+                Method::POST,
+                "/warehouses/w1/connected-sources/s1",
+                Some((T::SourceWarehouseConnection, W::Create)),
+            ),
+            (Method::GET, "/destinations/d1/subscriptions", None),
+            (Method::POST, "/nowhere", None),
+        ];
+        for (method, path, class) in cases {
+            assert_eq!(write_class(method, path), *class, "{method} {path}");
+        }
+        for (ty, op, n) in WRITE_LIMITS {
+            assert_eq!(write_limit(*ty, *op), Some(*n));
         }
     }
 

@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Bytes;
@@ -24,7 +24,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value as Json, json};
 
 use super::store::{AuditQuery, AuditRecord, Store, StoreError, Stored, Write};
-use crate::model::{Presence, ResourceType};
+use crate::model::{AttrType, Attribute, Attributes, Presence, ResourceType, Value};
 use crate::workspace::api::{self, Endpoint, paths};
 
 /// Server settings.
@@ -32,24 +32,36 @@ use crate::workspace::api::{self, Endpoint, paths};
 pub struct ServerConfig {
     /// When set, every request must carry `Authorization: Bearer <token>`.
     pub token: Option<String>,
-    /// Who the audit trail names as the actor of API changes.
+    /// The name of the API token, which the audit trail names as the actor of every change made
+    /// through the API (with no `actorEmail`: only people have one), as Segment's does; commit
+    /// messages then say `Public API token '<name>'`.
     pub actor: String,
     pub workspace_name: String,
     /// Whether `GET /audit-events` answers. Segment sells the audit trail with its Business tier;
     /// without it the endpoint answers 403, which is what this reproduces when `false`.
     pub audit_trail: bool,
+    /// Whether Segment's published per-operation write limits ([`api::WRITE_LIMITS`]) are
+    /// enforced: a write over its limit gets 429 as Segment answers it.
+    pub rate_limits: bool,
+    /// The window of those limits: a minute, as Segment's; shorter in tests.
+    pub rate_limit_window: Duration,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             token: None,
-            actor: "api-token@gitsync.local".into(),
+            actor: DEFAULT_ACTOR.into(),
             workspace_name: "Embedded Workspace".into(),
             audit_trail: true,
+            rate_limits: false,
+            rate_limit_window: Duration::from_secs(60),
         }
     }
 }
+
+/// The token name the embedded workspace's audit trail gives API changes by default.
+pub const DEFAULT_ACTOR: &str = "gitsync";
 
 /// Faults injected into the next requests by the test hooks.
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -64,6 +76,22 @@ pub struct Faults {
     /// The next `count` requests are held this long before being answered.
     #[serde(default)]
     pub delay: Option<DelayFault>,
+    /// The `nth` write (POST, PATCH, PUT or DELETE) from now on is refused and changes nothing.
+    #[serde(default)]
+    pub fail_write: Option<FailWriteFault>,
+    /// Writes seen since the faults were set.
+    #[serde(skip)]
+    writes_seen: u32,
+}
+
+/// Refuses one write: the `nth` (1 = the next) after the fault is set, with `status` and
+/// Segment's error envelope (`message`, or a default naming the fault).
+#[derive(Debug, Clone, Deserialize)]
+pub struct FailWriteFault {
+    pub nth: u32,
+    pub status: u16,
+    #[serde(default)]
+    pub message: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -90,6 +118,8 @@ struct AppState {
     config: ServerConfig,
     workspace_id: String,
     faults: Mutex<Faults>,
+    /// When each kind of limited write was last accepted, within the window.
+    limits: Mutex<HashMap<(ResourceType, api::WriteOp), std::collections::VecDeque<Instant>>>,
 }
 
 type Shared = Arc<AppState>;
@@ -168,6 +198,7 @@ pub fn router(store: Store, config: ServerConfig) -> Router {
         workspace_id: format!("ws_{}", slug(&config.workspace_name)),
         config,
         faults: Mutex::new(Faults::default()),
+        limits: Mutex::new(HashMap::new()),
     });
     let mut app = Router::new()
         .route("/", get(workspace))
@@ -327,19 +358,77 @@ async fn guard(State(state): State<Shared>, request: Request, next: Next) -> Res
         }
     }
     let is_hook = request.uri().path().starts_with("/_gitsync/");
+    let is_write = matches!(
+        *request.method(),
+        Method::POST | Method::PATCH | Method::PUT | Method::DELETE
+    );
+    let mut remaining = 1000;
     if !is_hook {
-        let (delay, fault) = take_fault(&state);
+        let (delay, fault) = take_fault(&state, is_write);
         if let Some(ms) = delay {
             tokio::time::sleep(Duration::from_millis(ms)).await;
         }
         if let Some(response) = fault {
             return response;
         }
+        if state.config.rate_limits
+            && let Some((ty, op)) = api::write_class(request.method(), request.uri().path())
+            && let Some(limit) = api::write_limit(ty, op)
+        {
+            match take_write_slot(&state, (ty, op), limit) {
+                Ok(left) => remaining = left,
+                Err(wait) => return rate_limited(wait, 0),
+            }
+        }
     }
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
-    headers.insert("x-ratelimit-remaining", HeaderValue::from_static("1000"));
+    headers.insert("x-ratelimit-remaining", HeaderValue::from(remaining));
     headers.insert("x-ratelimit-consumed", HeaderValue::from_static("1"));
+    response
+}
+
+/// Takes a place in the sliding window of a limited kind of write: the places left, or how long
+/// until the oldest place frees.
+fn take_write_slot(
+    state: &AppState,
+    class: (ResourceType, api::WriteOp),
+    limit: u32,
+) -> Result<u32, Duration> {
+    let window = state.config.rate_limit_window;
+    let now = Instant::now();
+    let mut limits = state.limits.lock().unwrap_or_else(PoisonError::into_inner);
+    let taken = limits.entry(class).or_default();
+    while taken
+        .front()
+        .is_some_and(|t| now.duration_since(*t) >= window)
+    {
+        taken.pop_front();
+    }
+    let used = u32::try_from(taken.len()).unwrap_or(u32::MAX);
+    if used >= limit {
+        let oldest = taken.front().copied().unwrap_or(now);
+        return Err(window.saturating_sub(now.duration_since(oldest)));
+    }
+    taken.push_back(now);
+    Ok(limit - used - 1)
+}
+
+/// Segment's 429: `msBeforeNext` in the error's data and the `X-RateLimit-*` headers.
+fn rate_limited(wait: Duration, consumed: u64) -> Response {
+    let ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1);
+    let body = json!({ "errors": [{
+        "type": "RequestError",
+        "message": "Too many requests",
+        "data": { "remainingPoints": 0, "msBeforeNext": ms, "consumedPoints": consumed }
+    }]});
+    let mut response = (StatusCode::TOO_MANY_REQUESTS, axum::Json(body)).into_response();
+    let headers = response.headers_mut();
+    headers.insert("x-ratelimit-remaining", HeaderValue::from_static("0"));
+    headers.insert("x-ratelimit-consumed", HeaderValue::from(consumed));
+    if let Some(v) = reset_header(ms) {
+        headers.insert("x-ratelimit-reset", v);
+    }
     response
 }
 
@@ -362,7 +451,7 @@ fn reset_header(ms: u64) -> Option<HeaderValue> {
     HeaderValue::from_str(&httpdate::fmt_http_date(reset)).ok()
 }
 
-fn take_fault(state: &AppState) -> (Option<u64>, Option<Response>) {
+fn take_fault(state: &AppState, is_write: bool) -> (Option<u64>, Option<Response>) {
     let mut faults = faults(state);
     let mut delay = None;
     if let Some(d) = &mut faults.delay
@@ -371,20 +460,36 @@ fn take_fault(state: &AppState) -> (Option<u64>, Option<Response>) {
         d.count -= 1;
         delay = Some(d.ms);
     }
+    if is_write && faults.fail_write.is_some() {
+        faults.writes_seen += 1;
+        let seen = faults.writes_seen;
+        if let Some(fail) = faults.fail_write.take_if(|f| f.nth == seen) {
+            let status =
+                StatusCode::from_u16(fail.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let kind = match status.as_u16() {
+                404 => "NotFound",
+                422 => "ValidationFailure",
+                429 => "RateLimited",
+                s if s >= 500 => "ServerError",
+                _ => "RequestError",
+            };
+            let message = fail
+                .message
+                .unwrap_or_else(|| format!("injected failure of write {seen}"));
+            return (
+                delay,
+                Some(ApiFailure::new(status, kind, message).into_response()),
+            );
+        }
+    }
     if let Some(rl) = &mut faults.rate_limit
         && rl.count > 0
     {
         rl.count -= 1;
-        let body = json!({ "errors": [{
-            "type": "RequestError",
-            "message": "Too many requests",
-            "data": { "remainingPoints": 0, "msBeforeNext": rl.ms_before_next, "consumedPoints": 21 }
-        }]});
-        let mut response = (StatusCode::TOO_MANY_REQUESTS, axum::Json(body)).into_response();
-        if let Some(v) = reset_header(rl.ms_before_next) {
-            response.headers_mut().insert("x-ratelimit-reset", v);
-        }
-        return (delay, Some(response));
+        return (
+            delay,
+            Some(rate_limited(Duration::from_millis(rl.ms_before_next), 21)),
+        );
     }
     if let Some(se) = &mut faults.server_errors
         && se.count > 0
@@ -755,21 +860,40 @@ fn validate(ty: ResourceType, object: &Map<String, Json>) -> Result<(), ApiFailu
     resource
         .check_nesting()
         .map_err(|e| ApiFailure::validation(api::camel_case(&e.attribute), e.to_string()))?;
-    for attr in ty
-        .kind()
-        .attributes
-        .iter()
-        .filter(|a| a.presence == Presence::Required)
-    {
-        if !resource.attributes.contains_key(attr.name) {
-            let field = api::camel_case(attr.name);
-            return Err(ApiFailure::validation(
-                field.clone(),
-                format!("`{field}` is required"),
-            ));
-        }
+    if let Some(field) = missing_required(ty.kind().attributes, &resource.attributes, "") {
+        return Err(ApiFailure::validation(
+            field.clone(),
+            format!("`{field}` is required"),
+        ));
     }
     Ok(())
+}
+
+/// The first required attribute missing at any depth (`actions[0].type`), as the API names it.
+fn missing_required(schema: &[Attribute], attrs: &Attributes, prefix: &str) -> Option<String> {
+    for attr in schema.iter().filter(|a| a.is_configurable()) {
+        let field = format!("{prefix}{}", api::camel_case(attr.name));
+        let missing = match (attrs.get(attr.name), &attr.ty) {
+            (None | Some(Value::Null), _) if attr.presence == Presence::Required => Some(field),
+            (Some(Value::Object(nested)), AttrType::Object(schema)) => {
+                missing_required(schema, nested, &format!("{field}."))
+            }
+            (
+                Some(Value::List(items)),
+                AttrType::ObjectList(schema) | AttrType::ObjectSet(schema),
+            ) => items.iter().enumerate().find_map(|(i, item)| match item {
+                Value::Object(nested) => {
+                    missing_required(schema, nested, &format!("{field}[{i}]."))
+                }
+                _ => None,
+            }),
+            _ => None,
+        };
+        if missing.is_some() {
+            return missing;
+        }
+    }
+    None
 }
 
 fn display_name(object: &Map<String, Json>) -> String {
@@ -800,7 +924,10 @@ fn audit(
 fn new_id(ty: ResourceType, object: &Map<String, Json>) -> String {
     match ty {
         ResourceType::Destination => super::ids::random_hex(24),
-        ResourceType::TrackingPlan => format!("tp_{}", super::ids::random_base62(27)),
+        ResourceType::TrackingPlan => format!("tp_{}", super::ids::ksuid()),
+        ResourceType::DestinationFilter
+        | ResourceType::Transformation
+        | ResourceType::UserGroup => super::ids::ksuid(),
         ResourceType::Function => {
             let prefix = match object.get("resourceType").and_then(Json::as_str) {
                 Some("SOURCE") => "sfnc",
