@@ -3,10 +3,12 @@
 
 mod completions;
 mod crds;
+#[cfg(feature = "embedded-workspace")]
 mod demo;
 mod export;
 mod fmt;
 mod operator;
+#[cfg(feature = "embedded-workspace")]
 mod serve;
 mod sync;
 
@@ -40,11 +42,13 @@ enum Command {
     Fmt(fmt::FmtArgs),
     Export(export::ExportArgs),
     Sync(sync::SyncArgs),
+    #[cfg(feature = "embedded-workspace")]
     Demo(demo::DemoArgs),
     Crds(crds::CrdsArgs),
     Operator(operator::OperatorArgs),
     FullSync(operator::FullSyncArgs),
     /// The embedded workspace.
+    #[cfg(feature = "embedded-workspace")]
     #[command(subcommand)]
     #[command(after_help = "Examples:
   gitsync workspace serve --db ws.db --token t0k --seed-hcl DIR")]
@@ -59,10 +63,12 @@ pub fn main() -> ExitCode {
         Command::Fmt(args) => fmt::run(&args),
         Command::Export(args) => export::run(&args),
         Command::Sync(args) => sync::run(&args),
+        #[cfg(feature = "embedded-workspace")]
         Command::Demo(args) => demo::run(&args),
         Command::Crds(args) => crds::run(&args),
         Command::Operator(args) => operator::run_operator(&args),
         Command::FullSync(args) => operator::run_full_sync(&args),
+        #[cfg(feature = "embedded-workspace")]
         Command::Workspace(command) => serve::run(command),
         Command::Completions(args) => completions::run(&args),
     }

@@ -2,12 +2,15 @@
 //!
 //! - [`api`]: how each resource type appears in the API (paths, shapes), shared by both ends;
 //! - [`client`]: the HTTP client (Segment's API or the embedded workspace, same code);
-//! - [`embedded`]: a real HTTP server for the part of the API gitsync uses, backed by SQLite.
+//! - `embedded` (cargo feature `embedded-workspace`, on by default): a real HTTP server for the
+//!   part of the API gitsync uses, backed by SQLite, for the demo, the tests and local use. No
+//!   code of the engine or the operator may import it.
 //!
 //! The [`Workspace`] trait is what the sync engine drives; it speaks the model, never HTTP.
 
 pub mod api;
 pub mod client;
+#[cfg(feature = "embedded-workspace")]
 pub mod embedded;
 
 use std::future::Future;
