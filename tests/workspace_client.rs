@@ -812,6 +812,28 @@ async fn a_resource_without_an_id_is_neither_updated_nor_deleted() {
             .is_some_and(|e| e.starts_with("cannot delete segment_label: it has no `key`")),
         "{e:?}"
     );
+    // A nested resource without its parent would be sent to a path naming none.
+    let orphan = resource(
+        ResourceType::DestinationSubscription,
+        Some("s1"),
+        json!({"actionId": "a", "name": "n", "enabled": true, "trigger": "type = \"track\""}),
+    );
+    for e in [
+        client.create(&orphan).await.err(),
+        client.update(&orphan).await.err(),
+        client.delete(&orphan).await.err(),
+    ] {
+        assert!(
+            matches!(
+                e,
+                Some(WorkspaceError::MissingId {
+                    field: "destination_id",
+                    ..
+                })
+            ),
+            "{e:?}"
+        );
+    }
     assert_eq!(client.stats().requests.load(Ordering::Relaxed), 0);
 }
 

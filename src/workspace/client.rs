@@ -798,11 +798,16 @@ fn id_of(resource: &Resource, operation: &'static str) -> Result<String, Workspa
         })
 }
 
-fn parent_of(resource: &Resource, ep: &Endpoint) -> Option<String> {
-    ep.parent.and_then(|p| match resource.get(p) {
-        Value::String(s) => Some(s.clone()),
-        _ => None,
-    })
+/// The parent id of a resource of a nested type (a filter's destination, a profiles
+/// warehouse's space); without one the request would go to a path naming no parent.
+fn parent_of(
+    resource: &Resource,
+    ep: &Endpoint,
+    operation: &'static str,
+) -> Result<Option<String>, WorkspaceError> {
+    ep.parent
+        .map(|p| naming_attr(resource, p, operation))
+        .transpose()
 }
 
 fn describe_transport_error(e: &reqwest::Error, timeout: Duration) -> String {
@@ -1161,7 +1166,7 @@ impl Workspace for Client {
         let ep = endpoint(resource.ty)?;
         let object = api::to_api(resource);
         let body = api::create_body(resource.ty, &object);
-        let parent = parent_of(resource, ep);
+        let parent = parent_of(resource, ep, "create")?;
         let id = if resource.ty == ResourceType::User {
             self.call(Method::POST, paths::INVITES, &[], Some(&body), ep.media)
                 .await?;
@@ -1208,7 +1213,7 @@ impl Workspace for Client {
         }
         let ep = endpoint(resource.ty)?;
         let id = id_of(resource, "update")?;
-        let parent = parent_of(resource, ep);
+        let parent = parent_of(resource, ep, "update")?;
         let path = ep.item_path(parent.as_deref(), &id);
         // What the workspace holds now, as it serves it and in the same normal form, so that only
         // real changes are written (each write is an audit event, and so a commit, downstream).
@@ -1271,7 +1276,7 @@ impl Workspace for Client {
             }
             _ => {
                 let id = id_of(resource, "delete")?;
-                let path = ep.item_path(parent_of(resource, ep).as_deref(), &id);
+                let path = ep.item_path(parent_of(resource, ep, "delete")?.as_deref(), &id);
                 self.call(Method::DELETE, &path, &[], None, ep.media)
                     .await?;
             }
