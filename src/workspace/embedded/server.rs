@@ -584,6 +584,19 @@ fn whole_list(key: &str, items: Vec<Json>) -> ApiResult {
 // ------------------------------------------------------------------------------------------
 // Generic resource operations
 
+/// The path of a collection: a nested one names its parent (`/destination/{parent}/filters`).
+#[derive(Debug, Deserialize)]
+struct CollectionPath {
+    parent: Option<String>,
+}
+
+/// The path of one resource: its id, under its parent for a nested type.
+#[derive(Debug, Deserialize)]
+struct ItemPath {
+    parent: Option<String>,
+    id: String,
+}
+
 fn type_key(ep: &Endpoint) -> &'static str {
     ep.ty.terraform_type()
 }
@@ -724,10 +737,10 @@ fn served(ep: &Endpoint, stored: &Stored, listing: bool, workspace_id: &str) -> 
 async fn list(
     ep: &'static Endpoint,
     State(state): State<Shared>,
-    Path(path): Path<HashMap<String, String>>,
+    Path(path): Path<CollectionPath>,
     Query(query): Query<HashMap<String, String>>,
 ) -> ApiResult {
-    let parent = path.get("parent").map(String::as_str);
+    let parent = path.parent.as_deref();
     check_parent(&state, ep, parent)?;
     if ep.ty == ResourceType::InsertFunctionInstance && !query.contains_key("functionId") {
         return Err(ApiFailure::validation(
@@ -787,7 +800,7 @@ async fn list(
 async fn get_one(
     ep: &'static Endpoint,
     State(state): State<Shared>,
-    Path(path): Path<HashMap<String, String>>,
+    Path(path): Path<ItemPath>,
 ) -> ApiResult {
     let stored = find(ep, &state, &path)?;
     let mut body = Map::new();
@@ -814,24 +827,15 @@ fn check_parent(state: &AppState, ep: &Endpoint, parent: Option<&str>) -> Result
     }
 }
 
-fn find(
-    ep: &Endpoint,
-    state: &AppState,
-    path: &HashMap<String, String>,
-) -> Result<Stored, ApiFailure> {
-    let id = path.get("id").map(String::as_str).unwrap_or_default();
-    found(ep, path, state.store.get(type_key(ep), id)?)
+fn find(ep: &Endpoint, state: &AppState, path: &ItemPath) -> Result<Stored, ApiFailure> {
+    found(ep, path, state.store.get(type_key(ep), &path.id)?)
 }
 
 /// The resource a path names, if it is there and under the path's parent.
-fn found(
-    ep: &Endpoint,
-    path: &HashMap<String, String>,
-    stored: Option<Stored>,
-) -> Result<Stored, ApiFailure> {
-    let id = path.get("id").map(String::as_str).unwrap_or_default();
+fn found(ep: &Endpoint, path: &ItemPath, stored: Option<Stored>) -> Result<Stored, ApiFailure> {
+    let id = &path.id;
     let stored = stored.ok_or_else(|| ApiFailure::not_found(format!("{} {id}", ep.item_key)))?;
-    if let (Some(parent), Some(attr)) = (path.get("parent"), ep.parent) {
+    if let (Some(parent), Some(attr)) = (&path.parent, ep.parent) {
         let field = api::camel_case(attr);
         if stored.object.get(&field).and_then(Json::as_str) != Some(parent.as_str()) {
             return Err(ApiFailure::not_found(format!(
@@ -952,10 +956,10 @@ fn new_id(ty: ResourceType, object: &Map<String, Json>) -> String {
 async fn create(
     ep: &'static Endpoint,
     State(state): State<Shared>,
-    Path(path): Path<HashMap<String, String>>,
+    Path(path): Path<CollectionPath>,
     body: Bytes,
 ) -> ApiResult {
-    let parent = path.get("parent").cloned();
+    let parent = path.parent;
     check_parent(&state, ep, parent.as_deref())?;
     let body = parse_body(&body)?;
     let mut object = api::object_from_create(ep.ty, parent.as_deref(), &body);
@@ -1008,12 +1012,12 @@ async fn create(
 async fn update(
     ep: &'static Endpoint,
     State(state): State<Shared>,
-    Path(path): Path<HashMap<String, String>>,
+    Path(path): Path<ItemPath>,
     body: Bytes,
 ) -> ApiResult {
     let body = parse_body(&body)?;
-    let id = path.get("id").cloned().unwrap_or_default();
-    let parent = path.get("parent").cloned();
+    let id = path.id.clone();
+    let parent = path.parent.clone();
     // Read, change and write in one transaction: a concurrent PATCH of another field of the same
     // resource must not be lost between the read and the write.
     let stored = state.store.modify(type_key(ep), &id, |current| {
@@ -1064,10 +1068,10 @@ fn keep_masked_secrets(old: &Map<String, Json>, object: &mut Map<String, Json>) 
 async fn delete_one(
     ep: &'static Endpoint,
     State(state): State<Shared>,
-    Path(path): Path<HashMap<String, String>>,
+    Path(path): Path<ItemPath>,
 ) -> ApiResult {
     let stored = find(ep, &state, &path)?;
-    let id = path.get("id").cloned().unwrap_or_default();
+    let id = path.id.clone();
     let record = audit(&state, ep.ty, &id, "Deleted", &stored.object);
     state.store.delete(type_key(ep), &id, &record)?;
     ok(json!({ "status": "SUCCESS" }))
@@ -1402,10 +1406,17 @@ async fn audit_events(
     };
     let (events, more) = state.store.audit_events(&q)?;
     let last = events.last().map(|(seq, _)| *seq);
-    let events: Vec<Json> = events
+    let events = events
         .into_iter()
-        .map(|(_, e)| serde_json::to_value(e).unwrap_or(Json::Null))
-        .collect();
+        .map(|(_, e)| serde_json::to_value(e))
+        .collect::<Result<Vec<Json>, _>>()
+        .map_err(|e| {
+            ApiFailure::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "ServerError",
+                format!("an audit event cannot be served: {e}"),
+            )
+        })?;
     ok(json!({ "events": events, "pagination": page_info(after, last, more, None) }))
 }
 
