@@ -812,6 +812,16 @@ async fn a_resource_without_an_id_is_neither_updated_nor_deleted() {
             .is_some_and(|e| e.starts_with("cannot delete segment_label: it has no `key`")),
         "{e:?}"
     );
+    // Labels have no update in the API: a change to one is a replacement.
+    let label = resource(
+        ResourceType::Label,
+        None,
+        json!({"key": "team", "value": "web"}),
+    );
+    assert_eq!(
+        client.update(&label).await.err().map(|e| e.to_string()),
+        Some("segment_label cannot change in place: the Public API has no update for it; replace it instead (delete, then create)".into())
+    );
     // A nested resource without its parent would be sent to a path naming none.
     let orphan = resource(
         ResourceType::DestinationSubscription,

@@ -1211,6 +1211,9 @@ impl Workspace for Client {
             self.write_schema_settings(resource).await?;
             return Ok(resource.clone());
         }
+        if resource.ty == ResourceType::Label {
+            return Err(WorkspaceError::NotUpdatable { ty: resource.ty });
+        }
         let ep = endpoint(resource.ty)?;
         let id = id_of(resource, "update")?;
         let parent = parent_of(resource, ep, "update")?;

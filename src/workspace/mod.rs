@@ -127,6 +127,11 @@ pub enum WorkspaceError {
         operation: &'static str,
         field: &'static str,
     },
+    /// A type whose every attribute forces replacement has no update operation in the API.
+    #[error(
+        "{ty} cannot change in place: the Public API has no update for it; replace it instead (delete, then create)"
+    )]
+    NotUpdatable { ty: ResourceType },
     /// An import id that does not have its type's shape (`<destination_id>:<id>`, `key:value`).
     #[error("`{import_id}` is not an import id of {ty}: expected `{expected}`")]
     BadImportId {
