@@ -8,6 +8,11 @@
 //! API differs from that rule are listed here, by name ([`FIELD_NAMES`] and the hooks in
 //! [`from_api`] / [`to_api`]).
 //!
+//! It also holds what both ends must agree on about writes: the create / update / follow-up
+//! bodies (what an update may carry derived from the schema's `forces_replacement`), the paths
+//! outside the collection pattern ([`paths`]), and Segment's per-operation write limits
+//! ([`WRITE_LIMITS`]), which the embedded workspace enforces and apply paces by.
+//!
 //! A "full object" here is the API's read shape of a resource plus the parts the API serves from
 //! separate endpoints (tracking plan `rules`, user group `members`, function `code` and
 //! `settings`), so that one JSON object carries everything the model needs.

@@ -5,8 +5,13 @@
 //! gets 422 with the offending field. Every error answer, axum's own rejections included, is in
 //! Segment's `{"errors": [...]}` envelope. Secrets are served masked by the one rule of
 //! [`api::mask_secrets`], at any depth of `settings`, however they were stored. A change computed
-//! from the stored state is read and written in one transaction ([`Store::modify`]). Test hooks
-//! under `/_gitsync/` inject rate limiting, server errors and delays into the next requests.
+//! from the stored state is read and written in one transaction ([`Store::modify`]). Created
+//! resources get ids in Segment's formats, and the audit trail names the API token as the actor.
+//! With [`ServerConfig::rate_limits`], Segment's published per-operation write limits
+//! ([`api::WRITE_LIMITS`]) are enforced with Segment's 429. Test hooks under `/_gitsync/` inject
+//! rate limiting, server errors and delays into the next requests, or fail the nth write; a
+//! refused request never changes the store. Paths come from [`api::paths`] and [`api::ENDPOINTS`],
+//! never written here.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
