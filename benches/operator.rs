@@ -246,7 +246,7 @@ fn run(root: &Path, log: &Path) -> Result<()> {
             .insert("name".into(), Value::String(format!("Bench change {i}")));
         rt.block_on(client.update(&s))?;
         subjects.push(format!(
-            "Source '{}' modified by api-token@gitsync.local",
+            "Source '{}' modified by Public API token 'gitsync'",
             s.id.clone().unwrap_or_default()
         ));
     }

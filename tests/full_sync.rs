@@ -198,9 +198,9 @@ async fn incremental_sync_commits_each_change_and_resumes_from_the_branch() {
     assert_eq!(
         subjects.lines().collect::<Vec<_>>(),
         [
-            format!("Reverse ETL Model '{mid}' modified by api-token@gitsync.local"),
-            "Label 'environment:dev' deleted by api-token@gitsync.local".to_string(),
-            format!("Destination '{did}' disabled by api-token@gitsync.local"),
+            format!("Reverse ETL Model '{mid}' modified by Public API token 'gitsync'"),
+            "Label 'environment:dev' deleted by Public API token 'gitsync'".to_string(),
+            format!("Destination '{did}' disabled by Public API token 'gitsync'"),
         ]
     );
     assert_eq!(

@@ -273,7 +273,7 @@ spec:
 
     // A workspace change becomes a commit within the interval.
     let id = rename_first_source(&client, "Renamed by the operator test").await;
-    let expected = format!("Source '{id}' modified by api-token@gitsync.local");
+    let expected = format!("Source '{id}' modified by Public API token 'gitsync'");
     wait_until(
         "the change's commit",
         Duration::from_secs(15),
@@ -350,7 +350,7 @@ spec:
             r#"{"spec":{"suspend":false}}"#,
         ],
     );
-    let resumed = format!("Source '{suspended_id}' modified by api-token@gitsync.local");
+    let resumed = format!("Source '{suspended_id}' modified by Public API token 'gitsync'");
     wait_until(
         "the change made while suspended, after resuming",
         Duration::from_secs(20),
@@ -418,7 +418,7 @@ spec:
     );
     assert!(ok, "{out}");
     let fixed_id = rename_first_source(&client, "After the fix").await;
-    let fixed = format!("Source '{fixed_id}' modified by api-token@gitsync.local");
+    let fixed = format!("Source '{fixed_id}' modified by Public API token 'gitsync'");
     wait_until(
         "recovery after fixing the Secret",
         Duration::from_secs(30),
@@ -662,7 +662,7 @@ async fn two_operators_only_the_leader_writes_and_the_standby_takes_over() {
             .insert("name".into(), Value::String(format!("Led by one {i}")));
         client.update(&s).await.unwrap_or_else(|e| panic!("{e}"));
         expected.push(format!(
-            "Source '{}' modified by api-token@gitsync.local",
+            "Source '{}' modified by Public API token 'gitsync'",
             s.id.clone().unwrap_or_default()
         ));
         let want = expected.last().cloned().unwrap_or_default();
@@ -696,7 +696,7 @@ async fn two_operators_only_the_leader_writes_and_the_standby_takes_over() {
         .insert("name".into(), Value::String("While nobody leads".into()));
     client.update(&s).await.unwrap_or_else(|e| panic!("{e}"));
     let want = format!(
-        "Source '{}' modified by api-token@gitsync.local",
+        "Source '{}' modified by Public API token 'gitsync'",
         s.id.clone().unwrap_or_default()
     );
     expected.push(want.clone());
@@ -792,7 +792,7 @@ subjects: [{kind: User, name: gitsync-operator-test, apiGroup: rbac.authorizatio
     );
     kubectl_wait_ready(&cluster, "gitsync/rbac", "60s", &operator.log);
     let id = rename_first_source(&client, "Under least privilege").await;
-    let expected = format!("Source '{id}' modified by api-token@gitsync.local");
+    let expected = format!("Source '{id}' modified by Public API token 'gitsync'");
     wait_until(
         "a commit from the restricted operator",
         Duration::from_secs(15),

@@ -117,11 +117,11 @@ fn the_demo_runs_end_to_end() {
     );
     assert!(stdout.contains("with 80 sample resources"), "{stdout}");
     assert!(
-        stdout.contains("disabled by api-token@gitsync.local"),
+        stdout.contains("disabled by Public API token 'gitsync'"),
         "{stdout}"
     );
     assert!(
-        stdout.contains("modified by api-token@gitsync.local"),
+        stdout.contains("modified by Public API token 'gitsync'"),
         "{stdout}"
     );
     let log = Command::new("git")

@@ -284,7 +284,7 @@ async fn a_forged_or_copied_point_never_makes_the_sync_skip_a_change() {
         let subject = git(&remote_path, &["log", "-1", "--format=%s", "main"]);
         assert_eq!(
             subject,
-            format!("Source '{id}' modified by api-token@gitsync.local")
+            format!("Source '{id}' modified by Public API token 'gitsync'")
         );
         let file = git(&remote_path, &["show", &format!("main:sources/{id}.tf")]);
         assert!(file.contains(&format!("renamed {n}")), "{file}");
@@ -391,6 +391,6 @@ async fn a_branch_with_no_trusted_point_is_compared_not_skipped() {
     assert_eq!(poll.commits().len(), 1, "{poll:?}");
     assert_eq!(
         git(&remote_path, &["log", "-1", "--format=%s", "main"]),
-        format!("Source '{later}' modified by api-token@gitsync.local")
+        format!("Source '{later}' modified by Public API token 'gitsync'")
     );
 }

@@ -812,6 +812,38 @@ async fn a_resource_without_an_id_is_neither_updated_nor_deleted() {
             .is_some_and(|e| e.starts_with("cannot delete segment_label: it has no `key`")),
         "{e:?}"
     );
+    // Labels have no update in the API: a change to one is a replacement.
+    let label = resource(
+        ResourceType::Label,
+        None,
+        json!({"key": "team", "value": "web"}),
+    );
+    assert_eq!(
+        client.update(&label).await.err().map(|e| e.to_string()),
+        Some("segment_label cannot change in place: the Public API has no update for it; replace it instead (delete, then create)".into())
+    );
+    // A nested resource without its parent would be sent to a path naming none.
+    let orphan = resource(
+        ResourceType::DestinationSubscription,
+        Some("s1"),
+        json!({"actionId": "a", "name": "n", "enabled": true, "trigger": "type = \"track\""}),
+    );
+    for e in [
+        client.create(&orphan).await.err(),
+        client.update(&orphan).await.err(),
+        client.delete(&orphan).await.err(),
+    ] {
+        assert!(
+            matches!(
+                e,
+                Some(WorkspaceError::MissingId {
+                    field: "destination_id",
+                    ..
+                })
+            ),
+            "{e:?}"
+        );
+    }
     assert_eq!(client.stats().requests.load(Ordering::Relaxed), 0);
 }
 
@@ -854,4 +886,665 @@ async fn secrets_a_workspace_serves_in_clear_come_out_of_the_client_masked() {
             "region": "us"
         })))
     );
+}
+
+const ORPHANS_PARENT: &str = "0000000000000000000000aa";
+
+/// A workspace holding every one of the 16 types: the 2025 sample, the 2024 sample's user group,
+/// synthetic padding (so that listing a type costs many requests), and the four types Git Sync
+/// does not export, created through the API.
+async fn every_type() -> TestWorkspace {
+    let ws = TestWorkspace::start(Some(TOKEN)).await;
+    let mut seed = gitsync::sync::tree::read_dir(&common::fixture_dir("v2025"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let v2024 = gitsync::sync::tree::read_dir(&common::fixture_dir("v2024"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    seed.extend(
+        v2024
+            .into_iter()
+            .filter(|(_, r)| r.ty == ResourceType::UserGroup),
+    );
+    seed.extend(
+        synthetic::workspace(300, 11)
+            .into_iter()
+            .map(|r| (r.path().unwrap_or_default(), r)),
+    );
+    // A filter whose destination the seed lacks: the seed keeps a placeholder parent for it.
+    let mut orphan = seed
+        .iter()
+        .find(|(_, r)| r.ty == ResourceType::DestinationFilter)
+        .map(|(_, r)| r.clone())
+        .unwrap_or_else(|| panic!("no filter in the sample"));
+    orphan.id = Some("2l2FQE4EPsN16TX1Fy0Orphan0".into());
+    orphan.attributes.insert(
+        "destination_id".into(),
+        Value::String(ORPHANS_PARENT.into()),
+    );
+    seed.push((orphan.path().unwrap_or_default(), orphan));
+    gitsync::workspace::embedded::seed(&ws.store, &seed).unwrap_or_else(|e| panic!("{e}"));
+    let client = ws.client(TOKEN);
+    let (source, warehouse, plan) = (
+        "2zuUSLNZqjUzDKb7QEFGfq",
+        "bGL6b6CFmfnghd3P9d3tX8",
+        "tp_2GMTdawlncDdbCuH0yyzCFeAUmg",
+    );
+    for new in [
+        resource(
+            ResourceType::SourceWarehouseConnection,
+            None,
+            json!({"sourceId": source, "warehouseId": warehouse}),
+        ),
+        resource(
+            ResourceType::SourceTrackingPlanConnection,
+            None,
+            json!({"sourceId": source, "trackingPlanId": plan,
+                   "schemaSettings": {"track": {"allowUnplannedEvents": false}}}),
+        ),
+        resource(
+            ResourceType::InsertFunctionInstance,
+            None,
+            json!({"functionId": "ifnd_657b1fbc174c6cd8eb93a957",
+                   "integrationId": "66c7c3c0da4ea46121571a99",
+                   "name": "enrich", "enabled": true, "settings": {"region": "eu"}}),
+        ),
+        resource(
+            ResourceType::UserGroup,
+            None,
+            json!({"name": "Second", "members": ["ana@example.com"],
+                   "permissions": [{"roleId": "1Mc8DEHhMqqSkb5cPjtu9pAEyNf",
+                                    "resources": [{"id": "mbj3HAIe6A", "type": "WORKSPACE"}]}]}),
+        ),
+        resource(
+            ResourceType::ProfilesWarehouse,
+            None,
+            json!({"spaceId": "spa_1", "metadataId": "55d3d3aea3c", "enabled": true,
+                   "name": "Profiles", "settings": {"host": "db.example.com"}}),
+        ),
+    ] {
+        client
+            .create(&new)
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e}", new.ty));
+    }
+    ws
+}
+
+/// `get` reads one resource by its import id, equal to its element of `list` (labels, rules,
+/// members, schema settings included), in the requests of that resource alone: with a page size
+/// of 1 a listing costs a request per resource, and `get` costs one (plus the parts served
+/// separately). A resource the workspace does not hold, or whose parent it does not hold, is
+/// `None`; an import id of the wrong shape is an error naming the shape.
+#[tokio::test(flavor = "multi_thread")]
+async fn get_reads_one_resource_by_import_id_as_list_returns_it_without_listing() {
+    let ws = every_type().await;
+    let client = ws.client(TOKEN);
+    for ty in ResourceType::ALL {
+        let listed = client
+            .list(ty)
+            .await
+            .unwrap_or_else(|e| panic!("{ty}: {e}"));
+        assert!(!listed.is_empty(), "{ty}: nothing to get");
+        let lister = ws.client_with(TOKEN, |c| c.page_size = 1);
+        lister
+            .list(ty)
+            .await
+            .unwrap_or_else(|e| panic!("{ty}: {e}"));
+        let listing = lister.stats().requests.load(Ordering::Relaxed);
+        let mut most = 0;
+        for expected in listed.iter().take(20) {
+            let import_id = expected.import_id().unwrap_or_else(|e| panic!("{ty}: {e}"));
+            let one = ws.client_with(TOKEN, |c| c.page_size = 1);
+            let got = one
+                .get(ty, &import_id)
+                .await
+                .unwrap_or_else(|e| panic!("{ty} {import_id}: {e}"));
+            assert_eq!(got.as_ref(), Some(expected), "{ty} {import_id}");
+            let rules = match expected.get("rules") {
+                Value::List(rules) => rules.len() as u64,
+                _ => 0,
+            };
+            // The read of the object, then what is served apart: rule pages; group users and
+            // invites; a source's schema settings.
+            let bound = match ty {
+                ResourceType::TrackingPlan => 1 + rules.max(1),
+                ResourceType::UserGroup => 3,
+                ResourceType::SourceTrackingPlanConnection => 2,
+                _ => 1,
+            };
+            most = most.max(bound);
+            let requests = one.stats().requests.load(Ordering::Relaxed);
+            assert!(
+                requests <= bound,
+                "{ty} {import_id}: {requests} requests, at most {bound} (listing: {listing})"
+            );
+        }
+        // So that the bound means something: a listing would have cost more (labels have no
+        // read by id, and a get of one is their one listing).
+        assert!(
+            listing > most || ty == ResourceType::Label,
+            "{ty}: listing costs {listing} requests, a get up to {most}"
+        );
+        let parent = match ty.kind().import_id {
+            gitsync::model::ImportId::ParentAndOwnId { parent } => match listed[0].get(parent) {
+                Value::String(p) => Some(p.clone()),
+                _ => None,
+            },
+            _ => None,
+        };
+        let absent: Vec<String> = match ty.kind().import_id {
+            gitsync::model::ImportId::OwnId => vec!["nope".into()],
+            gitsync::model::ImportId::ParentAndOwnId { .. } => {
+                vec![
+                    format!("{}:nope", parent.unwrap_or_default()),
+                    "nope:nope".into(),
+                ]
+            }
+            gitsync::model::ImportId::Attributes(_) => {
+                let first = listed[0].import_id().unwrap_or_default();
+                let (a, _) = first.split_once(':').unwrap_or_default();
+                vec![format!("{a}:nope"), "nope:nope".into()]
+            }
+        };
+        for id in absent {
+            assert_eq!(
+                client.get(ty, &id).await.map_err(|e| e.to_string()),
+                Ok(None),
+                "{ty} {id}"
+            );
+        }
+    }
+    // The seed's placeholder destination (the parent of a filter whose destination file the
+    // sample lacks) is no resource, as listings skip it.
+    assert_eq!(
+        client
+            .get(ResourceType::Destination, ORPHANS_PARENT)
+            .await
+            .map_err(|e| e.to_string()),
+        Ok(None)
+    );
+    let e = client
+        .get(
+            ResourceType::DestinationFilter,
+            "2l2FQE4EPsN16TX1Fy0SVPaixST",
+        )
+        .await
+        .map_err(|e| e.to_string());
+    assert_eq!(
+        e,
+        Err("`2l2FQE4EPsN16TX1Fy0SVPaixST` is not an import id of segment_destination_filter: expected `<destination_id>:<id>`".into())
+    );
+}
+
+/// A workspace (as Segment is) where an invitation stays pending until accepted: `GET /users`
+/// does not list the invited user, `GET /invites` lists `pending`.
+async fn invite_server(pending: &'static [&'static str]) -> (String, Log) {
+    let log: Log = Default::default();
+    let seen = log.clone();
+    let app = axum::Router::new()
+        .route(
+            "/invites",
+            axum::routing::post(|| async {
+                (
+                    axum::http::StatusCode::CREATED,
+                    axum::Json(json!({"data": {"emails": ["new@example.com"]}})),
+                )
+            })
+            .get(move || async move {
+                axum::Json(json!({"data": {"invites": pending, "pagination": {"current": "c_0", "next": null}}}))
+            })
+            .delete(
+                move |q: axum::extract::RawQuery| {
+                    let seen = seen.clone();
+                    async move {
+                        seen.lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .push(format!("DELETE /invites?{}", q.0.unwrap_or_default()));
+                        axum::Json(json!({"data": {"status": "SUCCESS"}}))
+                    }
+                },
+            ),
+        )
+        .route(
+            "/users",
+            axum::routing::get(|| async {
+                axum::Json(json!({"data": {"users": [], "pagination": {"current": "c_0", "next": null}}}))
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let url = format!(
+        "http://{}",
+        listener.local_addr().unwrap_or_else(|e| panic!("{e}"))
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, log)
+}
+
+type Log = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
+
+/// D6: after an invitation, the new user's id is the listed user's id, or the email while the
+/// invitation is pending (as the provider has it), and a pending invitation is deleted as one.
+/// An invitation the workspace shows nowhere is an error, never a guessed id.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_invited_user_gets_a_real_id_or_the_email_while_pending_never_a_guess() {
+    let mut attrs = Attributes::new();
+    attrs.insert("email".into(), Value::String("new@example.com".into()));
+    attrs.insert("permissions".into(), Value::List(vec![]));
+    let user = Resource::new(ResourceType::User, None, attrs);
+    let client_for = |url: String| {
+        let mut config = gitsync::workspace::ClientConfig::new(url, TOKEN, "t");
+        config.max_attempts = 1;
+        gitsync::workspace::Client::new(config).unwrap_or_else(|e| panic!("{e}"))
+    };
+
+    let (url, log) = invite_server(&["new@example.com"]).await;
+    let client = client_for(url);
+    // Pending: there is no user to read back yet; the id is the email.
+    let created = client.create(&user).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(created.id.as_deref(), Some("new@example.com"));
+    let mut pending = user.clone();
+    pending.id = Some("new@example.com".into());
+    client
+        .delete(&pending)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        log.lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_slice(),
+        ["DELETE /invites?emails.0=new%40example.com"]
+    );
+
+    let (url, _) = invite_server(&[]).await;
+    let e = client_for(url)
+        .create(&user)
+        .await
+        .err()
+        .map(|e| e.to_string());
+    assert_eq!(
+        e.as_deref(),
+        Some(
+            "POST /invites: unexpected response: the workspace accepted the invitation of new@example.com but lists them neither among its users nor among its pending invitations, so the new user's id is unknown; check the workspace's users before retrying, the invitation may have been made"
+        )
+    );
+}
+
+/// What an id looks like: its prefix, its length after it, and whether it is hex.
+fn id_shape(id: &str) -> (String, usize, bool) {
+    let (prefix, rest) = match id.split_once('_') {
+        Some((p, r)) => (format!("{p}_"), r),
+        None => (String::new(), id),
+    };
+    (
+        prefix,
+        rest.len(),
+        rest.bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()),
+    )
+}
+
+/// New copies of the first sample resource of each type Git Sync exports, created through the
+/// API (labels and users made new by their value and email; children under a new destination).
+async fn create_one_of_each(
+    client: &gitsync::workspace::Client,
+    tree: &[(String, Resource)],
+) -> Vec<(Resource, Resource)> {
+    let mut out = Vec::new();
+    let mut destination = None;
+    for ty in ResourceType::git_sync_types() {
+        let Some((path, sample)) = tree.iter().find(|(_, r)| r.ty == ty) else {
+            continue;
+        };
+        let mut new = sample.clone();
+        new.id = None;
+        let set = |r: &mut Resource, k: &str, v: &str| {
+            r.attributes.insert(k.into(), Value::String(v.into()));
+        };
+        match ty {
+            ResourceType::Label => set(&mut new, "value", "copy"),
+            ResourceType::User => set(&mut new, "email", "copy@example.com"),
+            ResourceType::DestinationFilter | ResourceType::DestinationSubscription => {
+                let d: &String = destination
+                    .as_ref()
+                    .unwrap_or_else(|| panic!("no destination"));
+                set(&mut new, "destination_id", d);
+            }
+            _ => {}
+        }
+        if ty == ResourceType::Source {
+            new.attributes
+                .insert("settings".into(), Value::Json(json!({"location": "us"})));
+        }
+        let created = client
+            .create(&new)
+            .await
+            .unwrap_or_else(|e| panic!("{path}: {e}"));
+        if ty == ResourceType::Destination {
+            destination = created.id.clone();
+        }
+        out.push((sample.clone(), created));
+    }
+    out
+}
+
+fn samples() -> Vec<(String, Resource)> {
+    let mut tree = gitsync::sync::tree::read_dir(&common::fixture_dir("v2025"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    tree.extend(
+        gitsync::sync::tree::read_dir(&common::fixture_dir("v2024"))
+            .unwrap_or_else(|e| panic!("{e}"))
+            .into_iter()
+            .filter(|(_, r)| r.ty == ResourceType::UserGroup),
+    );
+    tree
+}
+
+/// A created resource's id has the shape of the ids Segment gave the same type in real Git Sync
+/// output (22 base62 characters, 24 hex digits, a 27-character KSUID, `tp_`, `dfn_`), and the
+/// audit trail names the API token as the actor of each change, without an email, as Segment's
+/// does for token writes.
+#[tokio::test(flavor = "multi_thread")]
+async fn created_ids_have_segments_formats_and_changes_name_the_token() {
+    let ws = TestWorkspace::start(Some(TOKEN)).await;
+    let tree = samples();
+    gitsync::workspace::embedded::seed(&ws.store, &tree).unwrap_or_else(|e| panic!("{e}"));
+    let client = ws.client(TOKEN);
+    let start = gitsync::workspace::now_rfc3339();
+    let created = create_one_of_each(&client, &tree).await;
+    assert_eq!(created.len(), 12);
+    for (sample, new) in &created {
+        if sample.ty == ResourceType::Label {
+            continue;
+        }
+        let (want, got) = (
+            sample.id.clone().unwrap_or_default(),
+            new.id.clone().unwrap_or_default(),
+        );
+        assert_eq!(
+            id_shape(&got),
+            id_shape(&want),
+            "{}: {got} vs {want}",
+            sample.ty
+        );
+        assert_ne!(got, want);
+    }
+    let events = client
+        .audit_events(&start)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(events.len() >= 12, "{events:#?}");
+    for e in &events {
+        assert_eq!(
+            (e.actor.as_str(), e.actor_email.as_deref()),
+            ("gitsync", None),
+            "{e:?}"
+        );
+        assert_eq!(
+            gitsync::sync::messages::actor(e),
+            "Public API token 'gitsync'"
+        );
+    }
+}
+
+/// Every required attribute, at any depth, is checked on create: a create without one is
+/// refused with 422 naming it, and stores nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_create_without_a_required_attribute_is_refused_naming_it() {
+    let ws = TestWorkspace::start(Some(TOKEN)).await;
+    let tree = samples();
+    gitsync::workspace::embedded::seed(&ws.store, &tree).unwrap_or_else(|e| panic!("{e}"));
+    let client = ws.client(TOKEN);
+    let created = create_one_of_each(&client, &tree).await;
+    let mut checked = 0;
+    let mut unnamed = Vec::new();
+    for (_, made) in &created {
+        let ty = made.ty;
+        let ep = gitsync::workspace::api::endpoint(ty).unwrap_or_else(|| panic!("{ty}"));
+        for attr in ty.kind().attributes.iter().filter(|a| {
+            a.presence == gitsync::model::Presence::Required
+                && a.is_configurable()
+                // The parent is the path, not the body.
+                && Some(a.name) != ep.parent
+                // Collections the API takes through their own writes start empty (a plan without
+                // rules, a group without members): `validate` holds the HCL to them, the API
+                // cannot. A warehouse's settings always hold its name.
+                && !matches!(
+                    a.ty,
+                    gitsync::model::AttrType::Set(_)
+                        | gitsync::model::AttrType::List(_)
+                        | gitsync::model::AttrType::ObjectSet(_)
+                        | gitsync::model::AttrType::ObjectList(_)
+                )
+                && (ty, a.name) != (ResourceType::Warehouse, "settings")
+        }) {
+            let mut bad = made.clone();
+            bad.id = None;
+            if ty == ResourceType::Label {
+                bad.attributes
+                    .insert("value".into(), Value::String("another".into()));
+            }
+            if ty == ResourceType::User {
+                bad.attributes
+                    .insert("email".into(), Value::String("other@example.com".into()));
+            }
+            bad.attributes.remove(attr.name);
+            let before = ws
+                .store
+                .list(ty.terraform_type(), None, 0, 100_000)
+                .map(|(r, _)| r.len());
+            let e = client.create(&bad).await.err();
+            let field = gitsync::workspace::api::camel_case(attr.name);
+            let refused = match &e {
+                Some(WorkspaceError::Rejected {
+                    status: 422,
+                    errors,
+                    ..
+                }) => errors.first().and_then(|e| e.field.clone()),
+                _ => None,
+            };
+            // A user without an email is refused by the client (nothing would name them).
+            let named = refused.as_deref() == Some(field.as_str())
+                || refused.as_deref() == Some("invites[0].email")
+                || matches!(e, Some(WorkspaceError::MissingId { field: "email", .. }));
+            if !named {
+                unnamed.push(format!("{ty} without `{}`: {e:?}", attr.name));
+                continue;
+            }
+            let after = ws
+                .store
+                .list(ty.terraform_type(), None, 0, 100_000)
+                .map(|(r, _)| r.len());
+            assert_eq!(
+                before.ok(),
+                after.ok(),
+                "{ty}: a refused create stored something"
+            );
+            checked += 1;
+        }
+    }
+    assert!(unnamed.is_empty(), "{unnamed:#?}");
+    assert!(checked >= 25, "{checked}");
+    // Nested: a filter action without its type.
+    let (_, filter) = created
+        .iter()
+        .find(|(s, _)| s.ty == ResourceType::DestinationFilter)
+        .unwrap_or_else(|| panic!("no filter"));
+    let mut bad = filter.clone();
+    bad.id = None;
+    if let Some(Value::List(actions)) = bad.attributes.get_mut("actions")
+        && let Some(Value::Object(first)) = actions.first_mut()
+    {
+        first.remove("type");
+    }
+    let e = client
+        .create(&bad)
+        .await
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(e.contains("(field `actions[0].type`)"), "{e}");
+}
+
+/// The fault switch fails exactly the nth write from the moment it is set (reads and the switch
+/// itself do not count), answers it with the status and Segment's error envelope, and the
+/// refused write changes nothing; the writes after it succeed.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_nth_write_fails_and_changes_nothing() {
+    let ws = TestWorkspace::start(Some(TOKEN)).await;
+    let client = ws.client_with(TOKEN, |c| c.max_attempts = 1);
+    ws.faults(
+        TOKEN,
+        json!({"failWrite": {"nth": 3, "status": 422, "message": "refused on purpose"}}),
+    )
+    .await;
+    let label = |v: &str| {
+        resource(
+            ResourceType::Label,
+            None,
+            json!({"key": "team", "value": v}),
+        )
+    };
+    let mut outcomes = Vec::new();
+    for v in ["a", "b", "c", "d", "e"] {
+        client
+            .list(ResourceType::Label)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        outcomes.push(client.create(&label(v)).await.map_err(|e| e.to_string()));
+    }
+    assert_eq!(
+        outcomes.iter().map(Result::is_ok).collect::<Vec<_>>(),
+        [true, true, false, true, true]
+    );
+    assert_eq!(
+        outcomes[2],
+        Err(
+            "POST /labels: the workspace rejected the request (HTTP 422): refused on purpose"
+                .into()
+        )
+    );
+    let values: Vec<String> = client
+        .list(ResourceType::Label)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .iter()
+        .map(|l| format!("{:?}", l.get("value")))
+        .collect();
+    assert_eq!(values.len(), 4, "{values:?}");
+    assert!(!values.iter().any(|v| v.contains("\"c\"")), "{values:?}");
+    let events = ws
+        .store
+        .audit_events(&gitsync::workspace::embedded::store::AuditQuery {
+            limit: 1000,
+            ..Default::default()
+        })
+        .map(|(e, _)| e.len())
+        .unwrap_or_default();
+    assert_eq!(events, 4);
+}
+
+/// With `rate_limits`, Segment's published per-operation limits hold (api::WRITE_LIMITS, the
+/// table apply paces by): the 6th subscription update within the window gets Segment's 429
+/// (`msBeforeNext`, `X-RateLimit-*`), other writes are not limited, and after the window the
+/// next one passes. The client waits what the server says and succeeds.
+#[tokio::test(flavor = "multi_thread")]
+async fn per_operation_write_limits_answer_429_as_segment_does() {
+    use gitsync::workspace::api::{WriteOp, write_limit};
+    assert_eq!(
+        write_limit(ResourceType::DestinationSubscription, WriteOp::Update),
+        Some(5)
+    );
+    assert_eq!(write_limit(ResourceType::Label, WriteOp::Create), Some(60));
+    assert_eq!(
+        write_limit(ResourceType::UserGroup, WriteOp::Update),
+        Some(60)
+    );
+    assert_eq!(write_limit(ResourceType::Source, WriteOp::Update), None);
+    let window = Duration::from_millis(1500);
+    let ws = TestWorkspace::start_with(gitsync::workspace::embedded::ServerConfig {
+        token: Some(TOKEN.into()),
+        rate_limits: true,
+        rate_limit_window: window,
+        ..Default::default()
+    })
+    .await;
+    gitsync::workspace::embedded::seed_from_hcl(&ws.store, &common::fixture_dir("v2025"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let sub = "/destinations/6453f9766f569b75deac5705/subscriptions/7UPg4d5ZNnDzdiubU215Cr";
+    let http = reqwest::Client::new();
+    let patch = |path: String, body: serde_json::Value| {
+        let request = http
+            .patch(format!("{}{path}", ws.running.url()))
+            .bearer_auth(TOKEN)
+            .json(&body);
+        async move { request.send().await.unwrap_or_else(|e| panic!("{e}")) }
+    };
+    let started = Instant::now();
+    for i in 0..5 {
+        let r = patch(sub.into(), json!({"input": {"name": format!("n{i}")}})).await;
+        assert_eq!(r.status().as_u16(), 200, "write {i}");
+        assert_eq!(
+            r.headers()
+                .get("x-ratelimit-remaining")
+                .and_then(|v| v.to_str().ok()),
+            Some(format!("{}", 4 - i).as_str())
+        );
+    }
+    let r = patch(sub.into(), json!({"input": {"name": "n5"}})).await;
+    assert_eq!(r.status().as_u16(), 429);
+    let headers = r.headers().clone();
+    assert_eq!(
+        headers
+            .get("x-ratelimit-remaining")
+            .and_then(|v| v.to_str().ok()),
+        Some("0")
+    );
+    assert!(headers.get("x-ratelimit-reset").is_some(), "{headers:?}");
+    let body: serde_json::Value = r.json().await.unwrap_or_default();
+    let wait = body["errors"][0]["data"]["msBeforeNext"]
+        .as_u64()
+        .unwrap_or(0);
+    assert!(wait > 0 && wait <= 1500, "{body}");
+    assert_eq!(body["errors"][0]["message"], json!("Too many requests"));
+    // Not limited: a source update.
+    let r = patch(
+        "/sources/2zuUSLNZqjUzDKb7QEFGfq".into(),
+        json!({"name": "BQ"}),
+    )
+    .await;
+    assert_eq!(r.status().as_u16(), 200);
+    // The refused write changed nothing.
+    let stored = ws
+        .store
+        .get("segment_destination_subscription", "7UPg4d5ZNnDzdiubU215Cr")
+        .ok()
+        .flatten()
+        .map(|s| s.object["name"].clone());
+    assert_eq!(stored, Some(json!("n4")));
+    tokio::time::sleep(window.saturating_sub(started.elapsed()) + Duration::from_millis(50)).await;
+    let r = patch(sub.into(), json!({"input": {"name": "n6"}})).await;
+    assert_eq!(r.status().as_u16(), 200);
+
+    // Through the client: five more updates pass in the window, the next waits and succeeds.
+    let client = ws.client(TOKEN);
+    let current = client
+        .get(
+            ResourceType::DestinationSubscription,
+            "6453f9766f569b75deac5705:7UPg4d5ZNnDzdiubU215Cr",
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("no subscription"));
+    for i in 0..6 {
+        let mut changed = current.clone();
+        changed
+            .attributes
+            .insert("name".into(), Value::String(format!("client {i}")));
+        client
+            .update(&changed)
+            .await
+            .unwrap_or_else(|e| panic!("{i}: {e}"));
+    }
+    assert!(client.stats().rate_limited_waits.load(Ordering::Relaxed) >= 1);
 }

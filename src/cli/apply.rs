@@ -180,7 +180,7 @@ pub(super) async fn run_plan(
         let writes = steps
             .iter()
             .filter(|s| journal.done(s.step).is_none())
-            .map(|s| s.ty);
+            .map(|s| (s.ty, s.op.into()));
         let expected = apply::pace::expected_duration(writes);
         if !expected.is_zero() {
             eprintln!(

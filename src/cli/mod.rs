@@ -4,11 +4,13 @@
 mod apply;
 mod completions;
 mod crds;
+#[cfg(feature = "embedded-workspace")]
 mod demo;
 mod export;
 mod fmt;
 mod operator;
 mod plan;
+#[cfg(feature = "embedded-workspace")]
 mod serve;
 mod sync;
 mod validate;
@@ -47,11 +49,13 @@ enum Command {
     Sync(sync::SyncArgs),
     Plan(plan::PlanArgs),
     Apply(apply::ApplyArgs),
+    #[cfg(feature = "embedded-workspace")]
     Demo(demo::DemoArgs),
     Crds(crds::CrdsArgs),
     Operator(operator::OperatorArgs),
     FullSync(operator::FullSyncArgs),
     /// The embedded workspace.
+    #[cfg(feature = "embedded-workspace")]
     #[command(subcommand)]
     #[command(after_help = "Examples:
   gitsync workspace serve --db ws.db --token t0k --seed-hcl DIR")]
@@ -69,10 +73,12 @@ pub fn main() -> ExitCode {
         Command::Sync(args) => sync::run(&args),
         Command::Plan(args) => plan::run(&args),
         Command::Apply(args) => apply::run(&args),
+        #[cfg(feature = "embedded-workspace")]
         Command::Demo(args) => demo::run(&args),
         Command::Crds(args) => crds::run(&args),
         Command::Operator(args) => operator::run_operator(&args),
         Command::FullSync(args) => operator::run_full_sync(&args),
+        #[cfg(feature = "embedded-workspace")]
         Command::Workspace(command) => serve::run(command),
         Command::Completions(args) => completions::run(&args),
     }

@@ -38,9 +38,14 @@ pub struct ServeArgs {
     /// Load this Git Sync tree (sources/, destinations/, ...) before serving.
     #[arg(long, value_name = "DIR")]
     seed_hcl: Option<PathBuf>,
-    /// The actor recorded in the audit trail for changes made through the API.
-    #[arg(long, default_value = "api-token@gitsync.local")]
+    /// The name of the API token the audit trail names as the actor of changes made through
+    /// the API (commit messages say `Public API token '<name>'`).
+    #[arg(long, default_value = embedded::server::DEFAULT_ACTOR)]
     actor: String,
+    /// Enforce Segment's published per-operation write limits (5 per minute for subscription
+    /// writes, 60 for label and IAM writes), answering 429 as Segment does.
+    #[arg(long)]
+    rate_limits: bool,
     /// Answer the audit trail with 403, like a Segment workspace whose plan has no Audit Trail
     /// (gitsync then finds changes by listing and comparing).
     #[arg(long)]
@@ -84,6 +89,7 @@ pub fn run(command: WorkspaceCommand) -> ExitCode {
         token: args.token,
         actor: args.actor,
         audit_trail: !args.no_audit_trail,
+        rate_limits: args.rate_limits,
         ..ServerConfig::default()
     };
     super::block_on(async move {

@@ -8,10 +8,16 @@
 //! API differs from that rule are listed here, by name ([`FIELD_NAMES`] and the hooks in
 //! [`from_api`] / [`to_api`]).
 //!
+//! It also holds what both ends must agree on about writes: the create / update / follow-up
+//! bodies (what an update may carry derived from the schema's `forces_replacement`), the paths
+//! outside the collection pattern ([`paths`]), and Segment's per-operation write limits
+//! ([`WRITE_LIMITS`]), which the embedded workspace enforces and apply paces by.
+//!
 //! A "full object" here is the API's read shape of a resource plus the parts the API serves from
 //! separate endpoints (tracking plan `rules`, user group `members`, function `code` and
 //! `settings`), so that one JSON object carries everything the model needs.
 
+use reqwest::Method;
 use serde_json::{Map, Value as Json, json};
 
 use crate::model::{
@@ -53,6 +59,9 @@ pub struct Endpoint {
     pub paginated: bool,
     /// Status of a successful create: 201 for some operations since v73, else 200.
     pub create_status: u16,
+    /// Whether the API reads one object by id (`GET <collection>/{id}`); profiles warehouses
+    /// are read only in their space's listing.
+    pub read_by_id: bool,
 }
 
 impl Endpoint {
@@ -67,6 +76,72 @@ impl Endpoint {
     /// The path of one resource.
     pub fn item_path(&self, parent: Option<&str>, id: &str) -> String {
         format!("{}/{}", self.collection_path(parent), encode_segment(id))
+    }
+}
+
+/// The paths outside the generic collection / item pattern of [`ENDPOINTS`], written once: the
+/// router routes these templates (`{id}` parameters, as axum takes them) and the client fills
+/// them ([`paths::fill`]), so the two cannot disagree about one.
+pub mod paths {
+    pub const RULES: &str = "/tracking-plans/{id}/rules";
+    pub const SOURCE_LABELS: &str = "/sources/{id}/labels";
+    /// A source's schema settings (a tracking plan connection's `schema_settings`).
+    pub const SOURCE_SETTINGS: &str = "/sources/{id}/settings";
+    pub const GROUP_USERS: &str = "/groups/{id}/users";
+    pub const GROUP_INVITES: &str = "/groups/{id}/invites";
+    /// Replacing a group's users: singular `/group/` in Segment's API.
+    pub const GROUP_USERS_REPLACE: &str = "/group/{id}/users";
+    pub const GROUP_PERMISSIONS: &str = "/groups/{id}/permissions";
+    pub const USER_PERMISSIONS: &str = "/users/{id}/permissions";
+    /// Users are created by invitation; a pending invitation is listed here until accepted.
+    pub const INVITES: &str = "/invites";
+    /// Users are deleted in bulk, `?userIds.0=`.
+    pub const USERS: &str = "/users";
+    pub const LABEL: &str = "/labels/{key}/{value}";
+    pub const WAREHOUSE_SOURCES: &str = "/warehouses/{id}/connected-sources";
+    pub const WAREHOUSE_SOURCE: &str = "/warehouses/{id}/connected-sources/{source}";
+    pub const PLAN_SOURCES: &str = "/tracking-plans/{id}/sources";
+    pub const SPACES: &str = "/spaces";
+    pub const AUDIT_EVENTS: &str = "/audit-events";
+
+    /// Whether a path (as sent, parameters percent-encoded) fits a template: the same segments,
+    /// each `{...}` standing for one non-empty segment.
+    pub fn matches(template: &str, path: &str) -> bool {
+        let (mut t, mut p) = (template.split('/'), path.split('/'));
+        loop {
+            match (t.next(), p.next()) {
+                (None, None) => return true,
+                (Some(t), Some(p)) if t.starts_with('{') && t.ends_with('}') => {
+                    if p.is_empty() {
+                        return false;
+                    }
+                }
+                (Some(t), Some(p)) if t == p => {}
+                _ => return false,
+            }
+        }
+    }
+
+    /// A template with its `{...}` parameters replaced, in order, by `args`, each
+    /// percent-encoded. A parameter without an argument stays as written (a bug in the caller,
+    /// which the path then shows rather than hides).
+    pub fn fill(template: &str, args: &[&str]) -> String {
+        let mut out = String::with_capacity(template.len() + 32);
+        let mut args = args.iter();
+        let mut rest = template;
+        while let Some(start) = rest.find('{') {
+            let Some(len) = rest[start..].find('}') else {
+                break;
+            };
+            out.push_str(&rest[..start]);
+            match args.next() {
+                Some(a) => out.push_str(&super::encode_segment(a)),
+                None => out.push_str(&rest[start..start + len + 1]),
+            }
+            rest = &rest[start + len + 1..];
+        }
+        out.push_str(rest);
+        out
     }
 }
 
@@ -101,6 +176,7 @@ const fn ep(
         media,
         paginated: true,
         create_status,
+        read_by_id: true,
     }
 }
 
@@ -211,6 +287,7 @@ pub static ENDPOINTS: [Endpoint; 14] = [
     ),
     Endpoint {
         parent: Some("space_id"),
+        read_by_id: false,
         ..ep(
             ResourceType::ProfilesWarehouse,
             "/spaces/{parent}/profiles-warehouses",
@@ -236,6 +313,94 @@ pub static ENDPOINTS: [Endpoint; 14] = [
 /// The endpoint of a type, if gitsync talks to the API about it.
 pub fn endpoint(ty: ResourceType) -> Option<&'static Endpoint> {
     ENDPOINTS.iter().find(|e| e.ty == ty)
+}
+
+/// The kind of a write, for Segment's per-operation limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum WriteOp {
+    Create,
+    Update,
+    Delete,
+}
+
+/// Segment's published per-operation write limits, in requests per minute: 5 for subscription
+/// create, update and remove; 60 for label create and delete and for every IAM write (users and
+/// their invitations and permissions; user groups, their members and permissions). Each
+/// (type, operation) has its own window. The embedded workspace enforces this table when asked
+/// (`--rate-limits`) and apply paces its writes by it, so the two cannot disagree. A limit counts
+/// requests: one change of a user group may take up to three (its name, members, permissions).
+pub const WRITE_LIMITS: &[(ResourceType, WriteOp, u32)] = &[
+    (ResourceType::DestinationSubscription, WriteOp::Create, 5),
+    (ResourceType::DestinationSubscription, WriteOp::Update, 5),
+    (ResourceType::DestinationSubscription, WriteOp::Delete, 5),
+    (ResourceType::Label, WriteOp::Create, 60),
+    (ResourceType::Label, WriteOp::Delete, 60),
+    (ResourceType::User, WriteOp::Create, 60),
+    (ResourceType::User, WriteOp::Update, 60),
+    (ResourceType::User, WriteOp::Delete, 60),
+    (ResourceType::UserGroup, WriteOp::Create, 60),
+    (ResourceType::UserGroup, WriteOp::Update, 60),
+    (ResourceType::UserGroup, WriteOp::Delete, 60),
+];
+
+/// The published limit of a kind of write, in requests per minute; `None` when Segment
+/// publishes none (it still limits every token by request complexity).
+pub fn write_limit(ty: ResourceType, op: WriteOp) -> Option<u32> {
+    WRITE_LIMITS
+        .iter()
+        .find(|(t, o, _)| *t == ty && *o == op)
+        .map(|(_, _, n)| *n)
+}
+
+/// What a write request (method and path, as sent) does to which type, by the paths of this
+/// module: `PATCH /destinations/d/subscriptions/s` is (subscription, update), `PUT
+/// /group/g/users` (user group, update), `POST /invites` (user, create). `None` for a read, and
+/// for a path this module does not know.
+pub fn write_class(method: &Method, path: &str) -> Option<(ResourceType, WriteOp)> {
+    use ResourceType as T;
+    let op = match *method {
+        Method::POST => WriteOp::Create,
+        Method::PATCH | Method::PUT => WriteOp::Update,
+        Method::DELETE => WriteOp::Delete,
+        _ => return None,
+    };
+    // Writes to a part of a resource change the resource.
+    let parts = [
+        (paths::USER_PERMISSIONS, T::User),
+        (paths::GROUP_PERMISSIONS, T::UserGroup),
+        (paths::GROUP_USERS, T::UserGroup),
+        (paths::GROUP_USERS_REPLACE, T::UserGroup),
+        (paths::SOURCE_LABELS, T::Source),
+        (paths::SOURCE_SETTINGS, T::Source),
+        (paths::RULES, T::TrackingPlan),
+        (paths::WAREHOUSE_SOURCE, T::SourceWarehouseConnection),
+        (paths::PLAN_SOURCES, T::SourceTrackingPlanConnection),
+    ];
+    if let Some((template, ty)) = parts.iter().find(|(t, _)| paths::matches(t, path)) {
+        let op = match (*template, op) {
+            (paths::WAREHOUSE_SOURCE | paths::PLAN_SOURCES, op) => op,
+            _ => WriteOp::Update,
+        };
+        return Some((*ty, op));
+    }
+    match (op, path) {
+        (WriteOp::Create, paths::INVITES) => return Some((T::User, WriteOp::Create)),
+        (WriteOp::Delete, paths::INVITES | paths::USERS) => {
+            return Some((T::User, WriteOp::Delete));
+        }
+        (WriteOp::Delete, _) if paths::matches(paths::LABEL, path) => {
+            return Some((T::Label, WriteOp::Delete));
+        }
+        _ => {}
+    }
+    ENDPOINTS.iter().find_map(|ep| {
+        let item = format!("{}/{{id}}", ep.collection);
+        let fits = match op {
+            WriteOp::Create => paths::matches(ep.collection, path),
+            _ => paths::matches(&item, path),
+        };
+        fits.then_some((ep.ty, op))
+    })
 }
 
 /// Marks a placeholder destination in the embedded workspace: the parent of filters or
@@ -433,12 +598,7 @@ pub fn from_api(ty: ResourceType, object: &Map<String, Json>) -> Result<Resource
     let id = object_id(ty, object);
     let mut object = object.clone();
     if ty == ResourceType::Warehouse {
-        // The API keeps a warehouse's name in `settings.name`; the provider lifts it out.
-        if let Some(Json::Object(settings)) = object.get_mut("settings")
-            && let Some(name) = settings.remove("name")
-        {
-            object.insert("name".into(), name);
-        }
+        warehouse_name::out_of_settings(&mut object);
     }
     if ty == ResourceType::InsertFunctionInstance && !object.contains_key("functionId") {
         // The API reads an instance's function as `classId`.
@@ -475,15 +635,36 @@ pub fn to_api(resource: &Resource) -> Map<String, Json> {
     if let Some(id) = &resource.id {
         object.insert("id".into(), Json::String(id.clone()));
     }
-    if resource.ty == ResourceType::Warehouse
-        && let Some(name) = object.remove("name")
-    {
-        let settings = object.entry("settings").or_insert_with(|| json!({}));
-        if let Json::Object(settings) = settings {
-            settings.insert("name".into(), name);
-        }
+    if resource.ty == ResourceType::Warehouse {
+        warehouse_name::into_settings(&mut object);
     }
     object
+}
+
+/// A warehouse's name: the API's read shape keeps it in `settings.name`, its writes take it as a
+/// top-level `name`, and the provider has it top-level. The one rule, both ways, for the mapping
+/// to the model, the write bodies and the embedded server's decoding of them.
+mod warehouse_name {
+    use serde_json::{Map, Value as Json, json};
+
+    /// `settings.name` -> `name` (to the model, to a write body).
+    pub fn out_of_settings(object: &mut Map<String, Json>) {
+        if let Some(Json::Object(settings)) = object.get_mut("settings")
+            && let Some(name) = settings.remove("name")
+        {
+            object.insert("name".into(), name);
+        }
+    }
+
+    /// `name` -> `settings.name` (to the read shape).
+    pub fn into_settings(object: &mut Map<String, Json>) {
+        if let Some(name) = object.remove("name") {
+            let settings = object.entry("settings").or_insert_with(|| json!({}));
+            if let Json::Object(settings) = settings {
+                settings.insert("name".into(), name);
+            }
+        }
+    }
 }
 
 fn attributes_to_api(
@@ -642,6 +823,32 @@ impl Ctx {
 /// through separate calls (source labels, tracking plan rules, group members and permissions,
 /// user permissions) are left out; [`follow_up_writes`] lists them.
 pub fn create_body(ty: ResourceType, object: &Map<String, Json>) -> Json {
+    let mut body = write_body(ty, object);
+    if let Json::Object(map) = &mut body {
+        match ty {
+            // A new source or warehouse is connected to nothing, as the provider creates them
+            // since 1.1.0 (connections are resources of their own).
+            ResourceType::Source => {
+                map.insert("disconnectAllWarehouses".into(), Json::Bool(true));
+            }
+            ResourceType::Warehouse => {
+                map.insert("disconnectAllSources".into(), Json::Bool(true));
+            }
+            // The API requires `displayName` on create, the provider's `display_name` is
+            // optional: the provider (through Segment's SDK, where the field is required) sends
+            // "" for none.
+            ResourceType::Function => {
+                map.entry("displayName")
+                    .or_insert_with(|| Json::String(String::new()));
+            }
+            _ => {}
+        }
+    }
+    body
+}
+
+/// What a create and an update body share: the full object in the write shape.
+fn write_body(ty: ResourceType, object: &Map<String, Json>) -> Json {
     let mut body = object.clone();
     body.remove("id");
     let metadata_id = |body: &mut Map<String, Json>| {
@@ -656,17 +863,11 @@ pub fn create_body(ty: ResourceType, object: &Map<String, Json>) -> Json {
             metadata_id(&mut body);
             body.remove("labels");
             body.remove("name");
-            body.insert("disconnectAllWarehouses".into(), Json::Bool(true));
         }
         ResourceType::Destination => metadata_id(&mut body),
         ResourceType::Warehouse => {
             metadata_id(&mut body);
-            if let Some(Json::Object(settings)) = body.get_mut("settings")
-                && let Some(name) = settings.remove("name")
-            {
-                body.insert("name".into(), name);
-            }
-            body.insert("disconnectAllSources".into(), Json::Bool(true));
+            warehouse_name::out_of_settings(&mut body);
         }
         ResourceType::DestinationFilter | ResourceType::DestinationSubscription => {
             body.remove("destinationId");
@@ -684,7 +885,7 @@ pub fn create_body(ty: ResourceType, object: &Map<String, Json>) -> Json {
         ResourceType::User => {
             let permissions = body.remove("permissions").unwrap_or_else(|| json!([]));
             let email = body.remove("email").unwrap_or(Json::Null);
-            return json!({ "invites": [{ "email": email, "permissions": permissions }] });
+            return json!({ "invites": [{ "email": email, "permissions": invite_permissions(&permissions) }] });
         }
         _ => {}
     }
@@ -694,16 +895,12 @@ pub fn create_body(ty: ResourceType, object: &Map<String, Json>) -> Json {
 /// The body of an update request (PATCH) for a resource, from its full object. Fields that
 /// cannot change in place (those that force replacement) are left out.
 pub fn update_body(ty: ResourceType, object: &Map<String, Json>) -> Json {
-    let mut body = create_body(ty, object);
+    let mut body = write_body(ty, object);
     let Json::Object(map) = &mut body else {
         return body;
     };
-    // Fields that cannot change in place; a transformation is the one type whose source can.
-    for key in FIXED_ON_UPDATE {
-        map.remove(key);
-    }
-    if ty != ResourceType::Transformation {
-        map.remove("sourceId");
+    for key in fixed_on_update(ty) {
+        map.remove(&key);
     }
     match ty {
         ResourceType::Source => {
@@ -725,18 +922,27 @@ pub fn update_body(ty: ResourceType, object: &Map<String, Json>) -> Json {
     body
 }
 
-const FIXED_ON_UPDATE: [&str; 10] = [
-    "functionId",
-    "integrationId",
-    "spaceId",
-    "metadataId",
-    "actionId",
-    "modelId",
-    "type",
-    "resourceType",
-    "disconnectAllWarehouses",
-    "disconnectAllSources",
-];
+/// The body fields an update must not carry: those of the attributes that force replacement
+/// ([`Attribute::forces_replacement`], the flag the plan's diff reads too, so a plan's "update"
+/// and the PATCH it sends agree on what changes in place). An object attribute whose `id` forces
+/// replacement (a catalog `metadata`) is written as `<name>Id` (`metadataId`).
+fn fixed_on_update(ty: ResourceType) -> impl Iterator<Item = String> {
+    ty.kind().attributes.iter().filter_map(move |a| {
+        if a.forces_replacement {
+            return Some(field_name(ty, a.name));
+        }
+        match &a.ty {
+            AttrType::Object(nested)
+                if nested
+                    .iter()
+                    .any(|n| n.name == "id" && n.forces_replacement) =>
+            {
+                Some(format!("{}Id", camel_case(a.name)))
+            }
+            _ => None,
+        }
+    })
+}
 
 /// Server side of [`create_body`]: the full object a create request describes (without its id).
 pub fn object_from_create(
@@ -765,13 +971,7 @@ pub fn object_from_create(
         ResourceType::Source => {
             object.entry("labels").or_insert_with(|| json!([]));
         }
-        ResourceType::Warehouse => {
-            if let Some(name) = object.remove("name")
-                && let Some(Json::Object(settings)) = object.get_mut("settings")
-            {
-                settings.insert("name".into(), name);
-            }
-        }
+        ResourceType::Warehouse => warehouse_name::into_settings(&mut object),
         ResourceType::DestinationFilter | ResourceType::DestinationSubscription => {
             if let Some(p) = parent {
                 object.insert("destinationId".into(), Json::String(p.to_owned()));
@@ -784,6 +984,11 @@ pub fn object_from_create(
         }
         ResourceType::TrackingPlan => {
             object.entry("rules").or_insert_with(|| json!([]));
+        }
+        // The "" the provider sends for no display name is no display name: Segment reads such a
+        // function back with none (Git Sync writes `display_name = null`).
+        ResourceType::Function if object.get("displayName") == Some(&json!("")) => {
+            object.remove("displayName");
         }
         ResourceType::UserGroup => {
             object.entry("members").or_insert_with(|| json!([]));
@@ -822,19 +1027,114 @@ pub fn apply_update(
             body.insert("modelId".into(), model);
         }
     }
+    // The body is in the write shape: apply it to the object in that shape (a PATCH of the
+    // settings alone keeps the warehouse's name).
     if ty == ResourceType::Warehouse {
-        let name = body.remove("name");
-        if let Some(settings) = body.remove("settings") {
-            object.insert("settings".into(), settings);
-        }
-        if let (Some(name), Some(Json::Object(settings))) = (name, object.get_mut("settings")) {
-            settings.insert("name".into(), name);
-        }
+        warehouse_name::out_of_settings(object);
     }
     for (key, value) in body {
         object.insert(key, value);
     }
+    if ty == ResourceType::Warehouse {
+        warehouse_name::into_settings(object);
+    }
     Ok(())
+}
+
+/// A user's permissions (`[{roleId, resources: [{id, type, labels}]}]`) in an invite's shape
+/// (`InvitePermissionV1`: `[{roleId, resources: [{id, type}], labels}]`): an invite takes labels
+/// per permission, not per resource ("labels are exclusive to Workspace-level permissions"), so
+/// the resources' labels are gathered onto their permission, each once.
+pub fn invite_permissions(permissions: &Json) -> Json {
+    let Some(permissions) = permissions.as_array() else {
+        return permissions.clone();
+    };
+    let invite = |permission: &Json| {
+        let Some(p) = permission.as_object() else {
+            return permission.clone();
+        };
+        let mut out = Map::new();
+        if let Some(role) = p.get("roleId") {
+            out.insert("roleId".into(), role.clone());
+        }
+        let mut labels: Vec<Json> = Vec::new();
+        let mut resources = Vec::new();
+        for r in p
+            .get("resources")
+            .and_then(Json::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let mut resource = Map::new();
+            for k in ["id", "type"] {
+                if let Some(v) = r.get(k) {
+                    resource.insert(k.into(), v.clone());
+                }
+            }
+            resources.push(Json::Object(resource));
+            for label in r
+                .get("labels")
+                .and_then(Json::as_array)
+                .into_iter()
+                .flatten()
+            {
+                if !labels.contains(label) {
+                    labels.push(label.clone());
+                }
+            }
+        }
+        out.insert("resources".into(), Json::Array(resources));
+        if !labels.is_empty() {
+            out.insert("labels".into(), Json::Array(labels));
+        }
+        Json::Object(out)
+    };
+    Json::Array(permissions.iter().map(invite).collect())
+}
+
+/// Permissions as a permission write takes them (`PermissionInputV1`, whose `resources` is
+/// required): a permission the HCL states without resources has none, `[]`.
+fn permission_inputs(mut permissions: Json) -> Json {
+    for p in permissions.as_array_mut().into_iter().flatten() {
+        if let Json::Object(p) = p {
+            p.entry("resources").or_insert_with(|| json!([]));
+        }
+    }
+    permissions
+}
+
+/// Server side of [`invite_permissions`]: an invite's permissions as the user then holds them,
+/// each resource with its permission's labels (none: `[]`, as Segment reads them back).
+pub fn permissions_from_invite(permissions: &Json) -> Json {
+    let Some(permissions) = permissions.as_array() else {
+        return permissions.clone();
+    };
+    let user = |permission: &Json| {
+        let Some(p) = permission.as_object() else {
+            return permission.clone();
+        };
+        let labels = p.get("labels").cloned().unwrap_or_else(|| json!([]));
+        let mut out = Map::new();
+        if let Some(role) = p.get("roleId") {
+            out.insert("roleId".into(), role.clone());
+        }
+        let resources: Vec<Json> = p
+            .get("resources")
+            .and_then(Json::as_array)
+            .into_iter()
+            .flatten()
+            .map(|r| {
+                let mut r = r.clone();
+                if let Json::Object(m) = &mut r {
+                    m.insert("labels".into(), labels.clone());
+                }
+                r
+            })
+            .collect();
+        out.insert("resources".into(), Json::Array(resources));
+        Json::Object(out)
+    };
+    Json::Array(permissions.iter().map(user).collect())
 }
 
 /// A write the API takes through its own call after a create or update.
@@ -842,7 +1142,7 @@ pub fn apply_update(
 pub struct FollowUp {
     /// The field of the full object this write carries; unchanged fields need no write.
     pub field: &'static str,
-    pub method: &'static str,
+    pub method: Method,
     pub path: String,
     pub body: Json,
 }
@@ -856,7 +1156,6 @@ pub fn follow_up_writes(
     object: &Map<String, Json>,
     after_create: bool,
 ) -> Vec<FollowUp> {
-    let id = encode_segment(id);
     let field = |k: &str| object.get(k).cloned().unwrap_or_else(|| json!([]));
     let mut writes = Vec::new();
     match ty {
@@ -864,8 +1163,8 @@ pub fn follow_up_writes(
             if after_create && object.contains_key("name") {
                 writes.push(FollowUp {
                     field: "name",
-                    method: "PATCH",
-                    path: format!("/sources/{id}"),
+                    method: Method::PATCH,
+                    path: format!("/sources/{}", encode_segment(id)),
                     body: json!({ "name": object["name"] }),
                 });
             }
@@ -877,8 +1176,8 @@ pub fn follow_up_writes(
             if !after_create || has_labels {
                 writes.push(FollowUp {
                     field: "labels",
-                    method: "PUT",
-                    path: format!("/sources/{id}/labels"),
+                    method: Method::PUT,
+                    path: paths::fill(paths::SOURCE_LABELS, &[id]),
                     body: json!({ "labels": field("labels") }),
                 });
             }
@@ -889,40 +1188,43 @@ pub fn follow_up_writes(
             let destination = object
                 .get("destinationId")
                 .and_then(Json::as_str)
-                .map(encode_segment)
                 .unwrap_or_default();
             writes.push(FollowUp {
                 field: "reverseETLSchedule",
-                method: "PATCH",
-                path: format!("/destinations/{destination}/subscriptions/{id}"),
+                method: Method::PATCH,
+                path: format!(
+                    "/destinations/{}/subscriptions/{}",
+                    encode_segment(destination),
+                    encode_segment(id)
+                ),
                 body: json!({ "input": { "reverseETLSchedule": object["reverseETLSchedule"] } }),
             });
         }
         ResourceType::TrackingPlan => writes.push(FollowUp {
             field: "rules",
-            method: "PUT",
-            path: format!("/tracking-plans/{id}/rules"),
+            method: Method::PUT,
+            path: paths::fill(paths::RULES, &[id]),
             body: json!({ "rules": field("rules") }),
         }),
         ResourceType::UserGroup => {
             writes.push(FollowUp {
                 field: "members",
-                method: "PUT",
-                path: format!("/group/{id}/users"),
+                method: Method::PUT,
+                path: paths::fill(paths::GROUP_USERS_REPLACE, &[id]),
                 body: json!({ "emails": field("members") }),
             });
             writes.push(FollowUp {
                 field: "permissions",
-                method: "PUT",
-                path: format!("/groups/{id}/permissions"),
-                body: json!({ "permissions": field("permissions") }),
+                method: Method::PUT,
+                path: paths::fill(paths::GROUP_PERMISSIONS, &[id]),
+                body: json!({ "permissions": permission_inputs(field("permissions")) }),
             });
         }
         ResourceType::User if !after_create => writes.push(FollowUp {
             field: "permissions",
-            method: "PUT",
-            path: format!("/users/{id}/permissions"),
-            body: json!({ "permissions": field("permissions") }),
+            method: Method::PUT,
+            path: paths::fill(paths::USER_PERMISSIONS, &[id]),
+            body: json!({ "permissions": permission_inputs(field("permissions")) }),
         }),
         _ => {}
     }
@@ -1101,6 +1403,163 @@ mod tests {
         assert_eq!(parse_audit_kind("Space Created"), None);
     }
 
+    /// A value of every configurable attribute of a schema, in the API's shape.
+    fn dummy(top: Option<ResourceType>, schema: &[Attribute]) -> Map<String, Json> {
+        schema
+            .iter()
+            .filter(|a| a.is_configurable())
+            .map(|a| {
+                let v = match &a.ty {
+                    AttrType::Bool => json!(true),
+                    AttrType::Number => json!(1),
+                    AttrType::String => json!("x"),
+                    AttrType::Json => json!({"k": "v"}),
+                    AttrType::Object(nested) => Json::Object(dummy(None, nested)),
+                    AttrType::ObjectList(nested) | AttrType::ObjectSet(nested) => {
+                        json!([Json::Object(dummy(None, nested))])
+                    }
+                    AttrType::List(_) | AttrType::Set(_) => json!(["x"]),
+                };
+                let key = top.map_or_else(|| camel_case(a.name), |ty| field_name(ty, a.name));
+                (key, v)
+            })
+            .collect()
+    }
+
+    /// C5: what an update may send is derived from the schema's `forces_replacement`, the flag
+    /// the plan reads. No update body of any type carries a replace-forcing field, and every
+    /// in-place attribute reaches the PATCH body or a follow-up write.
+    #[test]
+    fn update_bodies_carry_exactly_the_attributes_that_change_in_place() {
+        for ep in ENDPOINTS.iter() {
+            let ty = ep.ty;
+            let mut object = dummy(Some(ty), ty.kind().attributes);
+            object.insert("id".into(), json!("the-id"));
+            let Json::Object(body) = update_body(ty, &object) else {
+                panic!("{ty}: the update body is not an object");
+            };
+            let body = match body.get("input") {
+                Some(Json::Object(input)) if ty == ResourceType::DestinationSubscription => {
+                    input.clone()
+                }
+                _ => body,
+            };
+            let follow_ups: Vec<&str> = follow_up_writes(ty, "the-id", &object, false)
+                .iter()
+                .map(|w| w.field)
+                .collect();
+            for a in ty.kind().attributes.iter().filter(|a| a.is_configurable()) {
+                let field = field_name(ty, a.name);
+                let forced = a.forces_replacement
+                    || matches!(&a.ty, AttrType::Object(n) if n.iter().any(|n| n.name == "id" && n.forces_replacement));
+                let sent = body.contains_key(&field)
+                    || follow_ups.contains(&field.as_str())
+                    || (ty == ResourceType::Warehouse && field == "name");
+                // The one renamed field: a subscription's model is `reverseETLModelId` in a PATCH.
+                let renamed = ty == ResourceType::DestinationSubscription && field == "modelId";
+                if forced && !renamed {
+                    assert!(
+                        !sent,
+                        "{ty}: `{field}` forces replacement but an update sends it"
+                    );
+                } else if !renamed && !matches!(ty, ResourceType::Label | ResourceType::User) {
+                    assert!(
+                        sent,
+                        "{ty}: `{field}` changes in place but no update sends it"
+                    );
+                }
+            }
+            for fixed in [
+                "metadataId",
+                "disconnectAllWarehouses",
+                "disconnectAllSources",
+            ] {
+                assert!(!body.contains_key(fixed), "{ty}: an update sends `{fixed}`");
+            }
+        }
+    }
+
+    /// Every write the client sends is classed as the operation it is, so the limits table
+    /// (and the pacing by it) applies to the requests Segment counts.
+    #[test]
+    fn writes_are_classed_by_type_and_operation() {
+        use ResourceType as T;
+        use WriteOp as W;
+        type Case = (Method, &'static str, Option<(T, W)>);
+        let cases: &[Case] = &[
+            (
+                Method::POST,
+                "/destinations/d1/subscriptions",
+                Some((T::DestinationSubscription, W::Create)),
+            ),
+            (
+                Method::PATCH,
+                "/destinations/d1/subscriptions/s1",
+                Some((T::DestinationSubscription, W::Update)),
+            ),
+            (
+                Method::DELETE,
+                "/destinations/d1/subscriptions/s1",
+                Some((T::DestinationSubscription, W::Delete)),
+            ),
+            (Method::POST, "/labels", Some((T::Label, W::Create))),
+            (
+                Method::DELETE,
+                "/labels/team/a%3Ab",
+                Some((T::Label, W::Delete)),
+            ),
+            (Method::POST, "/invites", Some((T::User, W::Create))),
+            (Method::DELETE, "/invites", Some((T::User, W::Delete))),
+            (Method::DELETE, "/users", Some((T::User, W::Delete))),
+            (
+                Method::PUT,
+                "/users/u1/permissions",
+                Some((T::User, W::Update)),
+            ),
+            (Method::POST, "/groups", Some((T::UserGroup, W::Create))),
+            (Method::PATCH, "/groups/g1", Some((T::UserGroup, W::Update))),
+            (
+                Method::PUT,
+                "/group/g1/users",
+                Some((T::UserGroup, W::Update)),
+            ),
+            (
+                Method::PUT,
+                "/groups/g1/permissions",
+                Some((T::UserGroup, W::Update)),
+            ),
+            (
+                Method::DELETE,
+                "/groups/g1",
+                Some((T::UserGroup, W::Delete)),
+            ),
+            (Method::PATCH, "/sources/s1", Some((T::Source, W::Update))),
+            (
+                Method::PUT,
+                "/sources/s1/labels",
+                Some((T::Source, W::Update)),
+            ),
+            (
+                Method::PUT,
+                "/tracking-plans/t1/rules",
+                Some((T::TrackingPlan, W::Update)),
+            ),
+            (
+                Method::POST,
+                "/warehouses/w1/connected-sources/s1",
+                Some((T::SourceWarehouseConnection, W::Create)),
+            ),
+            (Method::GET, "/destinations/d1/subscriptions", None),
+            (Method::POST, "/nowhere", None),
+        ];
+        for (method, path, class) in cases {
+            assert_eq!(write_class(method, path), *class, "{method} {path}");
+        }
+        for (ty, op, n) in WRITE_LIMITS {
+            assert_eq!(write_limit(*ty, *op), Some(*n));
+        }
+    }
+
     #[test]
     fn camel_case_matches_the_api() {
         assert_eq!(
@@ -1141,6 +1600,30 @@ mod tests {
         assert_eq!(r.get("name"), &Value::String("WH".into()));
         assert_eq!(r.get("settings"), &Value::Json(json!({"host": "h"})));
         assert_eq!(Json::Object(to_api(&r)), api);
+    }
+
+    /// B3: a PATCH of a warehouse's settings alone keeps its name (which the read shape keeps
+    /// inside the settings); a PATCH of its name alone keeps the settings.
+    #[test]
+    fn a_warehouse_patch_keeps_what_it_does_not_name() {
+        let stored = json!({"id": "w1", "enabled": true, "metadata": {"id": "m"},
+                            "settings": {"name": "WH", "host": "h"}});
+        let mut object = stored.as_object().cloned().unwrap_or_default();
+        apply_update(
+            ResourceType::Warehouse,
+            &mut object,
+            &json!({"settings": {"host": "h2"}}),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(object["settings"], json!({"name": "WH", "host": "h2"}));
+        apply_update(
+            ResourceType::Warehouse,
+            &mut object,
+            &json!({"name": "New"}),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(object["settings"], json!({"name": "New", "host": "h2"}));
+        assert!(!object.contains_key("name"));
     }
 
     #[test]
@@ -1228,33 +1711,5 @@ mod tests {
         let mut expected = clear;
         expected["servers"][0]["privateKey"] = json!("new-private-key");
         assert_eq!(back, expected);
-    }
-}
-
-/// One of the per-operation write limits Segment publishes for its Public API.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct WriteLimit {
-    /// The operations that share the limit, as Segment's documentation groups them.
-    pub class: &'static str,
-    pub per_minute: u32,
-}
-
-/// The published write limit for a type's writes, where one applies: five subscription writes
-/// a minute; sixty label creates and deletes, and sixty IAM (user and group) writes.
-pub fn write_limit(ty: ResourceType) -> Option<WriteLimit> {
-    match ty {
-        ResourceType::DestinationSubscription => Some(WriteLimit {
-            class: "subscription writes",
-            per_minute: 5,
-        }),
-        ResourceType::Label => Some(WriteLimit {
-            class: "label writes",
-            per_minute: 60,
-        }),
-        ResourceType::User | ResourceType::UserGroup => Some(WriteLimit {
-            class: "IAM writes",
-            per_minute: 60,
-        }),
-        _ => None,
     }
 }

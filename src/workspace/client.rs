@@ -21,9 +21,9 @@ use futures_util::{StreamExt, TryStreamExt, stream};
 use reqwest::Method;
 use serde_json::{Map, Value as Json, json};
 
-use super::api::{self, Endpoint, Media};
+use super::api::{self, Endpoint, Media, paths};
 use super::{ApiError, AuditEvent, Workspace, WorkspaceError};
-use crate::model::{Resource, ResourceType, Value};
+use crate::model::{ImportId, Resource, ResourceType, Value};
 
 /// Segment's US endpoint.
 pub const US_BASE_URL: &str = "https://api.segmentapis.com";
@@ -496,18 +496,15 @@ impl Client {
         ty: ResourceType,
         object: &mut Map<String, Json>,
     ) -> Result<(), WorkspaceError> {
-        let Some(id) = object
-            .get("id")
-            .and_then(Json::as_str)
-            .map(api::encode_segment)
-        else {
+        let Some(id) = object.get("id").and_then(Json::as_str).map(str::to_owned) else {
             return Ok(());
         };
+        let id = id.as_str();
         match ty {
             ResourceType::TrackingPlan => {
                 let rules = self
                     .list_objects(
-                        &format!("/tracking-plans/{id}/rules"),
+                        &paths::fill(paths::RULES, &[id]),
                         "rules",
                         true,
                         &[],
@@ -522,7 +519,7 @@ impl Client {
             ResourceType::UserGroup => {
                 let users = self
                     .list_objects(
-                        &format!("/groups/{id}/users"),
+                        &paths::fill(paths::GROUP_USERS, &[id]),
                         "users",
                         true,
                         &[],
@@ -536,7 +533,7 @@ impl Client {
                 let invites = self
                     .call(
                         Method::GET,
-                        &format!("/groups/{id}/invites"),
+                        &paths::fill(paths::GROUP_INVITES, &[id]),
                         &[],
                         None,
                         Media::V1,
@@ -552,7 +549,13 @@ impl Client {
                 object.insert("members".into(), Json::Array(members));
                 if !object.contains_key("permissions") {
                     let full = self
-                        .call(Method::GET, &format!("/groups/{id}"), &[], None, Media::V1)
+                        .call(
+                            Method::GET,
+                            &item(ResourceType::UserGroup, id)?,
+                            &[],
+                            None,
+                            Media::V1,
+                        )
                         .await?;
                     if let Some(p) = full.pointer("/userGroup/permissions") {
                         object.insert("permissions".into(), p.clone());
@@ -563,7 +566,7 @@ impl Client {
                 let full = self
                     .call(
                         Method::GET,
-                        &format!("/functions/{id}"),
+                        &item(ResourceType::Function, id)?,
                         &[],
                         None,
                         Media::V1,
@@ -575,7 +578,13 @@ impl Client {
             }
             ResourceType::User if !object.contains_key("permissions") => {
                 let full = self
-                    .call(Method::GET, &format!("/users/{id}"), &[], None, Media::V1)
+                    .call(
+                        Method::GET,
+                        &item(ResourceType::User, id)?,
+                        &[],
+                        None,
+                        Media::V1,
+                    )
                     .await?;
                 if let Some(Json::Object(u)) = full.get("user") {
                     *object = u.clone();
@@ -669,7 +678,7 @@ impl Client {
     /// The ids of the parents of a nested type: destinations, or Segment's (alpha) spaces.
     async fn parent_ids(&self, parent_attr: &str) -> Result<Vec<String>, WorkspaceError> {
         let objects = if parent_attr == "space_id" {
-            self.list_objects("/spaces", "spaces", true, &[], Media::Alpha)
+            self.list_objects(paths::SPACES, "spaces", true, &[], Media::Alpha)
                 .await?
         } else {
             let dest = endpoint(ResourceType::Destination)?;
@@ -710,16 +719,33 @@ impl Client {
     ) -> Result<Map<String, Json>, WorkspaceError> {
         let ep = endpoint(ty)?;
         let path = ep.item_path(parent, id);
-        let data = self.call(Method::GET, &path, &[], None, ep.media).await?;
-        let mut object = data
-            .get(ep.item_key)
-            .and_then(Json::as_object)
-            .cloned()
-            .ok_or_else(|| WorkspaceError::InvalidResponse {
-                method: "GET".into(),
-                path: path.clone(),
-                problem: format!("no `{}` under `data`", ep.item_key),
-            })?;
+        let mut object = if ep.read_by_id {
+            let data = self.call(Method::GET, &path, &[], None, ep.media).await?;
+            data.get(ep.item_key)
+                .and_then(Json::as_object)
+                .cloned()
+                .ok_or_else(|| WorkspaceError::InvalidResponse {
+                    method: "GET".into(),
+                    path: path.clone(),
+                    problem: format!("no `{}` under `data`", ep.item_key),
+                })?
+        } else {
+            // No read of one object: find it in its parent's (small) collection.
+            let collection = ep.collection_path(parent);
+            self.list_objects(&collection, ep.list_key, ep.paginated, &[], ep.media)
+                .await?
+                .into_iter()
+                .find(|o| o.get("id").and_then(Json::as_str) == Some(id))
+                .ok_or_else(|| WorkspaceError::NotFound {
+                    method: "GET".into(),
+                    path: collection.clone(),
+                    errors: vec![ApiError {
+                        kind: "NotFound".into(),
+                        message: Some(format!("no {} `{id}` in the listing", ep.item_key)),
+                        field: None,
+                    }],
+                })?
+        };
         if let (Some(p), Some(attr)) = (parent, ep.parent) {
             object
                 .entry(api::camel_case(attr))
@@ -743,8 +769,7 @@ impl Client {
             if current.is_some_and(|c| c.get(w.field) == object.get(w.field)) {
                 continue;
             }
-            let method = Method::from_bytes(w.method.as_bytes()).unwrap_or(Method::PUT);
-            self.call(method, &w.path, &[], Some(&w.body), media)
+            self.call(w.method, &w.path, &[], Some(&w.body), media)
                 .await?;
         }
         Ok(())
@@ -753,6 +778,11 @@ impl Client {
 
 fn endpoint(ty: ResourceType) -> Result<&'static Endpoint, WorkspaceError> {
     api::endpoint(ty).ok_or(WorkspaceError::Unsupported { ty })
+}
+
+/// The path of one object of a top-level type.
+fn item(ty: ResourceType, id: &str) -> Result<String, WorkspaceError> {
+    Ok(endpoint(ty)?.item_path(None, id))
 }
 
 /// The id of a resource to update or delete; without one the request would name no resource.
@@ -768,11 +798,16 @@ fn id_of(resource: &Resource, operation: &'static str) -> Result<String, Workspa
         })
 }
 
-fn parent_of(resource: &Resource, ep: &Endpoint) -> Option<String> {
-    ep.parent.and_then(|p| match resource.get(p) {
-        Value::String(s) => Some(s.clone()),
-        _ => None,
-    })
+/// The parent id of a resource of a nested type (a filter's destination, a profiles
+/// warehouse's space); without one the request would go to a path naming no parent.
+fn parent_of(
+    resource: &Resource,
+    ep: &Endpoint,
+    operation: &'static str,
+) -> Result<Option<String>, WorkspaceError> {
+    ep.parent
+        .map(|p| naming_attr(resource, p, operation))
+        .transpose()
 }
 
 fn describe_transport_error(e: &reqwest::Error, timeout: Duration) -> String {
@@ -828,14 +863,62 @@ fn naming_attr(
     }
 }
 
+/// Where a connection type lives: its parent type, the parent's field in the connection object,
+/// and the parent's sub-collection listing the connected sources.
+fn connection_parent(ty: ResourceType) -> (ResourceType, &'static str, &'static str) {
+    match ty {
+        ResourceType::SourceWarehouseConnection => (
+            ResourceType::Warehouse,
+            "warehouseId",
+            paths::WAREHOUSE_SOURCES,
+        ),
+        _ => (
+            ResourceType::TrackingPlan,
+            "trackingPlanId",
+            paths::PLAN_SOURCES,
+        ),
+    }
+}
+
+/// The parts of an import id, checked against its type's shape: `[id]`, `[parent, id]`, or the
+/// attribute values (`[key, value]`, `[source_id, warehouse_id]`). Split at the first colons: the
+/// last part may hold a colon (a label value), no id does.
+fn import_parts(ty: ResourceType, import_id: &str) -> Result<Vec<&str>, WorkspaceError> {
+    let (n, expected) = match ty.kind().import_id {
+        ImportId::OwnId => (1, "<id>".to_owned()),
+        ImportId::ParentAndOwnId { parent } => (2, format!("<{parent}>:<id>")),
+        ImportId::Attributes(names) => (
+            names.len(),
+            names
+                .iter()
+                .map(|n| format!("<{n}>"))
+                .collect::<Vec<_>>()
+                .join(":"),
+        ),
+    };
+    let parts: Vec<&str> = import_id.splitn(n, ':').collect();
+    if parts.len() != n || parts.iter().any(|p| p.is_empty()) {
+        return Err(WorkspaceError::BadImportId {
+            ty,
+            import_id: import_id.chars().take(200).collect(),
+            expected,
+        });
+    }
+    Ok(parts)
+}
+
+/// A read that found nothing is `None`; every other failure stays an error.
+fn found<T>(result: Result<T, WorkspaceError>) -> Result<Option<T>, WorkspaceError> {
+    match result {
+        Ok(t) => Ok(Some(t)),
+        Err(WorkspaceError::NotFound { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 impl Client {
     async fn list_connections(&self, ty: ResourceType) -> Result<Vec<Resource>, WorkspaceError> {
-        let (parent_ty, parent_field, path) = match ty {
-            ResourceType::SourceWarehouseConnection => {
-                (ResourceType::Warehouse, "warehouseId", "connected-sources")
-            }
-            _ => (ResourceType::TrackingPlan, "trackingPlanId", "sources"),
-        };
+        let (parent_ty, _, _) = connection_parent(ty);
         let parents = endpoint(parent_ty)?;
         let mut out = Vec::new();
         for parent in self
@@ -851,39 +934,146 @@ impl Client {
             let Some(pid) = parent.get("id").and_then(Json::as_str) else {
                 continue;
             };
-            let list_path = format!("{}/{path}", parents.item_path(None, pid));
-            for source in self
-                .list_objects(&list_path, "sources", true, &[], Media::V1)
-                .await?
-            {
-                let Some(sid) = source.get("id").and_then(Json::as_str) else {
-                    continue;
-                };
-                let mut object = Map::new();
-                object.insert("sourceId".into(), Json::String(sid.to_owned()));
-                object.insert(parent_field.into(), Json::String(pid.to_owned()));
-                if ty == ResourceType::SourceTrackingPlanConnection {
-                    let path = format!("/sources/{}/settings", api::encode_segment(sid));
-                    let data = self.call(Method::GET, &path, &[], None, Media::V1).await?;
-                    if let Some(settings) = data
-                        .get("settings")
-                        .filter(|s| s.as_object().is_some_and(|m| !m.is_empty()))
-                    {
-                        object.insert("schemaSettings".into(), settings.clone());
-                    }
-                }
-                out.push(api::from_api(ty, &object)?);
+            for sid in self.connected_sources(ty, pid).await? {
+                out.push(self.connection(ty, &sid, pid).await?);
             }
         }
         Ok(out)
     }
 
+    /// The ids of the sources connected to one warehouse or tracking plan.
+    async fn connected_sources(
+        &self,
+        ty: ResourceType,
+        parent: &str,
+    ) -> Result<Vec<String>, WorkspaceError> {
+        let (_, _, sources) = connection_parent(ty);
+        let list_path = paths::fill(sources, &[parent]);
+        Ok(self
+            .list_objects(&list_path, "sources", true, &[], Media::V1)
+            .await?
+            .iter()
+            .filter_map(|s| s.get("id").and_then(Json::as_str).map(str::to_owned))
+            .collect())
+    }
+
+    /// One connection, complete: a tracking plan's with the source's schema settings.
+    async fn connection(
+        &self,
+        ty: ResourceType,
+        source: &str,
+        parent: &str,
+    ) -> Result<Resource, WorkspaceError> {
+        let (_, parent_field, _) = connection_parent(ty);
+        let mut object = Map::new();
+        object.insert("sourceId".into(), Json::String(source.to_owned()));
+        object.insert(parent_field.into(), Json::String(parent.to_owned()));
+        if ty == ResourceType::SourceTrackingPlanConnection {
+            let path = paths::fill(paths::SOURCE_SETTINGS, &[source]);
+            let data = self.call(Method::GET, &path, &[], None, Media::V1).await?;
+            if let Some(settings) = data
+                .get("settings")
+                .filter(|s| s.as_object().is_some_and(|m| !m.is_empty()))
+            {
+                object.insert("schemaSettings".into(), settings.clone());
+            }
+        }
+        Ok(api::from_api(ty, &object)?)
+    }
+
+    /// One connection by its parts: the API has no read of one connection, so this lists the
+    /// sources of its one warehouse or tracking plan.
+    async fn get_connection(
+        &self,
+        ty: ResourceType,
+        source: &str,
+        parent: &str,
+    ) -> Result<Option<Resource>, WorkspaceError> {
+        let Some(sources) = found(self.connected_sources(ty, parent).await)? else {
+            return Ok(None);
+        };
+        if !sources.iter().any(|s| s == source) {
+            return Ok(None);
+        }
+        found(self.connection(ty, source, parent).await)
+    }
+
+    /// One label: the API reads labels only as one (unpaginated, small) listing.
+    async fn get_label(&self, import_id: &str) -> Result<Option<Resource>, WorkspaceError> {
+        let ep = endpoint(ResourceType::Label)?;
+        let labels = self
+            .list_objects(ep.collection, ep.list_key, ep.paginated, &[], ep.media)
+            .await?;
+        let text = |o: &Map<String, Json>, k: &str| {
+            o.get(k)
+                .and_then(Json::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        };
+        labels
+            .iter()
+            .find(|o| format!("{}:{}", text(o, "key"), text(o, "value")) == import_id)
+            .map(|o| api::from_api(ResourceType::Label, o).map_err(WorkspaceError::from))
+            .transpose()
+    }
+
+    /// The id of the user an invitation just made: the user's id once the workspace lists them,
+    /// the email while the invitation is pending (as the provider has it, `is_invite`). Neither
+    /// is an error: a guessed id would send the later update or delete to the wrong place.
+    async fn invited_user_id(&self, email: &str) -> Result<String, WorkspaceError> {
+        let ep = endpoint(ResourceType::User)?;
+        let users = self
+            .list_objects(ep.collection, ep.list_key, true, &[], ep.media)
+            .await?;
+        if let Some(id) = users
+            .iter()
+            .find(|u| u.get("email").and_then(Json::as_str) == Some(email))
+            .and_then(|u| u.get("id").and_then(Json::as_str))
+        {
+            return Ok(id.to_owned());
+        }
+        let pending = self
+            .call(Method::GET, paths::INVITES, &[], None, ep.media)
+            .await?;
+        let is_pending = pending
+            .get("invites")
+            .and_then(Json::as_array)
+            .is_some_and(|emails| emails.iter().any(|e| e.as_str() == Some(email)));
+        if is_pending {
+            return Ok(email.to_owned());
+        }
+        Err(WorkspaceError::InvalidResponse {
+            method: "POST".into(),
+            path: paths::INVITES.into(),
+            problem: format!(
+                "the workspace accepted the invitation of {email} but lists them neither among its users nor among its pending invitations, so the new user's id is unknown; check the workspace's users before retrying, the invitation may have been made"
+            ),
+        })
+    }
+
+    /// One resource with an id of its own, by a read of that id (and its separately served parts).
+    async fn get_by_id(
+        &self,
+        ty: ResourceType,
+        parent: Option<&str>,
+        id: &str,
+    ) -> Result<Option<Resource>, WorkspaceError> {
+        let Some(object) = found(self.get_full(ty, parent, id).await)? else {
+            return Ok(None);
+        };
+        // A placeholder parent is no resource (listings skip it too).
+        if object.get(api::PLACEHOLDER) == Some(&Json::Bool(true)) {
+            return Ok(None);
+        }
+        Ok(Some(api::from_api(ty, &object)?))
+    }
+
     async fn write_schema_settings(&self, resource: &Resource) -> Result<(), WorkspaceError> {
         let object = api::to_api(resource);
         if let Some(settings) = object.get("schemaSettings") {
-            let path = format!(
-                "/sources/{}/settings",
-                api::encode_segment(&naming_attr(resource, "source_id", "write")?)
+            let path = paths::fill(
+                paths::SOURCE_SETTINGS,
+                &[&naming_attr(resource, "source_id", "write")?],
             );
             self.call(Method::PATCH, &path, &[], Some(settings), Media::V1)
                 .await?;
@@ -900,17 +1090,13 @@ impl Client {
         Ok(if resource.ty == ResourceType::SourceWarehouseConnection {
             let warehouse = naming_attr(resource, "warehouse_id", operation)?;
             (
-                format!(
-                    "/warehouses/{}/connected-sources/{}",
-                    api::encode_segment(&warehouse),
-                    api::encode_segment(&source)
-                ),
+                paths::fill(paths::WAREHOUSE_SOURCE, &[&warehouse, &source]),
                 Vec::new(),
             )
         } else {
             let plan = naming_attr(resource, "tracking_plan_id", operation)?;
             (
-                format!("/tracking-plans/{}/sources", api::encode_segment(&plan)),
+                paths::fill(paths::PLAN_SOURCES, &[&plan]),
                 vec![("sourceId".to_owned(), source)],
             )
         })
@@ -954,6 +1140,25 @@ impl Workspace for Client {
             .collect()
     }
 
+    async fn get(
+        &self,
+        ty: ResourceType,
+        import_id: &str,
+    ) -> Result<Option<Resource>, WorkspaceError> {
+        let parts = import_parts(ty, import_id)?;
+        match (ty.kind().import_id, parts.as_slice()) {
+            (ImportId::OwnId, [id]) => self.get_by_id(ty, None, id).await,
+            (ImportId::ParentAndOwnId { .. }, [parent, id]) => {
+                self.get_by_id(ty, Some(parent), id).await
+            }
+            _ if ty == ResourceType::Label => self.get_label(import_id).await,
+            (_, [source, parent]) if is_connection(ty) => {
+                self.get_connection(ty, source, parent).await
+            }
+            _ => Err(WorkspaceError::Unsupported { ty }),
+        }
+    }
+
     async fn create(&self, resource: &Resource) -> Result<Resource, WorkspaceError> {
         if is_connection(resource.ty) {
             return self.create_connection(resource).await;
@@ -961,29 +1166,19 @@ impl Workspace for Client {
         let ep = endpoint(resource.ty)?;
         let object = api::to_api(resource);
         let body = api::create_body(resource.ty, &object);
-        let parent = parent_of(resource, ep);
+        let parent = parent_of(resource, ep, "create")?;
         let id = if resource.ty == ResourceType::User {
-            self.call(Method::POST, "/invites", &[], Some(&body), ep.media)
+            self.call(Method::POST, paths::INVITES, &[], Some(&body), ep.media)
                 .await?;
-            let email = object
-                .get("email")
-                .and_then(Json::as_str)
-                .unwrap_or_default();
-            let users = self
-                .list_objects(ep.collection, ep.list_key, true, &[], ep.media)
-                .await?;
-            users
-                .iter()
-                .find(|u| u.get("email").and_then(Json::as_str) == Some(email))
-                .and_then(|u| u.get("id").and_then(Json::as_str).map(str::to_owned))
-                .unwrap_or_else(|| email.to_owned())
+            let email = naming_attr(resource, "email", "create")?;
+            self.invited_user_id(&email).await?
         } else {
             let path = ep.collection_path(parent.as_deref());
             let data = self
                 .call(Method::POST, &path, &[], Some(&body), ep.media)
                 .await?;
             match resource.ty.kind().import_id {
-                crate::model::ImportId::Attributes(_) => resource.import_id().unwrap_or_default(),
+                ImportId::Attributes(_) => resource.import_id().unwrap_or_default(),
                 _ => data
                     .get(ep.create_key)
                     .and_then(|c| c.get("id"))
@@ -1000,6 +1195,12 @@ impl Workspace for Client {
         if resource.ty == ResourceType::Label {
             return Ok(resource.clone());
         }
+        if resource.ty == ResourceType::User && id.contains('@') {
+            // A pending invitation has no user to read back yet: it is what was asked for.
+            let mut invited = resource.clone();
+            invited.id = Some(id);
+            return Ok(invited);
+        }
         let full = self.get_full(resource.ty, parent.as_deref(), &id).await?;
         Ok(api::from_api(resource.ty, &full)?)
     }
@@ -1010,9 +1211,12 @@ impl Workspace for Client {
             self.write_schema_settings(resource).await?;
             return Ok(resource.clone());
         }
+        if resource.ty == ResourceType::Label {
+            return Err(WorkspaceError::NotUpdatable { ty: resource.ty });
+        }
         let ep = endpoint(resource.ty)?;
         let id = id_of(resource, "update")?;
-        let parent = parent_of(resource, ep);
+        let parent = parent_of(resource, ep, "update")?;
         let path = ep.item_path(parent.as_deref(), &id);
         // What the workspace holds now, as it serves it and in the same normal form, so that only
         // real changes are written (each write is an audit event, and so a commit, downstream).
@@ -1046,19 +1250,27 @@ impl Workspace for Client {
             ResourceType::Label => {
                 let key = naming_attr(resource, "key", "delete")?;
                 let value = naming_attr(resource, "value", "delete")?;
-                let path = format!(
-                    "/labels/{}/{}",
-                    api::encode_segment(&key),
-                    api::encode_segment(&value)
-                );
+                let path = paths::fill(paths::LABEL, &[&key, &value]);
                 self.call(Method::DELETE, &path, &[], None, ep.media)
                     .await?;
+            }
+            ResourceType::User if id_of(resource, "delete")?.contains('@') => {
+                // A pending invitation: its id is the invited email, as the provider has it.
+                let email = id_of(resource, "delete")?;
+                self.call(
+                    Method::DELETE,
+                    paths::INVITES,
+                    &[("emails.0".into(), email)],
+                    None,
+                    ep.media,
+                )
+                .await?;
             }
             ResourceType::User => {
                 let id = id_of(resource, "delete")?;
                 self.call(
                     Method::DELETE,
-                    "/users",
+                    paths::USERS,
                     &[("userIds.0".into(), id)],
                     None,
                     ep.media,
@@ -1067,7 +1279,7 @@ impl Workspace for Client {
             }
             _ => {
                 let id = id_of(resource, "delete")?;
-                let path = ep.item_path(parent_of(resource, ep).as_deref(), &id);
+                let path = ep.item_path(parent_of(resource, ep, "delete")?.as_deref(), &id);
                 self.call(Method::DELETE, &path, &[], None, ep.media)
                     .await?;
             }
@@ -1078,7 +1290,7 @@ impl Workspace for Client {
     async fn audit_events(&self, start_time: &str) -> Result<Vec<AuditEvent>, WorkspaceError> {
         let query = [("startTime".to_owned(), start_time.to_owned())];
         let objects = self
-            .list_objects("/audit-events", "events", true, &query, Media::V1)
+            .list_objects(paths::AUDIT_EVENTS, "events", true, &query, Media::V1)
             .await?;
         objects
             .into_iter()
@@ -1086,7 +1298,7 @@ impl Workspace for Client {
                 serde_json::from_value(Json::Object(o)).map_err(|e| {
                     WorkspaceError::InvalidResponse {
                         method: "GET".into(),
-                        path: "/audit-events".into(),
+                        path: paths::AUDIT_EVENTS.into(),
                         problem: format!("malformed audit event: {e}"),
                     }
                 })

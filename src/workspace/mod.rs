@@ -2,12 +2,15 @@
 //!
 //! - [`api`]: how each resource type appears in the API (paths, shapes), shared by both ends;
 //! - [`client`]: the HTTP client (Segment's API or the embedded workspace, same code);
-//! - [`embedded`]: a real HTTP server for the part of the API gitsync uses, backed by SQLite.
+//! - `embedded` (cargo feature `embedded-workspace`, on by default): a real HTTP server for the
+//!   part of the API gitsync uses, backed by SQLite, for the demo, the tests and local use. No
+//!   code of the engine or the operator may import it.
 //!
 //! The [`Workspace`] trait is what the sync engine drives; it speaks the model, never HTTP.
 
 pub mod api;
 pub mod client;
+#[cfg(feature = "embedded-workspace")]
 pub mod embedded;
 
 use std::future::Future;
@@ -123,6 +126,18 @@ pub enum WorkspaceError {
         ty: ResourceType,
         operation: &'static str,
         field: &'static str,
+    },
+    /// A type whose every attribute forces replacement has no update operation in the API.
+    #[error(
+        "{ty} cannot change in place: the Public API has no update for it; replace it instead (delete, then create)"
+    )]
+    NotUpdatable { ty: ResourceType },
+    /// An import id that does not have its type's shape (`<destination_id>:<id>`, `key:value`).
+    #[error("`{import_id}` is not an import id of {ty}: expected `{expected}`")]
+    BadImportId {
+        ty: ResourceType,
+        import_id: String,
+        expected: String,
     },
     #[error(transparent)]
     Mapping(#[from] api::MappingError),
@@ -246,24 +261,15 @@ pub trait Workspace {
         &self,
         ty: ResourceType,
     ) -> impl Future<Output = Result<Vec<Resource>, WorkspaceError>> + Send;
-    /// One resource by its import id, complete as [`Workspace::list`] gives it; `None` when the
-    /// workspace has no such resource.
+    /// One resource by its Terraform import id (`abc`, `<destination_id>:<id>`, `key:value`,
+    /// `<source_id>:<warehouse_id>`), complete exactly as [`Workspace::list`] returns it;
+    /// `Ok(None)` when the workspace does not hold it. Costs requests for that one resource, not
+    /// a listing of its type (where the API has no read by id, a listing of one small collection).
     fn get(
         &self,
         ty: ResourceType,
         import_id: &str,
-    ) -> impl Future<Output = Result<Option<Resource>, WorkspaceError>> + Send
-    where
-        Self: Sync,
-    {
-        async move {
-            Ok(self
-                .list(ty)
-                .await?
-                .into_iter()
-                .find(|r| r.import_id().ok().as_deref() == Some(import_id)))
-        }
-    }
+    ) -> impl Future<Output = Result<Option<Resource>, WorkspaceError>> + Send;
     /// Creates a resource; returns it as the workspace now holds it (with its new id).
     fn create(
         &self,

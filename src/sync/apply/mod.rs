@@ -60,6 +60,16 @@ pub struct Step {
     pub ty: ResourceType,
 }
 
+impl From<Op> for api::WriteOp {
+    fn from(op: Op) -> api::WriteOp {
+        match op {
+            Op::Create => api::WriteOp::Create,
+            Op::Update => api::WriteOp::Update,
+            Op::Delete => api::WriteOp::Delete,
+        }
+    }
+}
+
 impl std::fmt::Display for Step {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let verb = match self.op {
@@ -332,7 +342,7 @@ pub async fn apply<W: Workspace + Sync>(
             report.reconciled.push(step);
             continue;
         }
-        let wait = pacer.wait_for(step.ty, Instant::now());
+        let wait = pacer.wait_for(step.ty, step.op.into(), Instant::now());
         if !wait.is_zero() {
             progress.waiting(wait, step.ty);
             tokio::time::sleep(wait).await;
@@ -340,7 +350,7 @@ pub async fn apply<W: Workspace + Sync>(
         if !resumed {
             journal.record(Entry::Intent { step: step.step })?;
         }
-        pacer.sent(step.ty, Instant::now());
+        pacer.sent(step.ty, step.op.into(), Instant::now());
         match send(workspace, change, &step, options).await {
             Ok((created, now)) => {
                 journal.record(Entry::Done {

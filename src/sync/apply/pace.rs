@@ -3,21 +3,24 @@
 //! blindly): five subscription writes a minute, sixty label or IAM writes a minute.
 //!
 //! The limits themselves are the workspace API's facts and live there
-//! ([`crate::workspace::api::write_limit`]); this module only keeps the clock.
+//! ([`crate::workspace::api::WRITE_LIMITS`], the table the embedded workspace enforces too);
+//! this module only keeps the clock, one window per (type, operation). It counts steps, and a
+//! step is one request for every limited type but user groups (up to three: name, members,
+//! permissions), whose rare 429 the client still waits out.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use crate::model::ResourceType;
-use crate::workspace::api::{WriteLimit, write_limit};
+use crate::workspace::api::{WriteOp, write_limit};
 
 /// The window Segment's limits are counted in.
 pub const WINDOW: Duration = Duration::from_secs(60);
 
-/// Remembers when each class of writes was last sent.
+/// Remembers when each (type, operation) of writes was last sent.
 #[derive(Debug, Default)]
 pub struct Pacer {
-    sent: BTreeMap<&'static str, VecDeque<Instant>>,
+    sent: BTreeMap<(ResourceType, WriteOp), VecDeque<Instant>>,
     enabled: bool,
 }
 
@@ -30,19 +33,19 @@ impl Pacer {
         }
     }
 
-    /// How long to wait before the next write to `ty` may go (zero if now).
-    pub fn wait_for(&mut self, ty: ResourceType, now: Instant) -> Duration {
-        let Some(limit) = self.limit(ty) else {
+    /// How long to wait before the next `op` of `ty` may go (zero if now).
+    pub fn wait_for(&mut self, ty: ResourceType, op: WriteOp, now: Instant) -> Duration {
+        let Some(per_minute) = self.limit(ty, op) else {
             return Duration::ZERO;
         };
-        let sent = self.sent.entry(limit.class).or_default();
+        let sent = self.sent.entry((ty, op)).or_default();
         while sent
             .front()
             .is_some_and(|t| now.duration_since(*t) >= WINDOW)
         {
             sent.pop_front();
         }
-        if sent.len() < limit.per_minute as usize {
+        if sent.len() < per_minute as usize {
             return Duration::ZERO;
         }
         sent.front()
@@ -50,31 +53,28 @@ impl Pacer {
             .unwrap_or_default()
     }
 
-    /// Notes that a write to `ty` was sent at `at`.
-    pub fn sent(&mut self, ty: ResourceType, at: Instant) {
-        if let Some(limit) = self.limit(ty) {
-            self.sent.entry(limit.class).or_default().push_back(at);
+    /// Notes that an `op` of `ty` was sent at `at`.
+    pub fn sent(&mut self, ty: ResourceType, op: WriteOp, at: Instant) {
+        if self.limit(ty, op).is_some() {
+            self.sent.entry((ty, op)).or_default().push_back(at);
         }
     }
 
-    fn limit(&self, ty: ResourceType) -> Option<WriteLimit> {
+    fn limit(&self, ty: ResourceType, op: WriteOp) -> Option<u32> {
         if !self.enabled {
             return None;
         }
-        write_limit(ty)
+        write_limit(ty, op)
     }
 }
 
-/// The least time `writes` (one type per write) take under the limits: for each class, one
-/// window for every full limit's worth beyond the first.
-pub fn expected_duration(writes: impl Iterator<Item = ResourceType>) -> Duration {
-    let mut per_class: BTreeMap<&'static str, (u32, u32)> = BTreeMap::new();
-    for ty in writes {
-        if let Some(limit) = write_limit(ty) {
-            per_class
-                .entry(limit.class)
-                .or_insert((0, limit.per_minute))
-                .0 += 1;
+/// The least time `writes` take under the limits: for each (type, operation), one window for
+/// every full limit's worth beyond the first.
+pub fn expected_duration(writes: impl Iterator<Item = (ResourceType, WriteOp)>) -> Duration {
+    let mut per_class: BTreeMap<(ResourceType, WriteOp), (u32, u32)> = BTreeMap::new();
+    for (ty, op) in writes {
+        if let Some(per_minute) = write_limit(ty, op) {
+            per_class.entry((ty, op)).or_insert((0, per_minute)).0 += 1;
         }
     }
     per_class
@@ -91,41 +91,44 @@ pub fn expected_duration(writes: impl Iterator<Item = ResourceType>) -> Duration
 mod tests {
     use super::*;
 
+    const SUB: ResourceType = ResourceType::DestinationSubscription;
+
     #[test]
     fn the_sixth_subscription_write_in_a_minute_waits_for_the_first_to_age_out() {
         let mut pacer = Pacer::new(true);
         let t0 = Instant::now();
         for i in 0..5 {
             let at = t0 + Duration::from_secs(i);
-            assert_eq!(
-                pacer.wait_for(ResourceType::DestinationSubscription, at),
-                Duration::ZERO
-            );
-            pacer.sent(ResourceType::DestinationSubscription, at);
+            assert_eq!(pacer.wait_for(SUB, WriteOp::Create, at), Duration::ZERO);
+            pacer.sent(SUB, WriteOp::Create, at);
         }
         let at = t0 + Duration::from_secs(10);
         assert_eq!(
-            pacer.wait_for(ResourceType::DestinationSubscription, at),
+            pacer.wait_for(SUB, WriteOp::Create, at),
             Duration::from_secs(50)
         );
-        // Other types are not held up, and an unpaced workspace never waits.
-        assert_eq!(pacer.wait_for(ResourceType::Source, at), Duration::ZERO);
-        let mut off = Pacer::new(false);
-        for _ in 0..10 {
-            off.sent(ResourceType::DestinationSubscription, at);
-        }
+        // Other types and operations are not held up, and an unpaced workspace never waits.
+        assert_eq!(pacer.wait_for(SUB, WriteOp::Update, at), Duration::ZERO);
         assert_eq!(
-            off.wait_for(ResourceType::DestinationSubscription, at),
+            pacer.wait_for(ResourceType::Source, WriteOp::Create, at),
             Duration::ZERO
         );
+        let mut off = Pacer::new(false);
+        for _ in 0..10 {
+            off.sent(SUB, WriteOp::Create, at);
+        }
+        assert_eq!(off.wait_for(SUB, WriteOp::Create, at), Duration::ZERO);
     }
 
     #[test]
     fn the_expected_duration_counts_windows_per_class() {
-        let subs = std::iter::repeat_n(ResourceType::DestinationSubscription, 11);
+        let subs = std::iter::repeat_n((SUB, WriteOp::Update), 11);
         assert_eq!(expected_duration(subs), WINDOW * 2);
         assert_eq!(
-            expected_duration(std::iter::repeat_n(ResourceType::Source, 500)),
+            expected_duration(std::iter::repeat_n(
+                (ResourceType::Source, WriteOp::Update),
+                500
+            )),
             Duration::ZERO
         );
     }

@@ -5,12 +5,17 @@
 //! gets 422 with the offending field. Every error answer, axum's own rejections included, is in
 //! Segment's `{"errors": [...]}` envelope. Secrets are served masked by the one rule of
 //! [`api::mask_secrets`], at any depth of `settings`, however they were stored. A change computed
-//! from the stored state is read and written in one transaction ([`Store::modify`]). Test hooks
-//! under `/_gitsync/` inject rate limiting, server errors and delays into the next requests.
+//! from the stored state is read and written in one transaction ([`Store::modify`]). Created
+//! resources get ids in Segment's formats, and the audit trail names the API token as the actor.
+//! With [`ServerConfig::rate_limits`], Segment's published per-operation write limits
+//! ([`api::WRITE_LIMITS`]) are enforced with Segment's 429. Test hooks under `/_gitsync/` inject
+//! rate limiting, server errors and delays into the next requests, or fail the nth write; a
+//! refused request never changes the store. Paths come from [`api::paths`] and [`api::ENDPOINTS`],
+//! never written here.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Bytes;
@@ -24,32 +29,44 @@ use serde::Deserialize;
 use serde_json::{Map, Value as Json, json};
 
 use super::store::{AuditQuery, AuditRecord, Store, StoreError, Stored, Write};
-use crate::model::{Presence, ResourceType};
-use crate::workspace::api::{self, Endpoint};
+use crate::model::{AttrType, Attribute, Attributes, Presence, ResourceType, Value};
+use crate::workspace::api::{self, Endpoint, paths};
 
 /// Server settings.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     /// When set, every request must carry `Authorization: Bearer <token>`.
     pub token: Option<String>,
-    /// Who the audit trail names as the actor of API changes.
+    /// The name of the API token, which the audit trail names as the actor of every change made
+    /// through the API (with no `actorEmail`: only people have one), as Segment's does; commit
+    /// messages then say `Public API token '<name>'`.
     pub actor: String,
     pub workspace_name: String,
     /// Whether `GET /audit-events` answers. Segment sells the audit trail with its Business tier;
     /// without it the endpoint answers 403, which is what this reproduces when `false`.
     pub audit_trail: bool,
+    /// Whether Segment's published per-operation write limits ([`api::WRITE_LIMITS`]) are
+    /// enforced: a write over its limit gets 429 as Segment answers it.
+    pub rate_limits: bool,
+    /// The window of those limits: a minute, as Segment's; shorter in tests.
+    pub rate_limit_window: Duration,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             token: None,
-            actor: "api-token@gitsync.local".into(),
+            actor: DEFAULT_ACTOR.into(),
             workspace_name: "Embedded Workspace".into(),
             audit_trail: true,
+            rate_limits: false,
+            rate_limit_window: Duration::from_secs(60),
         }
     }
 }
+
+/// The token name the embedded workspace's audit trail gives API changes by default.
+pub const DEFAULT_ACTOR: &str = "gitsync";
 
 /// Faults injected into the next requests by the test hooks.
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -64,6 +81,22 @@ pub struct Faults {
     /// The next `count` requests are held this long before being answered.
     #[serde(default)]
     pub delay: Option<DelayFault>,
+    /// The `nth` write (POST, PATCH, PUT or DELETE) from now on is refused and changes nothing.
+    #[serde(default)]
+    pub fail_write: Option<FailWriteFault>,
+    /// Writes seen since the faults were set.
+    #[serde(skip)]
+    writes_seen: u32,
+}
+
+/// Refuses one write: the `nth` (1 = the next) after the fault is set, with `status` and
+/// Segment's error envelope (`message`, or a default naming the fault).
+#[derive(Debug, Clone, Deserialize)]
+pub struct FailWriteFault {
+    pub nth: u32,
+    pub status: u16,
+    #[serde(default)]
+    pub message: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -90,6 +123,8 @@ struct AppState {
     config: ServerConfig,
     workspace_id: String,
     faults: Mutex<Faults>,
+    /// When each kind of limited write was last accepted, within the window.
+    limits: Mutex<HashMap<(ResourceType, api::WriteOp), std::collections::VecDeque<Instant>>>,
 }
 
 type Shared = Arc<AppState>;
@@ -168,20 +203,18 @@ pub fn router(store: Store, config: ServerConfig) -> Router {
         workspace_id: format!("ws_{}", slug(&config.workspace_name)),
         config,
         faults: Mutex::new(Faults::default()),
+        limits: Mutex::new(HashMap::new()),
     });
     let mut app = Router::new()
         .route("/", get(workspace))
-        .route("/audit-events", get(audit_events))
+        .route(paths::AUDIT_EVENTS, get(audit_events))
+        .route(paths::RULES, get(list_rules).put(replace_rules))
+        .route(paths::SOURCE_LABELS, put(replace_labels).post(add_labels))
+        .route(paths::GROUP_USERS, get(group_users))
+        .route(paths::GROUP_INVITES, get(group_invites))
+        .route(paths::GROUP_USERS_REPLACE, put(replace_group_users))
         .route(
-            "/tracking-plans/{id}/rules",
-            get(list_rules).put(replace_rules),
-        )
-        .route("/sources/{id}/labels", put(replace_labels).post(add_labels))
-        .route("/groups/{id}/users", get(group_users))
-        .route("/groups/{id}/invites", get(group_invites))
-        .route("/group/{id}/users", put(replace_group_users))
-        .route(
-            "/groups/{id}/permissions",
+            paths::GROUP_PERMISSIONS,
             put(
                 |State(s): State<Shared>, Path(id): Path<String>, b: Bytes| {
                     replace_permissions(ResourceType::UserGroup, s, id, b)
@@ -189,30 +222,30 @@ pub fn router(store: Store, config: ServerConfig) -> Router {
             ),
         )
         .route(
-            "/users/{id}/permissions",
+            paths::USER_PERMISSIONS,
             put(
                 |State(s): State<Shared>, Path(id): Path<String>, b: Bytes| {
                     replace_permissions(ResourceType::User, s, id, b)
                 },
             ),
         )
-        .route("/invites", post(create_invites))
-        .route("/users", axum::routing::delete(delete_users))
-        .route("/labels/{key}/{value}", axum::routing::delete(delete_label))
-        .route("/warehouses/{id}/connected-sources", get(warehouse_sources))
+        .route(paths::INVITES, get(list_invites).post(create_invites))
+        .route(paths::USERS, axum::routing::delete(delete_users))
+        .route(paths::LABEL, axum::routing::delete(delete_label))
+        .route(paths::WAREHOUSE_SOURCES, get(warehouse_sources))
         .route(
-            "/warehouses/{id}/connected-sources/{source}",
+            paths::WAREHOUSE_SOURCE,
             post(connect_warehouse).delete(disconnect_warehouse),
         )
         .route(
-            "/tracking-plans/{id}/sources",
+            paths::PLAN_SOURCES,
             get(plan_sources).post(connect_plan).delete(disconnect_plan),
         )
         .route(
-            "/sources/{id}/settings",
+            paths::SOURCE_SETTINGS,
             get(schema_settings).patch(update_schema_settings),
         )
-        .route("/spaces", get(spaces))
+        .route(paths::SPACES, get(spaces))
         .route("/_gitsync/faults", post(set_faults));
     for ep in api::ENDPOINTS.iter() {
         let collection = ep.collection.to_owned();
@@ -224,12 +257,14 @@ pub fn router(store: Store, config: ServerConfig) -> Router {
         };
         app = app.route(&collection, list_route);
         if ep.ty != ResourceType::Label {
-            app = app.route(
-                &format!("{collection}/{{id}}"),
-                get(move |s, p| get_one(ep, s, p))
-                    .patch(move |s, p, b| update(ep, s, p, b))
-                    .delete(move |s, p| delete_one(ep, s, p)),
-            );
+            let item = axum::routing::patch(move |s, p, b| update(ep, s, p, b))
+                .delete(move |s, p| delete_one(ep, s, p));
+            let item = if ep.read_by_id {
+                item.get(move |s, p| get_one(ep, s, p))
+            } else {
+                item
+            };
+            app = app.route(&format!("{collection}/{{id}}"), item);
         }
     }
     app.fallback(|method: Method, uri: axum::http::Uri| async move {
@@ -328,19 +363,77 @@ async fn guard(State(state): State<Shared>, request: Request, next: Next) -> Res
         }
     }
     let is_hook = request.uri().path().starts_with("/_gitsync/");
+    let is_write = matches!(
+        *request.method(),
+        Method::POST | Method::PATCH | Method::PUT | Method::DELETE
+    );
+    let mut remaining = 1000;
     if !is_hook {
-        let (delay, fault) = take_fault(&state);
+        let (delay, fault) = take_fault(&state, is_write);
         if let Some(ms) = delay {
             tokio::time::sleep(Duration::from_millis(ms)).await;
         }
         if let Some(response) = fault {
             return response;
         }
+        if state.config.rate_limits
+            && let Some((ty, op)) = api::write_class(request.method(), request.uri().path())
+            && let Some(limit) = api::write_limit(ty, op)
+        {
+            match take_write_slot(&state, (ty, op), limit) {
+                Ok(left) => remaining = left,
+                Err(wait) => return rate_limited(wait, 0),
+            }
+        }
     }
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
-    headers.insert("x-ratelimit-remaining", HeaderValue::from_static("1000"));
+    headers.insert("x-ratelimit-remaining", HeaderValue::from(remaining));
     headers.insert("x-ratelimit-consumed", HeaderValue::from_static("1"));
+    response
+}
+
+/// Takes a place in the sliding window of a limited kind of write: the places left, or how long
+/// until the oldest place frees.
+fn take_write_slot(
+    state: &AppState,
+    class: (ResourceType, api::WriteOp),
+    limit: u32,
+) -> Result<u32, Duration> {
+    let window = state.config.rate_limit_window;
+    let now = Instant::now();
+    let mut limits = state.limits.lock().unwrap_or_else(PoisonError::into_inner);
+    let taken = limits.entry(class).or_default();
+    while taken
+        .front()
+        .is_some_and(|t| now.duration_since(*t) >= window)
+    {
+        taken.pop_front();
+    }
+    let used = u32::try_from(taken.len()).unwrap_or(u32::MAX);
+    if used >= limit {
+        let oldest = taken.front().copied().unwrap_or(now);
+        return Err(window.saturating_sub(now.duration_since(oldest)));
+    }
+    taken.push_back(now);
+    Ok(limit - used - 1)
+}
+
+/// Segment's 429: `msBeforeNext` in the error's data and the `X-RateLimit-*` headers.
+fn rate_limited(wait: Duration, consumed: u64) -> Response {
+    let ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1);
+    let body = json!({ "errors": [{
+        "type": "RequestError",
+        "message": "Too many requests",
+        "data": { "remainingPoints": 0, "msBeforeNext": ms, "consumedPoints": consumed }
+    }]});
+    let mut response = (StatusCode::TOO_MANY_REQUESTS, axum::Json(body)).into_response();
+    let headers = response.headers_mut();
+    headers.insert("x-ratelimit-remaining", HeaderValue::from_static("0"));
+    headers.insert("x-ratelimit-consumed", HeaderValue::from(consumed));
+    if let Some(v) = reset_header(ms) {
+        headers.insert("x-ratelimit-reset", v);
+    }
     response
 }
 
@@ -363,7 +456,7 @@ fn reset_header(ms: u64) -> Option<HeaderValue> {
     HeaderValue::from_str(&httpdate::fmt_http_date(reset)).ok()
 }
 
-fn take_fault(state: &AppState) -> (Option<u64>, Option<Response>) {
+fn take_fault(state: &AppState, is_write: bool) -> (Option<u64>, Option<Response>) {
     let mut faults = faults(state);
     let mut delay = None;
     if let Some(d) = &mut faults.delay
@@ -372,20 +465,36 @@ fn take_fault(state: &AppState) -> (Option<u64>, Option<Response>) {
         d.count -= 1;
         delay = Some(d.ms);
     }
+    if is_write && faults.fail_write.is_some() {
+        faults.writes_seen += 1;
+        let seen = faults.writes_seen;
+        if let Some(fail) = faults.fail_write.take_if(|f| f.nth == seen) {
+            let status =
+                StatusCode::from_u16(fail.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let kind = match status.as_u16() {
+                404 => "NotFound",
+                422 => "ValidationFailure",
+                429 => "RateLimited",
+                s if s >= 500 => "ServerError",
+                _ => "RequestError",
+            };
+            let message = fail
+                .message
+                .unwrap_or_else(|| format!("injected failure of write {seen}"));
+            return (
+                delay,
+                Some(ApiFailure::new(status, kind, message).into_response()),
+            );
+        }
+    }
     if let Some(rl) = &mut faults.rate_limit
         && rl.count > 0
     {
         rl.count -= 1;
-        let body = json!({ "errors": [{
-            "type": "RequestError",
-            "message": "Too many requests",
-            "data": { "remainingPoints": 0, "msBeforeNext": rl.ms_before_next, "consumedPoints": 21 }
-        }]});
-        let mut response = (StatusCode::TOO_MANY_REQUESTS, axum::Json(body)).into_response();
-        if let Some(v) = reset_header(rl.ms_before_next) {
-            response.headers_mut().insert("x-ratelimit-reset", v);
-        }
-        return (delay, Some(response));
+        return (
+            delay,
+            Some(rate_limited(Duration::from_millis(rl.ms_before_next), 21)),
+        );
     }
     if let Some(se) = &mut faults.server_errors
         && se.count > 0
@@ -479,6 +588,19 @@ fn whole_list(key: &str, items: Vec<Json>) -> ApiResult {
 
 // ------------------------------------------------------------------------------------------
 // Generic resource operations
+
+/// The path of a collection: a nested one names its parent (`/destination/{parent}/filters`).
+#[derive(Debug, Deserialize)]
+struct CollectionPath {
+    parent: Option<String>,
+}
+
+/// The path of one resource: its id, under its parent for a nested type.
+#[derive(Debug, Deserialize)]
+struct ItemPath {
+    parent: Option<String>,
+    id: String,
+}
 
 fn type_key(ep: &Endpoint) -> &'static str {
     ep.ty.terraform_type()
@@ -620,10 +742,10 @@ fn served(ep: &Endpoint, stored: &Stored, listing: bool, workspace_id: &str) -> 
 async fn list(
     ep: &'static Endpoint,
     State(state): State<Shared>,
-    Path(path): Path<HashMap<String, String>>,
+    Path(path): Path<CollectionPath>,
     Query(query): Query<HashMap<String, String>>,
 ) -> ApiResult {
-    let parent = path.get("parent").map(String::as_str);
+    let parent = path.parent.as_deref();
     check_parent(&state, ep, parent)?;
     if ep.ty == ResourceType::InsertFunctionInstance && !query.contains_key("functionId") {
         return Err(ApiFailure::validation(
@@ -683,7 +805,7 @@ async fn list(
 async fn get_one(
     ep: &'static Endpoint,
     State(state): State<Shared>,
-    Path(path): Path<HashMap<String, String>>,
+    Path(path): Path<ItemPath>,
 ) -> ApiResult {
     let stored = find(ep, &state, &path)?;
     let mut body = Map::new();
@@ -710,24 +832,15 @@ fn check_parent(state: &AppState, ep: &Endpoint, parent: Option<&str>) -> Result
     }
 }
 
-fn find(
-    ep: &Endpoint,
-    state: &AppState,
-    path: &HashMap<String, String>,
-) -> Result<Stored, ApiFailure> {
-    let id = path.get("id").map(String::as_str).unwrap_or_default();
-    found(ep, path, state.store.get(type_key(ep), id)?)
+fn find(ep: &Endpoint, state: &AppState, path: &ItemPath) -> Result<Stored, ApiFailure> {
+    found(ep, path, state.store.get(type_key(ep), &path.id)?)
 }
 
 /// The resource a path names, if it is there and under the path's parent.
-fn found(
-    ep: &Endpoint,
-    path: &HashMap<String, String>,
-    stored: Option<Stored>,
-) -> Result<Stored, ApiFailure> {
-    let id = path.get("id").map(String::as_str).unwrap_or_default();
+fn found(ep: &Endpoint, path: &ItemPath, stored: Option<Stored>) -> Result<Stored, ApiFailure> {
+    let id = &path.id;
     let stored = stored.ok_or_else(|| ApiFailure::not_found(format!("{} {id}", ep.item_key)))?;
-    if let (Some(parent), Some(attr)) = (path.get("parent"), ep.parent) {
+    if let (Some(parent), Some(attr)) = (&path.parent, ep.parent) {
         let field = api::camel_case(attr);
         if stored.object.get(&field).and_then(Json::as_str) != Some(parent.as_str()) {
             return Err(ApiFailure::not_found(format!(
@@ -756,21 +869,40 @@ fn validate(ty: ResourceType, object: &Map<String, Json>) -> Result<(), ApiFailu
     resource
         .check_nesting()
         .map_err(|e| ApiFailure::validation(api::camel_case(&e.attribute), e.to_string()))?;
-    for attr in ty
-        .kind()
-        .attributes
-        .iter()
-        .filter(|a| a.presence == Presence::Required)
-    {
-        if !resource.attributes.contains_key(attr.name) {
-            let field = api::camel_case(attr.name);
-            return Err(ApiFailure::validation(
-                field.clone(),
-                format!("`{field}` is required"),
-            ));
-        }
+    if let Some(field) = missing_required(ty.kind().attributes, &resource.attributes, "") {
+        return Err(ApiFailure::validation(
+            field.clone(),
+            format!("`{field}` is required"),
+        ));
     }
     Ok(())
+}
+
+/// The first required attribute missing at any depth (`actions[0].type`), as the API names it.
+fn missing_required(schema: &[Attribute], attrs: &Attributes, prefix: &str) -> Option<String> {
+    for attr in schema.iter().filter(|a| a.is_configurable()) {
+        let field = format!("{prefix}{}", api::camel_case(attr.name));
+        let missing = match (attrs.get(attr.name), &attr.ty) {
+            (None | Some(Value::Null), _) if attr.presence == Presence::Required => Some(field),
+            (Some(Value::Object(nested)), AttrType::Object(schema)) => {
+                missing_required(schema, nested, &format!("{field}."))
+            }
+            (
+                Some(Value::List(items)),
+                AttrType::ObjectList(schema) | AttrType::ObjectSet(schema),
+            ) => items.iter().enumerate().find_map(|(i, item)| match item {
+                Value::Object(nested) => {
+                    missing_required(schema, nested, &format!("{field}[{i}]."))
+                }
+                _ => None,
+            }),
+            _ => None,
+        };
+        if missing.is_some() {
+            return missing;
+        }
+    }
+    None
 }
 
 fn display_name(object: &Map<String, Json>) -> String {
@@ -801,7 +933,10 @@ fn audit(
 fn new_id(ty: ResourceType, object: &Map<String, Json>) -> String {
     match ty {
         ResourceType::Destination => super::ids::random_hex(24),
-        ResourceType::TrackingPlan => format!("tp_{}", super::ids::random_base62(27)),
+        ResourceType::TrackingPlan => format!("tp_{}", super::ids::ksuid()),
+        ResourceType::DestinationFilter
+        | ResourceType::Transformation
+        | ResourceType::UserGroup => super::ids::ksuid(),
         ResourceType::Function => {
             let prefix = match object.get("resourceType").and_then(Json::as_str) {
                 Some("SOURCE") => "sfnc",
@@ -826,10 +961,10 @@ fn new_id(ty: ResourceType, object: &Map<String, Json>) -> String {
 async fn create(
     ep: &'static Endpoint,
     State(state): State<Shared>,
-    Path(path): Path<HashMap<String, String>>,
+    Path(path): Path<CollectionPath>,
     body: Bytes,
 ) -> ApiResult {
-    let parent = path.get("parent").cloned();
+    let parent = path.parent;
     check_parent(&state, ep, parent.as_deref())?;
     let body = parse_body(&body)?;
     let mut object = api::object_from_create(ep.ty, parent.as_deref(), &body);
@@ -882,12 +1017,12 @@ async fn create(
 async fn update(
     ep: &'static Endpoint,
     State(state): State<Shared>,
-    Path(path): Path<HashMap<String, String>>,
+    Path(path): Path<ItemPath>,
     body: Bytes,
 ) -> ApiResult {
     let body = parse_body(&body)?;
-    let id = path.get("id").cloned().unwrap_or_default();
-    let parent = path.get("parent").cloned();
+    let id = path.id.clone();
+    let parent = path.parent.clone();
     // Read, change and write in one transaction: a concurrent PATCH of another field of the same
     // resource must not be lost between the read and the write.
     let stored = state.store.modify(type_key(ep), &id, |current| {
@@ -938,10 +1073,10 @@ fn keep_masked_secrets(old: &Map<String, Json>, object: &mut Map<String, Json>) 
 async fn delete_one(
     ep: &'static Endpoint,
     State(state): State<Shared>,
-    Path(path): Path<HashMap<String, String>>,
+    Path(path): Path<ItemPath>,
 ) -> ApiResult {
     let stored = find(ep, &state, &path)?;
-    let id = path.get("id").cloned().unwrap_or_default();
+    let id = path.id.clone();
     let record = audit(&state, ep.ty, &id, "Deleted", &stored.object);
     state.store.delete(type_key(ep), &id, &record)?;
     ok(json!({ "status": "SUCCESS" }))
@@ -950,12 +1085,16 @@ async fn delete_one(
 // ------------------------------------------------------------------------------------------
 // Operations outside the generic pattern
 
-fn endpoint_of(ty: ResourceType) -> &'static Endpoint {
-    // Every type routed here has an endpoint; the table is static.
-    api::ENDPOINTS
-        .iter()
-        .find(|e| e.ty == ty)
-        .unwrap_or(&api::ENDPOINTS[0])
+/// The endpoint of a type an operation serves. A type without one is a bug in the router, and
+/// answered as a server error naming it, never with another type's data.
+fn endpoint_of(ty: ResourceType) -> Result<&'static Endpoint, ApiFailure> {
+    api::endpoint(ty).ok_or_else(|| {
+        ApiFailure::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "ServerError",
+            format!("the embedded workspace has no endpoint for {ty}"),
+        )
+    })
 }
 
 /// Replaces one field of a stored object (labels, rules, members, permissions) and records it.
@@ -978,7 +1117,7 @@ fn change_field(
     id: &str,
     change: impl FnOnce(&mut Map<String, Json>),
 ) -> Result<Stored, ApiFailure> {
-    let ep = endpoint_of(ty);
+    let ep = endpoint_of(ty)?;
     state.store.modify(type_key(ep), id, |current| {
         let mut stored =
             current.ok_or_else(|| ApiFailure::not_found(format!("{} {id}", ep.item_key)))?;
@@ -1032,7 +1171,7 @@ async fn list_rules(
     Path(id): Path<String>,
     Query(query): Query<HashMap<String, String>>,
 ) -> ApiResult {
-    let ep = endpoint_of(ResourceType::TrackingPlan);
+    let ep = endpoint_of(ResourceType::TrackingPlan)?;
     let stored = state
         .store
         .get(type_key(ep), &id)?
@@ -1100,7 +1239,7 @@ async fn add_labels(State(state): State<Shared>, Path(id): Path<String>, body: B
 fn group(state: &AppState, id: &str) -> Result<Stored, ApiFailure> {
     state
         .store
-        .get(type_key(endpoint_of(ResourceType::UserGroup)), id)?
+        .get(type_key(endpoint_of(ResourceType::UserGroup)?), id)?
         .ok_or_else(|| ApiFailure::not_found(format!("user group {id}")))
 }
 
@@ -1138,7 +1277,7 @@ async fn replace_group_users(
         "members",
     )?;
     let group = served(
-        endpoint_of(ResourceType::UserGroup),
+        endpoint_of(ResourceType::UserGroup)?,
         &stored,
         false,
         &state.workspace_id,
@@ -1157,10 +1296,17 @@ async fn replace_permissions(
     ok(json!({ "permissions": permissions }))
 }
 
+/// `GET /invites`: the pending invitations. The embedded workspace accepts every invitation at
+/// once (the invited user is a user), so none is pending.
+async fn list_invites(Query(query): Query<HashMap<String, String>>) -> ApiResult {
+    let (_, after) = pagination(&query)?;
+    ok(json!({ "invites": [], "pagination": page_info(after, None, false, Some(0)) }))
+}
+
 async fn create_invites(State(state): State<Shared>, body: Bytes) -> ApiResult {
     let body = parse_body(&body)?;
     let invites = array_field(&body, "invites")?;
-    let ep = endpoint_of(ResourceType::User);
+    let ep = endpoint_of(ResourceType::User)?;
     let mut emails = Vec::new();
     for (i, invite) in invites.as_array().into_iter().flatten().enumerate() {
         let email = invite
@@ -1187,10 +1333,7 @@ async fn create_invites(State(state): State<Shared>, body: Bytes) -> ApiResult {
         object.insert("name".into(), Json::String(String::new()));
         object.insert(
             "permissions".into(),
-            invite
-                .get("permissions")
-                .cloned()
-                .unwrap_or_else(|| json!([])),
+            api::permissions_from_invite(invite.get("permissions").unwrap_or(&json!([]))),
         );
         validate(ResourceType::User, &object)?;
         let record = audit(&state, ResourceType::User, &id, "Created", &object);
@@ -1207,7 +1350,7 @@ async fn delete_users(
     State(state): State<Shared>,
     Query(query): Query<HashMap<String, String>>,
 ) -> ApiResult {
-    let ep = endpoint_of(ResourceType::User);
+    let ep = endpoint_of(ResourceType::User)?;
     let mut ids: Vec<(usize, &String)> = query
         .iter()
         .filter_map(|(k, v)| {
@@ -1235,7 +1378,7 @@ async fn delete_label(
     State(state): State<Shared>,
     Path((key, value)): Path<(String, String)>,
 ) -> ApiResult {
-    let ep = endpoint_of(ResourceType::Label);
+    let ep = endpoint_of(ResourceType::Label)?;
     let id = format!("{key}:{value}");
     let stored = state
         .store
@@ -1268,10 +1411,17 @@ async fn audit_events(
     };
     let (events, more) = state.store.audit_events(&q)?;
     let last = events.last().map(|(seq, _)| *seq);
-    let events: Vec<Json> = events
+    let events = events
         .into_iter()
-        .map(|(_, e)| serde_json::to_value(e).unwrap_or(Json::Null))
-        .collect();
+        .map(|(_, e)| serde_json::to_value(e))
+        .collect::<Result<Vec<Json>, _>>()
+        .map_err(|e| {
+            ApiFailure::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "ServerError",
+                format!("an audit event cannot be served: {e}"),
+            )
+        })?;
     ok(json!({ "events": events, "pagination": page_info(after, last, more, None) }))
 }
 
@@ -1284,10 +1434,11 @@ const PLAN_CONNECTION: &str = "segment_source_tracking_plan_connection";
 const SCHEMA_SETTINGS: &str = "source_schema_settings";
 
 fn existing(state: &AppState, ty: ResourceType, id: &str) -> Result<Stored, ApiFailure> {
+    let ep = endpoint_of(ty)?;
     state
         .store
         .get(ty.terraform_type(), id)?
-        .ok_or_else(|| ApiFailure::not_found(format!("{} {id}", endpoint_of(ty).item_key)))
+        .ok_or_else(|| ApiFailure::not_found(format!("{} {id}", ep.item_key)))
 }
 
 /// The sources connected to a parent, as full source objects.
@@ -1308,7 +1459,7 @@ fn connected_sources(
             .unwrap_or_default();
         if let Some(source) = state.store.get("segment_source", sid)? {
             sources.push(served(
-                endpoint_of(ResourceType::Source),
+                endpoint_of(ResourceType::Source)?,
                 &source,
                 true,
                 &state.workspace_id,

@@ -147,7 +147,7 @@ impl Store {
             )?,
         };
         let rows = stmt.query_map(
-            params![ty, parent, after_seq, (limit + 1) as i64],
+            params![ty, parent, after_seq, sql_limit(limit)],
             row_to_parts,
         )?;
         let mut out = Vec::new();
@@ -281,7 +281,7 @@ impl Store {
                 q.end_time,
                 q.resource_id,
                 q.resource_type,
-                (q.limit + 1) as i64
+                sql_limit(q.limit)
             ],
             |r| {
                 let actor: String = r.get(4)?;
@@ -378,4 +378,22 @@ fn record(tx: &rusqlite::Transaction<'_>, audit: &AuditRecord) -> Result<(), Sto
         ],
     )?;
     Ok(())
+}
+
+/// SQLite's LIMIT for "up to `limit`, and one more to tell whether more follow": a limit past
+/// SQLite's range reads everything, instead of wrapping to a negative number (which SQLite also
+/// reads as "no limit", but only by accident).
+fn sql_limit(limit: usize) -> i64 {
+    i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    /// C7: "no limit" (`usize::MAX / 2` from the handlers, or more) stays positive for SQLite.
+    #[test]
+    fn a_huge_limit_is_no_limit_not_a_wrapped_number() {
+        assert_eq!(super::sql_limit(usize::MAX), i64::MAX);
+        assert_eq!(super::sql_limit(usize::MAX / 2), i64::MAX);
+        assert_eq!(super::sql_limit(200), 201);
+    }
 }
