@@ -671,8 +671,8 @@ async fn every_write_request_body_validates_against_the_published_schema() {
     use gitsync::model::{ResourceType, Value};
     use gitsync::workspace::Workspace;
     let (url, store, log, _dir) = recording_workspace().await;
-    let mut tree = gitsync::sync::tree::read_dir(&fixture_dir("v2025"))
-        .unwrap_or_else(|e| panic!("{e}"));
+    let mut tree =
+        gitsync::sync::tree::read_dir(&fixture_dir("v2025")).unwrap_or_else(|e| panic!("{e}"));
     tree.extend(
         gitsync::sync::tree::read_dir(&fixture_dir("v2024"))
             .unwrap_or_else(|e| panic!("{e}"))

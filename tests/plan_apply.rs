@@ -1037,3 +1037,65 @@ async fn an_apply_killed_at_random_moments_converges_without_duplicates() {
     }
     assert!(setup.plan(None, &NoSecrets).await.is_empty());
 }
+
+/// A tracking plan of 450 rules is created and changed rule by rule: the API refuses to replace
+/// more than 200 rules at once, so rules go by difference (upserts and removals by type and key).
+#[tokio::test(flavor = "multi_thread")]
+async fn tracking_plan_rules_are_applied_by_difference_not_replaced() {
+    let setup = Setup::new(&["v2025"]).await;
+    let path = setup.paths_of(ResourceType::TrackingPlan)[0].clone();
+    let template = setup.read(&path);
+    let Value::List(rules) = template.get("rules").clone() else {
+        panic!("no rules in {path}")
+    };
+    let first = rules.first().cloned().unwrap_or_else(|| panic!("no rule"));
+    let rule = |i: usize, version: i64| {
+        let mut r = first.clone();
+        if let Value::Object(m) = &mut r {
+            m.insert("key".into(), s(&format!("Event {i}")));
+            m.insert("type".into(), s("TRACK"));
+            m.insert("version".into(), Value::Number(version.into()));
+        }
+        r
+    };
+    let base = setup.files();
+    let mut fresh = new_copy(ResourceType::TrackingPlan, template.clone());
+    set(&mut fresh, &["name"], s("Big plan"));
+    set(
+        &mut fresh,
+        &["rules"],
+        Value::List((0..450).map(|i| rule(i, 1)).collect()),
+    );
+    setup.write("tracking_plans/big.tf", &fresh);
+    let made = setup.plan(Some(&base), &NoSecrets).await;
+    assert_eq!(made.counts(), (1, 0, 0));
+    let report = setup.apply(&made, &setup.journal("big"), &NoSecrets).await;
+    assert!(report.succeeded(), "{:?}", report.failed);
+    setup
+        .assert_export_equals_tree("after creating 450 rules")
+        .await;
+
+    let base = setup.files();
+    let created = setup
+        .paths_of(ResourceType::TrackingPlan)
+        .into_iter()
+        .find(|p| setup.read(p).get("name") == &s("Big plan"))
+        .unwrap_or_else(|| panic!("the big plan's file is gone"));
+    let mut r = setup.read(&created);
+    let mut changed: Vec<Value> = (0..450).filter(|i| *i != 9).map(|i| rule(i, 1)).collect();
+    changed[7] = rule(7, 2);
+    set(&mut r, &["rules"], Value::List(changed));
+    setup.write(&created, &r);
+    let made = setup.plan(Some(&base), &NoSecrets).await;
+    assert_eq!(made.counts(), (0, 1, 0), "{}", plan::human(&made));
+    let report = setup.apply(&made, &setup.journal("big2"), &NoSecrets).await;
+    assert!(report.succeeded(), "{:?}", report.failed);
+    let now = live(&setup, &r).await;
+    let Value::List(rules) = now.get("rules") else {
+        panic!()
+    };
+    assert_eq!(rules.len(), 449);
+    setup
+        .assert_export_equals_tree("after changing one rule and removing one")
+        .await;
+}

@@ -1200,12 +1200,7 @@ pub fn follow_up_writes(
                 body: json!({ "input": { "reverseETLSchedule": object["reverseETLSchedule"] } }),
             });
         }
-        ResourceType::TrackingPlan => writes.push(FollowUp {
-            field: "rules",
-            method: Method::PUT,
-            path: paths::fill(paths::RULES, &[id]),
-            body: json!({ "rules": field("rules") }),
-        }),
+        // Tracking plan rules are written by difference: see [`rule_writes`].
         ResourceType::UserGroup => {
             writes.push(FollowUp {
                 field: "members",
@@ -1227,6 +1222,81 @@ pub fn follow_up_writes(
             body: json!({ "permissions": permission_inputs(field("permissions")) }),
         }),
         _ => {}
+    }
+    writes
+}
+
+/// The most rules one rules request may carry (the API's page size; a replace of more is refused).
+pub const MAX_RULES_PER_REQUEST: usize = 200;
+
+/// One request that changes a tracking plan's rules.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RuleWrite {
+    /// `PATCH /tracking-plans/{id}/rules`: add or change these rules (matched by type and key).
+    Upsert(Json),
+    /// `DELETE /tracking-plans/{id}/rules?rules.0.type=..&rules.0.key=..`: remove these rules.
+    Remove(Vec<(String, String)>),
+}
+
+/// What identifies a rule within its tracking plan: its type and key (`COMMON`, `IDENTIFY`
+/// and `GROUP` rules have no key).
+pub fn rule_key(rule: &Json) -> (String, String) {
+    let text = |k: &str| {
+        rule.get(k)
+            .and_then(Json::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    (text("type"), text("key"))
+}
+
+/// A rule as the upsert and replace requests take it: no timestamps.
+fn rule_input(rule: &Json) -> Json {
+    let mut rule = rule.clone();
+    if let Json::Object(map) = &mut rule {
+        for k in ["createdAt", "updatedAt", "deprecatedAt"] {
+            map.remove(k);
+        }
+    }
+    rule
+}
+
+/// The requests that turn the rules `current` into `wanted`, never a replace of them all: rules
+/// that are new or changed are upserted, rules whose (type, key) is gone are removed, each in
+/// requests of at most [`MAX_RULES_PER_REQUEST`]. Unchanged rules cost nothing.
+pub fn rule_writes(wanted: &[Json], current: &[Json]) -> Vec<RuleWrite> {
+    let current_by_key: std::collections::BTreeMap<(String, String), Json> = current
+        .iter()
+        .map(|r| (rule_key(r), rule_input(r)))
+        .collect();
+    let wanted_keys: std::collections::BTreeSet<(String, String)> =
+        wanted.iter().map(rule_key).collect();
+    let upserts: Vec<Json> = wanted
+        .iter()
+        .map(rule_input)
+        .filter(|r| current_by_key.get(&rule_key(r)) != Some(r))
+        .collect();
+    let removals: Vec<&Json> = current
+        .iter()
+        .filter(|r| !wanted_keys.contains(&rule_key(r)))
+        .collect();
+    let mut writes = Vec::new();
+    for chunk in upserts.chunks(MAX_RULES_PER_REQUEST) {
+        writes.push(RuleWrite::Upsert(json!({ "rules": chunk })));
+    }
+    for chunk in removals.chunks(MAX_RULES_PER_REQUEST) {
+        let mut query = Vec::new();
+        for (i, rule) in chunk.iter().enumerate() {
+            let (ty, key) = rule_key(rule);
+            query.push((format!("rules.{i}.type"), ty));
+            if !key.is_empty() {
+                query.push((format!("rules.{i}.key"), key));
+            }
+            if let Some(version) = rule.get("version") {
+                query.push((format!("rules.{i}.version"), version.to_string()));
+            }
+        }
+        writes.push(RuleWrite::Remove(query));
     }
     writes
 }
@@ -1365,6 +1435,47 @@ fn json_kind(json: &Json) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rules_are_written_by_difference_in_requests_of_at_most_200() {
+        let rule = |key: &str, version: u64| {
+            json!({"type": "TRACK", "key": key, "jsonSchema": {"type": "object"}, "version": version,
+                   "createdAt": "2026-01-01T00:00:00Z"})
+        };
+        let many: Vec<Json> = (0..450).map(|i| rule(&format!("e{i}"), 1)).collect();
+        let writes = rule_writes(&many, &[]);
+        let sizes: Vec<usize> = writes
+            .iter()
+            .map(|w| match w {
+                RuleWrite::Upsert(b) => b["rules"].as_array().map_or(0, Vec::len),
+                RuleWrite::Remove(_) => 0,
+            })
+            .collect();
+        assert_eq!(sizes, [200, 200, 50]);
+        assert!(
+            rule_writes(&many, &many).is_empty(),
+            "unchanged rules cost requests"
+        );
+        let mut changed = many.clone();
+        changed[7] = rule("e7", 2);
+        changed.remove(9);
+        let writes = rule_writes(&changed, &many);
+        assert_eq!(writes.len(), 2, "{writes:?}");
+        assert_eq!(
+            writes[0],
+            RuleWrite::Upsert(
+                json!({"rules": [{"type": "TRACK", "key": "e7", "jsonSchema": {"type": "object"}, "version": 2}]})
+            )
+        );
+        assert_eq!(
+            writes[1],
+            RuleWrite::Remove(vec![
+                ("rules.0.type".into(), "TRACK".into()),
+                ("rules.0.key".into(), "e9".into()),
+                ("rules.0.version".into(), "1".into()),
+            ])
+        );
+    }
 
     #[test]
     fn audit_kinds_read_back_to_their_type_and_change() {

@@ -765,6 +765,27 @@ impl Client {
         current: Option<&Map<String, Json>>,
     ) -> Result<(), WorkspaceError> {
         let media = endpoint(ty)?.media;
+        if ty == ResourceType::TrackingPlan {
+            let rules = |o: Option<&Map<String, Json>>| {
+                o.and_then(|o| o.get("rules"))
+                    .and_then(Json::as_array)
+                    .cloned()
+                    .unwrap_or_default()
+            };
+            let path = api::paths::fill(api::paths::RULES, &[id]);
+            for write in api::rule_writes(&rules(Some(object)), &rules(current)) {
+                match write {
+                    api::RuleWrite::Upsert(body) => {
+                        self.call(Method::PATCH, &path, &[], Some(&body), media)
+                            .await?
+                    }
+                    api::RuleWrite::Remove(query) => {
+                        self.call(Method::DELETE, &path, &query, None, media)
+                            .await?
+                    }
+                };
+            }
+        }
         for w in api::follow_up_writes(ty, id, object, current.is_none()) {
             if current.is_some_and(|c| c.get(w.field) == object.get(w.field)) {
                 continue;

@@ -208,7 +208,13 @@ pub fn router(store: Store, config: ServerConfig) -> Router {
     let mut app = Router::new()
         .route("/", get(workspace))
         .route(paths::AUDIT_EVENTS, get(audit_events))
-        .route(paths::RULES, get(list_rules).put(replace_rules))
+        .route(
+            paths::RULES,
+            get(list_rules)
+                .put(replace_rules)
+                .patch(upsert_rules)
+                .delete(remove_rules),
+        )
         .route(paths::SOURCE_LABELS, put(replace_labels).post(add_labels))
         .route(paths::GROUP_USERS, get(group_users))
         .route(paths::GROUP_INVITES, get(group_invites))
@@ -1197,6 +1203,17 @@ async fn replace_rules(
     Path(id): Path<String>,
     body: Bytes,
 ) -> ApiResult {
+    // As Segment: a replace of more than one page of rules is refused.
+    let count = parse_body(&body)?
+        .get("rules")
+        .and_then(Json::as_array)
+        .map_or(0, Vec::len);
+    if count > api::MAX_RULES_PER_REQUEST {
+        return Err(ApiFailure::validation(
+            "rules",
+            format!("at most {} rules per request", api::MAX_RULES_PER_REQUEST),
+        ));
+    }
     replace_from_body(
         &state,
         ResourceType::TrackingPlan,
@@ -1205,6 +1222,63 @@ async fn replace_rules(
         "rules",
         "rules",
     )?;
+    ok(json!({ "status": "SUCCESS" }))
+}
+
+/// `PATCH .../rules`: adds the rules whose (type, key) is new, replaces the others.
+async fn upsert_rules(
+    State(state): State<Shared>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult {
+    let upserts = array_field(&parse_body(&body)?, "rules")?;
+    let upserts = upserts.as_array().cloned().unwrap_or_default();
+    if upserts.len() > api::MAX_RULES_PER_REQUEST {
+        return Err(ApiFailure::validation(
+            "rules",
+            format!("at most {} rules per request", api::MAX_RULES_PER_REQUEST),
+        ));
+    }
+    change_field(&state, ResourceType::TrackingPlan, &id, |object| {
+        let rules = object.entry("rules").or_insert_with(|| json!([]));
+        if let Json::Array(rules) = rules {
+            for rule in upserts {
+                let key = api::rule_key(&rule);
+                match rules.iter_mut().find(|r| api::rule_key(r) == key) {
+                    Some(existing) => *existing = rule,
+                    None => rules.push(rule),
+                }
+            }
+        }
+    })?;
+    ok(json!({ "status": "SUCCESS" }))
+}
+
+/// `DELETE .../rules?rules.0.type=TRACK&rules.0.key=...`: removes rules by (type, key).
+async fn remove_rules(
+    State(state): State<Shared>,
+    Path(id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> ApiResult {
+    let mut keys = Vec::new();
+    for i in 0.. {
+        let Some(ty) = query.get(&format!("rules.{i}.type")) else {
+            break;
+        };
+        let key = query
+            .get(&format!("rules.{i}.key"))
+            .cloned()
+            .unwrap_or_default();
+        keys.push((ty.clone(), key));
+    }
+    if keys.is_empty() {
+        return Err(ApiFailure::validation("rules", "rules is required"));
+    }
+    change_field(&state, ResourceType::TrackingPlan, &id, |object| {
+        if let Some(Json::Array(rules)) = object.get_mut("rules") {
+            rules.retain(|r| !keys.contains(&api::rule_key(r)));
+        }
+    })?;
     ok(json!({ "status": "SUCCESS" }))
 }
 
