@@ -1022,7 +1022,7 @@ async fn an_apply_killed_at_random_moments_converges_without_duplicates() {
         .await;
     let served = snapshot(&setup).await;
     for i in 0..12 {
-        let slug = format!("slug = \"killed-{i}\"");
+        let slug = format!("\"killed-{i}\"");
         let copies = served.values().filter(|t| t.contains(&slug)).count();
         assert_eq!(
             copies, 1,
@@ -1098,4 +1098,70 @@ async fn tracking_plan_rules_are_applied_by_difference_not_replaced() {
     setup
         .assert_export_equals_tree("after changing one rule and removing one")
         .await;
+}
+
+/// Five changes, the third rejected by the workspace: the report names two applied, one failed
+/// and two not tried; a new plan shows the three left; the same apply run again completes, and
+/// nothing exists twice.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_step_stops_the_apply_and_running_it_again_does_only_what_remains() {
+    let setup = Setup::new(&["v2025"]).await;
+    let base = setup.files();
+    let sources = setup.paths_of(ResourceType::Source);
+    for (i, path) in sources.iter().take(4).enumerate() {
+        let mut r = setup.read(path);
+        set(&mut r, &["name"], s(&format!("step {i}")));
+        setup.write(path, &r);
+    }
+    let fresh = new_copy(ResourceType::Source, setup.read(&sources[5]));
+    setup.write("sources/brand-new.tf", &fresh);
+    let made = setup.plan(Some(&base), &NoSecrets).await;
+    assert_eq!(made.counts(), (1, 4, 0), "{}", plan::human(&made));
+    let order: Vec<String> = apply::steps(&made)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .iter()
+        .map(|s| s.address.clone())
+        .collect();
+
+    setup
+        .ws
+        .faults(
+            TOKEN,
+            serde_json::json!({"failWrite": {"nth": 3, "status": 422, "message": "name is not allowed"}}),
+        )
+        .await;
+    let journal = setup.journal("partial");
+    let report = setup.apply(&made, &journal, &NoSecrets).await;
+    let names = |steps: &[apply::Step]| steps.iter().map(|s| s.address.clone()).collect::<Vec<_>>();
+    assert_eq!(names(&report.applied), order[..2]);
+    let (failed, why) = report
+        .failed
+        .clone()
+        .unwrap_or_else(|| panic!("nothing failed"));
+    assert_eq!(failed.address, order[2]);
+    assert!(
+        why.contains("name is not allowed") && why.contains("422"),
+        "{why}"
+    );
+    assert_eq!(names(&report.not_tried), order[3..]);
+
+    let again = setup.plan(Some(&base), &NoSecrets).await;
+    assert_eq!(again.changes.len(), 3, "{}", plan::human(&again));
+
+    let report = setup.apply(&made, &journal, &NoSecrets).await;
+    assert!(report.succeeded(), "{:?}", report.failed);
+    assert_eq!(names(&report.already_done), order[..2]);
+    assert_eq!(report.applied.len(), 3);
+    setup
+        .assert_export_equals_tree("after the second run")
+        .await;
+    let served = snapshot(&setup).await;
+    let copies = served
+        .values()
+        .filter(|t| t.contains("\"created-by-a-file\""))
+        .count();
+    assert_eq!(copies, 1, "the new source exists {copies} times");
+    // A third run has nothing left to do.
+    let report = setup.apply(&made, &journal, &NoSecrets).await;
+    assert!(report.applied.is_empty() && report.already_done.len() == 5);
 }
