@@ -495,27 +495,37 @@ async fn a_workspace_edit_of_another_value_is_kept_noted_and_still_there_after_t
     let setup = Setup::new(&["v2025"]).await;
     let base = setup.files();
     // A destination: the app turns it off and changes one setting; the file renames it and
-    // changes another setting.
-    let path = setup.paths_of(ResourceType::Destination)[0].clone();
+    // changes another setting. (One without masked secrets: writing its settings would send
+    // them, which a plan refuses.)
+    let path = setup
+        .paths_of(ResourceType::Destination)
+        .into_iter()
+        .find(|p| {
+            let text = std::fs::read_to_string(setup.tree().join(p)).unwrap_or_default();
+            let keys = gitsync::hcl::parse(&text, p)
+                .ok()
+                .and_then(|r| match r.get("settings") {
+                    Value::Json(j) => j.as_object().map(|m| m.len()),
+                    _ => None,
+                })
+                .unwrap_or(0);
+            !text.contains(gitsync::workspace::api::MASK_BULLETS) && keys >= 2
+        })
+        .unwrap_or_else(|| panic!("no destination without secrets"));
     let dest = setup.read(&path);
     let Value::Json(settings) = dest.get("settings").clone() else {
         panic!("no settings in {path}")
     };
     let keys: Vec<String> = settings
         .as_object()
-        .map(|m| {
-            m.iter()
-                .filter(|(_, v)| v.is_boolean())
-                .map(|(k, _)| k.clone())
-                .collect()
-        })
+        .map(|m| m.keys().cloned().collect())
         .unwrap_or_default();
-    assert!(keys.len() >= 2, "{path} has too few bool settings");
+    assert!(keys.len() >= 2, "{path} has too few settings");
     let (app_key, file_key) = (keys[0].clone(), keys[1].clone());
+    // A value that is surely not the one there.
     let flip = |s: &serde_json::Value, k: &str| {
         let mut s = s.clone();
-        let v = s[k].as_bool().unwrap_or(false);
-        s[k] = serde_json::Value::Bool(!v);
+        s[k] = serde_json::json!(format!("changed {k}"));
         s
     };
     let app_settings = flip(&settings, &app_key);
@@ -1164,4 +1174,57 @@ async fn a_failed_step_stops_the_apply_and_running_it_again_does_only_what_remai
     // A third run has nothing left to do.
     let report = setup.apply(&made, &journal, &NoSecrets).await;
     assert!(report.applied.is_empty() && report.already_done.len() == 5);
+}
+
+/// Changing the settings of a destination whose key is known only masked would send the mask
+/// back as the key: the plan refuses, naming it; with the key as a placeholder, it goes through
+/// and the workspace holds the real key.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_masked_secret_is_never_written_back_as_a_value() {
+    let setup = Setup::new(&["v2025"]).await;
+    let keep = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let secrets = secrets(keep.path());
+    let base = setup.files();
+    let path = setup
+        .paths_of(ResourceType::Destination)
+        .into_iter()
+        .find(|p| {
+            std::fs::read_to_string(setup.tree().join(p)).is_ok_and(|t| {
+                t.contains("apiKey") && t.contains(gitsync::workspace::api::MASK_BULLETS)
+            })
+        })
+        .unwrap_or_else(|| panic!("no destination with a masked apiKey"));
+    let mut r = setup.read(&path);
+    let Value::Json(mut settings) = r.get("settings").clone() else {
+        panic!()
+    };
+    settings["endpoint"] = serde_json::json!("https://changed.example.com");
+    set(&mut r, &["settings"], Value::Json(settings.clone()));
+    setup.write(&path, &r);
+    let refused = setup.try_plan(Some(&base), &secrets).await;
+    let message = refused.map(|_| ()).map_err(|e| e.to_string());
+    let text = format!("{message:?}");
+    assert!(
+        text.contains(&path) && text.contains("settings.apiKey") && text.contains("@@name@@"),
+        "{text}"
+    );
+
+    settings["apiKey"] = serde_json::json!("@@copy_secret@@");
+    set(&mut r, &["settings"], Value::Json(settings));
+    setup.write(&path, &r);
+    let made = setup.plan(Some(&base), &secrets).await;
+    assert_eq!(made.counts(), (0, 1, 0), "{}", plan::human(&made));
+    let report = setup.apply(&made, &setup.journal("mask"), &secrets).await;
+    assert!(report.succeeded(), "{:?}", report.failed);
+    let Value::Json(now) = live(&setup, &r).await.get("settings").clone() else {
+        panic!()
+    };
+    assert_eq!(
+        now["apiKey"],
+        serde_json::json!(gitsync::workspace::api::mask("a-new-secret-0123456789"))
+    );
+    assert!(
+        std::fs::read_to_string(setup.tree().join(&path))
+            .is_ok_and(|t| t.contains("@@copy_secret@@"))
+    );
 }

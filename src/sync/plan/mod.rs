@@ -387,6 +387,8 @@ pub async fn plan<W: Workspace + Sync>(
         unchanged: 0,
         workspace_reads: 0,
     };
+    // Changes that cannot be written as they stand, every one of them.
+    let mut refused = Vec::new();
     let keys: BTreeSet<&Key> = head_by_key.keys().chain(base_by_key.keys()).collect();
     for key in keys {
         let old = base_by_key.get(key);
@@ -457,8 +459,15 @@ pub async fn plan<W: Workspace + Sync>(
                         None => {} // conflicts recorded
                         Some(m) => {
                             let d = diff::diff(*ty, &l.attributes, &m.attributes);
+                            let masks = masks_sent(&m, &d);
                             if d.is_empty() {
                                 out.unchanged += 1;
+                            } else if !masks.is_empty() {
+                                refused.push(format!(
+                                    "{path}: {}: writing the change sends `{}` back as the mask the workspace serves, which Segment would store as the secret itself; put a @@name@@ placeholder there and give its value with --secrets (or GITSYNC_SECRET_<name>)",
+                                    address(&l),
+                                    masks.join("`, `")
+                                ));
                             } else {
                                 out.changes.push(Change {
                                     action: if d.forces_replacement() {
@@ -481,9 +490,25 @@ pub async fn plan<W: Workspace + Sync>(
             },
         }
     }
+    if !refused.is_empty() {
+        return Err(PlanError::Invalid(refused));
+    }
     out.workspace_reads = live.reads;
     order(&mut out.changes);
     Ok(out)
+}
+
+/// The masked values a change would send: those inside an attribute it writes (an update sends
+/// a changed attribute whole, `settings` with every key; a replace sends everything).
+fn masks_sent(desired: &Resource, d: &diff::Diff) -> Vec<String> {
+    let written: BTreeSet<&str> = d.attributes().into_iter().collect();
+    masked_paths(desired)
+        .into_iter()
+        .filter(|p| {
+            d.forces_replacement()
+                || written.contains(p.split(['.', '[']).next().unwrap_or_default())
+        })
+        .collect()
 }
 
 /// A missing secret, placed at the first use of its placeholder in the file.
