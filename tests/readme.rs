@@ -118,6 +118,7 @@ fn the_readme_cli_session_runs_as_shown() {
         "rewrote destinations/624233e0fec27b0d4b1b66b4.tf",
         "Apply complete! Resources: 0 added, 1 changed, 0 destroyed.",
         "1 step(s) were done by an earlier run of this plan.",
+        "Nothing left to apply: an earlier run of this plan did every step.",
         "{\"entry\":\"intent\",\"step\":0}",
         "No changes. The workspace matches the files.",
     ] {

@@ -155,7 +155,7 @@ fn the_demo_runs_end_to_end() {
         "enabled = false, apiKey = ••••••••••b7e1 (the secret, masked)",
         "name = \"Checkout web\"; label team:growth exists",
         "Updating created resources with actual generated files",
-        "Label 'team:growth' created by api-token@gitsync.local",
+        "Label 'team:growth' created by Public API token 'gitsync'",
         "gitsync plan on main --base ",
         "(3 file(s) differ): No changes.",
         "gitsync plan on demo-change --base main (1 file(s) differ): No changes.",

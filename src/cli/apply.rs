@@ -9,7 +9,7 @@ use clap::Args;
 
 use super::plan::{WorkspaceArgs, make_plan, write_plan};
 use crate::model::ResourceType;
-use crate::sync::apply::{self, ApplyOptions, ApplyProgress, ApplyReport, Journal, Step};
+use crate::sync::apply::{self, ApplyOptions, ApplyProgress, ApplyReport, Journal, Op, Step};
 use crate::sync::plan::{self, PLAN_FORMAT, PLAN_VERSION, Plan};
 use crate::sync::secrets::SecretSource;
 use crate::workspace::Client;
@@ -118,7 +118,7 @@ fn state_dir(dir: &Path) -> Result<PathBuf, String> {
     Ok(root.join("applies").join(&hash[..16]))
 }
 
-fn print_report(report: &ApplyReport, made: &Plan) {
+fn print_report(report: &ApplyReport) {
     for r in &report.rewritten {
         match &r.removed {
             Some(old) => println!("rewrote {} (was {old})", r.path),
@@ -136,10 +136,19 @@ fn print_report(report: &ApplyReport, made: &Plan) {
     }
     match &report.failed {
         None => {
-            let (add, change, destroy) = made.counts();
-            println!(
-                "Apply complete! Resources: {add} added, {change} changed, {destroy} destroyed."
-            );
+            // What this run did (an earlier run's steps were reported by that run).
+            let ran: Vec<&Step> = report.reconciled.iter().chain(&report.applied).collect();
+            let count = |op: Op| ran.iter().filter(|s| s.op == op).count();
+            if ran.is_empty() {
+                println!("Nothing left to apply: an earlier run of this plan did every step.");
+            } else {
+                println!(
+                    "Apply complete! Resources: {} added, {} changed, {} destroyed.",
+                    count(Op::Create),
+                    count(Op::Update),
+                    count(Op::Delete)
+                );
+            }
         }
         Some((step, error)) => {
             eprintln!("error: {step} failed: {error}");
@@ -199,7 +208,7 @@ pub(super) async fn run_plan(
     let report = apply::apply(client, made, &mut journal, &options, &mut progress)
         .await
         .map_err(|e| e.to_string())?;
-    print_report(&report, made);
+    print_report(&report);
     Ok(report.succeeded())
 }
 

@@ -116,6 +116,12 @@ pub fn human(plan: &Plan) -> String {
         }
         let _ = writeln!(out);
     }
+    if plan.base.is_none() && plan.changes.iter().all(|c| c.action != Action::Delete) {
+        let _ = writeln!(
+            out,
+            "Note: without a base (--base REV), a removed file cannot be told from one never there, so no deletes are planned."
+        );
+    }
     if plan.conflicts.is_empty() {
         let _ = writeln!(out, "{}", summary_line(plan));
     } else {
