@@ -214,12 +214,8 @@ pub(super) async fn run_plan(
 
 pub fn run(args: &ApplyArgs) -> ExitCode {
     let fail = |e: &dyn std::fmt::Display| super::fail(args.workspace.scrub(&e.to_string()));
-    let client = match args.workspace.client() {
+    let (client, secrets) = match args.workspace.connect() {
         Ok(c) => c,
-        Err(e) => return fail(&e),
-    };
-    let secrets = match args.workspace.secrets() {
-        Ok(s) => s,
         Err(e) => return fail(&e),
     };
     super::block_on(async move {

@@ -47,6 +47,11 @@ impl WorkspaceArgs {
         Ok(Box::new(Chain(sources)))
     }
 
+    /// The client and the secrets: what every command that writes the workspace starts with.
+    pub fn connect(&self) -> Result<(Client, Box<dyn SecretSource>), String> {
+        Ok((self.client()?, self.secrets()?))
+    }
+
     /// The workspace as a plan records it: without credentials.
     pub fn recorded(&self) -> String {
         crate::url::redacted(&ClientConfig::base_url_for(&self.workspace))
@@ -137,12 +142,8 @@ pub fn write_plan(path: &Path, made: &Plan) -> Result<(), String> {
 
 pub fn run(args: &PlanArgs) -> ExitCode {
     let fail = |e: &dyn std::fmt::Display| super::fail(args.workspace.scrub(&e.to_string()));
-    let client = match args.workspace.client() {
+    let (client, secrets) = match args.workspace.connect() {
         Ok(c) => c,
-        Err(e) => return fail(&e),
-    };
-    let secrets = match args.workspace.secrets() {
-        Ok(s) => s,
         Err(e) => return fail(&e),
     };
     super::block_on(async move {

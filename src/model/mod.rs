@@ -13,7 +13,8 @@ mod value;
 
 pub use schema::{AttrType, Attribute, ImportId, Kind, Presence, ResourceType, TypeListError};
 pub use value::{
-    MAX_NESTING, Value, canonical_number, canonicalize_json, json_depth, secret_placeholders,
+    MAX_NESTING, Value, canonical_number, canonicalize_json, json_depth, replace_placeholders,
+    secret_placeholders,
 };
 
 use std::collections::BTreeMap;

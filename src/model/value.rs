@@ -153,6 +153,26 @@ pub fn malformed_placeholder(s: &str) -> Option<usize> {
     placeholder_scan(s).find_map(|(at, name)| name.is_none().then_some(at))
 }
 
+/// `s` with each `@@name@@` placeholder replaced by what `value` gives for its name (read as
+/// [`secret_placeholders`] reads them; lookalikes stay as written); `None` as soon as `value`
+/// has none for a name.
+pub fn replace_placeholders(
+    s: &str,
+    mut value: impl FnMut(&str) -> Option<String>,
+) -> Option<String> {
+    let mut out = String::with_capacity(s.len());
+    let mut copied = 0;
+    for (at, name) in placeholder_scan(s) {
+        if let Some(name) = name {
+            out.push_str(&s[copied..at]);
+            out.push_str(&value(name)?);
+            copied = at + name.len() + 4;
+        }
+    }
+    out.push_str(&s[copied..]);
+    Some(out)
+}
+
 /// Every `@@` the placeholder rule looks at: its byte offset, and the name when it begins a
 /// placeholder. The one reading of placeholders, for both functions above.
 fn placeholder_scan(s: &str) -> impl Iterator<Item = (usize, Option<&str>)> {

@@ -195,28 +195,9 @@ pub fn check(
 
 /// Every placeholder of a string replaced by its secret; `None` when one is missing.
 pub fn resolve_str(s: &str, secrets: &dyn SecretSource) -> Option<String> {
-    if secret_placeholders(s).next().is_none() {
-        return Some(s.to_owned());
-    }
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while let Some(start) = rest.find("@@") {
-        let after = &rest[start + 2..];
-        let len = after
-            .bytes()
-            .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_' || *b == b'-')
-            .count();
-        if len > 0 && after[len..].starts_with("@@") {
-            out.push_str(&rest[..start]);
-            out.push_str(secrets.get(&after[..len])?.expose());
-            rest = &after[len + 2..];
-        } else {
-            out.push_str(&rest[..start + 2]);
-            rest = after;
-        }
-    }
-    out.push_str(rest);
-    Some(out)
+    crate::model::replace_placeholders(s, |name| {
+        secrets.get(name).map(|secret| secret.expose().to_owned())
+    })
 }
 
 /// The resource with every placeholder replaced by its secret, ready to be written.
