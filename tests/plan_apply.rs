@@ -1228,3 +1228,50 @@ async fn a_masked_secret_is_never_written_back_as_a_value() {
             .is_ok_and(|t| t.contains("@@copy_secret@@"))
     );
 }
+
+/// A repository holding files of every provider release (2023 on) beside 2024- and 2025-form
+/// files, planned against the workspace seeded from it: the old forms read as what they mean, so
+/// there is nothing to change.
+#[tokio::test(flavor = "multi_thread")]
+async fn files_of_every_provider_release_plan_no_changes() {
+    let ws = TestWorkspace::start(Some(TOKEN)).await;
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    copy_tree(&fixture_dir("v2025"), dir.path());
+    copy_tree(&fixture_dir("v2024"), dir.path());
+    let history = common::fixtures_root().join("provider-history");
+    let mut replaced = 0;
+    for era in std::fs::read_dir(&history).unwrap_or_else(|e| panic!("{e}")) {
+        let era = era.unwrap_or_else(|e| panic!("{e}")).path();
+        if !era.is_dir() {
+            continue;
+        }
+        // (A tracking plan connection from before 0.8.0 has no import block: it cannot have
+        // been exported, and seeds nothing.)
+        for (path, text) in common::tf_files(&era) {
+            if text.contains("import {") {
+                let target = dir.path().join(&path);
+                std::fs::create_dir_all(target.parent().unwrap_or(dir.path()))
+                    .unwrap_or_else(|e| panic!("{e}"));
+                std::fs::write(target, text).unwrap_or_else(|e| panic!("{e}"));
+                replaced += 1;
+            }
+        }
+    }
+    assert!(replaced >= 25, "only {replaced} old-release files");
+    gitsync::workspace::embedded::seed_from_hcl(&ws.store, dir.path())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let setup = Setup {
+        client: ws.client(TOKEN),
+        ws,
+        dir,
+    };
+    // The fixtures' own placeholders (the seeded workspace holds them as written).
+    let keep = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let secrets_file = keep.path().join("s.env");
+    std::fs::write(&secrets_file, "enrich_api_key=0123456789abcdef\n")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let secrets = FileSecrets::read(&secrets_file).unwrap_or_else(|e| panic!("{e}"));
+    let made = setup.plan(None, &secrets).await;
+    assert!(made.is_empty(), "{}", plan::human(&made));
+    assert_eq!(made.unchanged, setup.files().len());
+}
