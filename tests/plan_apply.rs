@@ -1275,3 +1275,36 @@ async fn files_of_every_provider_release_plan_no_changes() {
     assert!(made.is_empty(), "{}", plan::human(&made));
     assert_eq!(made.unchanged, setup.files().len());
 }
+
+/// A subscription file from before provider 1.2.0 has no `reverse_etl_schedule` line: it says
+/// nothing of the schedule, which stays as the workspace has it (no change, nothing removed),
+/// whereas today's file that writes `reverse_etl_schedule = null` does remove it.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_attribute_older_files_never_had_is_not_removed_by_them() {
+    let setup = Setup::new(&["v2025"]).await;
+    let path = "destination_subscriptions/664e6725381460d53f764718_t6KZT8cFg7FLNgDPCzJCNQ.tf";
+    let old = common::fixtures_root()
+        .join("provider-history/v1.1.0")
+        .join(path);
+    let old = std::fs::read_to_string(&old).unwrap_or_else(|e| panic!("{e}"));
+    assert!(!old.contains("reverse_etl_schedule"));
+    let today = setup.read(path);
+    assert!(
+        !today.get("reverse_etl_schedule").is_null(),
+        "the sample has a schedule"
+    );
+    setup.write_text(path, &old);
+    let made = setup.plan(None, &NoSecrets).await;
+    assert!(made.is_empty(), "{}", plan::human(&made));
+
+    let mut unset = today.clone();
+    unset.attributes.remove("reverse_etl_schedule");
+    setup.write(path, &unset);
+    let made = setup.plan(None, &NoSecrets).await;
+    let paths: Vec<&str> = made
+        .changes
+        .iter()
+        .flat_map(|c| c.attributes.iter().map(|a| a.path.as_str()))
+        .collect();
+    assert_eq!(paths, ["reverse_etl_schedule"], "{}", plan::human(&made));
+}

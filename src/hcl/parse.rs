@@ -33,6 +33,21 @@ pub fn parse(source: &str, file: &str) -> Result<Resource, ParseError> {
     parse_file(source, file).map(|(resource, _)| resource)
 }
 
+/// The top-level attributes a file writes (`x = null` included), in file order: what tells a
+/// file written before an attribute existed (it has no line for it) from one that unsets it.
+/// `None` when the file does not parse.
+pub fn stated_attributes(source: &str, file: &str) -> Option<Vec<String>> {
+    Some(
+        parse_located(source, file, true)
+            .ok()?
+            .keys
+            .into_iter()
+            .map(|(path, _)| path)
+            .filter(|path| !path.contains(['.', '[']))
+            .collect(),
+    )
+}
+
 /// Like [`parse`], and also gives the `(line, column)` of the file's first comment, which the
 /// model cannot hold: a caller that rewrites the file would drop it.
 pub fn parse_with_comments(

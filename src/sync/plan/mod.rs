@@ -338,6 +338,10 @@ pub async fn plan<W: Workspace + Sync>(
         };
     // A base file that does not parse is the base's problem, not the change's: it is planned as
     // if it had not been there.
+    let base_texts: BTreeMap<&str, &[u8]> = base_changed
+        .iter()
+        .map(|(p, b)| (p.as_str(), b.as_slice()))
+        .collect();
     let mut base_resources = Vec::new();
     for file in base_changed {
         match crate::hcl::tree::parse_files(vec![file.clone()]) {
@@ -449,7 +453,9 @@ pub async fn plan<W: Workspace + Sync>(
                 Some(l) => {
                     let merged = merge(
                         old.map(|(_, r)| r),
+                        old.and_then(|(p, _)| base_texts.get(p.as_str()).copied()),
                         resource,
+                        texts.get(path.as_str()).copied(),
                         &l,
                         path,
                         input.secrets,
@@ -745,11 +751,44 @@ fn settle_str(s: &mut String, served: &str, secrets: &dyn SecretSource) {
     }
 }
 
+/// An attribute that came in a later provider release than its type, absent from a file (not
+/// even `= null`): the file was written before it existed and says nothing about it, so the
+/// workspace's value stands (a 2024 subscription file has no `reverse_etl_schedule`; it must
+/// not remove the schedule).
+fn keep_unstated(resource: &mut Resource, text: Option<&[u8]>, live: &Resource) {
+    let Some(text) = text.and_then(|t| std::str::from_utf8(t).ok()) else {
+        return;
+    };
+    let history = resource.ty.history();
+    let later: Vec<&str> = history
+        .attributes
+        .iter()
+        .filter(|h| !h.path.contains(['.', '[']) && h.lifetime.since > history.since)
+        .map(|h| h.path)
+        .collect();
+    if later.iter().all(|a| !live.attributes.contains_key(*a)) {
+        return;
+    }
+    let Some(stated) = crate::hcl::stated_attributes(text, "") else {
+        return;
+    };
+    for name in later {
+        if !stated.iter().any(|s| s == name)
+            && let Some(value) = live.attributes.get(name)
+        {
+            resource.attributes.insert(name.to_owned(), value.clone());
+        }
+    }
+}
+
 /// The three-way merge of one resource: the workspace's state with the file's changes since
 /// the base applied. `None` when they conflict (the conflicts are recorded in `plan`).
+#[allow(clippy::too_many_arguments)]
 fn merge(
     base: Option<&Resource>,
+    base_text: Option<&[u8]>,
     new: &Resource,
+    new_text: Option<&[u8]>,
     live: &Resource,
     file: &str,
     secrets: &dyn SecretSource,
@@ -757,6 +796,7 @@ fn merge(
 ) -> Option<Resource> {
     let mut new = new.clone();
     settle(&mut new, live, secrets);
+    keep_unstated(&mut new, new_text, live);
     let mut merged = live.clone();
     let Some(base) = base else {
         // No base: the file is the whole truth (a two-way comparison).
@@ -765,6 +805,7 @@ fn merge(
     };
     let mut base = base.clone();
     settle(&mut base, live, secrets);
+    keep_unstated(&mut base, base_text, live);
     let address = address(live);
     let ty = live.ty;
     let names: BTreeSet<&String> = base
