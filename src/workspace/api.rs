@@ -1565,7 +1565,9 @@ mod tests {
                     || matches!(&a.ty, AttrType::Object(n) if n.iter().any(|n| n.name == "id" && n.forces_replacement));
                 let sent = body.contains_key(&field)
                     || follow_ups.contains(&field.as_str())
-                    || (ty == ResourceType::Warehouse && field == "name");
+                    || (ty == ResourceType::Warehouse && field == "name")
+                    // Rules go by difference (`rule_writes`), tested on their own.
+                    || (ty == ResourceType::TrackingPlan && field == "rules");
                 // The one renamed field: a subscription's model is `reverseETLModelId` in a PATCH.
                 let renamed = ty == ResourceType::DestinationSubscription && field == "modelId";
                 if forced && !renamed {

@@ -220,6 +220,14 @@ fn desired(change: &Change) -> Result<Resource, ApplyError> {
         .map_err(|e| ApplyError::BadPlan(format!("{}: {e}", change.address)))
 }
 
+/// What an apply keeps as it goes: its journal, its report, and the fingerprint of the tree it
+/// rewrites (kept up to date file by file).
+struct Record<'j> {
+    journal: &'j mut Journal,
+    report: ApplyReport,
+    tree: Option<plan::TreeFingerprint>,
+}
+
 /// Applies the plan.
 pub async fn apply<W: Workspace + Sync>(
     workspace: &W,
@@ -248,13 +256,21 @@ pub async fn apply<W: Workspace + Sync>(
             secrets::check(&desired(change)?, &change.file, options.secrets)?;
         }
     }
-    let mut report = ApplyReport::default();
+    let tree = match options.tree {
+        Some(dir) => Some(plan::TreeFingerprint::of(&tree_files(dir)?)),
+        None => None,
+    };
+    let mut record = Record {
+        journal,
+        report: ApplyReport::default(),
+        tree,
+    };
     // A run killed between a step's answer and its file leaves the rewrite to finish first
     // (it is idempotent), so that the tree is again one this apply's record knows.
     for step in &steps {
         if step.op != Op::Delete
-            && let Some(created) = journal.done(step.step)
-            && !journal.rewritten(step.step)
+            && let Some(created) = record.journal.done(step.step)
+            && !record.journal.rewritten(step.step)
         {
             let change = &plan.changes[step.change];
             rewrite(
@@ -263,16 +279,15 @@ pub async fn apply<W: Workspace + Sync>(
                 step,
                 created.as_deref(),
                 None,
-                journal,
+                &mut record,
                 options,
-                &mut report,
             )
             .await?;
         }
     }
-    if let Some(dir) = options.tree {
-        let now = plan::tree_fingerprint(&tree_files(dir)?);
-        if now != plan.tree && !journal.trees().any(|t| t == now) {
+    if let Some(tree) = &record.tree {
+        let now = tree.value();
+        if now != plan.tree && !record.journal.trees().any(|t| t == now) {
             return Err(ApplyError::StaleTree {
                 planned: plan.tree.clone(),
                 now,
@@ -284,7 +299,7 @@ pub async fn apply<W: Workspace + Sync>(
     let mut stale = Vec::new();
     for step in &steps {
         let change = &plan.changes[step.change];
-        if journal.done(step.step).is_some() || journal.intended(step.step) {
+        if record.journal.done(step.step).is_some() || record.journal.intended(step.step) {
             continue;
         }
         if !(step.op == Op::Update || step.op == Op::Delete) {
@@ -317,14 +332,16 @@ pub async fn apply<W: Workspace + Sync>(
     let mut remaining = steps.into_iter();
     while let Some(step) = remaining.next() {
         let change = &plan.changes[step.change];
-        if journal.done(step.step).is_some() {
-            report.already_done.push(step);
+        if record.journal.done(step.step).is_some() {
+            record.report.already_done.push(step);
             continue;
         }
         progress.step(step.step + 1, total, &step);
-        let resumed = journal.intended(step.step);
-        if resumed && let Some(found) = reconcile(workspace, plan, &step, journal, options).await? {
-            journal.record(Entry::Done {
+        let resumed = record.journal.intended(step.step);
+        if resumed
+            && let Some(found) = reconcile(workspace, plan, &step, record.journal, options).await?
+        {
+            record.journal.record(Entry::Done {
                 step: step.step,
                 import_id: found.clone(),
             })?;
@@ -334,12 +351,11 @@ pub async fn apply<W: Workspace + Sync>(
                 &step,
                 found.as_deref(),
                 None,
-                journal,
+                &mut record,
                 options,
-                &mut report,
             )
             .await?;
-            report.reconciled.push(step);
+            record.report.reconciled.push(step);
             continue;
         }
         let wait = pacer.wait_for(step.ty, step.op.into(), Instant::now());
@@ -348,12 +364,12 @@ pub async fn apply<W: Workspace + Sync>(
             tokio::time::sleep(wait).await;
         }
         if !resumed {
-            journal.record(Entry::Intent { step: step.step })?;
+            record.journal.record(Entry::Intent { step: step.step })?;
         }
         pacer.sent(step.ty, step.op.into(), Instant::now());
         match send(workspace, change, &step, options).await {
             Ok((created, now)) => {
-                journal.record(Entry::Done {
+                record.journal.record(Entry::Done {
                     step: step.step,
                     import_id: created.clone(),
                 })?;
@@ -364,22 +380,21 @@ pub async fn apply<W: Workspace + Sync>(
                         &step,
                         created.as_deref(),
                         now,
-                        journal,
+                        &mut record,
                         options,
-                        &mut report,
                     )
                     .await?;
                 }
-                report.applied.push(step);
+                record.report.applied.push(step);
             }
             Err(e) => {
-                report.failed = Some((step, e.to_string()));
-                report.not_tried = remaining.collect();
-                return Ok(report);
+                record.report.failed = Some((step, e.to_string()));
+                record.report.not_tried = remaining.collect();
+                return Ok(record.report);
             }
         }
     }
-    Ok(report)
+    Ok(record.report)
 }
 
 /// Sends one step. Answers with the import id a create gave the resource, and the resource as
@@ -483,16 +498,14 @@ async fn reconcile<W: Workspace + Sync>(
 }
 
 /// Writes a created or updated resource's file into the tree as the workspace holds it.
-#[allow(clippy::too_many_arguments)]
 async fn rewrite<W: Workspace + Sync>(
     workspace: &W,
     change: &Change,
     step: &Step,
     created: Option<&str>,
     now: Option<Resource>,
-    journal: &mut Journal,
+    record: &mut Record<'_>,
     options: &ApplyOptions<'_>,
-    report: &mut ApplyReport,
 ) -> Result<(), ApplyError> {
     let import_id = match (step.op, created, &change.import_id) {
         (Op::Create, Some(id), _) => id.to_owned(),
@@ -537,18 +550,22 @@ async fn rewrite<W: Workspace + Sync>(
                 Err(source) => return Err(ApplyError::Rewrite { path: old, source }),
             }
         }
-        let tree = plan::tree_fingerprint(&tree_files(dir)?);
-        journal.record(Entry::Rewritten {
-            step: step.step,
-            tree,
-        })?;
-    } else {
-        journal.record(Entry::Rewritten {
-            step: step.step,
-            tree: String::new(),
-        })?;
     }
-    report.rewritten.push(Rewrite {
+    let tree = match &mut record.tree {
+        Some(tree) => {
+            if let Some(old) = &removed {
+                tree.remove(old);
+            }
+            tree.set(&path, content.as_bytes());
+            tree.value()
+        }
+        None => String::new(),
+    };
+    record.journal.record(Entry::Rewritten {
+        step: step.step,
+        tree,
+    })?;
+    record.report.rewritten.push(Rewrite {
         removed,
         path,
         content,

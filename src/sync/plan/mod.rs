@@ -187,18 +187,47 @@ pub enum PlanError {
     Workspace(#[from] WorkspaceError),
 }
 
-/// A fingerprint of a tree's files: SHA-256 over every path and its bytes, in path order.
+/// A fingerprint of a tree's files (see [`TreeFingerprint`]).
 pub fn tree_fingerprint(files: &Files) -> String {
-    let mut sorted: Vec<&(String, Vec<u8>)> = files.iter().collect();
-    sorted.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut hash = Sha256::new();
-    for (path, bytes) in sorted {
-        hash.update((path.len() as u64).to_be_bytes());
-        hash.update(path.as_bytes());
-        hash.update((bytes.len() as u64).to_be_bytes());
-        hash.update(bytes);
+    TreeFingerprint::of(files).value()
+}
+
+/// A fingerprint of a tree's files that follows edits one file at a time: SHA-256 over every
+/// path and the SHA-256 of its bytes, in path order. Rewriting one file of a 10,000-file tree
+/// re-hashes that file and the list of hashes, not the tree.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TreeFingerprint {
+    files: BTreeMap<String, [u8; 32]>,
+}
+
+impl TreeFingerprint {
+    pub fn of(files: &Files) -> TreeFingerprint {
+        TreeFingerprint {
+            files: files
+                .iter()
+                .map(|(path, bytes)| (path.clone(), Sha256::digest(bytes).into()))
+                .collect(),
+        }
     }
-    hex::encode(hash.finalize())
+
+    pub fn set(&mut self, path: &str, bytes: &[u8]) {
+        self.files
+            .insert(path.to_owned(), Sha256::digest(bytes).into());
+    }
+
+    pub fn remove(&mut self, path: &str) {
+        self.files.remove(path);
+    }
+
+    pub fn value(&self) -> String {
+        let mut hash = Sha256::new();
+        for (path, file) in &self.files {
+            hash.update((path.len() as u64).to_be_bytes());
+            hash.update(path.as_bytes());
+            hash.update(file);
+        }
+        hex::encode(hash.finalize())
+    }
 }
 
 /// A fingerprint of a resource as the workspace holds it: of its canonical file.
