@@ -1308,3 +1308,37 @@ async fn an_attribute_older_files_never_had_is_not_removed_by_them() {
         .collect();
     assert_eq!(paths, ["reverse_etl_schedule"], "{}", plan::human(&made));
 }
+
+/// A placeholder where Segment keeps no secret (a label's description, a plain setting) would
+/// store the secret in clear and bring it into Git with the next sync: refused, naming the place.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_placeholder_outside_a_secret_setting_is_refused() {
+    let setup = Setup::new(&["v2025"]).await;
+    let keep = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let secrets = secrets(keep.path());
+    let (path, mut source) = first_source(&setup);
+    set(&mut source, &["name"], s("leak @@copy_secret@@"));
+    if let Some(Value::Json(settings)) = source.attributes.get_mut("settings") {
+        settings["region"] = serde_json::json!("@@copy_secret@@");
+        settings["password"] = serde_json::json!("@@copy_secret@@");
+    }
+    setup.write(&path, &source);
+    let refused = setup
+        .try_plan(None, &secrets)
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string());
+    let text = format!("{refused:?}");
+    assert!(
+        text.contains(&path) && text.contains("`name`") && text.contains("`settings.region`"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("settings.password"),
+        "a secret setting is refused: {text}"
+    );
+    assert!(
+        !text.contains("a-new-secret"),
+        "the secret is in the message: {text}"
+    );
+}

@@ -1365,7 +1365,7 @@ fn is_placeholder(value: &str) -> bool {
 /// Whether the value under `key` is secret: everything under a secret key, and a string (not an
 /// object, whose own keys say what they hold) under a `credentials` key, which is how sources and
 /// warehouses hold a database credential or a service-account key.
-fn is_secret_under(key: &str, value: &Json) -> bool {
+pub fn is_secret_under(key: &str, value: &Json) -> bool {
     is_secret_key(key) || (value.is_string() && key.to_ascii_lowercase().contains("credential"))
 }
 

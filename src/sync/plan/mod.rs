@@ -384,6 +384,13 @@ pub async fn plan<W: Workspace + Sync>(
         if let Err(e) = secrets::check(&resource, &path, input.secrets) {
             problems.push(missing_at(&e, texts.get(path.as_str()).copied()));
         }
+        let exposed = placeholders_in_the_open(&resource);
+        if !exposed.is_empty() {
+            problems.push(format!(
+                "{path}: a @@name@@ placeholder at `{}`, which is not a secret Segment masks: the secret would be stored there in clear and come back into Git on the next sync; placeholders stand only under secret settings keys (apiKey, password, token, credentials, ...)",
+                exposed.join("`, `")
+            ));
+        }
         let key = key_of(&path, &resource);
         if let Some((other, _)) = head_by_key.get(&key) {
             problems.push(format!(
@@ -653,6 +660,55 @@ fn masked_paths(resource: &Resource) -> Vec<String> {
     let mut out = Vec::new();
     for (name, value) in &resource.attributes {
         walk_json(&value.to_json(), name.clone(), &mut out);
+    }
+    out
+}
+
+/// The places in a resource that hold a placeholder where Segment keeps no secret (a name, a
+/// plain settings key): a secret resolved there would be stored and served in clear.
+fn placeholders_in_the_open(resource: &Resource) -> Vec<String> {
+    fn walk(j: &serde_json::Value, path: String, secret: bool, out: &mut Vec<String>) {
+        match j {
+            serde_json::Value::String(s) => {
+                if !secret && crate::model::secret_placeholders(s).next().is_some() {
+                    out.push(path);
+                }
+            }
+            serde_json::Value::Array(a) => {
+                for (i, v) in a.iter().enumerate() {
+                    walk(v, format!("{path}[{i}]"), secret, out);
+                }
+            }
+            serde_json::Value::Object(m) => {
+                for (k, v) in m {
+                    walk(
+                        v,
+                        format!("{path}.{k}"),
+                        secret || api::is_secret_under(k, v),
+                        out,
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    for (name, value) in &resource.attributes {
+        // Only JSON settings hold secrets; every other attribute is shown in clear.
+        let json = match value {
+            Value::Json(j) => j.clone(),
+            other => {
+                let j = other.to_json();
+                if crate::model::secret_placeholders(&j.to_string())
+                    .next()
+                    .is_some()
+                {
+                    out.push(name.clone());
+                }
+                continue;
+            }
+        };
+        walk(&json, name.clone(), false, &mut out);
     }
     out
 }
