@@ -669,10 +669,10 @@ fn masked_paths(resource: &Resource) -> Vec<String> {
 fn placeholders_in_the_open(resource: &Resource) -> Vec<String> {
     fn walk(j: &serde_json::Value, path: String, secret: bool, out: &mut Vec<String>) {
         match j {
-            serde_json::Value::String(s) => {
-                if !secret && crate::model::secret_placeholders(s).next().is_some() {
-                    out.push(path);
-                }
+            serde_json::Value::String(s)
+                if !secret && crate::model::secret_placeholders(s).next().is_some() =>
+            {
+                out.push(path);
             }
             serde_json::Value::Array(a) => {
                 for (i, v) in a.iter().enumerate() {
