@@ -222,6 +222,43 @@ fn secrets(dir: &Path) -> FileSecrets {
     FileSecrets::read(&path).unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// A change that forces replacement, per type: an attribute the schema says forces it (at the
+/// top or a catalog entry's `id`), given another resource's value of it; a label's description
+/// and a user's email get new ones. False for types without one (transformations, groups).
+fn replace_edit(ty: ResourceType, r: &mut Resource, others: &[Resource]) -> bool {
+    for attribute in ty.kind().attributes.iter().filter(|a| a.is_configurable()) {
+        let nested = attribute
+            .ty
+            .nested()
+            .is_some_and(|n| n.iter().any(|n| n.name == "id" && n.forces_replacement));
+        if !(attribute.forces_replacement || nested) {
+            continue;
+        }
+        match attribute.name {
+            "email" => {
+                set(r, &["email"], s("replaced.person@example.com"));
+                return true;
+            }
+            "description" => {
+                set(r, &["description"], s("now described"));
+                return true;
+            }
+            name => {
+                let current = r.get(name).clone();
+                if let Some(other) = others
+                    .iter()
+                    .map(|o| o.get(name).clone())
+                    .find(|v| !v.is_null() && *v != current)
+                {
+                    r.attributes.insert(name.to_owned(), other);
+                    return true;
+                }
+            }
+        }
+    }
+    false
+}
+
 /// An attribute change that updates in place, per type (labels have none: every attribute of
 /// a label forces replacement).
 fn update(ty: ResourceType, r: &mut Resource) -> bool {
@@ -273,13 +310,19 @@ async fn unchanged_samples_plan_no_changes_in_either_form_or_both_mixed() {
 /// for byte, new resources under their id names.
 #[tokio::test(flavor = "multi_thread")]
 async fn every_type_is_created_updated_replaced_and_deleted_from_files() {
-    let setup = Setup::new(&["v2025"]).await;
+    // Both samples (the 2024 one has the user groups), the 2024 files brought into today's form
+    // first, as `gitsync fmt` does, so that the export can equal the tree byte for byte.
+    let setup = Setup::new(&["v2025", "v2024"]).await;
+    for (path, text) in common::tf_files(setup.tree()) {
+        let canonical = gitsync::hcl::canonicalize(&text, &path).unwrap_or_else(|e| panic!("{e}"));
+        setup.write_text(&path, &canonical);
+    }
     let keep = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let secrets = secrets(keep.path());
     let types: Vec<ResourceType> = ResourceType::git_sync_types()
         .filter(|ty| !setup.paths_of(*ty).is_empty())
         .collect();
-    assert!(types.len() >= 11, "{types:?}");
+    assert_eq!(types.len(), 12, "{types:?}");
 
     // Round 1: one new resource of each type, in a file with a name of the person's choosing.
     let base = setup.files();
@@ -329,30 +372,32 @@ async fn every_type_is_created_updated_replaced_and_deleted_from_files() {
     assert!(report.succeeded(), "{:?}", report.failed);
     setup.assert_export_equals_tree("after the updates").await;
 
-    // Round 3: a change that forces replacement (a label's description; a source's catalog
-    // entry): deleted and created again under a new id.
+    // Round 3: for each type that has one, a change that forces replacement (a label's
+    // description, a source's catalog entry, a destination's source, a user's email, ...): the
+    // resource is deleted and created again under a new id.
     let base = setup.files();
-    let label = setup.paths_of(ResourceType::Label)[0].clone();
-    let mut r = setup.read(&label);
-    set(&mut r, &["description"], s("now described"));
-    setup.write(&label, &r);
-    // A source moved to another catalog entry (that of another source).
-    let sources = setup.paths_of(ResourceType::Source);
-    let first = setup.read(&sources[0]);
-    let other_metadata = sources
-        .iter()
-        .map(|p| setup.read(p).get("metadata").clone())
-        .find(|m| m != first.get("metadata"))
-        .unwrap_or_else(|| panic!("all sources share one catalog entry"));
-    let mut moved = first.clone();
-    moved.attributes.insert("metadata".into(), other_metadata);
-    setup.write(&sources[0], &moved);
-    let replaced = sources[0].clone();
+    let mut replaced = Vec::new();
+    for ty in &types {
+        let paths = setup.paths_of(*ty);
+        let others: Vec<Resource> = paths.iter().map(|p| setup.read(p)).collect();
+        let mut r = setup.read(&paths[0]);
+        if let Some(Value::Json(settings)) = r.attributes.get_mut("settings") {
+            unmask(settings);
+        }
+        if replace_edit(*ty, &mut r, &others) {
+            setup.write(&paths[0], &r);
+            replaced.push(paths[0].clone());
+        }
+    }
+    assert!(
+        replaced.len() >= 8,
+        "only {} types replaced: {replaced:?}",
+        replaced.len()
+    );
     let made = setup.plan(Some(&base), &secrets).await;
-    let actions: Vec<Action> = made.changes.iter().map(|c| c.action).collect();
-    assert_eq!(
-        actions,
-        [Action::Replace, Action::Replace],
+    assert_eq!(made.changes.len(), replaced.len(), "{}", plan::human(&made));
+    assert!(
+        made.changes.iter().all(|c| c.action == Action::Replace),
         "{}",
         plan::human(&made)
     );
@@ -361,17 +406,17 @@ async fn every_type_is_created_updated_replaced_and_deleted_from_files() {
         .try_apply(&made, &setup.journal("replace"), &secrets, false)
         .await;
     assert!(
-        matches!(refused, Err(apply::ApplyError::DeletesNotAllowed(ref d)) if d.len() == 2),
+        matches!(refused, Err(apply::ApplyError::DeletesNotAllowed(ref d)) if d.len() == replaced.len()),
         "{refused:?}"
     );
     let report = setup
         .apply(&made, &setup.journal("replace"), &secrets)
         .await;
     assert!(report.succeeded(), "{:?}", report.failed);
-    assert!(
-        !setup.tree().join(&replaced).exists(),
-        "the replaced source kept its old id"
-    );
+    for path in replaced.iter().filter(|p| !p.starts_with("labels/")) {
+        // (A label is named by its key and value, which stay: its file keeps its name.)
+        assert!(!setup.tree().join(path).exists(), "{path} kept its old id");
+    }
     setup.assert_export_equals_tree("after the replaces").await;
 
     // Round 4: the resources round 1 created, deleted by removing their files.

@@ -281,10 +281,17 @@ enum Key {
 
 fn key_of(path: &str, resource: &Resource) -> Key {
     // A resource named by its attributes (a label) has an import id with or without an import
-    // block; one with an id of its own has one only when its file says which.
-    match resource.import_id() {
-        Ok(id) => Key::Existing(resource.ty, id),
-        Err(_) => Key::New(path.to_owned()),
+    // block; one with an id of its own has one only when its file says which. A nested
+    // resource (a filter, a subscription) is itself by its own id: moved to another parent,
+    // it is the same resource, replaced, not one deleted and another created.
+    match (resource.kind().import_id, &resource.id) {
+        (crate::model::ImportId::ParentAndOwnId { .. }, Some(own)) => {
+            Key::Existing(resource.ty, own.clone())
+        }
+        _ => match resource.import_id() {
+            Ok(id) => Key::Existing(resource.ty, id),
+            Err(_) => Key::New(path.to_owned()),
+        },
     }
 }
 
@@ -441,9 +448,10 @@ pub async fn plan<W: Workspace + Sync>(
                 // A file that asked for a resource that was never created, now gone: nothing.
                 out.unchanged += 1;
             }
-            (Key::Existing(ty, id), None) => {
-                let Some((path, _)) = old else { continue };
-                match live.get(*ty, id).await? {
+            (Key::Existing(ty, _), None) => {
+                let Some((path, gone)) = old else { continue };
+                let Ok(id) = gone.import_id() else { continue };
+                match live.get(*ty, &id).await? {
                     Some(l) => out.changes.push(Change {
                         action: Action::Delete,
                         resource_type: ty.terraform_type().to_owned(),
@@ -458,78 +466,84 @@ pub async fn plan<W: Workspace + Sync>(
                     None => out.unchanged += 1,
                 }
             }
-            (Key::Existing(ty, id), Some((path, resource))) => match live.get(*ty, id).await? {
-                None => {
-                    if old.is_some() {
-                        // The file existed at the base and the workspace has since deleted the
-                        // resource: re-creating it would silently undo that deletion.
-                        out.conflicts.push(Conflict {
-                            address: address(resource),
-                            file: path.clone(),
-                            path: "(the resource)".to_owned(),
-                            base: Some(serde_json::Value::String("exists".into())),
-                            workspace: None,
-                            file_value: Some(serde_json::Value::String("changed".into())),
-                            sensitive: false,
-                        });
-                    } else {
-                        // An import block naming an id the workspace does not have: a new
-                        // resource, which gets its own id.
-                        let mut fresh = resource.clone();
-                        fresh.new_name = Some(resource.terraform_name().unwrap_or_default());
-                        if !matches!(
-                            resource.ty.kind().import_id,
-                            crate::model::ImportId::Attributes(_)
-                        ) {
-                            fresh.id = None;
+            (Key::Existing(ty, _), Some((path, resource))) => {
+                // Where the resource is now: as the base file names it, if there was one.
+                let named = old.map(|(_, r)| r).unwrap_or(resource);
+                let id = named.import_id().unwrap_or_default();
+                let id = &id;
+                match live.get(*ty, id).await? {
+                    None => {
+                        if old.is_some() {
+                            // The file existed at the base and the workspace has since deleted the
+                            // resource: re-creating it would silently undo that deletion.
+                            out.conflicts.push(Conflict {
+                                address: address(resource),
+                                file: path.clone(),
+                                path: "(the resource)".to_owned(),
+                                base: Some(serde_json::Value::String("exists".into())),
+                                workspace: None,
+                                file_value: Some(serde_json::Value::String("changed".into())),
+                                sensitive: false,
+                            });
+                        } else {
+                            // An import block naming an id the workspace does not have: a new
+                            // resource, which gets its own id.
+                            let mut fresh = resource.clone();
+                            fresh.new_name = Some(resource.terraform_name().unwrap_or_default());
+                            if !matches!(
+                                resource.ty.kind().import_id,
+                                crate::model::ImportId::Attributes(_)
+                            ) {
+                                fresh.id = None;
+                            }
+                            out.changes.push(create(path, &fresh, input.secrets)?);
                         }
-                        out.changes.push(create(path, &fresh, input.secrets)?);
                     }
-                }
-                Some(l) => {
-                    let merged = merge(
-                        old.map(|(_, r)| r),
-                        old.and_then(|(p, _)| base_texts.get(p.as_str()).copied()),
-                        resource,
-                        texts.get(path.as_str()).copied(),
-                        &l,
-                        path,
-                        input.secrets,
-                        &mut out,
-                    );
-                    match merged {
-                        None => {} // conflicts recorded
-                        Some(m) => {
-                            let d = diff::diff(*ty, &l.attributes, &m.attributes);
-                            let masks = masks_sent(&m, &d);
-                            if d.is_empty() {
-                                out.unchanged += 1;
-                            } else if !masks.is_empty() {
-                                refused.push(format!(
+                    Some(l) => {
+                        let merged = merge(
+                            old.map(|(_, r)| r),
+                            old.and_then(|(p, _)| base_texts.get(p.as_str()).copied()),
+                            resource,
+                            texts.get(path.as_str()).copied(),
+                            &l,
+                            path,
+                            input.secrets,
+                            &mut out,
+                        );
+                        match merged {
+                            None => {} // conflicts recorded
+                            Some(m) => {
+                                let d = diff::diff(*ty, &l.attributes, &m.attributes);
+                                let masks = masks_sent(&m, &d);
+                                if d.is_empty() {
+                                    out.unchanged += 1;
+                                } else if !masks.is_empty() {
+                                    refused.push(format!(
                                     "{path}: {}: writing the change sends `{}` back as the mask the workspace serves, which Segment would store as the secret itself; put a @@name@@ placeholder there and give its value with --secrets (or GITSYNC_SECRET_<name>)",
                                     address(&l),
                                     masks.join("`, `")
                                 ));
-                            } else {
-                                out.changes.push(Change {
-                                    action: if d.forces_replacement() {
-                                        Action::Replace
-                                    } else {
-                                        Action::Update
-                                    },
-                                    resource_type: ty.terraform_type().to_owned(),
-                                    address: address(&l),
-                                    file: path.clone(),
-                                    import_id: Some(id.clone()),
-                                    attributes: d.differences.iter().map(shown).collect(),
-                                    live_fingerprint: Some(resource_fingerprint(&l)),
-                                    desired: Some(render_desired(&m, path)?),
-                                });
+                                } else {
+                                    out.changes.push(Change {
+                                        action: if d.forces_replacement() {
+                                            Action::Replace
+                                        } else {
+                                            Action::Update
+                                        },
+                                        resource_type: ty.terraform_type().to_owned(),
+                                        address: address(&l),
+                                        file: path.clone(),
+                                        import_id: Some(id.clone()),
+                                        attributes: d.differences.iter().map(shown).collect(),
+                                        live_fingerprint: Some(resource_fingerprint(&l)),
+                                        desired: Some(render_desired(&m, path)?),
+                                    });
+                                }
                             }
                         }
                     }
                 }
-            },
+            }
         }
     }
     if !refused.is_empty() {
