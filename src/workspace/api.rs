@@ -147,6 +147,12 @@ pub mod paths {
 
 /// Percent-encodes a path segment (ids are URL-safe in practice; label keys may not be).
 pub fn encode_segment(s: &str) -> String {
+    // `.` and `..` as a whole segment are "this" and "the parent" to every URL parser, and so
+    // are `%2E` and `%2E%2E` (a delete of subscription `..` would reach its destination). Their
+    // dots are sent as the text `%2E`, which names nothing.
+    if s == "." || s == ".." {
+        return s.replace('.', "%252E");
+    }
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
@@ -1435,6 +1441,25 @@ fn json_kind(json: &Json) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_dot_segment_cannot_climb_out_of_its_collection() {
+        let ep = endpoint(ResourceType::Source).unwrap_or_else(|| panic!("no endpoint"));
+        let url = |path: String| {
+            reqwest::Url::parse(&format!("http://h{path}"))
+                .map(|u| u.path().to_owned())
+                .unwrap_or_default()
+        };
+        let sub = endpoint(ResourceType::DestinationSubscription)
+            .unwrap_or_else(|| panic!("no endpoint"));
+        assert_eq!(
+            url(sub.item_path(Some("d1"), "..")),
+            "/destinations/d1/subscriptions/%252E%252E"
+        );
+        assert_eq!(url(ep.item_path(None, ".")), "/sources/%252E");
+        assert_eq!(encode_segment("v1.2"), "v1.2");
+        assert_eq!(encode_segment("a/b"), "a%2Fb");
+    }
 
     #[test]
     fn rules_are_written_by_difference_in_requests_of_at_most_200() {
