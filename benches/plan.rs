@@ -195,7 +195,7 @@ fn bench(c: &mut Criterion) {
                             allow_deletes: false,
                             secrets: &NoSecrets,
                             tree: Some(tree_dir.path()),
-                            pace: false,
+                            pace: None,
                         },
                         &mut Quiet,
                     ))

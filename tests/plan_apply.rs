@@ -90,7 +90,7 @@ impl Setup {
                 allow_deletes,
                 secrets,
                 tree: Some(self.tree()),
-                pace: false,
+                pace: None,
             },
             &mut Quiet,
         )
@@ -1386,4 +1386,88 @@ async fn a_placeholder_outside_a_secret_setting_is_refused() {
         !text.contains("a-new-secret"),
         "the secret is in the message: {text}"
     );
+}
+
+/// Counts the waits a client makes because the workspace answered 429.
+#[derive(Default)]
+struct RateLimited(std::sync::atomic::AtomicUsize);
+
+impl gitsync::workspace::client::RequestObserver for RateLimited {
+    fn response(&self, _: Option<u16>) {}
+    fn rate_limited_wait(&self, _: std::time::Duration) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Against a workspace that enforces Segment's write limits (5 subscription writes per window;
+/// a 2 s window here), an apply of 7 subscription changes paces itself and is never answered
+/// 429; without pacing the same apply runs into the limit.
+#[tokio::test(flavor = "multi_thread")]
+async fn writes_are_paced_to_the_published_limits_instead_of_running_into_429s() {
+    use gitsync::workspace::embedded::ServerConfig;
+    let window = std::time::Duration::from_secs(2);
+    for paced in [true, false] {
+        let ws = TestWorkspace::start_with(ServerConfig {
+            token: Some(TOKEN.into()),
+            rate_limits: true,
+            rate_limit_window: window,
+            ..Default::default()
+        })
+        .await;
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        copy_tree(&fixture_dir("v2025"), dir.path());
+        gitsync::workspace::embedded::seed_from_hcl(&ws.store, dir.path())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let waits = std::sync::Arc::new(RateLimited::default());
+        let observer = waits.clone();
+        let client = ws.client_with(TOKEN, |c| c.observer = Some(observer));
+        let setup = Setup { ws, client, dir };
+        let base = setup.files();
+        for path in setup
+            .paths_of(ResourceType::DestinationSubscription)
+            .iter()
+            .take(7)
+        {
+            let mut r = setup.read(path);
+            set(&mut r, &["name"], s("paced"));
+            setup.write(path, &r);
+        }
+        let made = setup.plan(Some(&base), &NoSecrets).await;
+        assert_eq!(made.counts(), (0, 7, 0));
+        let mut journal = Journal::open(&setup.journal("paced"), &apply::plan_fingerprint(&made))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let started = std::time::Instant::now();
+        let report = apply::apply(
+            &setup.client,
+            &made,
+            &mut journal,
+            &ApplyOptions {
+                allow_deletes: false,
+                secrets: &NoSecrets,
+                tree: Some(setup.tree()),
+                pace: paced.then_some(window),
+            },
+            &mut Quiet,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert!(report.succeeded(), "{:?}", report.failed);
+        let rate_limited = waits.0.load(std::sync::atomic::Ordering::Relaxed);
+        eprintln!(
+            "paced {paced}: {:?}, {rate_limited} waits",
+            started.elapsed()
+        );
+        if paced {
+            assert_eq!(rate_limited, 0, "a paced apply was answered 429");
+            assert!(
+                started.elapsed() >= window / 2,
+                "the sixth write did not wait"
+            );
+        } else {
+            assert!(
+                rate_limited > 0,
+                "the workspace did not limit: the test shows nothing"
+            );
+        }
+    }
 }

@@ -202,7 +202,7 @@ pub(super) async fn run_plan(
         allow_deletes: args.allow_deletes,
         secrets,
         tree,
-        pace: !args.no_pace,
+        pace: (!args.no_pace).then_some(apply::pace::WINDOW),
     };
     let mut progress = Lines;
     let report = apply::apply(client, made, &mut journal, &options, &mut progress)

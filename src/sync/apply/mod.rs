@@ -165,8 +165,9 @@ pub struct ApplyOptions<'a> {
     /// The tree the plan was made from: checked against the plan's fingerprint, and rewritten.
     /// `None`: neither checked nor rewritten (the caller commits [`ApplyReport::rewritten`]).
     pub tree: Option<&'a Path>,
-    /// Pace writes to Segment's per-operation limits.
-    pub pace: bool,
+    /// Pace writes to Segment's per-operation limits, counted over this window (Segment's is
+    /// [`pace::WINDOW`], a minute); `None` for a workspace without them.
+    pub pace: Option<std::time::Duration>,
 }
 
 /// The steps of a plan in the order they are applied.

@@ -21,35 +21,37 @@ pub const WINDOW: Duration = Duration::from_secs(60);
 #[derive(Debug, Default)]
 pub struct Pacer {
     sent: BTreeMap<(ResourceType, WriteOp), VecDeque<Instant>>,
-    enabled: bool,
+    /// The window the limits count over; `None`: never wait.
+    window: Option<Duration>,
 }
 
 impl Pacer {
-    /// A pacer; a disabled one never waits (for a workspace without Segment's limits).
-    pub fn new(enabled: bool) -> Pacer {
+    /// A pacer counting over `window` ([`WINDOW`] for Segment); without one it never waits
+    /// (for a workspace without Segment's limits).
+    pub fn new(window: Option<Duration>) -> Pacer {
         Pacer {
             sent: BTreeMap::new(),
-            enabled,
+            window,
         }
     }
 
     /// How long to wait before the next `op` of `ty` may go (zero if now).
     pub fn wait_for(&mut self, ty: ResourceType, op: WriteOp, now: Instant) -> Duration {
-        let Some(per_minute) = self.limit(ty, op) else {
+        let (Some(per_window), Some(window)) = (self.limit(ty, op), self.window) else {
             return Duration::ZERO;
         };
         let sent = self.sent.entry((ty, op)).or_default();
         while sent
             .front()
-            .is_some_and(|t| now.duration_since(*t) >= WINDOW)
+            .is_some_and(|t| now.duration_since(*t) >= window)
         {
             sent.pop_front();
         }
-        if sent.len() < per_minute as usize {
+        if sent.len() < per_window as usize {
             return Duration::ZERO;
         }
         sent.front()
-            .map(|oldest| WINDOW.saturating_sub(now.duration_since(*oldest)))
+            .map(|oldest| window.saturating_sub(now.duration_since(*oldest)))
             .unwrap_or_default()
     }
 
@@ -61,9 +63,7 @@ impl Pacer {
     }
 
     fn limit(&self, ty: ResourceType, op: WriteOp) -> Option<u32> {
-        if !self.enabled {
-            return None;
-        }
+        self.window?;
         write_limit(ty, op)
     }
 }
@@ -95,7 +95,7 @@ mod tests {
 
     #[test]
     fn the_sixth_subscription_write_in_a_minute_waits_for_the_first_to_age_out() {
-        let mut pacer = Pacer::new(true);
+        let mut pacer = Pacer::new(Some(WINDOW));
         let t0 = Instant::now();
         for i in 0..5 {
             let at = t0 + Duration::from_secs(i);
@@ -113,7 +113,7 @@ mod tests {
             pacer.wait_for(ResourceType::Source, WriteOp::Create, at),
             Duration::ZERO
         );
-        let mut off = Pacer::new(false);
+        let mut off = Pacer::new(None);
         for _ in 0..10 {
             off.sent(SUB, WriteOp::Create, at);
         }
