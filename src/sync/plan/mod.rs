@@ -512,8 +512,13 @@ pub async fn plan<W: Workspace + Sync>(
                         );
                         match merged {
                             None => {} // conflicts recorded
-                            Some(m) => {
+                            Some(mut m) => {
                                 let d = diff::diff(*ty, &l.attributes, &m.attributes);
+                                // The merge compared the file's placeholders as the masks they
+                                // agree with; what is written keeps the placeholders (apply
+                                // resolves them, and its rewrite puts them back in the file),
+                                // since a mask cannot be sent as the secret.
+                                secrets::keep_placeholders(resource, &mut m, input.secrets);
                                 let masks = masks_sent(&m, &d);
                                 if d.is_empty() {
                                     out.unchanged += 1;
