@@ -1823,3 +1823,35 @@ async fn assert_extra_types_match(setup: &Setup, types: &[ResourceType], what: &
         .collect();
     assert_eq!(exported, tree, "{what}: the export of these types");
 }
+
+/// A workspace that quotes the secret it was sent in its refusal does not get it printed: the
+/// report names the placeholder instead.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refusal_that_quotes_a_secret_is_reported_without_it() {
+    let setup = Setup::new(&["v2025"]).await;
+    let keep = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let secrets = secrets(keep.path());
+    let base = setup.files();
+    let path = setup.paths_of(ResourceType::Destination)[0].clone();
+    let mut fresh = new_copy(ResourceType::Destination, setup.read(&path));
+    if let Some(Value::Json(settings)) = fresh.attributes.get_mut("settings") {
+        settings["apiKey"] = serde_json::json!("@@copy_secret@@");
+    }
+    setup.write("destinations/quoted.tf", &fresh);
+    let made = setup.plan(Some(&base), &secrets).await;
+    setup
+        .ws
+        .faults(
+            TOKEN,
+            serde_json::json!({"failWrite": {"nth": 1, "status": 422,
+                "message": "apiKey a-new-secret-0123456789 is not a valid key"}}),
+        )
+        .await;
+    let report = setup.apply(&made, &setup.journal("quoted"), &secrets).await;
+    let (_, why) = report.failed.unwrap_or_else(|| panic!("nothing failed"));
+    assert!(!why.contains("a-new-secret"), "{why}");
+    assert!(
+        why.contains("apiKey (the secret @@copy_secret@@) is not a valid key"),
+        "{why}"
+    );
+}

@@ -389,13 +389,31 @@ pub async fn apply<W: Workspace + Sync>(
                 record.report.applied.push(step);
             }
             Err(e) => {
-                record.report.failed = Some((step, e.to_string()));
+                let message = without_secrets(&e.to_string(), change, options.secrets);
+                record.report.failed = Some((step, message));
                 record.report.not_tried = remaining.collect();
                 return Ok(record.report);
             }
         }
     }
     Ok(record.report)
+}
+
+/// A message with every secret the change resolves taken out: a workspace may quote what it
+/// was sent in its refusal ("invalid apiKey 's3cr3t'"), and the report is printed.
+fn without_secrets(message: &str, change: &Change, secrets: &dyn SecretSource) -> String {
+    let Ok(wanted) = desired(change) else {
+        return message.to_owned();
+    };
+    let mut out = message.to_owned();
+    for name in wanted.secret_placeholders() {
+        if let Some(secret) = secrets.get(&name)
+            && !secret.expose().is_empty()
+        {
+            out = out.replace(secret.expose(), &format!("(the secret @@{name}@@)"));
+        }
+    }
+    out
 }
 
 /// Sends one step. Answers with the import id a create gave the resource, and the resource as
