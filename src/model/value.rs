@@ -62,6 +62,48 @@ impl Value {
         }
     }
 
+    /// Calls `f` with each string of this value, JSON documents' strings included.
+    pub fn for_each_string(&mut self, f: &mut dyn FnMut(&mut String)) {
+        fn json(value: &mut serde_json::Value, f: &mut dyn FnMut(&mut String)) {
+            match value {
+                serde_json::Value::String(s) => f(s),
+                serde_json::Value::Array(items) => items.iter_mut().for_each(|v| json(v, f)),
+                serde_json::Value::Object(map) => map.values_mut().for_each(|v| json(v, f)),
+                _ => {}
+            }
+        }
+        match self {
+            Value::String(s) => f(s),
+            Value::Json(j) => json(j, f),
+            Value::List(items) => items.iter_mut().for_each(|v| v.for_each_string(f)),
+            Value::Object(map) => map.values_mut().for_each(|v| v.for_each_string(f)),
+            Value::Null | Value::Bool(_) | Value::Number(_) => {}
+        }
+    }
+
+    /// Calls `f` with each string of this value and the string at the same place in `other`
+    /// (lists by position, objects and JSON documents by key), where `other` has one: how a
+    /// file's values are lined up with the workspace's, for secrets and masks.
+    pub fn zip_strings(&mut self, other: &Value, f: &mut dyn FnMut(&mut String, &str)) {
+        match (self, other) {
+            (Value::String(s), Value::String(o)) => f(s, o),
+            (Value::Json(j), Value::Json(o)) => zip_json_strings(j, o, f),
+            (Value::List(items), Value::List(others)) => {
+                for (item, other) in items.iter_mut().zip(others) {
+                    item.zip_strings(other, f);
+                }
+            }
+            (Value::Object(map), Value::Object(others)) => {
+                for (k, item) in map.iter_mut() {
+                    if let Some(other) = others.get(k) {
+                        item.zip_strings(other, f);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
     pub(super) fn collect_placeholders(&self, out: &mut Vec<String>) {
         match self {
             Value::String(s) => out.extend(secret_placeholders(s).map(str::to_owned)),
@@ -70,6 +112,30 @@ impl Value {
             Value::Object(map) => map.values().for_each(|v| v.collect_placeholders(out)),
             Value::Null | Value::Bool(_) | Value::Number(_) => {}
         }
+    }
+}
+
+fn zip_json_strings(
+    value: &mut serde_json::Value,
+    other: &serde_json::Value,
+    f: &mut dyn FnMut(&mut String, &str),
+) {
+    use serde_json::Value as J;
+    match (value, other) {
+        (J::String(s), J::String(o)) => f(s, o),
+        (J::Array(items), J::Array(others)) => {
+            for (item, other) in items.iter_mut().zip(others) {
+                zip_json_strings(item, other, f);
+            }
+        }
+        (J::Object(map), J::Object(others)) => {
+            for (k, item) in map.iter_mut() {
+                if let Some(other) = others.get(k) {
+                    zip_json_strings(item, other, f);
+                }
+            }
+        }
+        _ => {}
     }
 }
 

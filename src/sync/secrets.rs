@@ -13,7 +13,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::model::{Resource, Value, secret_placeholders};
+use crate::model::{Resource, secret_placeholders};
 use crate::workspace::api;
 
 /// A secret value. Never printed.
@@ -209,36 +209,13 @@ pub fn resolve(
     check(resource, file, secrets)?;
     let mut out = resource.clone();
     for value in out.attributes.values_mut() {
-        resolve_value(value, secrets);
+        value.for_each_string(&mut |s| {
+            if let Some(resolved) = resolve_str(s, secrets) {
+                *s = resolved;
+            }
+        });
     }
     Ok(out)
-}
-
-fn resolve_value(value: &mut Value, secrets: &dyn SecretSource) {
-    match value {
-        Value::String(s) => {
-            if let Some(r) = resolve_str(s, secrets) {
-                *s = r;
-            }
-        }
-        Value::Json(j) => resolve_json(j, secrets),
-        Value::List(items) => items.iter_mut().for_each(|v| resolve_value(v, secrets)),
-        Value::Object(map) => map.values_mut().for_each(|v| resolve_value(v, secrets)),
-        Value::Null | Value::Bool(_) | Value::Number(_) => {}
-    }
-}
-
-fn resolve_json(value: &mut serde_json::Value, secrets: &dyn SecretSource) {
-    match value {
-        serde_json::Value::String(s) => {
-            if let Some(r) = resolve_str(s, secrets) {
-                *s = r;
-            }
-        }
-        serde_json::Value::Array(items) => items.iter_mut().for_each(|v| resolve_json(v, secrets)),
-        serde_json::Value::Object(map) => map.values_mut().for_each(|v| resolve_json(v, secrets)),
-        _ => {}
-    }
 }
 
 /// Whether a string holding placeholders and the value the workspace serves at the same place
@@ -258,52 +235,8 @@ pub fn agrees_with_mask(written: &str, served: &str, secrets: &dyn SecretSource)
 pub fn keep_placeholders(written: &Resource, served: &mut Resource, secrets: &dyn SecretSource) {
     for (name, value) in served.attributes.iter_mut() {
         if let Some(w) = written.attributes.get(name) {
-            keep_in_value(w, value, secrets);
+            value.zip_strings(w, &mut |s, w| keep_in_str(w, s, secrets));
         }
-    }
-}
-
-fn keep_in_value(written: &Value, served: &mut Value, secrets: &dyn SecretSource) {
-    match (written, served) {
-        (Value::String(w), Value::String(s)) => keep_in_str(w, s, secrets),
-        (Value::Json(w), Value::Json(s)) => keep_in_json(w, s, secrets),
-        (Value::List(w), Value::List(s)) => {
-            for (w, s) in w.iter().zip(s.iter_mut()) {
-                keep_in_value(w, s, secrets);
-            }
-        }
-        (Value::Object(w), Value::Object(s)) => {
-            for (k, s) in s.iter_mut() {
-                if let Some(w) = w.get(k) {
-                    keep_in_value(w, s, secrets);
-                }
-            }
-        }
-        _ => {}
-    }
-}
-
-fn keep_in_json(
-    written: &serde_json::Value,
-    served: &mut serde_json::Value,
-    secrets: &dyn SecretSource,
-) {
-    use serde_json::Value as J;
-    match (written, served) {
-        (J::String(w), J::String(s)) => keep_in_str(w, s, secrets),
-        (J::Array(w), J::Array(s)) => {
-            for (w, s) in w.iter().zip(s.iter_mut()) {
-                keep_in_json(w, s, secrets);
-            }
-        }
-        (J::Object(w), J::Object(s)) => {
-            for (k, s) in s.iter_mut() {
-                if let Some(w) = w.get(k) {
-                    keep_in_json(w, s, secrets);
-                }
-            }
-        }
-        _ => {}
     }
 }
 

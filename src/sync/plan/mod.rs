@@ -794,52 +794,9 @@ pub fn comparable(file: &Resource, live: &Resource, secrets: &dyn SecretSource) 
 
 fn settle(resource: &mut Resource, live: &Resource, secrets: &dyn SecretSource) {
     for (name, value) in resource.attributes.iter_mut() {
-        let served = live.attributes.get(name).map(Value::to_json);
-        settle_value(value, served.as_ref(), secrets);
-    }
-}
-
-fn settle_value(value: &mut Value, served: Option<&serde_json::Value>, secrets: &dyn SecretSource) {
-    match value {
-        Value::String(s) => {
-            if let Some(serde_json::Value::String(l)) = served {
-                settle_str(s, l, secrets);
-            }
+        if let Some(served) = live.attributes.get(name) {
+            value.zip_strings(served, &mut |s, l| settle_str(s, l, secrets));
         }
-        Value::Json(j) => settle_json(j, served, secrets),
-        Value::List(items) => {
-            for (i, item) in items.iter_mut().enumerate() {
-                settle_value(item, served.and_then(|s| s.get(i)), secrets);
-            }
-        }
-        Value::Object(map) => {
-            for (k, item) in map.iter_mut() {
-                settle_value(item, served.and_then(|s| s.get(k)), secrets);
-            }
-        }
-        Value::Null | Value::Bool(_) | Value::Number(_) => {}
-    }
-}
-
-fn settle_json(
-    value: &mut serde_json::Value,
-    served: Option<&serde_json::Value>,
-    secrets: &dyn SecretSource,
-) {
-    use serde_json::Value as J;
-    match (value, served) {
-        (J::String(s), Some(J::String(l))) => settle_str(s, l, secrets),
-        (J::Array(items), Some(J::Array(ls))) => {
-            for (item, l) in items.iter_mut().zip(ls) {
-                settle_json(item, Some(l), secrets);
-            }
-        }
-        (J::Object(map), Some(J::Object(ls))) => {
-            for (k, item) in map.iter_mut() {
-                settle_json(item, ls.get(k), secrets);
-            }
-        }
-        _ => {}
     }
 }
 
