@@ -8,35 +8,19 @@
 //!
 //! Run: `cargo bench --bench export`.
 
+mod common;
+
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use gitsync::model::{ResourceType, synthetic};
+use gitsync::model::ResourceType;
 use gitsync::sync::export::{Quiet, render_workspace, write_tree};
-use gitsync::workspace::embedded::{self, ServerConfig, Store};
 use gitsync::workspace::{Client, ClientConfig};
 
 fn bench(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap_or_else(|e| panic!("{e}"));
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let store = Store::open(&dir.path().join("ws.db")).unwrap_or_else(|e| panic!("{e}"));
-    let resources = synthetic::workspace(10_000, 42);
-    let seed: Vec<_> = resources
-        .iter()
-        .map(|r| (r.path().unwrap_or_default(), r.clone()))
-        .collect();
-    embedded::seed(&store, &seed).unwrap_or_else(|e| panic!("{e}"));
-    let running = rt
-        .block_on(embedded::start(
-            ([127, 0, 0, 1], 0).into(),
-            store,
-            ServerConfig::default(),
-        ))
-        .unwrap_or_else(|e| panic!("{e}"));
+    eprintln!("{}", common::machine());
+    let rt = common::runtime();
+    let (_db, running) = common::seeded_workspace(&rt, 10_000);
     let mut config = ClientConfig::new(running.url(), "bench", "bench");
     config.page_size = 1000;
     let client = Client::new(config).unwrap_or_else(|e| panic!("{e}"));

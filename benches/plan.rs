@@ -20,14 +20,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use gitsync::model::{Resource, ResourceType, Value, synthetic};
+use gitsync::model::{Resource, ResourceType, Value};
 use gitsync::sync::apply::{self, ApplyOptions, Journal, Quiet};
 use gitsync::sync::export::{self, render_workspace, write_tree};
 use gitsync::sync::plan::{self, PlanInput};
 use gitsync::sync::secrets::NoSecrets;
 use gitsync::workspace::api::{self, Media};
 use gitsync::workspace::client::RequestObserver;
-use gitsync::workspace::embedded::{self, ServerConfig, Store};
 use gitsync::workspace::{Client, ClientConfig};
 
 /// Counts the requests a client sends.
@@ -76,26 +75,8 @@ fn edit_sources(dir: &Path, suffix: &str) -> Vec<Resource> {
 
 fn bench(c: &mut Criterion) {
     eprintln!("{}", common::machine());
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap_or_else(|e| panic!("{e}"));
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let store = Store::open(&dir.path().join("ws.db")).unwrap_or_else(|e| panic!("{e}"));
-    let resources = synthetic::workspace(10_000, 42);
-    let seed: Vec<_> = resources
-        .iter()
-        .map(|r| (r.path().unwrap_or_default(), r.clone()))
-        .collect();
-    embedded::seed(&store, &seed).unwrap_or_else(|e| panic!("{e}"));
-    let running = rt
-        .block_on(embedded::start(
-            ([127, 0, 0, 1], 0).into(),
-            store,
-            ServerConfig::default(),
-        ))
-        .unwrap_or_else(|e| panic!("{e}"));
+    let rt = common::runtime();
+    let (_db, running) = common::seeded_workspace(&rt, 10_000);
     let counter = Arc::new(Counter::default());
     let mut config = ClientConfig::new(running.url(), "bench", "bench");
     config.page_size = 1000;

@@ -30,3 +30,38 @@ pub fn machine() -> String {
         ram_kib / (1024.0 * 1024.0)
     )
 }
+
+/// The benchmarks' runtime: two workers, as the machine has two cores.
+#[allow(dead_code)]
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// An embedded workspace holding the synthetic workspace of `size` resources (seed 42), serving
+/// on loopback until dropped, with its database in the returned directory.
+#[allow(dead_code)]
+pub fn seeded_workspace(
+    rt: &tokio::runtime::Runtime,
+    size: usize,
+) -> (tempfile::TempDir, gitsync::workspace::embedded::Running) {
+    use gitsync::workspace::embedded::{self, ServerConfig, Store};
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let store = Store::open(&dir.path().join("ws.db")).unwrap_or_else(|e| panic!("{e}"));
+    let seed: Vec<_> = gitsync::model::synthetic::workspace(size, 42)
+        .into_iter()
+        .map(|r| (r.path().unwrap_or_default(), r))
+        .collect();
+    embedded::seed(&store, &seed).unwrap_or_else(|e| panic!("{e}"));
+    let running = rt
+        .block_on(embedded::start(
+            ([127, 0, 0, 1], 0).into(),
+            store,
+            ServerConfig::default(),
+        ))
+        .unwrap_or_else(|e| panic!("{e}"));
+    (dir, running)
+}
