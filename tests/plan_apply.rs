@@ -1855,3 +1855,32 @@ async fn a_refusal_that_quotes_a_secret_is_reported_without_it() {
         "{why}"
     );
 }
+
+/// A plan file edited so that an update would write another resource than the one it names
+/// (and was checked for staleness) is refused before anything is sent.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_edited_plan_that_writes_another_resource_is_refused() {
+    let setup = Setup::new(&["v2025"]).await;
+    let base = setup.files();
+    let sources = setup.paths_of(ResourceType::Source);
+    let mut r = setup.read(&sources[0]);
+    set(&mut r, &["name"], s("renamed"));
+    setup.write(&sources[0], &r);
+    let mut made = setup.plan(Some(&base), &NoSecrets).await;
+    let other = setup.read(&sources[1]);
+    made.changes[0].desired = Some(
+        gitsync::hcl::render(&Resource {
+            attributes: r.attributes.clone(),
+            ..other.clone()
+        })
+        .unwrap_or_else(|e| panic!("{e}")),
+    );
+    let refused = setup
+        .try_apply(&made, &setup.journal("edited"), &NoSecrets, true)
+        .await;
+    assert!(
+        matches!(refused, Err(apply::ApplyError::BadPlan(_))),
+        "{refused:?}"
+    );
+    assert_eq!(live(&setup, &other).await.get("name"), other.get("name"));
+}

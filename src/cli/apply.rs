@@ -287,7 +287,12 @@ async fn apply_dir(
                 let _ = std::fs::remove_dir_all(&state);
                 return Err(e);
             }
-            Err(e) => return Err(e),
+            Err(e) => {
+                return Err(format!(
+                    "{e}\nThe interrupted apply cannot go on. To abandon it (what it applied stays applied; a new plan shows the rest), remove {}",
+                    state.display()
+                ));
+            }
         }
         let _ = std::fs::remove_dir_all(&state);
     }

@@ -108,29 +108,27 @@ impl Journal {
             }
             None => {}
         }
-        // Rewrite what was read (dropping a torn line), so that appends start on a clean line.
-        let mut file = OpenOptions::new()
-            .create(true)
-            .write(true)
-            .truncate(true)
-            .open(path)
-            .map_err(io)?;
         if entries.is_empty() {
             entries.push(Entry::Header {
                 plan: plan.to_owned(),
             });
         }
+        // What was read, without a torn line, replaces the file in one rename (never truncated
+        // in place: a kill then would lose every entry), so that appends start on a clean line.
         let mut text = String::new();
         for e in &entries {
             text.push_str(&line(e));
         }
-        file.write_all(text.as_bytes()).map_err(io)?;
-        file.sync_all().map_err(io)?;
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
-            && let Ok(d) = File::open(dir)
-        {
-            let _ = d.sync_all();
+        let unchanged = std::fs::read(path).is_ok_and(|old| old == text.as_bytes());
+        if !unchanged {
+            crate::sync::export::write_atomically(path, text.as_bytes(), None, true).map_err(io)?;
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+                && let Ok(d) = File::open(dir)
+            {
+                let _ = d.sync_all();
+            }
         }
+        let file = OpenOptions::new().append(true).open(path).map_err(io)?;
         Ok(Journal {
             path: path.to_path_buf(),
             file,

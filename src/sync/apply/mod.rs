@@ -251,10 +251,22 @@ pub async fn apply<W: Workspace + Sync>(
             return Err(ApplyError::DeletesNotAllowed(deletes));
         }
     }
-    // Every placeholder must resolve before anything is sent.
+    // Every placeholder must resolve before anything is sent, and what a change writes must be
+    // the resource it names (a plan file is a file: it may have been edited).
     for change in &plan.changes {
-        if change.desired.is_some() {
-            secrets::check(&desired(change)?, &change.file, options.secrets)?;
+        if change.desired.is_none() {
+            continue;
+        }
+        let wanted = desired(change)?;
+        secrets::check(&wanted, &change.file, options.secrets)?;
+        // (A replace deletes what `import_id` names and creates anew; an update writes in place.)
+        if change.action == Action::Update && wanted.import_id().ok() != change.import_id {
+            return Err(ApplyError::BadPlan(format!(
+                "{} names {} but would write {}",
+                change.address,
+                change.import_id.as_deref().unwrap_or("nothing"),
+                wanted.import_id().unwrap_or_default()
+            )));
         }
     }
     let tree = match options.tree {
