@@ -983,6 +983,18 @@ async fn plan_with_base_plans_only_the_changed_files_and_sees_removed_ones() {
         text.contains("Plan: 0 to add, 1 to change, 1 to destroy."),
         "{text}"
     );
+    let detailed = cli.run(&["plan", "--dir", &d, "--base", "HEAD", "--detailed-exitcode"]);
+    assert_eq!(
+        detailed.code,
+        Some(2),
+        "changes, detailed: {}",
+        detailed.stderr
+    );
+    git(dir, &["checkout", "-q", "--", "."]);
+    git(dir, &["clean", "-qfd"]);
+    let none = cli.run(&["plan", "--dir", &d, "--base", "HEAD", "--detailed-exitcode"]);
+    assert_eq!(none.code, Some(0), "no changes, detailed: {}", none.stdout);
+    assert!(none.stdout.contains("No changes."), "{}", none.stdout);
     let bad = cli.run(&["plan", "--dir", &d, "--base", "no-such-revision"]);
     assert_eq!(bad.code, Some(1));
     assert!(bad.stderr.contains("no-such-revision"), "{}", bad.stderr);

@@ -75,7 +75,8 @@ impl WorkspaceArgs {
 /// prints the same document (format "gitsync-plan", version 1; see docs/plan-format.md).
 ///
 /// Exit status: 0 when the plan was made (with or without changes), 1 on conflicts or errors,
-/// 2 on usage errors.
+/// 2 on usage errors. With --detailed-exitcode, as Terraform's: 0 for no changes, 2 for
+/// changes, 1 on conflicts or errors.
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
   gitsync plan --workspace us --token-file token --dir segment-config
@@ -97,6 +98,10 @@ pub struct PlanArgs {
     /// Print the plan as JSON instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Exit 2 when the plan has changes and 0 when it has none (as Terraform's
+    /// -detailed-exitcode), for a CI step that acts only on a change.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
 }
 
 /// Makes the plan for a directory; the one way both `plan` and `apply --dir` make theirs.
@@ -192,6 +197,9 @@ pub fn run(args: &PlanArgs) -> ExitCode {
                     }
                 );
             }
+        }
+        if args.detailed_exitcode && !made.changes.is_empty() {
+            return ExitCode::from(2);
         }
         ExitCode::SUCCESS
     })

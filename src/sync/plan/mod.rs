@@ -501,10 +501,14 @@ pub async fn plan<W: Workspace + Sync>(
                     }
                     Some(l) => {
                         let merged = merge(
-                            old.map(|(_, r)| r),
-                            old.and_then(|(p, _)| base_texts.get(p.as_str()).copied()),
-                            resource,
-                            texts.get(path.as_str()).copied(),
+                            old.map(|(p, r)| FileState {
+                                resource: r,
+                                text: base_texts.get(p.as_str()).copied(),
+                            }),
+                            FileState {
+                                resource,
+                                text: texts.get(path.as_str()).copied(),
+                            },
                             &l,
                             path,
                             input.secrets,
@@ -842,20 +846,26 @@ fn keep_unstated(resource: &mut Resource, text: Option<&[u8]>, live: &Resource) 
     }
 }
 
+/// One side of the merge as a file holds it: the resource and the file's bytes (which tell
+/// what the file writes at all, see [`keep_unstated`]).
+struct FileState<'a> {
+    resource: &'a Resource,
+    text: Option<&'a [u8]>,
+}
+
 /// The three-way merge of one resource: the workspace's state with the file's changes since
 /// the base applied. `None` when they conflict (the conflicts are recorded in `plan`).
-#[allow(clippy::too_many_arguments)]
 fn merge(
-    base: Option<&Resource>,
-    base_text: Option<&[u8]>,
-    new: &Resource,
-    new_text: Option<&[u8]>,
+    base: Option<FileState<'_>>,
+    new: FileState<'_>,
     live: &Resource,
     file: &str,
     secrets: &dyn SecretSource,
     plan: &mut Plan,
 ) -> Option<Resource> {
-    let mut new = new.clone();
+    let (new_text, base_text) = (new.text, base.as_ref().and_then(|b| b.text));
+    let base = base.map(|b| b.resource);
+    let mut new = new.resource.clone();
     settle(&mut new, live, secrets);
     keep_unstated(&mut new, new_text, live);
     let mut merged = live.clone();
