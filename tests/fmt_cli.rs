@@ -237,3 +237,36 @@ fn help_explains_the_command() {
     assert!(help.contains("symbolic link"), "{help}");
     assert!(help.contains("Comments"), "{help}");
 }
+
+/// What formatting leaves out of a file of an older provider release is said, with its place;
+/// `validate` says it too, and neither counts it as an error.
+#[test]
+fn fmt_and_validate_say_what_an_old_release_attribute_left_out() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    copy_tree(
+        &common::fixtures_root().join("provider-history/v1.1.0"),
+        dir.path(),
+    );
+    let file = "reverse_etl_models/nEX3pqJtFvoHosGRYac4Fa.tf";
+    let validated = gitsync(&["validate", "."], dir.path());
+    let notes = String::from_utf8_lossy(&validated.stderr).into_owned();
+    assert_eq!(validated.status.code(), Some(0), "{notes}");
+    for expected in [
+        format!("note: {file}:12:3: `schedule_config` is left out"),
+        format!("note: {file}:13:3: `schedule_strategy` is left out"),
+    ] {
+        assert!(notes.contains(&expected), "no `{expected}` in:\n{notes}");
+    }
+    let formatted = gitsync(&["fmt", file], dir.path());
+    let notes = String::from_utf8_lossy(&formatted.stderr).into_owned();
+    assert_eq!(formatted.status.code(), Some(0), "{notes}");
+    assert!(
+        notes.contains(&format!("note: {file}:13:3: `schedule_strategy`")),
+        "{notes}"
+    );
+    let now = std::fs::read_to_string(dir.path().join(file)).unwrap_or_default();
+    assert!(!now.contains("schedule_strategy"), "{now}");
+    // Formatted, there is nothing left to say.
+    let again = gitsync(&["fmt", file], dir.path());
+    assert!(String::from_utf8_lossy(&again.stderr).is_empty());
+}

@@ -80,6 +80,9 @@ fn format_file(file: &Path, check: bool) -> Result<bool, String> {
     if canonical == source {
         return Ok(false);
     }
+    for note in crate::hcl::dropped_attributes(&source, &name) {
+        eprintln!("note: {note}");
+    }
     if !check {
         let permissions = std::fs::metadata(&target)
             .map_err(|e| format!("{name}: cannot read: {e}"))?

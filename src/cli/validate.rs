@@ -106,6 +106,18 @@ pub fn run(args: &ValidateArgs) -> ExitCode {
     }
     // Paths that could not be read count as files checked, so the summary adds up.
     let total = seen.len() + reports.len();
+    // Old releases' attributes are read and left out: not errors, but worth a word.
+    let notes: Vec<crate::hcl::Dropped> = trees
+        .iter()
+        .flatten()
+        .filter_map(|(name, bytes)| Some((name, std::str::from_utf8(bytes).ok()?)))
+        .flat_map(|(name, text)| crate::hcl::dropped_attributes(text, name))
+        .collect();
+    if !args.json {
+        for note in &notes {
+            eprintln!("note: {note}");
+        }
+    }
     for files in trees {
         if let Err(errors) = validate_files(files) {
             reports.extend(errors.errors().iter().map(Report::from));

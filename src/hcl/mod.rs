@@ -20,7 +20,7 @@ mod syntax;
 pub mod tree;
 
 pub use error::{ParseError, Problem};
-pub use parse::{parse, parse_with_comments, stated_attributes};
+pub use parse::{Dropped, dropped_attributes, parse, parse_with_comments, stated_attributes};
 pub use render::{RenderError, render};
 
 /// Why a file cannot be put in canonical form.

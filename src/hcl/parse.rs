@@ -66,6 +66,9 @@ pub(crate) struct Located {
     /// Byte offset of the key of every attribute, by path as errors name it (`labels`,
     /// `labels[0].key`, `metadata.id`), in file order; empty unless asked for.
     pub keys: Vec<(String, usize)>,
+    /// Attributes of older provider releases that were read and dropped, by path and byte
+    /// offset of their key; empty unless asked for.
+    pub dropped: Vec<(String, usize)>,
 }
 
 /// Parses like [`parse`], and also gives the places in [`Located`]. With `all` (validation),
@@ -85,6 +88,7 @@ pub(crate) fn parse_located(
             resource,
             type_at: parser.type_at.get(),
             keys: parser.keys.map(RefCell::into_inner).unwrap_or_default(),
+            dropped: parser.dropped.map(RefCell::into_inner).unwrap_or_default(),
         }),
         Ok(_) => {
             errors.sort_by_key(|e| (e.line, e.column));
@@ -96,6 +100,54 @@ pub(crate) fn parse_located(
             Err(errors)
         }
     }
+}
+
+/// An attribute of an older provider release that reading a file dropped: it carries nothing
+/// today's model keeps, so rewriting the file (`fmt`) leaves it out. Told, so that nobody
+/// wonders where it went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dropped {
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+    /// `schedule_strategy`, `labels[0].description`.
+    pub path: String,
+    /// Why dropping it loses nothing (the schema's word).
+    pub why: &'static str,
+}
+
+impl std::fmt::Display for Dropped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: `{}` is left out, as today's Git Sync leaves it out: {}",
+            self.file, self.line, self.column, self.path, self.why
+        )
+    }
+}
+
+/// The older releases' attributes a file holds, which reading it drops; none when the file
+/// does not parse (its errors say more).
+pub fn dropped_attributes(source: &str, file: &str) -> Vec<Dropped> {
+    let Ok(located) = parse_located(source, file, true) else {
+        return Vec::new();
+    };
+    let ty = located.resource.ty;
+    located
+        .dropped
+        .into_iter()
+        .map(|(path, at)| {
+            let (line, column) = position(source, at);
+            let why = ty.legacy(&path).map_or("", |l| l.why);
+            Dropped {
+                file: file.to_owned(),
+                line,
+                column,
+                path,
+                why,
+            }
+        })
+        .collect()
 }
 
 /// The one-based `(line, column)` of byte `offset` in `source`, the column in characters.
@@ -117,6 +169,8 @@ struct Parser<'s> {
     type_at: Cell<usize>,
     /// The attribute keys' places, when asked for.
     keys: Option<RefCell<Vec<(String, usize)>>>,
+    /// The legacy attributes dropped, when asked for (with `keys`).
+    dropped: Option<RefCell<Vec<(String, usize)>>>,
     /// When reporting every error: those found so far (parsing goes on after each).
     errors: Option<RefCell<Vec<ParseError>>>,
 }
@@ -138,6 +192,7 @@ impl<'s> Parser<'s> {
             file,
             type_at: Cell::new(0),
             keys: all.then(|| RefCell::new(Vec::new())),
+            dropped: all.then(|| RefCell::new(Vec::new())),
             errors: all.then(|| RefCell::new(Vec::new())),
         }
     }
@@ -498,6 +553,9 @@ impl<'s> Parser<'s> {
             // the same model.
             if let Some(legacy) = ty.legacy(&path) {
                 self.value(expr, &legacy.ty, ty, &path)?;
+                if let Some(dropped) = &self.dropped {
+                    dropped.borrow_mut().push((path.clone(), key_at));
+                }
                 return Ok((name.to_owned(), Value::Null));
             }
             return Err(self.error(
