@@ -431,14 +431,7 @@ async fn recording_workspace() -> (
             }
         },
     ));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let url = format!(
-        "http://{}",
-        listener.local_addr().unwrap_or_else(|e| panic!("{e}"))
-    );
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let url = common::serve(app).await;
     (url, store, log, dir)
 }
 

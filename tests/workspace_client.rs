@@ -651,14 +651,7 @@ async fn paging_server(
             },
         ),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let url = format!(
-        "http://{}",
-        listener.local_addr().unwrap_or_else(|e| panic!("{e}"))
-    );
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let url = common::serve(app).await;
     (url, served)
 }
 
@@ -863,14 +856,7 @@ async fn secrets_a_workspace_serves_in_clear_come_out_of_the_client_masked() {
             }}))
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let url = format!(
-        "http://{}",
-        listener.local_addr().unwrap_or_else(|e| panic!("{e}"))
-    );
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let url = common::serve(app).await;
     let client =
         gitsync::workspace::Client::new(gitsync::workspace::ClientConfig::new(url, TOKEN, "t"))
             .unwrap_or_else(|e| panic!("{e}"));
@@ -1110,14 +1096,7 @@ async fn invite_server(pending: &'static [&'static str]) -> (String, Log) {
                 axum::Json(json!({"data": {"users": [], "pagination": {"current": "c_0", "next": null}}}))
             }),
         );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let url = format!(
-        "http://{}",
-        listener.local_addr().unwrap_or_else(|e| panic!("{e}"))
-    );
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let url = common::serve(app).await;
     (url, log)
 }
 

@@ -328,3 +328,16 @@ pub fn sync_target(
         author: test_author(),
     }
 }
+
+/// Serves `app` on a free loopback port for the rest of the test; its base URL.
+pub async fn serve(app: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let url = format!(
+        "http://{}",
+        listener.local_addr().unwrap_or_else(|e| panic!("{e}"))
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
