@@ -427,3 +427,80 @@ fn completions_cover_every_subcommand_in_each_shell() {
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(unknown.status.code(), Some(2), "{}", output_text(&unknown));
 }
+
+/// Every field of the plan document (`--json`, `--out`) is documented in docs/plan-format.md,
+/// and the document names no field the plan does not have: the schema the docs promise is the
+/// one gitsync writes.
+#[test]
+fn the_plan_format_doc_names_exactly_the_fields_of_the_plan() {
+    use gitsync::sync::plan::{Action, AttributeChange, Change, Conflict, Kept, Plan};
+    fn keys(value: &serde_json::Value, out: &mut BTreeSet<String>) {
+        match value {
+            serde_json::Value::Object(map) => {
+                for (k, v) in map {
+                    out.insert(k.clone());
+                    keys(v, out);
+                }
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|v| keys(v, out)),
+            _ => {}
+        }
+    }
+    let attribute = AttributeChange {
+        path: "name".into(),
+        before: None,
+        after: None,
+        sensitive: false,
+        forces_replacement: false,
+    };
+    let plan = Plan {
+        format: "gitsync-plan".into(),
+        version: 1,
+        workspace: None,
+        dir: None,
+        tree: String::new(),
+        base: None,
+        changes: vec![Change {
+            action: Action::Update,
+            resource_type: "segment_source".into(),
+            address: String::new(),
+            file: String::new(),
+            import_id: None,
+            attributes: vec![attribute],
+            live_fingerprint: None,
+            desired: None,
+        }],
+        conflicts: vec![Conflict {
+            address: String::new(),
+            file: String::new(),
+            path: String::new(),
+            base: None,
+            workspace: None,
+            file_value: None,
+            sensitive: false,
+        }],
+        kept: vec![Kept {
+            address: String::new(),
+            file: String::new(),
+            path: String::new(),
+        }],
+        unchanged: 0,
+        workspace_reads: 0,
+    };
+    let mut fields = BTreeSet::new();
+    keys(
+        &serde_json::to_value(&plan).unwrap_or_else(|e| panic!("{e}")),
+        &mut fields,
+    );
+    let doc = read("docs/plan-format.md");
+    let documented: BTreeSet<String> = doc
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `"))
+        .filter_map(|l| l.split('`').next())
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(
+        fields, documented,
+        "the plan's fields against the docs' tables"
+    );
+}
