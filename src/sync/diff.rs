@@ -8,11 +8,12 @@
 //! neither loses nor repeats a change. It costs a full listing per poll, which is why the audit
 //! trail is used whenever it is there.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 use gix::ObjectId;
 
-use super::export::{Quiet, Tree, identity, render_workspace};
+use super::export::{Quiet, Tree, identity, render_workspace, with_placeholders_of};
 use super::full::{SyncError, Target};
 use super::messages::{FOUND_BY_DIFF, FOUND_WITHOUT_POINT, diff_message};
 use super::point::Sealer;
@@ -66,20 +67,27 @@ fn build_commits(
     for ty in types {
         in_branch.extend(tree::read_files(repo, base, ty.kind().directory)?);
     }
-    let mut rendered = rendered.clone();
-    super::export::keep_placeholders(&mut rendered, |path| in_branch.get(path).cloned());
-    let rendered = &rendered;
     let paths: BTreeSet<&String> = in_branch.keys().chain(rendered.keys()).collect();
     let mut changes = Vec::new();
     for path in paths {
         let (change, text) = match (in_branch.get(path), rendered.get(path)) {
-            (Some(old), Some(new)) if old == new => continue,
-            (Some(_), Some(new)) => (AuditChange::Modified, Some(new)),
-            (None, Some(new)) => (AuditChange::Created, Some(new)),
+            (Some(old), Some(new)) => {
+                // A placeholder the branch holds stays while the workspace serves its mask.
+                let new = with_placeholders_of(path, new, Some(old));
+                if *old == *new {
+                    continue;
+                }
+                (AuditChange::Modified, Some(new))
+            }
+            (None, Some(new)) => (AuditChange::Created, Some(Cow::Borrowed(new.as_str()))),
             (Some(_), None) => (AuditChange::Deleted, None),
             (None, None) => continue,
         };
-        let Some((ty, id)) = resource_of(path, in_branch.get(path).or(text), change) else {
+        let Some((ty, id)) = resource_of(
+            path,
+            in_branch.get(path).map(String::as_str).or(text.as_deref()),
+            change,
+        ) else {
             continue;
         };
         let body = if seal.is_some() {
@@ -93,7 +101,7 @@ fn build_commits(
     let mut commits = Vec::new();
     let count = changes.len();
     for (i, (path, text, message)) in changes.into_iter().enumerate() {
-        let next = tree::edit_files(repo, base, &[(path.clone(), text.cloned())])?;
+        let next = tree::edit_files(repo, base, &[(path.clone(), text.map(Cow::into_owned))])?;
         let message = match seal {
             Some((sealer, point)) if i + 1 == count => sealer.message(&message, point, next),
             _ => message,
@@ -111,7 +119,7 @@ fn build_commits(
 /// resource is named by its import id, as Segment names it (`<destination>:<subscription>`).
 fn resource_of(
     path: &str,
-    text: Option<&String>,
+    text: Option<&str>,
     change: AuditChange,
 ) -> Option<(ResourceType, String)> {
     let (dir, name) = path.split_once('/')?;

@@ -100,9 +100,6 @@ fn build_commits(
     let mut memory = target.cache.to_thread_local().with_object_memory();
     let repo = &memory;
     let mut base = tree_of(repo, head)?;
-    let mut rendered = rendered.clone();
-    super::export::keep_placeholders(&mut rendered, |path| tree::read_file(repo, base, path));
-    let rendered = &rendered;
     // (tree, message) of each commit to make, oldest first.
     let mut planned: Vec<(ObjectId, &str)> = Vec::new();
     // Already written by gitsync: some commit on the branch carries a sync point (trusted or
@@ -118,10 +115,19 @@ fn build_commits(
     for ty in types {
         let dir = ty.kind().directory;
         let prefix = format!("{dir}/");
+        // A placeholder the branch holds stays while the workspace serves its mask; only a
+        // file with a mask can hold one, so only those are read from the branch.
         let files: Tree = rendered
             .range(prefix.clone()..)
             .take_while(|(p, _)| p.starts_with(&prefix))
-            .map(|(p, t)| (p.clone(), t.clone()))
+            .map(|(p, t)| {
+                let in_branch = t
+                    .contains(crate::workspace::api::MASK_BULLETS)
+                    .then(|| tree::read_file(repo, base, p))
+                    .flatten();
+                let kept = super::export::with_placeholders_of(p, t, in_branch.as_deref());
+                (p.clone(), kept.into_owned())
+            })
             .collect();
         let next = tree::apply(repo, base, &[dir], &files)?;
         if Some(next) != base {
