@@ -295,10 +295,10 @@ fn key_of(path: &str, resource: &Resource) -> Key {
     }
 }
 
-/// Reads live resources one at a time, each once.
+/// Reads live resources one at a time, counting the reads (each key is planned once, so each
+/// resource is read at most once).
 struct Live<'w, W> {
     workspace: &'w W,
-    read: BTreeMap<(ResourceType, String), Option<Resource>>,
     reads: usize,
 }
 
@@ -308,15 +308,17 @@ impl<W: Workspace + Sync> Live<'_, W> {
         ty: ResourceType,
         import_id: &str,
     ) -> Result<Option<Resource>, WorkspaceError> {
-        let key = (ty, import_id.to_owned());
-        if let Some(found) = self.read.get(&key) {
-            return Ok(found.clone());
-        }
-        let found = self.workspace.get(ty, import_id).await?;
         self.reads += 1;
-        self.read.insert(key, found.clone());
-        Ok(found)
+        self.workspace.get(ty, import_id).await
     }
+}
+
+/// The files' bytes by path.
+fn by_path<'f>(files: &[&'f (String, Vec<u8>)]) -> BTreeMap<&'f str, &'f [u8]> {
+    files
+        .iter()
+        .map(|(p, b)| (p.as_str(), b.as_slice()))
+        .collect()
 }
 
 /// Makes the plan.
@@ -348,10 +350,7 @@ pub async fn plan<W: Workspace + Sync>(
 
     // Every problem of every changed file, each with its place, before anything is read.
     let mut problems = Vec::new();
-    let texts: BTreeMap<&str, &[u8]> = head_changed
-        .iter()
-        .map(|(p, b)| (p.as_str(), b.as_slice()))
-        .collect();
+    let texts = by_path(&head_changed);
     let head_resources =
         match crate::hcl::tree::validate_files(head_changed.iter().map(|f| (*f).clone()).collect())
         {
@@ -374,10 +373,7 @@ pub async fn plan<W: Workspace + Sync>(
         };
     // A base file that does not parse is the base's problem, not the change's: it is planned as
     // if it had not been there.
-    let base_texts: BTreeMap<&str, &[u8]> = base_changed
-        .iter()
-        .map(|(p, b)| (p.as_str(), b.as_slice()))
-        .collect();
+    let base_texts = by_path(&base_changed);
     let mut base_resources = Vec::new();
     for file in base_changed {
         match crate::hcl::tree::parse_files(vec![file.clone()]) {
@@ -418,7 +414,6 @@ pub async fn plan<W: Workspace + Sync>(
 
     let mut live = Live {
         workspace,
-        read: BTreeMap::new(),
         reads: 0,
     };
     let mut out = Plan {
@@ -470,8 +465,7 @@ pub async fn plan<W: Workspace + Sync>(
                 // Where the resource is now: as the base file names it, if there was one.
                 let named = old.map(|(_, r)| r).unwrap_or(resource);
                 let id = named.import_id().unwrap_or_default();
-                let id = &id;
-                match live.get(*ty, id).await? {
+                match live.get(*ty, &id).await? {
                     None => {
                         if old.is_some() {
                             // The file existed at the base and the workspace has since deleted the
@@ -514,40 +508,12 @@ pub async fn plan<W: Workspace + Sync>(
                             input.secrets,
                             &mut out,
                         );
-                        match merged {
-                            None => {} // conflicts recorded
-                            Some(mut m) => {
-                                let d = diff::diff(*ty, &l.attributes, &m.attributes);
-                                // The merge compared the file's placeholders as the masks they
-                                // agree with; what is written keeps the placeholders (apply
-                                // resolves them, and its rewrite puts them back in the file),
-                                // since a mask cannot be sent as the secret.
-                                secrets::keep_placeholders(resource, &mut m, input.secrets);
-                                let masks = masks_sent(&m, &d);
-                                if d.is_empty() {
-                                    out.unchanged += 1;
-                                } else if !masks.is_empty() {
-                                    refused.push(format!(
-                                    "{path}: {}: writing the change sends `{}` back as the mask the workspace serves, which Segment would store as the secret itself; put a @@name@@ placeholder there and give its value with --secrets (or GITSYNC_SECRET_<name>)",
-                                    address(&l),
-                                    masks.join("`, `")
-                                ));
-                                } else {
-                                    out.changes.push(Change {
-                                        action: if d.forces_replacement() {
-                                            Action::Replace
-                                        } else {
-                                            Action::Update
-                                        },
-                                        resource_type: ty.terraform_type().to_owned(),
-                                        address: address(&l),
-                                        file: path.clone(),
-                                        import_id: Some(id.clone()),
-                                        attributes: d.differences.iter().map(shown).collect(),
-                                        live_fingerprint: Some(resource_fingerprint(&l)),
-                                        desired: Some(render_desired(&m, path)?),
-                                    });
-                                }
+                        // `None`: conflicts, recorded by the merge.
+                        if let Some(merged) = merged {
+                            match in_place((path, resource), &id, &l, merged, input.secrets)? {
+                                InPlace::Unchanged => out.unchanged += 1,
+                                InPlace::Refused(why) => refused.push(why),
+                                InPlace::Change(change) => out.changes.push(change),
                             }
                         }
                     }
@@ -574,6 +540,56 @@ fn masks_sent(desired: &Resource, d: &diff::Diff) -> Vec<String> {
                 || written.contains(p.split(['.', '[']).next().unwrap_or_default())
         })
         .collect()
+}
+
+/// What the merge of an existing resource comes to.
+enum InPlace {
+    Unchanged,
+    /// It cannot be written as it stands (the message says why and what to do).
+    Refused(String),
+    Change(Change),
+}
+
+/// The change that brings `live` to `merged`: an update, a replace, nothing, or a refusal when
+/// it would send a mask back as a secret. `head` is the file asking for it.
+fn in_place(
+    head: (&str, &Resource),
+    import_id: &str,
+    live: &Resource,
+    mut merged: Resource,
+    secrets: &dyn SecretSource,
+) -> Result<InPlace, PlanError> {
+    let (path, resource) = head;
+    let d = diff::diff(live.ty, &live.attributes, &merged.attributes);
+    if d.is_empty() {
+        return Ok(InPlace::Unchanged);
+    }
+    // The merge compared the file's placeholders as the masks they agree with; what is written
+    // keeps the placeholders (apply resolves them, and its rewrite puts them back in the file),
+    // since a mask cannot be sent as the secret.
+    secrets::keep_placeholders(resource, &mut merged, secrets);
+    let masks = masks_sent(&merged, &d);
+    if !masks.is_empty() {
+        return Ok(InPlace::Refused(format!(
+            "{path}: {}: writing the change sends `{}` back as the mask the workspace serves, which Segment would store as the secret itself; put a @@name@@ placeholder there and give its value with --secrets (or GITSYNC_SECRET_<name>)",
+            address(live),
+            masks.join("`, `")
+        )));
+    }
+    Ok(InPlace::Change(Change {
+        action: if d.forces_replacement() {
+            Action::Replace
+        } else {
+            Action::Update
+        },
+        resource_type: live.ty.terraform_type().to_owned(),
+        address: address(live),
+        file: path.to_owned(),
+        import_id: Some(import_id.to_owned()),
+        attributes: d.differences.iter().map(shown).collect(),
+        live_fingerprint: Some(resource_fingerprint(live)),
+        desired: Some(render_desired(&merged, path)?),
+    }))
 }
 
 /// A missing secret, placed at the first use of its placeholder in the file.
