@@ -56,6 +56,16 @@ pub struct Journal {
     path: PathBuf,
     file: File,
     entries: Vec<Entry>,
+    /// Where each step stands, from `entries`: asked after every step, so not a scan.
+    steps: std::collections::HashMap<usize, StepRecord>,
+}
+
+/// What the journal says of one step.
+#[derive(Debug, Default)]
+struct StepRecord {
+    intended: bool,
+    done: Option<Option<String>>,
+    rewritten: bool,
 }
 
 impl Journal {
@@ -129,11 +139,28 @@ impl Journal {
             }
         }
         let file = OpenOptions::new().append(true).open(path).map_err(io)?;
-        Ok(Journal {
+        let mut journal = Journal {
             path: path.to_path_buf(),
             file,
-            entries,
-        })
+            entries: Vec::new(),
+            steps: std::collections::HashMap::new(),
+        };
+        for entry in entries {
+            journal.note(entry);
+        }
+        Ok(journal)
+    }
+
+    fn note(&mut self, entry: Entry) {
+        match &entry {
+            Entry::Header { .. } => {}
+            Entry::Intent { step } => self.steps.entry(*step).or_default().intended = true,
+            Entry::Done { step, import_id } => {
+                self.steps.entry(*step).or_default().done = Some(import_id.clone());
+            }
+            Entry::Rewritten { step, .. } => self.steps.entry(*step).or_default().rewritten = true,
+        }
+        self.entries.push(entry);
     }
 
     pub fn path(&self) -> &Path {
@@ -148,29 +175,22 @@ impl Journal {
         };
         self.file.write_all(line(&entry).as_bytes()).map_err(io)?;
         self.file.sync_data().map_err(io)?;
-        self.entries.push(entry);
+        self.note(entry);
         Ok(())
     }
 
     /// Whether a step's request was announced.
     pub fn intended(&self, step: usize) -> bool {
-        self.entries
-            .iter()
-            .any(|e| matches!(e, Entry::Intent { step: s } if *s == step))
+        self.steps.get(&step).is_some_and(|s| s.intended)
     }
 
     /// A step that finished: `Some(import id of a create)`.
     pub fn done(&self, step: usize) -> Option<Option<String>> {
-        self.entries.iter().find_map(|e| match e {
-            Entry::Done { step: s, import_id } if *s == step => Some(import_id.clone()),
-            _ => None,
-        })
+        self.steps.get(&step).and_then(|s| s.done.clone())
     }
 
     pub fn rewritten(&self, step: usize) -> bool {
-        self.entries
-            .iter()
-            .any(|e| matches!(e, Entry::Rewritten { step: s, .. } if *s == step))
+        self.steps.get(&step).is_some_and(|s| s.rewritten)
     }
 
     /// Every tree fingerprint the apply's own rewrites left.

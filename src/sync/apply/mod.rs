@@ -137,6 +137,9 @@ pub enum ApplyError {
     Secrets(#[from] MissingSecrets),
     #[error(transparent)]
     Journal(#[from] JournalError),
+    /// The tree the plan was made from cannot be read (to check it is still that tree).
+    #[error(transparent)]
+    Tree(#[from] crate::sync::tree::TreeReadError),
     #[error("cannot rewrite {path} in the tree: {source}")]
     Rewrite {
         path: PathBuf,
@@ -270,7 +273,9 @@ pub async fn apply<W: Workspace + Sync>(
         }
     }
     let tree = match options.tree {
-        Some(dir) => Some(plan::TreeFingerprint::of(&tree_files(dir)?)),
+        Some(dir) => Some(plan::TreeFingerprint::of(
+            &crate::sync::tree::read_dir_files(dir)?,
+        )),
         None => None,
     };
     let mut record = Record {
@@ -628,12 +633,4 @@ fn safe_path(dir: &Path, path: &str) -> Result<PathBuf, ApplyError> {
         return Err(bad("its directory is a symbolic link"));
     }
     Ok(sub_dir.join(name))
-}
-
-/// The resource files of a tree on disk, as the plan fingerprints them.
-fn tree_files(dir: &Path) -> Result<Vec<(String, Vec<u8>)>, ApplyError> {
-    crate::sync::tree::read_dir_files(dir).map_err(|e| ApplyError::Rewrite {
-        path: dir.to_path_buf(),
-        source: std::io::Error::other(e.to_string()),
-    })
 }
