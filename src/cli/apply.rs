@@ -283,7 +283,7 @@ async fn apply_dir(
         match run_plan(client, &made, &journal_path, Some(dir), args, secrets).await {
             Ok(true) => {}
             Ok(false) => return Ok(false),
-            Err(e) if !begun(&journal_path) => {
+            Err(e) if !apply::journal::has_begun(&journal_path) => {
                 let _ = std::fs::remove_dir_all(&state);
                 return Err(e);
             }
@@ -314,15 +314,10 @@ async fn apply_dir(
         }
         Ok(false) => Ok(false),
         // Refused before any request was sent: there is nothing to resume.
-        Err(e) if !begun(&journal_path) => {
+        Err(e) if !apply::journal::has_begun(&journal_path) => {
             let _ = std::fs::remove_dir_all(&state);
             Err(e)
         }
         Err(e) => Err(e),
     }
-}
-
-/// Whether an apply recorded in this journal sent anything.
-fn begun(journal: &Path) -> bool {
-    std::fs::read_to_string(journal).is_ok_and(|text| text.contains("\"entry\":\"intent\""))
 }

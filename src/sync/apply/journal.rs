@@ -213,6 +213,16 @@ impl Journal {
     }
 }
 
+/// Whether the journal at `path` records a request announced (an apply that sent something),
+/// without opening it for writing. A missing or unreadable journal has begun nothing.
+pub fn has_begun(path: &Path) -> bool {
+    std::fs::read_to_string(path).is_ok_and(|text| {
+        text.lines()
+            .filter_map(|l| serde_json::from_str::<Entry>(l).ok())
+            .any(|e| matches!(e, Entry::Intent { .. }))
+    })
+}
+
 fn line(entry: &Entry) -> String {
     let mut s = serde_json::to_string(entry).unwrap_or_default();
     s.push('\n');
@@ -231,7 +241,9 @@ mod tests {
         })?;
         let path = dir.path().join("plan.journal");
         let mut j = Journal::open(&path, "p1")?;
+        assert!(!has_begun(&path), "a journal with only its header has sent nothing");
         j.record(Entry::Intent { step: 0 })?;
+        assert!(has_begun(&path));
         j.record(Entry::Done {
             step: 0,
             import_id: Some("abc".into()),
