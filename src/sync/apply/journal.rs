@@ -241,7 +241,10 @@ mod tests {
         })?;
         let path = dir.path().join("plan.journal");
         let mut j = Journal::open(&path, "p1")?;
-        assert!(!has_begun(&path), "a journal with only its header has sent nothing");
+        assert!(
+            !has_begun(&path),
+            "a journal with only its header has sent nothing"
+        );
         j.record(Entry::Intent { step: 0 })?;
         assert!(has_begun(&path));
         j.record(Entry::Done {

@@ -437,7 +437,7 @@ pub async fn plan<W: Workspace + Sync>(
         let new = head_by_key.get(key);
         match (key, new) {
             (Key::New(_), Some((path, resource))) => {
-                out.changes.push(create(path, resource, input.secrets)?);
+                out.record(create(path, resource)?, &mut refused);
             }
             (Key::New(_), None) => {
                 // A file that asked for a resource that was never created, now gone: nothing.
@@ -490,7 +490,7 @@ pub async fn plan<W: Workspace + Sync>(
                             ) {
                                 fresh.id = None;
                             }
-                            out.changes.push(create(path, &fresh, input.secrets)?);
+                            out.record(create(path, &fresh)?, &mut refused);
                         }
                     }
                     Some(l) => {
@@ -510,11 +510,9 @@ pub async fn plan<W: Workspace + Sync>(
                         );
                         // `None`: conflicts, recorded by the merge.
                         if let Some(merged) = merged {
-                            match in_place((path, resource), &id, &l, merged, input.secrets)? {
-                                InPlace::Unchanged => out.unchanged += 1,
-                                InPlace::Refused(why) => refused.push(why),
-                                InPlace::Change(change) => out.changes.push(change),
-                            }
+                            let outcome =
+                                in_place((path, resource), &id, &l, merged, input.secrets)?;
+                            out.record(outcome, &mut refused);
                         }
                     }
                 }
@@ -542,12 +540,22 @@ fn masks_sent(desired: &Resource, d: &diff::Diff) -> Vec<String> {
         .collect()
 }
 
-/// What the merge of an existing resource comes to.
-enum InPlace {
+/// What planning one resource comes to.
+enum Outcome {
     Unchanged,
     /// It cannot be written as it stands (the message says why and what to do).
     Refused(String),
     Change(Change),
+}
+
+impl Plan {
+    fn record(&mut self, outcome: Outcome, refused: &mut Vec<String>) {
+        match outcome {
+            Outcome::Unchanged => self.unchanged += 1,
+            Outcome::Refused(why) => refused.push(why),
+            Outcome::Change(change) => self.changes.push(change),
+        }
+    }
 }
 
 /// The change that brings `live` to `merged`: an update, a replace, nothing, or a refusal when
@@ -558,11 +566,11 @@ fn in_place(
     live: &Resource,
     mut merged: Resource,
     secrets: &dyn SecretSource,
-) -> Result<InPlace, PlanError> {
+) -> Result<Outcome, PlanError> {
     let (path, resource) = head;
     let d = diff::diff(live.ty, &live.attributes, &merged.attributes);
     if d.is_empty() {
-        return Ok(InPlace::Unchanged);
+        return Ok(Outcome::Unchanged);
     }
     // The merge compared the file's placeholders as the masks they agree with; what is written
     // keeps the placeholders (apply resolves them, and its rewrite puts them back in the file),
@@ -570,13 +578,13 @@ fn in_place(
     secrets::keep_placeholders(resource, &mut merged, secrets);
     let masks = masks_sent(&merged, &d);
     if !masks.is_empty() {
-        return Ok(InPlace::Refused(format!(
+        return Ok(Outcome::Refused(format!(
             "{path}: {}: writing the change sends `{}` back as the mask the workspace serves, which Segment would store as the secret itself; put a @@name@@ placeholder there and give its value with --secrets (or GITSYNC_SECRET_<name>)",
             address(live),
             masks.join("`, `")
         )));
     }
-    Ok(InPlace::Change(Change {
+    Ok(Outcome::Change(Change {
         action: if d.forces_replacement() {
             Action::Replace
         } else {
@@ -633,19 +641,16 @@ fn render_desired(resource: &Resource, file: &str) -> Result<String, PlanError> 
     crate::hcl::render(resource).map_err(|e| PlanError::Invalid(vec![format!("{file}: {e}")]))
 }
 
-fn create(
-    path: &str,
-    resource: &Resource,
-    secrets: &dyn SecretSource,
-) -> Result<Change, PlanError> {
-    let _ = secrets;
+/// The create a new file asks for, or a refusal when it holds a mask (which cannot be written
+/// as the secret it hides).
+fn create(path: &str, resource: &Resource) -> Result<Outcome, PlanError> {
     let masked: Vec<String> = masked_paths(resource);
     if !masked.is_empty() {
-        return Err(PlanError::Invalid(vec![format!(
+        return Ok(Outcome::Refused(format!(
             "{path}: {} holds a masked value (`{}`) and is new: a mask cannot be written as a secret; put a @@name@@ placeholder there and give its value in the secrets file",
             address(resource),
             masked.join("`, `")
-        )]));
+        )));
     }
     let mut named = resource.clone();
     if named.new_name.is_none() {
@@ -666,7 +671,7 @@ fn create(
             }
         })
         .collect();
-    Ok(Change {
+    Ok(Outcome::Change(Change {
         action: Action::Create,
         resource_type: resource.ty.terraform_type().to_owned(),
         address: address(&named),
@@ -675,7 +680,7 @@ fn create(
         attributes,
         live_fingerprint: None,
         desired: Some(render_desired(&named, path)?),
-    })
+    }))
 }
 
 /// The places in a resource that hold a masked value.
