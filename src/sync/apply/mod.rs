@@ -384,8 +384,11 @@ pub async fn apply<W: Workspace + Sync>(
         if !resumed {
             record.journal.record(Entry::Intent { step: step.step })?;
         }
+        let sent = send(workspace, change, &step, options).await;
+        // Counted from the answer, not the sending: the workspace counts the write from its
+        // arrival, which lies between the two, so the window never closes early on our side.
         pacer.sent(step.ty, step.op.into(), Instant::now());
-        match send(workspace, change, &step, options).await {
+        match sent {
             Ok((created, now)) => {
                 record.journal.record(Entry::Done {
                     step: step.step,
