@@ -469,6 +469,7 @@ fn the_plan_format_doc_names_exactly_the_fields_of_the_plan() {
             attributes: vec![attribute],
             live_fingerprint: None,
             desired: None,
+            dependents: vec![String::new()],
         }],
         conflicts: vec![Conflict {
             address: String::new(),
@@ -486,6 +487,7 @@ fn the_plan_format_doc_names_exactly_the_fields_of_the_plan() {
         }],
         unchanged: 0,
         workspace_reads: 0,
+        notes: vec![gitsync::sync::diagnostic::Diagnostic::note("", "")],
     };
     let mut fields = BTreeSet::new();
     keys(

@@ -13,10 +13,12 @@
 //! - [`runner`]: the loop the CLI and the operator drive: resume or full sync, then polls;
 //! - [`plan`]: Git -> workspace: what a tree of files would change, three-way against a base;
 //! - [`apply`]: carrying a plan out, journaled, paced, resumable, with the rewritten tree;
+//! - [`diagnostic`]: what validate, plan and apply say about a place in the tree;
 //! - [`secrets`]: `@@name@@` placeholders and where their values come from;
 //! - [`tree`]: a Git Sync tree's files, from a directory or a Git revision.
 
 pub mod apply;
+pub mod diagnostic;
 pub mod diff;
 pub mod export;
 pub mod full;

@@ -98,6 +98,10 @@ pub struct Change {
     /// The resource to write, as a Git Sync file (placeholders and masks, never secrets);
     /// `None` for a delete.
     pub desired: Option<String>,
+    /// For a delete or a replace: what the workspace holds that depends on the resource (a
+    /// destination's filters and subscriptions), as addresses.
+    #[serde(default)]
+    pub dependents: Vec<String>,
 }
 
 impl Change {
@@ -151,6 +155,10 @@ pub struct Plan {
     pub unchanged: usize,
     /// Resources read from the workspace to make the plan.
     pub workspace_reads: usize,
+    /// What a reviewer should know that is not a change: warnings and notes, each with its
+    /// place (an import block whose `to` names another resource, a file that is not read).
+    #[serde(default)]
+    pub notes: Vec<crate::sync::diagnostic::Diagnostic>,
 }
 
 impl Plan {
@@ -428,6 +436,7 @@ pub async fn plan<W: Workspace + Sync>(
         kept: Vec::new(),
         unchanged: 0,
         workspace_reads: 0,
+        notes: Vec::new(),
     };
     // Changes that cannot be written as they stand, every one of them.
     let mut refused = Vec::new();
@@ -456,6 +465,7 @@ pub async fn plan<W: Workspace + Sync>(
                         attributes: Vec::new(),
                         live_fingerprint: Some(resource_fingerprint(&l)),
                         desired: None,
+                        dependents: Vec::new(),
                     }),
                     // Already gone from the workspace: nothing to do.
                     None => out.unchanged += 1,
@@ -597,6 +607,7 @@ fn in_place(
         attributes: d.differences.iter().map(shown).collect(),
         live_fingerprint: Some(resource_fingerprint(live)),
         desired: Some(render_desired(&merged, path)?),
+        dependents: Vec::new(),
     }))
 }
 
@@ -680,6 +691,7 @@ fn create(path: &str, resource: &Resource) -> Result<Outcome, PlanError> {
         attributes,
         live_fingerprint: None,
         desired: Some(render_desired(&named, path)?),
+        dependents: Vec::new(),
     }))
 }
 
