@@ -103,9 +103,18 @@ mod tests {
     #[test]
     fn a_diagnostic_shows_as_much_of_its_place_as_it_knows() {
         let cases = [
-            (Diagnostic::error("sources/a.tf", "bad").at(3, 7), "sources/a.tf:3:7: bad"),
-            (Diagnostic::warning("sources/a.tf", "odd"), "sources/a.tf: odd"),
-            (Diagnostic::note("", "no resource directories"), "no resource directories"),
+            (
+                Diagnostic::error("sources/a.tf", "bad").at(3, 7),
+                "sources/a.tf:3:7: bad",
+            ),
+            (
+                Diagnostic::warning("sources/a.tf", "odd"),
+                "sources/a.tf: odd",
+            ),
+            (
+                Diagnostic::note("", "no resource directories"),
+                "no resource directories",
+            ),
         ];
         for (d, shown) in cases {
             assert_eq!(d.to_string(), shown);
