@@ -69,7 +69,7 @@ pub fn render(view: &PlanView) -> String {
         for c in &view.conflicts {
             let _ = writeln!(out, "  ! {} ({}): {}", c.address, c.file, c.path);
             for l in &c.lines {
-                line(&mut out, 4, l);
+                line(&mut out, 6, l);
             }
         }
         let _ = writeln!(out);
@@ -112,7 +112,7 @@ pub fn render(view: &PlanView) -> String {
         }
         let _ = writeln!(out, "  {} {}", c.symbol(), c.address);
         for l in &c.lines {
-            line(&mut out, 4, l);
+            line(&mut out, 6, l);
         }
         let _ = writeln!(out);
     }
