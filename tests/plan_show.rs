@@ -553,3 +553,86 @@ fn a_2000_resource_plan_splits_into_comments_with_every_resource_once() {
     let joined: Vec<String> = parts.iter().flat_map(|p| value_lines(p)).collect();
     assert_eq!(joined, value_lines(&whole));
 }
+
+/// `gitsync plan --format text|markdown|json`, and `--json` as before: the Markdown a CI job
+/// posts, with the call-out of a resource directory the change deletes whole.
+#[tokio::test(flavor = "multi_thread")]
+async fn gitsync_plan_prints_markdown_text_or_json() {
+    let setup = Setup::new(|_| {}).await;
+    let tree = setup.dir.path();
+    let home = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(home.path().join("token"), TOKEN).unwrap_or_else(|e| panic!("{e}"));
+    for args in [
+        &["init", "-q", "-b", "main"][..],
+        &["add", "-A"],
+        &[
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@example.com",
+            "commit",
+            "-qm",
+            "sample",
+        ],
+    ] {
+        common::git(tree, args);
+    }
+    setup.edit(GROUP, |r| add_member(r, "bad.actor@hacking.com"));
+    std::fs::remove_dir_all(tree.join("labels")).unwrap_or_else(|e| panic!("{e}"));
+    let plan = |format: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_gitsync"))
+            .arg("plan")
+            .args(["--workspace", &setup._ws.running.url()])
+            .arg("--token-file")
+            .arg(home.path().join("token"))
+            .arg("--dir")
+            .arg(tree)
+            .args(["--base", "HEAD"])
+            .args(format)
+            .env("XDG_CACHE_HOME", home.path().join("cache"))
+            .env_remove("PUBLIC_API_TOKEN")
+            .output()
+            .unwrap_or_else(|e| panic!("running gitsync: {e}"));
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+
+    let (code, markdown, stderr) = plan(&["--format", "markdown"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let labels = tf_files(&fixture_dir("v2025"))
+        .iter()
+        .chain(tf_files(&fixture_dir("v2024")).iter())
+        .filter(|(p, _)| p.starts_with("labels/"))
+        .map(|(p, _)| p.clone())
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
+    assert!(
+        markdown.starts_with("**gitsync plan: Plan: 0 to add, 1 to change, ")
+            && markdown.contains(&format!(
+                "> **This plan deletes the whole labels/ directory: {labels} resource"
+            ))
+            && markdown.contains("adds bad.actor@hacking.com to group Contribute (")
+            && !markdown.contains("Saved the plan"),
+        "{markdown}"
+    );
+    let (code, text, stderr) = plan(&["--format", "text"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        text.starts_with("!! This plan deletes the whole labels/ directory")
+            && text.contains("Access changes: who gains or loses access"),
+        "{text}"
+    );
+    for json in [&["--json"][..], &["--format", "json"]] {
+        let (code, out, stderr) = plan(json);
+        assert_eq!(code, Some(0), "{json:?}: {stderr}");
+        let document: serde_json::Value =
+            serde_json::from_str(&out).unwrap_or_else(|e| panic!("{json:?}: {e}\n{out}"));
+        assert_eq!(document["format"], "gitsync-plan", "{json:?}");
+    }
+    let (code, _, stderr) = plan(&["--format", "yaml"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("markdown"), "{stderr}");
+}

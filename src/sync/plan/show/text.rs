@@ -129,7 +129,7 @@ pub fn render(view: &PlanView) -> String {
     if view.no_base_note {
         let _ = writeln!(
             out,
-            "Note: without a base (--base REV), a removed file cannot be told from one never there, so no deletes are planned."
+            "Note: made without a base revision, a removed file cannot be told from one never there, so no deletes are planned."
         );
     }
     let _ = writeln!(out, "{}", view.summary);

@@ -359,3 +359,77 @@ fn conflict_lines(c: &crate::sync::plan::Conflict) -> Vec<Line> {
     );
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sync::plan::show::markdown::tests::plan_of;
+
+    fn deleted(dir: &str, n: usize) -> Change {
+        Change {
+            action: Action::Delete,
+            resource_type: "segment_label".into(),
+            address: format!("segment_label.{dir}_{n}"),
+            file: format!("{dir}/{n}.tf"),
+            import_id: Some(n.to_string()),
+            attributes: Vec::new(),
+            live_fingerprint: None,
+            desired: None,
+            dependents: vec![format!("segment_destination_filter.of_{n}")],
+        }
+    }
+
+    #[test]
+    fn many_deletes_and_a_directory_deleted_whole_are_called_out_with_the_count() {
+        // A tree where each of `dirs` keeps a file.
+        let tree = |dirs: &[&str]| {
+            let paths: Vec<String> = dirs.iter().map(|d| format!("{d}/kept.tf")).collect();
+            ViewContext::default().with_tree_paths(paths.iter().map(String::as_str))
+        };
+        let cases: Vec<(Vec<Change>, ViewContext, Vec<&str>)> = vec![
+            (
+                (0..10).map(|n| deleted("labels", n)).collect(),
+                ViewContext::default(),
+                vec![],
+            ),
+            (
+                (0..11).map(|n| deleted("labels", n)).collect(),
+                ViewContext::default(),
+                vec![
+                    "This plan deletes 11 resources; what Segment keeps for each of them goes with it.",
+                ],
+            ),
+            (
+                (0..3).map(|n| deleted("labels", n)).collect(),
+                tree(&["sources"]),
+                vec!["This plan deletes the whole labels/ directory: 3 resources."],
+            ),
+            (
+                (0..3).map(|n| deleted("labels", n)).collect(),
+                tree(&["labels"]),
+                vec![],
+            ),
+            (
+                (0..12)
+                    .map(|n| deleted(if n < 1 { "users" } else { "labels" }, n))
+                    .collect(),
+                tree(&["labels"]),
+                vec![
+                    "This plan deletes 12 resources; what Segment keeps for each of them goes with it.",
+                    "This plan deletes the whole users/ directory: 1 resource.",
+                ],
+            ),
+        ];
+        for (changes, context, expected) in cases {
+            let n = changes.len();
+            let view = PlanView::new(&plan_of(changes), &context);
+            assert_eq!(
+                view.callouts, expected,
+                "{n} deletes, {:?}",
+                context.tree_dirs
+            );
+            assert_eq!(view.data_loss.len(), n);
+            assert!(view.data_loss.iter().all(|d| d.dependents.len() == 1));
+        }
+    }
+}
