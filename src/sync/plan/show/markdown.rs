@@ -558,6 +558,55 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn notes_conflicts_and_kept_values_say_where_and_never_show_a_secret() {
+        use crate::sync::diagnostic::Diagnostic;
+        use crate::sync::plan::{Conflict, Kept};
+        let mut plan = plan_of(vec![update(1, "name", Some(json!("a")), json!("b"))]);
+        plan.notes = vec![
+            Diagnostic::warning(
+                "sources/x.tf",
+                "the import block's `to` names <another> resource",
+            )
+            .at(3, 8),
+            Diagnostic::note("", "2 files are not read"),
+        ];
+        plan.conflicts = vec![Conflict {
+            address: "segment_destination.id-d".into(),
+            file: "destinations/d.tf".into(),
+            path: "settings.apiKey".into(),
+            base: None,
+            workspace: None,
+            file_value: None,
+            sensitive: true,
+        }];
+        plan.kept = vec![Kept {
+            address: "segment_source.id-src00001".into(),
+            file: "sources/src00001.tf".into(),
+            path: "enabled".into(),
+        }];
+        let md = render(&PlanView::new(&plan, &ViewContext::default()));
+        let expected = [
+            "**gitsync plan: 1 conflict(s): no plan can be applied.** Changes planned besides: 0 to add, 1 to change, 0 to destroy. 2 notes.\n",
+            "- `sources/x.tf:3:8` **warning:** the import block's \\`to\\` names &lt;another&gt; resource\n",
+            "- **note:** 2 files are not read\n",
+            "`segment_destination.id-d` `settings.apiKey` (`destinations/d.tf`)\n\n```diff\n  base:      (sensitive)\n  workspace: (sensitive)\n  file:      (sensitive)\n```\n",
+            "- `segment_source.id-src00001` `enabled` (`sources/src00001.tf`)\n",
+            "#### 1. ~ `segment_source.id-src00001` will be updated in-place (`sources/src00001.tf`)\n\n```diff\n! name = \"a\" -> \"b\"\n```\n",
+        ];
+        for e in expected {
+            assert!(md.contains(e), "no {e:?} in:\n{md}");
+        }
+        let order: Vec<usize> = ["### Conflicts", "### Notes", "### Changes", "### Kept"]
+            .iter()
+            .map(|h| md.find(h).unwrap_or(usize::MAX))
+            .collect();
+        assert!(
+            order.is_sorted() && order[3] < usize::MAX,
+            "{order:?}\n{md}"
+        );
+    }
+
+    #[test]
     fn text_and_code_spans_cannot_break_the_layout() {
         let cases = [
             ("plain", "plain", "`plain`"),

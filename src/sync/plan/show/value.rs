@@ -361,7 +361,7 @@ fn strings(path: &str, shape: Shape, b: &str, a: &str, depth: usize, out: &mut V
 
 /// A line of a string as shown raw: control characters other than a tab (a terminal escape, a
 /// carriage return) written as `\u{..}` escapes, so that a value cannot rewrite the screen.
-fn printable(line: &str) -> String {
+pub fn printable(line: &str) -> String {
     line.chars()
         .map(|c| {
             if c.is_control() && c != '\t' {
@@ -638,6 +638,26 @@ mod tests {
                 "{ty} {path}: {before:?} -> {after:?}"
             );
         }
+    }
+
+    #[test]
+    fn control_characters_in_a_value_cannot_reach_the_terminal() {
+        let lines = shown(
+            "segment_function",
+            "code",
+            Some(json!("a\nb")),
+            Some(json!("a\n\u{1b}[2J\tb\r")),
+        );
+        assert_eq!(
+            lines,
+            [
+                "~code = <<-EOT",
+                "   a",
+                "-  b",
+                "+  \\u{001b}[2J\tb\\u{000d}",
+                " EOT"
+            ]
+        );
     }
 
     #[test]

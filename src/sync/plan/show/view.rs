@@ -2,12 +2,13 @@
 //! (many deletes, a whole directory deleted), access changes, possible data loss, conflicts,
 //! notes, and each change in the order apply makes them ([`Plan::changes`]' order), with its
 //! attributes as [`Line`]s. Renderings add layout only; what is shown, and what is never shown
-//! (secrets), is decided here.
+//! (secrets, and control characters that would rewrite a terminal: written as `\u{..}`), is
+//! decided here.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::access::{self, RoleNames};
-use super::value::{self, Line, Mark, Shape};
+use super::value::{self, Line, Mark, Shape, printable};
 use crate::sync::diagnostic::Severity;
 use crate::sync::plan::{Action, Change, Plan};
 
@@ -152,9 +153,9 @@ impl PlanView {
                     .into_iter()
                     .map(|a| AccessItem {
                         gains: a.gains,
-                        text: a.text,
-                        address: c.address.clone(),
-                        file: c.file.clone(),
+                        text: printable(&a.text),
+                        address: printable(&c.address),
+                        file: printable(&c.file),
                     })
             })
             .collect();
@@ -164,14 +165,14 @@ impl PlanView {
             .filter(|c| matches!(c.action, Action::Delete | Action::Replace))
             .map(|c| DataLossItem {
                 action: c.action,
-                address: c.address.clone(),
-                file: c.file.clone(),
-                dependents: c.dependents.clone(),
+                address: printable(&c.address),
+                file: printable(&c.file),
+                dependents: c.dependents.iter().map(|d| printable(d)).collect(),
                 reasons: c
                     .attributes
                     .iter()
                     .filter(|a| a.forces_replacement)
-                    .map(|a| a.path.clone())
+                    .map(|a| printable(&a.path))
                     .collect(),
             })
             .collect();
@@ -179,23 +180,34 @@ impl PlanView {
             .conflicts
             .iter()
             .map(|c| ConflictView {
-                address: c.address.clone(),
-                file: c.file.clone(),
-                path: c.path.clone(),
-                lines: conflict_lines(c),
+                address: printable(&c.address),
+                file: printable(&c.file),
+                path: printable(&c.path),
+                lines: conflict_lines(c)
+                    .into_iter()
+                    .map(|l| Line {
+                        text: printable(&l.text),
+                        ..l
+                    })
+                    .collect(),
             })
             .collect();
         let notes = plan
             .notes
             .iter()
             .map(|d| NoteView {
-                place: d.place(),
+                place: printable(&d.place()),
                 severity: match d.severity {
                     Severity::Note => "note",
                     Severity::Warning => "warning",
                     Severity::Error => "error",
                 },
-                message: d.message.clone(),
+                message: d
+                    .message
+                    .split('\n')
+                    .map(printable)
+                    .collect::<Vec<_>>()
+                    .join("\n"),
             })
             .collect();
         PlanView {
@@ -212,9 +224,9 @@ impl PlanView {
                 .kept
                 .iter()
                 .map(|k| KeptView {
-                    address: k.address.clone(),
-                    file: k.file.clone(),
-                    path: k.path.clone(),
+                    address: printable(&k.address),
+                    file: printable(&k.file),
+                    path: printable(&k.path),
                 })
                 .collect(),
             no_base_note: plan.base.is_none()
@@ -300,13 +312,17 @@ fn change_view(step: usize, c: &Change) -> ChangeView {
             first.text.push_str(" # forces replacement");
         }
     }
+    // Keys of a JSON document and values were written by whoever wrote the file.
+    for l in &mut lines {
+        l.text = printable(&l.text);
+    }
     ChangeView {
         step,
         action: c.action,
-        address: c.address.clone(),
-        file: c.file.clone(),
+        address: printable(&c.address),
+        file: printable(&c.file),
         data_loss: matches!(c.action, Action::Delete | Action::Replace),
-        dependents: c.dependents.clone(),
+        dependents: c.dependents.iter().map(|d| printable(d)).collect(),
         lines,
     }
 }
