@@ -7,6 +7,8 @@
 //! Pure: given values and the schema, it returns [`Line`]s; how they are laid out is the
 //! renderers' job.
 
+use std::collections::BTreeMap;
+
 use serde_json::Value as J;
 
 use super::linediff::{self, Piece};
@@ -409,38 +411,48 @@ fn elements<'v>(
     let mut pairs: Vec<(String, &'v J, &'v J)> = Vec::new();
     let same;
     if shape.is_set() {
-        let mut unmatched: Vec<Option<&J>> = a.iter().map(Some).collect();
+        // Elements matched by their JSON text (keys sorted, so equal values have equal text):
+        // a set of 2,000 rules is compared in n log n, not n².
+        let mut pool: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        for (j, y) in a.iter().enumerate().rev() {
+            pool.entry(y.to_string()).or_default().push(j);
+        }
         let mut kept = 0;
         for x in b {
-            match unmatched.iter().position(|y| *y == Some(x)) {
-                Some(k) => {
-                    unmatched[k] = None;
-                    kept += 1;
-                }
+            match pool.get_mut(&x.to_string()).and_then(Vec::pop) {
+                Some(_) => kept += 1,
                 None => removed.push(x),
             }
         }
-        added.extend(unmatched.into_iter().flatten());
+        let mut left: Vec<usize> = pool.into_values().flatten().collect();
+        left.sort_unstable();
+        added.extend(left.into_iter().map(|j| &a[j]));
         same = kept;
         // Pair a removed and an added element known by the same identity, each the only one.
         let ids = |list: &[&J]| list.iter().map(|v| identity(v)).collect::<Vec<_>>();
         let (rid, aid) = (ids(&removed), ids(&added));
-        let unique = |ids: &[Option<String>], id: &String| {
-            ids.iter().filter(|x| x.as_ref() == Some(id)).count() == 1
+        let count = |ids: &[Option<String>]| {
+            let mut n: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+            for (k, id) in ids.iter().enumerate() {
+                if let Some(id) = id {
+                    let e = n.entry(id.clone()).or_insert((0, k));
+                    e.0 += 1;
+                }
+            }
+            n
         };
+        let (r_count, a_count) = (count(&rid), count(&aid));
         let mut taken_r = vec![false; removed.len()];
         let mut taken_a = vec![false; added.len()];
-        for (i, id) in rid.iter().enumerate() {
-            let Some(id) = id else { continue };
-            if !unique(&rid, id) || !unique(&aid, id) {
-                continue;
-            }
-            if let Some(j) = aid.iter().position(|x| x.as_ref() == Some(id)) {
-                pairs.push((format!("{path}[{id}]"), removed[i], added[j]));
-                taken_r[i] = true;
-                taken_a[j] = true;
+        for (id, (n, i)) in &r_count {
+            if let (1, Some((1, j))) = (*n, a_count.get(id)) {
+                pairs.push((format!("{path}[{id}]"), removed[*i], added[*j]));
+                taken_r[*i] = true;
+                taken_a[*j] = true;
             }
         }
+        // Shown in the order of the elements, not of their identities.
+        pairs.sort_by_cached_key(|(_, x, _)| b.iter().position(|y| std::ptr::eq(y, *x)));
         removed = removed
             .into_iter()
             .zip(&taken_r)
