@@ -150,6 +150,7 @@ fn user(change: &Change, roles: &RoleNames) -> Vec<Access> {
         .and_then(J::as_str)
         .map_or_else(|| change.address.clone(), str::to_owned);
     let (before, after) = sides(change, &desired, "permissions");
+    let (old_email, new_email) = sides(change, &desired, "email");
     match change.action {
         Action::Delete => vec![loss(format!(
             "removes user {} from the workspace, with all its access",
@@ -159,6 +160,20 @@ fn user(change: &Change, roles: &RoleNames) -> Vec<Access> {
             "invites {email} ({})",
             listed(&grants(&after, roles))
         ))],
+        Action::Replace if old_email.is_some() && old_email != new_email => {
+            // Another e-mail is another user: the old one goes, the new one is invited.
+            let old = old_email.as_ref().and_then(J::as_str).unwrap_or_default();
+            vec![
+                gain(format!(
+                    "invites {email} ({})",
+                    listed(&grants(&after, roles))
+                )),
+                loss(format!(
+                    "removes {old} from the workspace ({})",
+                    listed(&grants(&before, roles))
+                )),
+            ]
+        }
         Action::Update | Action::Replace => {
             let (was, now) = (grants(&before, roles), grants(&after, roles));
             let mut out: Vec<Access> = now
@@ -384,6 +399,28 @@ mod tests {
                     (
                         false,
                         "new@example.com loses role r1 on workspace mbj3HAIe6A",
+                    ),
+                ],
+            ),
+            (
+                change(
+                    USER,
+                    Action::Replace,
+                    Some(user_file(OWNER_ROLE)),
+                    vec![(
+                        "email",
+                        Some(json!("old@example.com")),
+                        Some(json!("new@example.com")),
+                    )],
+                ),
+                vec![
+                    (
+                        true,
+                        "invites new@example.com (role Workspace Owner on workspace mbj3HAIe6A)",
+                    ),
+                    (
+                        false,
+                        "removes old@example.com from the workspace (role Workspace Owner on workspace mbj3HAIe6A)",
                     ),
                 ],
             ),
