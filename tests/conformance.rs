@@ -3,11 +3,10 @@
 //! operations whose responses v73 did not change (see `segment-api-v73.md` §6), and against the
 //! v73 facts where it did (201 on some creates, alpha endpoints absent from v32).
 
-mod common;
-
 use std::collections::BTreeMap;
 
-use common::{TestWorkspace, fixture_dir, fixtures_root};
+use crate::util;
+use crate::util::{TestWorkspace, fixture_dir, fixtures_root};
 use serde_json::{Value as Json, json};
 
 const TOKEN: &str = "conf";
@@ -431,7 +430,7 @@ async fn recording_workspace() -> (
             }
         },
     ));
-    let url = common::serve(app).await;
+    let url = util::serve(app).await;
     (url, store, log, dir)
 }
 

@@ -2,89 +2,18 @@
 //! `scripts/test-cluster`), with kubectl, the embedded workspace over HTTP and `git http-backend`
 //! behind Basic auth: what a platform engineer does, and what they see.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::cluster::TestCluster;
-use common::operator::Operator;
-use common::{TestWorkspace, git};
+use crate::util;
+use crate::util::cluster::{TestCluster, crds_file};
+use crate::util::command::gitsync;
+use crate::util::operator::{Operator, tail, wait_for_ready, wait_until};
+use crate::util::{TestWorkspace, git};
 use gitsync::model::{ResourceType, Value};
+use gitsync::operator::conditions::CONNECTION_ISSUES;
 use gitsync::workspace::Workspace;
-
-const CONNECTION_ISSUES: &str = "Unable to create Git Sync due to Git connection issues. Please check your configuration and try again";
-
-fn crds_file() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("crds/gitsync.dev.yaml")
-}
-
-/// `kubectl apply -f -` with `yaml`; returns (success, stdout + stderr).
-fn apply(cluster: &TestCluster, yaml: &str) -> (bool, String) {
-    apply_with(cluster, yaml, &[])
-}
-
-fn apply_with(cluster: &TestCluster, yaml: &str, flags: &[&str]) -> (bool, String) {
-    let mut args = vec!["apply", "-f", "-"];
-    args.extend_from_slice(flags);
-    let out = cluster.kubectl_stdin(&args, yaml);
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
-}
-
-fn kubectl_ok(cluster: &TestCluster, args: &[&str]) -> String {
-    let out = cluster.kubectl(args);
-    assert!(
-        out.status.success(),
-        "kubectl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn install_crds(cluster: &TestCluster) {
-    let path = crds_file();
-    kubectl_ok(cluster, &["apply", "-f", &path.to_string_lossy()]);
-    for crd in [
-        "gitsyncs.gitsync.dev",
-        "gitconnections.gitsync.dev",
-        "syncsecrets.gitsync.dev",
-    ] {
-        kubectl_ok(
-            cluster,
-            &[
-                "wait",
-                "--for=condition=Established",
-                &format!("crd/{crd}"),
-                "--timeout=30s",
-            ],
-        );
-    }
-}
-
-fn get_json(cluster: &TestCluster, what: &str) -> serde_json::Value {
-    let text = kubectl_ok(cluster, &["get", what, "-o", "json"]);
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
-}
-
-/// The Ready condition of `what` (status, reason, message).
-fn ready(cluster: &TestCluster, what: &str) -> Option<(String, String, String)> {
-    let object = get_json(cluster, what);
-    let conditions = object["status"]["conditions"].as_array()?.clone();
-    let c = conditions.iter().find(|c| c["type"] == "Ready")?;
-    Some((
-        c["status"].as_str().unwrap_or("").to_owned(),
-        c["reason"].as_str().unwrap_or("").to_owned(),
-        c["message"].as_str().unwrap_or("").to_owned(),
-    ))
-}
 
 /// `kubectl wait --for=condition=Ready`, as a user would; on failure, kubectl's words and the
 /// operator's log.
@@ -103,42 +32,21 @@ fn kubectl_wait_ready(cluster: &TestCluster, what: &str, timeout: &str, log: &Pa
     );
 }
 
-fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool, log: &Path) {
-    let deadline = Instant::now() + timeout;
-    while !done() {
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {timeout:?} waiting for {what}; operator log:\n{}",
-            tail(log)
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 /// Asks for a poll now with `reconcile.fluxcd.io/requestedAt=at` on `what` (`gitsync/acme`), as
 /// `flux reconcile` does, and waits until the status says it was handled.
 fn request_reconcile(cluster: &TestCluster, what: &str, at: &str, log: &Path) {
-    kubectl_ok(
-        cluster,
-        &[
-            "annotate",
-            "--overwrite",
-            what,
-            &format!("reconcile.fluxcd.io/requestedAt={at}"),
-        ],
-    );
+    cluster.kubectl_ok(&[
+        "annotate",
+        "--overwrite",
+        what,
+        &format!("reconcile.fluxcd.io/requestedAt={at}"),
+    ]);
     wait_until(
         "lastHandledReconcileAt",
         Duration::from_secs(15),
-        || get_json(cluster, what)["status"]["lastHandledReconcileAt"] == at,
+        || cluster.get_json(what)["status"]["lastHandledReconcileAt"] == at,
         log,
     );
-}
-
-fn tail(log: &Path) -> String {
-    let text = std::fs::read_to_string(log).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(40)..].join("\n")
 }
 
 fn secret_yaml(name: &str, pairs: &[(&str, &str)]) -> String {
@@ -183,15 +91,15 @@ async fn operator_syncs_reacts_to_annotations_suspend_and_secret_fixes() {
     let cluster = tokio::task::spawn_blocking(TestCluster::start)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    install_crds(&cluster);
+    cluster.install_crds();
 
     let ws = TestWorkspace::seeded(Some("ws-token")).await;
     let client = ws.client("ws-token");
     let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let repos = root.path().join("repos");
     std::fs::create_dir_all(&repos).unwrap_or_else(|e| panic!("{e}"));
-    let (remote, _) = common::bare_remote(&repos, "repo.git");
-    let port = common::git_http::serve(repos.clone()).await;
+    let (remote, _) = util::bare_remote(&repos, "repo.git");
+    let port = util::git_http::serve(repos.clone()).await;
 
     let resources = format!(
         r#"apiVersion: gitsync.dev/v1alpha1
@@ -220,15 +128,15 @@ spec:
         secret_yaml(
             "git-creds",
             &[
-                ("username", common::git_http::USER),
-                ("password", common::git_http::PASSWORD),
+                ("username", util::git_http::USER),
+                ("password", util::git_http::PASSWORD),
             ],
         ),
     ];
-    let (ok, out) = apply(
-        &cluster,
-        &format!("{}---\n{}---\n{resources}", secrets[0], secrets[1]),
-    );
+    let (ok, out) = cluster.apply(&format!(
+        "{}---\n{}---\n{resources}",
+        secrets[0], secrets[1]
+    ));
     assert!(ok, "{out}");
 
     let state = root.path().join("state");
@@ -245,12 +153,12 @@ spec:
         history.last().map(String::as_str),
         Some("Verify write permission for gitsync ✅")
     );
-    let status = get_json(&cluster, "gitsync/acme")["status"].clone();
+    let status = cluster.get_json("gitsync/acme")["status"].clone();
     assert_eq!(status["resources"]["segment_source"], 10, "{status}");
     let head = git(&remote, &["rev-parse", "main"]);
     assert_eq!(status["lastCommit"], head.as_str(), "{status}");
     // kubectl get shows the printer columns.
-    let table = kubectl_ok(&cluster, &["get", "gitsyncs"]);
+    let table = cluster.kubectl_ok(&["get", "gitsyncs"]);
     let header = table.lines().next().unwrap_or("");
     for column in [
         "READY",
@@ -264,7 +172,7 @@ spec:
     }
     assert!(table.contains(&head[..7]), "{table}");
     // The connection was checked against the repository.
-    let conn = ready(&cluster, "gitconnection/http");
+    let conn = cluster.ready("gitconnection/http");
     assert_eq!(
         conn.as_ref().map(|c| (c.0.as_str(), c.1.as_str())),
         Some(("True", "Connected")),
@@ -282,19 +190,17 @@ spec:
     );
 
     // The full-sync annotation, through `gitsync full-sync --wait`.
-    let full = Command::new(env!("CARGO_BIN_EXE_gitsync"))
-        .args([
-            "full-sync",
-            "acme",
-            "-n",
-            "default",
-            "--wait",
-            "--timeout",
-            "60s",
-        ])
-        .env("KUBECONFIG", cluster.kubeconfig())
-        .output()
-        .unwrap_or_else(|e| panic!("{e}"));
+    let full = gitsync(&[
+        "full-sync",
+        "acme",
+        "-n",
+        "default",
+        "--wait",
+        "--timeout",
+        "60s",
+    ])
+    .env("KUBECONFIG", cluster.kubeconfig())
+    .output();
     let full_out = String::from_utf8_lossy(&full.stdout);
     assert!(
         full.status.success(),
@@ -303,34 +209,32 @@ spec:
         tail(&log)
     );
     assert!(full_out.contains("Full sync of 52 resources"), "{full_out}");
-    let status = get_json(&cluster, "gitsync/acme")["status"].clone();
-    let annotations = get_json(&cluster, "gitsync/acme")["metadata"]["annotations"].clone();
+    let status = cluster.get_json("gitsync/acme")["status"].clone();
+    let annotations = cluster.get_json("gitsync/acme")["metadata"]["annotations"].clone();
     assert_eq!(
         status["lastHandledFullSyncAt"],
         annotations["gitsync.dev/full-sync-requested-at"]
     );
-    let events = kubectl_ok(&cluster, &["get", "events", "-o", "json"]);
+    let events = cluster.kubectl_ok(&["get", "events", "-o", "json"]);
     assert!(events.contains("FullSync"), "{events}");
 
     // Flux's reconcile annotation is recorded.
     request_reconcile(&cluster, "gitsync/acme", "2026-11-24T10:00:00Z", &log);
 
     // Suspend stops commits.
-    kubectl_ok(
+    cluster.kubectl_ok(&[
+        "patch",
+        "gitsync/acme",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"suspend":true}}"#,
+    ]);
+    wait_for_ready(
         &cluster,
-        &[
-            "patch",
-            "gitsync/acme",
-            "--type=merge",
-            "-p",
-            r#"{"spec":{"suspend":true}}"#,
-        ],
-    );
-    wait_until(
-        "Ready=False (Suspended)",
+        "gitsync/acme",
         Duration::from_secs(15),
-        || ready(&cluster, "gitsync/acme").is_some_and(|r| r.1 == "Suspended"),
         &log,
+        |r| r.1 == "Suspended",
     );
     let before = git(&remote, &["rev-parse", "main"]);
     let suspended_id = rename_first_source(&client, "Changed while suspended").await;
@@ -340,16 +244,13 @@ spec:
         before,
         "no commit while suspended"
     );
-    kubectl_ok(
-        &cluster,
-        &[
-            "patch",
-            "gitsync/acme",
-            "--type=merge",
-            "-p",
-            r#"{"spec":{"suspend":false}}"#,
-        ],
-    );
+    cluster.kubectl_ok(&[
+        "patch",
+        "gitsync/acme",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"suspend":false}}"#,
+    ]);
     let resumed = format!("Source '{suspended_id}' modified by Public API token 'gitsync'");
     wait_until(
         "the change made while suspended, after resuming",
@@ -359,63 +260,54 @@ spec:
     );
 
     // A bad Secret: Ready=False with Segment's message and the precise cause.
-    let (ok, out) = apply(
-        &cluster,
-        &secret_yaml(
-            "git-creds",
-            &[("username", common::git_http::USER), ("password", "wrong")],
-        ),
-    );
+    let (ok, out) = cluster.apply(&secret_yaml(
+        "git-creds",
+        &[("username", util::git_http::USER), ("password", "wrong")],
+    ));
     assert!(ok, "{out}");
-    wait_until(
-        "Ready=False (AuthenticationFailed)",
+    wait_for_ready(
+        &cluster,
+        "gitsync/acme",
         Duration::from_secs(30),
-        || {
-            ready(&cluster, "gitsync/acme").is_some_and(|(status, reason, message)| {
-                status == "False"
-                    && reason == "AuthenticationFailed"
-                    && message.starts_with(CONNECTION_ISSUES)
-                    && message.contains("authentication failed")
-            })
-        },
         &log,
+        |(status, reason, message)| {
+            status == "False"
+                && reason == "AuthenticationFailed"
+                && message.starts_with(CONNECTION_ISSUES)
+                && message.contains("authentication failed")
+        },
     );
-    let stalled = get_json(&cluster, "gitsync/acme")["status"]["conditions"].clone();
+    let stalled = cluster.get_json("gitsync/acme")["status"]["conditions"].clone();
     assert!(
         stalled.as_array().is_some_and(|cs| cs
             .iter()
             .any(|c| c["type"] == "Stalled" && c["status"] == "True")),
         "{stalled}"
     );
-    wait_until(
-        "the GitConnection to report the same cause",
+    wait_for_ready(
+        &cluster,
+        "gitconnection/http",
         Duration::from_secs(30),
-        || ready(&cluster, "gitconnection/http").is_some_and(|r| r.1 == "AuthenticationFailed"),
         &log,
+        |r| r.1 == "AuthenticationFailed",
     );
     // A deleted Secret is named.
-    kubectl_ok(&cluster, &["delete", "secret", "git-creds"]);
-    wait_until(
-        "Ready=False (SecretNotFound)",
+    cluster.kubectl_ok(&["delete", "secret", "git-creds"]);
+    wait_for_ready(
+        &cluster,
+        "gitsync/acme",
         Duration::from_secs(30),
-        || {
-            ready(&cluster, "gitsync/acme").is_some_and(|(_, reason, message)| {
-                reason == "SecretNotFound" && message.contains("git-creds")
-            })
-        },
         &log,
+        |(_, reason, message)| reason == "SecretNotFound" && message.contains("git-creds"),
     );
     // Fixing the Secret recovers, without restarting anything.
-    let (ok, out) = apply(
-        &cluster,
-        &secret_yaml(
-            "git-creds",
-            &[
-                ("username", common::git_http::USER),
-                ("password", common::git_http::PASSWORD),
-            ],
-        ),
-    );
+    let (ok, out) = cluster.apply(&secret_yaml(
+        "git-creds",
+        &[
+            ("username", util::git_http::USER),
+            ("password", util::git_http::PASSWORD),
+        ],
+    ));
     assert!(ok, "{out}");
     let fixed_id = rename_first_source(&client, "After the fix").await;
     let fixed = format!("Source '{fixed_id}' modified by Public API token 'gitsync'");
@@ -423,7 +315,7 @@ spec:
         "recovery after fixing the Secret",
         Duration::from_secs(30),
         || {
-            ready(&cluster, "gitsync/acme").is_some_and(|r| r.0 == "True")
+            cluster.ready("gitsync/acme").is_some_and(|r| r.0 == "True")
                 && subjects(&remote).first() == Some(&fixed)
         },
         &log,
@@ -448,15 +340,15 @@ spec:
         metrics.contains(r#"reason="authentication_failed""#),
         "{metrics}"
     );
-    if let Some(promtool) = common::promtool() {
-        common::promtool_check(&promtool, &operator.metrics("text/plain"));
+    if let Some(promtool) = util::promtool() {
+        util::promtool_check(&promtool, &operator.metrics("text/plain"));
     }
 
     // Deleting the GitSync leaves the repository as it is.
     let head = git(&remote, &["rev-parse", "main"]);
     let cache = state.join("cache/default/acme");
     assert!(cache.exists(), "no cache at {}", cache.display());
-    kubectl_ok(&cluster, &["delete", "gitsync/acme"]);
+    cluster.kubectl_ok(&["delete", "gitsync/acme"]);
     rename_first_source(&client, "After the delete").await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(git(&remote, &["rev-parse", "main"]), head);
@@ -513,25 +405,19 @@ async fn synced_workspace(
     let ws = TestWorkspace::seeded(Some("ws-token")).await;
     let client = ws.client("ws-token");
     let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let (remote, _) = common::bare_remote(root.path(), "repo.git");
-    let (ok, out) = apply(
-        cluster,
-        &sync_objects(
-            &ws.running.url(),
-            &format!("file://{}", remote.display()),
-            name,
-        ),
-    );
+    let (remote, _) = util::bare_remote(root.path(), "repo.git");
+    let (ok, out) = cluster.apply(&sync_objects(
+        &ws.running.url(),
+        &format!("file://{}", remote.display()),
+        name,
+    ));
     assert!(ok, "{out}");
     (ws, client, root, remote)
 }
 
 #[test]
 fn the_crds_in_the_repository_are_what_gitsync_crds_prints() {
-    let out = Command::new(env!("CARGO_BIN_EXE_gitsync"))
-        .arg("crds")
-        .output()
-        .unwrap_or_else(|e| panic!("{e}"));
+    let out = gitsync(&["crds"]).output();
     assert!(out.status.success());
     let committed = std::fs::read_to_string(crds_file()).unwrap_or_else(|e| panic!("{e}"));
     assert!(
@@ -543,7 +429,7 @@ fn the_crds_in_the_repository_are_what_gitsync_crds_prints() {
 #[test]
 fn the_api_server_refuses_invalid_custom_resources_with_the_schema_message() {
     let cluster = TestCluster::start();
-    install_crds(&cluster);
+    cluster.install_crds();
     let cases = [
         (
             "apiVersion: gitsync.dev/v1alpha1\nkind: GitSync\nmetadata: {name: a, namespace: default}\nspec:\n  workspace: {endpoint: us, tokenSecretRef: {name: t, key: token}}\n",
@@ -588,26 +474,22 @@ fn the_api_server_refuses_invalid_custom_resources_with_the_schema_message() {
     ];
     for (yaml, expected) in cases {
         // Without kubectl's own checks: the API server's schema is what refuses.
-        let (ok, out) = apply_with(&cluster, yaml, &["--validate=false"]);
+        let (ok, out) = cluster.apply_with(yaml, &["--validate=false"]);
         assert!(!ok, "accepted:\n{yaml}");
         assert!(out.contains(expected), "expected `{expected}` in:\n{out}");
     }
     // Defaults are filled in by the API server.
-    let (ok, out) = apply(
-        &cluster,
-        "apiVersion: gitsync.dev/v1alpha1\nkind: GitSync\nmetadata: {name: ok, namespace: default}\nspec:\n  workspace: {endpoint: us, tokenSecretRef: {name: t, key: token}}\n  repository: {url: 'https://example.com/r.git'}\n",
+    let (ok, out) = cluster.apply("apiVersion: gitsync.dev/v1alpha1\nkind: GitSync\nmetadata: {name: ok, namespace: default}\nspec:\n  workspace: {endpoint: us, tokenSecretRef: {name: t, key: token}}\n  repository: {url: 'https://example.com/r.git'}\n",
     );
     assert!(ok, "{out}");
-    let spec = get_json(&cluster, "gitsync/ok")["spec"].clone();
+    let spec = cluster.get_json("gitsync/ok")["spec"].clone();
     assert_eq!(spec["repository"]["branch"], "main", "{spec}");
     assert_eq!(spec["interval"], "1m", "{spec}");
     assert_eq!(spec["suspend"], false, "{spec}");
     assert_eq!(spec["author"]["name"], "gitsync", "{spec}");
     // Flux's durations are accepted, as Flux's own CRDs accept them (this pattern refused them).
     for (name, interval) in [("flux-a", "1m30s"), ("flux-b", "1.5h"), ("flux-c", "10m0s")] {
-        let (ok, out) = apply(
-            &cluster,
-            &format!(
+        let (ok, out) = cluster.apply(&format!(
                 "apiVersion: gitsync.dev/v1alpha1\nkind: GitSync\nmetadata: {{name: {name}, namespace: default}}\nspec:\n  workspace: {{endpoint: us, tokenSecretRef: {{name: t, key: token}}}}\n  repository: {{url: 'https://example.com/r.git'}}\n  interval: {interval}\n"
             ),
         );
@@ -620,7 +502,7 @@ async fn two_operators_only_the_leader_writes_and_the_standby_takes_over() {
     let cluster = tokio::task::spawn_blocking(TestCluster::start)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    install_crds(&cluster);
+    cluster.install_crds();
     let (_ws, client, root, remote) = synced_workspace(&cluster, "acme").await;
 
     let lease = ["--lease-seconds", "4"];
@@ -647,7 +529,7 @@ async fn two_operators_only_the_leader_writes_and_the_standby_takes_over() {
         },
         &log,
     );
-    let holder = get_json(&cluster, "lease/gitsync-operator")["spec"]["holderIdentity"].clone();
+    let holder = cluster.get_json("lease/gitsync-operator")["spec"]["holderIdentity"].clone();
     assert_eq!(holder, "one");
 
     // Changes while "one" leads: each arrives once, and "two" made no commit.
@@ -686,7 +568,7 @@ async fn two_operators_only_the_leader_writes_and_the_standby_takes_over() {
     first.kill();
     // Meanwhile someone pushes a commit claiming a sync point in 2099 (issue 9, defect 1): the
     // standby must not trust it, must say so in an Event, and must still bring the change.
-    common::commit_readme(
+    util::commit_readme(
         root.path(),
         &remote.to_string_lossy(),
         "Harmless\n\nGitsync-Audit-Point: 2099-01-01T00:00:00.000Z",
@@ -707,7 +589,7 @@ async fn two_operators_only_the_leader_writes_and_the_standby_takes_over() {
         &log,
     );
     assert!(second.metrics("text/plain").contains("gitsync_leader 1"));
-    let events = kubectl_ok(&cluster, &["get", "events", "-o", "json"]);
+    let events = cluster.kubectl_ok(&["get", "events", "-o", "json"]);
     assert!(
         events.contains("UntrustedSyncPoint") && events.contains("it has no seal"),
         "{events}"
@@ -726,7 +608,7 @@ async fn the_operator_works_with_exactly_the_rbac_in_deploy() {
     let cluster = tokio::task::spawn_blocking(TestCluster::start)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    install_crds(&cluster);
+    cluster.install_crds();
     let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy");
     for file in [
         "00-namespace.yaml",
@@ -734,15 +616,11 @@ async fn the_operator_works_with_exactly_the_rbac_in_deploy() {
         "20-clusterrole.yaml",
         "30-leader-election.yaml",
     ] {
-        kubectl_ok(
-            &cluster,
-            &["apply", "-f", &deploy.join(file).to_string_lossy()],
-        );
+        cluster.kubectl_ok(&["apply", "-f", &deploy.join(file).to_string_lossy()]);
     }
     // The test's non-admin user gets exactly the operator's roles (the ServiceAccount's token
     // cannot be minted without a controller-manager, so a user stands in for it).
-    let (ok, out) = apply(
-        &cluster,
+    let (ok, out) = cluster.apply(
         r#"apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRoleBinding
 metadata: {name: test-user-gitsync-operator}
@@ -799,7 +677,7 @@ subjects: [{kind: User, name: gitsync-operator-test, apiGroup: rbac.authorizatio
         || subjects(&remote).first() == Some(&expected),
         &operator.log,
     );
-    let events = kubectl_ok(&cluster, &["get", "events", "-n", "default", "-o", "json"]);
+    let events = cluster.kubectl_ok(&["get", "events", "-n", "default", "-o", "json"]);
     assert!(
         events.contains("FullSync"),
         "the Event was not allowed:\n{events}"
@@ -846,23 +724,23 @@ async fn a_wake_up_with_nothing_due_makes_no_api_call() {
     let cluster = tokio::task::spawn_blocking(TestCluster::start)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    install_crds(&cluster);
+    cluster.install_crds();
     let ws = TestWorkspace::seeded(Some("ws-token")).await;
     let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let repos = root.path().join("repos");
     std::fs::create_dir_all(&repos).unwrap_or_else(|e| panic!("{e}"));
     for repo in ["a.git", "b.git"] {
-        common::bare_remote(&repos, repo);
+        util::bare_remote(&repos, repo);
     }
-    let port = common::git_http::serve(repos.clone()).await;
+    let port = util::git_http::serve(repos.clone()).await;
     let mut objects = format!(
         "{}---\n{}---\napiVersion: gitsync.dev/v1alpha1\nkind: GitConnection\nmetadata: {{name: http, namespace: default}}\nspec:\n  secretRef: {{name: git-creds}}\n",
         secret_yaml("workspace-token", &[("token", "ws-token")]),
         secret_yaml(
             "git-creds",
             &[
-                ("username", common::git_http::USER),
-                ("password", common::git_http::PASSWORD),
+                ("username", util::git_http::USER),
+                ("password", util::git_http::PASSWORD),
             ],
         ),
     );
@@ -872,7 +750,7 @@ async fn a_wake_up_with_nothing_due_makes_no_api_call() {
             ws.running.url()
         ));
     }
-    let (ok, out) = apply(&cluster, &objects);
+    let (ok, out) = cluster.apply(&objects);
     assert!(ok, "{out}");
     let state = root.path().join("state");
     let operator = Operator::start(cluster.kubeconfig(), &state, "op-quiet", &[]);
@@ -906,15 +784,12 @@ async fn a_wake_up_with_nothing_due_makes_no_api_call() {
     // Wake-ups with nothing due: annotations that are no waker, on both GitSyncs.
     for round in 0..5 {
         for name in ["gitsync/a", "gitsync/b"] {
-            kubectl_ok(
-                &cluster,
-                &[
-                    "annotate",
-                    "--overwrite",
-                    name,
-                    &format!("example.com/touched={round}"),
-                ],
-            );
+            cluster.kubectl_ok(&[
+                "annotate",
+                "--overwrite",
+                name,
+                &format!("example.com/touched={round}"),
+            ]);
         }
     }
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -930,15 +805,12 @@ async fn a_wake_up_with_nothing_due_makes_no_api_call() {
     // (that it writes its status is what shows a check). The GitSyncs using it read it again:
     // a change of an object they refer to is theirs to look at.
     for round in 0..5 {
-        kubectl_ok(
-            &cluster,
-            &[
-                "annotate",
-                "--overwrite",
-                "gitconnection/http",
-                &format!("example.com/touched={round}"),
-            ],
-        );
+        cluster.kubectl_ok(&[
+            "annotate",
+            "--overwrite",
+            "gitconnection/http",
+            &format!("example.com/touched={round}"),
+        ]);
     }
     tokio::time::sleep(Duration::from_secs(3)).await;
     let touched = operator_calls(&cluster);
@@ -962,17 +834,14 @@ async fn a_wake_up_with_nothing_due_makes_no_api_call() {
     );
 
     // A changed Secret is read again, once per GitSync using it.
-    let (ok, out) = apply(
-        &cluster,
-        &secret_yaml(
-            "git-creds",
-            &[
-                ("username", common::git_http::USER),
-                ("password", common::git_http::PASSWORD),
-                ("note", "rotated"),
-            ],
-        ),
-    );
+    let (ok, out) = cluster.apply(&secret_yaml(
+        "git-creds",
+        &[
+            ("username", util::git_http::USER),
+            ("password", util::git_http::PASSWORD),
+            ("note", "rotated"),
+        ],
+    ));
     assert!(ok, "{out}");
     wait_until(
         "both GitSyncs to read the changed Secret",
@@ -997,13 +866,13 @@ async fn no_password_from_a_url_in_the_log_conditions_or_events() {
     let cluster = tokio::task::spawn_blocking(TestCluster::start)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    install_crds(&cluster);
+    cluster.install_crds();
     let ws = TestWorkspace::seeded(Some("ws-token")).await;
     let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let repos = root.path().join("repos");
     std::fs::create_dir_all(&repos).unwrap_or_else(|e| panic!("{e}"));
-    let (remote, _) = common::bare_remote(&repos, "repo.git");
-    let port = common::git_http::serve(repos.clone()).await;
+    let (remote, _) = util::bare_remote(&repos, "repo.git");
+    let port = util::git_http::serve(repos.clone()).await;
     let closed = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -1030,7 +899,7 @@ spec:
         secret_yaml("workspace-token", &[("token", "ws-token")]),
         secret_yaml(
             "git-creds",
-            &[("username", common::git_http::USER), ("password", "other")],
+            &[("username", util::git_http::USER), ("password", "other")],
         ),
         r#"---
 apiVersion: gitsync.dev/v1alpha1
@@ -1047,8 +916,8 @@ spec:
             &ws_url,
             &format!(
                 "http://{}:{}@127.0.0.1:{port}/repo.git",
-                common::git_http::USER,
-                common::git_http::PASSWORD
+                util::git_http::USER,
+                util::git_http::PASSWORD
             ),
             "",
         ),
@@ -1074,7 +943,7 @@ spec:
             "    branch: refs/heads/main\n",
         ),
     ];
-    let (ok, out) = apply(&cluster, &objects.join("---\n"));
+    let (ok, out) = cluster.apply(&objects.join("---\n"));
     assert!(ok, "{out}");
     let operator = Operator::start(
         cluster.kubeconfig(),
@@ -1091,9 +960,11 @@ spec:
         52
     );
     let failed = |name: &str| {
-        ready(&cluster, &format!("gitsync/{name}")).is_some_and(|(status, reason, _)| {
-            status == "False" && !reason.is_empty() && reason != "FullSyncRunning"
-        })
+        cluster
+            .ready(&format!("gitsync/{name}"))
+            .is_some_and(|(status, reason, _)| {
+                status == "False" && !reason.is_empty() && reason != "FullSyncRunning"
+            })
     };
     wait_until(
         "the unreachable and ws-in-url GitSyncs to fail",
@@ -1101,21 +972,19 @@ spec:
         || failed("unreachable") && failed("ws-in-url"),
         &log,
     );
-    wait_until(
-        "the GitConnection's check",
+    wait_for_ready(
+        &cluster,
+        "gitconnection/conn",
         Duration::from_secs(30),
-        || ready(&cluster, "gitconnection/conn").is_some_and(|r| r.0 == "False"),
         &log,
+        |r| r.0 == "False",
     );
-    wait_until(
-        "InvalidBranch",
+    wait_for_ready(
+        &cluster,
+        "gitsync/full-ref",
         Duration::from_secs(30),
-        || {
-            ready(&cluster, "gitsync/full-ref").is_some_and(|(_, reason, message)| {
-                reason == "InvalidBranch" && message.contains("`main`")
-            })
-        },
         &log,
+        |(_, reason, message)| reason == "InvalidBranch" && message.contains("`main`"),
     );
     assert!(
         !git(&remote, &["for-each-ref", "--format=%(refname)"]).contains("refs/heads/refs/"),
@@ -1124,19 +993,17 @@ spec:
     // Let a few more reconciles (retries, Events) happen before scanning.
     tokio::time::sleep(Duration::from_secs(3)).await;
     // The condition names the repository (between two attempts it says "Full sync in progress").
-    wait_until(
-        "the unreachable GitSync's condition to name the repository",
+    wait_for_ready(
+        &cluster,
+        "gitsync/unreachable",
         Duration::from_secs(30),
-        || {
-            ready(&cluster, "gitsync/unreachable")
-                .is_some_and(|r| r.2.contains(&format!("127.0.0.1:{closed}/repo.git")))
-        },
         &log,
+        |r| r.2.contains(&format!("127.0.0.1:{closed}/repo.git")),
     );
 
     let mut texts = vec![("the operator's log".to_owned(), operator.log_text())];
     for kind in ["gitsyncs", "gitconnections"] {
-        let list = get_json(&cluster, kind);
+        let list = cluster.get_json(kind);
         for item in list["items"].as_array().cloned().unwrap_or_default() {
             texts.push((
                 format!("the status of {kind}/{}", item["metadata"]["name"]),
@@ -1146,17 +1013,17 @@ spec:
     }
     texts.push((
         "the Events".to_owned(),
-        kubectl_ok(&cluster, &["get", "events", "-n", "default", "-o", "json"]),
+        cluster.kubectl_ok(&["get", "events", "-n", "default", "-o", "json"]),
     ));
     // `kubectl get` shows the repository as status.repository, without the password.
-    let table = kubectl_ok(&cluster, &["get", "gitsyncs", "-n", "default"]);
+    let table = cluster.kubectl_ok(&["get", "gitsyncs", "-n", "default"]);
     assert!(
         table.contains(&format!("http://127.0.0.1:{port}/repo.git")),
         "{table}"
     );
     texts.push(("`kubectl get gitsyncs`".to_owned(), table));
     for (place, text) in &texts {
-        for secret in [REPO_PASSWORD, WS_PASSWORD, common::git_http::PASSWORD] {
+        for secret in [REPO_PASSWORD, WS_PASSWORD, util::git_http::PASSWORD] {
             assert!(
                 !text.contains(secret),
                 "{place} shows a password from a URL ({secret}):\n{text}"

@@ -1,10 +1,14 @@
 //! `gitsync operator` as a process for the integration tests: started against a kubeconfig with
 //! its own state dir, identity and a free loopback port for `--listen`, its stdout and stderr in a
-//! log file; stopped gracefully with SIGTERM by `stop()`, killed when dropped otherwise.
+//! log file; stopped gracefully with SIGTERM by `stop()`, killed when dropped otherwise. And the
+//! waits for what it does (`wait_until`, `wait_for_ready`), which show the end of its log when
+//! they time out.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus};
 use std::time::{Duration, Instant};
+
+use super::cluster::TestCluster;
 
 /// A running `gitsync operator`; see the module docs.
 pub struct Operator {
@@ -14,20 +18,13 @@ pub struct Operator {
     pub log: PathBuf,
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or_else(|e| panic!("finding a free port: {e}"))
-}
-
 impl Operator {
     /// Starts `gitsync operator` with `KUBECONFIG=kubeconfig`, `--state-dir state` (created),
     /// `--identity identity` and `--listen` on a free port, then `extra`. Unless `extra` sets them,
     /// `--lease-namespace default` and `--log-level info,gitsync=debug`. The environment's
     /// `POD_NAMESPACE`, `POD_NAME`, `GITSYNC_NAMESPACE` and `GITSYNC_LABEL_SELECTOR` are removed.
     pub fn start(kubeconfig: &Path, state: &Path, identity: &str, extra: &[&str]) -> Operator {
-        let metrics_port = free_port();
+        let metrics_port = super::free_port();
         std::fs::create_dir_all(state)
             .unwrap_or_else(|e| panic!("creating {}: {e}", state.display()));
         let log = state.join(format!("{identity}.log"));
@@ -43,9 +40,7 @@ impl Operator {
                 vec![flag, value]
             }
         };
-        let child = Command::new(env!("CARGO_BIN_EXE_gitsync"))
-            .arg("operator")
-            .arg("--state-dir")
+        let child = super::command::gitsync(&["operator", "--state-dir"])
             .arg(state)
             .args(["--listen", &format!("127.0.0.1:{metrics_port}")])
             .args(["--identity", identity])
@@ -59,8 +54,7 @@ impl Operator {
             .env_remove("GITSYNC_LABEL_SELECTOR")
             .stdout(stdout)
             .stderr(file)
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting gitsync operator: {e}"));
+            .spawn();
         Operator {
             child,
             metrics_port,
@@ -116,4 +110,50 @@ impl Drop for Operator {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// Polls `done` every 100 ms for up to `timeout`; on timeout, panics naming `what` with the end
+/// of the operator's log `log`.
+pub fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool, log: &Path) {
+    let deadline = Instant::now() + timeout;
+    while !done() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}; operator log:\n{}",
+            tail(log)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Waits until the Ready condition of `what` (`gitsync/acme`), as (status, reason, message),
+/// satisfies `want`; on timeout, panics with the last one seen and the end of the operator's log.
+pub fn wait_for_ready(
+    cluster: &TestCluster,
+    what: &str,
+    timeout: Duration,
+    log: &Path,
+    want: impl Fn(&(String, String, String)) -> bool,
+) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let ready = cluster.ready(what);
+        if ready.as_ref().is_some_and(&want) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for the Ready condition of {what}; last seen: \
+             {ready:?}; operator log:\n{}",
+            tail(log)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The last 40 lines of the operator's log `log`.
+pub fn tail(log: &Path) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(40)..].join("\n")
 }
