@@ -65,7 +65,8 @@ const METRIC_LABELS: &[(&str, &[&str])] = &[
     ("gitsync_leader", &[]),
 ];
 
-/// `gitsync operator`'s flags.
+/// `gitsync operator`'s flags: all of them (but `--help`), so that a new one is added here and
+/// the deployment's arguments are checked against it.
 const OPERATOR_FLAGS: &[&str] = &[
     "--namespace",
     "--label-selector",
@@ -75,6 +76,7 @@ const OPERATOR_FLAGS: &[&str] = &[
     "--lease-namespace",
     "--identity",
     "--lease-seconds",
+    "--concurrency",
     "--log-format",
     "--log-level",
 ];
@@ -657,12 +659,26 @@ fn deployment_flags_exist_in_the_binary() {
     let out = gitsync(&["operator", "--help"]).output();
     assert_success(&out, "gitsync operator --help");
     let help = String::from_utf8_lossy(&out.stdout);
-    for flag in OPERATOR_FLAGS {
-        assert!(
-            help.contains(flag),
-            "`gitsync operator --help` has no {flag}:\n{help}"
-        );
-    }
+    // Whole flags at the start of an option line (`  -n, --namespace <NAMESPACE>`), not
+    // substrings: `--namespace` is in `--lease-namespace` too.
+    let offered: BTreeSet<&str> = help
+        .lines()
+        .filter_map(|line| {
+            let line = line.trim_start();
+            let line = line
+                .strip_prefix('-')
+                .and_then(|l| l.get(1..)?.strip_prefix(", "))
+                .unwrap_or(line);
+            let flag = line.split([' ', '=', '<']).next()?;
+            flag.starts_with("--").then_some(flag)
+        })
+        .filter(|flag| *flag != "--help")
+        .collect();
+    let expected: BTreeSet<&str> = OPERATOR_FLAGS.iter().copied().collect();
+    assert_eq!(
+        offered, expected,
+        "`gitsync operator --help` against OPERATOR_FLAGS:\n{help}"
+    );
     for env in [
         "GITSYNC_NAMESPACE",
         "GITSYNC_LABEL_SELECTOR",
@@ -670,8 +686,9 @@ fn deployment_flags_exist_in_the_binary() {
         "POD_NAMESPACE",
         "POD_NAME",
     ] {
+        // `[env: POD_NAME=]`: the whole name (`POD_NAME` is in `POD_NAMESPACE` too).
         assert!(
-            help.contains(env),
+            help.contains(&format!("[env: {env}=")),
             "`gitsync operator --help` has no {env}:\n{help}"
         );
     }
