@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use crate::util;
 use crate::util::cluster::{TestCluster, crds_file};
 use crate::util::command::gitsync;
-use crate::util::operator::{Operator, tail, wait_for_ready, wait_until};
+use crate::util::operator::{Operator, cluster_with_crds, tail, wait_for_ready, wait_until};
 use crate::util::{TestWorkspace, git};
 use gitsync::model::{ResourceType, Value};
 use gitsync::operator::conditions::CONNECTION_ISSUES;
@@ -88,10 +88,7 @@ async fn rename_first_source(client: &gitsync::workspace::Client, name: &str) ->
 
 #[tokio::test(flavor = "multi_thread")]
 async fn operator_syncs_reacts_to_annotations_suspend_and_secret_fixes() {
-    let cluster = tokio::task::spawn_blocking(TestCluster::start)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    cluster.install_crds();
+    let cluster = cluster_with_crds().await;
 
     let ws = TestWorkspace::seeded(Some("ws-token")).await;
     let client = ws.client("ws-token");
@@ -499,10 +496,7 @@ fn the_api_server_refuses_invalid_custom_resources_with_the_schema_message() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn two_operators_only_the_leader_writes_and_the_standby_takes_over() {
-    let cluster = tokio::task::spawn_blocking(TestCluster::start)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    cluster.install_crds();
+    let cluster = cluster_with_crds().await;
     let (_ws, client, root, remote) = synced_workspace(&cluster, "acme").await;
 
     let lease = ["--lease-seconds", "4"];
@@ -605,10 +599,7 @@ async fn two_operators_only_the_leader_writes_and_the_standby_takes_over() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_operator_works_with_exactly_the_rbac_in_deploy() {
-    let cluster = tokio::task::spawn_blocking(TestCluster::start)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    cluster.install_crds();
+    let cluster = cluster_with_crds().await;
     let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy");
     for file in [
         "00-namespace.yaml",
@@ -721,10 +712,7 @@ fn operator_calls(cluster: &TestCluster) -> Vec<String> {
 /// log.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_wake_up_with_nothing_due_makes_no_api_call() {
-    let cluster = tokio::task::spawn_blocking(TestCluster::start)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    cluster.install_crds();
+    let cluster = cluster_with_crds().await;
     let ws = TestWorkspace::seeded(Some("ws-token")).await;
     let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let repos = root.path().join("repos");
@@ -863,10 +851,7 @@ async fn a_wake_up_with_nothing_due_makes_no_api_call() {
 async fn no_password_from_a_url_in_the_log_conditions_or_events() {
     const REPO_PASSWORD: &str = "RepoPassw0rdInUrl";
     const WS_PASSWORD: &str = "WsPassw0rdInUrl";
-    let cluster = tokio::task::spawn_blocking(TestCluster::start)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    cluster.install_crds();
+    let cluster = cluster_with_crds().await;
     let ws = TestWorkspace::seeded(Some("ws-token")).await;
     let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let repos = root.path().join("repos");

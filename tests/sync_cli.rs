@@ -6,11 +6,19 @@ use crate::util;
 use crate::util::TestWorkspace;
 use crate::util::command::gitsync;
 
-#[tokio::test(flavor = "multi_thread")]
-async fn sync_once_runs_a_full_sync_then_continues_from_the_branch() {
+/// A workspace seeded with the v2025 sample that takes the token `tk`, a temp dir, and the
+/// token's file in it (`<dir>/token`), as a user passes it with `--token-file`.
+async fn workspace_and_token_file() -> (TestWorkspace, tempfile::TempDir, std::path::PathBuf) {
     let ws = TestWorkspace::seeded(Some("tk")).await;
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    std::fs::write(dir.path().join("token"), "tk").unwrap_or_else(|e| panic!("{e}"));
+    let token = dir.path().join("token");
+    std::fs::write(&token, "tk").unwrap_or_else(|e| panic!("{e}"));
+    (ws, dir, token)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sync_once_runs_a_full_sync_then_continues_from_the_branch() {
+    let (ws, dir, _) = workspace_and_token_file().await;
     let (remote, _) = util::bare_remote(dir.path(), "remote.git");
     let url = ws.running.url();
     let run = |repo: String| {
@@ -252,9 +260,7 @@ fn the_demo_runs_twice_in_a_relative_dir_and_refuses_a_foreign_one() {
 #[tokio::test(flavor = "multi_thread")]
 async fn sync_with_an_interval_keeps_polling_until_interrupted() {
     use gitsync::workspace::Workspace;
-    let ws = TestWorkspace::seeded(Some("tk")).await;
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    std::fs::write(dir.path().join("token"), "tk").unwrap_or_else(|e| panic!("{e}"));
+    let (ws, dir, _) = workspace_and_token_file().await;
     let (remote_path, _) = util::bare_remote(dir.path(), "remote.git");
     let log_file = dir.path().join("sync.log");
     let log = std::fs::File::create(&log_file).unwrap_or_else(|e| panic!("{e}"));
@@ -396,10 +402,7 @@ async fn no_message_or_cache_name_shows_a_password_from_a_url() {
     const WRONG: &str = "WrongPassw0rd";
     const UNREACHABLE: &str = "ClosedPassw0rd";
     const WS: &str = "WsPassw0rd";
-    let ws = TestWorkspace::seeded(Some("tk")).await;
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let token = dir.path().join("token");
-    std::fs::write(&token, "tk").unwrap_or_else(|e| panic!("{e}"));
+    let (ws, dir, token) = workspace_and_token_file().await;
     let repos = dir.path().join("repos");
     std::fs::create_dir_all(&repos).unwrap_or_else(|e| panic!("{e}"));
     let (remote, _) = util::bare_remote(&repos, "repo.git");
@@ -508,10 +511,7 @@ async fn no_message_or_cache_name_shows_a_password_from_a_url() {
 /// directory (often a checkout); and a URL far longer than a file name syncs.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_default_cache_is_the_users_and_long_urls_sync() {
-    let ws = TestWorkspace::seeded(Some("tk")).await;
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let token = dir.path().join("token");
-    std::fs::write(&token, "tk").unwrap_or_else(|e| panic!("{e}"));
+    let (ws, dir, token) = workspace_and_token_file().await;
     // A repository path of about 300 characters, in directories a file system takes.
     let mut deep = dir.path().to_path_buf();
     for i in 0..6 {
@@ -553,10 +553,7 @@ async fn the_default_cache_is_the_users_and_long_urls_sync() {
 /// A damaged cache is re-created, with a warning, and the sync goes on; the remote is not blamed.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_corrupt_cache_is_recreated_and_said_so() {
-    let ws = TestWorkspace::seeded(Some("tk")).await;
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let token = dir.path().join("token");
-    std::fs::write(&token, "tk").unwrap_or_else(|e| panic!("{e}"));
+    let (ws, dir, token) = workspace_and_token_file().await;
     let (remote, _) = util::bare_remote(dir.path(), "remote.git");
     let url = format!("file://{}", remote.display());
     let cache = dir.path().join("cache");
@@ -675,10 +672,7 @@ async fn four_concurrent_syncs_to_one_branch_all_succeed() {
 /// `url.insteadOf` there would send the commits to another repository).
 #[tokio::test(flavor = "multi_thread")]
 async fn the_users_global_git_config_is_ignored() {
-    let ws = TestWorkspace::seeded(Some("tk")).await;
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let token = dir.path().join("token");
-    std::fs::write(&token, "tk").unwrap_or_else(|e| panic!("{e}"));
+    let (ws, dir, token) = workspace_and_token_file().await;
     let (remote, _) = util::bare_remote(dir.path(), "remote.git");
     let (decoy, _) = util::bare_remote(dir.path(), "decoy.git");
     let url = format!("file://{}", remote.display());

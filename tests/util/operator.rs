@@ -112,6 +112,18 @@ impl Drop for Operator {
     }
 }
 
+/// A test cluster with gitsync's CRDs established, started on a blocking thread (it takes
+/// seconds) so that the test's async runtime keeps serving meanwhile.
+pub async fn cluster_with_crds() -> TestCluster {
+    tokio::task::spawn_blocking(|| {
+        let cluster = TestCluster::start();
+        cluster.install_crds();
+        cluster
+    })
+    .await
+    .unwrap_or_else(|e| panic!("starting the test cluster: {e}"))
+}
+
 /// Polls `done` every 100 ms for up to `timeout`; on timeout, panics naming `what` with the end
 /// of the operator's log `log`.
 pub fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool, log: &Path) {
