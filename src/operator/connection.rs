@@ -19,7 +19,7 @@ use super::conditions::{CONNECTION_ISSUES, State, conditions};
 use super::context::{Context, apply_status};
 use super::crd::{GitConnection, GitConnectionStatus, GitSync, SyncSecret, SyncSecretStatus};
 use super::credentials::for_connection;
-use super::gitsync::ReconcileError;
+use super::error::{Controller, ReconcileError};
 use crate::git::remote::Remote;
 
 /// How often a healthy connection is checked again (credentials expire, keys get revoked).
@@ -40,7 +40,7 @@ pub async fn reconcile_connection(
         generation,
         ctx.inputs_epoch::<GitConnection>(&namespace, &name),
     );
-    if let Some(wait) = ctx.connection_not_due(&namespace, &name, &wakers) {
+    if let Some(wait) = ctx.connections.not_due(&namespace, &name, &wakers) {
         return Ok(Action::requeue(wait));
     }
 
@@ -75,7 +75,12 @@ pub async fn reconcile_connection(
     };
     let status = GitConnectionStatus {
         observed_generation: generation,
-        conditions: conditions(&state, generation, &previous.conditions),
+        conditions: conditions(
+            &state,
+            generation,
+            &previous.conditions,
+            jiff::Timestamp::now(),
+        ),
         auth_method: method,
     };
     apply_status(&api, &name, &status).await?;
@@ -85,9 +90,10 @@ pub async fn reconcile_connection(
             ctx.event(&conn.object_ref(&()), true, &reason, "Check", message)
                 .await;
         }
-        ctx.metrics.reconcile_error("gitconnection", &reason);
+        ctx.reconcile_error(Controller::GitConnection, &reason);
     }
-    ctx.connection_checked(&namespace, &name, wakers, Instant::now() + RECHECK);
+    ctx.connections
+        .checked(&namespace, &name, wakers, Instant::now() + RECHECK);
     Ok(Action::requeue(RECHECK))
 }
 
@@ -123,7 +129,10 @@ async fn check_against_users(
     let url = remote.shown_url();
     let checked = tokio::task::spawn_blocking(move || remote.check(&scratch))
         .await
-        .map_err(|e| ReconcileError::Setup(format!("the connection check stopped: {e}")))?;
+        .map_err(|source| ReconcileError::TaskStopped {
+            task: "connection check",
+            source,
+        })?;
     Ok(match checked {
         Ok(()) => State::Ready {
             reason: "Connected".into(),
@@ -161,18 +170,17 @@ pub async fn reconcile_sync_secret(
     };
     let status = SyncSecretStatus {
         observed_generation: generation,
-        conditions: conditions(&state, generation, &previous.conditions),
+        conditions: conditions(
+            &state,
+            generation,
+            &previous.conditions,
+            jiff::Timestamp::now(),
+        ),
         placeholder: Some(format!("@@{}@@", secret.spec.name)),
     };
     apply_status(&api, &name, &status).await?;
     if let State::Stalled { reason, .. } = &state {
-        ctx.metrics.reconcile_error("syncsecret", reason);
+        ctx.reconcile_error(Controller::SyncSecret, reason);
     }
     Ok(Action::await_change())
-}
-
-pub fn error_policy<K>(_: Arc<K>, error: &ReconcileError, ctx: Arc<Context>) -> Action {
-    tracing::warn!(%error, "reconcile failed");
-    ctx.metrics.reconcile_error("gitconnection", error.reason());
-    Action::requeue(Duration::from_secs(15))
 }
