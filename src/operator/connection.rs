@@ -17,7 +17,7 @@ use kube::{Api, Resource as _, ResourceExt as _};
 
 use super::conditions::{CONNECTION_ISSUES, State, conditions};
 use super::context::{Context, apply_status};
-use super::crd::{GitConnection, GitConnectionStatus, GitSync, SyncSecret, SyncSecretStatus};
+use super::crd::{GitConnection, GitConnectionStatus, SyncSecret, SyncSecretStatus};
 use super::credentials::for_connection;
 use super::error::{Controller, ReconcileError};
 use crate::git::remote::Remote;
@@ -104,15 +104,22 @@ async fn check_against_users(
     name: &str,
     auth: crate::git::remote::Auth,
 ) -> Result<State, ReconcileError> {
-    let syncs = Api::<GitSync>::namespaced(ctx.client.clone(), namespace)
-        .list(&Default::default())
-        .await?;
-    let user = syncs.items.into_iter().find(|gs| {
-        gs.spec
-            .connection_ref
-            .as_ref()
-            .is_some_and(|c| c.name == name)
-    });
+    // From the GitSync controller's store, not a list from the API server; the first by name,
+    // so that the same repository is tried every time. Until the store has synced, it would
+    // say that no GitSync uses the connection.
+    if ctx.stores.gitsyncs.wait_until_ready().await.is_err() {
+        return Err(ReconcileError::StoreClosed);
+    }
+    let user = ctx
+        .stores
+        .gitsyncs
+        .state()
+        .into_iter()
+        .filter(|gs| {
+            gs.namespace().as_deref() == Some(namespace)
+                && gs.secret_refs().connection == Some(name)
+        })
+        .min_by_key(|gs| gs.name_any());
     let Some(user) = user else {
         return Ok(State::Ready {
             reason: "CredentialsValid".into(),

@@ -11,10 +11,10 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{ObjectReference, Secret};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
-use kube::runtime::reflector::ObjectRef;
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Client, Resource as _};
 
-use super::crd::GitSync;
+use super::crd::{GitConnection, GitSync};
 use super::credentials::CredentialProblem;
 use super::error::Controller;
 use crate::sync::runner::Syncer;
@@ -236,18 +236,28 @@ impl ConnectionState {
     }
 }
 
+/// The controllers' caches of the objects they watch (kept up to date by their watches): read
+/// these rather than listing from the API server.
+#[derive(Clone)]
+pub struct Stores {
+    pub gitsyncs: Store<GitSync>,
+    pub connections: Store<GitConnection>,
+}
+
 /// What the controllers share, and what each keeps for itself.
 ///
-/// Shared: the cluster client, the Event recorder, metrics, the state directory, the input
-/// epochs (watches of one controller note changes for objects of another) and the workspace
-/// locks (a GitSync and, next, a pull request's apply may reach the same workspace). Per
-/// controller: [`GitSyncState`], [`ConnectionState`]; a new controller adds its own.
+/// Shared: the cluster client, the Event recorder, metrics, the state directory, the watched
+/// objects' [`Stores`], the input epochs (watches of one controller note changes for objects of
+/// another) and the workspace locks (a GitSync and, next, a pull request's apply may reach the
+/// same workspace). Per controller: [`GitSyncState`], [`ConnectionState`]; a new controller adds
+/// its own.
 pub struct Context {
     pub client: Client,
     pub recorder: Recorder,
     pub metrics: Arc<Metrics>,
     /// Cache repositories and credential files live under here.
     pub state_dir: PathBuf,
+    pub stores: Stores,
     /// One lock per workspace, whichever controller or object reaches it.
     pub workspaces: WorkspaceLocks,
     /// (kind, namespace, name) -> [`Context::inputs_epoch`].
@@ -257,7 +267,12 @@ pub struct Context {
 }
 
 impl Context {
-    pub fn new(client: Client, metrics: Arc<Metrics>, state_dir: PathBuf) -> Context {
+    pub fn new(
+        client: Client,
+        metrics: Arc<Metrics>,
+        state_dir: PathBuf,
+        stores: Stores,
+    ) -> Context {
         let reporter = Reporter {
             controller: FIELD_MANAGER.into(),
             instance: std::env::var("POD_NAME").ok(),
@@ -267,6 +282,7 @@ impl Context {
             client,
             metrics,
             state_dir,
+            stores,
             workspaces: WorkspaceLocks::default(),
             inputs: std::sync::Mutex::new(HashMap::new()),
             gitsyncs: GitSyncState::default(),

@@ -42,6 +42,9 @@ pub enum ReconcileError {
     /// The cache repository could not be opened or created (scrubbed of credentials).
     #[error("cannot open the cache repository: {0}")]
     Cache(String),
+    /// A watch's cache was closed (the operator is stopping).
+    #[error("the cache of watched objects was closed")]
+    StoreClosed,
     /// A blocking task (a connection check) panicked or was cancelled.
     #[error("the {task} stopped before it finished: {source}")]
     TaskStopped {
@@ -57,6 +60,7 @@ impl ReconcileError {
             ReconcileError::Kube(_) => "KubernetesApi",
             ReconcileError::WorkspaceClient(_) => "WorkspaceClient",
             ReconcileError::Cache(_) => "CacheError",
+            ReconcileError::StoreClosed => "StoreClosed",
             ReconcileError::TaskStopped { .. } => "TaskStopped",
         }
     }

@@ -20,7 +20,7 @@ use kube_lease_manager::LeaseManagerBuilder;
 use tokio::sync::watch;
 
 use super::connection::{reconcile_connection, reconcile_sync_secret};
-use super::context::Context;
+use super::context::{Context, Stores};
 use super::crd::{GitConnection, GitSync, SyncSecret};
 use super::error::{self, error_policy};
 use super::gitsync;
@@ -161,12 +161,7 @@ pub async fn run(config: OperatorConfig) -> Result<(), OperatorError> {
     tracing::info!(identity = %config.identity, "holding the Lease; starting the controllers");
     metrics.set_leader(true);
 
-    let ctx = Arc::new(Context::new(
-        client.clone(),
-        metrics.clone(),
-        config.state_dir.clone(),
-    ));
-    let controllers = run_controllers(client, ctx, &config, health.clone(), stopped);
+    let controllers = run_controllers(client, metrics.clone(), &config, health.clone(), stopped);
     let result = tokio::select! {
         _ = controllers => Ok(()),
         _ = async {
@@ -225,7 +220,7 @@ fn inputs_changed<K: kube::Resource<DynamicType = ()>>(
 
 async fn run_controllers<F, Fut>(
     client: Client,
-    ctx: Arc<Context>,
+    metrics: Arc<Metrics>,
     config: &OperatorConfig,
     health: Health,
     stopped: F,
@@ -266,6 +261,15 @@ async fn run_controllers<F, Fut>(
     let gitsyncs = gitsync_controller.store();
     let connection_controller = Controller::new(api::<GitConnection>(&client, ns), crs.clone());
     let connections = connection_controller.store();
+    let ctx = Arc::new(Context::new(
+        client.clone(),
+        metrics,
+        config.state_dir.clone(),
+        Stores {
+            gitsyncs: gitsyncs.clone(),
+            connections: connections.clone(),
+        },
+    ));
 
     // A changed Secret or GitConnection is also noted for the GitSyncs using it: their inputs
     // are read again, which is the only time a reconcile reads them.
