@@ -924,7 +924,11 @@ async fn a_wake_up_with_nothing_due_makes_no_api_call() {
         "the audit log counts the operator's calls: {before:#?}"
     );
 
-    // Wake-ups with nothing due: annotations that are no waker, on both GitSyncs.
+    // Wake-ups with nothing due: annotations that are no waker, on both GitSyncs; then a due
+    // run of each (Flux's reconcile annotation). Once both are handled, the operator has been
+    // woken by every annotation before them (a reconcile reads the object as it is by then).
+    // The due runs write their status, and that is all: neither they nor the wake-ups before
+    // them read a Secret or the GitConnection (nothing they use changed).
     for round in 0..5 {
         for name in ["gitsync/a", "gitsync/b"] {
             kubectl_ok(
@@ -938,18 +942,32 @@ async fn a_wake_up_with_nothing_due_makes_no_api_call() {
             );
         }
     }
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let after = operator_calls(&cluster);
+    for name in ["gitsync/a", "gitsync/b"] {
+        request_reconcile(&cluster, name, "2026-12-01T09:00:00Z", &log);
+    }
+    let mut calls = Vec::new();
+    wait_until(
+        "the due runs' status writes in the audit log",
+        Duration::from_secs(15),
+        || {
+            calls = operator_calls(&cluster)[before.len()..].to_vec();
+            calls.len() >= 2
+        },
+        &log,
+    );
+    calls.sort();
     assert_eq!(
-        after[before.len()..],
-        [] as [String; 0],
-        "calls made on wake-ups with nothing due; operator log:\n{}",
+        calls,
+        ["patch gitsyncs/status a", "patch gitsyncs/status b"],
+        "calls made on wake-ups with nothing due, or by a due run; operator log:\n{}",
         tail(&log)
     );
+    let after = operator_calls(&cluster);
 
     // The GitConnection's controller does not check it again for a change of its annotations
     // (that it writes its status is what shows a check). The GitSyncs using it read it again:
-    // a change of an object they refer to is theirs to look at.
+    // a change of an object they refer to is theirs to look at; that both have is the sign
+    // that the change reached the operator.
     for round in 0..5 {
         kubectl_ok(
             &cluster,
@@ -961,26 +979,25 @@ async fn a_wake_up_with_nothing_due_makes_no_api_call() {
             ],
         );
     }
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    wait_until(
+        "both GitSyncs to read the annotated GitConnection again",
+        Duration::from_secs(30),
+        || {
+            operator_calls(&cluster)[after.len()..]
+                .iter()
+                .filter(|c| *c == "get gitconnections http")
+                .count()
+                >= 2
+        },
+        &log,
+    );
     let touched = operator_calls(&cluster);
     let checks = touched[after.len()..]
         .iter()
         .filter(|c| c.starts_with("patch gitconnections/status"))
         .count();
     assert_eq!(checks, 0, "{:#?}", &touched[after.len()..]);
-    let after = touched;
-
-    // A due run (Flux's reconcile annotation) runs and writes its status, but reads no Secret and
-    // no GitConnection: they have not changed.
-    request_reconcile(&cluster, "gitsync/a", "2026-12-01T09:00:00Z", &log);
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let run = operator_calls(&cluster);
-    assert_eq!(
-        run[after.len()..],
-        ["patch gitsyncs/status a".to_string()],
-        "operator log:\n{}",
-        tail(&log)
-    );
+    let run = touched;
 
     // Secrets are watched by their metadata only: the operator's lists of Secrets (a watch
     // starts with one) carried no Secret's data.
