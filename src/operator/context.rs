@@ -16,7 +16,7 @@ use kube::{Api, Client, Resource as _};
 
 use super::crd::{GitConnection, GitSync};
 use super::credentials::CredentialProblem;
-use super::error::Controller;
+use super::error::{Backoff, Controller};
 use crate::sync::runner::Syncer;
 use crate::telemetry::metrics::Metrics;
 use crate::workspace::Client as WorkspaceClient;
@@ -260,6 +260,8 @@ pub struct Context {
     pub stores: Stores,
     /// One lock per workspace, whichever controller or object reaches it.
     pub workspaces: WorkspaceLocks,
+    /// Failed reconciles in a row per object, for the error policy.
+    pub backoff: Backoff,
     /// (kind, namespace, name) -> [`Context::inputs_epoch`].
     inputs: std::sync::Mutex<HashMap<(String, String, String), u64>>,
     pub gitsyncs: GitSyncState,
@@ -284,6 +286,7 @@ impl Context {
             state_dir,
             stores,
             workspaces: WorkspaceLocks::default(),
+            backoff: Backoff::default(),
             inputs: std::sync::Mutex::new(HashMap::new()),
             gitsyncs: GitSyncState::default(),
             connections: ConnectionState::default(),
@@ -327,6 +330,7 @@ impl Context {
     /// and its cache repository (the repository itself is left exactly as it is).
     pub fn forget(&self, namespace: &str, name: &str) {
         self.gitsyncs.remove(namespace, name);
+        self.backoff.forget(Controller::GitSync, namespace, name);
         if let Ok(mut inputs) = self.inputs.lock() {
             inputs.remove(&(
                 GitSync::kind(&()).into_owned(),

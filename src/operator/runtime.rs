@@ -22,7 +22,7 @@ use tokio::sync::watch;
 use super::connection::{reconcile_connection, reconcile_sync_secret};
 use super::context::{Context, Stores};
 use super::crd::{GitConnection, GitSync, SyncSecret};
-use super::error::{self, error_policy};
+use super::error::{self, error_policy, tracked};
 use super::gitsync;
 use crate::telemetry::http::Health;
 use crate::telemetry::metrics::Metrics;
@@ -344,7 +344,7 @@ async fn run_controllers<F, Fut>(
         )
         .graceful_shutdown_on(stopped())
         .run(
-            gitsync::reconcile,
+            |gs, ctx| tracked(error::Controller::GitSync, gs, ctx, gitsync::reconcile),
             error_policy(error::Controller::GitSync),
             ctx.clone(),
         )
@@ -377,7 +377,14 @@ async fn run_controllers<F, Fut>(
         )
         .graceful_shutdown_on(stopped())
         .run(
-            reconcile_connection,
+            |conn, ctx| {
+                tracked(
+                    error::Controller::GitConnection,
+                    conn,
+                    ctx,
+                    reconcile_connection,
+                )
+            },
             error_policy(error::Controller::GitConnection),
             ctx.clone(),
         )
@@ -390,7 +397,14 @@ async fn run_controllers<F, Fut>(
     let secret_controller = Controller::new(api::<SyncSecret>(&client, ns), crs.clone())
         .graceful_shutdown_on(stopped())
         .run(
-            reconcile_sync_secret,
+            |secret, ctx| {
+                tracked(
+                    error::Controller::SyncSecret,
+                    secret,
+                    ctx,
+                    reconcile_sync_secret,
+                )
+            },
             error_policy(error::Controller::SyncSecret),
             ctx.clone(),
         )
