@@ -235,7 +235,9 @@ spec:
     );
     let before = git(&remote, &["rev-parse", "main"]);
     let suspended_id = rename_first_source(&client, "Changed while suspended").await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // The operator has looked at the suspended GitSync since the change (it recorded the
+    // request), and made no commit.
+    request_reconcile(&cluster, "gitsync/acme", "while-suspended", &log);
     assert_eq!(
         git(&remote, &["rev-parse", "main"]),
         before,
@@ -346,8 +348,24 @@ spec:
     let cache = state.join("cache/default/acme");
     assert!(cache.exists(), "no cache at {}", cache.display());
     cluster.kubectl_ok(&["delete", "gitsync/acme"]);
-    rename_first_source(&client, "After the delete").await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // A witness: another GitSync of the same workspace, into another repository. Once it has
+    // committed the change, the deleted one would have had every chance to.
+    let witness_remote = util::bare_remote(&repos, "witness.git").0;
+    let (ok, out) = cluster.apply(&sync_objects(
+        &ws.running.url(),
+        &format!("file://{}", witness_remote.display()),
+        "witness",
+    ));
+    assert!(ok, "{out}");
+    kubectl_wait_ready(&cluster, "gitsync/witness", "90s", &log);
+    let after_id = rename_first_source(&client, "After the delete").await;
+    let after = format!("Source '{after_id}' modified by Public API token 'gitsync'");
+    wait_until(
+        "the witness to commit the change made after the delete",
+        Duration::from_secs(20),
+        || subjects(&witness_remote).first() == Some(&after),
+        &log,
+    );
     assert_eq!(git(&remote, &["rev-parse", "main"]), head);
     assert_eq!(
         git(&remote, &["ls-tree", "-r", "--name-only", "main"])
@@ -360,10 +378,10 @@ spec:
         "the deleted GitSync's metrics and cache to go",
         Duration::from_secs(25),
         || {
-            !operator
-                .metrics("text/plain")
-                .contains("gitsync_last_successful_sync_timestamp_seconds{")
-                && !cache.exists()
+            !operator.metrics("text/plain").lines().any(|l| {
+                l.starts_with("gitsync_last_successful_sync_timestamp_seconds{")
+                    && l.contains(r#"name="acme""#)
+            }) && !cache.exists()
         },
         &log,
     );
@@ -769,7 +787,11 @@ async fn a_wake_up_with_nothing_due_makes_no_api_call() {
         "the audit log counts the operator's calls: {before:#?}"
     );
 
-    // Wake-ups with nothing due: annotations that are no waker, on both GitSyncs.
+    // Wake-ups with nothing due: annotations that are no waker, on both GitSyncs; then a due
+    // run of each (Flux's reconcile annotation). Once both are handled, the operator has been
+    // woken by every annotation before them (a reconcile reads the object as it is by then).
+    // The due runs write their status, and that is all: neither they nor the wake-ups before
+    // them read a Secret or the GitConnection (nothing they use changed).
     for round in 0..5 {
         for name in ["gitsync/a", "gitsync/b"] {
             cluster.kubectl_ok(&[
@@ -780,18 +802,32 @@ async fn a_wake_up_with_nothing_due_makes_no_api_call() {
             ]);
         }
     }
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let after = operator_calls(&cluster);
+    for name in ["gitsync/a", "gitsync/b"] {
+        request_reconcile(&cluster, name, "2026-12-01T09:00:00Z", &log);
+    }
+    let mut calls = Vec::new();
+    wait_until(
+        "the due runs' status writes in the audit log",
+        Duration::from_secs(15),
+        || {
+            calls = operator_calls(&cluster)[before.len()..].to_vec();
+            calls.len() >= 2
+        },
+        &log,
+    );
+    calls.sort();
     assert_eq!(
-        after[before.len()..],
-        [] as [String; 0],
-        "calls made on wake-ups with nothing due; operator log:\n{}",
+        calls,
+        ["patch gitsyncs/status a", "patch gitsyncs/status b"],
+        "calls made on wake-ups with nothing due, or by a due run; operator log:\n{}",
         tail(&log)
     );
+    let after = operator_calls(&cluster);
 
     // The GitConnection's controller does not check it again for a change of its annotations
     // (that it writes its status is what shows a check). The GitSyncs using it read it again:
-    // a change of an object they refer to is theirs to look at.
+    // a change of an object they refer to is theirs to look at; that both have is the sign
+    // that the change reached the operator.
     for round in 0..5 {
         cluster.kubectl_ok(&[
             "annotate",
@@ -800,25 +836,48 @@ async fn a_wake_up_with_nothing_due_makes_no_api_call() {
             &format!("example.com/touched={round}"),
         ]);
     }
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    wait_until(
+        "both GitSyncs to read the annotated GitConnection again",
+        Duration::from_secs(30),
+        || {
+            operator_calls(&cluster)[after.len()..]
+                .iter()
+                .filter(|c| *c == "get gitconnections http")
+                .count()
+                >= 2
+        },
+        &log,
+    );
     let touched = operator_calls(&cluster);
     let checks = touched[after.len()..]
         .iter()
         .filter(|c| c.starts_with("patch gitconnections/status"))
         .count();
     assert_eq!(checks, 0, "{:#?}", &touched[after.len()..]);
-    let after = touched;
+    let run = touched;
 
-    // A due run (Flux's reconcile annotation) runs and writes its status, but reads no Secret and
-    // no GitConnection: they have not changed.
-    request_reconcile(&cluster, "gitsync/a", "2026-12-01T09:00:00Z", &log);
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let run = operator_calls(&cluster);
-    assert_eq!(
-        run[after.len()..],
-        ["patch gitsyncs/status a".to_string()],
-        "operator log:\n{}",
-        tail(&log)
+    // Secrets are watched by their metadata only: the operator's lists of Secrets (a watch
+    // starts with one) carried no Secret's data.
+    let audit = std::fs::read_to_string(cluster.audit_log()).unwrap_or_default();
+    let secret_lists: Vec<String> = audit
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|e| e["stage"] == "ResponseComplete" && e["user"]["username"] == "admin")
+        .filter(|e| !e["userAgent"].as_str().unwrap_or("").starts_with("kubectl"))
+        .filter(|e| e["verb"] == "list" && e["objectRef"]["resource"] == "secrets")
+        .map(|e| {
+            e["responseObject"]["kind"]
+                .as_str()
+                .unwrap_or("")
+                .to_owned()
+        })
+        .collect();
+    assert!(
+        !secret_lists.is_empty()
+            && secret_lists
+                .iter()
+                .all(|kind| kind == "PartialObjectMetadataList"),
+        "{secret_lists:?}"
     );
 
     // A changed Secret is read again, once per GitSync using it.
@@ -1015,4 +1074,350 @@ spec:
             );
         }
     }
+}
+
+/// The conditions of `what`, as (type, status, reason, message).
+fn conditions_of(cluster: &TestCluster, what: &str) -> Vec<(String, String, String, String)> {
+    let object = cluster.get_json(what);
+    object["status"]["conditions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|c| {
+            let field = |k: &str| c[k].as_str().unwrap_or("").to_owned();
+            (
+                field("type"),
+                field("status"),
+                field("reason"),
+                field("message"),
+            )
+        })
+        .collect()
+}
+
+/// The Events with `reason` about `name`, from `kubectl get events`, each with its count.
+fn events_with_reason(cluster: &TestCluster, name: &str, reason: &str) -> Vec<i64> {
+    let events = cluster.get_json("events");
+    events["items"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .filter(|e| e["reason"] == reason && e["involvedObject"]["name"] == name)
+        .map(|e| e["count"].as_i64().unwrap_or(1))
+        .collect()
+}
+
+/// Until pull requests are acted on, `spec.bidirectional.enabled: true` is not silently
+/// ignored: a `Bidirectional` condition (False, NotImplemented), one Warning Event, and a
+/// `Ready` that says the sync runs one way only. Turned off, all of it goes.
+#[tokio::test(flavor = "multi_thread")]
+async fn bidirectional_enabled_is_said_to_be_not_acted_on_and_ready_says_one_way() {
+    let cluster = tokio::task::spawn_blocking(TestCluster::start)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    cluster.install_crds();
+    let ws = TestWorkspace::seeded(Some("ws-token")).await;
+    let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let (remote, _) = util::bare_remote(root.path(), "repo.git");
+    let objects = sync_objects(
+        &ws.running.url(),
+        &format!("file://{}", remote.display()),
+        "both-ways",
+    ) + "  bidirectional: {enabled: true}\n";
+    let (ok, out) = cluster.apply(&objects);
+    assert!(ok, "{out}");
+    let operator = Operator::start(
+        cluster.kubeconfig(),
+        &root.path().join("state"),
+        "bidi",
+        &[],
+    );
+    let log = operator.log.clone();
+    // The forward direction works, and `kubectl wait` still sees it.
+    kubectl_wait_ready(&cluster, "gitsync/both-ways", "90s", &log);
+    assert_eq!(
+        git(&remote, &["ls-tree", "-r", "--name-only", "main"])
+            .lines()
+            .count(),
+        52
+    );
+    let generation = cluster.get_json("gitsync/both-ways")["metadata"]["generation"].clone();
+    let conditions = conditions_of(&cluster, "gitsync/both-ways");
+    let ready = conditions.iter().find(|c| c.0 == "Ready");
+    assert!(
+        ready.is_some_and(|c| c.1 == "True"
+            && c.2 == "SyncedOneWay"
+            && c.3.contains("One way only")),
+        "{conditions:#?}"
+    );
+    let bidirectional = conditions.iter().find(|c| c.0 == "Bidirectional");
+    assert!(
+        bidirectional.is_some_and(|c| c.1 == "False"
+            && c.2 == "NotImplemented"
+            && c.3.contains("not applied to the workspace")),
+        "{conditions:#?}"
+    );
+    let object = cluster.get_json("gitsync/both-ways");
+    let observed = object["status"]["conditions"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["type"] == "Bidirectional"))
+        .map(|c| c["observedGeneration"].clone());
+    assert_eq!(observed, Some(generation), "{object}");
+    // One Warning Event, not one per poll: the operator has run again since (it handled a
+    // request), and there is still one.
+    wait_until(
+        "the BidirectionalNotImplemented Event",
+        Duration::from_secs(15),
+        || !events_with_reason(&cluster, "both-ways", "BidirectionalNotImplemented").is_empty(),
+        &log,
+    );
+    request_reconcile(&cluster, "gitsync/both-ways", "after-the-event", &log);
+    let events = cluster.get_json("events");
+    let warning = events["items"].as_array().and_then(|items| {
+        items
+            .iter()
+            .find(|e| e["reason"] == "BidirectionalNotImplemented")
+            .cloned()
+    });
+    assert!(
+        warning.as_ref().is_some_and(|e| e["type"] == "Warning"),
+        "{warning:?}"
+    );
+    assert_eq!(
+        events_with_reason(&cluster, "both-ways", "BidirectionalNotImplemented"),
+        [1],
+        "{events}"
+    );
+
+    // Turned off: a plain Ready, no Bidirectional condition.
+    cluster.kubectl_ok(&[
+        "patch",
+        "gitsync/both-ways",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"bidirectional":{"enabled":false}}}"#,
+    ]);
+    wait_until(
+        "Ready=True (Synced) without a Bidirectional condition",
+        Duration::from_secs(20),
+        || {
+            let conditions = conditions_of(&cluster, "gitsync/both-ways");
+            conditions.iter().any(|c| c.0 == "Ready" && c.2 == "Synced")
+                && !conditions.iter().any(|c| c.0 == "Bidirectional")
+        },
+        &log,
+    );
+}
+
+/// Defect 16: an operator given a `--state-dir` that does not exist yet makes it at start, so
+/// that its first connection check (`git ls-remote`, run in that directory) passes at once
+/// instead of failing with "cannot change to" and waiting ten minutes. A directory it cannot
+/// make stops it with a message naming it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_state_dir_that_does_not_exist_yet_is_made_at_start() {
+    let cluster = tokio::task::spawn_blocking(TestCluster::start)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    cluster.install_crds();
+    let ws = TestWorkspace::seeded(Some("ws-token")).await;
+    let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let repos = root.path().join("repos");
+    std::fs::create_dir_all(&repos).unwrap_or_else(|e| panic!("{e}"));
+    util::bare_remote(&repos, "repo.git");
+    let port = util::git_http::serve(repos.clone()).await;
+    // Suspended: only the connection check touches the state directory, as it did in the defect.
+    let objects = format!(
+        "{}---\n{}---\napiVersion: gitsync.dev/v1alpha1\nkind: GitConnection\nmetadata: {{name: http, namespace: default}}\nspec:\n  secretRef: {{name: git-creds}}\n---\napiVersion: gitsync.dev/v1alpha1\nkind: GitSync\nmetadata: {{name: fresh, namespace: default}}\nspec:\n  workspace:\n    endpoint: {}\n    tokenSecretRef: {{name: workspace-token, key: token}}\n  connectionRef: {{name: http}}\n  repository:\n    url: http://127.0.0.1:{port}/repo.git\n  interval: 1s\n  suspend: true\n",
+        secret_yaml("workspace-token", &[("token", "ws-token")]),
+        secret_yaml(
+            "git-creds",
+            &[
+                ("username", util::git_http::USER),
+                ("password", util::git_http::PASSWORD),
+            ],
+        ),
+        ws.running.url(),
+    );
+    let (ok, out) = cluster.apply(&objects);
+    assert!(ok, "{out}");
+    let state = root.path().join("not/there/yet");
+    let operator = Operator::start_with_state_dir(
+        cluster.kubeconfig(),
+        &root.path().join("logs"),
+        &state,
+        "fresh",
+        &[],
+    );
+    let log = operator.log.clone();
+    wait_until(
+        "the GitConnection's first check to pass",
+        Duration::from_secs(30),
+        || {
+            cluster
+                .ready("gitconnection/http")
+                .is_some_and(|r| r.0 == "True" && r.1 == "Connected")
+        },
+        &log,
+    );
+    assert!(state.is_dir(), "{} was not made", state.display());
+    cluster.kubectl_ok(&[
+        "patch",
+        "gitsync/fresh",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"suspend":false}}"#,
+    ]);
+    kubectl_wait_ready(&cluster, "gitsync/fresh", "90s", &log);
+    drop(operator);
+
+    // A state directory that cannot be made (a file is in the way).
+    let file = root.path().join("a-file");
+    std::fs::write(&file, "not a directory").unwrap_or_else(|e| panic!("{e}"));
+    let blocked = file.join("state");
+    let mut refused = Operator::start_with_state_dir(
+        cluster.kubeconfig(),
+        &root.path().join("logs"),
+        &blocked,
+        "blocked",
+        &[],
+    );
+    let status = refused.wait_exit(Duration::from_secs(30));
+    let text = refused.log_text();
+    assert!(status.is_some_and(|s| !s.success()), "{status:?}\n{text}");
+    assert!(
+        text.contains("cannot create the state directory")
+            && text.contains(&blocked.display().to_string()),
+        "{text}"
+    );
+}
+
+/// A kube client for `kubeconfig`, as the operator makes one.
+async fn kube_client(kubeconfig: &Path) -> kube::Client {
+    let config = kube::config::Kubeconfig::read_from(kubeconfig).unwrap_or_else(|e| panic!("{e}"));
+    let config = kube::Config::from_custom_kubeconfig(config, &Default::default())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    kube::Client::try_from(config).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Defect 16: a status written without `resources` after one with them was refused (422,
+/// "status.resources in body must be of type object: null": the API server's merge leaves
+/// `null` behind when a field manager drops every key of a map it wrote). The operator's own
+/// status write, on the real API server with the CRDs in `crds/`, is accepted, and the object
+/// still reads.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_status_that_drops_the_resources_is_accepted_and_reads_back() {
+    use gitsync::operator::context::apply_status;
+    use gitsync::operator::crd::{GitSync, GitSyncStatus};
+    let cluster = tokio::task::spawn_blocking(TestCluster::start)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    cluster.install_crds();
+    let (ok, out) = cluster.apply(
+        "apiVersion: gitsync.dev/v1alpha1\nkind: GitSync\nmetadata: {name: counted, namespace: default}\nspec:\n  workspace: {endpoint: us, tokenSecretRef: {name: t, key: token}}\n  repository: {url: 'https://example.com/r.git'}\n",
+    );
+    assert!(ok, "{out}");
+    let api = kube::Api::<GitSync>::namespaced(kube_client(cluster.kubeconfig()).await, "default");
+    let counted = GitSyncStatus {
+        observed_generation: Some(1),
+        resources: Some([("segment_source".to_owned(), 10)].into_iter().collect()),
+        ..GitSyncStatus::default()
+    };
+    apply_status(&api, "counted", &counted)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let without = GitSyncStatus {
+        observed_generation: Some(1),
+        last_sync_time: Some("2026-12-06T04:00:00.000Z".into()),
+        ..GitSyncStatus::default()
+    };
+    apply_status(&api, "counted", &without)
+        .await
+        .unwrap_or_else(|e| panic!("the status without resources was refused: {e}"));
+    let read = api.get("counted").await.unwrap_or_else(|e| panic!("{e}"));
+    let status = read.status.unwrap_or_default();
+    assert_eq!(status.resources.unwrap_or_default().len(), 0);
+    assert_eq!(status.last_sync_time, without.last_sync_time);
+    // And counted again.
+    apply_status(&api, "counted", &counted)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let read = api.get("counted").await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(read.status.and_then(|s| s.resources), counted.resources);
+}
+
+/// `/readyz` says ready only once the watches the controllers map events through have synced:
+/// a leader whose watches are refused (no RBAC yet) is not ready, and becomes ready once they
+/// are allowed.
+#[tokio::test(flavor = "multi_thread")]
+async fn readiness_waits_until_the_watches_have_synced() {
+    let cluster = tokio::task::spawn_blocking(TestCluster::start)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    cluster.install_crds();
+    let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy");
+    for file in [
+        "00-namespace.yaml",
+        "20-clusterrole.yaml",
+        "30-leader-election.yaml",
+    ] {
+        cluster.kubectl_ok(&["apply", "-f", &deploy.join(file).to_string_lossy()]);
+    }
+    // Only the Lease, at first.
+    let (ok, out) = cluster.apply(
+        r#"apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: test-user-leader-election, namespace: gitsync-system}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: gitsync-operator-leader-election}
+subjects: [{kind: User, name: gitsync-operator-test, apiGroup: rbac.authorization.k8s.io}]
+"#,
+    );
+    assert!(ok, "{out}");
+    let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let operator = Operator::start(
+        cluster.user_kubeconfig(),
+        &root.path().join("state"),
+        "unsynced",
+        &["--lease-namespace", "gitsync-system"],
+    );
+    let log = operator.log.clone();
+    // It leads, and its controllers have tried to watch and been refused.
+    wait_until(
+        "the Lease and a refused watch",
+        Duration::from_secs(30),
+        || {
+            let holder = cluster.kubectl(&[
+                "get",
+                "lease/gitsync-operator",
+                "-n",
+                "gitsync-system",
+                "-o",
+                "jsonpath={.spec.holderIdentity}",
+            ]);
+            String::from_utf8_lossy(&holder.stdout) == "unsynced"
+                && operator.log_text().to_lowercase().contains("forbidden")
+        },
+        &log,
+    );
+    let (code, body) = operator.readyz();
+    assert_eq!(code, 503, "{body}");
+    assert!(body.contains("watches"), "{body}");
+
+    let (ok, out) = cluster.apply(
+        r#"apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: test-user-gitsync-operator}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: gitsync-operator}
+subjects: [{kind: User, name: gitsync-operator-test, apiGroup: rbac.authorization.k8s.io}]
+"#,
+    );
+    assert!(ok, "{out}");
+    wait_until(
+        "ready once the watches are allowed",
+        Duration::from_secs(90),
+        || operator.readyz().0 == 200,
+        &log,
+    );
 }

@@ -24,10 +24,21 @@ impl Operator {
     /// `--lease-namespace default` and `--log-level info,gitsync=debug`. The environment's
     /// `POD_NAMESPACE`, `POD_NAME`, `GITSYNC_NAMESPACE` and `GITSYNC_LABEL_SELECTOR` are removed.
     pub fn start(kubeconfig: &Path, state: &Path, identity: &str, extra: &[&str]) -> Operator {
+        Operator::start_with_state_dir(kubeconfig, state, state, identity, extra)
+    }
+
+    /// As [`Operator::start`], with the log in `dir` (created) and `--state-dir state_dir`,
+    /// which is left as it is (it may not exist yet).
+    pub fn start_with_state_dir(
+        kubeconfig: &Path,
+        dir: &Path,
+        state_dir: &Path,
+        identity: &str,
+        extra: &[&str],
+    ) -> Operator {
         let metrics_port = super::free_port();
-        std::fs::create_dir_all(state)
-            .unwrap_or_else(|e| panic!("creating {}: {e}", state.display()));
-        let log = state.join(format!("{identity}.log"));
+        std::fs::create_dir_all(dir).unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
+        let log = dir.join(format!("{identity}.log"));
         let file = std::fs::File::create(&log)
             .unwrap_or_else(|e| panic!("creating {}: {e}", log.display()));
         let stdout = file
@@ -41,7 +52,7 @@ impl Operator {
             }
         };
         let child = super::command::gitsync(&["operator", "--state-dir"])
-            .arg(state)
+            .arg(state_dir)
             .args(["--listen", &format!("127.0.0.1:{metrics_port}")])
             .args(["--identity", identity])
             .args(default("--lease-namespace", "default"))
@@ -71,6 +82,36 @@ impl Operator {
             .output()
             .unwrap_or_else(|e| panic!("curl: {e}"));
         String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// `/readyz`: the HTTP status (0 when the operator does not answer) and the body.
+    pub fn readyz(&self) -> (u16, String) {
+        let out = Command::new("curl")
+            .args(["-s", "-w", "\n%{http_code}"])
+            .arg(format!("http://127.0.0.1:{}/readyz", self.metrics_port))
+            .output()
+            .unwrap_or_else(|e| panic!("curl: {e}"));
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let (body, code) = text.rsplit_once('\n').unwrap_or(("", &text));
+        (code.trim().parse().unwrap_or(0), body.to_owned())
+    }
+
+    /// Waits up to `timeout` for the operator to exit on its own: its exit status, or `None`.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self
+                .child
+                .try_wait()
+                .unwrap_or_else(|e| panic!("waiting for gitsync operator: {e}"))
+            {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     /// The log so far.
