@@ -50,8 +50,10 @@ pub fn parse_files(files: Vec<(String, Vec<u8>)>) -> Result<Vec<(String, Resourc
 
 /// Like [`parse_files`], and also refuses what the workspace would refuse later: sets over the
 /// provider's limits (the schema's `max_items`) and `@@` that is not a well-formed `@@name@@`
-/// secret placeholder. These are reported at the key of the attribute that holds them. What
-/// `gitsync validate` checks, and what a plan should check before it sends anything.
+/// secret placeholder. These are reported at the key of the attribute that holds them. It also
+/// refuses a comment, at the first one: the files Git Sync writes hold none, and every rewrite
+/// (apply's, a sync's, `fmt`'s) would drop it. What `gitsync validate` checks, and what a plan
+/// checks before it sends anything.
 pub fn validate_files(
     files: Vec<(String, Vec<u8>)>,
 ) -> Result<Vec<(String, Resource)>, TreeErrors> {
@@ -88,6 +90,11 @@ fn read(
         }
         if validate {
             check_values(&path, source, &located, &mut errors);
+            // The one rule `fmt` holds too (`super::canonicalize`): what a rewrite would drop
+            // without a word is refused, at its place, before anything is planned.
+            if let Some(offset) = located.comment {
+                errors.push(at(&path, source, offset, Problem::Comment));
+            }
         }
         if let Ok(name) = located.resource.terraform_name() {
             let address = format!("{}.{name}", located.resource.ty);
@@ -176,6 +183,48 @@ fn nearest_key(keys: &[(String, usize)], path: &str) -> Option<usize> {
         let cut = path.rfind(['.', '['])?;
         path = &path[..cut];
     }
+}
+
+/// Whether the bytes of the file at `path` hold anything other than `resource` (as its import id
+/// names it): another resource, a resource not created yet (a file without an import block),
+/// or something that does not parse. A rewrite must never overwrite such a file: the resource
+/// in it would be lost, and later planned as a destroy. The file a change was planned from is
+/// its own to rewrite; this answers for any other file at the path a rewrite writes.
+pub fn holds_another_resource(path: &str, existing: &[u8], resource: &Resource) -> bool {
+    let Ok(text) = std::str::from_utf8(existing) else {
+        return true;
+    };
+    let Ok(found) = super::parse(text, path) else {
+        return true;
+    };
+    let identity = |r: &Resource| (r.new_name.is_none()).then(|| r.import_id().ok()).flatten();
+    found.ty != resource.ty || identity(&found).is_none() || identity(&found) != identity(resource)
+}
+
+/// Why a resource file at `path` (relative to the tree root) is not where Git Sync puts the
+/// resource it holds, or `None`. A file of a resource not created yet may have any name (apply
+/// names it once it exists); a file Git Sync named for a label gitsync names apart is Git
+/// Sync's, and not misnamed either. A misnamed file is read all the same, but the rewrite after
+/// an apply, or the next sync, moves its resource to its own file, and two misnamed files can
+/// hold each other's names.
+pub fn misnamed(path: &str, resource: &Resource) -> Option<String> {
+    if resource.new_name.is_some() {
+        return None;
+    }
+    let expected = resource.path().ok()?;
+    let git_sync = resource.git_sync_terraform_name().map(|name| {
+        let stem = name.strip_prefix("id-").unwrap_or(&name).to_owned();
+        format!("{}/{stem}.tf", resource.kind().directory)
+    });
+    let named = |wanted: &str| path == wanted || path.ends_with(&format!("/{wanted}"));
+    if named(&expected) || git_sync.as_deref().is_some_and(named) {
+        return None;
+    }
+    Some(format!(
+        "holds `{}.{}`, whose file is {expected}: a rewrite (after an apply, or by a sync) moves it there, over whatever that file holds; rename the file",
+        resource.ty,
+        resource.terraform_name().unwrap_or_default(),
+    ))
 }
 
 #[cfg(test)]
@@ -280,5 +329,67 @@ mod tests {
                 .contains("`description` holds `@@b`, which is not a secret placeholder"),
             "{errors}"
         );
+    }
+
+    #[test]
+    fn a_file_holds_another_resource_unless_it_holds_this_one() {
+        let env_dev = parse_files(vec![file("labels/env_dev.tf", LABEL)])
+            .unwrap_or_else(|e| panic!("{e}"))
+            .remove(0)
+            .1;
+        let other = LABEL.replace("dev", "prod");
+        let new_label =
+            "resource \"segment_label\" \"mine\" {\n  key   = \"env\"\n  value = \"dev\"\n}\n";
+        let cases: [(&[u8], bool); 6] = [
+            (LABEL.as_bytes(), false),
+            (other.as_bytes(), true),
+            // A person's file of a label not created yet: theirs, not this one's.
+            (new_label.as_bytes(), true),
+            (b"not hcl {", true),
+            (b"\xff", true),
+            (b"", true),
+        ];
+        for (bytes, another) in cases {
+            assert_eq!(
+                holds_another_resource("labels/env_dev.tf", bytes, &env_dev),
+                another,
+                "{}",
+                String::from_utf8_lossy(bytes)
+            );
+        }
+    }
+
+    #[test]
+    fn a_file_is_misnamed_when_git_sync_would_name_it_otherwise() {
+        let resource = |text: &str| {
+            parse_files(vec![file("labels/x.tf", text)])
+                .unwrap_or_else(|e| panic!("{e}"))
+                .remove(0)
+                .1
+        };
+        let env_dev = resource(LABEL);
+        assert_eq!(misnamed("labels/env_dev.tf", &env_dev), None);
+        assert_eq!(misnamed("tree/labels/env_dev.tf", &env_dev), None);
+        let wrong = misnamed("labels/env_prod.tf", &env_dev);
+        assert!(
+            wrong.as_deref().is_some_and(|w| w
+                .starts_with("holds `segment_label.id-env_dev`, whose file is labels/env_dev.tf")),
+            "{wrong:?}"
+        );
+        // A label Git Sync names ambiguously: its Git Sync file and gitsync's are both right.
+        let ambiguous = LABEL
+            .replace("id-env_dev", "id-cost_center_eu")
+            .replace("env:dev", "cost:center_eu")
+            .replace("\"env\"", "\"cost\"")
+            .replace("\"dev\"", "\"center_eu\"");
+        let cost = resource(&ambiguous);
+        assert_eq!(misnamed("labels/cost_center_eu.tf", &cost), None);
+        assert_eq!(misnamed("labels/cost__center_5feu.tf", &cost), None);
+        assert!(misnamed("labels/cost_center_e.tf", &cost).is_some());
+        // A new file may have any name.
+        let new_label = resource(
+            "resource \"segment_label\" \"mine\" {\n  key   = \"env\"\n  value = \"dev\"\n}\n",
+        );
+        assert_eq!(misnamed("labels/anything.tf", &new_label), None);
     }
 }
