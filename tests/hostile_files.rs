@@ -188,6 +188,7 @@ async fn files_that_look_like_resource_files_but_are_not_read_are_named() {
         "\u{0455}ources/new.tf",
         "sources/team-a/new.tf",
         "sources/new.TF",
+        "sources/.new.tf",
         "Destinations/sub/deep.tf",
     ];
     for path in unread {
@@ -415,4 +416,39 @@ async fn a_rewrite_never_overwrites_a_file_that_holds_another_resource() {
     );
     assert_eq!(trial.read("labels/team_growth.tf"), dev);
     assert!(trial.snapshot().await.contains_key("labels/team_growth.tf"));
+}
+
+/// Labels whose Git Sync names are no file or Terraform name (a key beginning with `.` made a
+/// hidden file, a value with `/` a path, a space an invalid name): the create was sent, then
+/// the rewrite failed and every rerun said "the plan is damaged". Each now gets a name that is
+/// both, and the tree plans no changes afterwards.
+#[tokio::test(flavor = "multi_thread")]
+async fn labels_whose_git_sync_names_are_no_file_names_are_created_and_written() {
+    let trial = Trial::new("").await;
+    let labels = [
+        (".hidden", "x", "labels/_2ehidden__x.tf"),
+        ("team", "a/b", "labels/team__a_2fb.tf"),
+        ("test 2", "x", "labels/test_202__x.tf"),
+    ];
+    for (i, (key, value, _)) in labels.iter().enumerate() {
+        trial.write(
+            format!("labels/new{i}.tf"),
+            new_label(&format!("new{i}"), key, value).as_bytes(),
+        );
+    }
+    let ran = trial.apply(".");
+    assert_eq!(ran.code, Some(0), "{ran:?}");
+    for (key, value, path) in labels {
+        let text = trial.read(path);
+        assert!(
+            text.contains(&format!("id = \"{key}:{value}\"")),
+            "{path}: {text}"
+        );
+    }
+    let again = trial.plan(".");
+    assert_eq!(again.code, Some(0), "{again:?}");
+    assert!(again.stdout.contains("\"changes\": []"), "{}", again.stdout);
+    let validate = trial.run(&["validate", "."], false);
+    assert_eq!(validate.code, Some(0), "{validate:?}");
+    assert!(!validate.stderr.contains("warning"), "{validate:?}");
 }

@@ -12,10 +12,11 @@
 //!
 //! What is read and what is not is one rule for every command ([`file_role`], whatever the
 //! tree comes from): a tree with no resource directory at all is an error (a wrong path must not
-//! plan "no changes" forever), a resource file whose name is not UTF-8 is an error (it could be
-//! neither named in a plan nor written back), and a file that looks like a resource file but is
-//! not read (`Sources/x.tf`, `sources/team/x.tf`, `sources/x.TF`) is a warning naming it. This
-//! module never decides what a file's content means.
+//! plan "no changes" forever), a resource file whose name is not UTF-8 or holds a backslash or
+//! a control character is an error (it could be neither named in a plan nor written back), and
+//! a file that looks like a resource file but is not read (`Sources/x.tf`, `sources/team/x.tf`,
+//! `sources/x.TF`, a hidden `sources/.x.tf`) is a warning naming it. This module never decides
+//! what a file's content means.
 
 use std::path::{Path, PathBuf};
 
@@ -219,6 +220,11 @@ pub fn scan_dir(dir: &Path) -> Result<Scanned, TreeReadError> {
 /// the plan would create it again on every apply, and never write or remove the real one).
 pub const NOT_UTF8_NAME: &str = "the file name is not UTF-8, so a plan can neither name the file nor write it back: rename it (resource files are named in UTF-8)";
 
+/// Why a resource file whose name holds a backslash or a control character is refused: a plan
+/// names it, and apply's rewrite writes and removes it, by a name that must mean one file on
+/// every system.
+pub const UNWRITABLE_NAME: &str = "the file name holds a backslash or a control character, which a plan cannot name or write back on every system: rename it";
+
 /// What the tree's reader does with a file, by its path in the tree (`/`-separated bytes, as a
 /// directory or a Git tree names it). The one rule for every source of a tree.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -247,7 +253,20 @@ pub fn file_role(path: &[u8]) -> FileRole {
         .map(|t| t.kind().directory)
         .find(|d| d.as_bytes() == *first);
     match (resource_directory, parts.len()) {
+        // Editors and tools leave hidden files (Emacs' `.#x.tf` lock links); Git Sync writes
+        // none, and a rewrite would not write one back.
+        (Some(directory), 2) if name.starts_with(b".") && looks_like_a_resource_file(name) => {
+            FileRole::Skipped(Diagnostic::warning(
+                shown,
+                format!(
+                    "not read: a hidden file (its name begins with `.`); if it is a resource file, rename it without the `.`, in `{directory}/`"
+                ),
+            ))
+        }
         (Some(_), 2) if name.ends_with(b".tf") => match std::str::from_utf8(path) {
+            Ok(_) if name.iter().any(|b| *b == b'\\' || b.is_ascii_control()) => {
+                FileRole::Refused(Diagnostic::error(shown, UNWRITABLE_NAME))
+            }
             Ok(text) => FileRole::Read(text.to_owned()),
             Err(_) => FileRole::Refused(Diagnostic::error(shown, NOT_UTF8_NAME)),
         },
@@ -348,11 +367,18 @@ fn latin_lookalike(c: char) -> char {
     }
 }
 
-/// A path as text, each byte that is not UTF-8 as `\xNN` (a lossy `?` would name another file).
+/// A path as text, each byte that is not UTF-8 as `\xNN` (a lossy `?` would name another file),
+/// and each control character as `\u{NN}` (a tab or a line break would hide in a message).
 pub fn escaped(path: &[u8]) -> String {
     let mut out = String::with_capacity(path.len());
     for chunk in path.utf8_chunks() {
-        out.push_str(chunk.valid());
+        for c in chunk.valid().chars() {
+            if c.is_control() {
+                out.extend(c.escape_unicode());
+            } else {
+                out.push(c);
+            }
+        }
         for b in chunk.invalid() {
             out.push_str(&format!("\\x{b:02x}"));
         }
@@ -747,9 +773,12 @@ mod tests {
             FileRole::Skipped(d) => format!("skipped {}", d.file),
             FileRole::Ignored => "ignored".into(),
         };
-        let cases: [(&[u8], &str); 16] = [
+        let cases: [(&[u8], &str); 19] = [
             (b"sources/a.tf", "read sources/a.tf"),
-            (b"labels/.hidden.tf", "read labels/.hidden.tf"),
+            (b"labels/.hidden.tf", "skipped labels/.hidden.tf"),
+            (b"labels/.#x.tf", "skipped labels/.#x.tf"),
+            (b"sources/a\\b.tf", "refused sources/a\\b.tf"),
+            (b"sources/a\tb.tf", "refused sources/a\\u{9}b.tf"),
             (b"sources/caf\xe9.tf", "refused sources/caf\\xe9.tf"),
             (b"sources/a.TF", "skipped sources/a.TF"),
             (b"sources/a.tf.json", "skipped sources/a.tf.json"),
