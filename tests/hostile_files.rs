@@ -381,12 +381,14 @@ async fn labels_git_sync_would_name_alike_get_files_of_their_own() {
     assert_eq!(trial.run(&["validate", "."], false).code, Some(0));
 }
 
-/// Defect 7, misnamed files: a file named as another resource's file was overwritten by the
-/// rewrite after an apply. validate warns of the misnamed file; apply creates the resource but
-/// leaves that file as it was, and says why.
+/// Defect 7, misnamed and swapped files: a file named as another resource's file was
+/// overwritten by the rewrite after an apply, and the lost resource later planned as a destroy.
+/// validate warns of the misnamed file; plan and apply refuse, before anything is sent, a
+/// change whose rewrite would write over it, and name both files.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_rewrite_never_overwrites_a_file_that_holds_another_resource() {
     let trial = Trial::new("").await;
+    let before = trial.snapshot().await;
     // environment:dev's file, renamed to what team:growth's file will be called.
     let (dev_path, dev) = sample("labels");
     std::fs::rename(
@@ -407,15 +409,43 @@ async fn a_rewrite_never_overwrites_a_file_that_holds_another_resource() {
         "labels/new.tf",
         new_label("mine", "team", "growth").as_bytes(),
     );
-    let ran = trial.apply(".");
-    assert_eq!(ran.code, Some(1), "{ran:?}");
-    assert!(
-        ran.stderr.contains("labels/team_growth.tf")
-            && ran.stderr.contains("holds another resource"),
-        "{ran:?}"
-    );
+    let refusal = "labels/new.tf: `segment_label.mine` is written back to labels/team_growth.tf after an apply, but labels/team_growth.tf holds `segment_label.id-environment_dev`, which would be lost";
+    for ran in [trial.plan("."), trial.apply(".")] {
+        assert_eq!(ran.code, Some(1), "{ran:?}");
+        assert!(ran.stderr.contains(refusal), "{ran:?}");
+    }
     assert_eq!(trial.read("labels/team_growth.tf"), dev);
-    assert!(trial.snapshot().await.contains_key("labels/team_growth.tf"));
+    assert_eq!(trial.snapshot().await, before);
+
+    // Two destinations' files swapped, and one of them edited.
+    std::fs::remove_file(trial.tree().join("labels/new.tf")).unwrap_or_else(|e| panic!("{e}"));
+    let destinations: Vec<(String, String)> = common::tf_files(&fixture_dir("v2025"))
+        .into_iter()
+        .filter(|(p, _)| p.starts_with("destinations/"))
+        .take(2)
+        .collect();
+    let [(a, a_text), (b, b_text)] = &destinations[..] else {
+        panic!("fewer than two destinations")
+    };
+    let mut flipped = a_text.replacen("enabled = true", "enabled = false", 1);
+    if &flipped == a_text {
+        flipped = a_text.replacen("enabled = false", "enabled = true", 1);
+    }
+    assert_ne!(&flipped, a_text, "no `enabled =` in {a}");
+    trial.write(b, flipped.as_bytes());
+    trial.write(a, b_text.as_bytes());
+    for ran in [trial.plan("."), trial.apply(".")] {
+        assert_eq!(ran.code, Some(1), "{ran:?}");
+        assert!(
+            ran.stderr.contains(&format!("{b}: "))
+                && ran.stderr.contains(&format!(
+                    "is written back to {a} after an apply, but {a} holds"
+                )),
+            "{ran:?}"
+        );
+    }
+    assert_eq!(trial.read(a), *b_text);
+    assert_eq!(trial.snapshot().await, before);
 }
 
 /// Labels whose Git Sync names are no file or Terraform name (a key beginning with `.` made a

@@ -201,6 +201,37 @@ pub fn holds_another_resource(path: &str, existing: &[u8], resource: &Resource) 
     found.ty != resource.ty || identity(&found).is_none() || identity(&found) != identity(resource)
 }
 
+/// Why the rewrite after an apply would write over another resource's file: `resource`, read
+/// from the file at `path`, is written to the file Git Sync names it by, and that is another
+/// file of the tree (`file_at` gives a path's bytes) holding something else. `None` when the
+/// rewrite writes `path` itself, a new file, or the resource's own; and when its file is not
+/// known before it exists (a create of a type named by the id Segment gives it). For a plan to
+/// refuse before anything is sent; [`holds_another_resource`] is the rewrite's own last check.
+pub fn overwrites_another<'f>(
+    path: &str,
+    resource: &Resource,
+    file_at: impl Fn(&str) -> Option<&'f [u8]>,
+) -> Option<String> {
+    let target = resource.path().ok()?;
+    if target == path || path.ends_with(&format!("/{target}")) {
+        return None;
+    }
+    let existing = file_at(&target)?;
+    if !holds_another_resource(&target, existing, resource) {
+        return None;
+    }
+    let held = std::str::from_utf8(existing)
+        .ok()
+        .and_then(|text| super::parse(text, &target).ok())
+        .and_then(|r| Some(format!("`{}.{}`", r.ty, r.terraform_name().ok()?)))
+        .unwrap_or_else(|| "another file's content".to_owned());
+    Some(format!(
+        "{path}: `{}.{}` is written back to {target} after an apply, but {target} holds {held}, which would be lost: rename the file that is not named after its resource",
+        resource.ty,
+        resource.terraform_name().unwrap_or_default(),
+    ))
+}
+
 /// Why a resource file at `path` (relative to the tree root) is not where Git Sync puts the
 /// resource it holds, or `None`. A file of a resource not created yet may have any name (apply
 /// names it once it exists); a file Git Sync named for a label gitsync names apart is Git
@@ -357,6 +388,45 @@ mod tests {
                 String::from_utf8_lossy(bytes)
             );
         }
+    }
+
+    #[test]
+    fn a_plan_sees_a_rewrite_that_would_write_over_another_resource() {
+        let dev_prod = LABEL.replace("dev", "prod");
+        let files: HashMap<&str, &[u8]> = [
+            // env:dev, in the file env:prod's rewrite writes.
+            ("labels/env_prod.tf", LABEL.as_bytes()),
+            ("labels/mine.tf", dev_prod.as_bytes()),
+        ]
+        .into();
+        let at = |p: &str| files.get(p).copied();
+        let parsed = |path: &str| {
+            parse_files(vec![file(
+                path,
+                std::str::from_utf8(files[path]).unwrap_or(""),
+            )])
+            .unwrap_or_else(|e| panic!("{e}"))
+            .remove(0)
+            .1
+        };
+        let prod = parsed("labels/mine.tf");
+        let found = overwrites_another("labels/mine.tf", &prod, at);
+        assert_eq!(
+            found.as_deref(),
+            Some(
+                "labels/mine.tf: `segment_label.id-env_prod` is written back to labels/env_prod.tf after an apply, but labels/env_prod.tf holds `segment_label.id-env_dev`, which would be lost: rename the file that is not named after its resource"
+            )
+        );
+        // Its own file, a free one, or one holding itself: nothing to say.
+        assert_eq!(overwrites_another("labels/env_prod.tf", &prod, at), None);
+        let dev = parsed("labels/env_prod.tf");
+        assert_eq!(overwrites_another("labels/env_prod.tf", &dev, at), None);
+        assert_eq!(overwrites_another("labels/mine.tf", &prod, |_| None), None);
+        let same: &[u8] = dev_prod.as_bytes();
+        assert_eq!(
+            overwrites_another("labels/mine.tf", &prod, |_| Some(same)),
+            None
+        );
     }
 
     #[test]
