@@ -477,8 +477,26 @@ fn tree_inside(dir: &Path) -> Option<String> {
 
 /// The same files as [`read_dir_files`] finds, as they are in revision `rev` (anything git
 /// names a commit or tree by: `HEAD~1`, `origin/main`, an id) of the repository holding `dir`,
-/// at the place `dir` has in the repository's work tree.
+/// at the place `dir` has in the repository's work tree. A revision with no resource directory
+/// is a tree with no resources (the base of a change that adds the first), not an error.
 pub fn read_rev_files(dir: &Path, rev: &str) -> Result<Files, TreeReadError> {
+    scan_rev_tree(dir, rev)?.0.into_files()
+}
+
+/// What [`scan_dir`] says of a directory, of the tree at revision `rev`: the tree a change is
+/// planned from, so one with no resource directory is an error, as on disk.
+pub fn scan_rev(dir: &Path, rev: &str) -> Result<Scanned, TreeReadError> {
+    match scan_rev_tree(dir, rev)? {
+        (_, 0) => Err(TreeReadError::NoResourceDirectories {
+            path: dir.to_path_buf(),
+            inside: None,
+        }),
+        (scanned, _) => Ok(scanned),
+    }
+}
+
+/// The files at `rev`, with their diagnostics, and how many resource directories it has.
+fn scan_rev_tree(dir: &Path, rev: &str) -> Result<(Scanned, usize), TreeReadError> {
     let repo = gix::discover(dir).map_err(|e| TreeReadError::NoRepository {
         path: dir.to_path_buf(),
         message: e.to_string(),
@@ -523,7 +541,8 @@ pub fn read_rev_files(dir: &Path, rev: &str) -> Result<Files, TreeReadError> {
         }
     };
     let mut files = Vec::new();
-    let mut refused = Vec::new();
+    let mut diagnostics = Vec::new();
+    let mut directories = 0;
     for ty in ResourceType::ALL {
         let directory = ty.kind().directory;
         let Some(entry) = tree
@@ -532,6 +551,7 @@ pub fn read_rev_files(dir: &Path, rev: &str) -> Result<Files, TreeReadError> {
         else {
             continue;
         };
+        directories += 1;
         let mode = entry.mode();
         if mode.is_link() {
             return Err(TreeReadError::Symlink {
@@ -555,11 +575,11 @@ pub fn read_rev_files(dir: &Path, rev: &str) -> Result<Files, TreeReadError> {
             named.extend_from_slice(e.filename);
             let path = match file_role(&named) {
                 FileRole::Read(path) => path,
-                FileRole::Refused(d) => {
-                    refused.push(d);
+                FileRole::Refused(d) | FileRole::Skipped(d) => {
+                    diagnostics.push(d);
                     continue;
                 }
-                FileRole::Skipped(_) | FileRole::Ignored => continue,
+                FileRole::Ignored => continue,
             };
             if e.mode.is_link() {
                 return Err(TreeReadError::Symlink { path: shown(&path) });
@@ -573,11 +593,78 @@ pub fn read_rev_files(dir: &Path, rev: &str) -> Result<Files, TreeReadError> {
             files.push((path, blob.data.clone()));
         }
     }
-    if !refused.is_empty() {
-        return Err(TreeReadError::Files(refused));
-    }
     files.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(files)
+    diagnostics.extend(unread_in_tree(&repo, &tree));
+    diagnostics.sort();
+    Ok((Scanned { files, diagnostics }, directories))
+}
+
+/// [`unread_files`] for a Git tree: the files under its resource directories' subdirectories
+/// and under directories named like a resource directory, each as a warning.
+fn unread_in_tree(repo: &gix::Repository, tree: &gix::Tree<'_>) -> Vec<Diagnostic> {
+    let Ok(root) = tree.decode() else {
+        return Vec::new();
+    };
+    let subtree = |oid: &gix::oid| repo.find_object(oid).ok().map(|o| o.into_tree());
+    let mut paths = Vec::new();
+    for e in root.entries.iter().filter(|e| e.mode.is_tree()) {
+        let Ok(name) = std::str::from_utf8(e.filename) else {
+            continue;
+        };
+        let Some(tree) = subtree(e.oid) else {
+            continue;
+        };
+        if ResourceType::ALL.iter().any(|t| t.kind().directory == name) {
+            // Its own files are the reader's to name; its subdirectories are not read.
+            let Ok(entries) = tree.decode() else {
+                continue;
+            };
+            for sub in entries.entries.iter().filter(|s| s.mode.is_tree()) {
+                if let Some(inner) = subtree(sub.oid) {
+                    let mut prefix = e.filename.to_vec();
+                    prefix.push(b'/');
+                    prefix.extend_from_slice(sub.filename);
+                    blob_paths(repo, &inner, prefix, &mut paths, 0);
+                }
+            }
+        } else if !name.starts_with('.') && lookalike_directory(name).is_some() {
+            blob_paths(repo, &tree, e.filename.to_vec(), &mut paths, 0);
+        }
+    }
+    paths
+        .iter()
+        .filter_map(|path| match file_role(path) {
+            FileRole::Skipped(d) => Some(d),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The paths of the files under `tree`, each `prefix/...`; links and submodules count as files.
+/// Bounded in depth, as a tree from a pull request could nest without end.
+fn blob_paths(
+    repo: &gix::Repository,
+    tree: &gix::Tree<'_>,
+    prefix: Vec<u8>,
+    out: &mut Vec<Vec<u8>>,
+    depth: usize,
+) {
+    const MAX_DEPTH: usize = 32;
+    let Ok(decoded) = tree.decode() else {
+        return;
+    };
+    for e in &decoded.entries {
+        let mut path = prefix.clone();
+        path.push(b'/');
+        path.extend_from_slice(e.filename);
+        if !e.mode.is_tree() {
+            out.push(path);
+        } else if depth < MAX_DEPTH
+            && let Ok(object) = repo.find_object(e.oid)
+        {
+            blob_paths(repo, &object.into_tree(), path, out, depth + 1);
+        }
+    }
 }
 
 /// Where `dir` is inside the repository's work tree, `/`-separated (`""` at its root).
@@ -889,5 +976,64 @@ mod tests {
             .map(|_| ())
             .map_err(|e| e.to_string());
         assert_eq!(err, Err(format!("labels/caf\\xe9.tf: {NOT_UTF8_NAME}")));
+    }
+
+    #[test]
+    fn a_revision_names_what_it_does_not_read_and_is_no_tree_without_resource_directories() {
+        let dir = tempdir();
+        let repo = gix::init_bare(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        let blob = repo
+            .write_blob(LABEL.as_bytes())
+            .unwrap_or_else(|e| panic!("{e}"))
+            .detach();
+        let tree_of = |paths: &[&str]| {
+            let mut editor = repo
+                .edit_tree(gix::ObjectId::empty_tree(repo.object_hash()))
+                .unwrap_or_else(|e| panic!("{e}"));
+            for path in paths {
+                editor
+                    .upsert(*path, gix::objs::tree::EntryKind::Blob, blob)
+                    .unwrap_or_else(|e| panic!("{e}"));
+            }
+            editor
+                .write()
+                .unwrap_or_else(|e| panic!("{e}"))
+                .detach()
+                .to_string()
+        };
+        let rev = tree_of(&[
+            "labels/env_dev.tf",
+            "labels/x.TF",
+            "labels/team/deep/x.tf",
+            "Labels/x.tf",
+            "ѕources/x.tf",
+            "docs/x.tf",
+            "README.md",
+        ]);
+        let scanned = scan_rev(dir.path(), &rev).unwrap_or_else(|e| panic!("{e}"));
+        let files: Vec<&str> = scanned.files.iter().map(|(p, _)| p.as_str()).collect();
+        assert_eq!(files, ["labels/env_dev.tf"]);
+        let warned: Vec<&str> = scanned
+            .diagnostics
+            .iter()
+            .map(|d| d.file.as_str())
+            .collect();
+        assert_eq!(
+            warned,
+            [
+                "Labels/x.tf",
+                "labels/team/deep/x.tf",
+                "labels/x.TF",
+                "ѕources/x.tf"
+            ]
+        );
+        // No resource directory: no tree to plan, though a base may be empty.
+        let rev = tree_of(&["README.md", "docs/x.tf"]);
+        let err = scan_rev(dir.path(), &rev).map(|_| ());
+        assert!(
+            matches!(err, Err(TreeReadError::NoResourceDirectories { .. })),
+            "{err:?}"
+        );
+        assert_eq!(read_rev_files(dir.path(), &rev).ok(), Some(Vec::new()));
     }
 }
