@@ -5,7 +5,9 @@
 //! over their paths and bytes; this module never touches the filesystem or Git. Beyond what
 //! [`super::parse`] checks in each file, it checks what only the path tells: that a resource sits
 //! in its type's directory (`sources/` holds `segment_source` resources and nothing else), and
-//! what only the whole tree tells: that no two files define the same resource.
+//! what only the whole tree tells: that no two files define the same resource, and that no
+//! rewrite of a resource's file would write over another's ([`overwrites_another`],
+//! [`holds_another_resource`], [`misnamed`]).
 
 use std::collections::HashMap;
 
