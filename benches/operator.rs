@@ -27,12 +27,16 @@
 //! Run: `cargo bench --bench operator` (needs `scripts/install-test-tools.sh`: kube-apiserver,
 //! etcd, kubectl, git). About 5 minutes on 2 cores.
 
+#[allow(dead_code)]
+#[path = "../tests/util/cluster.rs"]
+mod cluster;
 mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use cluster::TestCluster;
 use gitsync::model::{ResourceType, Value, synthetic};
 use gitsync::workspace::embedded::{self, ServerConfig, Store};
 use gitsync::workspace::{Client, ClientConfig, Workspace};
@@ -104,8 +108,8 @@ fn run(root: &Path, log: &Path) -> Result<()> {
 
     // The cluster and the CRDs.
     let started = Instant::now();
-    let cluster = Cluster::start(&root.join("cluster"))?;
-    cluster.install_crds()?;
+    let cluster = TestCluster::start();
+    cluster.install_crds();
     println!(
         "\ncluster up, CRDs established: {:.1} s",
         started.elapsed().as_secs_f64()
@@ -138,24 +142,16 @@ fn run(root: &Path, log: &Path) -> Result<()> {
     std::fs::create_dir_all(&repos)?;
     let mut remotes = Vec::new();
     for i in 0..GITSYNCS {
-        let path = repos.join(format!("{}.git", name(i)));
-        git(
-            &repos,
-            &[
-                "init",
-                "--bare",
-                "-q",
-                "-b",
-                "main",
-                &path.to_string_lossy(),
-            ],
-        )?;
+        let (path, _) = common::repository::bare_remote(&repos, &format!("{}.git", name(i)));
         remotes.push(path);
     }
-    cluster.apply(&format!(
-        "apiVersion: v1\nkind: Secret\nmetadata: {{name: workspace-token, namespace: default}}\n\
+    apply(
+        &cluster,
+        &format!(
+            "apiVersion: v1\nkind: Secret\nmetadata: {{name: workspace-token, namespace: default}}\n\
          stringData:\n  token: {TOKEN}\n"
-    ))?;
+        ),
+    )?;
 
     // 1. Idle.
     let operator = Operator::start(cluster.kubeconfig(), &root.join("state"), log)?;
@@ -174,11 +170,11 @@ fn run(root: &Path, log: &Path) -> Result<()> {
     // 2. 100 GitSyncs, full syncs.
     let cpu_before = operator.cpu()?;
     let applied = Instant::now();
-    cluster.apply(&gitsyncs_yaml(&ws_url, &remotes, SLOW_INTERVAL))?;
+    apply(&cluster, &gitsyncs_yaml(&ws_url, &remotes, SLOW_INTERVAL))?;
     let mut rss_max_sampled = 0;
     let mut last_report = Instant::now();
     let full_time = loop {
-        let (ready, problems) = cluster.readiness()?;
+        let (ready, problems) = readiness(&cluster)?;
         rss_max_sampled = rss_max_sampled.max(operator.memory()?.rss_kib);
         if ready == GITSYNCS {
             break applied.elapsed();
@@ -215,7 +211,7 @@ fn run(root: &Path, log: &Path) -> Result<()> {
     let steady = operator.memory()?;
 
     // 3. Quiet polls at a 5 s interval.
-    cluster.apply(&gitsyncs_yaml(&ws_url, &remotes, FAST_INTERVAL))?;
+    apply(&cluster, &gitsyncs_yaml(&ws_url, &remotes, FAST_INTERVAL))?;
     std::thread::sleep(SETTLE);
     let before = Sample::take(&operator, &rt)?;
     let window_started = Instant::now();
@@ -284,7 +280,7 @@ fn run(root: &Path, log: &Path) -> Result<()> {
             return Err(format!("{}: {got:?}, expected {expected:?}", remote.display()).into());
         }
     }
-    let (ready, problems) = cluster.readiness()?;
+    let (ready, problems) = readiness(&cluster)?;
     if ready != GITSYNCS {
         return Err(format!("not Ready at the end:\n{}", problems.join("\n")).into());
     }
@@ -295,7 +291,7 @@ fn run(root: &Path, log: &Path) -> Result<()> {
             .filter(|l| l.starts_with("gitsync_last_successful_sync_timestamp_seconds{"))
             .count()
     };
-    cluster.kubectl(&["delete", "gitsyncs", "--all", "-n", "default"], None)?;
+    cluster.kubectl_ok(&["delete", "gitsyncs", "--all", "-n", "default"]);
     let before = Sample::take(&operator, &rt)?;
     std::thread::sleep(SETTLE);
     let after = Sample::take(&operator, &rt)?;
@@ -450,142 +446,37 @@ fn gitsyncs_yaml(ws_url: &str, remotes: &[PathBuf], interval: &str) -> String {
         .collect()
 }
 
-/// A test cluster from `scripts/test-cluster`, stopped when dropped (and by the script's
-/// watchdog if this process dies first).
-struct Cluster {
-    dir: PathBuf,
-    kubeconfig: PathBuf,
-}
-
-impl Cluster {
-    fn start(dir: &Path) -> Result<Cluster> {
-        let out = Command::new(script())
-            .arg("start")
-            .arg("--owner-pid")
-            .arg(std::process::id().to_string())
-            .arg(dir)
-            .output()?;
-        // From here on the guard stops whatever did start.
-        let mut cluster = Cluster {
-            dir: dir.to_owned(),
-            kubeconfig: PathBuf::new(),
-        };
-        if !out.status.success() {
-            return Err(format!(
-                "scripts/test-cluster start: {}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            )
-            .into());
-        }
-        let env = std::fs::read_to_string(dir.join("env"))?;
-        cluster.kubeconfig = env
-            .lines()
-            .find_map(|l| l.strip_prefix("KUBECONFIG="))
-            .map(PathBuf::from)
-            .ok_or("KUBECONFIG missing from the cluster's env file")?;
-        Ok(cluster)
-    }
-
-    fn kubeconfig(&self) -> &Path {
-        &self.kubeconfig
-    }
-
-    fn kubectl(&self, args: &[&str], stdin: Option<&str>) -> Result<String> {
-        let mut child = Command::new("kubectl")
-            .arg("--kubeconfig")
-            .arg(&self.kubeconfig)
-            .args(args)
-            .stdin(if stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()?;
-        if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
-            use std::io::Write as _;
-            pipe.write_all(text.as_bytes())?;
-        }
-        let out = child.wait_with_output()?;
-        if !out.status.success() {
-            return Err(
-                format!("kubectl {args:?}: {}", String::from_utf8_lossy(&out.stderr)).into(),
-            );
-        }
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    }
-
-    fn apply(&self, yaml: &str) -> Result<()> {
-        self.kubectl(&["apply", "-f", "-"], Some(yaml)).map(drop)
-    }
-
-    fn install_crds(&self) -> Result<()> {
-        let crds = Path::new(env!("CARGO_MANIFEST_DIR")).join("crds/gitsync.dev.yaml");
-        self.kubectl(&["apply", "-f", &crds.to_string_lossy()], None)?;
-        for crd in [
-            "gitsyncs.gitsync.dev",
-            "gitconnections.gitsync.dev",
-            "syncsecrets.gitsync.dev",
-        ] {
-            self.kubectl(
-                &[
-                    "wait",
-                    "--for=condition=Established",
-                    &format!("crd/{crd}"),
-                    "--timeout=30s",
-                ],
-                None,
-            )?;
-        }
-        Ok(())
-    }
-
-    /// How many GitSyncs are Ready=True, and a line for each of the others.
-    fn readiness(&self) -> Result<(usize, Vec<String>)> {
-        let text = self.kubectl(&["get", "gitsyncs", "-n", "default", "-o", "json"], None)?;
-        let list: serde_json::Value = serde_json::from_str(&text)?;
-        let mut ready = 0;
-        let mut others = Vec::new();
-        for item in list["items"].as_array().map(Vec::as_slice).unwrap_or(&[]) {
-            let condition = item["status"]["conditions"]
-                .as_array()
-                .and_then(|cs| cs.iter().find(|c| c["type"] == "Ready"));
-            match condition {
-                Some(c) if c["status"] == "True" => ready += 1,
-                Some(c) => others.push(format!(
-                    "  {}: Ready={} {}: {}",
-                    item["metadata"]["name"].as_str().unwrap_or("?"),
-                    c["status"].as_str().unwrap_or("?"),
-                    c["reason"].as_str().unwrap_or("?"),
-                    c["message"].as_str().unwrap_or("?")
-                )),
-                None => others.push(format!(
-                    "  {}: no Ready condition yet",
-                    item["metadata"]["name"].as_str().unwrap_or("?")
-                )),
-            }
-        }
-        Ok((ready, others))
+/// `kubectl apply -f -` with `yaml` on the test cluster; kubectl's words when it fails.
+fn apply(cluster: &TestCluster, yaml: &str) -> Result<()> {
+    match cluster.apply(yaml) {
+        (true, _) => Ok(()),
+        (false, said) => Err(format!("kubectl apply: {said}").into()),
     }
 }
 
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        match Command::new(script()).arg("stop").arg(&self.dir).output() {
-            Ok(out) if out.status.success() => {}
-            Ok(out) => eprintln!(
-                "scripts/test-cluster stop: {}",
-                String::from_utf8_lossy(&out.stderr)
-            ),
-            Err(e) => eprintln!("scripts/test-cluster stop: {e}"),
+/// How many GitSyncs are Ready=True, and a line for each of the others.
+fn readiness(cluster: &TestCluster) -> Result<(usize, Vec<String>)> {
+    let text = cluster.kubectl_ok(&["get", "gitsyncs", "-n", "default", "-o", "json"]);
+    let list: serde_json::Value = serde_json::from_str(&text)?;
+    let mut ready = 0;
+    let mut others = Vec::new();
+    for item in list["items"].as_array().map(Vec::as_slice).unwrap_or(&[]) {
+        match cluster::condition(item, "Ready") {
+            Some(c) if c["status"] == "True" => ready += 1,
+            Some(c) => others.push(format!(
+                "  {}: Ready={} {}: {}",
+                item["metadata"]["name"].as_str().unwrap_or("?"),
+                c["status"].as_str().unwrap_or("?"),
+                c["reason"].as_str().unwrap_or("?"),
+                c["message"].as_str().unwrap_or("?")
+            )),
+            None => others.push(format!(
+                "  {}: no Ready condition yet",
+                item["metadata"]["name"].as_str().unwrap_or("?")
+            )),
         }
     }
-}
-
-fn script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/test-cluster")
+    Ok((ready, others))
 }
 
 /// `gitsync operator` as a process, killed when dropped.

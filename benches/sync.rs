@@ -30,7 +30,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use gitsync::git::remote::{Auth, Remote};
+use common::repository::bare_remote;
 use gitsync::git::tree::{self, Author};
 use gitsync::model::{ResourceType, Value, synthetic};
 use gitsync::sync::export::{Quiet, Tree, render_workspace};
@@ -105,7 +105,7 @@ fn main() -> Result<()> {
     let mut last = None;
     for run in 1..=RUNS {
         let dir = tempfile::tempdir_in(root.path())?;
-        let (remote_path, remote) = bare_remote(dir.path(), "remote.git")?;
+        let (remote_path, remote) = bare_remote(dir.path(), "remote.git");
         let target = Target {
             cache: gix::init_bare(dir.path().join("cache.git"))?.into_sync(),
             remote,
@@ -469,7 +469,7 @@ fn noop_polls(
 /// The script: write the files, `git add -A`, `git commit`, `git push` to a new bare repository.
 /// Returns the time of each step and the tree pushed.
 fn baseline(dir: &Path, rendered: &Tree) -> Result<([Duration; 4], String)> {
-    let (remote_path, _) = bare_remote(dir, "remote.git")?;
+    let (remote_path, _) = bare_remote(dir, "remote.git");
     let work = dir.join("work");
     let started = Instant::now();
     git(dir, &["init", "-q", "-b", "main", &work.to_string_lossy()])?;
@@ -512,7 +512,7 @@ fn baseline(dir: &Path, rendered: &Tree) -> Result<([Duration; 4], String)> {
 /// object memory, the pack they are written as, push.
 fn git_breakdown(root: &Path, rendered: &Tree, types: &[ResourceType]) -> Result<String> {
     let dir = tempfile::tempdir_in(root)?;
-    let (_, remote) = bare_remote(dir.path(), "remote.git")?;
+    let (_, remote) = bare_remote(dir.path(), "remote.git");
     let mut cache = gix::init_bare(dir.path().join("cache.git"))?.with_object_memory();
     let started = Instant::now();
     let head = remote.fetch(&cache)?;
@@ -577,28 +577,6 @@ fn author() -> Author {
         name: "gitsync".into(),
         email: "gitsync@localhost".into(),
     }
-}
-
-/// A bare repository `<dir>/<name>` on branch `main`, made by `git`, and its file:// remote.
-fn bare_remote(dir: &Path, name: &str) -> Result<(PathBuf, Remote)> {
-    let path = dir.join(name);
-    git(
-        dir,
-        &[
-            "init",
-            "--bare",
-            "-q",
-            "-b",
-            "main",
-            &path.to_string_lossy(),
-        ],
-    )?;
-    let remote = Remote {
-        url: format!("file://{}", path.display()),
-        branch: "main".into(),
-        auth: Auth::None,
-    };
-    Ok((path, remote))
 }
 
 /// Every file under `dir` with its size and modification time: any Git work in a repository

@@ -1,13 +1,11 @@
 //! The audit trail under concurrent writers: a reader that remembers where it stands sees every
 //! change exactly once, in order.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use common::TestWorkspace;
+use crate::util::TestWorkspace;
 use gitsync::model::{Attributes, Resource, ResourceType, Value};
 use gitsync::workspace::embedded::store::AuditQuery;
 use gitsync::workspace::{AuditPoint, Workspace};

@@ -1,8 +1,7 @@
 //! Every incremental commit message in the real Git Sync histories
 //! (`tests/fixtures/gitsync-output/history-*.txt`) is what gitsync would write for that change.
 
-mod common;
-
+use crate::util;
 use gitsync::model::ResourceType;
 use gitsync::sync::messages::change_message;
 use gitsync::workspace::api::AuditChange;
@@ -11,7 +10,7 @@ use gitsync::workspace::api::AuditChange;
 fn gitsync_writes_the_messages_segment_wrote() {
     let mut checked = 0;
     for file in ["history-v2025.txt", "history-v2024.txt"] {
-        let path = common::fixtures_root().join("gitsync-output").join(file);
+        let path = util::fixtures_root().join("gitsync-output").join(file);
         let text =
             std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         for line in text
@@ -51,7 +50,6 @@ fn gitsync_writes_the_messages_segment_wrote() {
 /// actor.
 #[tokio::test(flavor = "multi_thread")]
 async fn every_change_of_every_type_is_committed_in_segments_words() {
-    use common::{TestWorkspace, bare_remote, git, sync_target};
     use gitsync::model::{Resource, Value};
     use gitsync::sync::full::full_sync;
     use gitsync::sync::incremental::incremental_sync;
@@ -59,6 +57,7 @@ async fn every_change_of_every_type_is_committed_in_segments_words() {
     use gitsync::workspace::Workspace;
     use gitsync::workspace::embedded::{ServerConfig, seed};
     use gitsync::workspace::now_rfc3339;
+    use util::{TestWorkspace, bare_remote, git, sync_target};
 
     let ws = TestWorkspace::start_with(ServerConfig {
         token: Some("t".into()),
@@ -66,7 +65,7 @@ async fn every_change_of_every_type_is_committed_in_segments_words() {
         ..Default::default()
     })
     .await;
-    let tree = read_tree(&common::fixture_dir("v2025")).unwrap_or_else(|e| panic!("{e}"));
+    let tree = read_tree(&util::fixture_dir("v2025")).unwrap_or_else(|e| panic!("{e}"));
     seed(&ws.store, &tree).unwrap_or_else(|e| panic!("{e}"));
     let client = ws.client("t");
     let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));

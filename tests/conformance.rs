@@ -3,11 +3,10 @@
 //! operations whose responses v73 did not change (see `segment-api-v73.md` §6), and against the
 //! v73 facts where it did (201 on some creates, alpha endpoints absent from v32).
 
-mod common;
-
 use std::collections::BTreeMap;
 
-use common::{TestWorkspace, fixture_dir, fixtures_root};
+use crate::util;
+use crate::util::{TestWorkspace, fixture_dir, fixtures_root};
 use serde_json::{Value as Json, json};
 
 const TOKEN: &str = "conf";
@@ -431,7 +430,7 @@ async fn recording_workspace() -> (
             }
         },
     ));
-    let url = common::serve(app).await;
+    let url = util::serve(app).await;
     (url, store, log, dir)
 }
 
@@ -895,4 +894,141 @@ async fn every_write_request_body_validates_against_the_published_schema() {
         .collect();
     assert_eq!(unlisted, expected);
     assert!(validated.len() >= 40, "{validated:#?}");
+}
+
+/// Defect 5: a change of `enabled` or `name` sent the destination's `settings` whole, with the
+/// masked secret the API served, for the API to take as the new secret. A file that holds the
+/// mask (as every export writes it) and turns the destination off is planned and applied with
+/// no placeholder, and the PATCH carries what changed and nothing else; a warehouse, whose
+/// update the API requires `settings` on, still sends them.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_toggle_sends_what_changed_and_no_masked_settings() {
+    use gitsync::model::{ResourceType, Value};
+    use gitsync::sync::apply::{ApplyOptions, Journal, Quiet, apply, plan_fingerprint};
+    use gitsync::sync::plan::{PlanInput, plan};
+    use gitsync::workspace::api::MASK_BULLETS;
+    let (url, store, log, dir) = recording_workspace().await;
+    let mut files = gitsync::sync::tree::read_dir_files(&fixture_dir("v2025"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let tree = gitsync::hcl::tree::parse_files(files.clone()).unwrap_or_else(|e| panic!("{e}"));
+    gitsync::workspace::embedded::seed(&store, &tree).unwrap_or_else(|e| panic!("{e}"));
+    let client = gitsync::workspace::Client::new(gitsync::workspace::ClientConfig::new(
+        url,
+        TOKEN,
+        "the test token",
+    ))
+    .unwrap_or_else(|e| panic!("{e}"));
+
+    // The files as an export writes them: secrets masked.
+    let mut toggled = Vec::new();
+    for (path, bytes) in &mut files {
+        let text = String::from_utf8_lossy(bytes).into_owned();
+        let Ok(mut r) = gitsync::hcl::parse(&text, path) else {
+            continue;
+        };
+        let wanted = match r.ty {
+            ResourceType::Destination => text.contains(MASK_BULLETS) && toggled.is_empty(),
+            ResourceType::Warehouse => !toggled.iter().any(|(t, _)| *t == ResourceType::Warehouse),
+            _ => false,
+        };
+        if !wanted {
+            continue;
+        }
+        if let Some(Value::Json(settings)) = r.attributes.get_mut("settings") {
+            gitsync::workspace::api::mask_secrets(settings);
+        }
+        let Value::Bool(on) = r.get("enabled").clone() else {
+            panic!("{path}: no enabled")
+        };
+        r.attributes.insert("enabled".into(), Value::Bool(!on));
+        *bytes = gitsync::hcl::render(&r)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .into_bytes();
+        toggled.push((r.ty, r.id.clone().unwrap_or_default()));
+    }
+    assert_eq!(toggled.len(), 2, "{toggled:?}");
+
+    let made = plan(
+        &client,
+        PlanInput {
+            base: None,
+            base_name: None,
+            head: &files,
+            secrets: &gitsync::sync::secrets::NoSecrets,
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("planning without a placeholder: {e}"));
+    assert_eq!(
+        made.counts(),
+        (0, 2, 0),
+        "{}",
+        gitsync::sync::plan::human(&made)
+    );
+    log.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clear();
+    let mut journal = Journal::open(&dir.path().join("journal"), &plan_fingerprint(&made))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let report = apply(
+        &client,
+        &made,
+        &mut journal,
+        &ApplyOptions {
+            allow_deletes: false,
+            secrets: &gitsync::sync::secrets::NoSecrets,
+            tree: None,
+            pace: None,
+        },
+        &mut Quiet,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(report.succeeded(), "{:?}", report.failed);
+
+    let writes = log
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    for (ty, id) in &toggled {
+        let patch = writes
+            .iter()
+            .find(|w| w.method == "PATCH" && w.path.ends_with(&format!("/{id}")))
+            .unwrap_or_else(|| panic!("no PATCH of {ty} {id}: {writes:?}"))
+            .body
+            .clone()
+            .unwrap_or(Json::Null);
+        let fields: Vec<&String> = patch
+            .as_object()
+            .map(|o| o.keys().collect())
+            .unwrap_or_default();
+        match ty {
+            ResourceType::Warehouse => {
+                assert_eq!(fields, ["enabled", "settings"], "{ty}: {patch}")
+            }
+            _ => assert_eq!(
+                patch,
+                json!({"enabled": patch["enabled"].clone()}),
+                "{ty}: {patch}"
+            ),
+        }
+        assert!(patch["enabled"].is_boolean(), "{ty}: {patch}");
+    }
+    // The secrets are as they were: nothing took a mask for a value.
+    for (ty, id) in &toggled {
+        let seeded = tree
+            .iter()
+            .find(|(_, r)| r.id.as_deref() == Some(id))
+            .map(|(_, r)| r.get("settings").clone());
+        let stored = store
+            .get(ty.terraform_type(), id)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .map(|stored| {
+                gitsync::workspace::api::from_api(*ty, &stored.object)
+                    .unwrap_or_else(|e| panic!("{e}"))
+                    .get("settings")
+                    .clone()
+            });
+        assert_eq!(stored, seeded, "{ty} {id}");
+    }
 }

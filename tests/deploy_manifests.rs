@@ -10,15 +10,15 @@
 //! without helm, and kube-apiserver, etcd and kubectl (scripts/install-test-tools.sh) and curl
 //! for the RBAC run. Without one, its check is skipped with a note; with CI set, it fails instead.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::cluster::TestCluster;
-use common::operator::Operator;
+use crate::util::cluster::{TestCluster, condition};
+use crate::util::command::gitsync;
+use crate::util::operator::Operator;
+use crate::util::{missing_tool, which};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -65,7 +65,8 @@ const METRIC_LABELS: &[(&str, &[&str])] = &[
     ("gitsync_leader", &[]),
 ];
 
-/// `gitsync operator`'s flags.
+/// `gitsync operator`'s flags: all of them (but `--help`), so that a new one is added here and
+/// the deployment's arguments are checked against it.
 const OPERATOR_FLAGS: &[&str] = &[
     "--namespace",
     "--label-selector",
@@ -75,6 +76,7 @@ const OPERATOR_FLAGS: &[&str] = &[
     "--lease-namespace",
     "--identity",
     "--lease-seconds",
+    "--concurrency",
     "--log-format",
     "--log-level",
 ];
@@ -135,26 +137,6 @@ fn root() -> PathBuf {
 
 fn read(path: &Path) -> String {
     fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
-}
-
-/// A missing tool: a note outside CI, a failure in CI.
-fn missing_tool(what: &str, install: &str) {
-    assert!(
-        !in_ci(),
-        "{what} is required when CI is set; install {install}"
-    );
-    eprintln!("note: skipping {what}: not installed (install {install})");
-}
-
-fn which(cmd: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(cmd))
-        .find(|p| p.is_file())
 }
 
 fn run(cmd: &mut Command) -> Output {
@@ -674,15 +656,29 @@ fn deployment_runs_the_operator_as_documented() {
 
 #[test]
 fn deployment_flags_exist_in_the_binary() {
-    let out = run(Command::new(env!("CARGO_BIN_EXE_gitsync")).args(["operator", "--help"]));
+    let out = gitsync(&["operator", "--help"]).output();
     assert_success(&out, "gitsync operator --help");
     let help = String::from_utf8_lossy(&out.stdout);
-    for flag in OPERATOR_FLAGS {
-        assert!(
-            help.contains(flag),
-            "`gitsync operator --help` has no {flag}:\n{help}"
-        );
-    }
+    // Whole flags at the start of an option line (`  -n, --namespace <NAMESPACE>`), not
+    // substrings: `--namespace` is in `--lease-namespace` too.
+    let offered: BTreeSet<&str> = help
+        .lines()
+        .filter_map(|line| {
+            let line = line.trim_start();
+            let line = line
+                .strip_prefix('-')
+                .and_then(|l| l.get(1..)?.strip_prefix(", "))
+                .unwrap_or(line);
+            let flag = line.split([' ', '=', '<']).next()?;
+            flag.starts_with("--").then_some(flag)
+        })
+        .filter(|flag| *flag != "--help")
+        .collect();
+    let expected: BTreeSet<&str> = OPERATOR_FLAGS.iter().copied().collect();
+    assert_eq!(
+        offered, expected,
+        "`gitsync operator --help` against OPERATOR_FLAGS:\n{help}"
+    );
     for env in [
         "GITSYNC_NAMESPACE",
         "GITSYNC_LABEL_SELECTOR",
@@ -690,8 +686,9 @@ fn deployment_flags_exist_in_the_binary() {
         "POD_NAMESPACE",
         "POD_NAME",
     ] {
+        // `[env: POD_NAME=]`: the whole name (`POD_NAME` is in `POD_NAMESPACE` too).
         assert!(
-            help.contains(env),
+            help.contains(&format!("[env: {env}=")),
             "`gitsync operator --help` has no {env}:\n{help}"
         );
     }
@@ -1730,30 +1727,9 @@ fn start_cluster() -> Option<TestCluster> {
     Some(TestCluster::start())
 }
 
-/// kubectl as the admin with `stdin`; panics on failure, returns stdout.
-fn kubectl(cluster: &TestCluster, args: &[&str], stdin: &str) -> String {
-    let out = cluster.kubectl_stdin(args, stdin);
-    assert_success(&out, &format!("kubectl {}", args.join(" ")));
-    String::from_utf8(out.stdout)
-        .unwrap_or_else(|e| panic!("kubectl {}: stdout is not UTF-8: {e}", args.join(" ")))
-}
-
 fn apply(cluster: &TestCluster, objects: &[Value]) {
     let list = json!({ "apiVersion": "v1", "kind": "List", "items": objects });
-    kubectl(cluster, &["apply", "-f", "-"], &list.to_string());
-}
-
-/// `kubectl get -o json ARGS`; Null when it fails (not there yet).
-fn get(cluster: &TestCluster, args: &[&str]) -> Value {
-    let mut all = vec!["get", "-o", "json"];
-    all.extend_from_slice(args);
-    let out = cluster.kubectl(&all);
-    if !out.status.success() {
-        return Value::Null;
-    }
-    let text = String::from_utf8_lossy(&out.stdout);
-    serde_json::from_str(&text)
-        .unwrap_or_else(|e| panic!("kubectl {}: not JSON: {e}\n{text}", all.join(" ")))
+    cluster.kubectl_stdin_ok(&["apply", "-f", "-"], &list.to_string());
 }
 
 /// Polls `check` (which says what it still waits for) for up to 60 s.
@@ -1769,13 +1745,6 @@ fn eventually(what: &str, operator: &Operator, mut check: impl FnMut() -> Option
         );
         std::thread::sleep(std::time::Duration::from_millis(500));
     }
-}
-
-fn condition<'a>(object: &'a Value, type_: &str) -> Option<&'a Value> {
-    object["status"]["conditions"]
-        .as_array()?
-        .iter()
-        .find(|c| c["type"] == type_)
 }
 
 /// A GitSync that cannot reach anything: its token Secret is missing, so the operator reports
@@ -1821,22 +1790,18 @@ fn api_server_accepts_deploy_and_one_namespace_rbac_suffices() {
     let examples = example_objects();
 
     let crds = root().join("crds");
-    kubectl(&cluster, &["apply", "-f", &crds.to_string_lossy()], "");
-    kubectl(
-        &cluster,
-        &[
-            "wait",
-            "--for=condition=established",
-            "crd",
-            "--all",
-            "--timeout=60s",
-        ],
-        "",
-    );
+    cluster.kubectl_ok(&["apply", "-f", &crds.to_string_lossy()]);
+    cluster.kubectl_ok(&[
+        "wait",
+        "--for=condition=established",
+        "crd",
+        "--all",
+        "--timeout=60s",
+    ]);
     let namespace = root().join("deploy/00-namespace.yaml");
-    kubectl(&cluster, &["apply", "-f", &namespace.to_string_lossy()], "");
-    kubectl(&cluster, &["create", "namespace", "team-a"], "");
-    kubectl(&cluster, &["create", "namespace", "demo"], "");
+    cluster.kubectl_ok(&["apply", "-f", &namespace.to_string_lossy()]);
+    cluster.kubectl_ok(&["create", "namespace", "team-a"]);
+    cluster.kubectl_ok(&["create", "namespace", "demo"]);
 
     // What this API server (1.20) serves validates against its schemas: deploy/ (but
     // policy/v1 and the Prometheus Operator's kinds, which it lacks) and the examples.
@@ -1852,8 +1817,7 @@ fn api_server_accepts_deploy_and_one_namespace_rbac_suffices() {
         .map(|o| o.value.clone())
         .collect();
     let list = json!({ "apiVersion": "v1", "kind": "List", "items": servable });
-    kubectl(
-        &cluster,
+    cluster.kubectl_stdin_ok(
         &["apply", "--dry-run=server", "--validate=true", "-f", "-"],
         &list.to_string(),
     );
@@ -1861,8 +1825,7 @@ fn api_server_accepts_deploy_and_one_namespace_rbac_suffices() {
         "apiVersion": "v1", "kind": "List",
         "items": examples.iter().map(|o| o.value.clone()).collect::<Vec<_>>(),
     });
-    kubectl(
-        &cluster,
+    cluster.kubectl_stdin_ok(
         &[
             "apply",
             "-n",
@@ -1933,22 +1896,16 @@ fn api_server_accepts_deploy_and_one_namespace_rbac_suffices() {
         ],
     );
     eventually("the single-namespace operator", &operator, || {
-        let lease = get(
-            &cluster,
-            &[
-                "leases.coordination.k8s.io",
-                "-n",
-                "gitsync-system",
-                "gitsync-operator",
-            ],
-        );
+        let lease = cluster.get_or_null(&[
+            "leases.coordination.k8s.io",
+            "-n",
+            "gitsync-system",
+            "gitsync-operator",
+        ]);
         if lease["spec"]["holderIdentity"] != "replica-0" {
             return Some(format!("waiting for the Lease: {}", lease["spec"]));
         }
-        let gs = get(
-            &cluster,
-            &["gitsyncs.gitsync.dev", "-n", "team-a", "scoped"],
-        );
+        let gs = cluster.get_or_null(&["gitsyncs.gitsync.dev", "-n", "team-a", "scoped"]);
         let stalled = condition(&gs, "Stalled");
         if stalled.is_none_or(|c| c["status"] != "True" || c["reason"] != "SecretNotFound") {
             return Some(format!(
@@ -1960,7 +1917,7 @@ fn api_server_accepts_deploy_and_one_namespace_rbac_suffices() {
             ("gitconnections.gitsync.dev", "github"),
             ("syncsecrets.gitsync.dev", "amplitude-api-key"),
         ] {
-            let o = get(&cluster, &[kind, "-n", "team-a", name]);
+            let o = cluster.get_or_null(&[kind, "-n", "team-a", name]);
             if condition(&o, "Ready").is_none() {
                 return Some(format!(
                     "waiting for {kind} {name}'s status: {}",
@@ -1968,7 +1925,7 @@ fn api_server_accepts_deploy_and_one_namespace_rbac_suffices() {
                 ));
             }
         }
-        let events = get(&cluster, &["events.v1.events.k8s.io", "-n", "team-a"]);
+        let events = cluster.get_or_null(&["events.v1.events.k8s.io", "-n", "team-a"]);
         if events["items"].as_array().is_none_or(Vec::is_empty) {
             return Some("waiting for an Event".into());
         }
@@ -1981,21 +1938,15 @@ fn api_server_accepts_deploy_and_one_namespace_rbac_suffices() {
         }
         None
     });
-    let ss = get(
-        &cluster,
-        &[
-            "syncsecrets.gitsync.dev",
-            "-n",
-            "team-a",
-            "amplitude-api-key",
-        ],
-    );
+    let ss = cluster.get_or_null(&[
+        "syncsecrets.gitsync.dev",
+        "-n",
+        "team-a",
+        "amplitude-api-key",
+    ]);
     let ready = condition(&ss, "Ready").unwrap_or_else(|| panic!("no Ready condition: {ss}"));
     assert_eq!(ready["status"], "True", "{ss}");
-    let elsewhere = get(
-        &cluster,
-        &["gitsyncs.gitsync.dev", "-n", "demo", "elsewhere"],
-    );
+    let elsewhere = cluster.get_or_null(&["gitsyncs.gitsync.dev", "-n", "demo", "elsewhere"]);
     assert!(
         elsewhere["status"].is_null(),
         "outside --namespace: {elsewhere}"

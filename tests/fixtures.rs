@@ -1,9 +1,8 @@
 //! The codec against real Segment Git Sync output (`tests/fixtures/gitsync-output/`). Every file
 //! in the folders is covered; a new fixture needs no code change.
 
-mod common;
-
-use common::{fixture_dir, tf_files};
+use crate::util;
+use crate::util::{fixture_dir, tf_files};
 use gitsync::hcl::{parse, render};
 
 #[test]
@@ -88,7 +87,7 @@ fn every_fixture_sits_at_the_path_its_identity_gives() {
 
 #[test]
 fn fixtures_are_stable_under_hashicorp_hclfmt() {
-    let Some(hclfmt) = common::hclfmt() else {
+    let Some(hclfmt) = util::hclfmt() else {
         return;
     };
     for form in ["v2025", "v2024"] {
@@ -96,7 +95,7 @@ fn fixtures_are_stable_under_hashicorp_hclfmt() {
             let rendered = render(&parse(&text, &path).unwrap_or_else(|e| panic!("{e}")))
                 .unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(
-                common::run_hclfmt(&hclfmt, &rendered),
+                util::run_hclfmt(&hclfmt, &rendered),
                 rendered,
                 "{form}/{path}"
             );

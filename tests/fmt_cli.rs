@@ -1,48 +1,16 @@
 //! `gitsync fmt` as a user runs it: the real binary on real files.
 
-mod common;
-
-use std::path::Path;
-use std::process::{Command, Output};
-
-use common::{fixture_dir, tf_files};
-
-fn gitsync(args: &[&str], dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_gitsync"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap_or_else(|e| panic!("running gitsync: {e}"))
-}
-
-fn stdout_lines(out: &Output) -> Vec<String> {
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::to_owned)
-        .collect()
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    for (rel, text) in tf_files(from) {
-        let dest = to.join(&rel);
-        std::fs::create_dir_all(dest.parent().unwrap_or(to)).unwrap_or_else(|e| panic!("{e}"));
-        std::fs::write(&dest, text).unwrap_or_else(|e| panic!("{e}"));
-    }
-}
+use crate::util;
+use crate::util::command::gitsync;
+use crate::util::{copy_tree, fixture_dir, tf_files};
 
 #[test]
 fn check_on_git_sync_2025_output_finds_nothing_to_change() {
-    let out = gitsync(
-        &["fmt", "--check", "v2025"],
-        &fixture_dir("v2025").join(".."),
-    );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "stderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(stdout_lines(&out), Vec::<String>::new());
+    let out = gitsync(&["fmt", "--check", "v2025"])
+        .current_dir(fixture_dir("v2025").join(".."))
+        .run();
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", out.stderr);
+    assert_eq!(out.stdout_lines(), Vec::<String>::new());
 }
 
 #[test]
@@ -51,13 +19,10 @@ fn check_on_2024_output_lists_exactly_the_files_that_would_change_and_touches_no
     copy_tree(&fixture_dir("v2024"), dir.path());
     let before = tf_files(dir.path());
 
-    let out = gitsync(&["fmt", "--check", "."], dir.path());
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "stderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = gitsync(&["fmt", "--check", "."])
+        .current_dir(dir.path())
+        .run();
+    assert_eq!(out.status.code(), Some(1), "stderr: {}", out.stderr);
 
     // Expected: every file whose canonical form differs, as the library sees it.
     let expected: Vec<String> = before
@@ -71,7 +36,7 @@ fn check_on_2024_output_lists_exactly_the_files_that_would_change_and_touches_no
         expected.iter().any(|f| f == "./sources/7SfAMqPGrz.tf"),
         "{expected:?}"
     );
-    assert_eq!(stdout_lines(&out), expected);
+    assert_eq!(out.stdout_lines(), expected);
     assert_eq!(tf_files(dir.path()), before, "--check must change nothing");
 }
 
@@ -81,15 +46,10 @@ fn fmt_rewrites_2024_files_into_the_2025_form_keeping_their_meaning() {
     copy_tree(&fixture_dir("v2024"), dir.path());
     let before = tf_files(dir.path());
 
-    let out = gitsync(&["fmt", "."], dir.path());
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "stderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = gitsync(&["fmt", "."]).current_dir(dir.path()).run();
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", out.stderr);
     assert!(
-        !stdout_lines(&out).is_empty(),
+        !out.stdout_lines().is_empty(),
         "fmt should list the files it rewrote"
     );
 
@@ -103,13 +63,10 @@ fn fmt_rewrites_2024_files_into_the_2025_form_keeping_their_meaning() {
             "{rel} still holds JSON in a string:\n{new}"
         );
     }
-    let again = gitsync(&["fmt", "--check", "."], dir.path());
-    assert_eq!(
-        again.status.code(),
-        Some(0),
-        "second run: {}",
-        String::from_utf8_lossy(&again.stdout)
-    );
+    let again = gitsync(&["fmt", "--check", "."])
+        .current_dir(dir.path())
+        .run();
+    assert_eq!(again.status.code(), Some(0), "second run: {}", again.stdout);
 }
 
 #[test]
@@ -122,10 +79,10 @@ fn a_file_that_does_not_parse_is_reported_with_its_place_left_untouched_and_exit
     let bad = good.replace("enabled = true", "enabled = var.enabled");
     std::fs::write(dir.path().join("sources/bad.tf"), &bad).unwrap_or_else(|e| panic!("{e}"));
 
-    let out = gitsync(&["fmt", "sources"], dir.path());
+    let out = gitsync(&["fmt", "sources"]).current_dir(dir.path()).run();
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(
-        String::from_utf8_lossy(&out.stderr).trim(),
+        out.stderr.trim(),
         "error: sources/bad.tf:7:13: `var.enabled` is a variable; Git Sync files hold literal values only"
     );
     let bad_after = std::fs::read_to_string(dir.path().join("sources/bad.tf"))
@@ -135,7 +92,7 @@ fn a_file_that_does_not_parse_is_reported_with_its_place_left_untouched_and_exit
         "a file that does not parse must be left as it was"
     );
     // The good file is still formatted: one bad file does not hold the others back.
-    assert_eq!(stdout_lines(&out), vec!["sources/good.tf".to_string()]);
+    assert_eq!(out.stdout_lines(), vec!["sources/good.tf".to_string()]);
 }
 
 /// Issue 9 item 10: fmt dropped comments without a word. It refuses the file, naming the place
@@ -149,10 +106,10 @@ fn a_file_with_comments_is_refused_with_the_place_of_the_first_and_left_untouche
         let commented = text.replacen("enabled = true", &format!("enabled = true {comment}"), 1);
         let file = format!("c{i}.tf");
         std::fs::write(dir.path().join(&file), &commented).unwrap_or_else(|e| panic!("{e}"));
-        let out = gitsync(&["fmt", &file], dir.path());
+        let out = gitsync(&["fmt", &file]).current_dir(dir.path()).run();
         assert_eq!(out.status.code(), Some(2), "{comment}");
         assert_eq!(
-            String::from_utf8_lossy(&out.stderr).trim(),
+            out.stderr.trim(),
             format!(
                 "error: {file}:7:18: a comment; the canonical form Git Sync writes has none, so formatting would drop it: remove it, then format"
             )
@@ -181,13 +138,10 @@ fn a_symlink_to_a_file_is_formatted_through_the_link_which_stays() {
         let link = dir.path().join("work").join(name);
         std::os::unix::fs::symlink(format!("../real/{name}"), &link)
             .unwrap_or_else(|e| panic!("{e}"));
-        let out = gitsync(&["fmt", how], &dir.path().join("work"));
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{name}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let out = gitsync(&["fmt", how])
+            .current_dir(dir.path().join("work"))
+            .run();
+        assert_eq!(out.status.code(), Some(0), "{name}: {}", out.stderr);
         let meta = std::fs::symlink_metadata(&link).unwrap_or_else(|e| panic!("{e}"));
         assert!(
             meta.file_type().is_symlink(),
@@ -199,7 +153,9 @@ fn a_symlink_to_a_file_is_formatted_through_the_link_which_stays() {
     // A link to a directory named like a resource file is no file to format.
     std::os::unix::fs::symlink("../real", dir.path().join("work/dir.tf"))
         .unwrap_or_else(|e| panic!("{e}"));
-    let out = gitsync(&["fmt", "--check", "dir.tf"], &dir.path().join("work"));
+    let out = gitsync(&["fmt", "--check", "dir.tf"])
+        .current_dir(dir.path().join("work"))
+        .run();
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -213,25 +169,27 @@ fn missing_paths_and_foreign_files() {
     std::fs::write(dir.path().join("README.md"), "not hcl").unwrap_or_else(|e| panic!("{e}"));
     std::fs::create_dir_all(dir.path().join(".terraform")).unwrap_or_else(|e| panic!("{e}"));
     std::fs::write(dir.path().join(".terraform/x.tf"), "junk").unwrap_or_else(|e| panic!("{e}"));
-    let out = gitsync(&["fmt", "--check", "."], dir.path());
+    let out = gitsync(&["fmt", "--check", "."])
+        .current_dir(dir.path())
+        .run();
     assert_eq!(
         out.status.code(),
         Some(0),
         "README.md and hidden directories are not ours to read"
     );
 
-    let out = gitsync(&["fmt", "nowhere"], dir.path());
+    let out = gitsync(&["fmt", "nowhere"]).current_dir(dir.path()).run();
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(
-        String::from_utf8_lossy(&out.stderr).trim(),
+        out.stderr.trim(),
         "error: nowhere: no such file or directory"
     );
 }
 
 #[test]
 fn help_explains_the_command() {
-    let out = gitsync(&["fmt", "--help"], Path::new("."));
-    let help = String::from_utf8_lossy(&out.stdout);
+    let out = gitsync(&["fmt", "--help"]).run();
+    let help = out.stdout;
     assert!(help.contains("--check"), "{help}");
     assert!(help.contains("Exit status"), "{help}");
     assert!(help.contains("symbolic link"), "{help}");
@@ -244,12 +202,12 @@ fn help_explains_the_command() {
 fn fmt_and_validate_say_what_an_old_release_attribute_left_out() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     copy_tree(
-        &common::fixtures_root().join("provider-history/v1.1.0"),
+        &util::fixtures_root().join("provider-history/v1.1.0"),
         dir.path(),
     );
     let file = "reverse_etl_models/nEX3pqJtFvoHosGRYac4Fa.tf";
-    let validated = gitsync(&["validate", "."], dir.path());
-    let notes = String::from_utf8_lossy(&validated.stderr).into_owned();
+    let validated = gitsync(&["validate", "."]).current_dir(dir.path()).run();
+    let notes = validated.stderr.clone();
     assert_eq!(validated.status.code(), Some(0), "{notes}");
     for expected in [
         format!("note: {file}:12:3: `schedule_config` is left out"),
@@ -257,8 +215,8 @@ fn fmt_and_validate_say_what_an_old_release_attribute_left_out() {
     ] {
         assert!(notes.contains(&expected), "no `{expected}` in:\n{notes}");
     }
-    let formatted = gitsync(&["fmt", file], dir.path());
-    let notes = String::from_utf8_lossy(&formatted.stderr).into_owned();
+    let formatted = gitsync(&["fmt", file]).current_dir(dir.path()).run();
+    let notes = formatted.stderr.clone();
     assert_eq!(formatted.status.code(), Some(0), "{notes}");
     assert!(
         notes.contains(&format!("note: {file}:13:3: `schedule_strategy`")),
@@ -267,6 +225,6 @@ fn fmt_and_validate_say_what_an_old_release_attribute_left_out() {
     let now = std::fs::read_to_string(dir.path().join(file)).unwrap_or_default();
     assert!(!now.contains("schedule_strategy"), "{now}");
     // Formatted, there is nothing left to say.
-    let again = gitsync(&["fmt", file], dir.path());
-    assert!(String::from_utf8_lossy(&again.stderr).is_empty());
+    let again = gitsync(&["fmt", file]).current_dir(dir.path()).run();
+    assert!(again.stderr.is_empty());
 }

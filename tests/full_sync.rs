@@ -1,9 +1,8 @@
 //! Full sync from the embedded workspace (over HTTP) to a bare repository (over file://), checked
 //! with the `git` program.
 
-mod common;
-
-use common::{
+use crate::util;
+use crate::util::{
     TestWorkspace, bare_remote, exported_tree_of, fixture_dir, git, sync_target, tree_of,
 };
 use gitsync::model::ResourceType;
@@ -19,7 +18,7 @@ async fn full_sync_writes_git_sync_output_keeps_human_files_and_is_idempotent() 
 
     // A repository with a README a person wrote.
     let (remote_path, remote) = bare_remote(root.path(), "remote.git");
-    common::commit_readme(
+    util::commit_readme(
         root.path(),
         &remote_path.to_string_lossy(),
         "Create README.md",

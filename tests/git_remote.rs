@@ -1,9 +1,8 @@
 //! Fetch and push against real bare repositories over file://, with the `git` program as the
 //! remote side and as the oracle.
 
-mod common;
-
-use common::{bare_remote, git, test_author};
+use crate::util;
+use crate::util::{bare_remote, git, test_author};
 
 use std::collections::BTreeMap;
 use std::process::Command;
@@ -11,7 +10,7 @@ use std::process::Command;
 use gitsync::git::remote::{Auth, PushOutcome, Remote, RemoteError};
 use gitsync::git::tree::{apply, commit};
 
-use common::{MANAGED, files};
+use crate::util::{MANAGED, files};
 
 /// Fetch, apply, commit, push; on a moved remote, fetch and rebuild on top (bounded).
 fn sync(
@@ -71,7 +70,7 @@ fn first_push_concurrent_push_and_human_commits() {
     );
 
     // A person adds a README on the branch.
-    common::commit_readme(root.path(), &remote.url, "Add README");
+    util::commit_readme(root.path(), &remote.url, "Add README");
 
     // Cache B builds on a stale head: its push is refused, it fetches and rebuilds on top.
     let stale = remote.fetch(&b).unwrap_or_else(|e| panic!("{e}"));
@@ -199,7 +198,7 @@ fn a_refusal_keeps_the_servers_own_words() {
 fn an_ambiguous_destination_is_reported_in_gits_words() {
     let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let (remote_path, remote) = bare_remote(root.path(), "remote.git");
-    let head = common::commit_readme(root.path(), &remote.url, "Add README");
+    let head = util::commit_readme(root.path(), &remote.url, "Add README");
     git(
         &remote_path,
         &["update-ref", "refs/heads/refs/heads/main", &head],

@@ -1,12 +1,11 @@
 //! The sync against real Git servers on loopback: `git http-backend` behind Basic auth (through a
 //! small CGI bridge), `git daemon`, and OpenSSH's `sshd` (key authentication, strict host keys).
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use common::{
+use crate::util;
+use crate::util::{
     TestWorkspace, bare_remote, exported_tree_of, fixture_dir, git, sync_target, tree_of,
 };
 use gitsync::git::remote::{Auth, Remote, RemoteError};
@@ -21,7 +20,7 @@ async fn https_style_basic_auth_through_git_http_backend() {
     let repos = root.path().join("repos");
     std::fs::create_dir_all(&repos).unwrap_or_else(|e| panic!("{e}"));
     let (remote_path, _) = bare_remote(&repos, "repo.git");
-    let port = common::git_http::serve(repos.clone()).await;
+    let port = util::git_http::serve(repos.clone()).await;
     let url = format!("http://127.0.0.1:{port}/repo.git");
     let types: Vec<ResourceType> = ResourceType::git_sync_types().collect();
     let client = ws.client("");
@@ -154,7 +153,7 @@ impl Sshd {
     fn start() -> Option<Sshd> {
         if !Path::new(SSHD).is_file() {
             assert!(
-                std::env::var_os("CI").is_none(),
+                !util::in_ci(),
                 "{SSHD} is required under CI; run scripts/install-test-tools.sh"
             );
             eprintln!("note: {SSHD} not installed; skipping (run scripts/install-test-tools.sh)");
@@ -173,7 +172,7 @@ impl Sshd {
         let user = run_program("id", &["-un"]);
         let log = dir.path().join("sshd.log");
         for _ in 0..10 {
-            let port = free_port();
+            let port = util::free_port();
             let config = dir.path().join("sshd_config");
             std::fs::write(
                 &config,
@@ -310,13 +309,6 @@ fn read_log(log: &Path) -> String {
     std::fs::read_to_string(log).unwrap_or_default()
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or_else(|e| panic!("{e}"))
-}
-
 /// Runs a program that is not git; returns its trimmed stdout.
 fn run_program(program: &str, args: &[&str]) -> String {
     let out = Command::new(program)
@@ -399,7 +391,7 @@ async fn ssh_refuses_a_host_whose_key_is_not_in_known_hosts() {
     let ws = TestWorkspace::seeded(None).await;
     let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let (remote_path, _) = bare_remote(root.path(), "repo.git");
-    let before = common::commit_readme(
+    let before = util::commit_readme(
         root.path(),
         &remote_path.to_string_lossy(),
         "Create README.md",
@@ -445,7 +437,7 @@ async fn ssh_refuses_a_key_the_server_does_not_authorize() {
     let ws = TestWorkspace::seeded(None).await;
     let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let (remote_path, _) = bare_remote(root.path(), "repo.git");
-    let before = common::commit_readme(
+    let before = util::commit_readme(
         root.path(),
         &remote_path.to_string_lossy(),
         "Create README.md",

@@ -1,14 +1,12 @@
 //! The rendered tree applied to a repository's tree, checked with the `git` program itself.
 
-mod common;
-
-use common::git;
+use crate::util::git;
 
 use std::collections::BTreeMap;
 
 use gitsync::git::tree::{Author, apply, commit};
 
-use common::{MANAGED, files};
+use crate::util::{MANAGED, files};
 
 #[test]
 fn only_the_managed_directories_change_and_an_unchanged_tree_keeps_its_id() {

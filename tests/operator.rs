@@ -2,89 +2,18 @@
 //! `scripts/test-cluster`), with kubectl, the embedded workspace over HTTP and `git http-backend`
 //! behind Basic auth: what a platform engineer does, and what they see.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::cluster::TestCluster;
-use common::operator::Operator;
-use common::{TestWorkspace, git};
+use crate::util;
+use crate::util::cluster::{TestCluster, crds_file};
+use crate::util::command::gitsync;
+use crate::util::operator::{Operator, cluster_with_crds, tail, wait_for_ready, wait_until};
+use crate::util::{TestWorkspace, git};
 use gitsync::model::{ResourceType, Value};
+use gitsync::operator::conditions::CONNECTION_ISSUES;
 use gitsync::workspace::Workspace;
-
-const CONNECTION_ISSUES: &str = "Unable to create Git Sync due to Git connection issues. Please check your configuration and try again";
-
-fn crds_file() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("crds/gitsync.dev.yaml")
-}
-
-/// `kubectl apply -f -` with `yaml`; returns (success, stdout + stderr).
-fn apply(cluster: &TestCluster, yaml: &str) -> (bool, String) {
-    apply_with(cluster, yaml, &[])
-}
-
-fn apply_with(cluster: &TestCluster, yaml: &str, flags: &[&str]) -> (bool, String) {
-    let mut args = vec!["apply", "-f", "-"];
-    args.extend_from_slice(flags);
-    let out = cluster.kubectl_stdin(&args, yaml);
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
-}
-
-fn kubectl_ok(cluster: &TestCluster, args: &[&str]) -> String {
-    let out = cluster.kubectl(args);
-    assert!(
-        out.status.success(),
-        "kubectl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn install_crds(cluster: &TestCluster) {
-    let path = crds_file();
-    kubectl_ok(cluster, &["apply", "-f", &path.to_string_lossy()]);
-    for crd in [
-        "gitsyncs.gitsync.dev",
-        "gitconnections.gitsync.dev",
-        "syncsecrets.gitsync.dev",
-    ] {
-        kubectl_ok(
-            cluster,
-            &[
-                "wait",
-                "--for=condition=Established",
-                &format!("crd/{crd}"),
-                "--timeout=30s",
-            ],
-        );
-    }
-}
-
-fn get_json(cluster: &TestCluster, what: &str) -> serde_json::Value {
-    let text = kubectl_ok(cluster, &["get", what, "-o", "json"]);
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
-}
-
-/// The Ready condition of `what` (status, reason, message).
-fn ready(cluster: &TestCluster, what: &str) -> Option<(String, String, String)> {
-    let object = get_json(cluster, what);
-    let conditions = object["status"]["conditions"].as_array()?.clone();
-    let c = conditions.iter().find(|c| c["type"] == "Ready")?;
-    Some((
-        c["status"].as_str().unwrap_or("").to_owned(),
-        c["reason"].as_str().unwrap_or("").to_owned(),
-        c["message"].as_str().unwrap_or("").to_owned(),
-    ))
-}
 
 /// `kubectl wait --for=condition=Ready`, as a user would; on failure, kubectl's words and the
 /// operator's log.
@@ -103,42 +32,21 @@ fn kubectl_wait_ready(cluster: &TestCluster, what: &str, timeout: &str, log: &Pa
     );
 }
 
-fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool, log: &Path) {
-    let deadline = Instant::now() + timeout;
-    while !done() {
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {timeout:?} waiting for {what}; operator log:\n{}",
-            tail(log)
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 /// Asks for a poll now with `reconcile.fluxcd.io/requestedAt=at` on `what` (`gitsync/acme`), as
 /// `flux reconcile` does, and waits until the status says it was handled.
 fn request_reconcile(cluster: &TestCluster, what: &str, at: &str, log: &Path) {
-    kubectl_ok(
-        cluster,
-        &[
-            "annotate",
-            "--overwrite",
-            what,
-            &format!("reconcile.fluxcd.io/requestedAt={at}"),
-        ],
-    );
+    cluster.kubectl_ok(&[
+        "annotate",
+        "--overwrite",
+        what,
+        &format!("reconcile.fluxcd.io/requestedAt={at}"),
+    ]);
     wait_until(
         "lastHandledReconcileAt",
         Duration::from_secs(15),
-        || get_json(cluster, what)["status"]["lastHandledReconcileAt"] == at,
+        || cluster.get_json(what)["status"]["lastHandledReconcileAt"] == at,
         log,
     );
-}
-
-fn tail(log: &Path) -> String {
-    let text = std::fs::read_to_string(log).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(40)..].join("\n")
 }
 
 fn secret_yaml(name: &str, pairs: &[(&str, &str)]) -> String {
@@ -180,18 +88,15 @@ async fn rename_first_source(client: &gitsync::workspace::Client, name: &str) ->
 
 #[tokio::test(flavor = "multi_thread")]
 async fn operator_syncs_reacts_to_annotations_suspend_and_secret_fixes() {
-    let cluster = tokio::task::spawn_blocking(TestCluster::start)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    install_crds(&cluster);
+    let cluster = cluster_with_crds().await;
 
     let ws = TestWorkspace::seeded(Some("ws-token")).await;
     let client = ws.client("ws-token");
     let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let repos = root.path().join("repos");
     std::fs::create_dir_all(&repos).unwrap_or_else(|e| panic!("{e}"));
-    let (remote, _) = common::bare_remote(&repos, "repo.git");
-    let port = common::git_http::serve(repos.clone()).await;
+    let (remote, _) = util::bare_remote(&repos, "repo.git");
+    let port = util::git_http::serve(repos.clone()).await;
 
     let resources = format!(
         r#"apiVersion: gitsync.dev/v1alpha1
@@ -220,15 +125,15 @@ spec:
         secret_yaml(
             "git-creds",
             &[
-                ("username", common::git_http::USER),
-                ("password", common::git_http::PASSWORD),
+                ("username", util::git_http::USER),
+                ("password", util::git_http::PASSWORD),
             ],
         ),
     ];
-    let (ok, out) = apply(
-        &cluster,
-        &format!("{}---\n{}---\n{resources}", secrets[0], secrets[1]),
-    );
+    let (ok, out) = cluster.apply(&format!(
+        "{}---\n{}---\n{resources}",
+        secrets[0], secrets[1]
+    ));
     assert!(ok, "{out}");
 
     let state = root.path().join("state");
@@ -245,12 +150,12 @@ spec:
         history.last().map(String::as_str),
         Some("Verify write permission for gitsync ✅")
     );
-    let status = get_json(&cluster, "gitsync/acme")["status"].clone();
+    let status = cluster.get_json("gitsync/acme")["status"].clone();
     assert_eq!(status["resources"]["segment_source"], 10, "{status}");
     let head = git(&remote, &["rev-parse", "main"]);
     assert_eq!(status["lastCommit"], head.as_str(), "{status}");
     // kubectl get shows the printer columns.
-    let table = kubectl_ok(&cluster, &["get", "gitsyncs"]);
+    let table = cluster.kubectl_ok(&["get", "gitsyncs"]);
     let header = table.lines().next().unwrap_or("");
     for column in [
         "READY",
@@ -264,7 +169,7 @@ spec:
     }
     assert!(table.contains(&head[..7]), "{table}");
     // The connection was checked against the repository.
-    let conn = ready(&cluster, "gitconnection/http");
+    let conn = cluster.ready("gitconnection/http");
     assert_eq!(
         conn.as_ref().map(|c| (c.0.as_str(), c.1.as_str())),
         Some(("True", "Connected")),
@@ -282,19 +187,17 @@ spec:
     );
 
     // The full-sync annotation, through `gitsync full-sync --wait`.
-    let full = Command::new(env!("CARGO_BIN_EXE_gitsync"))
-        .args([
-            "full-sync",
-            "acme",
-            "-n",
-            "default",
-            "--wait",
-            "--timeout",
-            "60s",
-        ])
-        .env("KUBECONFIG", cluster.kubeconfig())
-        .output()
-        .unwrap_or_else(|e| panic!("{e}"));
+    let full = gitsync(&[
+        "full-sync",
+        "acme",
+        "-n",
+        "default",
+        "--wait",
+        "--timeout",
+        "60s",
+    ])
+    .env("KUBECONFIG", cluster.kubeconfig())
+    .output();
     let full_out = String::from_utf8_lossy(&full.stdout);
     assert!(
         full.status.success(),
@@ -303,53 +206,50 @@ spec:
         tail(&log)
     );
     assert!(full_out.contains("Full sync of 52 resources"), "{full_out}");
-    let status = get_json(&cluster, "gitsync/acme")["status"].clone();
-    let annotations = get_json(&cluster, "gitsync/acme")["metadata"]["annotations"].clone();
+    let status = cluster.get_json("gitsync/acme")["status"].clone();
+    let annotations = cluster.get_json("gitsync/acme")["metadata"]["annotations"].clone();
     assert_eq!(
         status["lastHandledFullSyncAt"],
         annotations["gitsync.dev/full-sync-requested-at"]
     );
-    let events = kubectl_ok(&cluster, &["get", "events", "-o", "json"]);
+    let events = cluster.kubectl_ok(&["get", "events", "-o", "json"]);
     assert!(events.contains("FullSync"), "{events}");
 
     // Flux's reconcile annotation is recorded.
     request_reconcile(&cluster, "gitsync/acme", "2026-11-24T10:00:00Z", &log);
 
     // Suspend stops commits.
-    kubectl_ok(
+    cluster.kubectl_ok(&[
+        "patch",
+        "gitsync/acme",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"suspend":true}}"#,
+    ]);
+    wait_for_ready(
         &cluster,
-        &[
-            "patch",
-            "gitsync/acme",
-            "--type=merge",
-            "-p",
-            r#"{"spec":{"suspend":true}}"#,
-        ],
-    );
-    wait_until(
-        "Ready=False (Suspended)",
+        "gitsync/acme",
         Duration::from_secs(15),
-        || ready(&cluster, "gitsync/acme").is_some_and(|r| r.1 == "Suspended"),
         &log,
+        |r| r.1 == "Suspended",
     );
     let before = git(&remote, &["rev-parse", "main"]);
     let suspended_id = rename_first_source(&client, "Changed while suspended").await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // The operator has looked at the suspended GitSync since the change (it recorded the
+    // request), and made no commit.
+    request_reconcile(&cluster, "gitsync/acme", "while-suspended", &log);
     assert_eq!(
         git(&remote, &["rev-parse", "main"]),
         before,
         "no commit while suspended"
     );
-    kubectl_ok(
-        &cluster,
-        &[
-            "patch",
-            "gitsync/acme",
-            "--type=merge",
-            "-p",
-            r#"{"spec":{"suspend":false}}"#,
-        ],
-    );
+    cluster.kubectl_ok(&[
+        "patch",
+        "gitsync/acme",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"suspend":false}}"#,
+    ]);
     let resumed = format!("Source '{suspended_id}' modified by Public API token 'gitsync'");
     wait_until(
         "the change made while suspended, after resuming",
@@ -359,63 +259,54 @@ spec:
     );
 
     // A bad Secret: Ready=False with Segment's message and the precise cause.
-    let (ok, out) = apply(
-        &cluster,
-        &secret_yaml(
-            "git-creds",
-            &[("username", common::git_http::USER), ("password", "wrong")],
-        ),
-    );
+    let (ok, out) = cluster.apply(&secret_yaml(
+        "git-creds",
+        &[("username", util::git_http::USER), ("password", "wrong")],
+    ));
     assert!(ok, "{out}");
-    wait_until(
-        "Ready=False (AuthenticationFailed)",
+    wait_for_ready(
+        &cluster,
+        "gitsync/acme",
         Duration::from_secs(30),
-        || {
-            ready(&cluster, "gitsync/acme").is_some_and(|(status, reason, message)| {
-                status == "False"
-                    && reason == "AuthenticationFailed"
-                    && message.starts_with(CONNECTION_ISSUES)
-                    && message.contains("authentication failed")
-            })
-        },
         &log,
+        |(status, reason, message)| {
+            status == "False"
+                && reason == "AuthenticationFailed"
+                && message.starts_with(CONNECTION_ISSUES)
+                && message.contains("authentication failed")
+        },
     );
-    let stalled = get_json(&cluster, "gitsync/acme")["status"]["conditions"].clone();
+    let stalled = cluster.get_json("gitsync/acme")["status"]["conditions"].clone();
     assert!(
         stalled.as_array().is_some_and(|cs| cs
             .iter()
             .any(|c| c["type"] == "Stalled" && c["status"] == "True")),
         "{stalled}"
     );
-    wait_until(
-        "the GitConnection to report the same cause",
+    wait_for_ready(
+        &cluster,
+        "gitconnection/http",
         Duration::from_secs(30),
-        || ready(&cluster, "gitconnection/http").is_some_and(|r| r.1 == "AuthenticationFailed"),
         &log,
+        |r| r.1 == "AuthenticationFailed",
     );
     // A deleted Secret is named.
-    kubectl_ok(&cluster, &["delete", "secret", "git-creds"]);
-    wait_until(
-        "Ready=False (SecretNotFound)",
+    cluster.kubectl_ok(&["delete", "secret", "git-creds"]);
+    wait_for_ready(
+        &cluster,
+        "gitsync/acme",
         Duration::from_secs(30),
-        || {
-            ready(&cluster, "gitsync/acme").is_some_and(|(_, reason, message)| {
-                reason == "SecretNotFound" && message.contains("git-creds")
-            })
-        },
         &log,
+        |(_, reason, message)| reason == "SecretNotFound" && message.contains("git-creds"),
     );
     // Fixing the Secret recovers, without restarting anything.
-    let (ok, out) = apply(
-        &cluster,
-        &secret_yaml(
-            "git-creds",
-            &[
-                ("username", common::git_http::USER),
-                ("password", common::git_http::PASSWORD),
-            ],
-        ),
-    );
+    let (ok, out) = cluster.apply(&secret_yaml(
+        "git-creds",
+        &[
+            ("username", util::git_http::USER),
+            ("password", util::git_http::PASSWORD),
+        ],
+    ));
     assert!(ok, "{out}");
     let fixed_id = rename_first_source(&client, "After the fix").await;
     let fixed = format!("Source '{fixed_id}' modified by Public API token 'gitsync'");
@@ -423,7 +314,7 @@ spec:
         "recovery after fixing the Secret",
         Duration::from_secs(30),
         || {
-            ready(&cluster, "gitsync/acme").is_some_and(|r| r.0 == "True")
+            cluster.ready("gitsync/acme").is_some_and(|r| r.0 == "True")
                 && subjects(&remote).first() == Some(&fixed)
         },
         &log,
@@ -448,17 +339,33 @@ spec:
         metrics.contains(r#"reason="authentication_failed""#),
         "{metrics}"
     );
-    if let Some(promtool) = common::promtool() {
-        common::promtool_check(&promtool, &operator.metrics("text/plain"));
+    if let Some(promtool) = util::promtool() {
+        util::promtool_check(&promtool, &operator.metrics("text/plain"));
     }
 
     // Deleting the GitSync leaves the repository as it is.
     let head = git(&remote, &["rev-parse", "main"]);
     let cache = state.join("cache/default/acme");
     assert!(cache.exists(), "no cache at {}", cache.display());
-    kubectl_ok(&cluster, &["delete", "gitsync/acme"]);
-    rename_first_source(&client, "After the delete").await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    cluster.kubectl_ok(&["delete", "gitsync/acme"]);
+    // A witness: another GitSync of the same workspace, into another repository. Once it has
+    // committed the change, the deleted one would have had every chance to.
+    let witness_remote = util::bare_remote(&repos, "witness.git").0;
+    let (ok, out) = cluster.apply(&sync_objects(
+        &ws.running.url(),
+        &format!("file://{}", witness_remote.display()),
+        "witness",
+    ));
+    assert!(ok, "{out}");
+    kubectl_wait_ready(&cluster, "gitsync/witness", "90s", &log);
+    let after_id = rename_first_source(&client, "After the delete").await;
+    let after = format!("Source '{after_id}' modified by Public API token 'gitsync'");
+    wait_until(
+        "the witness to commit the change made after the delete",
+        Duration::from_secs(20),
+        || subjects(&witness_remote).first() == Some(&after),
+        &log,
+    );
     assert_eq!(git(&remote, &["rev-parse", "main"]), head);
     assert_eq!(
         git(&remote, &["ls-tree", "-r", "--name-only", "main"])
@@ -471,10 +378,10 @@ spec:
         "the deleted GitSync's metrics and cache to go",
         Duration::from_secs(25),
         || {
-            !operator
-                .metrics("text/plain")
-                .contains("gitsync_last_successful_sync_timestamp_seconds{")
-                && !cache.exists()
+            !operator.metrics("text/plain").lines().any(|l| {
+                l.starts_with("gitsync_last_successful_sync_timestamp_seconds{")
+                    && l.contains(r#"name="acme""#)
+            }) && !cache.exists()
         },
         &log,
     );
@@ -513,25 +420,19 @@ async fn synced_workspace(
     let ws = TestWorkspace::seeded(Some("ws-token")).await;
     let client = ws.client("ws-token");
     let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let (remote, _) = common::bare_remote(root.path(), "repo.git");
-    let (ok, out) = apply(
-        cluster,
-        &sync_objects(
-            &ws.running.url(),
-            &format!("file://{}", remote.display()),
-            name,
-        ),
-    );
+    let (remote, _) = util::bare_remote(root.path(), "repo.git");
+    let (ok, out) = cluster.apply(&sync_objects(
+        &ws.running.url(),
+        &format!("file://{}", remote.display()),
+        name,
+    ));
     assert!(ok, "{out}");
     (ws, client, root, remote)
 }
 
 #[test]
 fn the_crds_in_the_repository_are_what_gitsync_crds_prints() {
-    let out = Command::new(env!("CARGO_BIN_EXE_gitsync"))
-        .arg("crds")
-        .output()
-        .unwrap_or_else(|e| panic!("{e}"));
+    let out = gitsync(&["crds"]).output();
     assert!(out.status.success());
     let committed = std::fs::read_to_string(crds_file()).unwrap_or_else(|e| panic!("{e}"));
     assert!(
@@ -543,7 +444,7 @@ fn the_crds_in_the_repository_are_what_gitsync_crds_prints() {
 #[test]
 fn the_api_server_refuses_invalid_custom_resources_with_the_schema_message() {
     let cluster = TestCluster::start();
-    install_crds(&cluster);
+    cluster.install_crds();
     let cases = [
         (
             "apiVersion: gitsync.dev/v1alpha1\nkind: GitSync\nmetadata: {name: a, namespace: default}\nspec:\n  workspace: {endpoint: us, tokenSecretRef: {name: t, key: token}}\n",
@@ -588,26 +489,22 @@ fn the_api_server_refuses_invalid_custom_resources_with_the_schema_message() {
     ];
     for (yaml, expected) in cases {
         // Without kubectl's own checks: the API server's schema is what refuses.
-        let (ok, out) = apply_with(&cluster, yaml, &["--validate=false"]);
+        let (ok, out) = cluster.apply_with(yaml, &["--validate=false"]);
         assert!(!ok, "accepted:\n{yaml}");
         assert!(out.contains(expected), "expected `{expected}` in:\n{out}");
     }
     // Defaults are filled in by the API server.
-    let (ok, out) = apply(
-        &cluster,
-        "apiVersion: gitsync.dev/v1alpha1\nkind: GitSync\nmetadata: {name: ok, namespace: default}\nspec:\n  workspace: {endpoint: us, tokenSecretRef: {name: t, key: token}}\n  repository: {url: 'https://example.com/r.git'}\n",
+    let (ok, out) = cluster.apply("apiVersion: gitsync.dev/v1alpha1\nkind: GitSync\nmetadata: {name: ok, namespace: default}\nspec:\n  workspace: {endpoint: us, tokenSecretRef: {name: t, key: token}}\n  repository: {url: 'https://example.com/r.git'}\n",
     );
     assert!(ok, "{out}");
-    let spec = get_json(&cluster, "gitsync/ok")["spec"].clone();
+    let spec = cluster.get_json("gitsync/ok")["spec"].clone();
     assert_eq!(spec["repository"]["branch"], "main", "{spec}");
     assert_eq!(spec["interval"], "1m", "{spec}");
     assert_eq!(spec["suspend"], false, "{spec}");
     assert_eq!(spec["author"]["name"], "gitsync", "{spec}");
     // Flux's durations are accepted, as Flux's own CRDs accept them (this pattern refused them).
     for (name, interval) in [("flux-a", "1m30s"), ("flux-b", "1.5h"), ("flux-c", "10m0s")] {
-        let (ok, out) = apply(
-            &cluster,
-            &format!(
+        let (ok, out) = cluster.apply(&format!(
                 "apiVersion: gitsync.dev/v1alpha1\nkind: GitSync\nmetadata: {{name: {name}, namespace: default}}\nspec:\n  workspace: {{endpoint: us, tokenSecretRef: {{name: t, key: token}}}}\n  repository: {{url: 'https://example.com/r.git'}}\n  interval: {interval}\n"
             ),
         );
@@ -617,10 +514,7 @@ fn the_api_server_refuses_invalid_custom_resources_with_the_schema_message() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn two_operators_only_the_leader_writes_and_the_standby_takes_over() {
-    let cluster = tokio::task::spawn_blocking(TestCluster::start)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    install_crds(&cluster);
+    let cluster = cluster_with_crds().await;
     let (_ws, client, root, remote) = synced_workspace(&cluster, "acme").await;
 
     let lease = ["--lease-seconds", "4"];
@@ -647,7 +541,7 @@ async fn two_operators_only_the_leader_writes_and_the_standby_takes_over() {
         },
         &log,
     );
-    let holder = get_json(&cluster, "lease/gitsync-operator")["spec"]["holderIdentity"].clone();
+    let holder = cluster.get_json("lease/gitsync-operator")["spec"]["holderIdentity"].clone();
     assert_eq!(holder, "one");
 
     // Changes while "one" leads: each arrives once, and "two" made no commit.
@@ -686,7 +580,7 @@ async fn two_operators_only_the_leader_writes_and_the_standby_takes_over() {
     first.kill();
     // Meanwhile someone pushes a commit claiming a sync point in 2099 (issue 9, defect 1): the
     // standby must not trust it, must say so in an Event, and must still bring the change.
-    common::commit_readme(
+    util::commit_readme(
         root.path(),
         &remote.to_string_lossy(),
         "Harmless\n\nGitsync-Audit-Point: 2099-01-01T00:00:00.000Z",
@@ -707,7 +601,7 @@ async fn two_operators_only_the_leader_writes_and_the_standby_takes_over() {
         &log,
     );
     assert!(second.metrics("text/plain").contains("gitsync_leader 1"));
-    let events = kubectl_ok(&cluster, &["get", "events", "-o", "json"]);
+    let events = cluster.kubectl_ok(&["get", "events", "-o", "json"]);
     assert!(
         events.contains("UntrustedSyncPoint") && events.contains("it has no seal"),
         "{events}"
@@ -723,10 +617,7 @@ async fn two_operators_only_the_leader_writes_and_the_standby_takes_over() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_operator_works_with_exactly_the_rbac_in_deploy() {
-    let cluster = tokio::task::spawn_blocking(TestCluster::start)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    install_crds(&cluster);
+    let cluster = cluster_with_crds().await;
     let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy");
     for file in [
         "00-namespace.yaml",
@@ -734,15 +625,11 @@ async fn the_operator_works_with_exactly_the_rbac_in_deploy() {
         "20-clusterrole.yaml",
         "30-leader-election.yaml",
     ] {
-        kubectl_ok(
-            &cluster,
-            &["apply", "-f", &deploy.join(file).to_string_lossy()],
-        );
+        cluster.kubectl_ok(&["apply", "-f", &deploy.join(file).to_string_lossy()]);
     }
     // The test's non-admin user gets exactly the operator's roles (the ServiceAccount's token
     // cannot be minted without a controller-manager, so a user stands in for it).
-    let (ok, out) = apply(
-        &cluster,
+    let (ok, out) = cluster.apply(
         r#"apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRoleBinding
 metadata: {name: test-user-gitsync-operator}
@@ -799,7 +686,7 @@ subjects: [{kind: User, name: gitsync-operator-test, apiGroup: rbac.authorizatio
         || subjects(&remote).first() == Some(&expected),
         &operator.log,
     );
-    let events = kubectl_ok(&cluster, &["get", "events", "-n", "default", "-o", "json"]);
+    let events = cluster.kubectl_ok(&["get", "events", "-n", "default", "-o", "json"]);
     assert!(
         events.contains("FullSync"),
         "the Event was not allowed:\n{events}"
@@ -843,26 +730,23 @@ fn operator_calls(cluster: &TestCluster) -> Vec<String> {
 /// log.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_wake_up_with_nothing_due_makes_no_api_call() {
-    let cluster = tokio::task::spawn_blocking(TestCluster::start)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    install_crds(&cluster);
+    let cluster = cluster_with_crds().await;
     let ws = TestWorkspace::seeded(Some("ws-token")).await;
     let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let repos = root.path().join("repos");
     std::fs::create_dir_all(&repos).unwrap_or_else(|e| panic!("{e}"));
     for repo in ["a.git", "b.git"] {
-        common::bare_remote(&repos, repo);
+        util::bare_remote(&repos, repo);
     }
-    let port = common::git_http::serve(repos.clone()).await;
+    let port = util::git_http::serve(repos.clone()).await;
     let mut objects = format!(
         "{}---\n{}---\napiVersion: gitsync.dev/v1alpha1\nkind: GitConnection\nmetadata: {{name: http, namespace: default}}\nspec:\n  secretRef: {{name: git-creds}}\n",
         secret_yaml("workspace-token", &[("token", "ws-token")]),
         secret_yaml(
             "git-creds",
             &[
-                ("username", common::git_http::USER),
-                ("password", common::git_http::PASSWORD),
+                ("username", util::git_http::USER),
+                ("password", util::git_http::PASSWORD),
             ],
         ),
     );
@@ -872,7 +756,7 @@ async fn a_wake_up_with_nothing_due_makes_no_api_call() {
             ws.running.url()
         ));
     }
-    let (ok, out) = apply(&cluster, &objects);
+    let (ok, out) = cluster.apply(&objects);
     assert!(ok, "{out}");
     let state = root.path().join("state");
     let operator = Operator::start(cluster.kubeconfig(), &state, "op-quiet", &[]);
@@ -903,76 +787,108 @@ async fn a_wake_up_with_nothing_due_makes_no_api_call() {
         "the audit log counts the operator's calls: {before:#?}"
     );
 
-    // Wake-ups with nothing due: annotations that are no waker, on both GitSyncs.
+    // Wake-ups with nothing due: annotations that are no waker, on both GitSyncs; then a due
+    // run of each (Flux's reconcile annotation). Once both are handled, the operator has been
+    // woken by every annotation before them (a reconcile reads the object as it is by then).
+    // The due runs write their status, and that is all: neither they nor the wake-ups before
+    // them read a Secret or the GitConnection (nothing they use changed).
     for round in 0..5 {
         for name in ["gitsync/a", "gitsync/b"] {
-            kubectl_ok(
-                &cluster,
-                &[
-                    "annotate",
-                    "--overwrite",
-                    name,
-                    &format!("example.com/touched={round}"),
-                ],
-            );
+            cluster.kubectl_ok(&[
+                "annotate",
+                "--overwrite",
+                name,
+                &format!("example.com/touched={round}"),
+            ]);
         }
     }
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let after = operator_calls(&cluster);
+    for name in ["gitsync/a", "gitsync/b"] {
+        request_reconcile(&cluster, name, "2026-12-01T09:00:00Z", &log);
+    }
+    let mut calls = Vec::new();
+    wait_until(
+        "the due runs' status writes in the audit log",
+        Duration::from_secs(15),
+        || {
+            calls = operator_calls(&cluster)[before.len()..].to_vec();
+            calls.len() >= 2
+        },
+        &log,
+    );
+    calls.sort();
     assert_eq!(
-        after[before.len()..],
-        [] as [String; 0],
-        "calls made on wake-ups with nothing due; operator log:\n{}",
+        calls,
+        ["patch gitsyncs/status a", "patch gitsyncs/status b"],
+        "calls made on wake-ups with nothing due, or by a due run; operator log:\n{}",
         tail(&log)
     );
+    let after = operator_calls(&cluster);
 
     // The GitConnection's controller does not check it again for a change of its annotations
     // (that it writes its status is what shows a check). The GitSyncs using it read it again:
-    // a change of an object they refer to is theirs to look at.
+    // a change of an object they refer to is theirs to look at; that both have is the sign
+    // that the change reached the operator.
     for round in 0..5 {
-        kubectl_ok(
-            &cluster,
-            &[
-                "annotate",
-                "--overwrite",
-                "gitconnection/http",
-                &format!("example.com/touched={round}"),
-            ],
-        );
+        cluster.kubectl_ok(&[
+            "annotate",
+            "--overwrite",
+            "gitconnection/http",
+            &format!("example.com/touched={round}"),
+        ]);
     }
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    wait_until(
+        "both GitSyncs to read the annotated GitConnection again",
+        Duration::from_secs(30),
+        || {
+            operator_calls(&cluster)[after.len()..]
+                .iter()
+                .filter(|c| *c == "get gitconnections http")
+                .count()
+                >= 2
+        },
+        &log,
+    );
     let touched = operator_calls(&cluster);
     let checks = touched[after.len()..]
         .iter()
         .filter(|c| c.starts_with("patch gitconnections/status"))
         .count();
     assert_eq!(checks, 0, "{:#?}", &touched[after.len()..]);
-    let after = touched;
+    let run = touched;
 
-    // A due run (Flux's reconcile annotation) runs and writes its status, but reads no Secret and
-    // no GitConnection: they have not changed.
-    request_reconcile(&cluster, "gitsync/a", "2026-12-01T09:00:00Z", &log);
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let run = operator_calls(&cluster);
-    assert_eq!(
-        run[after.len()..],
-        ["patch gitsyncs/status a".to_string()],
-        "operator log:\n{}",
-        tail(&log)
+    // Secrets are watched by their metadata only: the operator's lists of Secrets (a watch
+    // starts with one) carried no Secret's data.
+    let audit = std::fs::read_to_string(cluster.audit_log()).unwrap_or_default();
+    let secret_lists: Vec<String> = audit
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|e| e["stage"] == "ResponseComplete" && e["user"]["username"] == "admin")
+        .filter(|e| !e["userAgent"].as_str().unwrap_or("").starts_with("kubectl"))
+        .filter(|e| e["verb"] == "list" && e["objectRef"]["resource"] == "secrets")
+        .map(|e| {
+            e["responseObject"]["kind"]
+                .as_str()
+                .unwrap_or("")
+                .to_owned()
+        })
+        .collect();
+    assert!(
+        !secret_lists.is_empty()
+            && secret_lists
+                .iter()
+                .all(|kind| kind == "PartialObjectMetadataList"),
+        "{secret_lists:?}"
     );
 
     // A changed Secret is read again, once per GitSync using it.
-    let (ok, out) = apply(
-        &cluster,
-        &secret_yaml(
-            "git-creds",
-            &[
-                ("username", common::git_http::USER),
-                ("password", common::git_http::PASSWORD),
-                ("note", "rotated"),
-            ],
-        ),
-    );
+    let (ok, out) = cluster.apply(&secret_yaml(
+        "git-creds",
+        &[
+            ("username", util::git_http::USER),
+            ("password", util::git_http::PASSWORD),
+            ("note", "rotated"),
+        ],
+    ));
     assert!(ok, "{out}");
     wait_until(
         "both GitSyncs to read the changed Secret",
@@ -994,16 +910,13 @@ async fn a_wake_up_with_nothing_due_makes_no_api_call() {
 async fn no_password_from_a_url_in_the_log_conditions_or_events() {
     const REPO_PASSWORD: &str = "RepoPassw0rdInUrl";
     const WS_PASSWORD: &str = "WsPassw0rdInUrl";
-    let cluster = tokio::task::spawn_blocking(TestCluster::start)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    install_crds(&cluster);
+    let cluster = cluster_with_crds().await;
     let ws = TestWorkspace::seeded(Some("ws-token")).await;
     let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let repos = root.path().join("repos");
     std::fs::create_dir_all(&repos).unwrap_or_else(|e| panic!("{e}"));
-    let (remote, _) = common::bare_remote(&repos, "repo.git");
-    let port = common::git_http::serve(repos.clone()).await;
+    let (remote, _) = util::bare_remote(&repos, "repo.git");
+    let port = util::git_http::serve(repos.clone()).await;
     let closed = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -1030,7 +943,7 @@ spec:
         secret_yaml("workspace-token", &[("token", "ws-token")]),
         secret_yaml(
             "git-creds",
-            &[("username", common::git_http::USER), ("password", "other")],
+            &[("username", util::git_http::USER), ("password", "other")],
         ),
         r#"---
 apiVersion: gitsync.dev/v1alpha1
@@ -1047,8 +960,8 @@ spec:
             &ws_url,
             &format!(
                 "http://{}:{}@127.0.0.1:{port}/repo.git",
-                common::git_http::USER,
-                common::git_http::PASSWORD
+                util::git_http::USER,
+                util::git_http::PASSWORD
             ),
             "",
         ),
@@ -1074,7 +987,7 @@ spec:
             "    branch: refs/heads/main\n",
         ),
     ];
-    let (ok, out) = apply(&cluster, &objects.join("---\n"));
+    let (ok, out) = cluster.apply(&objects.join("---\n"));
     assert!(ok, "{out}");
     let operator = Operator::start(
         cluster.kubeconfig(),
@@ -1091,9 +1004,11 @@ spec:
         52
     );
     let failed = |name: &str| {
-        ready(&cluster, &format!("gitsync/{name}")).is_some_and(|(status, reason, _)| {
-            status == "False" && !reason.is_empty() && reason != "FullSyncRunning"
-        })
+        cluster
+            .ready(&format!("gitsync/{name}"))
+            .is_some_and(|(status, reason, _)| {
+                status == "False" && !reason.is_empty() && reason != "FullSyncRunning"
+            })
     };
     wait_until(
         "the unreachable and ws-in-url GitSyncs to fail",
@@ -1101,21 +1016,19 @@ spec:
         || failed("unreachable") && failed("ws-in-url"),
         &log,
     );
-    wait_until(
-        "the GitConnection's check",
+    wait_for_ready(
+        &cluster,
+        "gitconnection/conn",
         Duration::from_secs(30),
-        || ready(&cluster, "gitconnection/conn").is_some_and(|r| r.0 == "False"),
         &log,
+        |r| r.0 == "False",
     );
-    wait_until(
-        "InvalidBranch",
+    wait_for_ready(
+        &cluster,
+        "gitsync/full-ref",
         Duration::from_secs(30),
-        || {
-            ready(&cluster, "gitsync/full-ref").is_some_and(|(_, reason, message)| {
-                reason == "InvalidBranch" && message.contains("`main`")
-            })
-        },
         &log,
+        |(_, reason, message)| reason == "InvalidBranch" && message.contains("`main`"),
     );
     assert!(
         !git(&remote, &["for-each-ref", "--format=%(refname)"]).contains("refs/heads/refs/"),
@@ -1124,19 +1037,17 @@ spec:
     // Let a few more reconciles (retries, Events) happen before scanning.
     tokio::time::sleep(Duration::from_secs(3)).await;
     // The condition names the repository (between two attempts it says "Full sync in progress").
-    wait_until(
-        "the unreachable GitSync's condition to name the repository",
+    wait_for_ready(
+        &cluster,
+        "gitsync/unreachable",
         Duration::from_secs(30),
-        || {
-            ready(&cluster, "gitsync/unreachable")
-                .is_some_and(|r| r.2.contains(&format!("127.0.0.1:{closed}/repo.git")))
-        },
         &log,
+        |r| r.2.contains(&format!("127.0.0.1:{closed}/repo.git")),
     );
 
     let mut texts = vec![("the operator's log".to_owned(), operator.log_text())];
     for kind in ["gitsyncs", "gitconnections"] {
-        let list = get_json(&cluster, kind);
+        let list = cluster.get_json(kind);
         for item in list["items"].as_array().cloned().unwrap_or_default() {
             texts.push((
                 format!("the status of {kind}/{}", item["metadata"]["name"]),
@@ -1146,21 +1057,367 @@ spec:
     }
     texts.push((
         "the Events".to_owned(),
-        kubectl_ok(&cluster, &["get", "events", "-n", "default", "-o", "json"]),
+        cluster.kubectl_ok(&["get", "events", "-n", "default", "-o", "json"]),
     ));
     // `kubectl get` shows the repository as status.repository, without the password.
-    let table = kubectl_ok(&cluster, &["get", "gitsyncs", "-n", "default"]);
+    let table = cluster.kubectl_ok(&["get", "gitsyncs", "-n", "default"]);
     assert!(
         table.contains(&format!("http://127.0.0.1:{port}/repo.git")),
         "{table}"
     );
     texts.push(("`kubectl get gitsyncs`".to_owned(), table));
     for (place, text) in &texts {
-        for secret in [REPO_PASSWORD, WS_PASSWORD, common::git_http::PASSWORD] {
+        for secret in [REPO_PASSWORD, WS_PASSWORD, util::git_http::PASSWORD] {
             assert!(
                 !text.contains(secret),
                 "{place} shows a password from a URL ({secret}):\n{text}"
             );
         }
     }
+}
+
+/// The conditions of `what`, as (type, status, reason, message).
+fn conditions_of(cluster: &TestCluster, what: &str) -> Vec<(String, String, String, String)> {
+    let object = cluster.get_json(what);
+    object["status"]["conditions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|c| {
+            let field = |k: &str| c[k].as_str().unwrap_or("").to_owned();
+            (
+                field("type"),
+                field("status"),
+                field("reason"),
+                field("message"),
+            )
+        })
+        .collect()
+}
+
+/// The Events with `reason` about `name`, from `kubectl get events`, each with its count.
+fn events_with_reason(cluster: &TestCluster, name: &str, reason: &str) -> Vec<i64> {
+    let events = cluster.get_json("events");
+    events["items"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .filter(|e| e["reason"] == reason && e["involvedObject"]["name"] == name)
+        .map(|e| e["count"].as_i64().unwrap_or(1))
+        .collect()
+}
+
+/// Until pull requests are acted on, `spec.bidirectional.enabled: true` is not silently
+/// ignored: a `Bidirectional` condition (False, NotImplemented), one Warning Event, and a
+/// `Ready` that says the sync runs one way only. Turned off, all of it goes.
+#[tokio::test(flavor = "multi_thread")]
+async fn bidirectional_enabled_is_said_to_be_not_acted_on_and_ready_says_one_way() {
+    let cluster = tokio::task::spawn_blocking(TestCluster::start)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    cluster.install_crds();
+    let ws = TestWorkspace::seeded(Some("ws-token")).await;
+    let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let (remote, _) = util::bare_remote(root.path(), "repo.git");
+    let objects = sync_objects(
+        &ws.running.url(),
+        &format!("file://{}", remote.display()),
+        "both-ways",
+    ) + "  bidirectional: {enabled: true}\n";
+    let (ok, out) = cluster.apply(&objects);
+    assert!(ok, "{out}");
+    let operator = Operator::start(
+        cluster.kubeconfig(),
+        &root.path().join("state"),
+        "bidi",
+        &[],
+    );
+    let log = operator.log.clone();
+    // The forward direction works, and `kubectl wait` still sees it.
+    kubectl_wait_ready(&cluster, "gitsync/both-ways", "90s", &log);
+    assert_eq!(
+        git(&remote, &["ls-tree", "-r", "--name-only", "main"])
+            .lines()
+            .count(),
+        52
+    );
+    let generation = cluster.get_json("gitsync/both-ways")["metadata"]["generation"].clone();
+    let conditions = conditions_of(&cluster, "gitsync/both-ways");
+    let ready = conditions.iter().find(|c| c.0 == "Ready");
+    assert!(
+        ready.is_some_and(|c| c.1 == "True"
+            && c.2 == "SyncedOneWay"
+            && c.3.contains("One way only")),
+        "{conditions:#?}"
+    );
+    let bidirectional = conditions.iter().find(|c| c.0 == "Bidirectional");
+    assert!(
+        bidirectional.is_some_and(|c| c.1 == "False"
+            && c.2 == "NotImplemented"
+            && c.3.contains("not applied to the workspace")),
+        "{conditions:#?}"
+    );
+    let object = cluster.get_json("gitsync/both-ways");
+    let observed = object["status"]["conditions"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["type"] == "Bidirectional"))
+        .map(|c| c["observedGeneration"].clone());
+    assert_eq!(observed, Some(generation), "{object}");
+    // One Warning Event, not one per poll: the operator has run again since (it handled a
+    // request), and there is still one.
+    wait_until(
+        "the BidirectionalNotImplemented Event",
+        Duration::from_secs(15),
+        || !events_with_reason(&cluster, "both-ways", "BidirectionalNotImplemented").is_empty(),
+        &log,
+    );
+    request_reconcile(&cluster, "gitsync/both-ways", "after-the-event", &log);
+    let events = cluster.get_json("events");
+    let warning = events["items"].as_array().and_then(|items| {
+        items
+            .iter()
+            .find(|e| e["reason"] == "BidirectionalNotImplemented")
+            .cloned()
+    });
+    assert!(
+        warning.as_ref().is_some_and(|e| e["type"] == "Warning"),
+        "{warning:?}"
+    );
+    assert_eq!(
+        events_with_reason(&cluster, "both-ways", "BidirectionalNotImplemented"),
+        [1],
+        "{events}"
+    );
+
+    // Turned off: a plain Ready, no Bidirectional condition.
+    cluster.kubectl_ok(&[
+        "patch",
+        "gitsync/both-ways",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"bidirectional":{"enabled":false}}}"#,
+    ]);
+    wait_until(
+        "Ready=True (Synced) without a Bidirectional condition",
+        Duration::from_secs(20),
+        || {
+            let conditions = conditions_of(&cluster, "gitsync/both-ways");
+            conditions.iter().any(|c| c.0 == "Ready" && c.2 == "Synced")
+                && !conditions.iter().any(|c| c.0 == "Bidirectional")
+        },
+        &log,
+    );
+}
+
+/// Defect 16: an operator given a `--state-dir` that does not exist yet makes it at start, so
+/// that its first connection check (`git ls-remote`, run in that directory) passes at once
+/// instead of failing with "cannot change to" and waiting ten minutes. A directory it cannot
+/// make stops it with a message naming it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_state_dir_that_does_not_exist_yet_is_made_at_start() {
+    let cluster = tokio::task::spawn_blocking(TestCluster::start)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    cluster.install_crds();
+    let ws = TestWorkspace::seeded(Some("ws-token")).await;
+    let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let repos = root.path().join("repos");
+    std::fs::create_dir_all(&repos).unwrap_or_else(|e| panic!("{e}"));
+    util::bare_remote(&repos, "repo.git");
+    let port = util::git_http::serve(repos.clone()).await;
+    // Suspended: only the connection check touches the state directory, as it did in the defect.
+    let objects = format!(
+        "{}---\n{}---\napiVersion: gitsync.dev/v1alpha1\nkind: GitConnection\nmetadata: {{name: http, namespace: default}}\nspec:\n  secretRef: {{name: git-creds}}\n---\napiVersion: gitsync.dev/v1alpha1\nkind: GitSync\nmetadata: {{name: fresh, namespace: default}}\nspec:\n  workspace:\n    endpoint: {}\n    tokenSecretRef: {{name: workspace-token, key: token}}\n  connectionRef: {{name: http}}\n  repository:\n    url: http://127.0.0.1:{port}/repo.git\n  interval: 1s\n  suspend: true\n",
+        secret_yaml("workspace-token", &[("token", "ws-token")]),
+        secret_yaml(
+            "git-creds",
+            &[
+                ("username", util::git_http::USER),
+                ("password", util::git_http::PASSWORD),
+            ],
+        ),
+        ws.running.url(),
+    );
+    let (ok, out) = cluster.apply(&objects);
+    assert!(ok, "{out}");
+    let state = root.path().join("not/there/yet");
+    let operator = Operator::start_with_state_dir(
+        cluster.kubeconfig(),
+        &root.path().join("logs"),
+        &state,
+        "fresh",
+        &[],
+    );
+    let log = operator.log.clone();
+    wait_until(
+        "the GitConnection's first check to pass",
+        Duration::from_secs(30),
+        || {
+            cluster
+                .ready("gitconnection/http")
+                .is_some_and(|r| r.0 == "True" && r.1 == "Connected")
+        },
+        &log,
+    );
+    assert!(state.is_dir(), "{} was not made", state.display());
+    cluster.kubectl_ok(&[
+        "patch",
+        "gitsync/fresh",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"suspend":false}}"#,
+    ]);
+    kubectl_wait_ready(&cluster, "gitsync/fresh", "90s", &log);
+    drop(operator);
+
+    // A state directory that cannot be made (a file is in the way).
+    let file = root.path().join("a-file");
+    std::fs::write(&file, "not a directory").unwrap_or_else(|e| panic!("{e}"));
+    let blocked = file.join("state");
+    let mut refused = Operator::start_with_state_dir(
+        cluster.kubeconfig(),
+        &root.path().join("logs"),
+        &blocked,
+        "blocked",
+        &[],
+    );
+    let status = refused.wait_exit(Duration::from_secs(30));
+    let text = refused.log_text();
+    assert!(status.is_some_and(|s| !s.success()), "{status:?}\n{text}");
+    assert!(
+        text.contains("cannot create the state directory")
+            && text.contains(&blocked.display().to_string()),
+        "{text}"
+    );
+}
+
+/// A kube client for `kubeconfig`, as the operator makes one.
+async fn kube_client(kubeconfig: &Path) -> kube::Client {
+    let config = kube::config::Kubeconfig::read_from(kubeconfig).unwrap_or_else(|e| panic!("{e}"));
+    let config = kube::Config::from_custom_kubeconfig(config, &Default::default())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    kube::Client::try_from(config).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Defect 16: a status written without `resources` after one with them was refused (422,
+/// "status.resources in body must be of type object: null": the API server's merge leaves
+/// `null` behind when a field manager drops every key of a map it wrote). The operator's own
+/// status write, on the real API server with the CRDs in `crds/`, is accepted, and the object
+/// still reads.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_status_that_drops_the_resources_is_accepted_and_reads_back() {
+    use gitsync::operator::context::apply_status;
+    use gitsync::operator::crd::{GitSync, GitSyncStatus};
+    let cluster = tokio::task::spawn_blocking(TestCluster::start)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    cluster.install_crds();
+    let (ok, out) = cluster.apply(
+        "apiVersion: gitsync.dev/v1alpha1\nkind: GitSync\nmetadata: {name: counted, namespace: default}\nspec:\n  workspace: {endpoint: us, tokenSecretRef: {name: t, key: token}}\n  repository: {url: 'https://example.com/r.git'}\n",
+    );
+    assert!(ok, "{out}");
+    let api = kube::Api::<GitSync>::namespaced(kube_client(cluster.kubeconfig()).await, "default");
+    let counted = GitSyncStatus {
+        observed_generation: Some(1),
+        resources: Some([("segment_source".to_owned(), 10)].into_iter().collect()),
+        ..GitSyncStatus::default()
+    };
+    apply_status(&api, "counted", &counted)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let without = GitSyncStatus {
+        observed_generation: Some(1),
+        last_sync_time: Some("2026-12-06T04:00:00.000Z".into()),
+        ..GitSyncStatus::default()
+    };
+    apply_status(&api, "counted", &without)
+        .await
+        .unwrap_or_else(|e| panic!("the status without resources was refused: {e}"));
+    let read = api.get("counted").await.unwrap_or_else(|e| panic!("{e}"));
+    let status = read.status.unwrap_or_default();
+    assert_eq!(status.resources.unwrap_or_default().len(), 0);
+    assert_eq!(status.last_sync_time, without.last_sync_time);
+    // And counted again.
+    apply_status(&api, "counted", &counted)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let read = api.get("counted").await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(read.status.and_then(|s| s.resources), counted.resources);
+}
+
+/// `/readyz` says ready only once the watches the controllers map events through have synced:
+/// a leader whose watches are refused (no RBAC yet) is not ready, and becomes ready once they
+/// are allowed.
+#[tokio::test(flavor = "multi_thread")]
+async fn readiness_waits_until_the_watches_have_synced() {
+    let cluster = tokio::task::spawn_blocking(TestCluster::start)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    cluster.install_crds();
+    let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy");
+    for file in [
+        "00-namespace.yaml",
+        "20-clusterrole.yaml",
+        "30-leader-election.yaml",
+    ] {
+        cluster.kubectl_ok(&["apply", "-f", &deploy.join(file).to_string_lossy()]);
+    }
+    // Only the Lease, at first.
+    let (ok, out) = cluster.apply(
+        r#"apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: test-user-leader-election, namespace: gitsync-system}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: gitsync-operator-leader-election}
+subjects: [{kind: User, name: gitsync-operator-test, apiGroup: rbac.authorization.k8s.io}]
+"#,
+    );
+    assert!(ok, "{out}");
+    let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let operator = Operator::start(
+        cluster.user_kubeconfig(),
+        &root.path().join("state"),
+        "unsynced",
+        &["--lease-namespace", "gitsync-system"],
+    );
+    let log = operator.log.clone();
+    // It leads, and its controllers have tried to watch and been refused.
+    wait_until(
+        "the Lease and a refused watch",
+        Duration::from_secs(30),
+        || {
+            let holder = cluster.kubectl(&[
+                "get",
+                "lease/gitsync-operator",
+                "-n",
+                "gitsync-system",
+                "-o",
+                "jsonpath={.spec.holderIdentity}",
+            ]);
+            String::from_utf8_lossy(&holder.stdout) == "unsynced"
+                && operator.log_text().to_lowercase().contains("forbidden")
+        },
+        &log,
+    );
+    let (code, body) = operator.readyz();
+    assert_eq!(code, 503, "{body}");
+    assert!(body.contains("watches"), "{body}");
+
+    let (ok, out) = cluster.apply(
+        r#"apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: test-user-gitsync-operator}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: gitsync-operator}
+subjects: [{kind: User, name: gitsync-operator-test, apiGroup: rbac.authorization.k8s.io}]
+"#,
+    );
+    assert!(ok, "{out}");
+    wait_until(
+        "ready once the watches are allowed",
+        Duration::from_secs(90),
+        || operator.readyz().0 == 200,
+        &log,
+    );
 }

@@ -348,7 +348,7 @@ fn brackets_nested_without_end_are_refused_before_parsing() {
     );
     assert_eq!(
         error_of(&text),
-        "sources/abc.tf:2:80: not valid HCL: brackets nested deeper than 72 levels"
+        "sources/abc.tf:2:80: lists and objects nest deeper than the 64 levels allowed"
     );
 }
 
@@ -418,4 +418,54 @@ fn heredocs_are_refused_with_what_to_write_instead() {
         error_after("name = \"BigQuery\"", "name = <<EOF\nBigQuery\nEOF"),
         "sources/abc.tf:12:10: heredoc strings are not supported; write the value as a quoted string, with \\n for line breaks"
     );
+}
+
+/// A file an editor saved with a byte order mark read "expected a name", at a place that shows
+/// nothing. It says what is there.
+#[test]
+fn a_byte_order_mark_is_named() {
+    assert_eq!(
+        error_of(&format!("\u{feff}{SOURCE}")),
+        "sources/abc.tf:1:1: the file begins with a byte order mark (U+FEFF), which Git Sync files do not have: save it as UTF-8 without a BOM"
+    );
+}
+
+/// A merge conflict committed as it was left read "heredoc strings are not supported" (or an
+/// operator). It says that it is a conflict, at the marker's line.
+#[test]
+fn committed_merge_conflict_markers_are_named() {
+    let conflicted = SOURCE.replacen(
+        "  name = \"BigQuery\"\n",
+        "<<<<<<< HEAD\n  name = \"BigQuery\"\n=======\n  name = \"BigQuery EU\"\n>>>>>>> eu-rename\n",
+        1,
+    );
+    assert_eq!(
+        error_of(&conflicted),
+        "sources/abc.tf:12:1: a merge-conflict marker `<<<<<<<`: the file holds an unresolved Git merge conflict; resolve it (keep one side), then commit"
+    );
+    // The other markers, where a resolution left one behind.
+    for marker in ["=======", ">>>>>>> main", "||||||| base"] {
+        let left = SOURCE.replacen("  slug", &format!("{marker}\n  slug"), 1);
+        let e = error_of(&left);
+        assert!(
+            e.starts_with(&format!(
+                "sources/abc.tf:16:1: a merge-conflict marker `{}`",
+                &marker[..7]
+            )),
+            "{e}"
+        );
+    }
+}
+
+/// Nesting read "64 levels" in one message and "72" in another (the pre-scan counted the
+/// brackets around the value too). Both name the one limit, `MAX_NESTING`.
+#[test]
+fn every_nesting_message_names_the_one_limit() {
+    use gitsync::model::MAX_NESTING;
+    let limit = format!("deeper than the {MAX_NESTING} levels allowed");
+    for depth in [MAX_NESTING + 1, MAX_NESTING + 9, 10_000] {
+        let deeper = format!("jsonencode({})", nested_list(depth));
+        let e = error_after("jsonencode({\n    location = \"us\"\n  })", &deeper);
+        assert!(e.ends_with(&limit), "{depth}: {e}");
+    }
 }

@@ -1,12 +1,12 @@
 //! Git -> workspace: plans and applies against the embedded workspace over HTTP, checked by what
 //! the workspace holds afterwards (a full export) and by what the tree holds.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use common::{TestWorkspace, exported_tree_of, fixture_dir, tree_of};
+use crate::util;
+use crate::util::command::{Gitsync, Ran, gitsync};
+use crate::util::{TestWorkspace, copy_tree, exported_tree_of, fixture_dir, git, tree_of};
 use gitsync::model::{Resource, ResourceType, Value};
 use gitsync::sync::apply::{self, ApplyOptions, ApplyReport, Journal, Quiet};
 use gitsync::sync::export::render_workspace;
@@ -162,14 +162,6 @@ impl Setup {
     }
 }
 
-fn copy_tree(from: &Path, to: &Path) {
-    for (path, text) in common::tf_files(from) {
-        let target = to.join(&path);
-        std::fs::create_dir_all(target.parent().unwrap_or(to)).unwrap_or_else(|e| panic!("{e}"));
-        std::fs::write(target, text).unwrap_or_else(|e| panic!("{e}"));
-    }
-}
-
 fn s(text: &str) -> Value {
     Value::String(text.to_owned())
 }
@@ -313,7 +305,7 @@ async fn every_type_is_created_updated_replaced_and_deleted_from_files() {
     // Both samples (the 2024 one has the user groups), the 2024 files brought into today's form
     // first, as `gitsync fmt` does, so that the export can equal the tree byte for byte.
     let setup = Setup::new(&["v2025", "v2024"]).await;
-    for (path, text) in common::tf_files(setup.tree()) {
+    for (path, text) in util::tf_files(setup.tree()) {
         let canonical = gitsync::hcl::canonicalize(&text, &path).unwrap_or_else(|e| panic!("{e}"));
         setup.write_text(&path, &canonical);
     }
@@ -684,12 +676,6 @@ struct Cli<'s> {
     home: tempfile::TempDir,
 }
 
-struct Ran {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
 impl<'s> Cli<'s> {
     fn new(setup: &'s Setup) -> Cli<'s> {
         let home = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
@@ -697,10 +683,9 @@ impl<'s> Cli<'s> {
         Cli { setup, home }
     }
 
-    fn command(&self, args: &[&str]) -> std::process::Command {
-        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_gitsync"));
-        c.args(args)
-            .args(["--workspace", &self.setup.ws.running.url()])
+    fn command(&self, args: &[&str]) -> Gitsync {
+        let mut c = gitsync(args);
+        c.args(["--workspace", &self.setup.ws.running.url()])
             .arg("--token-file")
             .arg(self.home.path().join("token"))
             .env("XDG_CACHE_HOME", self.home.path().join("cache"))
@@ -710,15 +695,7 @@ impl<'s> Cli<'s> {
     }
 
     fn run(&self, args: &[&str]) -> Ran {
-        let out = self
-            .command(args)
-            .output()
-            .unwrap_or_else(|e| panic!("running gitsync: {e}"));
-        Ran {
-            code: out.status.code(),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        self.command(args).run()
     }
 }
 
@@ -923,10 +900,6 @@ async fn secrets_are_resolved_on_write_and_never_printed_logged_or_stored() {
     assert!(again.stdout.contains("No changes."), "{}", again.stdout);
 }
 
-fn git(dir: &Path, args: &[&str]) -> String {
-    common::git(dir, args)
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn plan_with_base_plans_only_the_changed_files_and_sees_removed_ones() {
     let setup = Setup::new(&["v2025"]).await;
@@ -1068,8 +1041,7 @@ async fn an_apply_killed_at_random_moments_converges_without_duplicates() {
             .command(&["apply", &plan_arg, "--no-pace"])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("{e}"));
+            .spawn();
         tokio::time::sleep(std::time::Duration::from_millis(40 + next())).await;
         // SIGKILL: no chance to clean up.
         if child.try_wait().ok().flatten().is_some() {
@@ -1295,7 +1267,7 @@ async fn files_of_every_provider_release_plan_no_changes() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     copy_tree(&fixture_dir("v2025"), dir.path());
     copy_tree(&fixture_dir("v2024"), dir.path());
-    let history = common::fixtures_root().join("provider-history");
+    let history = util::fixtures_root().join("provider-history");
     let mut replaced = 0;
     for era in std::fs::read_dir(&history).unwrap_or_else(|e| panic!("{e}")) {
         let era = era.unwrap_or_else(|e| panic!("{e}")).path();
@@ -1304,7 +1276,7 @@ async fn files_of_every_provider_release_plan_no_changes() {
         }
         // (A tracking plan connection from before 0.8.0 has no import block: it cannot have
         // been exported, and seeds nothing.)
-        for (path, text) in common::tf_files(&era) {
+        for (path, text) in util::tf_files(&era) {
             if text.contains("import {") {
                 let target = dir.path().join(&path);
                 std::fs::create_dir_all(target.parent().unwrap_or(dir.path()))
@@ -1340,7 +1312,7 @@ async fn files_of_every_provider_release_plan_no_changes() {
 async fn an_attribute_older_files_never_had_is_not_removed_by_them() {
     let setup = Setup::new(&["v2025"]).await;
     let path = "destination_subscriptions/664e6725381460d53f764718_t6KZT8cFg7FLNgDPCzJCNQ.tf";
-    let old = common::fixtures_root()
+    let old = util::fixtures_root()
         .join("provider-history/v1.1.0")
         .join(path);
     let old = std::fs::read_to_string(&old).unwrap_or_else(|e| panic!("{e}"));
@@ -1521,7 +1493,7 @@ async fn the_types_git_sync_does_not_export_are_created_updated_replaced_and_del
     let plans = ids(ResourceType::TrackingPlan);
     let today = |path: &str| {
         let path = format!("provider-history/today/{path}");
-        let text = std::fs::read_to_string(common::fixtures_root().join(&path))
+        let text = std::fs::read_to_string(util::fixtures_root().join(&path))
             .unwrap_or_else(|e| panic!("{path}: {e}"));
         gitsync::hcl::parse(&text, &path).unwrap_or_else(|e| panic!("{e}"))
     };

@@ -3,9 +3,8 @@
 //! changes first, data loss marked, the changed line of a long query and nothing else, no
 //! secret); and a 2,000-resource plan split into comments under GitHub's size.
 
-mod common;
-
-use common::{TestWorkspace, fixture_dir, tf_files};
+use crate::util::command::gitsync;
+use crate::util::{TestWorkspace, copy_tree, fixture_dir, git, tf_files};
 use gitsync::model::{Resource, ResourceType, Value};
 use gitsync::sync::plan::{self, Action, AttributeChange, Change, Plan, PlanInput, ViewContext};
 use gitsync::sync::secrets::{FileSecrets, NoSecrets, SecretSource};
@@ -32,12 +31,7 @@ impl Setup {
         let ws = TestWorkspace::start(Some(TOKEN)).await;
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         for form in ["v2025", "v2024"] {
-            for (path, text) in tf_files(&fixture_dir(form)) {
-                let target = dir.path().join(&path);
-                std::fs::create_dir_all(target.parent().unwrap_or(dir.path()))
-                    .unwrap_or_else(|e| panic!("{e}"));
-                std::fs::write(target, text).unwrap_or_else(|e| panic!("{e}"));
-            }
+            copy_tree(&fixture_dir(form), dir.path());
         }
         let client = ws.client(TOKEN);
         let setup = Setup {
@@ -575,13 +569,12 @@ async fn gitsync_plan_prints_markdown_text_or_json() {
             "sample",
         ],
     ] {
-        common::git(tree, args);
+        git(tree, args);
     }
     setup.edit(GROUP, |r| add_member(r, "bad.actor@hacking.com"));
     std::fs::remove_dir_all(tree.join("labels")).unwrap_or_else(|e| panic!("{e}"));
     let plan = |format: &[&str]| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_gitsync"))
-            .arg("plan")
+        let ran = gitsync(&["plan"])
             .args(["--workspace", &setup._ws.running.url()])
             .arg("--token-file")
             .arg(home.path().join("token"))
@@ -591,13 +584,8 @@ async fn gitsync_plan_prints_markdown_text_or_json() {
             .args(format)
             .env("XDG_CACHE_HOME", home.path().join("cache"))
             .env_remove("PUBLIC_API_TOKEN")
-            .output()
-            .unwrap_or_else(|e| panic!("running gitsync: {e}"));
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+            .run();
+        (ran.code, ran.stdout, ran.stderr)
     };
 
     let (code, markdown, stderr) = plan(&["--format", "markdown"]);

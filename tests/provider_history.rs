@@ -4,13 +4,11 @@
 //! bytes, and a workspace seeded from a tree that mixes them exports today's form. Every fixture
 //! in the folders is covered; a new one needs no code change.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use common::{TestWorkspace, exported_tree_of, fixture_dir, fixtures_root, tf_files, tree_of};
+use crate::util::command::gitsync;
+use crate::util::{TestWorkspace, exported_tree_of, fixture_dir, fixtures_root, tf_files, tree_of};
 use gitsync::hcl::{canonicalize, parse, render};
 use gitsync::model::diff::diff;
 use gitsync::model::schema::{PROVIDER_VERSION, Version};
@@ -296,11 +294,7 @@ fn fmt_turns_a_tree_of_every_release_into_todays_form() {
         let today = parse(&p.today, &p.path).unwrap_or_else(|e| panic!("{e}"));
         expected.insert(rel, render(&today).unwrap_or_else(|e| panic!("{e}")));
     }
-    let out = Command::new(env!("CARGO_BIN_EXE_gitsync"))
-        .args(["fmt", "."])
-        .current_dir(dir.path())
-        .output()
-        .unwrap_or_else(|e| panic!("{e}"));
+    let out = gitsync(&["fmt", "."]).current_dir(dir.path()).output();
     assert_eq!(
         out.status.code(),
         Some(0),

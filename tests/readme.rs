@@ -5,15 +5,14 @@
 //! surface the README promises (`--version` with the commit, shell completions).
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
+
+use crate::util;
+use crate::util::command::{bin, gitsync};
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn gitsync() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_gitsync"))
 }
 
 fn read(path: &str) -> String {
@@ -57,13 +56,6 @@ fn output_text(out: &std::process::Output) -> String {
     )
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or_else(|e| panic!("no free port: {e}"))
-}
-
 #[test]
 fn the_readme_cli_session_runs_as_shown() {
     let blocks = sh_blocks();
@@ -73,13 +65,13 @@ fn the_readme_cli_session_runs_as_shown() {
         .unwrap_or_else(|| {
             panic!("README.md has no ```sh block starting with {SESSION_PATH_LINE}")
         });
-    let bin_dir = gitsync()
+    let bin_dir = bin()
         .parent()
         .map(Path::to_path_buf)
-        .unwrap_or_else(|| panic!("no directory for {}", gitsync().display()));
+        .unwrap_or_else(|| panic!("no directory for {}", bin().display()));
     // The README's fixed port, replaced by a free one so that nothing else on the machine (or a
     // parallel test run) can collide with it.
-    let port = free_port().to_string();
+    let port = util::free_port().to_string();
     let mut script = String::from("set -eu\ntrap 'kill $(jobs -p) 2>/dev/null || true' EXIT\n");
     for line in &session[1..] {
         script.push_str(&line.replace("8420", &port));
@@ -150,7 +142,7 @@ fn the_demo_script_runs_from_any_directory() {
     let cwd = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let out = Command::new(root().join("scripts/demo"))
         .current_dir(cwd.path())
-        .env("GITSYNC_BIN", gitsync())
+        .env("GITSYNC_BIN", bin())
         .output()
         .unwrap_or_else(|e| panic!("scripts/demo: {e}"));
     let text = output_text(&out);
@@ -236,10 +228,7 @@ fn check_static(command: &str, dir: &Path) -> Result<(), String> {
         }
         ["helm", "install", _name, chart, ..] => exists(&format!("{chart}/Chart.yaml")),
         ["gitsync", sub, rest @ ..] => {
-            let out = Command::new(gitsync())
-                .args([sub, "--help"])
-                .output()
-                .map_err(|e| e.to_string())?;
+            let out = gitsync(&[sub, "--help"]).output();
             let help = String::from_utf8_lossy(&out.stdout);
             if !out.status.success() {
                 return Err(format!(
@@ -356,10 +345,7 @@ fn benchmarks_md_has_one_section_per_benchmark() {
 
 #[test]
 fn version_names_the_commit_it_was_built_from() {
-    let out = Command::new(gitsync())
-        .arg("--version")
-        .output()
-        .unwrap_or_else(|e| panic!("{e}"));
+    let out = gitsync(&["--version"]).output();
     let version = String::from_utf8_lossy(&out.stdout).trim().to_owned();
     assert!(out.status.success(), "{}", output_text(&out));
     let commit = version
@@ -397,10 +383,7 @@ fn completions_cover_every_subcommand_in_each_shell() {
         "completions",
     ];
     for shell in ["bash", "zsh", "fish"] {
-        let out = Command::new(gitsync())
-            .args(["completions", shell])
-            .output()
-            .unwrap_or_else(|e| panic!("{e}"));
+        let out = gitsync(&["completions", shell]).output();
         assert!(out.status.success(), "{shell}: {}", output_text(&out));
         let script = String::from_utf8_lossy(&out.stdout);
         for sub in subcommands {
@@ -412,7 +395,7 @@ fn completions_cover_every_subcommand_in_each_shell() {
         .arg("-c")
         .arg(format!(
             "source <({} completions bash) && complete -p gitsync",
-            gitsync().display()
+            bin().display()
         ))
         .output()
         .unwrap_or_else(|e| panic!("{e}"));
@@ -421,10 +404,7 @@ fn completions_cover_every_subcommand_in_each_shell() {
         "bash does not load it: {}",
         output_text(&bash)
     );
-    let unknown = Command::new(gitsync())
-        .args(["completions", "tcsh"])
-        .output()
-        .unwrap_or_else(|e| panic!("{e}"));
+    let unknown = gitsync(&["completions", "tcsh"]).output();
     assert_eq!(unknown.status.code(), Some(2), "{}", output_text(&unknown));
 }
 

@@ -1,8 +1,7 @@
 //! Property tests: random models of every resource type survive render -> parse unchanged, and
 //! what the renderer writes is already in HashiCorp `hclfmt`'s canonical layout.
 
-mod common;
-
+use crate::util;
 use std::collections::BTreeMap;
 
 use gitsync::hcl::{parse, render};
@@ -183,7 +182,7 @@ proptest! {
 
 #[test]
 fn rendering_is_stable_under_hashicorp_hclfmt() {
-    let Some(hclfmt) = common::hclfmt() else {
+    let Some(hclfmt) = util::hclfmt() else {
         return;
     };
     let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
@@ -193,7 +192,7 @@ fn rendering_is_stable_under_hashicorp_hclfmt() {
     runner
         .run(&resource(text_for_hclfmt), |resource| {
             let text = render(&resource).map_err(|e| TestCaseError::fail(e.to_string()))?;
-            prop_assert_eq!(common::run_hclfmt(&hclfmt, &text), text);
+            prop_assert_eq!(util::run_hclfmt(&hclfmt, &text), text);
             Ok(())
         })
         .unwrap_or_else(|e| panic!("{e}"));

@@ -1,43 +1,44 @@
 //! `gitsync sync` as a user runs it: the embedded workspace and a bare repository, both real.
 
-mod common;
-
 use std::process::Command;
 
-use common::TestWorkspace;
+use crate::util;
+use crate::util::TestWorkspace;
+use crate::util::command::gitsync;
+
+/// A workspace seeded with the v2025 sample that takes the token `tk`, a temp dir, and the
+/// token's file in it (`<dir>/token`), as a user passes it with `--token-file`.
+async fn workspace_and_token_file() -> (TestWorkspace, tempfile::TempDir, std::path::PathBuf) {
+    let ws = TestWorkspace::seeded(Some("tk")).await;
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let token = dir.path().join("token");
+    std::fs::write(&token, "tk").unwrap_or_else(|e| panic!("{e}"));
+    (ws, dir, token)
+}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sync_once_runs_a_full_sync_then_continues_from_the_branch() {
-    let ws = TestWorkspace::seeded(Some("tk")).await;
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    std::fs::write(dir.path().join("token"), "tk").unwrap_or_else(|e| panic!("{e}"));
-    let remote = dir.path().join("remote.git");
-    let init = Command::new("git")
-        .args(["init", "-q", "--bare", "-b", "main"])
-        .arg(&remote)
-        .status();
-    assert!(init.is_ok_and(|s| s.success()));
+    let (ws, dir, _) = workspace_and_token_file().await;
+    let (remote, _) = util::bare_remote(dir.path(), "remote.git");
     let url = ws.running.url();
     let run = |repo: String| {
         let dir = dir.path().to_path_buf();
         let url = url.clone();
         async move {
             tokio::task::spawn_blocking(move || {
-                Command::new(env!("CARGO_BIN_EXE_gitsync"))
-                    .args([
-                        "sync",
-                        "--once",
-                        "--workspace",
-                        &url,
-                        "--repo",
-                        &repo,
-                        "--cache",
-                    ])
-                    .arg(dir.join("cache"))
-                    .arg("--token-file")
-                    .arg(dir.join("token"))
-                    .output()
-                    .unwrap_or_else(|e| panic!("{e}"))
+                gitsync(&[
+                    "sync",
+                    "--once",
+                    "--workspace",
+                    &url,
+                    "--repo",
+                    &repo,
+                    "--cache",
+                ])
+                .arg(dir.join("cache"))
+                .arg("--token-file")
+                .arg(dir.join("token"))
+                .output()
             })
             .await
             .unwrap_or_else(|e| panic!("{e}"))
@@ -64,7 +65,7 @@ async fn sync_once_runs_a_full_sync_then_continues_from_the_branch() {
 
     // Issue 9, defect 1, as reported: anyone pushes a commit claiming a point in 2099, a source
     // changes, `sync --once` must still bring the change (and say what it ignored).
-    common::commit_readme(
+    util::commit_readme(
         dir.path(),
         &remote.to_string_lossy(),
         "Harmless\n\nGitsync-Audit-Point: 2099-01-01T00:00:00.000Z",
@@ -104,11 +105,7 @@ async fn sync_once_runs_a_full_sync_then_continues_from_the_branch() {
 #[test]
 fn the_demo_runs_end_to_end() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let out = Command::new(env!("CARGO_BIN_EXE_gitsync"))
-        .args(["demo", "--dir"])
-        .arg(dir.path())
-        .output()
-        .unwrap_or_else(|e| panic!("{e}"));
+    let out = gitsync(&["demo", "--dir"]).arg(dir.path()).output();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -213,11 +210,9 @@ fn the_demo_runs_end_to_end() {
 fn the_demo_runs_twice_in_a_relative_dir_and_refuses_a_foreign_one() {
     let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let demo = |dir: &str| {
-        Command::new(env!("CARGO_BIN_EXE_gitsync"))
-            .args(["demo", "--dir", dir])
+        gitsync(&["demo", "--dir", dir])
             .current_dir(root.path())
             .output()
-            .unwrap_or_else(|e| panic!("{e}"))
     };
     for run in ["first", "second"] {
         let out = demo("rel/demo");
@@ -265,30 +260,26 @@ fn the_demo_runs_twice_in_a_relative_dir_and_refuses_a_foreign_one() {
 #[tokio::test(flavor = "multi_thread")]
 async fn sync_with_an_interval_keeps_polling_until_interrupted() {
     use gitsync::workspace::Workspace;
-    let ws = TestWorkspace::seeded(Some("tk")).await;
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    std::fs::write(dir.path().join("token"), "tk").unwrap_or_else(|e| panic!("{e}"));
-    let (remote_path, _) = common::bare_remote(dir.path(), "remote.git");
+    let (ws, dir, _) = workspace_and_token_file().await;
+    let (remote_path, _) = util::bare_remote(dir.path(), "remote.git");
     let log_file = dir.path().join("sync.log");
     let log = std::fs::File::create(&log_file).unwrap_or_else(|e| panic!("{e}"));
-    let mut child = Command::new(env!("CARGO_BIN_EXE_gitsync"))
-        .args([
-            "sync",
-            "--interval",
-            "200ms",
-            "--workspace",
-            &ws.running.url(),
-        ])
-        .arg("--repo")
-        .arg(format!("file://{}", remote_path.display()))
-        .arg("--cache")
-        .arg(dir.path().join("cache"))
-        .arg("--token-file")
-        .arg(dir.path().join("token"))
-        .stderr(log)
-        .spawn()
-        .unwrap_or_else(|e| panic!("{e}"));
-    let subjects = || common::git(&remote_path, &["log", "--format=%s", "main"]);
+    let mut child = gitsync(&[
+        "sync",
+        "--interval",
+        "200ms",
+        "--workspace",
+        &ws.running.url(),
+    ])
+    .arg("--repo")
+    .arg(format!("file://{}", remote_path.display()))
+    .arg("--cache")
+    .arg(dir.path().join("cache"))
+    .arg("--token-file")
+    .arg(dir.path().join("token"))
+    .stderr(log)
+    .spawn();
+    let subjects = || util::git(&remote_path, &["log", "--format=%s", "main"]);
     let wait_for = |what: &str, done: &dyn Fn(&str) -> bool| {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
         loop {
@@ -356,19 +347,12 @@ async fn sync_with_an_interval_keeps_polling_until_interrupted() {
 /// into a 4 s poll, and `1m30s` was refused; `--timeout` and `--lease-seconds` read the same way.
 #[test]
 fn duration_flags_refuse_what_is_out_of_range_and_take_flux_syntax() {
-    let gitsync = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_gitsync"))
-            .args(args)
-            .env_remove("PUBLIC_API_TOKEN")
-            .output()
-            .unwrap_or_else(|e| panic!("{e}"));
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+    let run = |args: &[&str]| {
+        let ran = gitsync(args).env_remove("PUBLIC_API_TOKEN").run();
+        (ran.code, ran.stderr)
     };
     let sync = |interval: &str| {
-        gitsync(&[
+        run(&[
             "sync",
             "--workspace",
             "http://127.0.0.1:9",
@@ -393,27 +377,12 @@ fn duration_flags_refuse_what_is_out_of_range_and_take_flux_syntax() {
         assert_eq!(code, Some(1), "{ok}: {stderr}");
         assert!(!stderr.contains("--interval"), "{ok}: {stderr}");
     }
-    let (code, stderr) = gitsync(&["full-sync", "x", "--timeout", "0s"]);
+    let (code, stderr) = run(&["full-sync", "x", "--timeout", "0s"]);
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("must be more than zero"), "{stderr}");
-    let (code, stderr) = gitsync(&["operator", "--lease-seconds", "18446744073709551616"]);
+    let (code, stderr) = run(&["operator", "--lease-seconds", "18446744073709551616"]);
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("longer than 24h"), "{stderr}");
-}
-
-/// `gitsync sync` with `args` (then `extra`), its stderr and stdout together.
-fn gitsync(args: &[&str], extra: &[&std::ffi::OsStr]) -> (std::process::ExitStatus, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_gitsync"))
-        .args(args)
-        .args(extra)
-        .output()
-        .unwrap_or_else(|e| panic!("{e}"));
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stderr),
-        String::from_utf8_lossy(&out.stdout)
-    );
-    (out.status, text)
 }
 
 /// Every path under `dir`, relative, one per line.
@@ -426,13 +395,6 @@ fn paths_under(dir: &std::path::Path) -> String {
         .join("\n")
 }
 
-fn closed_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or_else(|e| panic!("{e}"))
-}
-
 /// Credentials written in a URL keep working, and no message of `sync` or `export`, nor a cache
 /// directory's name, shows them.
 #[tokio::test(flavor = "multi_thread")]
@@ -440,16 +402,13 @@ async fn no_message_or_cache_name_shows_a_password_from_a_url() {
     const WRONG: &str = "WrongPassw0rd";
     const UNREACHABLE: &str = "ClosedPassw0rd";
     const WS: &str = "WsPassw0rd";
-    let ws = TestWorkspace::seeded(Some("tk")).await;
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let token = dir.path().join("token");
-    std::fs::write(&token, "tk").unwrap_or_else(|e| panic!("{e}"));
+    let (ws, dir, token) = workspace_and_token_file().await;
     let repos = dir.path().join("repos");
     std::fs::create_dir_all(&repos).unwrap_or_else(|e| panic!("{e}"));
-    let (remote, _) = common::bare_remote(&repos, "repo.git");
-    let port = common::git_http::serve(repos.clone()).await;
+    let (remote, _) = util::bare_remote(&repos, "repo.git");
+    let port = util::git_http::serve(repos.clone()).await;
     let cache = dir.path().join("cache");
-    let closed = closed_port();
+    let closed = util::free_port();
     let ws_url = ws.running.url();
     let repo_url = |user: &str, password: &str, port: u16| {
         format!("http://{user}:{password}@127.0.0.1:{port}/repo.git")
@@ -457,15 +416,13 @@ async fn no_message_or_cache_name_shows_a_password_from_a_url() {
     let sync = |workspace: String, repo: String| {
         let (token, cache) = (token.clone(), cache.clone());
         tokio::task::spawn_blocking(move || {
-            gitsync(
-                &["sync", "--once", "--workspace", &workspace, "--repo", &repo],
-                &[
-                    "--cache".as_ref(),
-                    cache.as_os_str(),
-                    "--token-file".as_ref(),
-                    token.as_os_str(),
-                ],
-            )
+            gitsync(&["sync", "--once", "--workspace", &workspace, "--repo", &repo])
+                .arg("--cache")
+                .arg(cache)
+                .arg("--token-file")
+                .arg(token)
+                .run()
+                .status_and_text()
         })
     };
     let join = |h: tokio::task::JoinHandle<(std::process::ExitStatus, String)>| async move {
@@ -475,13 +432,13 @@ async fn no_message_or_cache_name_shows_a_password_from_a_url() {
     // The right password, in the URL only: it works.
     let (status, right) = join(sync(
         ws_url.clone(),
-        repo_url(common::git_http::USER, common::git_http::PASSWORD, port),
+        repo_url(util::git_http::USER, util::git_http::PASSWORD, port),
     ))
     .await;
     assert!(status.success(), "{right}");
     assert!(right.contains("full sync: 52 resources"), "{right}");
     assert_eq!(
-        common::git(&remote, &["ls-tree", "-r", "--name-only", "main"])
+        util::git(&remote, &["ls-tree", "-r", "--name-only", "main"])
             .lines()
             .count(),
         52
@@ -489,7 +446,7 @@ async fn no_message_or_cache_name_shows_a_password_from_a_url() {
     // A wrong one: refused, and said so without it.
     let (status, wrong) = join(sync(
         ws_url.clone(),
-        repo_url(common::git_http::USER, WRONG, port),
+        repo_url(util::git_http::USER, WRONG, port),
     ))
     .await;
     assert_eq!(status.code(), Some(1), "{wrong}");
@@ -515,20 +472,18 @@ async fn no_message_or_cache_name_shows_a_password_from_a_url() {
     let ws_closed = format!("http://user:{WS}@127.0.0.1:{closed}");
     let (status, ws_sync) = join(sync(
         ws_closed.clone(),
-        repo_url(common::git_http::USER, common::git_http::PASSWORD, port),
+        repo_url(util::git_http::USER, util::git_http::PASSWORD, port),
     ))
     .await;
     assert_eq!(status.code(), Some(1), "{ws_sync}");
     let mut exports = Vec::new();
     for workspace in [ws_closed.as_str(), ws_with_password.as_str()] {
-        let (status, text) = gitsync(
-            &["export", "--workspace", workspace, "--out"],
-            &[
-                dir.path().join("out").as_os_str(),
-                "--token-file".as_ref(),
-                token.as_os_str(),
-            ],
-        );
+        let (status, text) = gitsync(&["export", "--workspace", workspace, "--out"])
+            .arg(dir.path().join("out"))
+            .arg("--token-file")
+            .arg(&token)
+            .run()
+            .status_and_text();
         assert_eq!(status.code(), Some(1), "{text}");
         exports.push(text);
     }
@@ -543,7 +498,7 @@ async fn no_message_or_cache_name_shows_a_password_from_a_url() {
         ("export from a workspace", &exports[1]),
         ("the cache directory", &names),
     ] {
-        for secret in [WRONG, UNREACHABLE, WS, common::git_http::PASSWORD] {
+        for secret in [WRONG, UNREACHABLE, WS, util::git_http::PASSWORD] {
             assert!(
                 !text.contains(secret),
                 "{place} shows a password from a URL ({secret}):\n{text}"
@@ -556,37 +511,32 @@ async fn no_message_or_cache_name_shows_a_password_from_a_url() {
 /// directory (often a checkout); and a URL far longer than a file name syncs.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_default_cache_is_the_users_and_long_urls_sync() {
-    let ws = TestWorkspace::seeded(Some("tk")).await;
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let token = dir.path().join("token");
-    std::fs::write(&token, "tk").unwrap_or_else(|e| panic!("{e}"));
+    let (ws, dir, token) = workspace_and_token_file().await;
     // A repository path of about 300 characters, in directories a file system takes.
     let mut deep = dir.path().to_path_buf();
     for i in 0..6 {
         deep = deep.join(format!("{i}{}", "d".repeat(45)));
     }
     std::fs::create_dir_all(&deep).unwrap_or_else(|e| panic!("{e}"));
-    let (remote, _) = common::bare_remote(&deep, "repo.git");
+    let (remote, _) = util::bare_remote(&deep, "repo.git");
     let url = format!("file://{}", remote.display());
     assert!(url.len() > 300, "{}", url.len());
     let checkout = dir.path().join("checkout");
     std::fs::create_dir_all(&checkout).unwrap_or_else(|e| panic!("{e}"));
     let xdg = dir.path().join("xdg-cache");
-    let out = Command::new(env!("CARGO_BIN_EXE_gitsync"))
-        .args([
-            "sync",
-            "--once",
-            "--workspace",
-            &ws.running.url(),
-            "--repo",
-            &url,
-        ])
-        .arg("--token-file")
-        .arg(&token)
-        .current_dir(&checkout)
-        .env("XDG_CACHE_HOME", &xdg)
-        .output()
-        .unwrap_or_else(|e| panic!("{e}"));
+    let out = gitsync(&[
+        "sync",
+        "--once",
+        "--workspace",
+        &ws.running.url(),
+        "--repo",
+        &url,
+    ])
+    .arg("--token-file")
+    .arg(&token)
+    .current_dir(&checkout)
+    .env("XDG_CACHE_HOME", &xdg)
+    .output();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("full sync: 52 resources"), "{stderr}");
@@ -603,35 +553,30 @@ async fn the_default_cache_is_the_users_and_long_urls_sync() {
 /// A damaged cache is re-created, with a warning, and the sync goes on; the remote is not blamed.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_corrupt_cache_is_recreated_and_said_so() {
-    let ws = TestWorkspace::seeded(Some("tk")).await;
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let token = dir.path().join("token");
-    std::fs::write(&token, "tk").unwrap_or_else(|e| panic!("{e}"));
-    let (remote, _) = common::bare_remote(dir.path(), "remote.git");
+    let (ws, dir, token) = workspace_and_token_file().await;
+    let (remote, _) = util::bare_remote(dir.path(), "remote.git");
     let url = format!("file://{}", remote.display());
     let cache = dir.path().join("cache");
     let run = || {
-        gitsync(
-            &[
-                "sync",
-                "--once",
-                "--workspace",
-                &ws.running.url(),
-                "--repo",
-                &url,
-            ],
-            &[
-                "--cache".as_ref(),
-                cache.as_os_str(),
-                "--token-file".as_ref(),
-                token.as_os_str(),
-            ],
-        )
+        gitsync(&[
+            "sync",
+            "--once",
+            "--workspace",
+            &ws.running.url(),
+            "--repo",
+            &url,
+        ])
+        .arg("--cache")
+        .arg(&cache)
+        .arg("--token-file")
+        .arg(&token)
+        .run()
+        .status_and_text()
     };
     let (status, first) = tokio::task::block_in_place(run);
     assert!(status.success(), "{first}");
     // A person's commit: the next sync fetches it, and the cache records the branch's head.
-    common::commit_readme(dir.path(), &url, "Add README");
+    util::commit_readme(dir.path(), &url, "Add README");
     let (status, second) = tokio::task::block_in_place(run);
     assert!(status.success(), "{second}");
     // Every object gone (a disk that lost them): the synced commit cannot be read.
@@ -668,7 +613,7 @@ async fn four_concurrent_syncs_to_one_branch_all_succeed() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let token = dir.path().join("token");
     std::fs::write(&token, "tk").unwrap_or_else(|e| panic!("{e}"));
-    let (remote, _) = common::bare_remote(dir.path(), "remote.git");
+    let (remote, _) = util::bare_remote(dir.path(), "remote.git");
     let url = format!("file://{}", remote.display());
     let mut workspaces = Vec::new();
     for seed in 1..=4u64 {
@@ -687,15 +632,13 @@ async fn four_concurrent_syncs_to_one_branch_all_succeed() {
             let (url, token) = (url.clone(), token.clone());
             let (ws_url, cache) = (ws.running.url(), dir.path().join(format!("cache-{i}")));
             tokio::task::spawn_blocking(move || {
-                gitsync(
-                    &["sync", "--once", "--workspace", &ws_url, "--repo", &url],
-                    &[
-                        "--cache".as_ref(),
-                        cache.as_os_str(),
-                        "--token-file".as_ref(),
-                        token.as_os_str(),
-                    ],
-                )
+                gitsync(&["sync", "--once", "--workspace", &ws_url, "--repo", &url])
+                    .arg("--cache")
+                    .arg(cache)
+                    .arg("--token-file")
+                    .arg(token)
+                    .run()
+                    .status_and_text()
             })
         })
         .collect();
@@ -710,11 +653,11 @@ async fn four_concurrent_syncs_to_one_branch_all_succeed() {
             .unwrap_or_else(|| panic!("no full sync line in:\n{text}"));
         pushed += full;
     }
-    let merges = common::git(&remote, &["rev-list", "--merges", "main"]);
+    let merges = util::git(&remote, &["rev-list", "--merges", "main"]);
     assert!(merges.is_empty(), "merge commits: {merges}");
-    let history = common::git(&remote, &["rev-list", "main"]);
+    let history = util::git(&remote, &["rev-list", "main"]);
     assert_eq!(history.lines().count(), pushed, "{history}");
-    let subjects = common::git(&remote, &["log", "--format=%s", "main"]);
+    let subjects = util::git(&remote, &["log", "--format=%s", "main"]);
     assert_eq!(
         subjects
             .lines()
@@ -729,12 +672,9 @@ async fn four_concurrent_syncs_to_one_branch_all_succeed() {
 /// `url.insteadOf` there would send the commits to another repository).
 #[tokio::test(flavor = "multi_thread")]
 async fn the_users_global_git_config_is_ignored() {
-    let ws = TestWorkspace::seeded(Some("tk")).await;
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let token = dir.path().join("token");
-    std::fs::write(&token, "tk").unwrap_or_else(|e| panic!("{e}"));
-    let (remote, _) = common::bare_remote(dir.path(), "remote.git");
-    let (decoy, _) = common::bare_remote(dir.path(), "decoy.git");
+    let (ws, dir, token) = workspace_and_token_file().await;
+    let (remote, _) = util::bare_remote(dir.path(), "remote.git");
+    let (decoy, _) = util::bare_remote(dir.path(), "decoy.git");
     let url = format!("file://{}", remote.display());
     let home = dir.path().join("home");
     std::fs::create_dir_all(home.join(".config/git")).unwrap_or_else(|e| panic!("{e}"));
@@ -744,27 +684,24 @@ async fn the_users_global_git_config_is_ignored() {
     );
     std::fs::write(home.join(".gitconfig"), &redirect).unwrap_or_else(|e| panic!("{e}"));
     std::fs::write(home.join(".config/git/config"), &redirect).unwrap_or_else(|e| panic!("{e}"));
-    let out = Command::new(env!("CARGO_BIN_EXE_gitsync"))
-        .args([
-            "sync",
-            "--once",
-            "--workspace",
-            &ws.running.url(),
-            "--repo",
-            &url,
-        ])
-        .arg("--token-file")
-        .arg(&token)
-        .arg("--cache")
-        .arg(dir.path().join("cache"))
-        .env("HOME", &home)
-        .env("XDG_CONFIG_HOME", home.join(".config"))
-        .output()
-        .unwrap_or_else(|e| panic!("{e}"));
+    let out = gitsync(&[
+        "sync",
+        "--once",
+        "--workspace",
+        &ws.running.url(),
+        "--repo",
+        &url,
+    ])
+    .arg("--token-file")
+    .arg(&token)
+    .arg("--cache")
+    .arg(dir.path().join("cache"))
+    .env("HOME", &home)
+    .env("XDG_CONFIG_HOME", home.join(".config"))
+    .output();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
-    let heads =
-        |repo: &std::path::Path| common::git(repo, &["for-each-ref", "--format=%(refname)"]);
+    let heads = |repo: &std::path::Path| util::git(repo, &["for-each-ref", "--format=%(refname)"]);
     assert_eq!(heads(&remote), "refs/heads/main", "{stderr}");
     assert_eq!(heads(&decoy), "", "the commits went to the decoy");
 }

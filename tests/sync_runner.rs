@@ -1,9 +1,7 @@
 //! The runner the CLI and the operator drive: resume from the branch, and list-and-diff for a
 //! workspace without an audit trail. Embedded workspace over HTTP, bare repository over file://.
 
-mod common;
-
-use common::{TestWorkspace, bare_remote, fixture_dir, git, sync_target};
+use crate::util::{TestWorkspace, bare_remote, fixture_dir, git, sync_target};
 use gitsync::model::ResourceType;
 use gitsync::sync::messages::FOUND_BY_DIFF;
 use gitsync::sync::runner::{Detection, Outcome, Syncer};

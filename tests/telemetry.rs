@@ -2,14 +2,13 @@
 //! real workspace client (against the embedded workspace) as a scraper sees them, checked by
 //! Prometheus's own `promtool`; liveness, readiness and unknown paths.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::TestWorkspace;
+use crate::util;
+use crate::util::TestWorkspace;
 use gitsync::telemetry::http::{OPENMETRICS_CONTENT_TYPE, PROMETHEUS_TEXT_CONTENT_TYPE};
 use gitsync::telemetry::{GitSyncKey, Health, Metrics, SyncKind, SyncResult, serve};
 use gitsync::workspace::api::Media;
@@ -455,8 +454,8 @@ async fn metrics_recorded_and_observed_are_scraped_and_pass_promtool() {
         );
     }
 
-    if let Some(promtool) = common::promtool() {
-        common::promtool_check(&promtool, &text);
+    if let Some(promtool) = util::promtool() {
+        util::promtool_check(&promtool, &text);
     }
     served.stop().await;
 }
@@ -470,8 +469,8 @@ async fn an_empty_registry_passes_promtool_too() {
         .await;
     assert_eq!(status, StatusCode::OK, "{text}");
     expect(&text, "gitsync_leader", &[], 0.0);
-    if let Some(promtool) = common::promtool() {
-        common::promtool_check(&promtool, &text);
+    if let Some(promtool) = util::promtool() {
+        util::promtool_check(&promtool, &text);
     }
     served.stop().await;
 }

@@ -1,13 +1,11 @@
-//! The test cluster itself (`scripts/test-cluster` through `common::cluster`): a real
+//! The test cluster itself (`scripts/test-cluster` through `util::cluster`): a real
 //! kube-apiserver that kubectl talks to, whose RBAC denies the non-admin user what no Role grants
 //! it, and that is gone once dropped.
-
-mod common;
 
 use std::process::Output;
 use std::time::{Duration, Instant};
 
-use common::cluster::TestCluster;
+use crate::util::cluster::TestCluster;
 
 /// stdout of a kubectl run that must have succeeded.
 fn ok(out: Output, what: &str) -> String {

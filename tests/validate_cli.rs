@@ -1,23 +1,9 @@
 //! `gitsync validate` as a CI step runs it: the real binary on real trees.
 
-mod common;
-
 use std::path::Path;
-use std::process::{Command, Output};
 
-use common::fixture_dir;
-
-fn gitsync(args: &[&str], dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_gitsync"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap_or_else(|e| panic!("running gitsync: {e}"))
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use crate::util::command::gitsync;
+use crate::util::fixture_dir;
 
 fn write(root: &Path, path: &str, text: impl AsRef<[u8]>) {
     let file = root.join(path);
@@ -35,23 +21,24 @@ fn source(extra: &str) -> String {
 #[test]
 fn the_real_samples_validate_clean() {
     // Both trees at once: each is one tree, though both hold the same resources.
-    let out = gitsync(
-        &["validate", "v2025", "v2024"],
-        &fixture_dir("v2025").join(".."),
-    );
+    let out = gitsync(&["validate", "v2025", "v2024"])
+        .current_dir(fixture_dir("v2025").join(".."))
+        .run();
     assert_eq!(
-        (out.status.code(), stdout(&out)),
+        (out.status.code(), out.stdout.clone()),
         (Some(0), "311 files valid.\n".to_owned()),
         "{}",
-        String::from_utf8_lossy(&out.stderr)
+        out.stderr
     );
     for (form, count) in [("v2025", 52), ("v2024", 259)] {
-        let out = gitsync(&["validate", form], &fixture_dir(form).join(".."));
+        let out = gitsync(&["validate", form])
+            .current_dir(fixture_dir(form).join(".."))
+            .run();
         assert_eq!(
-            (out.status.code(), stdout(&out)),
+            (out.status.code(), out.stdout.clone()),
             (Some(0), format!("{count} files valid.\n")),
             "{form}: {}",
-            String::from_utf8_lossy(&out.stderr)
+            out.stderr
         );
     }
 }
@@ -127,8 +114,8 @@ fn every_kind_of_bad_input_is_reported_with_its_place_in_one_run() {
     // Outside the resource directories: not read (a README, providers.tf, CI files).
     write(root, "providers.tf", "provider \"segment\" {}\n");
 
-    let out = gitsync(&["validate", "."], root);
-    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let out = gitsync(&["validate", "."]).current_dir(root).run();
+    assert_eq!(out.status.code(), Some(1), "{}", out.stdout);
     let expected = [
         "destinations/placeholder.tf:6:3: `settings.apiKey` holds `@@api key@@`, which is not a secret placeholder; a placeholder is `@@name@@` with a name of letters, digits, `_` and `-`",
         "sources/a_label.tf:1:10: a `segment_label` resource in `sources/`; it belongs in `labels/` (each directory holds one resource type)",
@@ -154,7 +141,7 @@ fn every_kind_of_bad_input_is_reported_with_its_place_in_one_run() {
         "sources/wrong_type.tf:8:10: `name` must be a string, not a bool",
         "22 errors in 15 of 16 files.",
     ];
-    let text = stdout(&out);
+    let text = out.stdout;
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), expected.len(), "{text}");
     for (line, want) in lines.iter().zip(expected) {
@@ -162,10 +149,12 @@ fn every_kind_of_bad_input_is_reported_with_its_place_in_one_run() {
     }
 
     // The same problems as JSON, for tools.
-    let out = gitsync(&["validate", "--json", "."], root);
+    let out = gitsync(&["validate", "--json", "."])
+        .current_dir(root)
+        .run();
     assert_eq!(out.status.code(), Some(1));
     let json: serde_json::Value =
-        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", stdout(&out)));
+        serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", out.stdout));
     let problems = json.as_array().map_or(0, Vec::len);
     assert_eq!(problems, expected.len() - 1, "{json}");
     assert_eq!(
@@ -179,17 +168,21 @@ fn every_kind_of_bad_input_is_reported_with_its_place_in_one_run() {
     );
 
     // A single file is checked against the directory it is in, too.
-    let out = gitsync(&["validate", "sources/good.tf", "sources/a_label.tf"], root);
+    let out = gitsync(&["validate", "sources/good.tf", "sources/a_label.tf"])
+        .current_dir(root)
+        .run();
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        stdout(&out)
+        out.stdout
             .starts_with("sources/a_label.tf:1:10: a `segment_label` resource in `sources/`"),
         "{}",
-        stdout(&out)
+        out.stdout
     );
-    let out = gitsync(&["validate", "sources/good.tf"], root);
+    let out = gitsync(&["validate", "sources/good.tf"])
+        .current_dir(root)
+        .run();
     assert_eq!(
-        (out.status.code(), stdout(&out)),
+        (out.status.code(), out.stdout.clone()),
         (Some(0), "1 file valid.\n".to_owned())
     );
 }
@@ -197,21 +190,23 @@ fn every_kind_of_bad_input_is_reported_with_its_place_in_one_run() {
 #[test]
 fn usage_errors_exit_2() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let out = gitsync(&["validate"], dir.path());
+    let out = gitsync(&["validate"]).current_dir(dir.path()).run();
     assert_eq!(out.status.code(), Some(2));
-    let out = gitsync(&["validate", "no-such-tree"], dir.path());
+    let out = gitsync(&["validate", "no-such-tree"])
+        .current_dir(dir.path())
+        .run();
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        String::from_utf8_lossy(&out.stderr).starts_with("error: no-such-tree: "),
+        out.stderr.starts_with("error: no-such-tree: "),
         "{}",
-        String::from_utf8_lossy(&out.stderr)
+        out.stderr
     );
     // A directory that is no tree (a typo, or `sources/` itself) is an error, not "0 files valid".
-    let out = gitsync(&["validate", "."], dir.path());
+    let out = gitsync(&["validate", "."]).current_dir(dir.path()).run();
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        stdout(&out).starts_with(".: holds no resource directory"),
+        out.stdout.starts_with(".: holds no resource directory"),
         "{}",
-        stdout(&out)
+        out.stdout
     );
 }

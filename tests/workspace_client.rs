@@ -1,12 +1,11 @@
 //! The client against the embedded workspace over real HTTP on loopback: pagination, rate
 //! limiting, server errors, timeouts, validation errors, authentication, and every write.
 
-mod common;
-
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use common::TestWorkspace;
+use crate::util;
+use crate::util::TestWorkspace;
 use gitsync::model::{Attributes, Resource, ResourceType, Value, synthetic};
 use gitsync::workspace::{Workspace, WorkspaceError};
 use serde_json::json;
@@ -302,7 +301,7 @@ async fn every_type_can_be_created_updated_and_deleted() {
     let client = ws.client(TOKEN);
     // The 2025 fixtures seed the workspace (and so its catalog of metadata); then one of each
     // type is created again as new (ids dropped: the workspace assigns new ones).
-    let tree = gitsync::sync::tree::read_dir(&common::fixture_dir("v2025"))
+    let tree = gitsync::sync::tree::read_dir(&util::fixture_dir("v2025"))
         .unwrap_or_else(|e| panic!("{e}"));
     gitsync::workspace::embedded::seed(&ws.store, &tree).unwrap_or_else(|e| panic!("{e}"));
     let start = gitsync::workspace::now_rfc3339();
@@ -434,7 +433,7 @@ fn resource(ty: ResourceType, id: Option<&str>, attrs: serde_json::Value) -> Res
 #[tokio::test(flavor = "multi_thread")]
 async fn the_types_git_sync_does_not_export_can_be_written_and_read() {
     let ws = TestWorkspace::start(Some(TOKEN)).await;
-    let tree = gitsync::sync::tree::read_dir(&common::fixture_dir("v2025"))
+    let tree = gitsync::sync::tree::read_dir(&util::fixture_dir("v2025"))
         .unwrap_or_else(|e| panic!("{e}"));
     gitsync::workspace::embedded::seed(&ws.store, &tree).unwrap_or_else(|e| panic!("{e}"));
     let client = ws.client(TOKEN);
@@ -651,7 +650,7 @@ async fn paging_server(
             },
         ),
     );
-    let url = common::serve(app).await;
+    let url = util::serve(app).await;
     (url, served)
 }
 
@@ -856,7 +855,7 @@ async fn secrets_a_workspace_serves_in_clear_come_out_of_the_client_masked() {
             }}))
         }),
     );
-    let url = common::serve(app).await;
+    let url = util::serve(app).await;
     let client =
         gitsync::workspace::Client::new(gitsync::workspace::ClientConfig::new(url, TOKEN, "t"))
             .unwrap_or_else(|e| panic!("{e}"));
@@ -881,9 +880,9 @@ const ORPHANS_PARENT: &str = "0000000000000000000000aa";
 /// does not export, created through the API.
 async fn every_type() -> TestWorkspace {
     let ws = TestWorkspace::start(Some(TOKEN)).await;
-    let mut seed = gitsync::sync::tree::read_dir(&common::fixture_dir("v2025"))
+    let mut seed = gitsync::sync::tree::read_dir(&util::fixture_dir("v2025"))
         .unwrap_or_else(|e| panic!("{e}"));
-    let v2024 = gitsync::sync::tree::read_dir(&common::fixture_dir("v2024"))
+    let v2024 = gitsync::sync::tree::read_dir(&util::fixture_dir("v2024"))
         .unwrap_or_else(|e| panic!("{e}"));
     seed.extend(
         v2024
@@ -1096,7 +1095,7 @@ async fn invite_server(pending: &'static [&'static str]) -> (String, Log) {
                 axum::Json(json!({"data": {"users": [], "pagination": {"current": "c_0", "next": null}}}))
             }),
         );
-    let url = common::serve(app).await;
+    let url = util::serve(app).await;
     (url, log)
 }
 
@@ -1208,10 +1207,10 @@ async fn create_one_of_each(
 }
 
 fn samples() -> Vec<(String, Resource)> {
-    let mut tree = gitsync::sync::tree::read_dir(&common::fixture_dir("v2025"))
+    let mut tree = gitsync::sync::tree::read_dir(&util::fixture_dir("v2025"))
         .unwrap_or_else(|e| panic!("{e}"));
     tree.extend(
-        gitsync::sync::tree::read_dir(&common::fixture_dir("v2024"))
+        gitsync::sync::tree::read_dir(&util::fixture_dir("v2024"))
             .unwrap_or_else(|e| panic!("{e}"))
             .into_iter()
             .filter(|(_, r)| r.ty == ResourceType::UserGroup),
@@ -1448,7 +1447,7 @@ async fn per_operation_write_limits_answer_429_as_segment_does() {
         ..Default::default()
     })
     .await;
-    gitsync::workspace::embedded::seed_from_hcl(&ws.store, &common::fixture_dir("v2025"))
+    gitsync::workspace::embedded::seed_from_hcl(&ws.store, &util::fixture_dir("v2025"))
         .unwrap_or_else(|e| panic!("{e}"));
     let sub = "/destinations/6453f9766f569b75deac5705/subscriptions/7UPg4d5ZNnDzdiubU215Cr";
     let http = reqwest::Client::new();

@@ -1,10 +1,10 @@
 //! Seed the embedded workspace from a Git Sync tree, export it over HTTP, get the same tree.
 
-mod common;
+use crate::util;
+use crate::util::command::gitsync;
+use std::process::Stdio;
 
-use std::process::{Command, Stdio};
-
-use common::{TestWorkspace, exported_tree_of, fixture_dir, tree_of};
+use crate::util::{TestWorkspace, exported_tree_of, fixture_dir, tree_of};
 use gitsync::model::{ResourceType, synthetic};
 use gitsync::sync::export::{Quiet, render_workspace, write_tree};
 use gitsync::workspace::embedded;
@@ -133,23 +133,20 @@ async fn an_export_never_writes_a_clear_secret() {
 
 #[test]
 fn the_commands_a_user_runs_round_trip_and_leave_other_files_alone() {
-    let bin = env!("CARGO_BIN_EXE_gitsync");
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let port = free_port();
-    let mut server = Command::new(bin)
-        .args([
-            "workspace",
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--db",
-        ])
-        .arg(dir.path().join("ws.db"))
-        .args(["--token", "s3cret", "--seed-hcl"])
-        .arg(fixture_dir("v2025"))
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{e}"));
+    let port = util::free_port();
+    let mut server = gitsync(&[
+        "workspace",
+        "serve",
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--db",
+    ])
+    .arg(dir.path().join("ws.db"))
+    .args(["--token", "s3cret", "--seed-hcl"])
+    .arg(fixture_dir("v2025"))
+    .stderr(Stdio::piped())
+    .spawn();
     let url = format!("http://127.0.0.1:{port}");
     wait_for_port(port);
 
@@ -160,13 +157,11 @@ fn the_commands_a_user_runs_round_trip_and_leave_other_files_alone() {
         .unwrap_or_else(|e| panic!("{e}"));
     std::fs::write(dir.path().join("token"), "s3cret\n").unwrap_or_else(|e| panic!("{e}"));
 
-    let export = Command::new(bin)
-        .args(["export", "--workspace", &url, "--token-file"])
+    let export = gitsync(&["export", "--workspace", &url, "--token-file"])
         .arg(dir.path().join("token"))
         .arg("--out")
         .arg(&out)
-        .output()
-        .unwrap_or_else(|e| panic!("{e}"));
+        .output();
     let stdout = String::from_utf8_lossy(&export.stdout);
     assert!(
         export.status.success(),
@@ -188,13 +183,11 @@ fn the_commands_a_user_runs_round_trip_and_leave_other_files_alone() {
 
     // A wrong token: a clear error that names where the token came from.
     std::fs::write(dir.path().join("bad"), "nope").unwrap_or_else(|e| panic!("{e}"));
-    let bad = Command::new(bin)
-        .args(["export", "--workspace", &url, "--token-file"])
+    let bad = gitsync(&["export", "--workspace", &url, "--token-file"])
         .arg(dir.path().join("bad"))
         .arg("--out")
         .arg(dir.path().join("other"))
-        .output()
-        .unwrap_or_else(|e| panic!("{e}"));
+        .output();
     assert_eq!(bad.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&bad.stderr);
     assert!(
@@ -215,18 +208,15 @@ fn the_commands_a_user_runs_round_trip_and_leave_other_files_alone() {
 /// at once, naming the path, and create nothing.
 #[test]
 fn serving_with_a_missing_seed_tree_fails_naming_the_path() {
-    let bin = env!("CARGO_BIN_EXE_gitsync");
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let missing = dir.path().join("no-such-tree");
     let db = dir.path().join("ws.db");
-    let mut server = Command::new(bin)
-        .args(["workspace", "serve", "--listen", "127.0.0.1:0", "--db"])
+    let mut server = gitsync(&["workspace", "serve", "--listen", "127.0.0.1:0", "--db"])
         .arg(&db)
         .arg("--seed-hcl")
         .arg(&missing)
         .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{e}"));
+        .spawn();
     let started = std::time::Instant::now();
     let status = loop {
         if let Some(status) = server.try_wait().unwrap_or_else(|e| panic!("{e}")) {
@@ -256,13 +246,6 @@ fn serving_with_a_missing_seed_tree_fails_naming_the_path() {
         )
     );
     assert!(!db.exists(), "no database is created for a failed start");
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn wait_for_port(port: u16) {
@@ -367,19 +350,17 @@ fn export_writes_files_with_the_umask_and_removes_its_own_leftovers() {
 fn export_refuses_a_type_listed_twice() {
     let out = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let run = |types: &str| {
-        Command::new(env!("CARGO_BIN_EXE_gitsync"))
-            .args([
-                "export",
-                "--workspace",
-                "http://127.0.0.1:9",
-                "--types",
-                types,
-            ])
-            .arg("--out")
-            .arg(out.path().join("x"))
-            .env("PUBLIC_API_TOKEN", "t")
-            .output()
-            .unwrap_or_else(|e| panic!("{e}"))
+        gitsync(&[
+            "export",
+            "--workspace",
+            "http://127.0.0.1:9",
+            "--types",
+            types,
+        ])
+        .arg("--out")
+        .arg(out.path().join("x"))
+        .env("PUBLIC_API_TOKEN", "t")
+        .output()
     };
     let twice = run("sources,sources");
     assert_eq!(twice.status.code(), Some(1));
@@ -448,7 +429,7 @@ async fn the_workspace_stores_values_nested_to_the_limit_and_refuses_deeper_ones
 #[tokio::test(flavor = "multi_thread")]
 async fn seeding_a_tree_with_three_bad_files_names_all_three() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    for (rel, text) in common::tf_files(&fixture_dir("v2025")) {
+    for (rel, text) in util::tf_files(&fixture_dir("v2025")) {
         let dest = dir.path().join(&rel);
         std::fs::create_dir_all(dest.parent().unwrap_or(dir.path()))
             .unwrap_or_else(|e| panic!("{e}"));

@@ -1,6 +1,12 @@
-//! What the benchmarks share: the description of the machine a figure was measured on.
+//! What the benchmarks share: the description of the machine a figure was measured on, the
+//! runtime, a seeded workspace, and (from the integration tests' util, one copy) bare
+//! repositories.
 
 use std::process::Command;
+
+#[allow(dead_code)]
+#[path = "../../tests/util/repository.rs"]
+pub mod repository;
 
 /// `machine: AMD EPYC, 2 cores, 23.4 GiB RAM, git 2.47.3`.
 pub fn machine() -> String {

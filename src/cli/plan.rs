@@ -158,7 +158,9 @@ pub async fn make_plan(
     base: Option<&str>,
     secrets: &dyn SecretSource,
 ) -> Result<Plan, String> {
-    let head = crate::sync::tree::read_dir_files(dir).map_err(|e| e.to_string())?;
+    let (head, unread) = crate::sync::tree::scan_dir(dir)
+        .and_then(crate::sync::tree::Scanned::split)
+        .map_err(|e| e.to_string())?;
     let base_files = match base {
         Some(rev) => Some(crate::sync::tree::read_rev_files(dir, rev).map_err(|e| e.to_string())?),
         None => None,
@@ -174,6 +176,7 @@ pub async fn make_plan(
     )
     .await
     .map_err(|e| e.to_string())?;
+    made.notes.extend(unread);
     made.workspace = Some(workspace.recorded());
     made.dir = Some(
         std::path::absolute(dir)

@@ -11,9 +11,9 @@ use std::process::ExitCode;
 use clap::Args;
 
 use crate::hcl::ParseError;
-use crate::hcl::tree::validate_files;
-use crate::model::ResourceType;
-use crate::sync::tree::{Files, read_dir_files};
+use crate::hcl::tree::{misnamed, validate_files};
+use crate::sync::diagnostic::{Diagnostic, Severity};
+use crate::sync::tree::{Files, NOT_UTF8_NAME, TreeReadError, scan_dir};
 
 /// Check Segment resource files (*.tf) as Git Sync lays them out, without a workspace.
 ///
@@ -26,9 +26,14 @@ use crate::sync::tree::{Files, read_dir_files};
 ///   - known attributes, every required attribute, values of the right type;
 ///   - set sizes within the provider's limits (200 labels, 200 permissions, 2,000 tracking
 ///     plan rules, ...);
-///   - well-formed secret placeholders: `@@` only as in `@@name@@` (letters, digits, _ and -).
+///   - well-formed secret placeholders: `@@` only as in `@@name@@` (letters, digits, _ and -);
+///   - no comments (every rewrite of the file, by apply, a sync or fmt, would drop them);
+///   - file names in UTF-8.
 ///
-/// Every problem of every file is reported, each as `file:line:column: message`.
+/// Every problem of every file is reported, each as `file:line:column: message`. Warnings go to
+/// stderr and do not fail the check: a file that looks like a resource file but is not read
+/// (Sources/x.tf, sources/team/x.tf, sources/x.TF), and a file not named as Git Sync names the
+/// resource it holds (a rewrite would move it, over another resource's file).
 ///
 /// Exit status: 0 when every file is valid (with a summary line), 1 when some file is not (or
 /// cannot be read), 2 on a usage error (no PATH, a PATH that does not exist).
@@ -81,16 +86,23 @@ pub fn run(args: &ValidateArgs) -> ExitCode {
     let mut trees: Vec<Files> = Vec::new();
     let mut singles: Files = Vec::new();
     let mut reports = Vec::new();
+    let mut warnings = Vec::new();
     for path in &args.paths {
         match std::fs::metadata(path) {
             Ok(m) if m.is_dir() => {
                 let mut files = Vec::new();
-                read_tree(path, &mut files, &mut reports);
+                read_tree(path, &mut files, &mut reports, &mut warnings);
                 trees.push(files);
             }
-            Ok(_) => match std::fs::read(path) {
-                Ok(bytes) => singles.push((path.display().to_string(), bytes)),
-                Err(e) => reports.push(unplaced(path, format!("cannot read: {e}"))),
+            Ok(_) => match (path.to_str(), std::fs::read(path)) {
+                (None, _) => reports.push(Report {
+                    file: crate::sync::tree::escaped(path.as_os_str().as_encoded_bytes()),
+                    line: None,
+                    column: None,
+                    message: NOT_UTF8_NAME.into(),
+                }),
+                (Some(name), Ok(bytes)) => singles.push((name.to_owned(), bytes)),
+                (Some(_), Err(e)) => reports.push(unplaced(path, format!("cannot read: {e}"))),
             },
             Err(e) => {
                 eprintln!("error: {}: {e}", path.display());
@@ -119,9 +131,19 @@ pub fn run(args: &ValidateArgs) -> ExitCode {
         }
     }
     for files in trees {
-        if let Err(errors) = validate_files(files) {
-            reports.extend(errors.errors().iter().map(Report::from));
+        match validate_files(files) {
+            Ok(resources) => warnings.extend(resources.iter().filter_map(|(path, resource)| {
+                Some(Diagnostic::warning(path.clone(), misnamed(path, resource)?))
+            })),
+            Err(errors) => reports.extend(errors.errors().iter().map(Report::from)),
         }
+    }
+    // Files that look like resource files but are not read, and files not named as Git Sync
+    // names their resource: worth a word, not a failure. On stderr in both forms (stdout's
+    // JSON holds the problems only).
+    warnings.sort();
+    for warning in &warnings {
+        eprintln!("warning: {warning}");
     }
     reports.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
 
@@ -171,30 +193,56 @@ fn write_human(out: &mut impl Write, reports: &[Report], total: usize) -> std::i
 }
 
 /// The resource files of the tree at `root`, named as the user would find them
-/// (`root/sources/x.tf`, or `sources/x.tf` for `.`).
-fn read_tree(root: &Path, files: &mut Files, reports: &mut Vec<Report>) {
-    // A directory with no resource directory at all is most likely not a tree root (a typo, or
-    // `sources/` itself): an error, not "0 files valid".
-    if !ResourceType::ALL
-        .iter()
-        .any(|t| root.join(t.kind().directory).exists())
-    {
-        reports.push(unplaced(
-            root,
-            "holds no resource directory (sources/, destinations/, ...): give the root of a Git Sync tree, or .tf files".into(),
-        ));
-        return;
-    }
+/// (`root/sources/x.tf`, or `sources/x.tf` for `.`), with the tree reader's warnings.
+fn read_tree(
+    root: &Path,
+    files: &mut Files,
+    reports: &mut Vec<Report>,
+    warnings: &mut Vec<Diagnostic>,
+) {
     let prefix = match root.to_string_lossy().trim_end_matches('/') {
         "." | "" => String::new(),
         p => format!("{p}/"),
     };
-    match read_dir_files(root) {
-        Ok(found) => files.extend(
-            found
-                .into_iter()
-                .map(|(rel, bytes)| (format!("{prefix}{rel}"), bytes)),
-        ),
+    let placed = |mut d: Diagnostic| {
+        d.file = format!("{prefix}{}", d.file);
+        d
+    };
+    match scan_dir(root) {
+        Ok(scanned) => {
+            for d in scanned.diagnostics {
+                let d = placed(d);
+                if d.severity == Severity::Error {
+                    reports.push(Report {
+                        file: d.file,
+                        line: d.line,
+                        column: d.column,
+                        message: d.message,
+                    });
+                } else {
+                    warnings.push(d);
+                }
+            }
+            files.extend(
+                scanned
+                    .files
+                    .into_iter()
+                    .map(|(rel, bytes)| (format!("{prefix}{rel}"), bytes)),
+            );
+        }
+        // A directory with no resource directory at all is most likely not a tree root (a
+        // typo, or `sources/` itself): an error, not "0 files valid".
+        Err(TreeReadError::NoResourceDirectories { inside, .. }) => {
+            let found = inside.map_or(String::new(), |i| {
+                format!("; {}/ holds them", Path::new(&prefix).join(i).display())
+            });
+            reports.push(unplaced(
+                root,
+                format!(
+                    "holds no resource directory (sources/, destinations/, ...){found}: give the root of a Git Sync tree, or .tf files"
+                ),
+            ));
+        }
         Err(e) => reports.push(Report {
             file: root.display().to_string(),
             line: None,

@@ -107,6 +107,16 @@ pub enum Problem {
         path: String,
         max: usize,
     },
+    /// Brackets nested past what the pre-scan reads: more than the value nesting allowed.
+    NestedTooDeep {
+        max: usize,
+    },
+    /// The file begins with a UTF-8 byte order mark, which editors hide.
+    ByteOrderMark,
+    /// An unresolved Git merge conflict: the marker line (`<<<<<<<`).
+    ConflictMarker(&'static str),
+    /// A comment, which the files Git Sync writes never hold: rewriting the file drops it.
+    Comment,
     /// The file's bytes are not UTF-8 (the place is the first byte that is not).
     NotUtf8,
     /// A resource in the directory of another type (or in no type's directory): Git Sync
@@ -261,6 +271,20 @@ impl fmt::Display for Problem {
             Problem::TooDeep { path, max } => write!(
                 f,
                 "`{path}` nests lists and objects deeper than the {max} levels allowed"
+            ),
+            Problem::NestedTooDeep { max } => write!(
+                f,
+                "lists and objects nest deeper than the {max} levels allowed"
+            ),
+            Problem::ByteOrderMark => f.write_str(
+                "the file begins with a byte order mark (U+FEFF), which Git Sync files do not have: save it as UTF-8 without a BOM",
+            ),
+            Problem::ConflictMarker(marker) => write!(
+                f,
+                "a merge-conflict marker `{marker}`: the file holds an unresolved Git merge conflict; resolve it (keep one side), then commit"
+            ),
+            Problem::Comment => f.write_str(
+                "a comment; the files Git Sync writes hold none, so the next rewrite of this file (after an apply, by a sync, or formatting) would drop it: remove it",
             ),
             Problem::NotUtf8 => f.write_str(
                 "the file is not UTF-8 text; resource files are UTF-8 (save it as UTF-8)",

@@ -19,11 +19,16 @@ use crate::model::MAX_NESTING;
 
 /// Deepest bracket nesting accepted: a value nested [`MAX_NESTING`] deep (the limit the parser
 /// then checks exactly, with the attribute's name) plus room for what surrounds it: the resource
-/// block's `{`, `jsonencode(` and a few parentheses. Real Git Sync files stay under 20.
+/// block's `{`, `jsonencode(` and a few parentheses. Real Git Sync files stay under 20. Past
+/// it, the message names [`MAX_NESTING`], the one limit a user can act on.
 pub(crate) const MAX_BRACKETS: usize = MAX_NESTING + 8;
 
 /// The first construct the parser must not see, with its byte offset.
 pub(crate) fn check(source: &str) -> Result<(), (usize, Problem)> {
+    // An editor's byte order mark: not HCL, and invisible, so say what it is.
+    if source.starts_with('\u{feff}') {
+        return Err((0, Problem::ByteOrderMark));
+    }
     Scanner {
         src: source.as_bytes(),
         pos: 0,
@@ -54,6 +59,9 @@ impl Scanner<'_> {
             let start = self.pos;
             let c = self.src[self.pos];
             let mut operand_may_start = false;
+            if let Some(marker) = self.conflict_marker() {
+                return Err((start, Problem::ConflictMarker(marker)));
+            }
             match c {
                 b' ' | b'\t' | b'\r' | b'\n' => {
                     self.pos += 1;
@@ -67,8 +75,7 @@ impl Scanner<'_> {
                 b'[' | b'{' | b'(' => {
                     self.depth += 1;
                     if self.depth > MAX_BRACKETS {
-                        let msg = format!("brackets nested deeper than {MAX_BRACKETS} levels");
-                        return Err((start, Problem::Syntax(msg)));
+                        return Err((start, Problem::NestedTooDeep { max: MAX_NESTING }));
                     }
                     self.pos += 1;
                     operand_may_start = true;
@@ -137,6 +144,26 @@ impl Scanner<'_> {
                 break;
             }
         }
+    }
+
+    /// A Git merge-conflict marker (`<<<<<<<`, `|||||||`, `=======`, `>>>>>>>`) starting the
+    /// line at the current position: seven of one character, then the end of the line or a
+    /// space. Outside a string no valid file holds one, and otherwise it would read as a
+    /// heredoc or an operator.
+    fn conflict_marker(&self) -> Option<&'static str> {
+        let at_line_start = self.pos == 0 || self.src[self.pos - 1] == b'\n';
+        let marker = match self.src[self.pos] {
+            b'<' => "<<<<<<<",
+            b'|' => "|||||||",
+            b'=' => "=======",
+            b'>' => ">>>>>>>",
+            _ => return None,
+        };
+        let rest = &self.src[self.pos..];
+        (at_line_start
+            && rest.starts_with(marker.as_bytes())
+            && matches!(rest.get(7), None | Some(b' ' | b'\t' | b'\r' | b'\n')))
+        .then_some(marker)
     }
 
     fn skip_line(&mut self) {
@@ -223,9 +250,32 @@ mod tests {
             problem(&deep),
             Some((
                 4 + MAX_BRACKETS,
-                format!("not valid HCL: brackets nested deeper than {MAX_BRACKETS} levels")
+                format!("lists and objects nest deeper than the {MAX_NESTING} levels allowed")
             ))
         );
         assert_eq!(problem("a = \"open\nb = 1").map(|p| p.0), Some(4));
+    }
+
+    #[test]
+    fn a_byte_order_mark_and_conflict_markers_are_named_as_what_they_are() {
+        let cases: [(&str, Option<usize>, &str); 9] = [
+            ("\u{feff}a = 1", Some(0), "byte order mark"),
+            ("a = 1\n<<<<<<< HEAD\nb = 2\n", Some(6), "`<<<<<<<`"),
+            ("a = 1\n=======\n", Some(6), "`=======`"),
+            ("a = 1\n>>>>>>> main\n", Some(6), "`>>>>>>>`"),
+            ("a = 1\n||||||| base\n", Some(6), "`|||||||`"),
+            ("<<<<<<<\n", Some(0), "`<<<<<<<`"),
+            // Not at the start of a line, or not seven: what they are otherwise.
+            ("a = 1 <<<<<<< x\n", Some(6), "heredoc"),
+            ("a = 1\n<<<<<<<< x\n", Some(6), "heredoc"),
+            ("a = \"<<<<<<< \"\n", None, ""),
+        ];
+        for (src, at, words) in cases {
+            let found = problem(src);
+            assert_eq!(found.as_ref().map(|p| p.0), at, "{src:?}: {found:?}");
+            if let Some((_, message)) = found {
+                assert!(message.contains(words), "{src:?}: {message}");
+            }
+        }
     }
 }

@@ -69,6 +69,8 @@ pub(crate) struct Located {
     /// Attributes of older provider releases that were read and dropped, by path and byte
     /// offset of their key; empty unless asked for.
     pub dropped: Vec<(String, usize)>,
+    /// Byte offset of the file's first comment, which a rewrite of the file would drop.
+    pub comment: Option<usize>,
 }
 
 /// Parses like [`parse`], and also gives the places in [`Located`]. With `all` (validation),
@@ -84,8 +86,9 @@ pub(crate) fn parse_located(
     let result = parser.run();
     let mut errors = parser.errors.map(RefCell::into_inner).unwrap_or_default();
     match result {
-        Ok((resource, _)) if errors.is_empty() => Ok(Located {
+        Ok((resource, comment)) if errors.is_empty() => Ok(Located {
             resource,
+            comment,
             type_at: parser.type_at.get(),
             keys: parser.keys.map(RefCell::into_inner).unwrap_or_default(),
             dropped: parser.dropped.map(RefCell::into_inner).unwrap_or_default(),
@@ -421,9 +424,11 @@ impl<'s> Parser<'s> {
                     )
                 })?;
                 // The name is derived from the import id; one that disagrees would be renamed
-                // by the next render, the resource in Terraform's state with it.
+                // by the next render, the resource in Terraform's state with it. The name
+                // Git Sync gives a label gitsync names apart is Git Sync's file, and read.
                 if let Ok(expected) = resource.terraform_name()
                     && expected != name
+                    && resource.git_sync_terraform_name().as_deref() != Some(name)
                 {
                     return Err(self.error(
                         name_label.span.start,

@@ -112,25 +112,46 @@ impl Resource {
     }
 
     /// The Terraform resource name: `id-` plus the import id with `:` replaced by `_`, or the
-    /// name a person chose for a new resource.
+    /// name a person chose for a new resource. A label whose Git Sync name could be another
+    /// label's gets an unambiguous one ([`label_stem`]).
     pub fn terraform_name(&self) -> Result<String, IdentityError> {
         match &self.new_name {
             Some(name) => Ok(name.clone()),
-            None => Ok(format!("id-{}", self.import_id()?.replace(':', "_"))),
+            None => Ok(format!("id-{}", self.import_stem()?)),
         }
     }
 
+    /// The name Segment's Git Sync gives a resource, when gitsync gives it another (a label
+    /// whose name Git Sync makes ambiguous): a file Git Sync wrote under it is still read.
+    pub fn git_sync_terraform_name(&self) -> Option<String> {
+        let git_sync = format!("id-{}", self.import_id().ok()?.replace(':', "_"));
+        (self.new_name.is_none() && Ok(&git_sync) != self.terraform_name().as_ref())
+            .then_some(git_sync)
+    }
+
     /// The file's path relative to the repository root, as Git Sync names it:
-    /// `sources/abc.tf`, `destination_subscriptions/<dest>_<sub>.tf`.
+    /// `sources/abc.tf`, `destination_subscriptions/<dest>_<sub>.tf`; for a label whose Git Sync
+    /// name is ambiguous, as [`label_stem`] names it.
     pub fn path(&self) -> Result<String, IdentityError> {
         let stem = match self.kind().file_name {
             schema::FileName::OwnId => match self.kind().import_id {
-                ImportId::Attributes(_) => self.import_id()?.replace(':', "_"),
+                ImportId::Attributes(_) => self.import_stem()?,
                 _ => self.own_id()?.to_owned(),
             },
-            schema::FileName::ImportId => self.import_id()?.replace(':', "_"),
+            schema::FileName::ImportId => self.import_stem()?,
         };
         Ok(format!("{}/{stem}.tf", self.kind().directory))
+    }
+
+    /// The import id as names hold it: `:` replaced by `_`, a label's as [`label_stem`] says.
+    fn import_stem(&self) -> Result<String, IdentityError> {
+        if self.ty == ResourceType::Label {
+            return Ok(label_stem(
+                self.string_attribute("key")?,
+                self.string_attribute("value")?,
+            ));
+        }
+        Ok(self.import_id()?.replace(':', "_"))
     }
 
     /// Refuses an attribute nested deeper than [`MAX_NESTING`]: the one check that the
@@ -161,6 +182,52 @@ impl Resource {
         names.dedup();
         names
     }
+}
+
+/// The part of a label's file name and Terraform name that its key and value make.
+///
+/// Git Sync writes `<key>_<value>` with every `:` made `_`, so `cost_center:eu` and
+/// `cost:center_eu` get one file and one Terraform name, and a rewrite of one overwrites the
+/// other. Keys and values are free text, so every label whose Git Sync name could also be
+/// another's gets another name here; all others keep Git Sync's, byte for byte:
+///
+/// - Git Sync's `<key>_<value>` when the key and value hold only characters a Terraform name
+///   may hold (letters, digits, `_`, `-`), the value no `_`, and the key no `__` and no `_` at
+///   its end. Then the last `_` is the one between key and value: no other label has the name.
+/// - Otherwise `<key>__<value>`, each with every character other than those and every `_`
+///   written as `_` and its UTF-8 bytes in hex (`_5f` for `_`, `_3a` for `:`, `_2e` for `.`):
+///   `cost:center_eu` is `cost__center_5feu`. The `__` tells it from Git Sync's form, which
+///   never holds one, and the first `__` is the one between key and value.
+///
+/// Either way the name is a valid Terraform name after `id-`, and a file name that is neither
+/// hidden nor outside its directory (no `/`, no leading `.`).
+pub fn label_stem(key: &str, value: &str) -> String {
+    let kept = |c: char| {
+        (unicode_ident::is_xid_continue(c) && !matches!(c, '\u{200c}' | '\u{200d}')) || c == '-'
+    };
+    let plain = key.chars().all(kept)
+        && value.chars().all(kept)
+        && !value.contains('_')
+        && !key.contains("__")
+        && !key.ends_with('_');
+    if plain {
+        return format!("{key}_{value}");
+    }
+    let escape = |text: &str| {
+        let mut out = String::with_capacity(text.len());
+        for c in text.chars() {
+            if kept(c) && c != '_' {
+                out.push(c);
+            } else {
+                let mut bytes = [0; 4];
+                for b in c.encode_utf8(&mut bytes).bytes() {
+                    out.push_str(&format!("_{b:02x}"));
+                }
+            }
+        }
+        out
+    };
+    format!("{}__{}", escape(key), escape(value))
 }
 
 #[cfg(test)]
@@ -226,5 +293,69 @@ mod tests {
                     .into()
             )
         );
+    }
+
+    fn label(key: &str, value: &str) -> Resource {
+        Resource::new(
+            ResourceType::Label,
+            None,
+            attrs(&[("key", key), ("value", value)]),
+        )
+    }
+
+    #[test]
+    fn label_names_are_git_syncs_unless_another_label_could_have_them() {
+        let cases = [
+            // Git Sync's own, byte for byte.
+            ("environment", "dev", "environment_dev"),
+            ("cost_center", "eu", "cost_center_eu"),
+            ("team", "us-east", "team_us-east"),
+            ("équipe", "ventes", "équipe_ventes"),
+            ("", "x", "_x"),
+            ("k", "", "k_"),
+            // What Git Sync would give another label too.
+            ("cost", "center_eu", "cost__center_5feu"),
+            ("cost_", "eu", "cost_5f__eu"),
+            ("a__b", "c", "a_5f_5fb__c"),
+            ("a:b", "c", "a_3ab__c"),
+            ("env", "a:b", "env__a_3ab"),
+            // What no file name or Terraform name may hold.
+            ("test 2", "x", "test_202__x"),
+            (".hidden", "x", "_2ehidden__x"),
+            ("team", "a/b", "team__a_2fb"),
+            ("k", "..", "k___2e_2e"),
+            ("k", "ß€", "k__ß_e2_82_ac"),
+            ("k", "\u{1f600}", "k___f0_9f_98_80"),
+        ];
+        for (key, value, stem) in cases {
+            let l = label(key, value);
+            assert_eq!(label_stem(key, value), stem, "{key}:{value}");
+            assert_eq!(l.path(), Ok(format!("labels/{stem}.tf")));
+            assert_eq!(l.terraform_name(), Ok(format!("id-{stem}")));
+            let git_sync = format!("id-{key}_{value}").replace(':', "_");
+            let differs = stem != format!("{key}_{value}").replace(':', "_");
+            assert_eq!(
+                l.git_sync_terraform_name(),
+                differs.then_some(git_sync),
+                "{key}:{value}"
+            );
+        }
+    }
+
+    #[test]
+    fn no_two_labels_share_a_name() {
+        let parts = [
+            "", "_", "__", "a", "a_", "_a", "a_b", "a:b", ":", "a__b", "-", "_5f", "_3a", "é",
+        ];
+        let mut seen = std::collections::HashMap::new();
+        for key in parts {
+            for value in parts {
+                let stem = label_stem(key, value);
+                if let Some(other) = seen.insert(stem.clone(), (key, value)) {
+                    panic!("{key:?}:{value:?} and {other:?} are both {stem}");
+                }
+                assert!(!stem.contains('/') && !stem.starts_with('.'), "{stem}");
+            }
+        }
     }
 }

@@ -3,13 +3,17 @@
 //!
 //! A condition keeps its `lastTransitionTime` while its status stays the same, so that `kubectl
 //! describe` shows since when something has been wrong, not the time of the last poll. Pure
-//! functions; writing the status is the controllers' job.
+//! functions (the caller passes the time); writing the status is the controllers' job.
 
+use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
 pub const READY: &str = "Ready";
 pub const RECONCILING: &str = "Reconciling";
 pub const STALLED: &str = "Stalled";
+/// A GitSync's `spec.bidirectional`: `False` with reason `NotImplemented` while pull requests
+/// are not acted on. Positive polarity, present only when `spec.bidirectional.enabled` is true.
+pub const BIDIRECTIONAL: &str = "Bidirectional";
 
 /// Segment's own words for a connection failure; the concrete cause follows them.
 pub const CONNECTION_ISSUES: &str = "Unable to create Git Sync due to Git connection issues. Please check your configuration and try again";
@@ -27,27 +31,16 @@ pub enum State {
     Suspended,
 }
 
-/// The full set of conditions for `state`, carrying over transition times from `previous`.
+/// The full set of conditions for `state`, carrying over transition times from `previous`;
+/// a condition that changes status transitions at `now`.
 pub fn conditions(
     state: &State,
     generation: Option<i64>,
     previous: &[Condition],
+    now: Timestamp,
 ) -> Vec<Condition> {
     let make = |type_: &str, status: bool, reason: &str, message: &str| {
-        let status = if status { "True" } else { "False" }.to_owned();
-        let last_transition_time = previous
-            .iter()
-            .find(|c| c.type_ == type_ && c.status == status)
-            .map(|c| c.last_transition_time.clone())
-            .unwrap_or_else(|| Time(k8s_openapi::jiff::Timestamp::now()));
-        Condition {
-            type_: type_.to_owned(),
-            status,
-            reason: reason.to_owned(),
-            message: message.to_owned(),
-            observed_generation: generation,
-            last_transition_time,
-        }
+        condition(type_, status, reason, message, generation, previous, now)
     };
     match state {
         State::Ready { reason, message } => vec![make(READY, true, reason, message)],
@@ -68,6 +61,33 @@ pub fn conditions(
     }
 }
 
+/// One condition, keeping its `lastTransitionTime` from `previous` while its status holds, else
+/// transitioning at `now`.
+pub fn condition(
+    type_: &str,
+    status: bool,
+    reason: &str,
+    message: &str,
+    generation: Option<i64>,
+    previous: &[Condition],
+    now: Timestamp,
+) -> Condition {
+    let status = if status { "True" } else { "False" }.to_owned();
+    let last_transition_time = previous
+        .iter()
+        .find(|c| c.type_ == type_ && c.status == status)
+        .map(|c| c.last_transition_time.clone())
+        .unwrap_or(Time(now));
+    Condition {
+        type_: type_.to_owned(),
+        status,
+        reason: reason.to_owned(),
+        message: message.to_owned(),
+        observed_generation: generation,
+        last_transition_time,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -78,11 +98,11 @@ mod tests {
             reason: "SecretNotFound".into(),
             message: "x".into(),
         };
-        let first = conditions(&stalled, Some(1), &[]);
+        let first = conditions(&stalled, Some(1), &[], Timestamp::now());
         assert_eq!(first.len(), 2);
         let mut aged = first.clone();
-        aged[0].last_transition_time = Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH);
-        let again = conditions(&stalled, Some(2), &aged);
+        aged[0].last_transition_time = Time(Timestamp::UNIX_EPOCH);
+        let again = conditions(&stalled, Some(2), &aged, Timestamp::now());
         assert_eq!(again[0].last_transition_time, aged[0].last_transition_time);
         assert_eq!(again[0].observed_generation, Some(2));
         let ready = conditions(
@@ -92,6 +112,7 @@ mod tests {
             },
             Some(2),
             &aged,
+            Timestamp::now(),
         );
         assert_eq!(ready.len(), 1, "Stalled goes once the problem is gone");
         assert_ne!(ready[0].last_transition_time, aged[0].last_transition_time);

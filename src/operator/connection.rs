@@ -17,9 +17,9 @@ use kube::{Api, Resource as _, ResourceExt as _};
 
 use super::conditions::{CONNECTION_ISSUES, State, conditions};
 use super::context::{Context, apply_status};
-use super::crd::{GitConnection, GitConnectionStatus, GitSync, SyncSecret, SyncSecretStatus};
+use super::crd::{GitConnection, GitConnectionStatus, SyncSecret, SyncSecretStatus};
 use super::credentials::for_connection;
-use super::gitsync::ReconcileError;
+use super::error::{Controller, ReconcileError};
 use crate::git::remote::Remote;
 
 /// How often a healthy connection is checked again (credentials expire, keys get revoked).
@@ -40,7 +40,7 @@ pub async fn reconcile_connection(
         generation,
         ctx.inputs_epoch::<GitConnection>(&namespace, &name),
     );
-    if let Some(wait) = ctx.connection_not_due(&namespace, &name, &wakers) {
+    if let Some(wait) = ctx.connections.not_due(&namespace, &name, &wakers) {
         return Ok(Action::requeue(wait));
     }
 
@@ -75,7 +75,12 @@ pub async fn reconcile_connection(
     };
     let status = GitConnectionStatus {
         observed_generation: generation,
-        conditions: conditions(&state, generation, &previous.conditions),
+        conditions: conditions(
+            &state,
+            generation,
+            &previous.conditions,
+            jiff::Timestamp::now(),
+        ),
         auth_method: method,
     };
     apply_status(&api, &name, &status).await?;
@@ -85,9 +90,10 @@ pub async fn reconcile_connection(
             ctx.event(&conn.object_ref(&()), true, &reason, "Check", message)
                 .await;
         }
-        ctx.metrics.reconcile_error("gitconnection", &reason);
+        ctx.reconcile_error(Controller::GitConnection, &reason);
     }
-    ctx.connection_checked(&namespace, &name, wakers, Instant::now() + RECHECK);
+    ctx.connections
+        .checked(&namespace, &name, wakers, Instant::now() + RECHECK);
     Ok(Action::requeue(RECHECK))
 }
 
@@ -98,15 +104,22 @@ async fn check_against_users(
     name: &str,
     auth: crate::git::remote::Auth,
 ) -> Result<State, ReconcileError> {
-    let syncs = Api::<GitSync>::namespaced(ctx.client.clone(), namespace)
-        .list(&Default::default())
-        .await?;
-    let user = syncs.items.into_iter().find(|gs| {
-        gs.spec
-            .connection_ref
-            .as_ref()
-            .is_some_and(|c| c.name == name)
-    });
+    // From the GitSync controller's store, not a list from the API server; the first by name,
+    // so that the same repository is tried every time. Until the store has synced, it would
+    // say that no GitSync uses the connection.
+    if ctx.stores.gitsyncs.wait_until_ready().await.is_err() {
+        return Err(ReconcileError::StoreClosed);
+    }
+    let user = ctx
+        .stores
+        .gitsyncs
+        .state()
+        .into_iter()
+        .filter(|gs| {
+            gs.namespace().as_deref() == Some(namespace)
+                && gs.secret_refs().connection == Some(name)
+        })
+        .min_by_key(|gs| gs.name_any());
     let Some(user) = user else {
         return Ok(State::Ready {
             reason: "CredentialsValid".into(),
@@ -123,7 +136,10 @@ async fn check_against_users(
     let url = remote.shown_url();
     let checked = tokio::task::spawn_blocking(move || remote.check(&scratch))
         .await
-        .map_err(|e| ReconcileError::Setup(format!("the connection check stopped: {e}")))?;
+        .map_err(|source| ReconcileError::TaskStopped {
+            task: "connection check",
+            source,
+        })?;
     Ok(match checked {
         Ok(()) => State::Ready {
             reason: "Connected".into(),
@@ -161,18 +177,17 @@ pub async fn reconcile_sync_secret(
     };
     let status = SyncSecretStatus {
         observed_generation: generation,
-        conditions: conditions(&state, generation, &previous.conditions),
+        conditions: conditions(
+            &state,
+            generation,
+            &previous.conditions,
+            jiff::Timestamp::now(),
+        ),
         placeholder: Some(format!("@@{}@@", secret.spec.name)),
     };
     apply_status(&api, &name, &status).await?;
     if let State::Stalled { reason, .. } = &state {
-        ctx.metrics.reconcile_error("syncsecret", reason);
+        ctx.reconcile_error(Controller::SyncSecret, reason);
     }
     Ok(Action::await_change())
-}
-
-pub fn error_policy<K>(_: Arc<K>, error: &ReconcileError, ctx: Arc<Context>) -> Action {
-    tracing::warn!(%error, "reconcile failed");
-    ctx.metrics.reconcile_error("gitconnection", error.reason());
-    Action::requeue(Duration::from_secs(15))
 }

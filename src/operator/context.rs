@@ -11,11 +11,12 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{ObjectReference, Secret};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
-use kube::runtime::reflector::ObjectRef;
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Client, Resource as _};
 
-use super::crd::GitSync;
+use super::crd::{GitConnection, GitSync};
 use super::credentials::CredentialProblem;
+use super::error::{Backoff, Controller};
 use crate::sync::runner::Syncer;
 use crate::telemetry::metrics::Metrics;
 use crate::workspace::Client as WorkspaceClient;
@@ -74,6 +75,8 @@ pub struct Runner {
     /// The repository URL and the workspace endpoint: every message of this GitSync is
     /// scrubbed of the credentials they may carry.
     pub urls: [String; 2],
+    /// The workspace it syncs, whose lock each run holds shared.
+    pub workspace: WorkspaceKey,
     /// The object's generation and [`Wakers::inputs`] when the inputs were read, and when: they
     /// are read again (Secrets, the GitConnection) only when one of those changes, or after a
     /// while in case a watch event was missed.
@@ -112,21 +115,166 @@ pub fn not_due<W: PartialEq>(
 /// A GitSync's slot, locked while a reconcile of that GitSync uses it.
 pub type SlotHandle = Arc<tokio::sync::Mutex<Slot>>;
 
+/// Identifies one Segment workspace: its API base URL and which token reaches it (on `us` and
+/// `eu` the token picks the workspace). Two GitSyncs with the same endpoint and token share a
+/// workspace, and so its lock. Holds a SHA-256 of the token, never the token.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct WorkspaceKey {
+    base_url: String,
+    token_sha256: String,
+}
+
+impl WorkspaceKey {
+    pub fn new(endpoint: &str, token: &str) -> WorkspaceKey {
+        use sha2::Digest as _;
+        WorkspaceKey {
+            base_url: crate::workspace::ClientConfig::base_url_for(endpoint),
+            token_sha256: hex::encode(sha2::Sha256::digest(token.as_bytes())),
+        }
+    }
+}
+
+impl std::fmt::Debug for WorkspaceKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The base URL may carry a password (a self-hosted endpoint): only its host is shown.
+        let shown = crate::url::redacted(&self.base_url);
+        write!(f, "{shown} (token {}…)", &self.token_sha256[..8])
+    }
+}
+
+/// One lock per workspace. A forward sync only reads the workspace and takes it shared, so
+/// GitSyncs sharing a workspace still run side by side; whatever changes a workspace (an
+/// apply) takes it exclusively, so that no other apply and no sync runs in it meanwhile: a sync
+/// would commit a half-applied workspace, a second apply would plan against it.
+#[derive(Default)]
+pub struct WorkspaceLocks {
+    locks: std::sync::Mutex<HashMap<WorkspaceKey, Arc<tokio::sync::RwLock<()>>>>,
+}
+
+impl WorkspaceLocks {
+    fn lock_for(&self, key: &WorkspaceKey) -> Arc<tokio::sync::RwLock<()>> {
+        let mut locks = self.locks.lock().unwrap_or_else(|p| p.into_inner());
+        // Workspaces nobody holds or waits for are dropped, so the map stays as small as the
+        // set of workspaces in use.
+        locks.retain(|k, lock| k == key || Arc::strong_count(lock) > 1);
+        locks.entry(key.clone()).or_default().clone()
+    }
+
+    /// Shared access, for work that only reads the workspace (a forward sync).
+    pub async fn read(&self, key: &WorkspaceKey) -> tokio::sync::OwnedRwLockReadGuard<()> {
+        self.lock_for(key).read_owned().await
+    }
+
+    /// Exclusive access, for work that changes the workspace (an apply): waits for the syncs
+    /// and applies that hold it.
+    pub async fn write(&self, key: &WorkspaceKey) -> tokio::sync::OwnedRwLockWriteGuard<()> {
+        self.lock_for(key).write_owned().await
+    }
+
+    /// Exclusive access now, or `None` while anything else holds the workspace.
+    pub fn try_write(&self, key: &WorkspaceKey) -> Option<tokio::sync::OwnedRwLockWriteGuard<()>> {
+        self.lock_for(key).try_write_owned().ok()
+    }
+}
+
+/// What only the GitSync controller keeps: one slot per GitSync.
+#[derive(Default)]
+pub struct GitSyncState {
+    slots: std::sync::Mutex<HashMap<(String, String), SlotHandle>>,
+}
+
+impl GitSyncState {
+    /// The runner slot of one GitSync (created empty on first use).
+    pub fn slot(&self, namespace: &str, name: &str) -> SlotHandle {
+        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        slots
+            .entry((namespace.to_owned(), name.to_owned()))
+            .or_default()
+            .clone()
+    }
+
+    fn remove(&self, namespace: &str, name: &str) {
+        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        slots.remove(&(namespace.to_owned(), name.to_owned()));
+    }
+
+    /// The GitSyncs the operator keeps something for.
+    pub fn known(&self) -> Vec<(String, String)> {
+        let slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        slots.keys().cloned().collect()
+    }
+}
+
+/// What only the GitConnection controller keeps: when each connection's next check is due,
+/// and under which wakers the last one ran.
+#[derive(Default)]
+pub struct ConnectionState {
+    checked: std::sync::Mutex<HashMap<(String, String), (Instant, ConnectionWakers)>>,
+}
+
+impl ConnectionState {
+    /// Whether GitConnection `namespace/name` was checked under `wakers` and its next check is
+    /// not due yet: how long until it is.
+    pub fn not_due(
+        &self,
+        namespace: &str,
+        name: &str,
+        wakers: &ConnectionWakers,
+    ) -> Option<Duration> {
+        let checked = self.checked.lock().unwrap_or_else(|p| p.into_inner());
+        not_due(
+            checked.get(&(namespace.to_owned(), name.to_owned())),
+            wakers,
+            Instant::now(),
+        )
+    }
+
+    /// Records that GitConnection `namespace/name` was checked under `wakers`, next due at `due`.
+    pub fn checked(&self, namespace: &str, name: &str, wakers: ConnectionWakers, due: Instant) {
+        let mut checked = self.checked.lock().unwrap_or_else(|p| p.into_inner());
+        checked.insert((namespace.to_owned(), name.to_owned()), (due, wakers));
+    }
+}
+
+/// The controllers' caches of the objects they watch (kept up to date by their watches): read
+/// these rather than listing from the API server.
+#[derive(Clone)]
+pub struct Stores {
+    pub gitsyncs: Store<GitSync>,
+    pub connections: Store<GitConnection>,
+}
+
+/// What the controllers share, and what each keeps for itself.
+///
+/// Shared: the cluster client, the Event recorder, metrics, the state directory, the watched
+/// objects' [`Stores`], the input epochs (watches of one controller note changes for objects of
+/// another) and the workspace locks (a GitSync and, next, a pull request's apply may reach the
+/// same workspace). Per controller: [`GitSyncState`], [`ConnectionState`]; a new controller adds
+/// its own.
 pub struct Context {
     pub client: Client,
     pub recorder: Recorder,
     pub metrics: Arc<Metrics>,
     /// Cache repositories and credential files live under here.
     pub state_dir: PathBuf,
-    slots: std::sync::Mutex<HashMap<(String, String), SlotHandle>>,
+    pub stores: Stores,
+    /// One lock per workspace, whichever controller or object reaches it.
+    pub workspaces: WorkspaceLocks,
+    /// Failed reconciles in a row per object, for the error policy.
+    pub backoff: Backoff,
     /// (kind, namespace, name) -> [`Context::inputs_epoch`].
     inputs: std::sync::Mutex<HashMap<(String, String, String), u64>>,
-    /// GitConnections: when the next check is due, and under which wakers the last one ran.
-    checked: std::sync::Mutex<HashMap<(String, String), (Instant, ConnectionWakers)>>,
+    pub gitsyncs: GitSyncState,
+    pub connections: ConnectionState,
 }
 
 impl Context {
-    pub fn new(client: Client, metrics: Arc<Metrics>, state_dir: PathBuf) -> Context {
+    pub fn new(
+        client: Client,
+        metrics: Arc<Metrics>,
+        state_dir: PathBuf,
+        stores: Stores,
+    ) -> Context {
         let reporter = Reporter {
             controller: FIELD_MANAGER.into(),
             instance: std::env::var("POD_NAME").ok(),
@@ -136,9 +284,12 @@ impl Context {
             client,
             metrics,
             state_dir,
-            slots: std::sync::Mutex::new(HashMap::new()),
+            stores,
+            workspaces: WorkspaceLocks::default(),
+            backoff: Backoff::default(),
             inputs: std::sync::Mutex::new(HashMap::new()),
-            checked: std::sync::Mutex::new(HashMap::new()),
+            gitsyncs: GitSyncState::default(),
+            connections: ConnectionState::default(),
         }
     }
 
@@ -170,55 +321,22 @@ impl Context {
         inputs.get(&key).copied().unwrap_or(0)
     }
 
-    /// Whether GitConnection `namespace/name` was checked under `wakers` and its next check is
-    /// not due yet: how long until it is.
-    pub fn connection_not_due(
-        &self,
-        namespace: &str,
-        name: &str,
-        wakers: &ConnectionWakers,
-    ) -> Option<Duration> {
-        let checked = self.checked.lock().unwrap_or_else(|p| p.into_inner());
-        not_due(
-            checked.get(&(namespace.to_owned(), name.to_owned())),
-            wakers,
-            Instant::now(),
-        )
-    }
-
-    /// Records that GitConnection `namespace/name` was checked under `wakers`, next due at `due`.
-    pub fn connection_checked(
-        &self,
-        namespace: &str,
-        name: &str,
-        wakers: ConnectionWakers,
-        due: Instant,
-    ) {
-        let mut checked = self.checked.lock().unwrap_or_else(|p| p.into_inner());
-        checked.insert((namespace.to_owned(), name.to_owned()), (due, wakers));
-    }
-
-    /// The runner slot of one GitSync (created empty on first use).
-    pub fn slot(&self, namespace: &str, name: &str) -> SlotHandle {
-        let mut slots = match self.slots.lock() {
-            Ok(s) => s,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        slots
-            .entry((namespace.to_owned(), name.to_owned()))
-            .or_default()
-            .clone()
+    /// Counts a reconcile of `controller` that ended in `reason`.
+    pub fn reconcile_error(&self, controller: Controller, reason: &str) {
+        self.metrics.reconcile_error(controller.label(), reason);
     }
 
     /// Drops what the operator keeps for a GitSync that is gone: its runner, its metric series
     /// and its cache repository (the repository itself is left exactly as it is).
     pub fn forget(&self, namespace: &str, name: &str) {
-        let key = (namespace.to_owned(), name.to_owned());
-        if let Ok(mut slots) = self.slots.lock() {
-            slots.remove(&key);
-        }
+        self.gitsyncs.remove(namespace, name);
+        self.backoff.forget(Controller::GitSync, namespace, name);
         if let Ok(mut inputs) = self.inputs.lock() {
-            inputs.remove(&(GitSync::kind(&()).into_owned(), key.0, key.1));
+            inputs.remove(&(
+                GitSync::kind(&()).into_owned(),
+                namespace.to_owned(),
+                name.to_owned(),
+            ));
         }
         self.metrics
             .forget(&crate::telemetry::metrics::GitSyncKey::new(namespace, name));
@@ -228,14 +346,6 @@ impl Context {
         {
             tracing::warn!(error = %e, cache = %cache.display(), "cannot remove the cache of a deleted GitSync");
         }
-    }
-
-    /// The GitSyncs the operator keeps something for.
-    pub fn known(&self) -> Vec<(String, String)> {
-        self.slots
-            .lock()
-            .map(|s| s.keys().cloned().collect())
-            .unwrap_or_default()
     }
 
     /// Publishes an Event about `object`; a failure to do so is logged, never fatal.
@@ -292,5 +402,72 @@ impl Context {
             name: name.to_owned(),
             key: key.to_owned(),
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_workspace_is_its_endpoint_and_token_not_the_object() {
+        let a = WorkspaceKey::new("us", "token-1");
+        assert_eq!(
+            a,
+            WorkspaceKey::new("https://api.segmentapis.com/", "token-1")
+        );
+        assert_ne!(
+            a,
+            WorkspaceKey::new("us", "token-2"),
+            "the token picks the workspace"
+        );
+        assert_ne!(a, WorkspaceKey::new("eu", "token-1"));
+        let shown = format!(
+            "{:?}",
+            WorkspaceKey::new("http://u:hunter2@ws.example/", "token-1")
+        );
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("token-1"),
+            "{shown}"
+        );
+    }
+
+    #[tokio::test]
+    async fn syncs_share_a_workspace_and_an_apply_excludes_them() {
+        let locks = WorkspaceLocks::default();
+        let ws = WorkspaceKey::new("us", "token-1");
+        let other = WorkspaceKey::new("us", "token-2");
+        // Two GitSyncs of one workspace sync side by side.
+        let first = locks.read(&ws).await;
+        let second = locks.read(&ws).await;
+        // No apply while they run; another workspace is free.
+        assert!(locks.try_write(&ws).is_none());
+        assert!(locks.try_write(&other).is_some());
+        drop((first, second));
+        let apply = locks.try_write(&ws);
+        assert!(apply.is_some());
+        // While the apply runs, a second apply is refused and a sync waits.
+        assert!(locks.try_write(&ws).is_none());
+        let waiting = tokio::time::timeout(Duration::from_millis(50), locks.read(&ws)).await;
+        assert!(waiting.is_err(), "a sync ran during an apply");
+        drop(apply);
+        assert!(
+            tokio::time::timeout(Duration::from_secs(5), locks.read(&ws))
+                .await
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn locks_nobody_holds_are_dropped() {
+        let locks = WorkspaceLocks::default();
+        for i in 0..100 {
+            drop(locks.try_write(&WorkspaceKey::new("us", &format!("token-{i}"))));
+        }
+        let held = locks.try_write(&WorkspaceKey::new("eu", "kept"));
+        drop(locks.try_write(&WorkspaceKey::new("us", "last")));
+        let count = locks.locks.lock().map(|l| l.len()).unwrap_or(0);
+        assert!(count <= 2, "{count} locks kept");
+        drop(held);
     }
 }

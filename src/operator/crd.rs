@@ -192,10 +192,15 @@ fn default_author_email() -> String {
     "gitsync@gitsync.dev".into()
 }
 
-/// Git -> workspace: plans on pull requests, applied on command.
+/// Git -> workspace: plans on pull requests, applied on command. Not acted on yet: with
+/// `enabled: true` the GitSync gets the condition `Bidirectional` (False, reason
+/// NotImplemented) and a Warning Event, and `Ready` (True while the workspace -> Git sync works)
+/// has reason `SyncedOneWay`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Bidirectional {
+    /// Plan pull requests and apply them on command. Not acted on by this version (see the
+    /// `Bidirectional` condition).
     #[serde(default)]
     pub enabled: bool,
     /// The pull-request comment that applies the plan.
@@ -302,6 +307,39 @@ pub struct GitSyncSpec {
     pub bidirectional: Bidirectional,
 }
 
+/// The Secrets a GitSync reads, all in its namespace: the one place that lists them, for
+/// resolving its inputs and for the watch that wakes it when one of them changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SecretRefs<'a> {
+    /// The workspace token.
+    pub workspace_token: &'a SecretKeyRef,
+    /// The secret the Git host signs webhook deliveries with.
+    pub webhook: Option<&'a SecretKeyRef>,
+    /// The GitConnection whose Secret holds the Git credentials.
+    pub connection: Option<&'a str>,
+}
+
+impl SecretRefs<'_> {
+    /// Whether Secret `secret` is one of them; `connection_secret` names the Secret of
+    /// [`SecretRefs::connection`] when that GitConnection is known.
+    pub fn include(&self, secret: &str, connection_secret: Option<&str>) -> bool {
+        self.workspace_token.name == secret
+            || self.webhook.is_some_and(|w| w.name == secret)
+            || (self.connection.is_some() && connection_secret == Some(secret))
+    }
+}
+
+impl GitSync {
+    /// The Secrets this GitSync reads (see [`SecretRefs`]).
+    pub fn secret_refs(&self) -> SecretRefs<'_> {
+        SecretRefs {
+            workspace_token: &self.spec.workspace.token_secret_ref,
+            webhook: self.spec.bidirectional.webhook_secret_ref.as_ref(),
+            connection: self.spec.connection_ref.as_ref().map(|c| c.name.as_str()),
+        }
+    }
+}
+
 fn default_interval() -> String {
     "1m".into()
 }
@@ -353,8 +391,12 @@ pub struct GitSyncStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub change_detection: Option<String>,
     /// Resources per Terraform type at the last full listing.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub resources: BTreeMap<String, u64>,
+    // Optional and nullable in the schema: when a server-side apply leaves out every key its
+    // field manager wrote before, the API server stores `null` for the map (a known defect of
+    // its structured merge), which a non-nullable schema refuses with a 422 and `null` would
+    // not deserialize into a map.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<BTreeMap<String, u64>>,
 }
 
 // ------------------------------------------------------------------------------------------

@@ -1,55 +1,58 @@
 //! The GitSync controller: one workspace kept in sync with one branch.
 //!
-//! Each reconcile first decides whether anything is due: a wake-up before the next poll with no
-//! new waker (generation, the full-sync and reconcile annotations, a change of a Secret or the
-//! GitConnection it uses) returns before any API call. Then it resolves the object's inputs (the
-//! workspace token, the GitConnection's credentials) when one of those changed, keeps one
-//! [`Syncer`] per GitSync while the inputs stay the same, and makes it take one step: the first run resumes from the branch or runs a full sync, later runs poll;
-//! the `gitsync.dev/full-sync-requested-at` annotation asks for a full sync. Then it writes the
-//! outcome into `status` by server-side apply (never `.spec`), publishes Events for full syncs,
-//! pushes and failures, updates metrics, and asks to be called again after `spec.interval`.
-//! Deleting a GitSync stops its syncs and leaves the repository exactly as it is.
+//! A reconcile is cut the way Flux's controllers are, one function per stage:
+//!
+//! ```text
+//! stop_if_deleted_or_suspended → gate → ensure_runner (resolve) → run → summarize → write
+//! ```
+//!
+//! - [`stop_if_deleted_or_suspended`]: a deleted GitSync is forgotten (the repository stays
+//!   exactly as it is); a suspended one says so and waits for a change.
+//! - [`gate`]: a wake-up before the next run is due, with no new waker (generation, the
+//!   full-sync and reconcile annotations, a change of a Secret or the GitConnection it uses),
+//!   returns before any API call.
+//! - [`ensure_runner`]: reads the inputs (the workspace token, the GitConnection's credentials)
+//!   when one of them changed, and keeps one [`Syncer`] per GitSync while they stay the same.
+//! - [`run`]: one step of the sync, holding its workspace's lock shared: the first run resumes
+//!   from the branch or runs a full sync, later runs poll; the
+//!   `gitsync.dev/full-sync-requested-at` annotation asks for a full sync.
+//! - [`summarize`]: pure; from the previous status, what was found and the time, the new
+//!   status, the Events and when to run again. Table-tested below.
+//! - [`write`]: the status by server-side apply (one field manager, never `.spec`), then the
+//!   Events.
+//!
+//! Metrics are recorded beside summarize ([`record`]), never inside it. Until pull requests
+//! are acted on, a GitSync with `spec.bidirectional.enabled` gets a `Bidirectional` condition
+//! (False, `NotImplemented`), a Warning Event once, and `Ready` says the sync is one-way.
 
 use std::hash::{Hash as _, Hasher as _};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use jiff::Timestamp;
+use k8s_openapi::api::core::v1::ObjectReference;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::runtime::controller::Action;
 use kube::{Api, Resource as _, ResourceExt as _};
 
-use super::conditions::{CONNECTION_ISSUES, State, conditions};
-use super::context::{Context, Runner, Slot, Wakers, apply_status, not_due};
-use super::crd::{FULL_SYNC_ANNOTATION, GitConnection, GitSync, RECONCILE_ANNOTATION};
+use super::conditions::{BIDIRECTIONAL, CONNECTION_ISSUES, State, condition, conditions};
+use super::context::{Context, Runner, Slot, Wakers, WorkspaceKey, apply_status, not_due};
+use super::crd::{
+    FULL_SYNC_ANNOTATION, GitConnection, GitSync, GitSyncStatus, RECONCILE_ANNOTATION,
+};
 use super::credentials::{CredentialProblem, for_connection};
+use super::error::{Controller, ReconcileError};
 use crate::git::cache;
 use crate::git::remote::{Auth, Remote};
 use crate::git::tree::Author;
 use crate::model::ResourceType;
 use crate::sync::full::{SyncError, Target};
 use crate::sync::interval::Interval;
-use crate::sync::runner::{Detection, Outcome, Syncer};
+use crate::sync::runner::{Detection, Outcome, SyncWarning, Syncer};
 use crate::telemetry::metrics::{GitSyncKey, SyncKind, SyncResult};
 use crate::url::scrub_urls;
-use crate::workspace::now_rfc3339;
+use crate::workspace::format_audit_time;
 use crate::workspace::{Client as WorkspaceClient, ClientConfig};
-
-/// Errors that end a reconcile early; the controller retries them with backoff.
-#[derive(Debug, thiserror::Error)]
-pub enum ReconcileError {
-    #[error("Kubernetes API: {0}")]
-    Kube(#[from] kube::Error),
-    #[error("{0}")]
-    Setup(String),
-}
-
-impl ReconcileError {
-    pub fn reason(&self) -> &'static str {
-        match self {
-            ReconcileError::Kube(_) => "KubernetesApi",
-            ReconcileError::Setup(_) => "Setup",
-        }
-    }
-}
 
 /// What a GitSync needs to run, resolved from its spec and the objects it refers to.
 struct Inputs {
@@ -89,28 +92,33 @@ impl Inputs {
     }
 }
 
-/// Why inputs could not be resolved: a Stalled condition with this reason and message.
-struct Problem {
-    reason: &'static str,
-    message: String,
+/// Why a GitSync's inputs could not be resolved: a Stalled condition with this reason and
+/// message, until someone changes the object or what it refers to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StallReason {
+    pub reason: &'static str,
+    pub message: String,
 }
 
-impl From<CredentialProblem> for Problem {
-    fn from(p: CredentialProblem) -> Problem {
-        Problem {
+impl From<CredentialProblem> for StallReason {
+    fn from(p: CredentialProblem) -> StallReason {
+        StallReason {
             reason: p.reason(),
             message: p.to_string(),
         }
     }
 }
 
+/// Reads what `gs` needs to run: `Err` when something it refers to is missing or unusable (a
+/// condition for the user), `Err` of the outer result when the API could not be asked.
 async fn resolve(
     ctx: &Context,
     gs: &GitSync,
     namespace: &str,
-) -> Result<Result<Inputs, Problem>, ReconcileError> {
+) -> Result<Result<Inputs, StallReason>, ReconcileError> {
     let spec = &gs.spec;
-    let token_ref = &spec.workspace.token_secret_ref;
+    let refs = gs.secret_refs();
+    let token_ref = refs.workspace_token;
     let token = match ctx
         .secret_key(namespace, &token_ref.name, &token_ref.key)
         .await?
@@ -121,14 +129,14 @@ async fn resolve(
     let interval = match spec.interval.parse::<Interval>() {
         Ok(i) => i.duration(),
         Err(e) => {
-            return Ok(Err(Problem {
+            return Ok(Err(StallReason {
                 reason: "InvalidInterval",
                 message: format!("spec.interval: {e}"),
             }));
         }
     };
     if let Err(e) = crate::git::branch::validate(&spec.repository.branch) {
-        return Ok(Err(Problem {
+        return Ok(Err(StallReason {
             reason: "InvalidBranch",
             message: format!("spec.repository.branch: {e}"),
         }));
@@ -136,45 +144,43 @@ async fn resolve(
     let types = match crate::sync::export::parse_types(&spec.resource_types) {
         Ok(types) => types,
         Err(e) => {
-            return Ok(Err(Problem {
+            return Ok(Err(StallReason {
                 reason: "UnknownResourceType",
                 message: format!("spec.resourceTypes: {e}"),
             }));
         }
     };
-    let auth = match &spec.connection_ref {
+    let auth = match refs.connection {
         None => Auth::None,
-        Some(conn_ref) => {
+        Some(connection_name) => {
             let connections = Api::<GitConnection>::namespaced(ctx.client.clone(), namespace);
-            let Some(connection) = connections.get_opt(&conn_ref.name).await? else {
-                return Ok(Err(Problem {
+            let Some(connection) = connections.get_opt(connection_name).await? else {
+                return Ok(Err(StallReason {
                     reason: "GitConnectionNotFound",
                     message: format!(
-                        "{CONNECTION_ISSUES}: GitConnection {} not found",
-                        conn_ref.name
+                        "{CONNECTION_ISSUES}: GitConnection {connection_name} not found"
                     ),
                 }));
             };
             let secret_name = &connection.spec.secret_ref.name;
             let Some(secret) = ctx.secret(namespace, secret_name).await? else {
-                return Ok(Err(Problem {
+                return Ok(Err(StallReason {
                     reason: "SecretNotFound",
                     message: format!(
-                        "{CONNECTION_ISSUES}: Secret {secret_name} (of GitConnection {}) not found",
-                        conn_ref.name
+                        "{CONNECTION_ISSUES}: Secret {secret_name} (of GitConnection {connection_name}) not found"
                     ),
                 }));
             };
             match for_connection(
                 &ctx.state_dir,
                 namespace,
-                &conn_ref.name,
+                connection_name,
                 secret_name,
                 secret,
             ) {
                 Ok(c) => c.auth,
                 Err(p) => {
-                    return Ok(Err(Problem {
+                    return Ok(Err(StallReason {
                         reason: p.reason(),
                         message: format!("{CONNECTION_ISSUES}: {p}"),
                     }));
@@ -202,17 +208,18 @@ fn build_syncer(
     namespace: &str,
     name: &str,
     inputs: &Inputs,
-) -> Result<Syncer<WorkspaceClient>, String> {
+) -> Result<Syncer<WorkspaceClient>, ReconcileError> {
     let mut config = ClientConfig::new(
         ClientConfig::base_url_for(&inputs.endpoint),
         inputs.token.clone(),
         format!("the workspace token Secret of GitSync {namespace}/{name}"),
     );
     config.observer = Some(ctx.metrics.clone());
-    let client = WorkspaceClient::new(config).map_err(|e| inputs.scrub(&e))?;
+    let client = WorkspaceClient::new(config)
+        .map_err(|e| ReconcileError::WorkspaceClient(inputs.scrub(&e)))?;
     let cache_dir = ctx.state_dir.join("cache").join(namespace).join(name);
-    let repo =
-        cache::open(&cache_dir, &inputs.url, &inputs.branch).map_err(|e| inputs.scrub(&e))?;
+    let repo = cache::open(&cache_dir, &inputs.url, &inputs.branch)
+        .map_err(|e| ReconcileError::Cache(inputs.scrub(&e)))?;
     Ok(Syncer::new(
         client,
         Target {
@@ -234,140 +241,555 @@ const RESOLVE_AGAIN: Duration = Duration::from_secs(600);
 /// When a GitSync whose inputs do not resolve is looked at again without a change.
 const PROBLEM_RECHECK: Duration = Duration::from_secs(60);
 
-/// The reconcile of one GitSync.
+/// The longest a failure that may pass waits, and the shortest a stalled one does.
+const RETRY_FAILED_SYNC: Duration = Duration::from_secs(30);
+
+/// What the status says about the object itself, whatever ran.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Observed {
+    pub generation: Option<i64>,
+    /// The repository URL without credentials (`status.repository`).
+    pub repository: String,
+    /// The `reconcile.fluxcd.io/requestedAt` annotation.
+    pub reconcile_requested_at: Option<String>,
+    /// `spec.bidirectional.enabled`.
+    pub bidirectional: bool,
+}
+
+impl Observed {
+    pub fn of(gs: &GitSync) -> Observed {
+        Observed {
+            generation: gs.metadata.generation,
+            repository: crate::url::redacted(&gs.spec.repository.url),
+            reconcile_requested_at: gs.annotations().get(RECONCILE_ANNOTATION).cloned(),
+            bidirectional: gs.spec.bidirectional.enabled,
+        }
+    }
+}
+
+/// What one stage of a reconcile found: what [`summarize`] turns into a status.
+#[derive(Debug)]
+pub enum Finding {
+    /// `spec.suspend`: nothing runs.
+    Suspended,
+    /// The inputs did not resolve: nothing ran.
+    Unresolved(StallReason),
+    /// A full sync is about to start: the status says so first, so that kstatus and `kubectl
+    /// wait` see that a long sync is under way.
+    FullSyncStarting,
+    /// One step of the sync ran.
+    Ran(Box<Ran>),
+}
+
+/// One step of the sync, and what it was run with.
+#[derive(Debug)]
+pub struct Ran {
+    pub result: Result<Outcome, SyncError>,
+    /// The full-sync annotation value this step handled.
+    pub full_sync_requested: Option<String>,
+    /// Whether this was the runner's first step (a failure then counts as a full sync's).
+    pub first_run: bool,
+    /// How changes are found from now on.
+    pub detection: Detection,
+    pub branch: String,
+    pub interval: Duration,
+    /// The repository URL and the workspace endpoint, whose credentials no message may show.
+    pub urls: [String; 2],
+    /// What the sync said although it went on (an untrusted sync point).
+    pub warnings: Vec<SyncWarning>,
+    pub elapsed: Duration,
+}
+
+/// An Event to publish about the GitSync.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventSpec {
+    pub warning: bool,
+    pub reason: String,
+    pub action: &'static str,
+    pub note: String,
+}
+
+impl EventSpec {
+    fn normal(reason: &str, action: &'static str, note: String) -> EventSpec {
+        EventSpec {
+            warning: false,
+            reason: reason.to_owned(),
+            action,
+            note,
+        }
+    }
+
+    fn warning(reason: &str, action: &'static str, note: String) -> EventSpec {
+        EventSpec {
+            warning: true,
+            ..EventSpec::normal(reason, action, note)
+        }
+    }
+}
+
+/// What [`summarize`] decided.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Summary {
+    pub status: GitSyncStatus,
+    pub events: Vec<EventSpec>,
+    /// When to run again without a new waker; `None`: only on a change of the object.
+    pub requeue: Option<Duration>,
+    /// Whether the runner must be rebuilt (its cache repository may be damaged: a new runner
+    /// opens it again, which checks it and re-creates it when it is damaged).
+    pub new_runner: bool,
+}
+
+/// The `Ready` reason of a GitSync that syncs one way although `spec.bidirectional.enabled`.
+pub const SYNCED_ONE_WAY: &str = "SyncedOneWay";
+/// The `Bidirectional` condition's reason (and the Warning Event's) while pull requests are
+/// not acted on.
+pub const BIDIRECTIONAL_NOT_IMPLEMENTED: &str = "NotImplemented";
+const BIDIRECTIONAL_MESSAGE: &str = "spec.bidirectional.enabled is true, but this version of gitsync does not act on pull requests yet: changes made in Git are not applied to the workspace, and the workspace's changes keep overwriting the branch. Only the workspace -> Git direction runs";
+
+/// The status, Events and next run for `finding`, from the status the object had before this
+/// reconcile (`previous`). Pure: `now` is the only clock.
+pub fn summarize(
+    previous: &GitSyncStatus,
+    observed: &Observed,
+    finding: &Finding,
+    now: Timestamp,
+) -> Summary {
+    let generation = observed.generation;
+    let at = format_audit_time(now);
+    let mut status = previous.clone();
+    status.observed_generation = generation;
+    status.repository = Some(observed.repository.clone());
+    if let Some(requested) = &observed.reconcile_requested_at {
+        status.last_handled_reconcile_at = Some(requested.clone());
+    }
+    let mut events = Vec::new();
+    let state_of = |state: &State| conditions(state, generation, &previous.conditions, now);
+    let (requeue, new_runner) = match finding {
+        Finding::Suspended => {
+            status.conditions = state_of(&State::Suspended);
+            (None, false)
+        }
+        Finding::Unresolved(problem) => {
+            status.conditions = state_of(&State::Stalled {
+                reason: problem.reason.to_owned(),
+                message: problem.message.clone(),
+            });
+            // An Event when the cause changes, not on every recheck.
+            let was = ready_reason(&previous.conditions);
+            if was != Some(problem.reason) {
+                events.push(EventSpec::warning(
+                    problem.reason,
+                    "Configure",
+                    problem.message.clone(),
+                ));
+            }
+            (Some(PROBLEM_RECHECK), false)
+        }
+        Finding::FullSyncStarting => {
+            status.conditions = state_of(&State::Progressing {
+                reason: "FullSyncRunning".into(),
+                message: "Full sync in progress".into(),
+            });
+            (Some(Duration::ZERO), false)
+        }
+        Finding::Ran(ran) => {
+            for warning in &ran.warnings {
+                events.push(EventSpec::warning(
+                    warning.reason(),
+                    "Sync",
+                    warning.to_string(),
+                ));
+            }
+            if let Some(requested) = &ran.full_sync_requested {
+                // A failed request is handled too: asking again (a new value) retries it.
+                status.last_handled_full_sync_at = Some(requested.clone());
+            }
+            match &ran.result {
+                Ok(outcome) => {
+                    let message = synced(&mut status, &mut events, ran, outcome, &at);
+                    let (reason, message) = if observed.bidirectional {
+                        (
+                            SYNCED_ONE_WAY,
+                            format!(
+                                "{message}. One way only: pull requests are not acted on yet (see the Bidirectional condition)"
+                            ),
+                        )
+                    } else {
+                        ("Synced", message)
+                    };
+                    status.conditions = state_of(&State::Ready {
+                        reason: reason.into(),
+                        message,
+                    });
+                    (Some(ran.interval), false)
+                }
+                Err(error) => {
+                    let (reason, message, stalled) = describe(error);
+                    let message = scrub_urls(&message, &[&ran.urls[0], &ran.urls[1]]);
+                    let state = if stalled {
+                        State::Stalled {
+                            reason: reason.into(),
+                            message: message.clone(),
+                        }
+                    } else {
+                        State::Progressing {
+                            reason: reason.into(),
+                            message: message.clone(),
+                        }
+                    };
+                    status.conditions = state_of(&state);
+                    events.push(EventSpec::warning(reason, "Sync", message));
+                    // Retry sooner than the interval for what may pass; stalled ones wait for
+                    // a change (Secrets and GitConnections wake the object) or the interval.
+                    let retry = if stalled {
+                        ran.interval.max(RETRY_FAILED_SYNC)
+                    } else {
+                        ran.interval.min(RETRY_FAILED_SYNC)
+                    };
+                    (Some(retry), damages_cache(error))
+                }
+            }
+        }
+    };
+    if observed.bidirectional {
+        status.conditions.push(condition(
+            BIDIRECTIONAL,
+            false,
+            BIDIRECTIONAL_NOT_IMPLEMENTED,
+            BIDIRECTIONAL_MESSAGE,
+            generation,
+            &previous.conditions,
+            now,
+        ));
+        let said = previous
+            .conditions
+            .iter()
+            .any(|c| c.type_ == BIDIRECTIONAL && c.reason == BIDIRECTIONAL_NOT_IMPLEMENTED);
+        if !said {
+            events.push(EventSpec::warning(
+                "BidirectionalNotImplemented",
+                "Configure",
+                BIDIRECTIONAL_MESSAGE.to_owned(),
+            ));
+        }
+    }
+    Summary {
+        status,
+        events,
+        requeue,
+        new_runner,
+    }
+}
+
+/// The `Ready` condition's reason in `conditions`.
+fn ready_reason(conditions: &[Condition]) -> Option<&str> {
+    conditions
+        .iter()
+        .find(|c| c.type_ == super::conditions::READY)
+        .map(|c| c.reason.as_str())
+}
+
+/// Fills in what a successful step changes in `status`, adds its Events, and returns the
+/// `Ready` message.
+fn synced(
+    status: &mut GitSyncStatus,
+    events: &mut Vec<EventSpec>,
+    ran: &Ran,
+    outcome: &Outcome,
+    at: &str,
+) -> String {
+    let commits = outcome.commits();
+    if let Some(last) = commits.last() {
+        let id = last.to_string();
+        status.last_commit_short = Some(id.chars().take(7).collect());
+        status.last_commit = Some(id);
+        status.last_push_time = Some(at.to_owned());
+    }
+    if let Some(resources) = outcome.resources() {
+        status.resources = Some(
+            resources
+                .iter()
+                .map(|(t, n)| (t.terraform_type().to_owned(), *n as u64))
+                .collect(),
+        );
+    }
+    status.last_sync_time = Some(at.to_owned());
+    status.change_detection = Some(
+        match ran.detection {
+            Detection::ListAndDiff => "listAndDiff",
+            _ => "auditTrail",
+        }
+        .into(),
+    );
+    let branch = &ran.branch;
+    match outcome {
+        Outcome::Full(r) => {
+            status.last_full_sync_time = Some(at.to_owned());
+            let total: usize = r.resources.values().sum();
+            let note = format!(
+                "Full sync of {total} resources: {} commit(s) pushed to {branch}",
+                commits.len()
+            );
+            events.push(EventSpec::normal("FullSync", "Sync", note.clone()));
+            note
+        }
+        Outcome::Resumed(point) => {
+            format!(
+                "Continuing from the point stored in {branch} ({})",
+                point.since
+            )
+        }
+        _ if commits.is_empty() => format!("Up to date with {branch}"),
+        _ => {
+            let note = format!("{} commit(s) pushed to {branch}", commits.len());
+            events.push(EventSpec::normal("Pushed", "Sync", note.clone()));
+            note
+        }
+    }
+}
+
+/// Records what a reconcile found in the metrics (what [`summarize`] must not do: it is pure).
+fn record(ctx: &Context, key: &GitSyncKey, finding: &Finding, status: &GitSyncStatus) {
+    match finding {
+        Finding::Suspended | Finding::FullSyncStarting => {}
+        Finding::Unresolved(problem) => ctx.reconcile_error(Controller::GitSync, problem.reason),
+        Finding::Ran(ran) => match &ran.result {
+            Ok(outcome) => {
+                let kind = match outcome {
+                    Outcome::Full(_) | Outcome::Resumed(_) => SyncKind::Full,
+                    Outcome::Incremental(_) => SyncKind::Incremental,
+                    Outcome::ListAndDiff(_) => SyncKind::ListAndDiff,
+                };
+                if !matches!(outcome, Outcome::Resumed(_)) {
+                    ctx.metrics
+                        .observe_sync(key, kind, SyncResult::Success, ran.elapsed);
+                }
+                ctx.metrics
+                    .commits_pushed(key, outcome.commits().len() as u64);
+                if let (Some(_), Some(counts)) = (outcome.resources(), &status.resources) {
+                    ctx.metrics.set_resources(key, counts);
+                }
+                ctx.metrics.set_last_success(key, unix_now());
+            }
+            Err(error) => {
+                let kind = if ran.full_sync_requested.is_some() || ran.first_run {
+                    SyncKind::Full
+                } else {
+                    SyncKind::Incremental
+                };
+                ctx.metrics
+                    .observe_sync(key, kind, SyncResult::Failure, ran.elapsed);
+                if let SyncError::Remote(remote) = error {
+                    ctx.metrics.push_failure(key, &snake(remote.reason()));
+                } else if matches!(error, SyncError::RemoteKeptMoving { .. }) {
+                    ctx.metrics.push_failure(key, "remote_kept_moving");
+                }
+                ctx.reconcile_error(Controller::GitSync, describe(error).0);
+            }
+        },
+    }
+}
+
+/// The reconcile of one GitSync: the stages in order (see the module docs).
 pub async fn reconcile(gs: Arc<GitSync>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
     let namespace = gs.namespace().unwrap_or_default();
     let name = gs.name_any();
-    let key = GitSyncKey::new(&namespace, &name);
     let api = Api::<GitSync>::namespaced(ctx.client.clone(), &namespace);
     let object_ref = gs.object_ref(&());
+    let observed = Observed::of(&gs);
     let previous = gs.status.clone().unwrap_or_default();
-    let generation = gs.metadata.generation;
 
-    if gs.metadata.deletion_timestamp.is_some() {
-        ctx.forget(&namespace, &name);
-        return Ok(Action::await_change());
+    if let Some(action) =
+        stop_if_deleted_or_suspended(&ctx, &gs, &api, &object_ref, &observed, &previous).await?
+    {
+        return Ok(action);
     }
 
-    let mut status = previous.clone();
-    status.observed_generation = generation;
-    status.repository = Some(crate::url::redacted(&gs.spec.repository.url));
-    let annotations = gs.annotations();
-    if let Some(requested) = annotations.get(RECONCILE_ANNOTATION) {
-        status.last_handled_reconcile_at = Some(requested.clone());
-    }
-
-    if gs.spec.suspend {
-        status.conditions = conditions(&State::Suspended, generation, &previous.conditions);
-        // Its own status write wakes it again: write only a change.
-        if status != previous {
-            apply_status(&api, &name, &status).await?;
-        }
-        return Ok(Action::await_change());
-    }
-
-    let wakers = Wakers {
-        generation,
-        full_sync_requested_at: annotations.get(FULL_SYNC_ANNOTATION).cloned(),
-        reconcile_requested_at: annotations.get(RECONCILE_ANNOTATION).cloned(),
-        inputs: ctx.inputs_epoch::<GitSync>(&namespace, &name),
-    };
-    let slot = ctx.slot(&namespace, &name);
+    let wakers = wakers(&ctx, &gs);
+    let slot = ctx.gitsyncs.slot(&namespace, &name);
     let mut slot = slot.lock().await;
-    // First, before any read: a wake-up with nothing due (the controller's own status write, an
-    // annotation that is not a waker) makes no API call and spawns nothing.
-    if let Some(wait) = not_due(slot.next_due.as_ref(), &wakers, Instant::now()) {
+    if let Some(wait) = gate(&slot, &wakers, Instant::now()) {
         return Ok(Action::requeue(wait));
     }
 
-    let resolved_under = (generation, wakers.inputs);
+    let (finding, on_server) = match ensure_runner(&ctx, &gs, &mut slot, &wakers).await? {
+        Err(problem) => (Finding::Unresolved(problem), previous.clone()),
+        Ok(()) => {
+            let Some(runner) = slot.runner.as_mut() else {
+                // ensure_runner leaves a runner whenever it returns Ok(Ok).
+                return Ok(Action::requeue(super::error::RETRY));
+            };
+            let full_sync_requested = gs
+                .annotations()
+                .get(FULL_SYNC_ANNOTATION)
+                .filter(|v| previous.last_handled_full_sync_at.as_ref() != Some(*v))
+                .cloned();
+            let first_run = *runner.syncer.detection() == Detection::NotStarted;
+            let mut on_server = previous.clone();
+            if full_sync_requested.is_some() || (first_run && previous.last_sync_time.is_none()) {
+                let starting = summarize(
+                    &previous,
+                    &observed,
+                    &Finding::FullSyncStarting,
+                    Timestamp::now(),
+                );
+                write(&ctx, &api, &name, &object_ref, &on_server, &starting).await?;
+                on_server = starting.status;
+            }
+            (
+                Finding::Ran(Box::new(run(&ctx, runner, full_sync_requested).await)),
+                on_server,
+            )
+        }
+    };
+    finish(
+        &ctx,
+        &api,
+        &name,
+        &object_ref,
+        &observed,
+        &previous,
+        &on_server,
+        finding,
+        &mut slot,
+        wakers,
+    )
+    .await
+}
+
+/// summarize, record and write; then schedules the next run under `wakers`.
+#[allow(clippy::too_many_arguments)]
+async fn finish(
+    ctx: &Context,
+    api: &Api<GitSync>,
+    name: &str,
+    object_ref: &ObjectReference,
+    observed: &Observed,
+    previous: &GitSyncStatus,
+    on_server: &GitSyncStatus,
+    finding: Finding,
+    slot: &mut Slot,
+    wakers: Wakers,
+) -> Result<Action, ReconcileError> {
+    let namespace = object_ref.namespace.clone().unwrap_or_default();
+    let summary = summarize(previous, observed, &finding, Timestamp::now());
+    record(
+        ctx,
+        &GitSyncKey::new(namespace, name),
+        &finding,
+        &summary.status,
+    );
+    if summary.new_runner {
+        slot.runner = None;
+    }
+    write(ctx, api, name, object_ref, on_server, &summary).await?;
+    Ok(match summary.requeue {
+        Some(after) => {
+            slot.next_due = Some((Instant::now() + after, wakers));
+            Action::requeue(after)
+        }
+        None => Action::await_change(),
+    })
+}
+
+/// A deleted GitSync: forget it. A suspended one: say so (once) and wait for a change.
+async fn stop_if_deleted_or_suspended(
+    ctx: &Context,
+    gs: &GitSync,
+    api: &Api<GitSync>,
+    object_ref: &ObjectReference,
+    observed: &Observed,
+    previous: &GitSyncStatus,
+) -> Result<Option<Action>, ReconcileError> {
+    let namespace = gs.namespace().unwrap_or_default();
+    let name = gs.name_any();
+    if gs.metadata.deletion_timestamp.is_some() {
+        ctx.forget(&namespace, &name);
+        return Ok(Some(Action::await_change()));
+    }
+    if !gs.spec.suspend {
+        return Ok(None);
+    }
+    let summary = summarize(previous, observed, &Finding::Suspended, Timestamp::now());
+    // Its own status write wakes it again: write only a change (write does not write the same
+    // status twice).
+    write(ctx, api, &name, object_ref, previous, &summary).await?;
+    Ok(Some(Action::await_change()))
+}
+
+/// What makes this GitSync's reconcile run before its interval is up, as they are now.
+fn wakers(ctx: &Context, gs: &GitSync) -> Wakers {
+    let annotations = gs.annotations();
+    Wakers {
+        generation: gs.metadata.generation,
+        full_sync_requested_at: annotations.get(FULL_SYNC_ANNOTATION).cloned(),
+        reconcile_requested_at: annotations.get(RECONCILE_ANNOTATION).cloned(),
+        inputs: ctx.inputs_epoch::<GitSync>(&gs.namespace().unwrap_or_default(), &gs.name_any()),
+    }
+}
+
+/// Before any read: a wake-up with nothing due (the controller's own status write, an
+/// annotation that is not a waker) makes no API call and spawns nothing. `Some`: how long
+/// until the next run is due.
+fn gate(slot: &Slot, wakers: &Wakers, now: Instant) -> Option<Duration> {
+    not_due(slot.next_due.as_ref(), wakers, now)
+}
+
+/// Makes sure the slot holds a runner built from the current inputs: reads them again when the
+/// generation or an input changed since they were read (or after [`RESOLVE_AGAIN`]), and
+/// rebuilds the runner only when they differ.
+async fn ensure_runner(
+    ctx: &Context,
+    gs: &GitSync,
+    slot: &mut Slot,
+    wakers: &Wakers,
+) -> Result<Result<(), StallReason>, ReconcileError> {
+    let resolved_under = (wakers.generation, wakers.inputs);
     let fresh = slot.runner.as_ref().is_some_and(|r| {
         (r.resolved.0, r.resolved.1) == resolved_under && r.resolved.2.elapsed() < RESOLVE_AGAIN
     });
-    if !fresh {
-        let inputs = match resolve(&ctx, &gs, &namespace).await? {
-            Ok(i) => i,
-            Err(problem) => {
-                let state = State::Stalled {
-                    reason: problem.reason.to_owned(),
-                    message: problem.message.clone(),
-                };
-                let changed =
-                    previous.conditions.first().map(|c| c.reason.as_str()) != Some(problem.reason);
-                status.conditions = conditions(&state, generation, &previous.conditions);
-                apply_status(&api, &name, &status).await?;
-                if changed {
-                    ctx.event(
-                        &object_ref,
-                        true,
-                        problem.reason,
-                        "Configure",
-                        problem.message,
-                    )
-                    .await;
-                }
-                ctx.metrics.reconcile_error("gitsync", problem.reason);
-                // Secret and GitConnection changes wake this object up; this is a safety net.
-                slot.next_due = Some((Instant::now() + PROBLEM_RECHECK, wakers));
-                return Ok(Action::requeue(PROBLEM_RECHECK));
-            }
-        };
-        let fingerprint = inputs.fingerprint();
-        let resolved = (generation, wakers.inputs, Instant::now());
-        match slot.runner.as_mut() {
-            Some(runner) if runner.fingerprint == fingerprint => {
-                runner.interval = inputs.interval;
-                runner.urls = [inputs.url.clone(), inputs.endpoint.clone()];
-                runner.resolved = resolved;
-            }
-            _ => {
-                let syncer = build_syncer(&ctx, &namespace, &name, &inputs)
-                    .map_err(ReconcileError::Setup)?;
-                slot.runner = Some(Runner {
-                    fingerprint,
-                    syncer,
-                    interval: inputs.interval,
-                    branch: inputs.branch.clone(),
-                    urls: [inputs.url.clone(), inputs.endpoint.clone()],
-                    resolved,
-                });
-            }
+    if fresh {
+        return Ok(Ok(()));
+    }
+    let namespace = gs.namespace().unwrap_or_default();
+    let name = gs.name_any();
+    let inputs = match resolve(ctx, gs, &namespace).await? {
+        Ok(inputs) => inputs,
+        Err(problem) => return Ok(Err(problem)),
+    };
+    let fingerprint = inputs.fingerprint();
+    let resolved = (wakers.generation, wakers.inputs, Instant::now());
+    match slot.runner.as_mut() {
+        Some(runner) if runner.fingerprint == fingerprint => {
+            runner.interval = inputs.interval;
+            runner.urls = [inputs.url.clone(), inputs.endpoint.clone()];
+            runner.resolved = resolved;
+        }
+        _ => {
+            let syncer = build_syncer(ctx, &namespace, &name, &inputs)?;
+            slot.runner = Some(Runner {
+                fingerprint,
+                syncer,
+                interval: inputs.interval,
+                branch: inputs.branch.clone(),
+                urls: [inputs.url.clone(), inputs.endpoint.clone()],
+                workspace: WorkspaceKey::new(&inputs.endpoint, &inputs.token),
+                resolved,
+            });
         }
     }
-    let Slot { runner, next_due } = &mut *slot;
-    let Some(Runner {
-        syncer,
-        interval,
-        branch,
-        urls,
-        ..
-    }) = runner.as_mut()
-    else {
-        return Err(ReconcileError::Setup("no sync runner".into()));
-    };
-    let (interval, branch, urls) = (*interval, branch.clone(), urls.clone());
+    Ok(Ok(()))
+}
 
-    let full_requested = annotations
-        .get(FULL_SYNC_ANNOTATION)
-        .filter(|v| previous.last_handled_full_sync_at.as_ref() != Some(*v))
-        .cloned();
+/// One step of the sync: a full sync when `full_sync_requested`, else a poll (which starts with
+/// a full sync or a resume on a new runner). Holds the workspace shared meanwhile: an apply to
+/// it waits, and this waits for one.
+async fn run(ctx: &Context, runner: &mut Runner, full_sync_requested: Option<String>) -> Ran {
+    let _workspace = ctx.workspaces.read(&runner.workspace).await;
+    let syncer = &mut runner.syncer;
     let first_run = *syncer.detection() == Detection::NotStarted;
-    if full_requested.is_some() || (first_run && previous.last_sync_time.is_none()) {
-        // Let kstatus (and `kubectl wait`) see that a long full sync is under way.
-        let mut progressing = status.clone();
-        progressing.conditions = conditions(
-            &State::Progressing {
-                reason: "FullSyncRunning".into(),
-                message: "Full sync in progress".into(),
-            },
-            generation,
-            &previous.conditions,
-        );
-        apply_status(&api, &name, &progressing).await?;
-    }
-
     let started = Instant::now();
-    let result = match &full_requested {
+    let result = match &full_sync_requested {
         Some(_) => syncer.full_sync().await.map(Outcome::Full),
         None => syncer.poll().await,
     };
@@ -376,145 +798,43 @@ pub async fn reconcile(gs: Arc<GitSync>, ctx: Arc<Context>) -> Result<Action, Re
         Ok(Outcome::Resumed(_)) => syncer.poll().await,
         other => other,
     };
-    let elapsed = started.elapsed();
-    for warning in syncer.take_warnings() {
+    Ran {
+        result,
+        full_sync_requested,
+        first_run,
+        detection: syncer.detection().clone(),
+        branch: runner.branch.clone(),
+        interval: runner.interval,
+        urls: runner.urls.clone(),
+        warnings: syncer.take_warnings(),
+        elapsed: started.elapsed(),
+    }
+}
+
+/// Writes `summary`'s status when it differs from `on_server` (what the object holds), by
+/// server-side apply as gitsync's one field manager, then publishes its Events.
+async fn write(
+    ctx: &Context,
+    api: &Api<GitSync>,
+    name: &str,
+    object_ref: &ObjectReference,
+    on_server: &GitSyncStatus,
+    summary: &Summary,
+) -> Result<(), ReconcileError> {
+    if summary.status != *on_server {
+        apply_status(api, name, &summary.status).await?;
+    }
+    for event in &summary.events {
         ctx.event(
-            &object_ref,
-            true,
-            warning.reason(),
-            "Sync",
-            warning.to_string(),
+            object_ref,
+            event.warning,
+            &event.reason,
+            event.action,
+            event.note.clone(),
         )
         .await;
     }
-    let now = now_rfc3339();
-    match result {
-        Ok(outcome) => {
-            let kind = match &outcome {
-                Outcome::Full(_) | Outcome::Resumed(_) => SyncKind::Full,
-                Outcome::Incremental(_) => SyncKind::Incremental,
-                Outcome::ListAndDiff(_) => SyncKind::ListAndDiff,
-            };
-            if !matches!(outcome, Outcome::Resumed(_)) {
-                ctx.metrics
-                    .observe_sync(&key, kind, SyncResult::Success, elapsed);
-            }
-            let commits = outcome.commits();
-            ctx.metrics.commits_pushed(&key, commits.len() as u64);
-            if let Some(last) = commits.last() {
-                let id = last.to_string();
-                status.last_commit_short = Some(id.chars().take(7).collect());
-                status.last_commit = Some(id);
-                status.last_push_time = Some(now.clone());
-            }
-            if let Some(resources) = outcome.resources() {
-                status.resources = resources
-                    .iter()
-                    .map(|(t, n)| (t.terraform_type().to_owned(), *n as u64))
-                    .collect();
-                ctx.metrics.set_resources(&key, &status.resources);
-            }
-            status.last_sync_time = Some(now.clone());
-            ctx.metrics.set_last_success(&key, unix_now());
-            status.change_detection = Some(
-                match syncer.detection() {
-                    Detection::ListAndDiff => "listAndDiff",
-                    _ => "auditTrail",
-                }
-                .into(),
-            );
-            if let Some(requested) = &full_requested {
-                status.last_handled_full_sync_at = Some(requested.clone());
-            }
-            let message = match &outcome {
-                Outcome::Full(r) => {
-                    status.last_full_sync_time = Some(now.clone());
-                    let total: usize = r.resources.values().sum();
-                    let note = format!(
-                        "Full sync of {total} resources: {} commit(s) pushed to {}",
-                        commits.len(),
-                        branch
-                    );
-                    ctx.event(&object_ref, false, "FullSync", "Sync", note.clone())
-                        .await;
-                    note
-                }
-                Outcome::Resumed(point) => {
-                    format!(
-                        "Continuing from the point stored in {} ({})",
-                        branch, point.since
-                    )
-                }
-                _ if commits.is_empty() => format!("Up to date with {}", branch),
-                _ => {
-                    let note = format!("{} commit(s) pushed to {}", commits.len(), branch);
-                    ctx.event(&object_ref, false, "Pushed", "Sync", note.clone())
-                        .await;
-                    note
-                }
-            };
-            status.conditions = conditions(
-                &State::Ready {
-                    reason: "Synced".into(),
-                    message,
-                },
-                generation,
-                &previous.conditions,
-            );
-            apply_status(&api, &name, &status).await?;
-            *next_due = Some((Instant::now() + interval, wakers));
-            Ok(Action::requeue(interval))
-        }
-        Err(error) => {
-            let kind = if full_requested.is_some() || first_run {
-                SyncKind::Full
-            } else {
-                SyncKind::Incremental
-            };
-            ctx.metrics
-                .observe_sync(&key, kind, SyncResult::Failure, elapsed);
-            let (reason, message, stalled) = describe(&error);
-            let message = scrub_urls(&message, &[&urls[0], &urls[1]]);
-            if let SyncError::Remote(remote) = &error {
-                ctx.metrics.push_failure(&key, &snake(remote.reason()));
-            } else if matches!(error, SyncError::RemoteKeptMoving { .. }) {
-                ctx.metrics.push_failure(&key, "remote_kept_moving");
-            }
-            ctx.metrics.reconcile_error("gitsync", reason);
-            let state = if stalled {
-                State::Stalled {
-                    reason: reason.into(),
-                    message: message.clone(),
-                }
-            } else {
-                State::Progressing {
-                    reason: reason.into(),
-                    message: message.clone(),
-                }
-            };
-            status.conditions = conditions(&state, generation, &previous.conditions);
-            if let Some(requested) = &full_requested {
-                // A failed request is handled too: asking again (a new value) retries it.
-                status.last_handled_full_sync_at = Some(requested.clone());
-            }
-            apply_status(&api, &name, &status).await?;
-            ctx.event(&object_ref, true, reason, "Sync", message).await;
-            // Retry sooner than the interval for what may pass; stalled ones wait for a change
-            // (Secrets and GitConnections wake the object) or the interval.
-            let retry = if stalled {
-                interval.max(Duration::from_secs(30))
-            } else {
-                interval.min(Duration::from_secs(30))
-            };
-            *next_due = Some((Instant::now() + retry, wakers));
-            if damages_cache(&error) {
-                // A new runner opens the cache again, which checks it and re-creates it when it
-                // is damaged; this one's handle may still hold the damaged objects.
-                *runner = None;
-            }
-            Ok(Action::requeue(retry))
-        }
-    }
+    Ok(())
 }
 
 /// Whether `error` may come from a damaged cache repository rather than from the remote or the
@@ -576,16 +896,479 @@ fn unix_now() -> f64 {
         .unwrap_or(0.0)
 }
 
-/// How failed reconciles are retried: with a pause, counted in metrics.
-pub fn error_policy(_: Arc<GitSync>, error: &ReconcileError, ctx: Arc<Context>) -> Action {
-    tracing::warn!(%error, "GitSync reconcile failed");
-    ctx.metrics.reconcile_error("gitsync", error.reason());
-    Action::requeue(Duration::from_secs(15))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use std::collections::BTreeMap;
+
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+    use crate::git::remote::RemoteError;
+    use crate::sync::full::FullSyncReport;
+    use crate::sync::incremental::IncrementalReport;
+    use crate::workspace::AuditPoint;
+
+    const NOW: &str = "2026-12-06T04:00:00Z";
+    const COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";
+    const MINUTE: Duration = Duration::from_secs(60);
+
+    fn now() -> Timestamp {
+        NOW.parse().unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn observed(bidirectional: bool) -> Observed {
+        Observed {
+            generation: Some(3),
+            repository: "https://git.example/acme.git".into(),
+            reconcile_requested_at: None,
+            bidirectional,
+        }
+    }
+
+    fn point() -> AuditPoint {
+        AuditPoint {
+            since: "2026-12-06T03:00:00.000Z".into(),
+            seen_at_since: Vec::new(),
+        }
+    }
+
+    fn commit() -> gix::ObjectId {
+        gix::ObjectId::from_hex(COMMIT.as_bytes()).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn ran(result: Result<Outcome, SyncError>) -> Finding {
+        Finding::Ran(Box::new(Ran {
+            result,
+            full_sync_requested: None,
+            first_run: false,
+            detection: Detection::AuditTrail(point()),
+            branch: "main".into(),
+            interval: MINUTE,
+            urls: [
+                "https://bot:s3cret@git.example/acme.git".into(),
+                "us".into(),
+            ],
+            warnings: Vec::new(),
+            elapsed: Duration::from_millis(5),
+        }))
+    }
+
+    fn full(commits: usize) -> Finding {
+        let mut resources = BTreeMap::new();
+        resources.insert(ResourceType::Source, 10);
+        resources.insert(ResourceType::Destination, 2);
+        let Finding::Ran(mut r) = ran(Ok(Outcome::Full(FullSyncReport {
+            commits: vec![commit(); commits],
+            resources,
+            point: point(),
+        }))) else {
+            unreachable!()
+        };
+        r.full_sync_requested = Some("req-1".into());
+        Finding::Ran(r)
+    }
+
+    fn incremental(commits: usize) -> Finding {
+        ran(Ok(Outcome::Incremental(IncrementalReport {
+            commits: vec![commit(); commits],
+            point: point(),
+            did_git_work: commits > 0,
+        })))
+    }
+
+    fn ready_since(reason: &str, since: Timestamp) -> GitSyncStatus {
+        GitSyncStatus {
+            conditions: vec![condition(
+                super::super::conditions::READY,
+                true,
+                reason,
+                "ok",
+                Some(2),
+                &[],
+                since,
+            )],
+            last_sync_time: Some("2026-12-06T03:59:00.000Z".into()),
+            last_commit: Some("f".repeat(40)),
+            ..GitSyncStatus::default()
+        }
+    }
+
+    /// (type, status, reason) of each condition, in order.
+    fn shape(status: &GitSyncStatus) -> Vec<(String, String, String)> {
+        status
+            .conditions
+            .iter()
+            .map(|c| (c.type_.clone(), c.status.clone(), c.reason.clone()))
+            .collect()
+    }
+
+    fn conds(list: &[(&str, &str, &str)]) -> Vec<(String, String, String)> {
+        list.iter()
+            .map(|(t, s, r)| (t.to_string(), s.to_string(), r.to_string()))
+            .collect()
+    }
+
+    /// (warning, reason) of each Event.
+    fn event_shape(summary: &Summary) -> Vec<(bool, String)> {
+        summary
+            .events
+            .iter()
+            .map(|e| (e.warning, e.reason.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn summarize_turns_each_finding_into_conditions_events_and_the_next_run() {
+        let auth = || {
+            ran(Err(SyncError::Remote(RemoteError::AuthenticationFailed {
+                url: "https://bot:s3cret@git.example/acme.git".into(),
+            })))
+        };
+        let unresolved = |reason: &'static str| {
+            Finding::Unresolved(StallReason {
+                reason,
+                message: format!("{reason} happened"),
+            })
+        };
+        let earlier = now() - jiff::SignedDuration::from_hours(1);
+        let ready = ready_since("Synced", earlier);
+        let stalled_secret = GitSyncStatus {
+            conditions: conditions(
+                &State::Stalled {
+                    reason: "SecretNotFound".into(),
+                    message: "x".into(),
+                },
+                Some(2),
+                &[],
+                earlier,
+            ),
+            ..GitSyncStatus::default()
+        };
+        type Case<'a> = (
+            &'a str,
+            &'a GitSyncStatus,
+            bool,
+            Finding,
+            &'a [(&'a str, &'a str, &'a str)],
+            &'a [(bool, &'a str)],
+            Option<Duration>,
+        );
+        let none = GitSyncStatus::default();
+        let cases: Vec<Case> = vec![
+            (
+                "suspended",
+                &ready,
+                false,
+                Finding::Suspended,
+                &[("Ready", "False", "Suspended")],
+                &[],
+                None,
+            ),
+            (
+                "inputs missing: stalled, one Event",
+                &ready,
+                false,
+                unresolved("SecretNotFound"),
+                &[
+                    ("Ready", "False", "SecretNotFound"),
+                    ("Stalled", "True", "SecretNotFound"),
+                ],
+                &[(true, "SecretNotFound")],
+                Some(PROBLEM_RECHECK),
+            ),
+            (
+                "the same problem again: no second Event",
+                &stalled_secret,
+                false,
+                unresolved("SecretNotFound"),
+                &[
+                    ("Ready", "False", "SecretNotFound"),
+                    ("Stalled", "True", "SecretNotFound"),
+                ],
+                &[],
+                Some(PROBLEM_RECHECK),
+            ),
+            (
+                "another problem: an Event",
+                &stalled_secret,
+                false,
+                unresolved("InvalidBranch"),
+                &[
+                    ("Ready", "False", "InvalidBranch"),
+                    ("Stalled", "True", "InvalidBranch"),
+                ],
+                &[(true, "InvalidBranch")],
+                Some(PROBLEM_RECHECK),
+            ),
+            (
+                "a full sync starts",
+                &none,
+                false,
+                Finding::FullSyncStarting,
+                &[
+                    ("Ready", "False", "FullSyncRunning"),
+                    ("Reconciling", "True", "FullSyncRunning"),
+                ],
+                &[],
+                Some(Duration::ZERO),
+            ),
+            (
+                "a full sync",
+                &none,
+                false,
+                full(1),
+                &[("Ready", "True", "Synced")],
+                &[(false, "FullSync")],
+                Some(MINUTE),
+            ),
+            (
+                "a poll with nothing new",
+                &ready,
+                false,
+                incremental(0),
+                &[("Ready", "True", "Synced")],
+                &[],
+                Some(MINUTE),
+            ),
+            (
+                "a poll that pushed",
+                &ready,
+                false,
+                incremental(2),
+                &[("Ready", "True", "Synced")],
+                &[(false, "Pushed")],
+                Some(MINUTE),
+            ),
+            (
+                "refused credentials: stalled, retried no sooner than 30 s",
+                &ready,
+                false,
+                auth(),
+                &[
+                    ("Ready", "False", "AuthenticationFailed"),
+                    ("Stalled", "True", "AuthenticationFailed"),
+                ],
+                &[(true, "AuthenticationFailed")],
+                Some(MINUTE),
+            ),
+            (
+                "a remote that kept moving: progressing, retried within 30 s",
+                &ready,
+                false,
+                ran(Err(SyncError::RemoteKeptMoving {
+                    branch: "main".into(),
+                    attempts: 3,
+                })),
+                &[
+                    ("Ready", "False", "RemoteKeptMoving"),
+                    ("Reconciling", "True", "RemoteKeptMoving"),
+                ],
+                &[(true, "RemoteKeptMoving")],
+                Some(RETRY_FAILED_SYNC),
+            ),
+            (
+                "bidirectional: one way, said once",
+                &ready,
+                true,
+                incremental(0),
+                &[
+                    ("Ready", "True", SYNCED_ONE_WAY),
+                    ("Bidirectional", "False", BIDIRECTIONAL_NOT_IMPLEMENTED),
+                ],
+                &[(true, "BidirectionalNotImplemented")],
+                Some(MINUTE),
+            ),
+            (
+                "bidirectional and suspended",
+                &none,
+                true,
+                Finding::Suspended,
+                &[
+                    ("Ready", "False", "Suspended"),
+                    ("Bidirectional", "False", BIDIRECTIONAL_NOT_IMPLEMENTED),
+                ],
+                &[(true, "BidirectionalNotImplemented")],
+                None,
+            ),
+            (
+                "bidirectional and stalled",
+                &none,
+                true,
+                auth(),
+                &[
+                    ("Ready", "False", "AuthenticationFailed"),
+                    ("Stalled", "True", "AuthenticationFailed"),
+                    ("Bidirectional", "False", BIDIRECTIONAL_NOT_IMPLEMENTED),
+                ],
+                &[
+                    (true, "AuthenticationFailed"),
+                    (true, "BidirectionalNotImplemented"),
+                ],
+                Some(MINUTE),
+            ),
+        ];
+        for (name, previous, bidirectional, finding, want, events, requeue) in cases {
+            let summary = summarize(previous, &observed(bidirectional), &finding, now());
+            assert_eq!(shape(&summary.status), conds(want), "{name}");
+            let events: Vec<(bool, String)> =
+                events.iter().map(|(w, r)| (*w, r.to_string())).collect();
+            assert_eq!(event_shape(&summary), events, "{name}");
+            assert_eq!(summary.requeue, requeue, "{name}");
+            assert_eq!(summary.status.observed_generation, Some(3), "{name}");
+            assert_eq!(
+                summary.status.repository.as_deref(),
+                Some("https://git.example/acme.git"),
+                "{name}"
+            );
+            for c in &summary.status.conditions {
+                assert_eq!(c.observed_generation, Some(3), "{name}: {c:?}");
+                assert!(!c.message.is_empty(), "{name}: {c:?}");
+            }
+            // Nothing any finding writes shows the password of the repository URL.
+            let text = format!("{:?}", summary);
+            assert!(!text.contains("s3cret"), "{name}: {text}");
+        }
+    }
+
+    #[test]
+    fn a_sync_fills_in_what_it_did_and_keeps_what_it_did_not_touch() {
+        let previous = ready_since("Synced", now());
+        let summary = summarize(&previous, &observed(false), &full(1), now());
+        let status = &summary.status;
+        assert_eq!(status.last_commit.as_deref(), Some(COMMIT));
+        assert_eq!(status.last_commit_short.as_deref(), Some("0123456"));
+        assert_eq!(
+            status.last_push_time.as_deref(),
+            Some("2026-12-06T04:00:00.000Z")
+        );
+        assert_eq!(status.last_full_sync_time, status.last_push_time);
+        assert_eq!(status.last_sync_time, status.last_push_time);
+        assert_eq!(status.last_handled_full_sync_at.as_deref(), Some("req-1"));
+        assert_eq!(
+            status
+                .resources
+                .as_ref()
+                .and_then(|r| r.get("segment_source")),
+            Some(&10)
+        );
+        assert_eq!(status.change_detection.as_deref(), Some("auditTrail"));
+        assert_eq!(
+            summary.events[0].note,
+            "Full sync of 12 resources: 1 commit(s) pushed to main"
+        );
+
+        // A poll with nothing new leaves the last commit and the resources as they were.
+        let poll = summarize(status, &observed(false), &incremental(0), now());
+        assert_eq!(poll.status.last_commit.as_deref(), Some(COMMIT));
+        assert_eq!(poll.status.resources, status.resources);
+        assert_eq!(poll.status.conditions[0].message, "Up to date with main");
+
+        // A failed full-sync request is handled too: only a new value asks again.
+        let Finding::Ran(mut failed) = ran(Err(SyncError::Interrupted("stopped".into()))) else {
+            unreachable!()
+        };
+        failed.full_sync_requested = Some("req-2".into());
+        let failed = summarize(status, &observed(false), &Finding::Ran(failed), now());
+        assert_eq!(
+            failed.status.last_handled_full_sync_at.as_deref(),
+            Some("req-2")
+        );
+        assert_eq!(failed.status.last_commit.as_deref(), Some(COMMIT));
+
+        // The reconcile annotation is recorded whatever ran.
+        let mut asked = observed(false);
+        asked.reconcile_requested_at = Some("2026-12-06T03:59:59Z".into());
+        for finding in [Finding::Suspended, incremental(0)] {
+            let s = summarize(status, &asked, &finding, now());
+            assert_eq!(
+                s.status.last_handled_reconcile_at.as_deref(),
+                Some("2026-12-06T03:59:59Z")
+            );
+        }
+    }
+
+    #[test]
+    fn transition_times_move_only_when_a_condition_changes_status() {
+        let earlier = now() - jiff::SignedDuration::from_hours(1);
+        let previous = ready_since("Synced", earlier);
+        let again = summarize(&previous, &observed(false), &incremental(0), now());
+        assert_eq!(
+            again.status.conditions[0].last_transition_time,
+            Time(earlier)
+        );
+        let failed = summarize(
+            &previous,
+            &observed(false),
+            &Finding::Unresolved(StallReason {
+                reason: "SecretNotFound",
+                message: "gone".into(),
+            }),
+            now(),
+        );
+        assert_eq!(
+            failed.status.conditions[0].last_transition_time,
+            Time(now())
+        );
+
+        // The Bidirectional condition keeps its time, and its Event is not repeated.
+        let first = summarize(&previous, &observed(true), &incremental(0), earlier);
+        let later = summarize(&first.status, &observed(true), &incremental(0), now());
+        let bidi = |s: &Summary| {
+            s.status
+                .conditions
+                .iter()
+                .find(|c| c.type_ == BIDIRECTIONAL)
+                .map(|c| c.last_transition_time.clone())
+        };
+        assert_eq!(bidi(&later), Some(Time(earlier)));
+        assert!(later.events.is_empty(), "{:?}", later.events);
+        assert!(
+            later.status.conditions[0].message.contains("One way only"),
+            "{:?}",
+            later.status.conditions[0]
+        );
+        // Turned off: the condition goes.
+        let off = summarize(&later.status, &observed(false), &incremental(0), now());
+        assert_eq!(shape(&off.status), conds(&[("Ready", "True", "Synced")]));
+    }
+
+    #[test]
+    fn a_damaged_cache_asks_for_a_new_runner_and_nothing_else_does() {
+        let previous = GitSyncStatus::default();
+        let damaged = ran(Err(SyncError::Remote(RemoteError::CorruptCache {
+            path: "/state/cache/x".into(),
+            detail: "bad object".into(),
+        })));
+        assert!(summarize(&previous, &observed(false), &damaged, now()).new_runner);
+        for finding in [
+            incremental(1),
+            ran(Err(SyncError::Interrupted("x".into()))),
+            Finding::Suspended,
+        ] {
+            assert!(!summarize(&previous, &observed(false), &finding, now()).new_runner);
+        }
+    }
+
+    #[test]
+    fn sync_warnings_become_warning_events() {
+        let Finding::Ran(mut r) = incremental(0) else {
+            unreachable!()
+        };
+        r.warnings = vec![SyncWarning::NoTrustedPoint {
+            branch: "main".into(),
+        }];
+        let summary = summarize(
+            &GitSyncStatus::default(),
+            &observed(false),
+            &Finding::Ran(r),
+            now(),
+        );
+        assert_eq!(
+            event_shape(&summary),
+            [(true, "NoTrustedSyncPoint".to_string())]
+        );
+    }
 
     #[test]
     fn only_a_new_waker_or_the_due_time_runs_a_reconcile() {

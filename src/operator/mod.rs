@@ -8,7 +8,9 @@
 //! - [`crd`]: the custom resources and their schema;
 //! - [`conditions`]: kstatus conditions;
 //! - [`credentials`]: Git credentials from a Secret (Flux's keys);
-//! - [`context`]: what the controllers share, and status writes by server-side apply;
+//! - [`context`]: what the controllers share (and the per-workspace lock), what each keeps, and
+//!   status writes by server-side apply;
+//! - [`error`]: what ends a reconcile early, the controllers' names, the shared error policy;
 //! - [`gitsync`]: the GitSync controller;
 //! - [`connection`]: the GitConnection and SyncSecret controllers;
 //! - [`request`]: `gitsync full-sync`: annotate, then wait for the status;
@@ -19,6 +21,7 @@ pub mod connection;
 pub mod context;
 pub mod crd;
 pub mod credentials;
+pub mod error;
 pub mod gitsync;
 pub mod request;
 pub mod runtime;

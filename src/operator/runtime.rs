@@ -12,15 +12,17 @@ use std::sync::Arc;
 
 use futures_util::StreamExt as _;
 use k8s_openapi::api::core::v1::Secret;
+use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{Controller, watcher};
 use kube::{Api, Client, ResourceExt as _};
 use kube_lease_manager::LeaseManagerBuilder;
 use tokio::sync::watch;
 
-use super::connection::{self, reconcile_connection, reconcile_sync_secret};
-use super::context::Context;
+use super::connection::{reconcile_connection, reconcile_sync_secret};
+use super::context::{Context, Stores};
 use super::crd::{GitConnection, GitSync, SyncSecret};
+use super::error::{self, error_policy, tracked};
 use super::gitsync;
 use crate::telemetry::http::Health;
 use crate::telemetry::metrics::Metrics;
@@ -58,6 +60,14 @@ pub enum OperatorError {
     Lease(#[from] kube_lease_manager::LeaseManagerError),
     #[error("lost the Lease {0}: stopping so that only the new leader writes")]
     LostLease(String),
+    #[error(
+        "cannot create the state directory {}: {source}; give the operator a writable directory (an emptyDir or a volume)",
+        path.display()
+    )]
+    StateDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// Resolves when the process is asked to stop (SIGTERM or Ctrl-C).
@@ -83,6 +93,12 @@ async fn shutdown_signal() {
 }
 
 pub async fn run(config: OperatorConfig) -> Result<(), OperatorError> {
+    // Everything the controllers do on disk (cache repositories, key files, `git ls-remote` of
+    // a connection check) happens under it: made before anything needs it, or the start fails.
+    std::fs::create_dir_all(&config.state_dir).map_err(|source| OperatorError::StateDir {
+        path: config.state_dir.clone(),
+        source,
+    })?;
     let client = Client::try_default().await?;
     let metrics = Arc::new(Metrics::new());
     let health = Health::new();
@@ -145,12 +161,7 @@ pub async fn run(config: OperatorConfig) -> Result<(), OperatorError> {
     tracing::info!(identity = %config.identity, "holding the Lease; starting the controllers");
     metrics.set_leader(true);
 
-    let ctx = Arc::new(Context::new(
-        client.clone(),
-        metrics.clone(),
-        config.state_dir.clone(),
-    ));
-    let controllers = run_controllers(client, ctx, &config, health.clone(), stopped);
+    let controllers = run_controllers(client, metrics.clone(), &config, health.clone(), stopped);
     let result = tokio::select! {
         _ = controllers => Ok(()),
         _ = async {
@@ -168,11 +179,12 @@ pub async fn run(config: OperatorConfig) -> Result<(), OperatorError> {
     result
 }
 
-/// GitSyncs that refer to Secret `secret` directly (the workspace token) or through a GitConnection.
+/// GitSyncs that read Secret `secret` (see [`GitSync::secret_refs`]): directly (the workspace
+/// token, the webhook secret) or through their GitConnection.
 fn gitsyncs_using_secret(
     gitsyncs: &Store<GitSync>,
     connections: &Store<GitConnection>,
-    secret: &Secret,
+    secret: &PartialObjectMeta<Secret>,
 ) -> Vec<ObjectRef<GitSync>> {
     let ns = secret.namespace();
     let name = secret.name_any();
@@ -181,14 +193,15 @@ fn gitsyncs_using_secret(
         .iter()
         .filter(|gs| gs.namespace() == ns)
         .filter(|gs| {
-            gs.spec.workspace.token_secret_ref.name == name
-                || gs.spec.connection_ref.as_ref().is_some_and(|c| {
-                    connections.state().iter().any(|conn| {
-                        conn.namespace() == ns
-                            && conn.name_any() == c.name
-                            && conn.spec.secret_ref.name == name
-                    })
-                })
+            let refs = gs.secret_refs();
+            let connection_secret = refs.connection.and_then(|c| {
+                connections
+                    .state()
+                    .iter()
+                    .find(|conn| conn.namespace() == ns && conn.name_any() == c)
+                    .map(|conn| conn.spec.secret_ref.name.clone())
+            });
+            refs.include(&name, connection_secret.as_deref())
         })
         .map(|gs| ObjectRef::from_obj(gs.as_ref()))
         .collect()
@@ -207,7 +220,7 @@ fn inputs_changed<K: kube::Resource<DynamicType = ()>>(
 
 async fn run_controllers<F, Fut>(
     client: Client,
-    ctx: Arc<Context>,
+    metrics: Arc<Metrics>,
     config: &OperatorConfig,
     health: Health,
     stopped: F,
@@ -232,6 +245,15 @@ async fn run_controllers<F, Fut>(
         }
     }
     let ns = &config.namespace;
+    // Secrets are watched by their metadata only: a change of one is all the controllers need
+    // to know (its resourceVersion moves), and they read the few they use when they run. A
+    // cluster-wide watch with data would keep every Secret of the cluster in memory.
+    fn secrets(client: &Client, namespace: &Option<String>) -> Api<PartialObjectMeta<Secret>> {
+        match namespace {
+            Some(ns) => Api::namespaced(client.clone(), ns),
+            None => Api::all(client.clone()),
+        }
+    }
 
     // Status writes wake a controller too (they change the object); a GitSync's reconcile
     // decides first whether work is due, so such wake-ups cost no API call and no sync.
@@ -239,6 +261,15 @@ async fn run_controllers<F, Fut>(
     let gitsyncs = gitsync_controller.store();
     let connection_controller = Controller::new(api::<GitConnection>(&client, ns), crs.clone());
     let connections = connection_controller.store();
+    let ctx = Arc::new(Context::new(
+        client.clone(),
+        metrics,
+        config.state_dir.clone(),
+        Stores {
+            gitsyncs: gitsyncs.clone(),
+            connections: connections.clone(),
+        },
+    ));
 
     // A changed Secret or GitConnection is also noted for the GitSyncs using it: their inputs
     // are read again, which is the only time a reconcile reads them.
@@ -246,7 +277,7 @@ async fn run_controllers<F, Fut>(
         let gitsyncs = gitsyncs.clone();
         let connections = connections.clone();
         let ctx = ctx.clone();
-        move |secret: Secret| {
+        move |secret: PartialObjectMeta<Secret>| {
             inputs_changed(
                 &ctx,
                 gitsyncs_using_secret(&gitsyncs, &connections, &secret),
@@ -292,7 +323,7 @@ async fn run_controllers<F, Fut>(
                     .iter()
                     .map(|gs| (gs.namespace().unwrap_or_default(), gs.name_any()))
                     .collect();
-                for (namespace, name) in ctx.known() {
+                for (namespace, name) in ctx.gitsyncs.known() {
                     if !live.contains(&(namespace.clone(), name.clone())) {
                         tracing::info!(%namespace, %name, "GitSync deleted; dropping its runner, metrics and cache");
                         ctx.forget(&namespace, &name);
@@ -305,14 +336,18 @@ async fn run_controllers<F, Fut>(
         kube::runtime::controller::Config::default().concurrency(config.concurrency);
     let gitsync_controller = gitsync_controller
         .with_config(controller_config)
-        .watches(api::<Secret>(&client, ns), Default::default(), by_secret)
+        .watches(secrets(&client, ns), Default::default(), by_secret)
         .watches(
             api::<GitConnection>(&client, ns),
             crs.clone(),
             by_connection,
         )
         .graceful_shutdown_on(stopped())
-        .run(gitsync::reconcile, gitsync::error_policy, ctx.clone())
+        .run(
+            |gs, ctx| tracked(error::Controller::GitSync, gs, ctx, gitsync::reconcile),
+            error_policy(error::Controller::GitSync),
+            ctx.clone(),
+        )
         .for_each(|r| async move {
             if let Err(e) = r {
                 tracing::debug!(error = %e, "GitSync controller");
@@ -322,7 +357,7 @@ async fn run_controllers<F, Fut>(
     let connections_by_secret = {
         let connections = connections.clone();
         let ctx = ctx.clone();
-        move |secret: Secret| {
+        move |secret: PartialObjectMeta<Secret>| {
             let ns = secret.namespace();
             let name = secret.name_any();
             let refs = connections
@@ -336,12 +371,23 @@ async fn run_controllers<F, Fut>(
     };
     let connection_controller = connection_controller
         .watches(
-            api::<Secret>(&client, ns),
+            secrets(&client, ns),
             Default::default(),
             connections_by_secret,
         )
         .graceful_shutdown_on(stopped())
-        .run(reconcile_connection, connection::error_policy, ctx.clone())
+        .run(
+            |conn, ctx| {
+                tracked(
+                    error::Controller::GitConnection,
+                    conn,
+                    ctx,
+                    reconcile_connection,
+                )
+            },
+            error_policy(error::Controller::GitConnection),
+            ctx.clone(),
+        )
         .for_each(|r| async move {
             if let Err(e) = r {
                 tracing::debug!(error = %e, "GitConnection controller");
@@ -350,18 +396,45 @@ async fn run_controllers<F, Fut>(
 
     let secret_controller = Controller::new(api::<SyncSecret>(&client, ns), crs.clone())
         .graceful_shutdown_on(stopped())
-        .run(reconcile_sync_secret, connection::error_policy, ctx.clone())
+        .run(
+            |secret, ctx| {
+                tracked(
+                    error::Controller::SyncSecret,
+                    secret,
+                    ctx,
+                    reconcile_sync_secret,
+                )
+            },
+            error_policy(error::Controller::SyncSecret),
+            ctx.clone(),
+        )
         .for_each(|r| async move {
             if let Err(e) = r {
                 tracing::debug!(error = %e, "SyncSecret controller");
             }
         });
 
-    health.set_ready();
+    // Ready once the stores the controllers map watch events through hold the cluster's
+    // objects: before that, a Secret's change would wake nobody.
+    let synced = {
+        let gitsyncs = gitsyncs.clone();
+        let connections = connections.clone();
+        async move {
+            health.set_not_ready("the watches of GitSyncs and GitConnections have not synced yet");
+            if gitsyncs.wait_until_ready().await.is_ok()
+                && connections.wait_until_ready().await.is_ok()
+            {
+                tracing::info!("watches synced; ready");
+                health.set_ready();
+            }
+            std::future::pending::<()>().await
+        }
+    };
     tokio::select! {
         _ = async {
             futures_util::join!(gitsync_controller, connection_controller, secret_controller)
         } => {}
         _ = sweep => {}
+        _ = synced => {}
     }
 }

@@ -928,6 +928,42 @@ pub fn update_body(ty: ResourceType, object: &Map<String, Json>) -> Json {
     body
 }
 
+/// What the API requires in an update body whatever changed (its `required` fields):
+/// `settings` for warehouses and insert function instances, `name` for user groups.
+fn required_on_update(ty: ResourceType) -> &'static [&'static str] {
+    match ty {
+        ResourceType::Warehouse | ResourceType::InsertFunctionInstance => &["settings"],
+        ResourceType::UserGroup => &["name"],
+        _ => &[],
+    }
+}
+
+/// An update body (from [`update_body`]) with only what changes against `current` (the
+/// [`update_body`] of what the workspace holds): a PATCH reads a field it does not carry as
+/// "unchanged", and an unchanged `settings` sent back whole carries its secrets as the API
+/// served them, masked, for the API to take as the new value. Fields the API requires stay
+/// (a warehouse's `settings`); a subscription's fields are those of its `input`.
+pub fn changed_fields(ty: ResourceType, body: &Json, current: &Json) -> Json {
+    let keep = |body: &Json, current: &Json| match (body, current) {
+        (Json::Object(fields), Json::Object(old)) => Json::Object(
+            fields
+                .iter()
+                .filter(|(k, v)| {
+                    required_on_update(ty).contains(&k.as_str()) || old.get(k.as_str()) != Some(v)
+                })
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        ),
+        _ => body.clone(),
+    };
+    match (ty, body.get("input"), current.get("input")) {
+        (ResourceType::DestinationSubscription, Some(input), Some(old)) => {
+            json!({ "input": keep(input, old) })
+        }
+        _ => keep(body, current),
+    }
+}
+
 /// The body fields an update must not carry: those of the attributes that force replacement
 /// ([`Attribute::forces_replacement`], the flag the plan's diff reads too, so a plan's "update"
 /// and the PATCH it sends agree on what changes in place). An object attribute whose `id` forces
@@ -1565,6 +1601,62 @@ mod tests {
     /// C5: what an update may send is derived from the schema's `forces_replacement`, the flag
     /// the plan reads. No update body of any type carries a replace-forcing field, and every
     /// in-place attribute reaches the PATCH body or a follow-up write.
+    #[test]
+    fn an_update_body_carries_what_changed_and_what_the_api_requires() {
+        use ResourceType as T;
+        let masked = json!({"apiKey": "••••••••••abcd", "region": "eu"});
+        let cases = [
+            // Defect 5: a toggle sends no settings, so no masked secret.
+            (
+                T::Destination,
+                json!({"enabled": false, "name": "D", "settings": masked}),
+                json!({"enabled": true, "name": "D", "settings": masked}),
+                json!({"enabled": false}),
+            ),
+            (
+                T::Source,
+                json!({"enabled": true, "name": "New", "slug": "s", "settings": {}}),
+                json!({"enabled": true, "name": "Old", "slug": "s", "settings": {}}),
+                json!({"name": "New"}),
+            ),
+            // A settings change sends the settings, whole.
+            (
+                T::Destination,
+                json!({"enabled": true, "settings": {"apiKey": "k", "region": "us"}}),
+                json!({"enabled": true, "settings": masked}),
+                json!({"settings": {"apiKey": "k", "region": "us"}}),
+            ),
+            // Required by the API: sent whatever changed.
+            (
+                T::Warehouse,
+                json!({"enabled": false, "settings": masked}),
+                json!({"enabled": true, "settings": masked}),
+                json!({"enabled": false, "settings": masked}),
+            ),
+            (
+                T::InsertFunctionInstance,
+                json!({"enabled": false, "name": "n", "settings": {}}),
+                json!({"enabled": true, "name": "n", "settings": {}}),
+                json!({"enabled": false, "settings": {}}),
+            ),
+            (
+                T::UserGroup,
+                json!({"name": "G"}),
+                json!({"name": "G"}),
+                json!({"name": "G"}),
+            ),
+            (
+                T::DestinationSubscription,
+                json!({"input": {"enabled": false, "name": "s", "settings": masked}}),
+                json!({"input": {"enabled": true, "name": "s", "settings": masked}}),
+                json!({"input": {"enabled": false}}),
+            ),
+        ];
+        for (ty, body, current, sent) in cases {
+            assert_eq!(changed_fields(ty, &body, &current), sent, "{ty}");
+        }
+    }
+
     #[test]
     fn update_bodies_carry_exactly_the_attributes_that_change_in_place() {
         for ep in ENDPOINTS.iter() {

@@ -1251,7 +1251,9 @@ impl Workspace for Client {
             api::unmask_unchanged(old, new);
         }
         let body = api::update_body(resource.ty, &object);
-        let unchanged = body == api::update_body(resource.ty, &current);
+        let before = api::update_body(resource.ty, &current);
+        let unchanged = body == before;
+        let body = api::changed_fields(resource.ty, &body, &before);
         if resource.ty != ResourceType::User && !unchanged {
             self.call(Method::PATCH, &path, &[], Some(&body), ep.media)
                 .await?;

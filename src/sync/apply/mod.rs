@@ -575,6 +575,18 @@ async fn rewrite<W: Workspace + Sync>(
                 source,
             }
         })?;
+        // Never over another resource's file (two labels Git Sync names alike, a misnamed file).
+        if path != change.file
+            && let Ok(existing) = std::fs::read(&target)
+            && crate::hcl::tree::holds_another_resource(&path, &existing, &now)
+        {
+            let held = "the file holds another resource, which writing would lose; rename it";
+            let source = std::io::Error::other(held);
+            return Err(ApplyError::Rewrite {
+                path: target,
+                source,
+            });
+        }
         crate::sync::export::write_atomically(&target, content.as_bytes(), None, true).map_err(
             |source| ApplyError::Rewrite {
                 path: target.clone(),

@@ -395,6 +395,11 @@ pub async fn plan<W: Workspace + Sync>(
 
     let mut head_by_key: BTreeMap<Key, (String, Resource)> = BTreeMap::new();
     for (path, resource) in head_resources {
+        problems.extend(crate::hcl::tree::overwrites_another(
+            &path,
+            &resource,
+            |p| head.get(p).map(|b| b.as_slice()),
+        ));
         if let Err(e) = secrets::check(&resource, &path, input.secrets) {
             problems.push(missing_at(&e, texts.get(path.as_str()).copied()));
         }

@@ -1,9 +1,15 @@
-//! Helpers shared by the integration tests.
-#![allow(dead_code)]
+//! What the integration tests share (one copy each): fixtures, the embedded workspace, `git`
+//! and bare repositories, tree copies, and in submodules the API server, the operator process
+//! and the smart HTTP Git server. Helpers only: no test lives here, and nothing here changes
+//! process-wide state (every test shares this process under `cargo test`).
 
 pub mod cluster;
+pub mod command;
 pub mod git_http;
 pub mod operator;
+mod repository;
+
+pub use repository::{bare_remote, git};
 
 use std::path::{Path, PathBuf};
 
@@ -41,6 +47,49 @@ pub fn tf_files(dir: &Path) -> Vec<(String, String)> {
     files
 }
 
+/// Copies every `*.tf` file under `from` to the same place under `to` (a fixture tree into a
+/// temp dir the test may change).
+pub fn copy_tree(from: &Path, to: &Path) {
+    for (rel, text) in tf_files(from) {
+        let dest = to.join(&rel);
+        std::fs::create_dir_all(dest.parent().unwrap_or(to))
+            .unwrap_or_else(|e| panic!("creating the parent of {}: {e}", dest.display()));
+        std::fs::write(&dest, text).unwrap_or_else(|e| panic!("writing {}: {e}", dest.display()));
+    }
+}
+
+/// A loopback port nothing listens on right now (bound, then let go): for a server a test
+/// starts, or as a closed port that refuses connections.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("finding a free port: {e}"))
+}
+
+/// Whether this run is CI (`CI` set, and not to `false` or `0`): there a missing tool fails
+/// the test that needs it, instead of skipping its check with a note.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
+}
+
+/// A missing tool: a note outside CI, a failure in CI.
+pub fn missing_tool(what: &str, install: &str) {
+    assert!(
+        !in_ci(),
+        "{what} is required when CI is set; install {install}"
+    );
+    eprintln!("note: skipping {what}: not installed (install {install})");
+}
+
+/// `cmd` on `PATH`, as the shell finds it.
+pub fn which(cmd: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(cmd))
+        .find(|p| p.is_file())
+}
+
 /// HashiCorp's `hclfmt`, built by `scripts/install-test-tools.sh`. `None` when it is not
 /// installed and the run is not CI; under CI (`CI` set) its absence fails the test.
 pub fn hclfmt() -> Option<PathBuf> {
@@ -51,7 +100,7 @@ pub fn hclfmt() -> Option<PathBuf> {
     let found = candidates.into_iter().flatten().find(|p| p.is_file());
     if found.is_none() {
         assert!(
-            std::env::var_os("CI").is_none(),
+            !in_ci(),
             "hclfmt is required under CI; run scripts/install-test-tools.sh"
         );
         eprintln!(
@@ -71,7 +120,7 @@ pub fn promtool() -> Option<PathBuf> {
     let found = candidates.into_iter().flatten().find(|p| p.is_file());
     if found.is_none() {
         assert!(
-            std::env::var_os("CI").is_none(),
+            !in_ci(),
             "promtool is required under CI; run scripts/install-test-tools.sh"
         );
         eprintln!(
@@ -230,46 +279,6 @@ pub fn exported_tree_of(dir: &Path) -> std::collections::BTreeMap<String, String
             (path, masked)
         })
         .collect()
-}
-
-/// Runs the `git` program in `dir`; panics with its stderr when it fails. Returns stdout without
-/// the trailing newline.
-pub fn git(dir: &Path, args: &[&str]) -> String {
-    let out = std::process::Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("git: {e}"));
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim_end().to_owned()
-}
-
-/// A bare repository `<root>/<name>` on branch `main`, made by `git` itself, and the file://
-/// remote for it.
-pub fn bare_remote(root: &Path, name: &str) -> (PathBuf, gitsync::git::remote::Remote) {
-    let path = root.join(name);
-    git(
-        root,
-        &[
-            "init",
-            "--bare",
-            "-q",
-            "-b",
-            "main",
-            &path.to_string_lossy(),
-        ],
-    );
-    let remote = gitsync::git::remote::Remote {
-        url: format!("file://{}", path.display()),
-        branch: "main".into(),
-        auth: gitsync::git::remote::Auth::None,
-    };
-    (path, remote)
 }
 
 /// A person's commit adding README.md (text "ours") on `main` of `remote` (a path or URL),

@@ -131,6 +131,114 @@ impl TestCluster {
     }
 }
 
+/// The custom resource definitions gitsync installs (`crds/gitsync.dev.yaml`).
+pub const CRDS: [&str; 3] = [
+    "gitsyncs.gitsync.dev",
+    "gitconnections.gitsync.dev",
+    "syncsecrets.gitsync.dev",
+];
+
+/// What the tests do through kubectl, as the admin.
+impl TestCluster {
+    /// `kubectl ARGS`; panics with kubectl's words unless it succeeds; its stdout.
+    pub fn kubectl_ok(&self, args: &[&str]) -> String {
+        ok(args, self.kubectl(args))
+    }
+
+    /// `kubectl ARGS` with `stdin` as its standard input; as [`TestCluster::kubectl_ok`].
+    pub fn kubectl_stdin_ok(&self, args: &[&str], stdin: &str) -> String {
+        ok(args, self.kubectl_stdin(args, stdin))
+    }
+
+    /// `kubectl apply -f -` with `yaml`: (success, stdout + stderr), for tests that expect a
+    /// refusal as well as for those that do not.
+    pub fn apply(&self, yaml: &str) -> (bool, String) {
+        self.apply_with(yaml, &[])
+    }
+
+    /// [`TestCluster::apply`] with more flags (`--server-side`, `-n`, ...).
+    pub fn apply_with(&self, yaml: &str, flags: &[&str]) -> (bool, String) {
+        let mut args = vec!["apply", "-f", "-"];
+        args.extend_from_slice(flags);
+        let out = self.kubectl_stdin(&args, yaml);
+        (
+            out.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    }
+
+    /// Applies `crds/gitsync.dev.yaml` and waits until each of [`CRDS`] is Established.
+    pub fn install_crds(&self) {
+        let path = crds_file();
+        self.kubectl_ok(&["apply", "-f", &path.to_string_lossy()]);
+        for crd in CRDS {
+            self.kubectl_ok(&[
+                "wait",
+                "--for=condition=Established",
+                &format!("crd/{crd}"),
+                "--timeout=30s",
+            ]);
+        }
+    }
+
+    /// `kubectl get WHAT -o json` (`gitsync/acme`); panics when kubectl fails.
+    pub fn get_json(&self, what: &str) -> serde_json::Value {
+        let text = self.kubectl_ok(&["get", what, "-o", "json"]);
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("kubectl get {what}: {e}: {text}"))
+    }
+
+    /// `kubectl get -o json ARGS`; `Null` when kubectl fails (the object is not there yet).
+    pub fn get_or_null(&self, args: &[&str]) -> serde_json::Value {
+        let mut all = vec!["get", "-o", "json"];
+        all.extend_from_slice(args);
+        let out = self.kubectl(&all);
+        if !out.status.success() {
+            return serde_json::Value::Null;
+        }
+        let text = String::from_utf8_lossy(&out.stdout);
+        serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("kubectl {}: not JSON: {e}\n{text}", all.join(" ")))
+    }
+
+    /// The Ready condition of `what` (`gitsync/acme`) as (status, reason, message); `None`
+    /// while it has none.
+    pub fn ready(&self, what: &str) -> Option<(String, String, String)> {
+        let object = self.get_json(what);
+        let c = condition(&object, "Ready")?;
+        let field = |name: &str| c[name].as_str().unwrap_or("").to_owned();
+        Some((field("status"), field("reason"), field("message")))
+    }
+}
+
+/// The condition of type `type_` in an object's `status.conditions`.
+pub fn condition<'a>(object: &'a serde_json::Value, type_: &str) -> Option<&'a serde_json::Value> {
+    object["status"]["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == type_)
+}
+
+/// The CRDs as committed (`gitsync crds` prints the same).
+pub fn crds_file() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("crds/gitsync.dev.yaml")
+}
+
+fn ok(args: &[&str], out: Output) -> String {
+    assert!(
+        out.status.success(),
+        "kubectl {}: {}{}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap_or_else(|e| panic!("kubectl {}: stdout is not UTF-8: {e}", args.join(" ")))
+}
+
 impl Drop for TestCluster {
     fn drop(&mut self) {
         match Command::new(script())
