@@ -139,14 +139,11 @@ fn view_context(dir: &Path) -> plan::ViewContext {
     }
 }
 
-/// The plan as `format` prints it.
-fn printed(made: &Plan, format: OutputFormat, dir: &Path) -> Result<String, String> {
+/// The plan as people read it, in `format` (text or Markdown; JSON is the plan document).
+fn shown(made: &Plan, format: OutputFormat, dir: &Path) -> String {
     match format {
-        OutputFormat::Json => serde_json::to_string_pretty(made)
-            .map(|text| format!("{text}\n"))
-            .map_err(|e| e.to_string()),
-        OutputFormat::Text => Ok(plan::text(made, &view_context(dir))),
-        OutputFormat::Markdown => Ok(plan::markdown(made, &view_context(dir))),
+        OutputFormat::Markdown => plan::markdown(made, &view_context(dir)),
+        OutputFormat::Text | OutputFormat::Json => plan::text(made, &view_context(dir)),
     }
 }
 
@@ -218,9 +215,13 @@ pub fn run(args: &PlanArgs) -> ExitCode {
         } else {
             args.format
         };
-        match printed(&made, format, &args.dir) {
-            Ok(text) => print!("{text}"),
-            Err(e) => return fail(&e),
+        if format == OutputFormat::Json {
+            match serde_json::to_string_pretty(&made) {
+                Ok(text) => println!("{text}"),
+                Err(e) => return fail(&e),
+            }
+        } else {
+            print!("{}", shown(&made, format, &args.dir));
         }
         if !made.conflicts.is_empty() {
             return ExitCode::FAILURE;
