@@ -20,10 +20,10 @@ pub use view::{MANY_DELETES, PlanView, ViewContext};
 
 use super::Plan;
 
-/// `Plan: 2 to add, 1 to change, 1 to destroy.`, `No changes. ...`, or the conflicts that
-/// block the plan.
+/// `Plan: 2 to add, 1 to change, 1 to destroy.` or `No changes. ...` (the renderings say
+/// besides when conflicts block the plan).
 pub fn summary_line(plan: &Plan) -> String {
-    view::summary(plan)
+    view::counts_line(plan)
 }
 
 /// The whole plan as terminal text.

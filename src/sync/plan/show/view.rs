@@ -235,20 +235,26 @@ impl PlanView {
     }
 }
 
-/// `Plan: 2 to add, 1 to change, 1 to destroy.`, `No changes. ...`, or the conflicts that
-/// block it.
-pub fn summary(plan: &Plan) -> String {
-    if !plan.conflicts.is_empty() {
-        return format!(
-            "{} conflict(s): no plan can be applied.",
-            plan.conflicts.len()
-        );
-    }
+/// `Plan: 2 to add, 1 to change, 1 to destroy.` or `No changes. ...`: what the plan changes,
+/// whether or not conflicts block it.
+pub fn counts_line(plan: &Plan) -> String {
     if plan.changes.is_empty() {
         return "No changes. The workspace matches the files.".to_owned();
     }
     let (add, change, destroy) = plan.counts();
     format!("Plan: {add} to add, {change} to change, {destroy} to destroy.")
+}
+
+/// The counts line, or the conflicts that block the plan.
+fn summary(plan: &Plan) -> String {
+    if plan.conflicts.is_empty() {
+        counts_line(plan)
+    } else {
+        format!(
+            "{} conflict(s): no plan can be applied.",
+            plan.conflicts.len()
+        )
+    }
 }
 
 fn callouts(plan: &Plan, context: &ViewContext) -> Vec<String> {
