@@ -169,95 +169,131 @@ fn summary(view: &PlanView) -> String {
 
 fn units(view: &PlanView) -> Vec<Unit> {
     let mut out = vec![Unit::text(summary(view))];
-    if !view.callouts.is_empty() {
-        let mut text = String::from("> [!CAUTION]\n");
-        for c in &view.callouts {
-            let _ = writeln!(text, "> **{}**", escape(c));
+    callout_units(view, &mut out);
+    access_units(view, &mut out);
+    data_loss_units(view, &mut out);
+    conflict_units(view, &mut out);
+    note_units(view, &mut out);
+    change_units(view, &mut out);
+    kept_units(view, &mut out);
+    if view.no_base_note {
+        out.push(Unit::text(
+            "_Made without a base revision: a removed file cannot be told from one never there, so no deletes are planned._\n".into(),
+        ));
+    }
+    out
+}
+
+fn callout_units(view: &PlanView, out: &mut Vec<Unit>) {
+    if view.callouts.is_empty() {
+        return;
+    }
+    let mut text = String::from("> [!CAUTION]\n");
+    for c in &view.callouts {
+        let _ = writeln!(text, "> **{}**", escape(c));
+    }
+    text.push('\n');
+    out.push(Unit::text(text));
+}
+
+fn access_units(view: &PlanView, out: &mut Vec<Unit>) {
+    if view.access.is_empty() {
+        return;
+    }
+    out.push(Unit::text(format!("{ACCESS}\n\n")));
+    for a in &view.access {
+        out.push(Unit::item(
+            ACCESS,
+            format!(
+                "- {} {} ({}, {})\n",
+                if a.gains { "**gains:**" } else { "**loses:**" },
+                escape(&a.text),
+                code(&a.address),
+                code(&a.file)
+            ),
+        ));
+    }
+    out.push(Unit::text("\n".into()));
+}
+
+fn data_loss_units(view: &PlanView, out: &mut Vec<Unit>) {
+    if view.data_loss.is_empty() {
+        return;
+    }
+    out.push(Unit::text(format!(
+        "{DATA_LOSS}\n\nWhat Segment keeps for these resources goes with them.\n\n"
+    )));
+    for d in &view.data_loss {
+        let mut text = format!(
+            "- :warning: **{}** {} ({})",
+            if d.action == Action::Replace {
+                "replace"
+            } else {
+                "destroy"
+            },
+            code(&d.address),
+            code(&d.file)
+        );
+        if !d.reasons.is_empty() {
+            let reasons: Vec<String> = d.reasons.iter().map(|r| code(r)).collect();
+            let _ = write!(text, ": {} forces replacement", reasons.join(", "));
+        }
+        if !d.dependents.is_empty() {
+            let deps: Vec<String> = d.dependents.iter().map(|r| code(r)).collect();
+            let _ = write!(text, "; depends on it: {}", deps.join(", "));
         }
         text.push('\n');
-        out.push(Unit::text(text));
+        out.push(Unit::item(DATA_LOSS, text));
     }
-    if !view.access.is_empty() {
-        out.push(Unit::text(format!("{ACCESS}\n\n")));
-        for a in &view.access {
-            out.push(Unit::item(
-                ACCESS,
-                format!(
-                    "- {} {} ({}, {})\n",
-                    if a.gains { "**gains:**" } else { "**loses:**" },
-                    escape(&a.text),
-                    code(&a.address),
-                    code(&a.file)
-                ),
-            ));
-        }
-        out.push(Unit::text("\n".into()));
+    out.push(Unit::text("\n".into()));
+}
+
+fn conflict_units(view: &PlanView, out: &mut Vec<Unit>) {
+    if view.conflicts.is_empty() {
+        return;
     }
-    if !view.data_loss.is_empty() {
-        out.push(Unit::text(format!(
-            "{DATA_LOSS}\n\nWhat Segment keeps for these resources goes with them.\n\n"
-        )));
-        for d in &view.data_loss {
-            let mut text = format!(
-                "- :warning: **{}** {} ({})",
-                if d.action == Action::Replace {
-                    "replace"
-                } else {
-                    "destroy"
-                },
-                code(&d.address),
-                code(&d.file)
-            );
-            if !d.reasons.is_empty() {
-                let reasons: Vec<String> = d.reasons.iter().map(|r| code(r)).collect();
-                let _ = write!(text, ": {} forces replacement", reasons.join(", "));
-            }
-            if !d.dependents.is_empty() {
-                let deps: Vec<String> = d.dependents.iter().map(|r| code(r)).collect();
-                let _ = write!(text, "; depends on it: {}", deps.join(", "));
-            }
-            text.push('\n');
-            out.push(Unit::item(DATA_LOSS, text));
-        }
-        out.push(Unit::text("\n".into()));
+    out.push(Unit::text(format!(
+        "{CONFLICTS}\n\nThe workspace changed these values since the base, and the files change them too. Nothing is applied until each is resolved in the files.\n\n"
+    )));
+    for c in &view.conflicts {
+        let lines: Vec<String> = c.lines.iter().map(diff_line).collect();
+        let f = fence(&lines);
+        let head = format!(
+            "{} {} ({})\n\n{f}diff\n",
+            code(&c.address),
+            code(&c.path),
+            code(&c.file)
+        );
+        out.push(Unit {
+            section: Some(CONFLICTS),
+            continued_head: head.clone(),
+            head,
+            lines,
+            tail: format!("{f}\n\n"),
+        });
     }
-    if !view.conflicts.is_empty() {
-        out.push(Unit::text(format!(
-            "{CONFLICTS}\n\nThe workspace changed these values since the base, and the files change them too. Nothing is applied until each is resolved in the files.\n\n"
-        )));
-        for c in &view.conflicts {
-            let lines: Vec<String> = c.lines.iter().map(diff_line).collect();
-            let f = fence(&lines);
-            let head = format!(
-                "{} {} ({})\n\n{f}diff\n",
-                code(&c.address),
-                code(&c.path),
-                code(&c.file)
-            );
-            out.push(Unit {
-                section: Some(CONFLICTS),
-                continued_head: head.clone(),
-                head,
-                lines,
-                tail: format!("{f}\n\n"),
-            });
-        }
+}
+
+fn note_units(view: &PlanView, out: &mut Vec<Unit>) {
+    if view.notes.is_empty() {
+        return;
     }
-    if !view.notes.is_empty() {
-        out.push(Unit::text(format!("{NOTES}\n\n")));
-        for n in &view.notes {
-            let place = if n.place.is_empty() {
-                String::new()
-            } else {
-                format!("{} ", code(&n.place))
-            };
-            out.push(Unit::item(
-                NOTES,
-                format!("- {place}**{}:** {}\n", n.severity, escape(&n.message)),
-            ));
-        }
-        out.push(Unit::text("\n".into()));
+    out.push(Unit::text(format!("{NOTES}\n\n")));
+    for n in &view.notes {
+        let place = if n.place.is_empty() {
+            String::new()
+        } else {
+            format!("{} ", code(&n.place))
+        };
+        out.push(Unit::item(
+            NOTES,
+            format!("- {place}**{}:** {}\n", n.severity, escape(&n.message)),
+        ));
     }
+    out.push(Unit::text("\n".into()));
+}
+
+fn change_units(view: &PlanView, out: &mut Vec<Unit>) {
     if !view.changes.is_empty() {
         out.push(Unit::text(format!("{CHANGES}\n\n")));
     }
@@ -320,6 +356,9 @@ fn units(view: &PlanView) -> Vec<Unit> {
             tail,
         });
     }
+}
+
+fn kept_units(view: &PlanView, out: &mut Vec<Unit>) {
     if !view.kept.is_empty() {
         out.push(Unit::text(format!(
             "{KEPT}\n\nThe workspace changed these since the base and the files do not touch them; they stay as the workspace has them.\n\n"
@@ -337,12 +376,6 @@ fn units(view: &PlanView) -> Vec<Unit> {
         }
         out.push(Unit::text("\n".into()));
     }
-    if view.no_base_note {
-        out.push(Unit::text(
-            "_Made without a base revision: a removed file cannot be told from one never there, so no deletes are planned._\n".into(),
-        ));
-    }
-    out
 }
 
 /// The whole plan as one Markdown document.
