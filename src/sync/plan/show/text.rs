@@ -20,72 +20,109 @@ fn line(out: &mut String, indent: usize, l: &Line) {
 
 pub fn render(view: &PlanView) -> String {
     let mut out = String::new();
+    callouts(view, &mut out);
+    access(view, &mut out);
+    data_loss(view, &mut out);
+    conflicts(view, &mut out);
+    notes(view, &mut out);
+    changes(view, &mut out);
+    kept(view, &mut out);
+    if view.no_base_note {
+        let _ = writeln!(
+            out,
+            "Note: made without a base revision, a removed file cannot be told from one never there, so no deletes are planned."
+        );
+    }
+    let _ = writeln!(out, "{}", view.summary);
+    out
+}
+
+fn callouts(view: &PlanView, out: &mut String) {
     for c in &view.callouts {
         let _ = writeln!(out, "!! {c}");
     }
     if !view.callouts.is_empty() {
         let _ = writeln!(out);
     }
-    if !view.access.is_empty() {
-        let _ = writeln!(out, "Access changes: who gains or loses access\n");
-        for a in &view.access {
-            let _ = writeln!(
-                out,
-                "  {} {} ({}, {})",
-                if a.gains { '+' } else { '-' },
-                a.text,
-                a.address,
-                a.file
-            );
-        }
-        let _ = writeln!(out);
+}
+
+fn access(view: &PlanView, out: &mut String) {
+    if view.access.is_empty() {
+        return;
     }
-    if !view.data_loss.is_empty() {
+    let _ = writeln!(out, "Access changes: who gains or loses access\n");
+    for a in &view.access {
         let _ = writeln!(
             out,
-            "Possible data loss: what Segment keeps for these resources goes with them\n"
+            "  {} {} ({}, {})",
+            if a.gains { '+' } else { '-' },
+            a.text,
+            a.address,
+            a.file
         );
-        for d in &view.data_loss {
-            let what = match d.action {
-                crate::sync::plan::Action::Replace => "is replaced",
-                _ => "is destroyed",
-            };
-            let _ = write!(out, "  {} {what} ({})", d.address, d.file);
-            if !d.reasons.is_empty() {
-                let _ = write!(out, ": {} forces replacement", d.reasons.join(", "));
-            }
-            let _ = writeln!(out);
-            if !d.dependents.is_empty() {
-                let _ = writeln!(out, "      depends on it: {}", d.dependents.join(", "));
-            }
+    }
+    let _ = writeln!(out);
+}
+
+fn data_loss(view: &PlanView, out: &mut String) {
+    if view.data_loss.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "Possible data loss: what Segment keeps for these resources goes with them\n"
+    );
+    for d in &view.data_loss {
+        let what = match d.action {
+            crate::sync::plan::Action::Replace => "is replaced",
+            _ => "is destroyed",
+        };
+        let _ = write!(out, "  {} {what} ({})", d.address, d.file);
+        if !d.reasons.is_empty() {
+            let _ = write!(out, ": {} forces replacement", d.reasons.join(", "));
         }
         let _ = writeln!(out);
-    }
-    if !view.conflicts.is_empty() {
-        let _ = writeln!(
-            out,
-            "Conflicts: the workspace changed these values since the base, and the files change them too. Nothing will be applied until each is resolved in the files (take the workspace's value, or confirm yours on top of it):\n"
-        );
-        for c in &view.conflicts {
-            let _ = writeln!(out, "  ! {} ({}): {}", c.address, c.file, c.path);
-            for l in &c.lines {
-                line(&mut out, 6, l);
-            }
+        if !d.dependents.is_empty() {
+            let _ = writeln!(out, "      depends on it: {}", d.dependents.join(", "));
         }
-        let _ = writeln!(out);
     }
-    if !view.notes.is_empty() {
-        let _ = writeln!(out, "Notes:\n");
-        for n in &view.notes {
-            let place = if n.place.is_empty() {
-                String::new()
-            } else {
-                format!("{}: ", n.place)
-            };
-            let _ = writeln!(out, "  {place}{}: {}", n.severity, n.message);
+    let _ = writeln!(out);
+}
+
+fn conflicts(view: &PlanView, out: &mut String) {
+    if view.conflicts.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "Conflicts: the workspace changed these values since the base, and the files change them too. Nothing will be applied until each is resolved in the files (take the workspace's value, or confirm yours on top of it):\n"
+    );
+    for c in &view.conflicts {
+        let _ = writeln!(out, "  ! {} ({}): {}", c.address, c.file, c.path);
+        for l in &c.lines {
+            line(out, 6, l);
         }
-        let _ = writeln!(out);
     }
+    let _ = writeln!(out);
+}
+
+fn notes(view: &PlanView, out: &mut String) {
+    if view.notes.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "Notes:\n");
+    for n in &view.notes {
+        let place = if n.place.is_empty() {
+            String::new()
+        } else {
+            format!("{}: ", n.place)
+        };
+        let _ = writeln!(out, "  {place}{}: {}", n.severity, n.message);
+    }
+    let _ = writeln!(out);
+}
+
+fn changes(view: &PlanView, out: &mut String) {
     if !view.changes.is_empty() {
         let _ = writeln!(
             out,
@@ -112,26 +149,22 @@ pub fn render(view: &PlanView) -> String {
         }
         let _ = writeln!(out, "  {} {}", c.symbol(), c.address);
         for l in &c.lines {
-            line(&mut out, 6, l);
+            line(out, 6, l);
         }
         let _ = writeln!(out);
     }
-    if !view.kept.is_empty() {
-        let _ = writeln!(
-            out,
-            "Kept: the workspace changed these since the base and the files do not touch them; they stay as the workspace has them:"
-        );
-        for k in &view.kept {
-            let _ = writeln!(out, "  = {} ({}): {}", k.address, k.file, k.path);
-        }
-        let _ = writeln!(out);
+}
+
+fn kept(view: &PlanView, out: &mut String) {
+    if view.kept.is_empty() {
+        return;
     }
-    if view.no_base_note {
-        let _ = writeln!(
-            out,
-            "Note: made without a base revision, a removed file cannot be told from one never there, so no deletes are planned."
-        );
+    let _ = writeln!(
+        out,
+        "Kept: the workspace changed these since the base and the files do not touch them; they stay as the workspace has them:"
+    );
+    for k in &view.kept {
+        let _ = writeln!(out, "  = {} ({}): {}", k.address, k.file, k.path);
     }
-    let _ = writeln!(out, "{}", view.summary);
-    out
+    let _ = writeln!(out);
 }
