@@ -396,6 +396,15 @@ fn identity(v: &J) -> Option<String> {
     (!parts.is_empty()).then(|| parts.join(", "))
 }
 
+/// What changed between two lists or sets: elements only before, elements only after, pairs of
+/// one element changed (shown key by key, with their path), and how many stayed as they were.
+struct ElementChanges<'v> {
+    removed: Vec<&'v J>,
+    added: Vec<&'v J>,
+    pairs: Vec<(String, &'v J, &'v J)>,
+    same: usize,
+}
+
 fn elements<'v>(
     path: &str,
     shape: Shape,
@@ -405,106 +414,16 @@ fn elements<'v>(
     out: &mut Vec<Line>,
 ) {
     let item = shape.item();
-    // What changed: elements only before, only after, and pairs of one element changed.
-    let mut removed: Vec<&'v J> = Vec::new();
-    let mut added: Vec<&'v J> = Vec::new();
-    let mut pairs: Vec<(String, &'v J, &'v J)> = Vec::new();
-    let same;
-    if shape.is_set() {
-        // Elements matched by their JSON text (keys sorted, so equal values have equal text):
-        // a set of 2,000 rules is compared in n log n, not n².
-        let mut pool: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-        for (j, y) in a.iter().enumerate().rev() {
-            pool.entry(y.to_string()).or_default().push(j);
-        }
-        let mut kept = 0;
-        for x in b {
-            match pool.get_mut(&x.to_string()).and_then(Vec::pop) {
-                Some(_) => kept += 1,
-                None => removed.push(x),
-            }
-        }
-        let mut left: Vec<usize> = pool.into_values().flatten().collect();
-        left.sort_unstable();
-        added.extend(left.into_iter().map(|j| &a[j]));
-        same = kept;
-        // Pair a removed and an added element known by the same identity, each the only one.
-        let ids = |list: &[&J]| list.iter().map(|v| identity(v)).collect::<Vec<_>>();
-        let (rid, aid) = (ids(&removed), ids(&added));
-        let count = |ids: &[Option<String>]| {
-            let mut n: BTreeMap<String, (usize, usize)> = BTreeMap::new();
-            for (k, id) in ids.iter().enumerate() {
-                if let Some(id) = id {
-                    let e = n.entry(id.clone()).or_insert((0, k));
-                    e.0 += 1;
-                }
-            }
-            n
-        };
-        let (r_count, a_count) = (count(&rid), count(&aid));
-        let mut taken_r = vec![false; removed.len()];
-        let mut taken_a = vec![false; added.len()];
-        for (id, (n, i)) in &r_count {
-            if let (1, Some((1, j))) = (*n, a_count.get(id)) {
-                pairs.push((format!("{path}[{id}]"), removed[*i], added[*j]));
-                taken_r[*i] = true;
-                taken_a[*j] = true;
-            }
-        }
-        // Shown in the order of the elements, not of their identities.
-        pairs.sort_by_cached_key(|(_, x, _)| b.iter().position(|y| std::ptr::eq(y, *x)));
-        removed = removed
-            .into_iter()
-            .zip(&taken_r)
-            .filter(|(_, t)| !**t)
-            .map(|(v, _)| v)
-            .collect();
-        added = added
-            .into_iter()
-            .zip(&taken_a)
-            .filter(|(_, t)| !**t)
-            .map(|(v, _)| v)
-            .collect();
+    let ElementChanges {
+        removed,
+        added,
+        pairs,
+        same,
+    } = if shape.is_set() {
+        set_changes(path, b, a)
     } else {
-        let script = linediff::edits(b, a);
-        same = script
-            .iter()
-            .filter(|e| matches!(e, linediff::Edit::Same(..)))
-            .count();
-        // A run of removals followed by as many additions of objects: element by element.
-        let mut run_r: Vec<usize> = Vec::new();
-        let mut run_a: Vec<usize> = Vec::new();
-        let flush = |run_r: &mut Vec<usize>,
-                     run_a: &mut Vec<usize>,
-                     removed: &mut Vec<&'v J>,
-                     added: &mut Vec<&'v J>,
-                     pairs: &mut Vec<(String, &'v J, &'v J)>| {
-            let n = run_r.len().min(run_a.len());
-            for k in 0..n {
-                let (x, y) = (&b[run_r[k]], &a[run_a[k]]);
-                if x.is_object() && y.is_object() {
-                    pairs.push((format!("{path}[{}]", run_a[k]), x, y));
-                } else {
-                    removed.push(x);
-                    added.push(y);
-                }
-            }
-            removed.extend(run_r[n..].iter().map(|&i| &b[i]));
-            added.extend(run_a[n..].iter().map(|&j| &a[j]));
-            run_r.clear();
-            run_a.clear();
-        };
-        for edit in script {
-            match edit {
-                linediff::Edit::Same(..) => {
-                    flush(&mut run_r, &mut run_a, &mut removed, &mut added, &mut pairs)
-                }
-                linediff::Edit::Removed(i) => run_r.push(i),
-                linediff::Edit::Added(j) => run_a.push(j),
-            }
-        }
-        flush(&mut run_r, &mut run_a, &mut removed, &mut added, &mut pairs);
-    }
+        list_changes(path, b, a)
+    };
     if !removed.is_empty() || !added.is_empty() {
         out.push(Line::new(Mark::Change, depth, prefixed(path, "[")));
         for x in removed {
@@ -524,6 +443,123 @@ fn elements<'v>(
     }
     for (p, x, y) in pairs {
         diff_at(&p, item, Some(x), Some(y), depth, out);
+    }
+}
+
+/// Sets: elements matched whatever their order.
+fn set_changes<'v>(path: &str, b: &'v [J], a: &'v [J]) -> ElementChanges<'v> {
+    let mut removed: Vec<&'v J> = Vec::new();
+    let mut added: Vec<&'v J> = Vec::new();
+    let mut pairs: Vec<(String, &'v J, &'v J)> = Vec::new();
+    // Elements matched by their JSON text (keys sorted, so equal values have equal text):
+    // a set of 2,000 rules is compared in n log n, not n².
+    let mut pool: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for (j, y) in a.iter().enumerate().rev() {
+        pool.entry(y.to_string()).or_default().push(j);
+    }
+    let mut kept = 0;
+    for x in b {
+        match pool.get_mut(&x.to_string()).and_then(Vec::pop) {
+            Some(_) => kept += 1,
+            None => removed.push(x),
+        }
+    }
+    let mut left: Vec<usize> = pool.into_values().flatten().collect();
+    left.sort_unstable();
+    added.extend(left.into_iter().map(|j| &a[j]));
+    // Pair a removed and an added element known by the same identity, each the only one.
+    let ids = |list: &[&J]| list.iter().map(|v| identity(v)).collect::<Vec<_>>();
+    let (rid, aid) = (ids(&removed), ids(&added));
+    let count = |ids: &[Option<String>]| {
+        let mut n: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+        for (k, id) in ids.iter().enumerate() {
+            if let Some(id) = id {
+                let e = n.entry(id.clone()).or_insert((0, k));
+                e.0 += 1;
+            }
+        }
+        n
+    };
+    let (r_count, a_count) = (count(&rid), count(&aid));
+    let mut taken_r = vec![false; removed.len()];
+    let mut taken_a = vec![false; added.len()];
+    for (id, (n, i)) in &r_count {
+        if let (1, Some((1, j))) = (*n, a_count.get(id)) {
+            pairs.push((format!("{path}[{id}]"), removed[*i], added[*j]));
+            taken_r[*i] = true;
+            taken_a[*j] = true;
+        }
+    }
+    // Shown in the order of the elements, not of their identities.
+    pairs.sort_by_cached_key(|(_, x, _)| b.iter().position(|y| std::ptr::eq(y, *x)));
+    removed = removed
+        .into_iter()
+        .zip(&taken_r)
+        .filter(|(_, t)| !**t)
+        .map(|(v, _)| v)
+        .collect();
+    added = added
+        .into_iter()
+        .zip(&taken_a)
+        .filter(|(_, t)| !**t)
+        .map(|(v, _)| v)
+        .collect();
+    ElementChanges {
+        removed,
+        added,
+        pairs,
+        same: kept,
+    }
+}
+
+/// Lists: the smallest edit, a run of objects removed then added paired in order.
+fn list_changes<'v>(path: &str, b: &'v [J], a: &'v [J]) -> ElementChanges<'v> {
+    let mut removed: Vec<&'v J> = Vec::new();
+    let mut added: Vec<&'v J> = Vec::new();
+    let mut pairs: Vec<(String, &'v J, &'v J)> = Vec::new();
+    let script = linediff::edits(b, a);
+    let same = script
+        .iter()
+        .filter(|e| matches!(e, linediff::Edit::Same(..)))
+        .count();
+    // A run of removals followed by as many additions of objects: element by element.
+    let mut run_r: Vec<usize> = Vec::new();
+    let mut run_a: Vec<usize> = Vec::new();
+    let flush = |run_r: &mut Vec<usize>,
+                 run_a: &mut Vec<usize>,
+                 removed: &mut Vec<&'v J>,
+                 added: &mut Vec<&'v J>,
+                 pairs: &mut Vec<(String, &'v J, &'v J)>| {
+        let n = run_r.len().min(run_a.len());
+        for k in 0..n {
+            let (x, y) = (&b[run_r[k]], &a[run_a[k]]);
+            if x.is_object() && y.is_object() {
+                pairs.push((format!("{path}[{}]", run_a[k]), x, y));
+            } else {
+                removed.push(x);
+                added.push(y);
+            }
+        }
+        removed.extend(run_r[n..].iter().map(|&i| &b[i]));
+        added.extend(run_a[n..].iter().map(|&j| &a[j]));
+        run_r.clear();
+        run_a.clear();
+    };
+    for edit in script {
+        match edit {
+            linediff::Edit::Same(..) => {
+                flush(&mut run_r, &mut run_a, &mut removed, &mut added, &mut pairs)
+            }
+            linediff::Edit::Removed(i) => run_r.push(i),
+            linediff::Edit::Added(j) => run_a.push(j),
+        }
+    }
+    flush(&mut run_r, &mut run_a, &mut removed, &mut added, &mut pairs);
+    ElementChanges {
+        removed,
+        added,
+        pairs,
+        same,
     }
 }
 
