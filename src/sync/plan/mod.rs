@@ -35,7 +35,7 @@ use crate::workspace::{Workspace, WorkspaceError, api};
 
 pub use show::{
     GITHUB_COMMENT_LIMIT, MANY_DELETES, PlanView, RoleNames, ViewContext, human, markdown,
-    markdown_parts, summary_line, text,
+    markdown_parts, markdown_problems, summary_line, text,
 };
 
 /// What a plan file says it is, so that no other JSON is taken for one.

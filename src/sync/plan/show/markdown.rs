@@ -12,7 +12,8 @@
 use std::fmt::Write;
 
 use super::value::{Line, Mark};
-use super::view::PlanView;
+use super::view::{NoteView, PlanView};
+use crate::sync::diagnostic::Diagnostic;
 use crate::sync::plan::Action;
 
 /// A plan with more changes than this shows each in a folded `<details>` block.
@@ -279,18 +280,32 @@ fn note_units(view: &PlanView, out: &mut Vec<Unit>) {
         return;
     }
     out.push(Unit::text(format!("{NOTES}\n\n")));
-    for n in &view.notes {
-        let place = if n.place.is_empty() {
-            String::new()
-        } else {
-            format!("{} ", code(&n.place))
-        };
-        out.push(Unit::item(
-            NOTES,
-            format!("- {place}**{}:** {}\n", n.severity, escape(&n.message)),
-        ));
-    }
+    out.extend(view.notes.iter().map(|n| Unit::item(NOTES, note_item(n))));
     out.push(Unit::text("\n".into()));
+}
+
+/// `- `file:line:column` **warning:** message`
+fn note_item(n: &NoteView) -> String {
+    let place = if n.place.is_empty() {
+        String::new()
+    } else {
+        format!("{} ", code(&n.place))
+    };
+    format!("- {place}**{}:** {}\n", n.severity, escape(&n.message))
+}
+
+/// Why files cannot be planned, for a pull-request comment: one summary line, then each
+/// problem with its `file:line:column`.
+pub fn problems(diagnostics: &[Diagnostic]) -> String {
+    let mut out = format!(
+        "**gitsync plan: the files cannot be planned ({} problem{}).** Nothing is applied until each is fixed.\n\n",
+        diagnostics.len(),
+        if diagnostics.len() == 1 { "" } else { "s" }
+    );
+    for d in diagnostics {
+        out.push_str(&note_item(&NoteView::of(d)));
+    }
+    out
 }
 
 fn change_units(view: &PlanView, out: &mut Vec<Unit>) {
@@ -637,6 +652,26 @@ pub(crate) mod tests {
             order.is_sorted() && order[3] < usize::MAX,
             "{order:?}\n{md}"
         );
+    }
+
+    #[test]
+    fn files_that_cannot_be_planned_are_listed_with_their_place() {
+        let cases: Vec<(Vec<Diagnostic>, &str)> = vec![
+            (
+                vec![Diagnostic::error("sources/a.tf", "expected `=`").at(4, 9)],
+                "**gitsync plan: the files cannot be planned (1 problem).** Nothing is applied until each is fixed.\n\n- `sources/a.tf:4:9` **error:** expected \\`=\\`\n",
+            ),
+            (
+                vec![
+                    Diagnostic::error("a.tf", "<b>bold</b>"),
+                    Diagnostic::error("", "no resource directories"),
+                ],
+                "**gitsync plan: the files cannot be planned (2 problems).** Nothing is applied until each is fixed.\n\n- `a.tf` **error:** &lt;b&gt;bold&lt;/b&gt;\n- **error:** no resource directories\n",
+            ),
+        ];
+        for (diagnostics, expected) in cases {
+            assert_eq!(problems(&diagnostics), expected);
+        }
     }
 
     #[test]

@@ -41,6 +41,12 @@ pub fn markdown(plan: &Plan, context: &ViewContext) -> String {
     markdown::render(&PlanView::new(plan, context))
 }
 
+/// Why files cannot be planned (a [`super::PlanError`]'s diagnostics), as Markdown for a
+/// pull-request comment, each with its `file:line:column`.
+pub fn markdown_problems(diagnostics: &[crate::sync::diagnostic::Diagnostic]) -> String {
+    markdown::problems(diagnostics)
+}
+
 /// GitHub's limit on one comment, in characters.
 pub const GITHUB_COMMENT_LIMIT: usize = 65_536;
 

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::access::{self, RoleNames};
 use super::value::{self, Line, Mark, Shape, printable};
-use crate::sync::diagnostic::Severity;
+use crate::sync::diagnostic::{Diagnostic, Severity};
 use crate::sync::plan::{Action, Change, Plan};
 
 /// More deletes than this in one plan are called out at the top, with the count.
@@ -78,6 +78,25 @@ pub struct NoteView {
     pub place: String,
     pub severity: &'static str,
     pub message: String,
+}
+
+impl NoteView {
+    pub fn of(d: &Diagnostic) -> NoteView {
+        NoteView {
+            place: printable(&d.place()),
+            severity: match d.severity {
+                Severity::Note => "note",
+                Severity::Warning => "warning",
+                Severity::Error => "error",
+            },
+            message: d
+                .message
+                .split('\n')
+                .map(printable)
+                .collect::<Vec<_>>()
+                .join("\n"),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -192,24 +211,7 @@ impl PlanView {
                     .collect(),
             })
             .collect();
-        let notes = plan
-            .notes
-            .iter()
-            .map(|d| NoteView {
-                place: printable(&d.place()),
-                severity: match d.severity {
-                    Severity::Note => "note",
-                    Severity::Warning => "warning",
-                    Severity::Error => "error",
-                },
-                message: d
-                    .message
-                    .split('\n')
-                    .map(printable)
-                    .collect::<Vec<_>>()
-                    .join("\n"),
-            })
-            .collect();
+        let notes = plan.notes.iter().map(NoteView::of).collect();
         PlanView {
             summary: summary(plan),
             counts: plan.counts(),
