@@ -279,8 +279,15 @@ async fn the_markdown_plan_of_a_change_to_every_type_shows_access_data_loss_and_
         )
         .collect();
     assert_eq!(types.len(), 12, "{types:?}\n{}", plan::human(&made));
+    let source_text = std::fs::read_to_string(setup.dir.path().join(&source_path))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let name_line = 1 + source_text
+        .lines()
+        .position(|l| l.trim_start().starts_with("name "))
+        .unwrap_or_else(|| panic!("no name in {source_path}"));
     let context = ViewContext {
         role_names: [(OWNER_ROLE.to_owned(), "Workspace Owner".to_owned())].into(),
+        sources: [(source_path.clone(), source_text)].into(),
         ..ViewContext::default()
     }
     .with_tree_paths(setup.files().iter().map(|(p, _)| p.as_str()));
@@ -335,7 +342,8 @@ async fn the_markdown_plan_of_a_change_to_every_type_shows_access_data_loss_and_
     );
     let conflicts = &whole[order[2]..order[3]];
     assert!(
-        conflicts.contains("workspace: \"named in the app\"")
+        conflicts.contains(&format!("(`{source_path}:{name_line}:3`)"))
+            && conflicts.contains("workspace: \"named in the app\"")
             && conflicts.contains("file:      \"named in a file\""),
         "{conflicts}"
     );

@@ -118,8 +118,9 @@ pub enum OutputFormat {
 }
 
 /// What the printed plan can say beyond the plan itself: which top-level directories of the
-/// tree still hold files (a plan that empties one says so).
-fn view_context(dir: &Path) -> plan::ViewContext {
+/// tree still hold files (a plan that empties one says so), and the text of the files with
+/// conflicts (each is placed at its line).
+fn view_context(made: &Plan, dir: &Path) -> plan::ViewContext {
     let dirs = std::fs::read_dir(dir)
         .into_iter()
         .flatten()
@@ -133,8 +134,17 @@ fn view_context(dir: &Path) -> plan::ViewContext {
         })
         .filter_map(|entry| entry.file_name().into_string().ok())
         .collect();
+    let sources = made
+        .conflicts
+        .iter()
+        .filter_map(|c| {
+            let text = std::fs::read_to_string(dir.join(&c.file)).ok()?;
+            Some((c.file.clone(), text))
+        })
+        .collect();
     plan::ViewContext {
         tree_dirs: Some(dirs),
+        sources,
         ..plan::ViewContext::default()
     }
 }
@@ -142,8 +152,8 @@ fn view_context(dir: &Path) -> plan::ViewContext {
 /// The plan as people read it, in `format` (text or Markdown; JSON is the plan document).
 fn shown(made: &Plan, format: OutputFormat, dir: &Path) -> String {
     match format {
-        OutputFormat::Markdown => plan::markdown(made, &view_context(dir)),
-        OutputFormat::Text | OutputFormat::Json => plan::text(made, &view_context(dir)),
+        OutputFormat::Markdown => plan::markdown(made, &view_context(made, dir)),
+        OutputFormat::Text | OutputFormat::Json => plan::text(made, &view_context(made, dir)),
     }
 }
 

@@ -20,7 +20,9 @@ mod syntax;
 pub mod tree;
 
 pub use error::{ParseError, Problem};
-pub use parse::{Dropped, dropped_attributes, parse, parse_with_comments, stated_attributes};
+pub use parse::{
+    Dropped, attribute_position, dropped_attributes, parse, parse_with_comments, stated_attributes,
+};
 pub use render::{RenderError, render, render_value};
 
 /// Why a file cannot be put in canonical form.

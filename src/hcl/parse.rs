@@ -48,6 +48,21 @@ pub fn stated_attributes(source: &str, file: &str) -> Option<Vec<String>> {
     )
 }
 
+/// Where a file writes the value at `path` (`name`, `labels[0].key`; a path inside a JSON
+/// document, `settings.apiKey`, by its attribute): the `(line, column)` of its key. `None` when
+/// the file does not parse or does not write it.
+pub fn attribute_position(source: &str, file: &str, path: &str) -> Option<(usize, usize)> {
+    let located = parse_located(source, file, true).ok()?;
+    let top = path.split(['.', '[']).next().unwrap_or(path);
+    let at = located
+        .keys
+        .iter()
+        .find(|(p, _)| p == path)
+        .or_else(|| located.keys.iter().find(|(p, _)| p == top))?
+        .1;
+    Some(position(source, at))
+}
+
 /// Like [`parse`], and also gives the `(line, column)` of the file's first comment, which the
 /// model cannot hold: a caller that rewrites the file would drop it.
 pub fn parse_with_comments(

@@ -263,7 +263,7 @@ fn conflict_units(view: &PlanView, out: &mut Vec<Unit>) {
             "{} {} ({})\n\n{f}diff\n",
             code(&c.address),
             code(&c.path),
-            code(&c.file)
+            code(&c.place)
         );
         out.push(Unit {
             section: Some(CONFLICTS),

@@ -98,7 +98,7 @@ fn conflicts(view: &PlanView, out: &mut String) {
         "Conflicts: the workspace changed these values since the base, and the files change them too. Nothing will be applied until each is resolved in the files (take the workspace's value, or confirm yours on top of it):\n"
     );
     for c in &view.conflicts {
-        let _ = writeln!(out, "  ! {} ({}): {}", c.address, c.file, c.path);
+        let _ = writeln!(out, "  ! {} ({}): {}", c.address, c.place, c.path);
         for l in &c.lines {
             line(out, 6, l);
         }

@@ -23,6 +23,9 @@ pub struct ViewContext {
     /// The top-level directories that still hold files in the tree planned, when known: a
     /// directory a plan deletes from that is not among them is deleted whole.
     pub tree_dirs: Option<BTreeSet<String>>,
+    /// The text of files by path, when the caller has them: a conflict is placed at the line
+    /// of its file that writes the value.
+    pub sources: BTreeMap<String, String>,
 }
 
 impl ViewContext {
@@ -68,6 +71,8 @@ pub struct DataLossItem {
 pub struct ConflictView {
     pub address: String,
     pub file: String,
+    /// `file:line:column` of the value in the file, or the file alone when not known.
+    pub place: String,
     pub path: String,
     pub lines: Vec<Line>,
 }
@@ -201,6 +206,7 @@ impl PlanView {
             .map(|c| ConflictView {
                 address: printable(&c.address),
                 file: printable(&c.file),
+                place: printable(&conflict_place(c, context)),
                 path: printable(&c.path),
                 lines: conflict_lines(c)
                     .into_iter()
@@ -335,6 +341,18 @@ fn change_view(step: usize, c: &Change) -> ChangeView {
     }
 }
 
+/// `file:line:column` of the conflicting value, when the caller gave the file's text.
+fn conflict_place(c: &crate::sync::plan::Conflict, context: &ViewContext) -> String {
+    context
+        .sources
+        .get(&c.file)
+        .and_then(|text| crate::hcl::attribute_position(text, &c.file, &c.path))
+        .map_or_else(
+            || c.file.clone(),
+            |(line, column)| format!("{}:{line}:{column}", c.file),
+        )
+}
+
 fn conflict_lines(c: &crate::sync::plan::Conflict) -> Vec<Line> {
     let line = |text: String| Line {
         mark: Mark::Same,
@@ -454,6 +472,36 @@ mod tests {
             );
             assert_eq!(view.data_loss.len(), n);
             assert!(view.data_loss.iter().all(|d| d.dependents.len() == 1));
+        }
+    }
+
+    #[test]
+    fn a_conflict_is_placed_at_the_line_that_writes_it_when_the_file_is_known() {
+        let file = "labels/team_growth.tf";
+        let text = "resource \"segment_label\" \"team_growth\" {\n  description = \"d\"\n  key         = \"team\"\n  value       = \"growth\"\n}";
+        let with_text = ViewContext {
+            sources: [(file.to_owned(), text.to_owned())].into(),
+            ..ViewContext::default()
+        };
+        let cases = [
+            ("key", &with_text, "labels/team_growth.tf:3:3"),
+            ("value.inside", &with_text, "labels/team_growth.tf:4:3"),
+            ("labels", &with_text, "labels/team_growth.tf"),
+            ("key", &ViewContext::default(), "labels/team_growth.tf"),
+        ];
+        for (path, context, expected) in cases {
+            let mut plan = plan_of(Vec::new());
+            plan.conflicts = vec![crate::sync::plan::Conflict {
+                address: "segment_label.team_growth".into(),
+                file: file.into(),
+                path: path.into(),
+                base: None,
+                workspace: Some(serde_json::json!("w")),
+                file_value: Some(serde_json::json!("f")),
+                sensitive: false,
+            }];
+            let view = PlanView::new(&plan, context);
+            assert_eq!(view.conflicts[0].place, expected, "{path}");
         }
     }
 }
