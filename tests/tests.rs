@@ -41,6 +41,7 @@ mod full_sync;
 mod sync_runner;
 
 // Git -> workspace: plan and apply.
+mod hostile_files;
 mod plan_apply;
 
 // The command line as a user runs it, and the documents that show it.
