@@ -105,7 +105,7 @@ fn the_readme_cli_session_runs_as_shown() {
         // The other way: validate, plan, apply, the rerun the journal makes a no-op, the
         // journal's lines, and nothing left to plan.
         "52 files valid.",
-        "      ~ enabled: true -> false\n      ~ settings.apiKey = (sensitive)\n",
+        "      ~ enabled = true -> false\n      ~ settings.apiKey = (sensitive)\n",
         "Plan: 0 to add, 1 to change, 0 to destroy.",
         "rewrote destinations/624233e0fec27b0d4b1b66b4.tf",
         "Apply complete! Resources: 0 added, 1 changed, 0 destroyed.",

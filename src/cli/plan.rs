@@ -72,7 +72,8 @@ impl WorkspaceArgs {
 ///
 /// A @@name@@ placeholder stands for a secret given with --secrets or GITSYNC_SECRET_<name>;
 /// the plan never holds or prints a secret. --out writes the plan for `gitsync apply`; --json
-/// prints the same document (format "gitsync-plan", version 1; see docs/plan-format.md).
+/// prints the same document (format "gitsync-plan", version 1; see docs/plan-format.md), and
+/// --format markdown prints the plan for a pull-request comment.
 ///
 /// Exit status: 0 when the plan was made (with or without changes), 1 on conflicts or errors,
 /// 2 on usage errors. With --detailed-exitcode, as Terraform's: 0 for no changes, 2 for
@@ -95,13 +96,58 @@ pub struct PlanArgs {
     /// Write the plan to this file, for `gitsync apply PLAN`.
     #[arg(long, value_name = "PLAN")]
     pub out: Option<PathBuf>,
-    /// Print the plan as JSON instead of text.
+    /// How to print the plan: `text` (as Terraform does), `markdown` (for a pull-request
+    /// comment), or `json` (the plan document).
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+    /// Print the plan as JSON (the same as --format json).
     #[arg(long)]
     pub json: bool,
     /// Exit 2 when the plan has changes and 0 when it has none (as Terraform's
     /// -detailed-exitcode), for a CI step that acts only on a change.
     #[arg(long)]
     pub detailed_exitcode: bool,
+}
+
+/// How `gitsync plan` prints the plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Markdown,
+    Json,
+}
+
+/// What the printed plan can say beyond the plan itself: which top-level directories of the
+/// tree still hold files (a plan that empties one says so).
+fn view_context(dir: &Path) -> plan::ViewContext {
+    let dirs = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|entry| {
+            std::fs::read_dir(entry.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+                .any(|f| f.path().extension().is_some_and(|e| e == "tf"))
+        })
+        .filter_map(|entry| entry.file_name().into_string().ok())
+        .collect();
+    plan::ViewContext {
+        tree_dirs: Some(dirs),
+        ..plan::ViewContext::default()
+    }
+}
+
+/// The plan as `format` prints it.
+fn printed(made: &Plan, format: OutputFormat, dir: &Path) -> Result<String, String> {
+    match format {
+        OutputFormat::Json => serde_json::to_string_pretty(made)
+            .map(|text| format!("{text}\n"))
+            .map_err(|e| e.to_string()),
+        OutputFormat::Text => Ok(plan::text(made, &view_context(dir))),
+        OutputFormat::Markdown => Ok(plan::markdown(made, &view_context(dir))),
+    }
 }
 
 /// Makes the plan for a directory; the one way both `plan` and `apply --dir` make theirs.
@@ -167,13 +213,14 @@ pub fn run(args: &PlanArgs) -> ExitCode {
             Ok(p) => p,
             Err(e) => return fail(&e),
         };
-        if args.json {
-            match serde_json::to_string_pretty(&made) {
-                Ok(text) => println!("{text}"),
-                Err(e) => return fail(&e),
-            }
+        let format = if args.json {
+            OutputFormat::Json
         } else {
-            print!("{}", plan::human(&made));
+            args.format
+        };
+        match printed(&made, format, &args.dir) {
+            Ok(text) => print!("{text}"),
+            Err(e) => return fail(&e),
         }
         if !made.conflicts.is_empty() {
             return ExitCode::FAILURE;
@@ -182,7 +229,7 @@ pub fn run(args: &PlanArgs) -> ExitCode {
             if let Err(e) = write_plan(out, &made) {
                 return fail(&e);
             }
-            if !args.json {
+            if format == OutputFormat::Text {
                 println!(
                     "\nSaved the plan to {}. To apply it: gitsync apply {} --workspace {}{}",
                     out.display(),

@@ -21,7 +21,7 @@ pub mod tree;
 
 pub use error::{ParseError, Problem};
 pub use parse::{Dropped, dropped_attributes, parse, parse_with_comments, stated_attributes};
-pub use render::{RenderError, render};
+pub use render::{RenderError, render, render_value};
 
 /// Why a file cannot be put in canonical form.
 #[derive(Debug, thiserror::Error)]

@@ -340,3 +340,100 @@ fn json_tokens<'a>(json: &'a serde_json::Value, out: &mut Vec<Token<'a>>) {
         }
     }
 }
+
+/// One value as a file writes it, for showing it beside its attribute (a plan's before and
+/// after): the same tokens and layout as [`render`], from the value's JSON form and the type of
+/// the attribute it belongs to (`None`: a value inside a JSON document, or of no known
+/// attribute). A string is never written as a heredoc: a caller showing a multi-line string
+/// shows its lines itself.
+pub fn render_value(ty: Option<&AttrType>, value: &serde_json::Value) -> String {
+    let mut tokens = Vec::new();
+    value_tokens(ty, value, &mut tokens);
+    format_to_string(&mut tokens)
+}
+
+fn value_tokens<'a>(ty: Option<&AttrType>, value: &'a serde_json::Value, out: &mut Vec<Token<'a>>) {
+    use serde_json::Value as J;
+    match (ty, value) {
+        (_, J::Null) => out.push(Token::new(K::Ident, "null")),
+        (Some(AttrType::Json), J::Array(_) | J::Object(_)) => {
+            out.push(Token::new(K::Ident, "jsonencode"));
+            out.push(Token::new(K::OParen, "("));
+            json_tokens(value, out);
+            out.push(Token::new(K::CParen, ")"));
+        }
+        (Some(AttrType::Json), J::Bool(_) | J::Number(_)) => {
+            string_tokens(Cow::Owned(value.to_string()), out)
+        }
+        (Some(AttrType::String), J::String(s)) => {
+            let looks_like_json = matches!(s.trim_start().as_bytes().first(), Some(b'{' | b'['));
+            match serde_json::from_str::<serde_json::Value>(s) {
+                Ok(json @ (J::Array(_) | J::Object(_))) if looks_like_json => {
+                    let mut scratch = Vec::new();
+                    json_tokens(&json, &mut scratch);
+                    out.push(Token::new(K::Ident, "jsonencode"));
+                    out.push(Token::new(K::OParen, "("));
+                    out.extend(
+                        scratch
+                            .into_iter()
+                            .map(|t| Token::new(t.kind, Cow::Owned(t.text.into_owned()))),
+                    );
+                    out.push(Token::new(K::CParen, ")"));
+                }
+                _ => string_tokens(Cow::Borrowed(s), out),
+            }
+        }
+        (Some(AttrType::List(item) | AttrType::Set(item)), J::Array(items)) => {
+            out.push(Token::new(K::OBrack, "["));
+            for (i, v) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(Token::new(K::Comma, ","));
+                }
+                value_tokens(Some(item), v, out);
+            }
+            out.push(Token::new(K::CBrack, "]"));
+        }
+        (Some(AttrType::ObjectList(nested) | AttrType::ObjectSet(nested)), J::Array(items)) => {
+            out.push(Token::new(K::OBrack, "["));
+            out.push(Token::new(K::Newline, "\n"));
+            for v in items {
+                nested_object_tokens(nested, v, out);
+                out.push(Token::new(K::Comma, ","));
+                out.push(Token::new(K::Newline, "\n"));
+            }
+            out.push(Token::new(K::CBrack, "]"));
+        }
+        (Some(AttrType::Object(nested)), J::Object(_)) => nested_object_tokens(nested, value, out),
+        _ => json_tokens(value, out),
+    }
+}
+
+/// A nested object as genconfig writes it: one attribute per line, in name order, each with
+/// the type its schema gives it.
+fn nested_object_tokens<'a>(
+    nested: &'static [Attribute],
+    value: &'a serde_json::Value,
+    out: &mut Vec<Token<'a>>,
+) {
+    let serde_json::Value::Object(map) = value else {
+        json_tokens(value, out);
+        return;
+    };
+    out.push(Token::new(K::OBrace, "{"));
+    out.push(Token::new(K::Newline, "\n"));
+    for (key, item) in map {
+        if is_identifier(key) {
+            out.push(Token::new(K::Ident, key.as_str()));
+        } else {
+            string_tokens(Cow::Borrowed(key), out);
+        }
+        out.push(Token::new(K::Equal, "="));
+        let ty = nested
+            .iter()
+            .find(|a| a.name == key.as_str())
+            .map(|a| &a.ty);
+        value_tokens(ty, item, out);
+        out.push(Token::new(K::Newline, "\n"));
+    }
+    out.push(Token::new(K::CBrace, "}"));
+}

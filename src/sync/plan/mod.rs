@@ -33,7 +33,10 @@ use crate::model::{Attributes, Resource, ResourceType, Value};
 use crate::sync::secrets::{self, SecretSource};
 use crate::workspace::{Workspace, WorkspaceError, api};
 
-pub use show::{human, summary_line};
+pub use show::{
+    GITHUB_COMMENT_LIMIT, MANY_DELETES, PlanView, RoleNames, ViewContext, human, markdown,
+    markdown_parts, summary_line, text,
+};
 
 /// What a plan file says it is, so that no other JSON is taken for one.
 pub const PLAN_FORMAT: &str = "gitsync-plan";
