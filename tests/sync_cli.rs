@@ -143,9 +143,9 @@ fn the_demo_runs_end_to_end() {
     // the result, the follow-up commit, and the forward sync bringing it to main.
     for expected in [
         "Plan: 1 to add, 2 to change, 0 to destroy.",
-        "~ enabled: true -> false",
+        "~ enabled = true -> false",
         "~ settings.apiKey = (sensitive)",
-        "~ name: \"javascript source 66\" -> \"Checkout web\"",
+        "~ name = \"javascript source 66\" -> \"Checkout web\"",
         "+ segment_label.team",
         "rewrote labels/team_growth.tf (was labels/team.tf)",
         "Apply complete! Resources: 1 added, 2 changed, 0 destroyed.",

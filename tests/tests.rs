@@ -43,6 +43,7 @@ mod sync_runner;
 // Git -> workspace: plan and apply.
 mod hostile_files;
 mod plan_apply;
+mod plan_show;
 
 // The command line as a user runs it, and the documents that show it.
 mod fmt_cli;
