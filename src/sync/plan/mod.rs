@@ -21,6 +21,9 @@
 //! writes to the workspace ([`super::apply`] does) and never touches files or Git: it is given
 //! the files' bytes.
 
+mod keys;
+mod merge;
+mod sensitive;
 mod show;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -29,10 +32,13 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::model::diff::{self, Difference, Side};
-use crate::model::{Attributes, Resource, ResourceType, Value};
+use crate::model::{Resource, ResourceType};
 use crate::sync::secrets::{self, SecretSource};
-use crate::workspace::{Workspace, WorkspaceError, api};
+use crate::workspace::{Workspace, WorkspaceError};
+use keys::{Key, key_of};
+use merge::FileState;
 
+pub use merge::comparable;
 pub use show::{human, summary_line};
 
 /// What a plan file says it is, so that no other JSON is taken for one.
@@ -279,35 +285,11 @@ pub fn create_rank(ty: ResourceType) -> usize {
     ORDER.iter().position(|t| *t == ty).unwrap_or(ORDER.len())
 }
 
-/// Who a resource is, across the three states: its type and import id when it has one, or the
-/// file that asks for it when it is new.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-enum Key {
-    Existing(ResourceType, String),
-    New(String),
-}
-
-fn key_of(path: &str, resource: &Resource) -> Key {
-    // A resource named by its attributes (a label) has an import id with or without an import
-    // block; one with an id of its own has one only when its file says which. A nested
-    // resource (a filter, a subscription) is itself by its own id: moved to another parent,
-    // it is the same resource, replaced, not one deleted and another created.
-    match (resource.kind().import_id, &resource.id) {
-        (crate::model::ImportId::ParentAndOwnId { .. }, Some(own)) => {
-            Key::Existing(resource.ty, own.clone())
-        }
-        _ => match resource.import_id() {
-            Ok(id) => Key::Existing(resource.ty, id),
-            Err(_) => Key::New(path.to_owned()),
-        },
-    }
-}
-
-/// Reads live resources one at a time, counting the reads (each key is planned once, so each
-/// resource is read at most once).
+/// Reads live resources, each at most once (a resource asked for twice, by its file and by a
+/// file that names it otherwise, is read once), counting the reads.
 struct Live<'w, W> {
     workspace: &'w W,
-    reads: usize,
+    read: BTreeMap<(ResourceType, String), Option<Resource>>,
 }
 
 impl<W: Workspace + Sync> Live<'_, W> {
@@ -316,225 +298,340 @@ impl<W: Workspace + Sync> Live<'_, W> {
         ty: ResourceType,
         import_id: &str,
     ) -> Result<Option<Resource>, WorkspaceError> {
-        self.reads += 1;
-        self.workspace.get(ty, import_id).await
+        let key = (ty, import_id.to_owned());
+        if let Some(known) = self.read.get(&key) {
+            return Ok(known.clone());
+        }
+        let found = self.workspace.get(ty, import_id).await?;
+        self.read.insert(key, found.clone());
+        Ok(found)
+    }
+
+    fn reads(&self) -> usize {
+        self.read.len()
     }
 }
 
+/// A file of a tree: its path and bytes.
+type File = (String, Vec<u8>);
+
 /// The files' bytes by path.
-fn by_path<'f>(files: &[&'f (String, Vec<u8>)]) -> BTreeMap<&'f str, &'f [u8]> {
+fn by_path<'f>(files: &[&'f File]) -> BTreeMap<&'f str, &'f [u8]> {
     files
         .iter()
         .map(|(p, b)| (p.as_str(), b.as_slice()))
         .collect()
 }
 
-/// Makes the plan.
-pub async fn plan<W: Workspace + Sync>(
-    workspace: &W,
-    input: PlanInput<'_>,
-) -> Result<Plan, PlanError> {
-    let head: BTreeMap<&str, &Vec<u8>> = input.head.iter().map(|(p, b)| (p.as_str(), b)).collect();
-    let base: Option<BTreeMap<&str, &Vec<u8>>> = input
-        .base
-        .map(|files| files.iter().map(|(p, b)| (p.as_str(), b)).collect());
+/// The files a plan looks at: with a base, those whose bytes differ (in the head, and in the
+/// base for the removed or changed ones); without, every head file.
+struct Selected<'f> {
+    head: Vec<&'f File>,
+    base: Vec<&'f File>,
+}
 
-    // Which files to look at: with a base, those whose bytes differ; without, all.
-    type Picked<'f> = Vec<&'f (String, Vec<u8>)>;
-    let (head_changed, base_changed): (Picked, Picked) = match (&base, input.base) {
-        (Some(base_map), Some(base_files)) => (
-            input
-                .head
-                .iter()
-                .filter(|(p, b)| base_map.get(p.as_str()) != Some(&b))
-                .collect(),
-            base_files
-                .iter()
-                .filter(|(p, b)| head.get(p.as_str()) != Some(&b))
-                .collect(),
-        ),
-        _ => (input.head.iter().collect(), Vec::new()),
-    };
-
-    // Every problem of every changed file, each with its place, before anything is read.
-    let mut problems = Vec::new();
-    let texts = by_path(&head_changed);
-    let head_resources =
-        match crate::hcl::tree::validate_files(head_changed.iter().map(|f| (*f).clone()).collect())
-        {
-            Ok(r) => r,
-            Err(e) => {
-                problems.extend(e.into_errors().iter().map(ToString::to_string));
-                // The files that are fine on their own still get their secrets checked, so that
-                // one run names every problem.
-                for file in &head_changed {
-                    if let Ok(r) = crate::hcl::tree::parse_files(vec![(*file).clone()]) {
-                        for (path, resource) in r {
-                            if let Err(e) = secrets::check(&resource, &path, input.secrets) {
-                                problems.push(missing_at(&e, texts.get(path.as_str()).copied()));
-                            }
-                        }
-                    }
-                }
-                Vec::new()
-            }
+fn select<'f>(input: &PlanInput<'f>) -> Selected<'f> {
+    let Some(base_files) = input.base else {
+        return Selected {
+            head: input.head.iter().collect(),
+            base: Vec::new(),
         };
-    // A base file that does not parse is the base's problem, not the change's: it is planned as
-    // if it had not been there.
-    let base_texts = by_path(&base_changed);
-    let mut base_resources = Vec::new();
-    for file in base_changed {
-        match crate::hcl::tree::parse_files(vec![file.clone()]) {
-            Ok(r) => base_resources.extend(r),
-            Err(e) => tracing::warn!("{e}: the base file is left out of the merge"),
-        }
+    };
+    let head: BTreeMap<&str, &Vec<u8>> = input.head.iter().map(|(p, b)| (p.as_str(), b)).collect();
+    let base: BTreeMap<&str, &Vec<u8>> = base_files.iter().map(|(p, b)| (p.as_str(), b)).collect();
+    Selected {
+        head: input
+            .head
+            .iter()
+            .filter(|(p, b)| base.get(p.as_str()) != Some(&b))
+            .collect(),
+        base: base_files
+            .iter()
+            .filter(|(p, b)| head.get(p.as_str()) != Some(&b))
+            .collect(),
     }
+}
 
-    let mut head_by_key: BTreeMap<Key, (String, Resource)> = BTreeMap::new();
+/// The selected files, parsed and checked, each resource under its key.
+struct Checked<'f> {
+    head: BTreeMap<Key, (String, Resource)>,
+    base: BTreeMap<Key, (String, Resource)>,
+    head_texts: BTreeMap<&'f str, &'f [u8]>,
+    base_texts: BTreeMap<&'f str, &'f [u8]>,
+}
+
+/// Every problem of every selected head file, each with its place, before anything is read
+/// from the workspace; the files parsed otherwise.
+fn validate<'f>(
+    selected: &Selected<'f>,
+    secrets: &dyn SecretSource,
+) -> Result<Checked<'f>, PlanError> {
+    let head_texts = by_path(&selected.head);
+    let mut problems = Vec::new();
+    let head_resources = parse_head(&selected.head, &head_texts, secrets, &mut problems);
+    let mut head: BTreeMap<Key, (String, Resource)> = BTreeMap::new();
     for (path, resource) in head_resources {
-        if let Err(e) = secrets::check(&resource, &path, input.secrets) {
-            problems.push(missing_at(&e, texts.get(path.as_str()).copied()));
-        }
-        let exposed = placeholders_in_the_open(&resource);
-        if !exposed.is_empty() {
-            problems.push(format!(
-                "{path}: a @@name@@ placeholder at `{}`, which is not a secret Segment masks: the secret would be stored there in clear and come back into Git on the next sync; placeholders stand only under secret settings keys (apiKey, password, token, credentials, ...)",
-                exposed.join("`, `")
-            ));
-        }
+        check_resource(
+            &path,
+            &resource,
+            head_texts.get(path.as_str()).copied(),
+            secrets,
+            &mut problems,
+        );
         let key = key_of(&path, &resource);
-        if let Some((other, _)) = head_by_key.get(&key) {
+        if let Some((other, _)) = head.get(&key) {
             problems.push(format!(
                 "{path}: {} is also in {other}; a resource has one file",
                 address(&resource)
             ));
             continue;
         }
-        head_by_key.insert(key, (path, resource));
+        head.insert(key, (path, resource));
     }
     if !problems.is_empty() {
         return Err(PlanError::Invalid(problems));
     }
-    let base_by_key: BTreeMap<Key, (String, Resource)> = base_resources
+    let base = parse_base(&selected.base)
         .into_iter()
         .map(|(path, r)| (key_of(&path, &r), (path, r)))
         .collect();
+    Ok(Checked {
+        head,
+        base,
+        head_texts,
+        base_texts: by_path(&selected.base),
+    })
+}
 
-    let mut live = Live {
-        workspace,
-        reads: 0,
-    };
-    let mut out = Plan {
-        format: PLAN_FORMAT.to_owned(),
-        version: PLAN_VERSION,
-        workspace: None,
-        dir: None,
-        tree: tree_fingerprint(input.head),
-        base: input.base_name.clone(),
-        changes: Vec::new(),
-        conflicts: Vec::new(),
-        kept: Vec::new(),
-        unchanged: 0,
-        workspace_reads: 0,
-        notes: Vec::new(),
+/// The head files' resources; on any error, none, and every problem in `problems`.
+fn parse_head(
+    files: &[&File],
+    texts: &BTreeMap<&str, &[u8]>,
+    secrets: &dyn SecretSource,
+    problems: &mut Vec<String>,
+) -> Vec<(String, Resource)> {
+    match crate::hcl::tree::validate_files(files.iter().map(|f| (*f).clone()).collect()) {
+        Ok(r) => r,
+        Err(e) => {
+            problems.extend(e.into_errors().iter().map(ToString::to_string));
+            // The files that are fine on their own still get their secrets checked, so that
+            // one run names every problem.
+            for file in files {
+                if let Ok(r) = crate::hcl::tree::parse_files(vec![(*file).clone()]) {
+                    for (path, resource) in r {
+                        if let Err(e) = secrets::check(&resource, &path, secrets) {
+                            problems.push(missing_at(&e, texts.get(path.as_str()).copied()));
+                        }
+                    }
+                }
+            }
+            Vec::new()
+        }
+    }
+}
+
+/// The base files' resources. A base file that does not parse is the base's problem, not the
+/// change's: it is planned as if it had not been there.
+fn parse_base(files: &[&File]) -> Vec<(String, Resource)> {
+    let mut out = Vec::new();
+    for file in files {
+        match crate::hcl::tree::parse_files(vec![(*file).clone()]) {
+            Ok(r) => out.extend(r),
+            Err(e) => tracing::warn!("{e}: the base file is left out of the merge"),
+        }
+    }
+    out
+}
+
+/// What one head resource must satisfy beyond parsing: its secrets given, its placeholders
+/// only where Segment keeps secrets.
+fn check_resource(
+    path: &str,
+    resource: &Resource,
+    text: Option<&[u8]>,
+    secrets: &dyn SecretSource,
+    problems: &mut Vec<String>,
+) {
+    if let Err(e) = secrets::check(resource, path, secrets) {
+        problems.push(missing_at(&e, text));
+    }
+    let exposed: Vec<String> = sensitive::places(resource)
+        .into_iter()
+        .filter(|p| p.kind == sensitive::Kind::Placeholder && !p.secret)
+        .map(|p| p.path)
+        .collect();
+    if !exposed.is_empty() {
+        problems.push(format!(
+            "{path}: a @@name@@ placeholder at `{}`, which is not a secret Segment masks: the secret would be stored there in clear and come back into Git on the next sync; placeholders stand only under secret settings keys (apiKey, password, token, credentials, ...)",
+            exposed.join("`, `")
+        ));
+    }
+}
+
+/// Makes the plan: selects the files to look at, checks them all, then decides each resource.
+pub async fn plan<W: Workspace + Sync>(
+    workspace: &W,
+    input: PlanInput<'_>,
+) -> Result<Plan, PlanError> {
+    let selected = select(&input);
+    let checked = validate(&selected, input.secrets)?;
+    let mut decider = Decider {
+        live: Live {
+            workspace,
+            read: BTreeMap::new(),
+        },
+        secrets: input.secrets,
+        checked: &checked,
+        plan: Plan::new(tree_fingerprint(input.head), input.base_name.clone()),
     };
     // Changes that cannot be written as they stand, every one of them.
     let mut refused = Vec::new();
-    let keys: BTreeSet<&Key> = head_by_key.keys().chain(base_by_key.keys()).collect();
+    let keys: BTreeSet<&Key> = checked.head.keys().chain(checked.base.keys()).collect();
     for key in keys {
-        let old = base_by_key.get(key);
-        let new = head_by_key.get(key);
-        match (key, new) {
-            (Key::New(_), Some((path, resource))) => {
-                out.record(create(path, resource)?, &mut refused);
-            }
-            (Key::New(_), None) => {
-                // A file that asked for a resource that was never created, now gone: nothing.
-                out.unchanged += 1;
-            }
-            (Key::Existing(ty, _), None) => {
-                let Some((path, gone)) = old else { continue };
-                let Ok(id) = gone.import_id() else { continue };
-                match live.get(*ty, &id).await? {
-                    Some(l) => out.changes.push(Change {
-                        action: Action::Delete,
-                        resource_type: ty.terraform_type().to_owned(),
-                        address: address(&l),
-                        file: path.clone(),
-                        import_id: Some(id.clone()),
-                        attributes: Vec::new(),
-                        live_fingerprint: Some(resource_fingerprint(&l)),
-                        desired: None,
-                        dependents: Vec::new(),
-                    }),
-                    // Already gone from the workspace: nothing to do.
-                    None => out.unchanged += 1,
-                }
-            }
-            (Key::Existing(ty, _), Some((path, resource))) => {
-                // Where the resource is now: as the base file names it, if there was one.
-                let named = old.map(|(_, r)| r).unwrap_or(resource);
-                let id = named.import_id().unwrap_or_default();
-                match live.get(*ty, &id).await? {
-                    None => {
-                        if old.is_some() {
-                            // The file existed at the base and the workspace has since deleted the
-                            // resource: re-creating it would silently undo that deletion.
-                            out.conflicts.push(Conflict {
-                                address: address(resource),
-                                file: path.clone(),
-                                path: "(the resource)".to_owned(),
-                                base: Some(serde_json::Value::String("exists".into())),
-                                workspace: None,
-                                file_value: Some(serde_json::Value::String("changed".into())),
-                                sensitive: false,
-                            });
-                        } else {
-                            // An import block naming an id the workspace does not have: a new
-                            // resource, which gets its own id.
-                            let mut fresh = resource.clone();
-                            fresh.new_name = Some(resource.terraform_name().unwrap_or_default());
-                            if !matches!(
-                                resource.ty.kind().import_id,
-                                crate::model::ImportId::Attributes(_)
-                            ) {
-                                fresh.id = None;
-                            }
-                            out.record(create(path, &fresh)?, &mut refused);
-                        }
-                    }
-                    Some(l) => {
-                        let merged = merge(
-                            old.map(|(p, r)| FileState {
-                                resource: r,
-                                text: base_texts.get(p.as_str()).copied(),
-                            }),
-                            FileState {
-                                resource,
-                                text: texts.get(path.as_str()).copied(),
-                            },
-                            &l,
-                            path,
-                            input.secrets,
-                            &mut out,
-                        );
-                        // `None`: conflicts, recorded by the merge.
-                        if let Some(merged) = merged {
-                            let outcome =
-                                in_place((path, resource), &id, &l, merged, input.secrets)?;
-                            out.record(outcome, &mut refused);
-                        }
-                    }
-                }
-            }
-        }
+        let outcome = decider.decide(key).await?;
+        decider.plan.record(outcome, &mut refused);
     }
     if !refused.is_empty() {
         return Err(PlanError::Invalid(refused));
     }
-    out.workspace_reads = live.reads;
+    let mut out = decider.plan;
+    out.workspace_reads = decider.live.reads();
     order(&mut out.changes);
     Ok(out)
+}
+
+impl Plan {
+    /// A plan of no change yet, for the tree with this fingerprint.
+    fn new(tree: String, base: Option<String>) -> Plan {
+        Plan {
+            format: PLAN_FORMAT.to_owned(),
+            version: PLAN_VERSION,
+            workspace: None,
+            dir: None,
+            tree,
+            base,
+            changes: Vec::new(),
+            conflicts: Vec::new(),
+            kept: Vec::new(),
+            unchanged: 0,
+            workspace_reads: 0,
+            notes: Vec::new(),
+        }
+    }
+}
+
+/// Decides, resource by resource, what the plan does; reads the workspace as it goes.
+struct Decider<'a, 'w, W> {
+    live: Live<'w, W>,
+    secrets: &'a dyn SecretSource,
+    checked: &'a Checked<'a>,
+    plan: Plan,
+}
+
+impl<W: Workspace + Sync> Decider<'_, '_, W> {
+    async fn decide(&mut self, key: &Key) -> Result<Outcome, PlanError> {
+        let checked = self.checked;
+        let old = checked.base.get(key);
+        let new = checked.head.get(key);
+        match (key, new) {
+            (Key::New(_), Some((path, resource))) => create(path, resource),
+            // A file that asked for a resource that was never created, now gone: nothing.
+            (Key::New(_), None) => Ok(Outcome::Unchanged),
+            (Key::Existing(ty, _), None) => match old {
+                Some((path, gone)) => self.delete(*ty, path, gone).await,
+                None => Ok(Outcome::Unchanged),
+            },
+            (Key::Existing(ty, _), Some((path, resource))) => {
+                // Where the resource is now: as the base file names it, if there was one.
+                let named = old.map(|(_, r)| r).unwrap_or(resource);
+                let id = named.import_id().unwrap_or_default();
+                match self.live.get(*ty, &id).await? {
+                    Some(live) => self.update(old, (path, resource), &id, &live),
+                    None if old.is_some() => Ok(Outcome::Conflict(Conflict {
+                        // The file existed at the base and the workspace has since deleted the
+                        // resource: re-creating it would silently undo that deletion.
+                        address: address(resource),
+                        file: path.clone(),
+                        path: "(the resource)".to_owned(),
+                        base: Some(serde_json::Value::String("exists".into())),
+                        workspace: None,
+                        file_value: Some(serde_json::Value::String("changed".into())),
+                        sensitive: false,
+                    })),
+                    // An import block naming an id the workspace does not have: a new
+                    // resource, which gets its own id.
+                    None => create(path, &fresh(resource)),
+                }
+            }
+        }
+    }
+
+    async fn delete(
+        &mut self,
+        ty: ResourceType,
+        path: &str,
+        gone: &Resource,
+    ) -> Result<Outcome, PlanError> {
+        let Ok(id) = gone.import_id() else {
+            return Ok(Outcome::Skipped);
+        };
+        Ok(match self.live.get(ty, &id).await? {
+            Some(l) => Outcome::Change(Change {
+                action: Action::Delete,
+                resource_type: ty.terraform_type().to_owned(),
+                address: address(&l),
+                file: path.to_owned(),
+                import_id: Some(id.clone()),
+                attributes: Vec::new(),
+                live_fingerprint: Some(resource_fingerprint(&l)),
+                desired: None,
+                dependents: Vec::new(),
+            }),
+            // Already gone from the workspace: nothing to do.
+            None => Outcome::Unchanged,
+        })
+    }
+
+    fn update(
+        &mut self,
+        old: Option<&(String, Resource)>,
+        (path, resource): (&String, &Resource),
+        id: &str,
+        live: &Resource,
+    ) -> Result<Outcome, PlanError> {
+        let merged = merge::merge(
+            old.map(|(p, r)| FileState {
+                resource: r,
+                text: self.checked.base_texts.get(p.as_str()).copied(),
+            }),
+            FileState {
+                resource,
+                text: self.checked.head_texts.get(path.as_str()).copied(),
+            },
+            live,
+            path,
+            self.secrets,
+            &mut self.plan,
+        );
+        match merged {
+            Some(merged) => in_place((path, resource), id, live, merged, self.secrets),
+            // Conflicts, recorded by the merge.
+            None => Ok(Outcome::Conflicted),
+        }
+    }
+}
+
+/// A file naming an id the workspace does not have, as the new resource it asks for.
+fn fresh(resource: &Resource) -> Resource {
+    let mut fresh = resource.clone();
+    fresh.new_name = Some(resource.terraform_name().unwrap_or_default());
+    if !matches!(
+        resource.ty.kind().import_id,
+        crate::model::ImportId::Attributes(_)
+    ) {
+        fresh.id = None;
+    }
+    fresh
 }
 
 /// The masked values a change would send: those inside an attribute it writes (an update sends
@@ -553,17 +650,25 @@ fn masks_sent(desired: &Resource, d: &diff::Diff) -> Vec<String> {
 /// What planning one resource comes to.
 enum Outcome {
     Unchanged,
+    /// Nothing to plan and nothing to count (a removed file without an id).
+    Skipped,
     /// It cannot be written as it stands (the message says why and what to do).
     Refused(String),
     Change(Change),
+    /// The workspace deleted what the file changes.
+    Conflict(Conflict),
+    /// Conflicts, already recorded in the plan by the merge.
+    Conflicted,
 }
 
 impl Plan {
     fn record(&mut self, outcome: Outcome, refused: &mut Vec<String>) {
         match outcome {
             Outcome::Unchanged => self.unchanged += 1,
+            Outcome::Skipped | Outcome::Conflicted => {}
             Outcome::Refused(why) => refused.push(why),
             Outcome::Change(change) => self.changes.push(change),
+            Outcome::Conflict(conflict) => self.conflicts.push(conflict),
         }
     }
 }
@@ -672,7 +777,7 @@ fn create(path: &str, resource: &Resource) -> Result<Outcome, PlanError> {
         .iter()
         .map(|(name, value)| {
             let after = value.to_json();
-            let sensitive = is_sensitive_name(name) || json_has_secret(&after, false);
+            let sensitive = sensitive::change_is_sensitive(&[name.as_str()], None, Some(&after));
             AttributeChange {
                 path: name.clone(),
                 before: None,
@@ -697,96 +802,11 @@ fn create(path: &str, resource: &Resource) -> Result<Outcome, PlanError> {
 
 /// The places in a resource that hold a masked value.
 fn masked_paths(resource: &Resource) -> Vec<String> {
-    fn walk_json(j: &serde_json::Value, path: String, out: &mut Vec<String>) {
-        match j {
-            serde_json::Value::String(s) if api::is_masked(s) => out.push(path),
-            serde_json::Value::Array(a) => {
-                for (i, v) in a.iter().enumerate() {
-                    walk_json(v, format!("{path}[{i}]"), out);
-                }
-            }
-            serde_json::Value::Object(m) => {
-                for (k, v) in m {
-                    walk_json(v, format!("{path}.{k}"), out);
-                }
-            }
-            _ => {}
-        }
-    }
-    let mut out = Vec::new();
-    for (name, value) in &resource.attributes {
-        walk_json(&value.to_json(), name.clone(), &mut out);
-    }
-    out
-}
-
-/// The places in a resource that hold a placeholder where Segment keeps no secret (a name, a
-/// plain settings key): a secret resolved there would be stored and served in clear.
-fn placeholders_in_the_open(resource: &Resource) -> Vec<String> {
-    fn walk(j: &serde_json::Value, path: String, secret: bool, out: &mut Vec<String>) {
-        match j {
-            serde_json::Value::String(s)
-                if !secret && crate::model::secret_placeholders(s).next().is_some() =>
-            {
-                out.push(path);
-            }
-            serde_json::Value::Array(a) => {
-                for (i, v) in a.iter().enumerate() {
-                    walk(v, format!("{path}[{i}]"), secret, out);
-                }
-            }
-            serde_json::Value::Object(m) => {
-                for (k, v) in m {
-                    walk(
-                        v,
-                        format!("{path}.{k}"),
-                        secret || api::is_secret_under(k, v),
-                        out,
-                    );
-                }
-            }
-            _ => {}
-        }
-    }
-    let mut out = Vec::new();
-    for (name, value) in &resource.attributes {
-        // Only JSON settings hold secrets; every other attribute is shown in clear.
-        let json = match value {
-            Value::Json(j) => j.clone(),
-            other => {
-                let j = other.to_json();
-                if crate::model::secret_placeholders(&j.to_string())
-                    .next()
-                    .is_some()
-                {
-                    out.push(name.clone());
-                }
-                continue;
-            }
-        };
-        walk(&json, name.clone(), false, &mut out);
-    }
-    out
-}
-
-fn is_sensitive_name(key: &str) -> bool {
-    api::is_secret_key(key) || key.to_ascii_lowercase().contains("credential")
-}
-
-/// Whether a JSON value holds a secret: a placeholder, a mask, or anything under a secret key.
-fn json_has_secret(j: &serde_json::Value, under_secret: bool) -> bool {
-    match j {
-        serde_json::Value::String(s) => {
-            under_secret
-                || api::is_masked(s)
-                || crate::model::secret_placeholders(s).next().is_some()
-        }
-        serde_json::Value::Array(a) => a.iter().any(|v| json_has_secret(v, under_secret)),
-        serde_json::Value::Object(m) => m
-            .iter()
-            .any(|(k, v)| json_has_secret(v, under_secret || is_sensitive_name(k))),
-        _ => false,
-    }
+    sensitive::places(resource)
+        .into_iter()
+        .filter(|p| p.kind == sensitive::Kind::Mask)
+        .map(|p| p.path)
+        .collect()
 }
 
 fn side_json(side: &Side) -> Option<serde_json::Value> {
@@ -797,250 +817,19 @@ fn side_json(side: &Side) -> Option<serde_json::Value> {
     }
 }
 
-fn path_is_sensitive(path: &diff::Path) -> bool {
-    path.0.iter().any(|s| match s {
-        diff::Step::Attribute(k) | diff::Step::Key(k) => is_sensitive_name(k),
-        diff::Step::Index(_) => false,
-    })
-}
-
+/// One difference as the plan shows it: its values hidden where a secret could be.
 fn shown(d: &Difference) -> AttributeChange {
     let (before, after) = (side_json(&d.old), side_json(&d.new));
-    let sensitive = path_is_sensitive(&d.path)
-        || before.as_ref().is_some_and(|v| json_has_secret(v, false))
-        || after.as_ref().is_some_and(|v| json_has_secret(v, false));
+    let sensitive = sensitive::change_is_sensitive(
+        &sensitive::diff_keys(&d.path),
+        before.as_ref(),
+        after.as_ref(),
+    );
     AttributeChange {
         path: d.path.to_string(),
         before: if sensitive { None } else { before },
         after: if sensitive { None } else { after },
         sensitive,
         forces_replacement: d.forces_replacement,
-    }
-}
-
-/// A file's value made comparable with the workspace's: a masked value means what the
-/// workspace holds there; a placeholder that agrees with the workspace's (masked) value is that
-/// value.
-/// A file's resource made comparable with a workspace resource (see [`settle`]): what
-/// [`super::apply`] uses to recognise a resource it created when the answer was lost.
-pub fn comparable(file: &Resource, live: &Resource, secrets: &dyn SecretSource) -> Resource {
-    let mut out = file.clone();
-    settle(&mut out, live, secrets);
-    out
-}
-
-fn settle(resource: &mut Resource, live: &Resource, secrets: &dyn SecretSource) {
-    for (name, value) in resource.attributes.iter_mut() {
-        if let Some(served) = live.attributes.get(name) {
-            value.zip_strings(served, &mut |s, l| settle_str(s, l, secrets));
-        }
-    }
-}
-
-fn settle_str(s: &mut String, served: &str, secrets: &dyn SecretSource) {
-    // A secret written in clear (Segment's own export sometimes does) agrees with its mask: the
-    // workspace cannot show more, so it is no change.
-    let clear_agrees = api::is_masked(served) && api::mask(s) == served;
-    if api::is_masked(s)
-        || clear_agrees
-        || (s.contains("@@") && secrets::agrees_with_mask(s, served, secrets))
-    {
-        served.clone_into(s);
-    }
-}
-
-/// An attribute that came in a later provider release than its type, absent from a file (not
-/// even `= null`): the file was written before it existed and says nothing about it, so the
-/// workspace's value stands (a 2024 subscription file has no `reverse_etl_schedule`; it must
-/// not remove the schedule).
-fn keep_unstated(resource: &mut Resource, text: Option<&[u8]>, live: &Resource) {
-    let Some(text) = text.and_then(|t| std::str::from_utf8(t).ok()) else {
-        return;
-    };
-    let history = resource.ty.history();
-    let later: Vec<&str> = history
-        .attributes
-        .iter()
-        .filter(|h| !h.path.contains(['.', '[']) && h.lifetime.since > history.since)
-        .map(|h| h.path)
-        .collect();
-    if later.iter().all(|a| !live.attributes.contains_key(*a)) {
-        return;
-    }
-    let Some(stated) = crate::hcl::stated_attributes(text, "") else {
-        return;
-    };
-    for name in later {
-        if !stated.iter().any(|s| s == name)
-            && let Some(value) = live.attributes.get(name)
-        {
-            resource.attributes.insert(name.to_owned(), value.clone());
-        }
-    }
-}
-
-/// One side of the merge as a file holds it: the resource and the file's bytes (which tell
-/// what the file writes at all, see [`keep_unstated`]).
-struct FileState<'a> {
-    resource: &'a Resource,
-    text: Option<&'a [u8]>,
-}
-
-/// The three-way merge of one resource: the workspace's state with the file's changes since
-/// the base applied. `None` when they conflict (the conflicts are recorded in `plan`).
-fn merge(
-    base: Option<FileState<'_>>,
-    new: FileState<'_>,
-    live: &Resource,
-    file: &str,
-    secrets: &dyn SecretSource,
-    plan: &mut Plan,
-) -> Option<Resource> {
-    let (new_text, base_text) = (new.text, base.as_ref().and_then(|b| b.text));
-    let base = base.map(|b| b.resource);
-    let mut new = new.resource.clone();
-    settle(&mut new, live, secrets);
-    keep_unstated(&mut new, new_text, live);
-    let mut merged = live.clone();
-    let Some(base) = base else {
-        // No base: the file is the whole truth (a two-way comparison).
-        merged.attributes = new.attributes;
-        return Some(merged);
-    };
-    let mut base = base.clone();
-    settle(&mut base, live, secrets);
-    keep_unstated(&mut base, base_text, live);
-    let address = address(live);
-    let ty = live.ty;
-    let names: BTreeSet<&String> = base
-        .attributes
-        .keys()
-        .chain(new.attributes.keys())
-        .chain(live.attributes.keys())
-        .collect();
-    let null = Value::Null;
-    let mut conflicts = Vec::new();
-    let mut attributes = Attributes::new();
-    for name in names {
-        let Some(attribute) = ty.attribute(name) else {
-            continue;
-        };
-        if !attribute.is_configurable() {
-            continue;
-        }
-        let b = base.attributes.get(name).unwrap_or(&null);
-        let n = new.attributes.get(name).unwrap_or(&null);
-        let l = live.attributes.get(name).unwrap_or(&null);
-        let same = |x: &Value, y: &Value| diff::same(&attribute.ty, x, y);
-        let user_changed = !same(b, n);
-        let workspace_changed = !same(b, l);
-        let value = if !user_changed {
-            if workspace_changed {
-                plan.kept.push(Kept {
-                    address: address.clone(),
-                    file: file.to_owned(),
-                    path: name.clone(),
-                });
-            }
-            l.clone()
-        } else if !workspace_changed || same(n, l) {
-            n.clone()
-        } else if let (Value::Json(bj), Value::Json(nj), Value::Json(lj)) = (b, n, l) {
-            let mut at = Merge3 {
-                address: &address,
-                file,
-                conflicts: &mut conflicts,
-                kept: &mut plan.kept,
-            };
-            Value::Json(
-                at.json(name.clone(), Some(bj), Some(nj), Some(lj))
-                    .unwrap_or(serde_json::Value::Null),
-            )
-        } else {
-            let (bj, lj, nj) = (b.to_json(), l.to_json(), n.to_json());
-            let sensitive = is_sensitive_name(name)
-                || [&bj, &lj, &nj].iter().any(|v| json_has_secret(v, false));
-            conflicts.push(Conflict {
-                address: address.clone(),
-                file: file.to_owned(),
-                path: name.clone(),
-                base: (!sensitive).then_some(bj).filter(|v| !v.is_null()),
-                workspace: (!sensitive).then_some(lj).filter(|v| !v.is_null()),
-                file_value: (!sensitive).then_some(nj).filter(|v| !v.is_null()),
-                sensitive,
-            });
-            l.clone()
-        };
-        if !value.is_null() {
-            attributes.insert(name.clone(), value);
-        }
-    }
-    if !conflicts.is_empty() {
-        plan.conflicts.extend(conflicts);
-        return None;
-    }
-    merged.attributes = attributes;
-    Some(merged)
-}
-
-/// Key-by-key three-way merge of JSON documents.
-struct Merge3<'a> {
-    address: &'a str,
-    file: &'a str,
-    conflicts: &'a mut Vec<Conflict>,
-    kept: &'a mut Vec<Kept>,
-}
-
-impl Merge3<'_> {
-    fn json(
-        &mut self,
-        path: String,
-        b: Option<&serde_json::Value>,
-        n: Option<&serde_json::Value>,
-        l: Option<&serde_json::Value>,
-    ) -> Option<serde_json::Value> {
-        use serde_json::Value as J;
-        let null = J::Null;
-        let (bv, nv, lv) = (b.unwrap_or(&null), n.unwrap_or(&null), l.unwrap_or(&null));
-        if nv == bv {
-            if lv != bv {
-                self.kept.push(Kept {
-                    address: self.address.to_owned(),
-                    file: self.file.to_owned(),
-                    path: path.clone(),
-                });
-            }
-            return l.cloned();
-        }
-        if lv == bv || nv == lv {
-            return n.cloned();
-        }
-        if let (J::Object(bo), J::Object(no), J::Object(lo)) = (bv, nv, lv) {
-            let keys: BTreeSet<&String> = bo.keys().chain(no.keys()).chain(lo.keys()).collect();
-            let mut out = serde_json::Map::new();
-            for k in keys {
-                if let Some(v) = self.json(format!("{path}.{k}"), bo.get(k), no.get(k), lo.get(k))
-                    && !v.is_null()
-                {
-                    out.insert(k.clone(), v);
-                }
-            }
-            return Some(J::Object(out));
-        }
-        let last = path.rsplit('.').next().unwrap_or_default();
-        let sensitive = path.split('.').any(is_sensitive_name)
-            || [bv, nv, lv]
-                .iter()
-                .any(|v| json_has_secret(v, is_sensitive_name(last)));
-        self.conflicts.push(Conflict {
-            address: self.address.to_owned(),
-            file: self.file.to_owned(),
-            path,
-            base: (!sensitive).then(|| b.cloned()).flatten(),
-            workspace: (!sensitive).then(|| l.cloned()).flatten(),
-            file_value: (!sensitive).then(|| n.cloned()).flatten(),
-            sensitive,
-        });
-        l.cloned()
     }
 }
