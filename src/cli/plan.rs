@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 
+use crate::sync::diagnostic::Severity;
 use crate::sync::plan::{self, Plan, PlanInput};
 use crate::sync::secrets::{Chain, EnvSecrets, FileSecrets, SecretSource};
 use crate::url::scrub_urls;
@@ -23,6 +24,10 @@ pub struct WorkspaceArgs {
     /// placeholder it lacks is read from the environment variable GITSYNC_SECRET_<name>.
     #[arg(long, value_name = "FILE")]
     pub secrets: Option<PathBuf>,
+    /// Send the secret of @@NAME@@ even where the plan cannot tell it from the one the workspace
+    /// holds (Segment shows a secret only by its last four characters, none under 8); repeatable.
+    #[arg(long = "send-secret", value_name = "NAME")]
+    pub send_secrets: Vec<String>,
 }
 
 impl WorkspaceArgs {
@@ -104,6 +109,9 @@ pub struct PlanArgs {
     pub detailed_exitcode: bool,
 }
 
+/// How a user of the command line gives the secrets a plan asks for.
+const SECRETS_REMEDY: &str = "Give each secret in the --secrets file (`name=value` lines) or as the environment variable GITSYNC_SECRET_<name>.";
+
 /// Makes the plan for a directory; the one way both `plan` and `apply --dir` make theirs.
 pub async fn make_plan(
     client: &Client,
@@ -124,10 +132,23 @@ pub async fn make_plan(
             base_name: base.map(str::to_owned),
             head: &head,
             secrets,
+            send_secrets: workspace.send_secrets.iter().cloned().collect(),
         },
     )
     .await
-    .map_err(|e| e.to_string())?;
+    .map_err(|e| match e.asks_for_secrets() {
+        true => format!("{e}\n{SECRETS_REMEDY}"),
+        false => e.to_string(),
+    })?;
+    // What a reviewer should know that changes nothing: on stderr, whatever the output form.
+    for note in &made.notes {
+        let word = match note.severity {
+            Severity::Note => "note",
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+        };
+        eprintln!("{word}: {note}");
+    }
     made.workspace = Some(workspace.recorded());
     made.dir = Some(
         std::path::absolute(dir)

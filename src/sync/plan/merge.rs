@@ -7,41 +7,100 @@
 //!
 //! Pure: it is given the three states and never reads the workspace or the files.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::sensitive;
 use super::{Conflict, Kept, Plan, address};
 use crate::model::diff;
-use crate::model::{Attributes, Resource, Value};
-use crate::sync::secrets::{self, SecretSource};
+use crate::model::{AttrType, Attributes, Resource, Value};
+use crate::sync::diagnostic::Diagnostic;
+use crate::sync::secrets::{self, Agreement, SecretSource};
 use crate::workspace::api;
 
 /// A file's resource made comparable with a workspace resource (see [`settle`]): what
 /// [`super::apply`] uses to recognise a resource it created when the answer was lost.
 pub fn comparable(file: &Resource, live: &Resource, secrets: &dyn SecretSource) -> Resource {
     let mut out = file.clone();
-    settle(&mut out, live, secrets);
+    let send = BTreeSet::new();
+    settle(
+        &mut out,
+        live,
+        &Settle {
+            secrets,
+            send: &send,
+        },
+    );
     out
 }
 
-pub(super) fn settle(resource: &mut Resource, live: &Resource, secrets: &dyn SecretSource) {
+/// How a file's values are made comparable with the workspace's.
+pub(super) struct Settle<'a> {
+    pub secrets: &'a dyn SecretSource,
+    /// Placeholders to send even where the workspace's mask cannot tell their secret from the
+    /// one it holds.
+    pub send: &'a BTreeSet<String>,
+}
+
+/// Makes a file's values comparable with the workspace's (see the module's doc). Returns the
+/// placeholders it took as agreeing without being able to tell, each with the mask the
+/// workspace serves for it.
+pub(super) fn settle(
+    resource: &mut Resource,
+    live: &Resource,
+    how: &Settle<'_>,
+) -> BTreeMap<String, String> {
+    let mut untold = BTreeMap::new();
     for (name, value) in resource.attributes.iter_mut() {
         if let Some(served) = live.attributes.get(name) {
-            value.zip_strings(served, &mut |s, l| settle_str(s, l, secrets));
+            value.zip_strings(served, &mut |s, l| settle_str(s, l, how, &mut untold));
         }
+    }
+    untold
+}
+
+fn settle_str(
+    s: &mut String,
+    served: &str,
+    how: &Settle<'_>,
+    untold: &mut BTreeMap<String, String>,
+) {
+    // A placeholder is compared by its resolved value only; its own text is no secret.
+    let names: Vec<String> = crate::model::secret_placeholders(s)
+        .map(str::to_owned)
+        .collect();
+    if !names.is_empty() {
+        match secrets::compare(s, served, how.secrets) {
+            Agreement::Same => served.clone_into(s),
+            Agreement::CannotTell if !names.iter().any(|n| how.send.contains(n)) => {
+                untold.extend(names.into_iter().map(|n| (n, served.to_owned())));
+                served.clone_into(s);
+            }
+            Agreement::CannotTell | Agreement::Differs | Agreement::Missing => {}
+        }
+        return;
+    }
+    // A mask means what the workspace holds there (see `foreign_masks` for one that is not the
+    // workspace's). A secret written in clear (Segment's own export sometimes does) agrees with
+    // its mask: the workspace cannot show more, so it is no change.
+    if api::is_masked(s) || (api::is_masked(served) && api::mask(s) == served) {
+        served.clone_into(s);
     }
 }
 
-fn settle_str(s: &mut String, served: &str, secrets: &dyn SecretSource) {
-    // A secret written in clear (Segment's own export sometimes does) agrees with its mask: the
-    // workspace cannot show more, so it is no change.
-    let clear_agrees = api::is_masked(served) && api::mask(s) == served;
-    if api::is_masked(s)
-        || clear_agrees
-        || (s.contains("@@") && secrets::agrees_with_mask(s, served, secrets))
-    {
-        served.clone_into(s);
-    }
+/// The note for a placeholder whose secret the plan cannot tell from the workspace's.
+fn untold(file: &str, text: Option<&[u8]>, name: &str, served: &str) -> Diagnostic {
+    let why = if served == api::MASK_BULLETS {
+        "both secrets are under 8 characters, which Segment masks to no character at all"
+    } else {
+        "both end with the same four characters, all that Segment's mask shows"
+    };
+    let d = Diagnostic::note(
+        file,
+        format!(
+            "cannot tell whether the secret of @@{name}@@ differs from the one the workspace holds: the workspace shows only its mask `{served}`, and the secret given masks to it too ({why}). It is left as the workspace holds it; to send it anyway, name @@{name}@@ among the secrets to send"
+        ),
+    );
+    super::at_first(d, text, Some(&format!("@@{name}@@")))
 }
 
 /// An attribute that came in a later provider release than its type, absent from a file (not
@@ -88,13 +147,15 @@ pub(super) fn merge(
     new: FileState<'_>,
     live: &Resource,
     file: &str,
-    secrets: &dyn SecretSource,
+    how: &Settle<'_>,
     plan: &mut Plan,
 ) -> Option<Resource> {
     let (new_text, base_text) = (new.text, base.as_ref().and_then(|b| b.text));
     let base = base.map(|b| b.resource);
     let mut new = new.resource.clone();
-    settle(&mut new, live, secrets);
+    for (name, served) in settle(&mut new, live, how) {
+        plan.notes.push(untold(file, new_text, &name, &served));
+    }
     keep_unstated(&mut new, new_text, live);
     let mut merged = live.clone();
     let Some(base) = base else {
@@ -103,7 +164,16 @@ pub(super) fn merge(
         return Some(merged);
     };
     let mut base = base.clone();
-    settle(&mut base, live, secrets);
+    // The base's placeholders are compared as they were; only the file's are sent.
+    let no_send = BTreeSet::new();
+    settle(
+        &mut base,
+        live,
+        &Settle {
+            secrets: how.secrets,
+            send: &no_send,
+        },
+    );
     keep_unstated(&mut base, base_text, live);
     let address = address(live);
     let ty = live.ty;
@@ -116,55 +186,23 @@ pub(super) fn merge(
     let null = Value::Null;
     let mut conflicts = Vec::new();
     let mut attributes = Attributes::new();
+    let mut at = Merge3 {
+        address: &address,
+        file,
+        conflicts: &mut conflicts,
+        kept: &mut plan.kept,
+    };
     for name in names {
-        let Some(attribute) = ty.attribute(name) else {
+        let Some(attribute) = ty.attribute(name).filter(|a| a.is_configurable()) else {
             continue;
         };
-        if !attribute.is_configurable() {
-            continue;
-        }
-        let b = base.attributes.get(name).unwrap_or(&null);
-        let n = new.attributes.get(name).unwrap_or(&null);
-        let l = live.attributes.get(name).unwrap_or(&null);
-        let same = |x: &Value, y: &Value| diff::same(&attribute.ty, x, y);
-        let user_changed = !same(b, n);
-        let workspace_changed = !same(b, l);
-        let value = if !user_changed {
-            if workspace_changed {
-                plan.kept.push(Kept {
-                    address: address.clone(),
-                    file: file.to_owned(),
-                    path: name.clone(),
-                });
-            }
-            l.clone()
-        } else if !workspace_changed || same(n, l) {
-            n.clone()
-        } else if let (Value::Json(bj), Value::Json(nj), Value::Json(lj)) = (b, n, l) {
-            let mut at = Merge3 {
-                address: &address,
-                file,
-                conflicts: &mut conflicts,
-                kept: &mut plan.kept,
-            };
-            Value::Json(
-                at.json(name.clone(), Some(bj), Some(nj), Some(lj))
-                    .unwrap_or(serde_json::Value::Null),
-            )
-        } else {
-            let (bj, lj, nj) = (b.to_json(), l.to_json(), n.to_json());
-            let sensitive = conflict_is_sensitive(&[name.as_str()], [&bj, &lj, &nj]);
-            conflicts.push(Conflict {
-                address: address.clone(),
-                file: file.to_owned(),
-                path: name.clone(),
-                base: (!sensitive).then_some(bj).filter(|v| !v.is_null()),
-                workspace: (!sensitive).then_some(lj).filter(|v| !v.is_null()),
-                file_value: (!sensitive).then_some(nj).filter(|v| !v.is_null()),
-                sensitive,
-            });
-            l.clone()
-        };
+        let value = at.attribute(
+            name,
+            &attribute.ty,
+            base.attributes.get(name).unwrap_or(&null),
+            new.attributes.get(name).unwrap_or(&null),
+            live.attributes.get(name).unwrap_or(&null),
+        );
         if !value.is_null() {
             attributes.insert(name.clone(), value);
         }
@@ -186,6 +224,42 @@ pub(super) struct Merge3<'a> {
 }
 
 impl Merge3<'_> {
+    /// One attribute of the resource: the workspace's value with the file's change applied,
+    /// JSON key by key; the workspace's value where both changed it (a conflict).
+    fn attribute(&mut self, name: &str, ty: &AttrType, b: &Value, n: &Value, l: &Value) -> Value {
+        let same = |x: &Value, y: &Value| diff::same(ty, x, y);
+        let (user_changed, workspace_changed) = (!same(b, n), !same(b, l));
+        if !user_changed {
+            if workspace_changed {
+                self.kept.push(Kept {
+                    address: self.address.to_owned(),
+                    file: self.file.to_owned(),
+                    path: name.to_owned(),
+                });
+            }
+            return l.clone();
+        }
+        if !workspace_changed || same(n, l) {
+            return n.clone();
+        }
+        if let (Value::Json(bj), Value::Json(nj), Value::Json(lj)) = (b, n, l) {
+            let merged = self.json(name.to_owned(), Some(bj), Some(nj), Some(lj));
+            return Value::Json(merged.unwrap_or(serde_json::Value::Null));
+        }
+        let (bj, lj, nj) = (b.to_json(), l.to_json(), n.to_json());
+        let sensitive = conflict_is_sensitive(&[name], [&bj, &lj, &nj]);
+        self.conflicts.push(Conflict {
+            address: self.address.to_owned(),
+            file: self.file.to_owned(),
+            path: name.to_owned(),
+            base: (!sensitive).then_some(bj).filter(|v| !v.is_null()),
+            workspace: (!sensitive).then_some(lj).filter(|v| !v.is_null()),
+            file_value: (!sensitive).then_some(nj).filter(|v| !v.is_null()),
+            sensitive,
+        });
+        l.clone()
+    }
+
     pub fn json(
         &mut self,
         path: String,
@@ -522,7 +596,10 @@ mod tests {
                 },
                 &case.live,
                 "sources/abc.tf",
-                &NoSecrets,
+                &Settle {
+                    secrets: &NoSecrets,
+                    send: &BTreeSet::new(),
+                },
                 &mut plan,
             );
             assert_eq!(
@@ -535,6 +612,129 @@ mod tests {
             assert_eq!(kept, case.kept, "{}", case.what);
             let conflicts: Vec<&str> = plan.conflicts.iter().map(|c| c.path.as_str()).collect();
             assert_eq!(conflicts, case.conflicts, "{}", case.what);
+        }
+    }
+
+    /// Every placeholder's secret is this value.
+    struct Given(&'static str);
+
+    impl SecretSource for Given {
+        fn get(&self, _: &str) -> Option<crate::sync::secrets::Secret> {
+            Some(crate::sync::secrets::Secret::new(self.0))
+        }
+    }
+
+    /// What, the file's value, the workspace's, the secret, what to send, the value settled,
+    /// the placeholders it could not tell.
+    type SettleCase<'a> = (
+        &'a str,
+        &'a str,
+        &'a str,
+        &'static str,
+        &'a BTreeSet<String>,
+        &'a str,
+        &'a [&'a str],
+    );
+
+    #[test]
+    fn settle_compares_placeholders_by_their_secret_and_says_when_it_cannot_tell() {
+        let long = api::mask("0123456789abcd");
+        let short = api::mask("abc");
+        let send_k: BTreeSet<String> = ["k".to_owned()].into();
+        let none = BTreeSet::new();
+        // (what, file value, served, secret, send, settled value, untold)
+        let cases: [SettleCase; 8] = [
+            (
+                "same secret, shown by its tail",
+                "@@k@@",
+                &long,
+                "xxxxxxxxxxabcd",
+                &none,
+                &long,
+                &["k"],
+            ),
+            (
+                "another tail: a change",
+                "@@k@@",
+                &long,
+                "xxxxxxxxxxwxyz",
+                &none,
+                "@@k@@",
+                &[],
+            ),
+            (
+                "a long secret where a short one is: a change",
+                "@@k@@",
+                &short,
+                "0123456789abcd",
+                &none,
+                "@@k@@",
+                &[],
+            ),
+            (
+                "two short secrets cannot be told apart",
+                "@@k@@",
+                &short,
+                "xyz",
+                &none,
+                &short,
+                &["k"],
+            ),
+            (
+                "sent anyway when asked",
+                "@@k@@",
+                &short,
+                "xyz",
+                &send_k,
+                "@@k@@",
+                &[],
+            ),
+            (
+                "a mask stands for what the workspace holds",
+                &long,
+                &api::mask("0123456789wxyz"),
+                "unused",
+                &none,
+                &api::mask("0123456789wxyz"),
+                &[],
+            ),
+            (
+                "a clear secret agrees with its mask",
+                "0123456789abcd",
+                &long,
+                "unused",
+                &none,
+                &long,
+                &[],
+            ),
+            (
+                "a clear value that is not the secret",
+                "0123456789zzzz",
+                &long,
+                "unused",
+                &none,
+                "0123456789zzzz",
+                &[],
+            ),
+        ];
+        for (what, file, served, secret, send, settled, untold) in cases {
+            let mut r = source("n", true, json!({"apiKey": file}));
+            let live = source("n", true, json!({"apiKey": served}));
+            let got = settle(
+                &mut r,
+                &live,
+                &Settle {
+                    secrets: &Given(secret),
+                    send,
+                },
+            );
+            assert_eq!(
+                r.get("settings"),
+                &Value::Json(json!({"apiKey": settled})),
+                "{what}"
+            );
+            let got: Vec<&str> = got.keys().map(String::as_str).collect();
+            assert_eq!(got, untold, "{what}");
         }
     }
 }

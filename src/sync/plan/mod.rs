@@ -11,12 +11,23 @@
 //!   same attribute to something else. Never overwritten: the plan refuses, showing both values.
 //!   A workspace change to another attribute is kept and noted (a three-way merge).
 //!
-//! Secrets: a `@@name@@` placeholder that agrees with the masked value the workspace serves is
-//! no change; a masked value in a file means "what the workspace holds". No secret value ever
-//! enters a [`Plan`]: it holds placeholders and masks only, and values under secret keys are
-//! shown as `(sensitive)`. Placeholders are resolved again when the plan is applied.
+//! Identity ([`keys`]): a file is the resource its import block's `id` names; a `to` that names
+//! another address (a copied file) is ignored, with a note. A file without an import block that
+//! is named or labelled after a resource the workspace holds is that resource, with a note.
 //!
-//! The plan reads from the workspace only the resources the change touches (one read each), so
+//! Secrets: a `@@name@@` placeholder is compared with the workspace by its secret; where the
+//! workspace's mask cannot tell (the same last four characters, or two secrets under 8), it is
+//! no change, with a note, unless the caller asks to send it. A masked value in a file means
+//! "what the workspace holds"; one that is not the workspace's gets a note. No secret value ever
+//! enters a [`Plan`]: it holds placeholders and masks only (a secret written in clear is
+//! refused), and values under secret keys are shown as `(sensitive)` ([`sensitive`] holds the
+//! one rule). Placeholders are resolved again when the plan is applied.
+//!
+//! Every refusal and note is a [`Diagnostic`] with its place; none names a command-line flag.
+//!
+//! The plan is made in three steps: select the files to look at, validate every one of them
+//! (all problems at once, before any read), then decide resource by resource ([`merge`] does the
+//! three-way merge of one). The plan reads from the workspace only the resources the change touches (one read each), so
 //! its cost follows the size of the change, not of the workspace. This module decides; it never
 //! writes to the workspace ([`super::apply`] does) and never touches files or Git: it is given
 //! the files' bytes.
@@ -33,6 +44,7 @@ use sha2::{Digest, Sha256};
 
 use crate::model::diff::{self, Difference, Side};
 use crate::model::{Resource, ResourceType};
+use crate::sync::diagnostic::Diagnostic;
 use crate::sync::secrets::{self, SecretSource};
 use crate::workspace::{Workspace, WorkspaceError};
 use keys::{Key, key_of};
@@ -59,6 +71,10 @@ pub struct PlanInput<'a> {
     /// The tree to make the workspace match.
     pub head: &'a Files,
     pub secrets: &'a dyn SecretSource,
+    /// Placeholders to send even where the plan cannot tell their secret from the one the
+    /// workspace holds (the workspace shows only a mask: its last four characters, or none for
+    /// a secret under 8 characters). Each such placeholder otherwise gets a note.
+    pub send_secrets: BTreeSet<String>,
 }
 
 /// What a plan does to one resource.
@@ -195,11 +211,42 @@ impl Plan {
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
     /// Files that cannot be planned, every one of them, each with its place.
-    #[error("{}", .0.join("\n"))]
-    Invalid(Vec<String>),
+    #[error("{}", lines(.0))]
+    Invalid(Vec<Diagnostic>),
     #[error(transparent)]
     Workspace(#[from] WorkspaceError),
 }
+
+fn lines(diagnostics: &[Diagnostic]) -> String {
+    diagnostics
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+impl PlanError {
+    /// A short CamelCase word for conditions and metrics.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            PlanError::Invalid(d) if d.iter().any(|d| d.message.contains(ASKS_FOR_SECRETS)) => {
+                "SecretsNeeded"
+            }
+            PlanError::Invalid(_) => "InvalidFiles",
+            PlanError::Workspace(_) => "WorkspaceUnavailable",
+        }
+    }
+
+    /// Whether giving secrets (values for `@@name@@` placeholders) is part of the remedy: the
+    /// caller says how, in its own terms.
+    pub fn asks_for_secrets(&self) -> bool {
+        self.reason() == "SecretsNeeded"
+    }
+}
+
+/// The words every refusal that a secret would remedy ends with; a caller adds how secrets are
+/// given (see [`PlanError::asks_for_secrets`]).
+pub const ASKS_FOR_SECRETS: &str = "give its value as a secret";
 
 /// A fingerprint of a tree's files (see [`TreeFingerprint`]).
 pub fn tree_fingerprint(files: &Files) -> String {
@@ -358,6 +405,22 @@ struct Checked<'f> {
     base: BTreeMap<Key, (String, Resource)>,
     head_texts: BTreeMap<&'f str, &'f [u8]>,
     base_texts: BTreeMap<&'f str, &'f [u8]>,
+    /// Head files whose import block's `to` named another address, by path (see
+    /// [`Retargeted`]).
+    retargeted: BTreeMap<String, Retargeted>,
+    /// What the reviewer should know about the files (a base file that does not parse).
+    notes: Vec<Diagnostic>,
+}
+
+/// An import block whose `to` names another address than the file's resource: what a file
+/// copied from another and edited says (its `id` and label changed, `to` forgotten). `to` only
+/// repeats the resource's address, so it is ignored: the `id` says which resource the file is.
+#[derive(Debug, Clone)]
+struct Retargeted {
+    /// What `to` named, and where.
+    to: String,
+    line: usize,
+    column: usize,
 }
 
 /// Every problem of every selected head file, each with its place, before anything is read
@@ -368,7 +431,8 @@ fn validate<'f>(
 ) -> Result<Checked<'f>, PlanError> {
     let head_texts = by_path(&selected.head);
     let mut problems = Vec::new();
-    let head_resources = parse_head(&selected.head, &head_texts, secrets, &mut problems);
+    let (files, retargeted) = ignore_import_targets(&selected.head);
+    let head_resources = parse_head(&files, &head_texts, secrets, &mut problems);
     let mut head: BTreeMap<Key, (String, Resource)> = BTreeMap::new();
     for (path, resource) in head_resources {
         check_resource(
@@ -380,18 +444,23 @@ fn validate<'f>(
         );
         let key = key_of(&path, &resource);
         if let Some((other, _)) = head.get(&key) {
-            problems.push(format!(
-                "{path}: {} is also in {other}; a resource has one file",
-                address(&resource)
+            problems.push(Diagnostic::error(
+                path.clone(),
+                format!(
+                    "{} is also in {other}; a resource has one file",
+                    address(&resource)
+                ),
             ));
             continue;
         }
         head.insert(key, (path, resource));
     }
+    let mut notes = Vec::new();
+    let base_resources = parse_base(&selected.base, &head_texts, &mut notes, &mut problems);
     if !problems.is_empty() {
         return Err(PlanError::Invalid(problems));
     }
-    let base = parse_base(&selected.base)
+    let base = base_resources
         .into_iter()
         .map(|(path, r)| (key_of(&path, &r), (path, r)))
         .collect();
@@ -400,24 +469,79 @@ fn validate<'f>(
         base,
         head_texts,
         base_texts: by_path(&selected.base),
+        retargeted,
+        notes,
     })
+}
+
+/// The files with each import block's `to` that names another address than the file's
+/// resource replaced by the resource's own address, and what each `to` said. Every other file,
+/// and every other problem, as it is.
+fn ignore_import_targets(files: &[&File]) -> (Vec<File>, BTreeMap<String, Retargeted>) {
+    let mut out: Vec<File> = files.iter().map(|f| (*f).clone()).collect();
+    let mut retargeted = BTreeMap::new();
+    let Err(errors) = crate::hcl::tree::parse_files(out.clone()) else {
+        return (out, retargeted);
+    };
+    for e in errors.errors() {
+        let crate::hcl::Problem::ImportTarget { to, resource } = &e.problem else {
+            continue;
+        };
+        let Some(file) = out.iter_mut().find(|(p, _)| *p == e.file) else {
+            continue;
+        };
+        let Ok(text) = std::str::from_utf8(&file.1) else {
+            continue;
+        };
+        let Some(at) =
+            byte_offset(text, e.line, e.column).filter(|at| text[*at..].starts_with(to.as_str()))
+        else {
+            continue;
+        };
+        let patched = format!("{}{resource}{}", &text[..at], &text[at + to.len()..]);
+        file.1 = patched.into_bytes();
+        retargeted.insert(
+            e.file.clone(),
+            Retargeted {
+                to: to.clone(),
+                line: e.line,
+                column: e.column,
+            },
+        );
+    }
+    (out, retargeted)
+}
+
+/// The byte offset of a one-based line and column (in characters).
+fn byte_offset(text: &str, line: usize, column: usize) -> Option<usize> {
+    let start: usize = text
+        .split_inclusive('\n')
+        .take(line.checked_sub(1)?)
+        .map(str::len)
+        .sum();
+    let rest = text.get(start..)?;
+    let within = rest
+        .char_indices()
+        .nth(column.checked_sub(1)?)
+        .map(|(i, _)| i)?;
+    Some(start + within)
 }
 
 /// The head files' resources; on any error, none, and every problem in `problems`.
 fn parse_head(
-    files: &[&File],
+    files: &[File],
     texts: &BTreeMap<&str, &[u8]>,
     secrets: &dyn SecretSource,
-    problems: &mut Vec<String>,
+    problems: &mut Vec<Diagnostic>,
 ) -> Vec<(String, Resource)> {
-    match crate::hcl::tree::validate_files(files.iter().map(|f| (*f).clone()).collect()) {
+    match crate::hcl::tree::validate_files(files.to_vec()) {
         Ok(r) => r,
         Err(e) => {
-            problems.extend(e.into_errors().iter().map(ToString::to_string));
+            problems.extend(e.errors().iter().map(Diagnostic::from));
             // The files that are fine on their own still get their secrets checked, so that
             // one run names every problem.
             for file in files {
-                if let Ok(r) = crate::hcl::tree::parse_files(vec![(*file).clone()]) {
+                if let Ok(r) = crate::hcl::tree::parse_files(vec![file.clone()]) {
                     for (path, resource) in r {
                         if let Err(e) = secrets::check(&resource, &path, secrets) {
                             problems.push(missing_at(&e, texts.get(path.as_str()).copied()));
@@ -430,14 +554,42 @@ fn parse_head(
     }
 }
 
-/// The base files' resources. A base file that does not parse is the base's problem, not the
-/// change's: it is planned as if it had not been there.
-fn parse_base(files: &[&File]) -> Vec<(String, Resource)> {
+/// The base files' resources. A base file that does not parse cannot be the third state of
+/// its merge: when the head still has the file, it is planned two ways (the file against the
+/// workspace) and a warning says so, since a workspace change the file does not repeat is then
+/// reverted; when the head removed it, which resource the removal deletes cannot be known, and
+/// the plan refuses rather than drop the delete.
+fn parse_base(
+    files: &[&File],
+    head_texts: &BTreeMap<&str, &[u8]>,
+    notes: &mut Vec<Diagnostic>,
+    problems: &mut Vec<Diagnostic>,
+) -> Vec<(String, Resource)> {
     let mut out = Vec::new();
     for file in files {
-        match crate::hcl::tree::parse_files(vec![(*file).clone()]) {
-            Ok(r) => out.extend(r),
-            Err(e) => tracing::warn!("{e}: the base file is left out of the merge"),
+        let errors = match crate::hcl::tree::parse_files(vec![(*file).clone()]) {
+            Ok(r) => {
+                out.extend(r);
+                continue;
+            }
+            Err(e) => e.into_errors(),
+        };
+        for e in &errors {
+            let mut d = Diagnostic::from(e);
+            if head_texts.contains_key(file.0.as_str()) {
+                d.severity = crate::sync::diagnostic::Severity::Warning;
+                d.message = format!(
+                    "the base's version of this file does not parse ({}): the file is planned against the workspace alone, not three ways, so a workspace change since the base that the file does not repeat is reverted",
+                    d.message
+                );
+                notes.push(d);
+            } else {
+                d.message = format!(
+                    "the base's version of this removed file does not parse ({}): which resource its removal deletes cannot be known; plan against a base where it parses, or restore the file",
+                    d.message
+                );
+                problems.push(d);
+            }
         }
     }
     out
@@ -450,7 +602,7 @@ fn check_resource(
     resource: &Resource,
     text: Option<&[u8]>,
     secrets: &dyn SecretSource,
-    problems: &mut Vec<String>,
+    problems: &mut Vec<Diagnostic>,
 ) {
     if let Err(e) = secrets::check(resource, path, secrets) {
         problems.push(missing_at(&e, text));
@@ -460,11 +612,29 @@ fn check_resource(
         .filter(|p| p.kind == sensitive::Kind::Placeholder && !p.secret)
         .map(|p| p.path)
         .collect();
-    if !exposed.is_empty() {
-        problems.push(format!(
-            "{path}: a @@name@@ placeholder at `{}`, which is not a secret Segment masks: the secret would be stored there in clear and come back into Git on the next sync; placeholders stand only under secret settings keys (apiKey, password, token, credentials, ...)",
-            exposed.join("`, `")
+    let in_keys: Vec<String> = sensitive::places(resource)
+        .into_iter()
+        .filter(|p| p.kind == sensitive::Kind::PlaceholderInKey)
+        .map(|p| p.text)
+        .collect();
+    if !in_keys.is_empty() {
+        problems.push(at_first(
+            Diagnostic::error(
+                path,
+                format!(
+                    "a @@name@@ placeholder in the settings key `{}`: keys are sent as written, so it would be sent literally, never as a secret; placeholders stand only in values",
+                    in_keys.join("`, `")
+                ),
+            ),
+            text,
+            in_keys.first().map(String::as_str),
         ));
+    }
+    if !exposed.is_empty() {
+        problems.push(Diagnostic::error(path, format!(
+            "a @@name@@ placeholder at `{}`, which is not a secret Segment masks: the secret would be stored there in clear and come back into Git on the next sync; placeholders stand only under secret settings keys (apiKey, password, token, credentials, ...)",
+            exposed.join("`, `")
+        )));
     }
 }
 
@@ -474,15 +644,23 @@ pub async fn plan<W: Workspace + Sync>(
     input: PlanInput<'_>,
 ) -> Result<Plan, PlanError> {
     let selected = select(&input);
-    let checked = validate(&selected, input.secrets)?;
+    let mut checked = validate(&selected, input.secrets)?;
+    let mut live = Live {
+        workspace,
+        read: BTreeMap::new(),
+    };
+    identify(&mut checked, &mut live).await?;
+    let mut plan = Plan::new(tree_fingerprint(input.head), input.base_name.clone());
+    plan.notes = std::mem::take(&mut checked.notes);
     let mut decider = Decider {
-        live: Live {
-            workspace,
-            read: BTreeMap::new(),
+        live,
+        settle: merge::Settle {
+            secrets: input.secrets,
+            send: &input.send_secrets,
         },
-        secrets: input.secrets,
         checked: &checked,
-        plan: Plan::new(tree_fingerprint(input.head), input.base_name.clone()),
+        plan,
+        lists: BTreeMap::new(),
     };
     // Changes that cannot be written as they stand, every one of them.
     let mut refused = Vec::new();
@@ -495,7 +673,7 @@ pub async fn plan<W: Workspace + Sync>(
         return Err(PlanError::Invalid(refused));
     }
     let mut out = decider.plan;
-    out.workspace_reads = decider.live.reads();
+    out.workspace_reads = decider.live.reads() + decider.lists.len();
     order(&mut out.changes);
     Ok(out)
 }
@@ -523,9 +701,11 @@ impl Plan {
 /// Decides, resource by resource, what the plan does; reads the workspace as it goes.
 struct Decider<'a, 'w, W> {
     live: Live<'w, W>,
-    secrets: &'a dyn SecretSource,
+    settle: merge::Settle<'a>,
     checked: &'a Checked<'a>,
     plan: Plan,
+    /// Whole listings read to find what depends on a resource, by type.
+    lists: BTreeMap<ResourceType, Vec<Resource>>,
 }
 
 impl<W: Workspace + Sync> Decider<'_, '_, W> {
@@ -533,8 +713,9 @@ impl<W: Workspace + Sync> Decider<'_, '_, W> {
         let checked = self.checked;
         let old = checked.base.get(key);
         let new = checked.head.get(key);
+        let text = new.and_then(|(path, _)| checked.head_texts.get(path.as_str()).copied());
         match (key, new) {
-            (Key::New(_), Some((path, resource))) => create(path, resource),
+            (Key::New(_), Some((path, resource))) => create(path, resource, text),
             // A file that asked for a resource that was never created, now gone: nothing.
             (Key::New(_), None) => Ok(Outcome::Unchanged),
             (Key::Existing(ty, _), None) => match old {
@@ -545,8 +726,14 @@ impl<W: Workspace + Sync> Decider<'_, '_, W> {
                 // Where the resource is now: as the base file names it, if there was one.
                 let named = old.map(|(_, r)| r).unwrap_or(resource);
                 let id = named.import_id().unwrap_or_default();
-                match self.live.get(*ty, &id).await? {
-                    Some(live) => self.update(old, (path, resource), &id, &live),
+                let found = self.live.get(*ty, &id).await?;
+                self.note_retargeted(path, resource, found.is_some());
+                match found {
+                    Some(live) => {
+                        let mut outcome = self.update(old, (path, resource), &id, &live)?;
+                        self.note_dependents(&mut outcome, &live).await?;
+                        Ok(outcome)
+                    }
                     None if old.is_some() => Ok(Outcome::Conflict(Conflict {
                         // The file existed at the base and the workspace has since deleted the
                         // resource: re-creating it would silently undo that deletion.
@@ -560,10 +747,33 @@ impl<W: Workspace + Sync> Decider<'_, '_, W> {
                     })),
                     // An import block naming an id the workspace does not have: a new
                     // resource, which gets its own id.
-                    None => create(path, &fresh(resource)),
+                    None => create(path, &fresh(resource), text),
                 }
             }
         }
+    }
+
+    /// The note a file whose import block's `to` was ignored gets: which resource it is.
+    fn note_retargeted(&mut self, path: &str, resource: &Resource, exists: bool) {
+        let Some(r) = self.checked.retargeted.get(path) else {
+            return;
+        };
+        let id = resource.import_id().unwrap_or_default();
+        let message = if exists {
+            format!(
+                "the import block's `to` names `{}`, but its `id` names `{id}`, which the workspace holds: the file is that resource, {}; `to` is ignored",
+                r.to,
+                address(resource)
+            )
+        } else {
+            format!(
+                "the import block's `to` names `{}` and its `id` names `{id}`, which the workspace does not hold: the file is a new resource (as a copied file is), and `to` is ignored",
+                r.to
+            )
+        };
+        self.plan
+            .notes
+            .push(Diagnostic::warning(path, message).at(r.line, r.column));
     }
 
     async fn delete(
@@ -575,21 +785,23 @@ impl<W: Workspace + Sync> Decider<'_, '_, W> {
         let Ok(id) = gone.import_id() else {
             return Ok(Outcome::Skipped);
         };
-        Ok(match self.live.get(ty, &id).await? {
-            Some(l) => Outcome::Change(Change {
-                action: Action::Delete,
-                resource_type: ty.terraform_type().to_owned(),
-                address: address(&l),
-                file: path.to_owned(),
-                import_id: Some(id.clone()),
-                attributes: Vec::new(),
-                live_fingerprint: Some(resource_fingerprint(&l)),
-                desired: None,
-                dependents: Vec::new(),
-            }),
+        let Some(l) = self.live.get(ty, &id).await? else {
             // Already gone from the workspace: nothing to do.
-            None => Outcome::Unchanged,
-        })
+            return Ok(Outcome::Unchanged);
+        };
+        let mut outcome = Outcome::Change(Change {
+            action: Action::Delete,
+            resource_type: ty.terraform_type().to_owned(),
+            address: address(&l),
+            file: path.to_owned(),
+            import_id: Some(id.clone()),
+            attributes: Vec::new(),
+            live_fingerprint: Some(resource_fingerprint(&l)),
+            desired: None,
+            dependents: Vec::new(),
+        });
+        self.note_dependents(&mut outcome, &l).await?;
+        Ok(outcome)
     }
 
     fn update(
@@ -610,14 +822,70 @@ impl<W: Workspace + Sync> Decider<'_, '_, W> {
             },
             live,
             path,
-            self.secrets,
+            &self.settle,
             &mut self.plan,
         );
-        match merged {
-            Some(merged) => in_place((path, resource), id, live, merged, self.secrets),
+        let text = self.checked.head_texts.get(path.as_str()).copied();
+        let outcome = match merged {
+            Some(merged) => in_place(
+                (path, resource),
+                id,
+                live,
+                merged,
+                self.settle.secrets,
+                text,
+            )?,
             // Conflicts, recorded by the merge.
-            None => Ok(Outcome::Conflicted),
+            None => Outcome::Conflicted,
+        };
+        let updated = matches!(outcome, Outcome::Change(_));
+        for foreign in sensitive::foreign_masks(resource, live) {
+            self.plan
+                .notes
+                .push(foreign_mask(path, text, &address(live), &foreign, updated));
         }
+        Ok(outcome)
+    }
+
+    /// What the workspace holds that depends on a resource a change deletes or replaces: a
+    /// destination's filters and subscriptions.
+    async fn dependents(
+        &mut self,
+        ty: ResourceType,
+        own_id: &str,
+    ) -> Result<Vec<String>, PlanError> {
+        let mut out = Vec::new();
+        for (child, parent) in dependent_types(ty) {
+            if !self.lists.contains_key(child) {
+                let listed = self.live.workspace.list(*child).await?;
+                self.lists.insert(*child, listed);
+            }
+            let children = self.lists.get(child).map(Vec::as_slice).unwrap_or_default();
+            out.extend(
+                children
+                    .iter()
+                    .filter(
+                        |c| matches!(c.get(parent), crate::model::Value::String(p) if p == own_id),
+                    )
+                    .map(address),
+            );
+        }
+        Ok(out)
+    }
+
+    /// Lists what depends on a resource that a change deletes or replaces.
+    async fn note_dependents(
+        &mut self,
+        outcome: &mut Outcome,
+        live: &Resource,
+    ) -> Result<(), PlanError> {
+        if let Outcome::Change(change) = outcome
+            && matches!(change.action, Action::Delete | Action::Replace)
+            && let Some(own) = &live.id
+        {
+            change.dependents = self.dependents(live.ty, own).await?;
+        }
+        Ok(())
     }
 }
 
@@ -653,7 +921,7 @@ enum Outcome {
     /// Nothing to plan and nothing to count (a removed file without an id).
     Skipped,
     /// It cannot be written as it stands (the message says why and what to do).
-    Refused(String),
+    Refused(Diagnostic),
     Change(Change),
     /// The workspace deleted what the file changes.
     Conflict(Conflict),
@@ -662,7 +930,7 @@ enum Outcome {
 }
 
 impl Plan {
-    fn record(&mut self, outcome: Outcome, refused: &mut Vec<String>) {
+    fn record(&mut self, outcome: Outcome, refused: &mut Vec<Diagnostic>) {
         match outcome {
             Outcome::Unchanged => self.unchanged += 1,
             Outcome::Skipped | Outcome::Conflicted => {}
@@ -681,6 +949,7 @@ fn in_place(
     live: &Resource,
     mut merged: Resource,
     secrets: &dyn SecretSource,
+    text: Option<&[u8]>,
 ) -> Result<Outcome, PlanError> {
     let (path, resource) = head;
     let d = diff::diff(live.ty, &live.attributes, &merged.attributes);
@@ -691,12 +960,24 @@ fn in_place(
     // keeps the placeholders (apply resolves them, and its rewrite puts them back in the file),
     // since a mask cannot be sent as the secret.
     secrets::keep_placeholders(resource, &mut merged, secrets);
+    let clear = clear_secrets(&merged, Some(&d));
+    if !clear.is_empty() {
+        return Ok(Outcome::Refused(in_clear(path, &address(live), &clear)));
+    }
     let masks = masks_sent(&merged, &d);
     if !masks.is_empty() {
-        return Ok(Outcome::Refused(format!(
-            "{path}: {}: writing the change sends `{}` back as the mask the workspace serves, which Segment would store as the secret itself; put a @@name@@ placeholder there and give its value with --secrets (or GITSYNC_SECRET_<name>)",
-            address(live),
-            masks.join("`, `")
+        let first = masked_value_at(&merged, &masks[0]);
+        return Ok(Outcome::Refused(at_first(
+            Diagnostic::error(
+                path,
+                format!(
+                    "{}: writing the change sends `{}` back as the mask the workspace serves, which Segment would store as the secret itself; put a @@name@@ placeholder there and {ASKS_FOR_SECRETS}",
+                    address(live),
+                    masks.join("`, `")
+                ),
+            ),
+            text,
+            first.as_deref(),
         )));
     }
     Ok(Outcome::Change(Change {
@@ -717,28 +998,50 @@ fn in_place(
 }
 
 /// A missing secret, placed at the first use of its placeholder in the file.
-fn missing_at(e: &secrets::MissingSecrets, text: Option<&[u8]>) -> String {
-    let text = text
-        .and_then(|t| std::str::from_utf8(t).ok())
-        .unwrap_or_default();
+fn missing_at(e: &secrets::MissingSecrets, text: Option<&[u8]>) -> Diagnostic {
+    let d = Diagnostic::error(
+        e.file.clone(),
+        format!("{}; {ASKS_FOR_SECRETS}", e.problem()),
+    );
     let first = e
         .names
         .iter()
-        .filter_map(|n| text.find(&format!("@@{n}@@")))
+        .map(|n| format!("@@{n}@@"))
+        .filter_map(|p| Some((text_of(text)?.find(&p)?, p)))
         .min();
-    match first {
-        Some(at) => {
-            let before = &text[..at];
-            let line = before.matches('\n').count() + 1;
-            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-            let message = e.to_string();
-            let rest = message
-                .strip_prefix(&format!("{}: ", e.file))
-                .unwrap_or(&message);
-            format!("{}:{line}:{column}: {rest}", e.file)
-        }
-        None => e.to_string(),
+    at_first(d, text, first.map(|(_, p)| p).as_deref())
+}
+
+fn text_of(text: Option<&[u8]>) -> Option<&str> {
+    text.and_then(|t| std::str::from_utf8(t).ok())
+}
+
+/// The diagnostic placed at the first occurrence of `needle` in the file, when there is one.
+fn at_first(d: Diagnostic, text: Option<&[u8]>, needle: Option<&str>) -> Diagnostic {
+    match (text_of(text), needle) {
+        (Some(text), Some(needle)) => match place_of(text, needle) {
+            Some((line, column)) => d.at(line, column),
+            None => d,
+        },
+        _ => d,
     }
+}
+
+/// One-based line and column (in characters) of the first occurrence of `needle`.
+fn place_of(text: &str, needle: &str) -> Option<(usize, usize)> {
+    let at = text.find(needle)?;
+    let before = &text[..at];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    Some((line, column))
+}
+
+/// The masked string at a place of a resource (`settings.apiKey`), to find it in the file.
+fn masked_value_at(resource: &Resource, path: &str) -> Option<String> {
+    sensitive::places(resource)
+        .into_iter()
+        .find(|p| p.path == path && p.kind == sensitive::Kind::Mask)
+        .map(|p| p.text)
 }
 
 /// Deletes and replaces first (in reverse dependency order), then creates and updates (in
@@ -754,19 +1057,32 @@ pub fn order(changes: &mut [Change]) {
 }
 
 fn render_desired(resource: &Resource, file: &str) -> Result<String, PlanError> {
-    crate::hcl::render(resource).map_err(|e| PlanError::Invalid(vec![format!("{file}: {e}")]))
+    crate::hcl::render(resource)
+        .map_err(|e| PlanError::Invalid(vec![Diagnostic::error(file, e.to_string())]))
 }
 
 /// The create a new file asks for, or a refusal when it holds a mask (which cannot be written
 /// as the secret it hides).
-fn create(path: &str, resource: &Resource) -> Result<Outcome, PlanError> {
+fn create(path: &str, resource: &Resource, text: Option<&[u8]>) -> Result<Outcome, PlanError> {
     let masked: Vec<String> = masked_paths(resource);
     if !masked.is_empty() {
-        return Ok(Outcome::Refused(format!(
-            "{path}: {} holds a masked value (`{}`) and is new: a mask cannot be written as a secret; put a @@name@@ placeholder there and give its value in the secrets file",
-            address(resource),
-            masked.join("`, `")
+        let first = masked_value_at(resource, &masked[0]);
+        return Ok(Outcome::Refused(at_first(
+            Diagnostic::error(
+                path,
+                format!(
+                    "{} holds a masked value (`{}`) and is new: a mask cannot be written as a secret; put a @@name@@ placeholder there and {ASKS_FOR_SECRETS}",
+                    address(resource),
+                    masked.join("`, `")
+                ),
+            ),
+            text,
+            first.as_deref(),
         )));
+    }
+    let clear = clear_secrets(resource, None);
+    if !clear.is_empty() {
+        return Ok(Outcome::Refused(in_clear(path, &address(resource), &clear)));
     }
     let mut named = resource.clone();
     if named.new_name.is_none() {
@@ -832,4 +1148,177 @@ fn shown(d: &Difference) -> AttributeChange {
         sensitive,
         forces_replacement: d.forces_replacement,
     }
+}
+
+/// The types whose resources point at a resource of `ty`, and the attribute that does.
+fn dependent_types(ty: ResourceType) -> &'static [(ResourceType, &'static str)] {
+    use ResourceType as T;
+    match ty {
+        T::Destination => &[
+            (T::DestinationFilter, "destination_id"),
+            (T::DestinationSubscription, "destination_id"),
+        ],
+        _ => &[],
+    }
+}
+
+/// The note for a mask in a file that is not the one the workspace serves there.
+fn foreign_mask(
+    path: &str,
+    text: Option<&[u8]>,
+    address: &str,
+    foreign: &sensitive::ForeignMask,
+    updated: bool,
+) -> Diagnostic {
+    let holds = match &foreign.served {
+        sensitive::Served::Mask(mask) => format!(
+            "its own mask `{mask}`, another secret (rotated in the app, or the file came from another workspace)"
+        ),
+        sensitive::Served::Other => "a value of its own (not shown)".to_owned(),
+        sensitive::Served::Nothing => "no value there".to_owned(),
+    };
+    let what = if updated {
+        "the update leaves this secret as the workspace holds it"
+    } else {
+        "the plan leaves it as the workspace holds it"
+    };
+    let message = format!(
+        "{address}: `{}` holds the mask `{}`, but the workspace holds {holds}. A mask cannot be applied, so {what}. To set the secret, put a @@name@@ placeholder there and {ASKS_FOR_SECRETS}",
+        foreign.path, foreign.mask
+    );
+    let d = if updated {
+        Diagnostic::warning(path, message)
+    } else {
+        Diagnostic::note(path, message)
+    };
+    at_first(d, text, Some(&foreign.mask))
+}
+
+/// Files without an import block that name an existing resource anyway, by their label
+/// (`id-<id>`) or their file name (`<id>.tf`), are that resource: planned as a create, they
+/// would make a duplicate (and, with a base, a delete of the original and a create). A file
+/// that names two existing resources, or one that another file already is, is refused.
+async fn identify<W: Workspace + Sync>(
+    checked: &mut Checked<'_>,
+    live: &mut Live<'_, W>,
+) -> Result<(), PlanError> {
+    let mut problems = Vec::new();
+    let head = std::mem::take(&mut checked.head);
+    for (key, (path, resource)) in head {
+        let named = match key {
+            Key::New(_) => existing_claims(&path, &resource, live).await?,
+            Key::Existing(..) => Vec::new(),
+        };
+        let (key, resource) = match named.as_slice() {
+            [] => (key, resource),
+            [(how, own)] => {
+                let existing = keys::as_existing(&resource, own);
+                checked.notes.push(Diagnostic::warning(
+                    path.clone(),
+                    format!(
+                        "no import block, but its {how} names `{own}`, which the workspace holds: the file is that resource, {}",
+                        address(&existing)
+                    ),
+                ));
+                (key_of(&path, &existing), existing)
+            }
+            _ => {
+                let names: Vec<String> = named
+                    .iter()
+                    .map(|(how, own)| format!("`{own}` by its {how}"))
+                    .collect();
+                problems.push(Diagnostic::error(
+                    path.clone(),
+                    format!(
+                        "no import block, and it names two resources the workspace holds, {}: add the import block of the one it is, or give a new resource a label and a file name of its own",
+                        names.join(" and ")
+                    ),
+                ));
+                continue;
+            }
+        };
+        if let Some((other, _)) = checked.head.get(&key) {
+            problems.push(Diagnostic::error(
+                path.clone(),
+                format!(
+                    "{} is also in {other}, which names it by its import block; a resource has one file (a copy meant as a new resource needs a label and a file name of its own)",
+                    address(&resource)
+                ),
+            ));
+            continue;
+        }
+        checked.head.insert(key, (path, resource));
+    }
+    // A base file without an import block is the resource it named, the same way, so that its
+    // changes merge three ways instead of a delete and a create.
+    let base = std::mem::take(&mut checked.base);
+    for (key, (path, resource)) in base {
+        let named = match key {
+            Key::New(_) => existing_claims(&path, &resource, live).await?,
+            Key::Existing(..) => Vec::new(),
+        };
+        let (key, resource) = match named.as_slice() {
+            [(_, own)] => {
+                let existing = keys::as_existing(&resource, own);
+                (key_of(&path, &existing), existing)
+            }
+            _ => (key, resource),
+        };
+        checked.base.entry(key).or_insert((path, resource));
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(PlanError::Invalid(problems))
+    }
+}
+
+/// The ids a file without an import block names that the workspace holds, each with how the
+/// file names it.
+async fn existing_claims<W: Workspace + Sync>(
+    path: &str,
+    resource: &Resource,
+    live: &mut Live<'_, W>,
+) -> Result<Vec<(&'static str, String)>, PlanError> {
+    let mut out = Vec::new();
+    for own in keys::claimed_ids(path, resource) {
+        let existing = keys::as_existing(resource, &own);
+        let Ok(import_id) = existing.import_id() else {
+            continue;
+        };
+        if live.get(resource.ty, &import_id).await?.is_some() {
+            let by_label = existing.terraform_name().ok() == resource.new_name;
+            out.push((if by_label { "label" } else { "file name" }, own));
+        }
+    }
+    Ok(out)
+}
+
+/// The places a change would write that hold a secret in clear: those inside an attribute it
+/// writes (see [`masks_sent`]), or every one for a create (`d` is `None`).
+fn clear_secrets(desired: &Resource, d: Option<&diff::Diff>) -> Vec<String> {
+    let written: Option<BTreeSet<&str>> = d
+        .filter(|d| !d.forces_replacement())
+        .map(|d| d.attributes().into_iter().collect());
+    sensitive::places(desired)
+        .into_iter()
+        .filter(|p| p.kind == sensitive::Kind::Clear)
+        .filter(|p| {
+            written
+                .as_ref()
+                .is_none_or(|w| w.contains(p.path.split(['.', '[']).next().unwrap_or_default()))
+        })
+        .map(|p| p.path)
+        .collect()
+}
+
+/// The refusal of a secret written in clear: the plan document would hold it.
+fn in_clear(path: &str, address: &str, places: &[String]) -> Diagnostic {
+    Diagnostic::error(
+        path,
+        format!(
+            "{address}: `{}` holds a secret in clear, which the plan would then hold and show to every reviewer (a plan never holds a secret); put a @@name@@ placeholder there and {ASKS_FOR_SECRETS}",
+            places.join("`, `")
+        ),
+    )
 }

@@ -35,6 +35,9 @@ pub(super) struct Place {
     pub kind: Kind,
     /// Under a key whose values Segment masks: a placeholder there is where it belongs.
     pub secret: bool,
+    /// The mask, the string holding placeholders, or the key: what to look for in the file.
+    /// Empty for a clear secret, which is not carried around.
+    pub text: String,
 }
 
 /// Every place of a resource that holds a secret, a mask or a placeholder. Only JSON
@@ -71,7 +74,17 @@ fn walk(j: &Json, path: String, secret: bool, keys_count: bool, out: &mut Vec<Pl
                 None
             };
             if let Some(kind) = kind {
-                out.push(Place { path, kind, secret });
+                let text = if kind == Kind::Clear {
+                    String::new()
+                } else {
+                    s.clone()
+                };
+                out.push(Place {
+                    path,
+                    kind,
+                    secret,
+                    text,
+                });
             }
         }
         Json::Array(items) => {
@@ -87,6 +100,7 @@ fn walk(j: &Json, path: String, secret: bool, keys_count: bool, out: &mut Vec<Pl
                         path: at.clone(),
                         kind: Kind::PlaceholderInKey,
                         secret,
+                        text: k.clone(),
                     });
                 }
                 let secret = secret || (keys_count && api::is_secret_under(k, v));
@@ -137,6 +151,68 @@ pub(super) fn change_is_sensitive(
 ) -> bool {
     let sides: Vec<&Json> = [before, after].into_iter().flatten().collect();
     path_is_secret(keys.iter().copied(), &sides) || sides.iter().any(|v| hides(v, false))
+}
+
+/// What the workspace serves where a file holds a mask that is not its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Served {
+    /// Another mask: another secret.
+    Mask(String),
+    /// A value that is not a mask (not shown).
+    Other,
+    Nothing,
+}
+
+/// A mask in a file that is not the one the workspace serves at its place.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct ForeignMask {
+    pub path: String,
+    pub mask: String,
+    pub served: Served,
+}
+
+/// The masks of a file that the workspace does not serve at their place: a secret rotated in
+/// the app since the file was written, or a file copied from another workspace. A mask means
+/// "what the workspace holds", so these say something the plan cannot do.
+pub(super) fn foreign_masks(file: &Resource, live: &Resource) -> Vec<ForeignMask> {
+    let mut out = Vec::new();
+    for (name, value) in &file.attributes {
+        let served = live.attributes.get(name).map(Value::to_json);
+        zip_masks(&value.to_json(), served.as_ref(), name.clone(), &mut out);
+    }
+    out
+}
+
+fn zip_masks(file: &Json, served: Option<&Json>, path: String, out: &mut Vec<ForeignMask>) {
+    match file {
+        Json::String(mask) if api::is_masked(mask) => {
+            let served = match served {
+                Some(Json::String(s)) if s == mask => return,
+                Some(Json::String(s)) if api::is_masked(s) => Served::Mask(s.clone()),
+                None | Some(Json::Null) => Served::Nothing,
+                Some(Json::String(s)) if s.is_empty() => Served::Nothing,
+                Some(_) => Served::Other,
+            };
+            out.push(ForeignMask {
+                path,
+                mask: mask.clone(),
+                served,
+            });
+        }
+        Json::Array(items) => {
+            for (i, v) in items.iter().enumerate() {
+                let s = served.and_then(|s| s.get(i));
+                zip_masks(v, s, format!("{path}[{i}]"), out);
+            }
+        }
+        Json::Object(map) => {
+            for (k, v) in map {
+                let s = served.and_then(|s| s.get(k));
+                zip_masks(v, s, format!("{path}.{k}"), out);
+            }
+        }
+        _ => {}
+    }
 }
 
 #[cfg(test)]
@@ -250,6 +326,60 @@ mod tests {
                 want,
                 "{keys:?} {before:?} {after:?}"
             );
+        }
+    }
+
+    #[test]
+    fn a_mask_the_workspace_does_not_serve_is_found_with_what_it_serves_instead() {
+        let ours = api::mask("0123456789abcd");
+        let theirs = api::mask("0123456789wxyz");
+        let resource = |settings: Json| {
+            let mut r = Resource::new(
+                crate::model::ResourceType::Destination,
+                Some("d".into()),
+                Default::default(),
+            );
+            r.attributes
+                .insert("settings".into(), Value::Json(settings));
+            r
+        };
+        let cases = [
+            (json!({"apiKey": ours}), json!({"apiKey": ours}), vec![]),
+            (
+                json!({"apiKey": ours}),
+                json!({"apiKey": theirs}),
+                vec![("settings.apiKey", Served::Mask(theirs.clone()))],
+            ),
+            (
+                json!({"apiKey": ours}),
+                json!({}),
+                vec![("settings.apiKey", Served::Nothing)],
+            ),
+            (
+                json!({"apiKey": ours}),
+                json!({"apiKey": ""}),
+                vec![("settings.apiKey", Served::Nothing)],
+            ),
+            (
+                json!({"keys": [ours]}),
+                json!({"keys": ["plain"]}),
+                vec![("settings.keys[0]", Served::Other)],
+            ),
+            (
+                json!({"apiKey": "@@k@@"}),
+                json!({"apiKey": theirs}),
+                vec![],
+            ),
+        ];
+        for (file, live, want) in cases {
+            let got: Vec<(String, Served)> =
+                foreign_masks(&resource(file.clone()), &resource(live.clone()))
+                    .into_iter()
+                    .map(|f| (f.path, f.served))
+                    .collect();
+            let want: Vec<(String, Served)> =
+                want.into_iter().map(|(p, s)| (p.to_owned(), s)).collect();
+            assert_eq!(got, want, "{file} against {live}");
         }
     }
 }
