@@ -2483,14 +2483,21 @@ async fn empty_spaced_misplaced_and_clear_secrets_are_refused_and_never_in_the_p
     let Err(plan::PlanError::Invalid(found)) = &refused else {
         panic!("{refused:?}")
     };
-    let files: Vec<&str> = found
+    let files: Vec<(&str, Option<usize>)> = found
         .iter()
         .filter(|d| d.message.contains("in clear") && d.message.contains("settings.apiKey"))
-        .map(|d| d.file.as_str())
+        .map(|d| (d.file.as_str(), d.line))
         .collect();
+    let key_line = |p: &str| Some(line_of(&setup, p, "apiKey "));
     assert_eq!(
         files,
-        [dest.as_str(), "destinations/new-in-clear.tf"],
+        [
+            (dest.as_str(), key_line(&dest)),
+            (
+                "destinations/new-in-clear.tf",
+                key_line("destinations/new-in-clear.tf")
+            )
+        ],
         "{found:?}"
     );
     assert!(!format!("{found:?}").contains(CLEAR));

@@ -24,8 +24,9 @@ pub struct WorkspaceArgs {
     /// placeholder it lacks is read from the environment variable GITSYNC_SECRET_<name>.
     #[arg(long, value_name = "FILE")]
     pub secrets: Option<PathBuf>,
-    /// Send the secret of @@NAME@@ even where the plan cannot tell it from the one the workspace
-    /// holds (Segment shows a secret only by its last four characters, none under 8); repeatable.
+    /// When planning: send the secret of @@NAME@@ even where the plan cannot tell it from the one
+    /// the workspace holds (Segment shows a secret only by its last four characters, none under
+    /// 8 characters); repeatable.
     #[arg(long = "send-secret", value_name = "NAME")]
     pub send_secrets: Vec<String>,
 }

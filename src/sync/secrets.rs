@@ -131,6 +131,8 @@ impl FileSecrets {
     fn parse(text: &str, path: &Path) -> Result<FileSecrets, SecretsFileError> {
         let mut values = BTreeMap::new();
         let mut lines_of: BTreeMap<String, usize> = BTreeMap::new();
+        // An editor's byte order mark is not part of the first name.
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         for (i, line) in text.lines().enumerate() {
             let line_no = i + 1;
             let trimmed = line.trim_start();
@@ -416,9 +418,13 @@ mod tests {
             assert!(message.starts_with(want), "{text:?}: {message}");
             assert!(!message.contains("hunter2"), "{message}");
         }
-        // Windows line ends are not part of the value.
+        // Windows line ends and an editor's byte order mark are not part of a name or value.
         assert_eq!(
             resolve_str("@@k@@", &source("k=v\r\n")).as_deref(),
+            Some("v")
+        );
+        assert_eq!(
+            resolve_str("@@k@@", &source("\u{feff}k=v\n")).as_deref(),
             Some("v")
         );
     }

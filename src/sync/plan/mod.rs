@@ -962,7 +962,12 @@ fn in_place(
     secrets::keep_placeholders(resource, &mut merged, secrets);
     let clear = clear_secrets(&merged, Some(&d));
     if !clear.is_empty() {
-        return Ok(Outcome::Refused(in_clear(path, &address(live), &clear)));
+        return Ok(Outcome::Refused(in_clear(
+            path,
+            text,
+            &address(live),
+            &clear,
+        )));
     }
     let masks = masks_sent(&merged, &d);
     if !masks.is_empty() {
@@ -1082,7 +1087,12 @@ fn create(path: &str, resource: &Resource, text: Option<&[u8]>) -> Result<Outcom
     }
     let clear = clear_secrets(resource, None);
     if !clear.is_empty() {
-        return Ok(Outcome::Refused(in_clear(path, &address(resource), &clear)));
+        return Ok(Outcome::Refused(in_clear(
+            path,
+            text,
+            &address(resource),
+            &clear,
+        )));
     }
     let mut named = resource.clone();
     if named.new_name.is_none() {
@@ -1313,12 +1323,39 @@ fn clear_secrets(desired: &Resource, d: Option<&diff::Diff>) -> Vec<String> {
 }
 
 /// The refusal of a secret written in clear: the plan document would hold it.
-fn in_clear(path: &str, address: &str, places: &[String]) -> Diagnostic {
-    Diagnostic::error(
+/// It is placed at the first line that sets the key, when one does.
+fn in_clear(path: &str, text: Option<&[u8]>, address: &str, places: &[String]) -> Diagnostic {
+    let d = Diagnostic::error(
         path,
         format!(
             "{address}: `{}` holds a secret in clear, which the plan would then hold and show to every reviewer (a plan never holds a secret); put a @@name@@ placeholder there and {ASKS_FOR_SECRETS}",
             places.join("`, `")
         ),
-    )
+    );
+    let key = places
+        .first()
+        .and_then(|p| p.rsplit(['.', '[']).next())
+        .unwrap_or_default();
+    match text_of(text).and_then(|t| place_of_key(t, key)) {
+        Some((line, column)) => d.at(line, column),
+        None => d,
+    }
+}
+
+/// One-based line and column of the first line that sets `key` (`key = `, `"key" = `).
+fn place_of_key(text: &str, key: &str) -> Option<(usize, usize)> {
+    if key.is_empty() {
+        return None;
+    }
+    text.lines().enumerate().find_map(|(i, line)| {
+        let start = line.len() - line.trim_start().len();
+        let rest = &line[start..];
+        let after = rest
+            .strip_prefix(key)
+            .or_else(|| rest.strip_prefix(&format!("\"{key}\"")))?;
+        after
+            .trim_start()
+            .starts_with('=')
+            .then(|| (i + 1, line[..start].chars().count() + 1))
+    })
 }
