@@ -2186,6 +2186,38 @@ async fn a_file_without_its_import_block_named_after_an_existing_id_is_that_reso
     );
     setup.remove("sources/copy-of-a-source.tf");
 
+    // A file named after one source and labelled after another, both in the workspace: which
+    // one it is cannot be told, and the plan says both.
+    let other_path = setup.paths_of(ResourceType::Source)[1].clone();
+    let other = setup.read(&other_path);
+    let other_text = text_of(&setup, &other_path);
+    let other_label = plan::address(&other);
+    let other_label = other_label.trim_start_matches("segment_source.");
+    setup.remove(&other_path);
+    setup.write_text(
+        &path,
+        &without.replace(
+            &format!(
+                "\"{}\" {{",
+                plan::address(&source).trim_start_matches("segment_source.")
+            ),
+            &format!("\"{other_label}\" {{"),
+        ),
+    );
+    let refused = setup
+        .try_plan(None, &NoSecrets)
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string());
+    let text = format!("{refused:?}");
+    assert!(
+        text.contains(&path)
+            && text.contains("two resources")
+            && text.contains(other_label.trim_start_matches("id-")),
+        "{text}"
+    );
+    setup.write_text(&other_path, &other_text);
+
     setup.write_text(&path, &without);
     let own = source.import_id().unwrap_or_else(|e| panic!("{e}"));
     for with_base in [false, true] {
