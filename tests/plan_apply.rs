@@ -2021,6 +2021,19 @@ async fn a_copied_file_whose_import_to_names_the_original_is_created_with_a_note
         .unwrap_or_else(|e| panic!("{e}"))
         .len();
 
+    // `validate` ignores it as plan does, with a note.
+    let validated = std::process::Command::new(env!("CARGO_BIN_EXE_gitsync"))
+        .args(["validate", "."])
+        .current_dir(setup.tree())
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let said = String::from_utf8_lossy(&validated.stderr);
+    assert!(
+        validated.status.success() && said.contains(&format!("note: {path}:")),
+        "{said}\n{}",
+        String::from_utf8_lossy(&validated.stdout)
+    );
+
     let made = setup.plan(None, &NoSecrets).await;
     let actions: Vec<(Action, &str)> = made
         .changes

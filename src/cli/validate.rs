@@ -119,6 +119,13 @@ pub fn run(args: &ValidateArgs) -> ExitCode {
         }
     }
     for files in trees {
+        // A copied file's `to` that still names the original is ignored, as plan ignores it.
+        let (files, ignored) = crate::sync::plan::ignoring_import_targets(files);
+        if !args.json {
+            for note in &ignored {
+                eprintln!("note: {note}");
+            }
+        }
         if let Err(errors) = validate_files(files) {
             reports.extend(errors.errors().iter().map(Report::from));
         }

@@ -480,7 +480,13 @@ fn validate<'f>(
 fn ignore_import_targets(files: &[&File]) -> (Vec<File>, BTreeMap<String, Retargeted>) {
     let mut out: Vec<File> = files.iter().map(|f| (*f).clone()).collect();
     let mut retargeted = BTreeMap::new();
-    let Err(errors) = crate::hcl::tree::parse_files(out.clone()) else {
+    // Only the files whose `to` may name another address are parsed here (the parser decides).
+    let candidates: Vec<File> = out
+        .iter()
+        .filter(|(_, bytes)| std::str::from_utf8(bytes).is_ok_and(may_retarget))
+        .cloned()
+        .collect();
+    let Err(errors) = crate::hcl::tree::parse_files(candidates) else {
         return (out, retargeted);
     };
     for e in errors.errors() {
@@ -510,6 +516,52 @@ fn ignore_import_targets(files: &[&File]) -> (Vec<File>, BTreeMap<String, Retarg
         );
     }
     (out, retargeted)
+}
+
+/// Whether a file's first `to = ...` line names something else than its `resource` block's
+/// labels: a cheap look before the parser decides, so that a tree is not parsed twice.
+fn may_retarget(text: &str) -> bool {
+    let mut lines = text.lines().map(str::trim_start);
+    let to = lines.clone().find_map(|l| {
+        let rest = l.strip_prefix("to")?.trim_start().strip_prefix('=')?;
+        Some(rest.trim())
+    });
+    let Some(to) = to else {
+        return false;
+    };
+    let labels: Option<Vec<&str>> = lines.find_map(|l| l.strip_prefix("resource ")).map(|rest| {
+        rest.split('"')
+            .filter(|p| !p.trim().is_empty() && *p != "{")
+            .collect()
+    });
+    match labels.as_deref() {
+        Some([ty, name, ..]) => to != format!("{ty}.{name}"),
+        _ => true,
+    }
+}
+
+/// The files of a tree with every import block's `to` that names another address than the
+/// file's resource made to name it, each with a note: what [`plan`] does with a copied file, for
+/// `validate` to do the same.
+pub fn ignoring_import_targets(
+    files: Vec<(String, Vec<u8>)>,
+) -> (Vec<(String, Vec<u8>)>, Vec<Diagnostic>) {
+    let refs: Vec<&File> = files.iter().collect();
+    let (out, retargeted) = ignore_import_targets(&refs);
+    let notes = retargeted
+        .into_iter()
+        .map(|(path, r)| {
+            Diagnostic::note(
+                path,
+                format!(
+                    "the import block's `to` names `{}`, not this file's resource: it is ignored, and the `id` says which resource the file is (a new one when the workspace has no such id)",
+                    r.to
+                ),
+            )
+            .at(r.line, r.column)
+        })
+        .collect();
+    (out, notes)
 }
 
 /// The byte offset of a one-based line and column (in characters).
@@ -1358,4 +1410,47 @@ fn place_of_key(text: &str, key: &str) -> Option<(usize, usize)> {
             .starts_with('=')
             .then(|| (i + 1, line[..start].chars().count() + 1))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_to_that_may_name_another_resource_is_parsed_again() {
+        let file = |to: &str| {
+            format!(
+                "import {{\n  to = {to}\n  id = \"abc\"\n}}\n\nresource \"segment_source\" \"id-abc\" {{\n  name = \"x\"\n}}\n"
+            )
+        };
+        let cases = [
+            (file("segment_source.id-abc"), false),
+            (file("segment_source.id-xyz"), true),
+            (file("segment_destination.id-abc"), true),
+            (file("segment_source.id-abc # copied"), true),
+            (
+                "resource \"segment_source\" \"new\" {\n}\n".to_owned(),
+                false,
+            ),
+            (
+                "import {\n  to = segment_source.id-abc\n}\n".to_owned(),
+                true,
+            ),
+        ];
+        for (text, want) in cases {
+            assert_eq!(may_retarget(&text), want, "{text}");
+        }
+    }
+
+    #[test]
+    fn a_place_is_found_by_line_and_column_in_characters() {
+        let text = "a\n  é = 1\n  key = \"x\"\n";
+        assert_eq!(byte_offset(text, 2, 3), Some(4));
+        assert_eq!(byte_offset(text, 2, 5), Some(7));
+        assert_eq!(byte_offset(text, 9, 1), None);
+        assert_eq!(place_of(text, "key"), Some((3, 3)));
+        assert_eq!(place_of_key(text, "key"), Some((3, 3)));
+        assert_eq!(place_of_key("  \"key\" = 1\n", "key"), Some((1, 3)));
+        assert_eq!(place_of_key("  keys = 1\n", "key"), None);
+    }
 }
