@@ -2585,6 +2585,45 @@ async fn a_delete_lists_what_depends_on_it() {
     got.sort();
     expected.sort();
     assert_eq!(got, expected);
+    // A source: its destinations (and what else points at it).
+    let source_id = match setup
+        .paths_of(ResourceType::Destination)
+        .iter()
+        .map(|p| setup.read(p).get("source_id").clone())
+        .next()
+    {
+        Some(Value::String(id)) => id,
+        other => panic!("{other:?}"),
+    };
+    let destinations: Vec<String> = setup
+        .paths_of(ResourceType::Destination)
+        .iter()
+        .map(|p| setup.read(p))
+        .filter(|r| r.get("source_id") == &s(&source_id))
+        .map(|r| plan::address(&r))
+        .collect();
+    let with_source = setup.files();
+    setup.remove(&format!("sources/{source_id}.tf"));
+    let made = setup.plan(Some(&with_source), &NoSecrets).await;
+    let [change] = made.changes.as_slice() else {
+        panic!("{}", plan::human(&made))
+    };
+    assert!(
+        !destinations.is_empty() && destinations.iter().all(|d| change.dependents.contains(d)),
+        "{destinations:?} not all in {:?}",
+        change.dependents
+    );
+    setup.write_text(
+        &format!("sources/{source_id}.tf"),
+        &String::from_utf8_lossy(
+            &with_source
+                .iter()
+                .find(|(p, _)| *p == format!("sources/{source_id}.tf"))
+                .unwrap_or_else(|| panic!("no source file"))
+                .1,
+        ),
+    );
+
     // A destination nothing depends on lists nothing.
     let lonely = setup
         .paths_of(ResourceType::Destination)

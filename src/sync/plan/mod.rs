@@ -900,7 +900,7 @@ impl<W: Workspace + Sync> Decider<'_, '_, W> {
     }
 
     /// What the workspace holds that depends on a resource a change deletes or replaces: a
-    /// destination's filters and subscriptions.
+    /// destination's filters and subscriptions, a source's destinations and connections, ...
     async fn dependents(
         &mut self,
         ty: ResourceType,
@@ -1212,14 +1212,28 @@ fn shown(d: &Difference) -> AttributeChange {
     }
 }
 
-/// The types whose resources point at a resource of `ty`, and the attribute that does.
+/// The types whose resources point at a resource of `ty`, and the attribute that does: what
+/// Segment deletes with it, or leaves pointing at nothing.
 fn dependent_types(ty: ResourceType) -> &'static [(ResourceType, &'static str)] {
     use ResourceType as T;
     match ty {
         T::Destination => &[
             (T::DestinationFilter, "destination_id"),
             (T::DestinationSubscription, "destination_id"),
+            (T::InsertFunctionInstance, "integration_id"),
         ],
+        T::Function => &[(T::InsertFunctionInstance, "function_id")],
+        T::Source => &[
+            (T::Destination, "source_id"),
+            (T::DestinationFilter, "source_id"),
+            (T::Transformation, "source_id"),
+            (T::ReverseEtlModel, "source_id"),
+            (T::SourceTrackingPlanConnection, "source_id"),
+            (T::SourceWarehouseConnection, "source_id"),
+        ],
+        T::TrackingPlan => &[(T::SourceTrackingPlanConnection, "tracking_plan_id")],
+        T::Warehouse => &[(T::SourceWarehouseConnection, "warehouse_id")],
+        T::ReverseEtlModel => &[(T::DestinationSubscription, "model_id")],
         _ => &[],
     }
 }
