@@ -103,6 +103,7 @@ fn bench(c: &mut Criterion) {
                 base_name: None,
                 head,
                 secrets: &NoSecrets,
+                send_secrets: Default::default(),
             },
         ))
         .unwrap_or_else(|e| panic!("{e}"))

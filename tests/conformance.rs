@@ -955,6 +955,7 @@ async fn a_toggle_sends_what_changed_and_no_masked_settings() {
             base_name: None,
             head: &files,
             secrets: &gitsync::sync::secrets::NoSecrets,
+            send_secrets: Default::default(),
         },
     )
     .await

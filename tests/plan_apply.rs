@@ -63,6 +63,7 @@ impl Setup {
                 base_name: None,
                 head: &head,
                 secrets,
+                send_secrets: Default::default(),
             },
         )
         .await
@@ -1867,4 +1868,765 @@ async fn an_edited_plan_that_writes_another_resource_is_refused() {
         "{refused:?}"
     );
     assert_eq!(live(&setup, &other).await.get("name"), other.get("name"));
+}
+
+// ------------------------------------------------------------------------------------------
+// Real inputs the plan must get right (issue 15: 2a, 2b, defects 3, 11, 12, secrets, dependents).
+
+/// The text of a file of the tree.
+fn text_of(setup: &Setup, path: &str) -> String {
+    std::fs::read_to_string(setup.tree().join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// The one-based line of the first occurrence of `needle` in a file of the tree.
+fn line_of(setup: &Setup, path: &str, needle: &str) -> usize {
+    let text = text_of(setup, path);
+    let at = text
+        .find(needle)
+        .unwrap_or_else(|| panic!("no {needle} in {path}"));
+    text[..at].matches('\n').count() + 1
+}
+
+/// The notes of a plan about one file.
+fn notes_of<'p>(made: &'p Plan, path: &str) -> Vec<&'p gitsync::sync::diagnostic::Diagnostic> {
+    made.notes.iter().filter(|n| n.file == path).collect()
+}
+
+/// The path of a destination whose file holds a masked `apiKey`.
+fn destination_with_masked_key(setup: &Setup) -> String {
+    setup
+        .paths_of(ResourceType::Destination)
+        .into_iter()
+        .find(|p| {
+            let t = text_of(setup, p);
+            t.contains("apiKey") && t.contains(gitsync::workspace::api::MASK_BULLETS)
+        })
+        .unwrap_or_else(|| panic!("no destination with a masked apiKey"))
+}
+
+/// A refused plan gives every problem as a diagnostic with its file, line and column, a reason
+/// for conditions and metrics, and no flag of the command line in its words: the command line
+/// adds its own remedy.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refused_plan_gives_each_problem_its_place_a_reason_and_no_flag() {
+    let setup = Setup::new(&["v2025"]).await;
+    setup.write_text(
+        "labels/malformed.tf",
+        "resource \"segment_label\" \"x\" {\n  key = \n}\n",
+    );
+    let (path, mut source) = first_source(&setup);
+    if let Some(Value::Json(settings)) = source.attributes.get_mut("settings") {
+        settings["token"] = serde_json::json!("@@not_given@@");
+    }
+    setup.write(&path, &source);
+    let token_line = line_of(&setup, &path, "@@not_given@@");
+    let Err(e) = setup.try_plan(None, &NoSecrets).await else {
+        panic!("planned")
+    };
+    assert_eq!(e.reason(), "SecretsNeeded");
+    assert!(e.asks_for_secrets());
+    let plan::PlanError::Invalid(found) = &e else {
+        panic!("{e}")
+    };
+    let places: Vec<(&str, Option<usize>, bool)> = found
+        .iter()
+        .map(|d| (d.file.as_str(), d.line, d.column.is_some()))
+        .collect();
+    assert!(
+        places.contains(&("labels/malformed.tf", Some(2), true)),
+        "{places:?}"
+    );
+    assert!(
+        places.contains(&(path.as_str(), Some(token_line), true)),
+        "{places:?}"
+    );
+    for d in found {
+        for flag in ["--secrets", "--base", "--allow-deletes", "GITSYNC_SECRET"] {
+            assert!(!d.message.contains(flag), "{flag} in {d}");
+        }
+    }
+    // Only a missing secret asks for secrets.
+    setup.remove(&path);
+    let Err(e) = setup.try_plan(None, &NoSecrets).await else {
+        panic!("planned")
+    };
+    assert_eq!(e.reason(), "InvalidFiles");
+    // The command line says how to give secrets, in its own terms.
+    setup.write(&path, &source);
+    let ran = Cli::new(&setup).run(&["plan", "--dir", &setup.tree().display().to_string()]);
+    assert_eq!(ran.code, Some(1));
+    assert!(
+        ran.stderr.contains(&format!("{path}:{token_line}:"))
+            && ran.stderr.contains("--secrets")
+            && ran.stderr.contains("GITSYNC_SECRET_"),
+        "{}",
+        ran.stderr
+    );
+}
+
+/// 2a: a new file made by copying another (a user group) and editing its `id`, its label and
+/// its name, with `to` still naming the group it was copied from: created, as Segment's own
+/// bidirectional sync does, with a note that `to` was ignored. A file whose `id` names an
+/// existing resource is that resource, whatever `to` says, with a note.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_copied_file_whose_import_to_names_the_original_is_created_with_a_note() {
+    use gitsync::workspace::Workspace;
+    let setup = Setup::new(&["v2024"]).await;
+    let original = setup.paths_of(ResourceType::UserGroup)[0].clone();
+    let id = original
+        .trim_start_matches("user_groups/")
+        .trim_end_matches(".tf")
+        .to_owned();
+    let made_up = "2NewGroupMadeUpByAPerson";
+    let text = text_of(&setup, &original);
+    let copy = text
+        .replace(&format!("id = \"{id}\""), &format!("id = \"{made_up}\""))
+        .replace(&format!("\"id-{id}\" {{"), &format!("\"id-{made_up}\" {{"))
+        .replace("\"Contribute\"", "\"Contribute, copied\"");
+    assert!(copy.contains(&format!("to = segment_user_group.id-{id}")) && copy != text);
+    let path = format!("user_groups/{made_up}.tf");
+    setup.write_text(&path, &copy);
+    let groups_before = setup
+        .client
+        .list(ResourceType::UserGroup)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .len();
+
+    // `validate` ignores it as plan does, with a note.
+    let validated = gitsync(&["validate", "."])
+        .current_dir(setup.tree())
+        .output();
+    let said = String::from_utf8_lossy(&validated.stderr);
+    assert!(
+        validated.status.success() && said.contains(&format!("note: {path}:")),
+        "{said}\n{}",
+        String::from_utf8_lossy(&validated.stdout)
+    );
+
+    let made = setup.plan(None, &NoSecrets).await;
+    let actions: Vec<(Action, &str)> = made
+        .changes
+        .iter()
+        .map(|c| (c.action, c.file.as_str()))
+        .collect();
+    assert_eq!(
+        actions,
+        [(Action::Create, path.as_str())],
+        "{}",
+        plan::human(&made)
+    );
+    let notes = notes_of(&made, &path);
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert_eq!(
+        notes[0].line,
+        Some(line_of(&setup, &path, "segment_user_group.id-"))
+    );
+    assert!(
+        notes[0]
+            .message
+            .contains(&format!("segment_user_group.id-{id}"))
+            && notes[0].message.contains("new resource")
+            && notes[0].message.contains("`to` is ignored"),
+        "{}",
+        notes[0]
+    );
+    let report = setup
+        .apply(&made, &setup.journal("copied"), &NoSecrets)
+        .await;
+    assert!(report.succeeded(), "{:?}", report.failed);
+    let groups = setup
+        .client
+        .list(ResourceType::UserGroup)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(groups.len(), groups_before + 1);
+    let names: Vec<&Value> = groups.iter().map(|g| g.get("name")).collect();
+    assert!(
+        names.contains(&&s("Contribute")) && names.contains(&&s("Contribute, copied")),
+        "{names:?}"
+    );
+
+    // `to` naming another source, `id` an existing one: the file is the one its id names.
+    let sources = setup.paths_of(ResourceType::Source);
+    let (path, other) = (&sources[0], setup.read(&sources[1]));
+    let mut r = setup.read(&sources[0]);
+    set(&mut r, &["enabled"], Value::Bool(false));
+    let edited = gitsync::hcl::render(&r)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .replace(
+            &format!("  to = {}", plan::address(&r)),
+            &format!("  to = {}", plan::address(&other)),
+        );
+    setup.write_text(path, &edited);
+    let made = setup.plan(None, &NoSecrets).await;
+    let changed: Vec<(Action, Option<&str>)> = made
+        .changes
+        .iter()
+        .map(|c| (c.action, c.import_id.as_deref()))
+        .collect();
+    let own = r.import_id().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        changed,
+        [(Action::Update, Some(own.as_str()))],
+        "{}",
+        plan::human(&made)
+    );
+    let notes = notes_of(&made, path);
+    assert!(
+        notes.len() == 1
+            && notes[0].message.contains(&plan::address(&other))
+            && notes[0].message.contains("the file is that resource"),
+        "{notes:?}"
+    );
+}
+
+/// 2b: a file whose secret setting holds another mask than the workspace's (the secret was
+/// rotated in the app, or the file was copied from another workspace). The plan says, for that
+/// key, that a mask cannot be applied, what the workspace holds, and how to set the secret: as a
+/// note when nothing else changes, and beside the update when one carries other settings.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_mask_the_workspace_does_not_hold_is_said_per_key_and_never_silently_kept() {
+    use gitsync::workspace::api;
+    let setup = Setup::new(&["v2025"]).await;
+    let path = destination_with_masked_key(&setup);
+    let mut r = setup.read(&path);
+    let served = match live(&setup, &r).await.get("settings") {
+        Value::Json(j) => j["apiKey"].as_str().unwrap_or_default().to_owned(),
+        other => panic!("{other:?}"),
+    };
+    let foreign = api::mask("from-another-workspace-zz99");
+    assert_ne!(served, foreign);
+    let Value::Json(mut settings) = r.get("settings").clone() else {
+        panic!()
+    };
+    settings["apiKey"] = serde_json::json!(foreign);
+    set(&mut r, &["settings"], Value::Json(settings));
+    setup.write(&path, &r);
+    let key_line = line_of(&setup, &path, &foreign);
+
+    let made = setup.plan(None, &NoSecrets).await;
+    assert!(made.changes.is_empty(), "{}", plan::human(&made));
+    let notes = notes_of(&made, &path);
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    let note = notes[0];
+    assert_eq!(note.severity, gitsync::sync::diagnostic::Severity::Note);
+    assert_eq!(note.line, Some(key_line));
+    for part in [
+        "settings.apiKey",
+        served.as_str(),
+        foreign.as_str(),
+        "cannot be applied",
+        "@@name@@",
+    ] {
+        assert!(note.message.contains(part), "no {part} in {note}");
+    }
+
+    // An update that carries another setting says it beside the change.
+    set(&mut r, &["enabled"], Value::Bool(false));
+    setup.write(&path, &r);
+    let made = setup.plan(None, &NoSecrets).await;
+    assert_eq!(made.counts(), (0, 1, 0), "{}", plan::human(&made));
+    let notes = notes_of(&made, &path);
+    assert!(
+        notes.len() == 1
+            && notes[0].severity == gitsync::sync::diagnostic::Severity::Warning
+            && notes[0].message.contains("the update leaves this secret"),
+        "{notes:?}"
+    );
+}
+
+/// Defect 3: a file without its import block, named (`<id>.tf`) and labelled (`id-<id>`) after
+/// an existing resource, is that resource: an update, with or without a base, never a create
+/// that duplicates it (nor a delete and a create). A copy that names it while its own file
+/// still does is refused, saying why.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_file_without_its_import_block_named_after_an_existing_id_is_that_resource() {
+    use gitsync::workspace::Workspace;
+    let setup = Setup::new(&["v2025"]).await;
+    let base = setup.files();
+    let (path, mut source) = first_source(&setup);
+    let original = text_of(&setup, &path);
+    set(&mut source, &["name"], s("renamed without an import block"));
+    let rendered = gitsync::hcl::render(&source).unwrap_or_else(|e| panic!("{e}"));
+    let without = rendered[rendered
+        .find("resource \"")
+        .unwrap_or_else(|| panic!("{rendered}"))..]
+        .to_owned();
+    assert!(!without.contains("import {"));
+
+    // A copy under another name that still names the original, beside the original's file.
+    setup.write_text("sources/copy-of-a-source.tf", &without);
+    let refused = setup
+        .try_plan(None, &NoSecrets)
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string());
+    let text = format!("{refused:?}");
+    assert!(
+        text.contains("sources/copy-of-a-source.tf") && text.contains(&path),
+        "{text}"
+    );
+    setup.remove("sources/copy-of-a-source.tf");
+
+    // A file named after one source and labelled after another, both in the workspace: which
+    // one it is cannot be told, and the plan says both.
+    let other_path = setup.paths_of(ResourceType::Source)[1].clone();
+    let other = setup.read(&other_path);
+    let other_text = text_of(&setup, &other_path);
+    let other_label = plan::address(&other);
+    let other_label = other_label.trim_start_matches("segment_source.");
+    setup.remove(&other_path);
+    setup.write_text(
+        &path,
+        &without.replace(
+            &format!(
+                "\"{}\" {{",
+                plan::address(&source).trim_start_matches("segment_source.")
+            ),
+            &format!("\"{other_label}\" {{"),
+        ),
+    );
+    let refused = setup
+        .try_plan(None, &NoSecrets)
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string());
+    let text = format!("{refused:?}");
+    assert!(
+        text.contains(&path)
+            && text.contains("two resources")
+            && text.contains(other_label.trim_start_matches("id-")),
+        "{text}"
+    );
+    setup.write_text(&other_path, &other_text);
+
+    setup.write_text(&path, &without);
+    let own = source.import_id().unwrap_or_else(|e| panic!("{e}"));
+    for with_base in [false, true] {
+        let made = setup
+            .plan(with_base.then_some(base.as_slice()), &NoSecrets)
+            .await;
+        let changed: Vec<(Action, Option<&str>)> = made
+            .changes
+            .iter()
+            .map(|c| (c.action, c.import_id.as_deref()))
+            .collect();
+        assert_eq!(
+            changed,
+            [(Action::Update, Some(own.as_str()))],
+            "base {with_base}: {}",
+            plan::human(&made)
+        );
+        assert!(
+            notes_of(&made, &path)
+                .iter()
+                .any(|n| n.message.contains("no import block")),
+            "{:?}",
+            made.notes
+        );
+    }
+    let count = setup
+        .client
+        .list(ResourceType::Source)
+        .await
+        .map(|l| l.len());
+    let made = setup.plan(None, &NoSecrets).await;
+    let report = setup
+        .apply(&made, &setup.journal("noimport"), &NoSecrets)
+        .await;
+    assert!(report.succeeded(), "{:?}", report.failed);
+    assert_eq!(
+        setup
+            .client
+            .list(ResourceType::Source)
+            .await
+            .map(|l| l.len())
+            .ok(),
+        count.ok()
+    );
+    assert_eq!(
+        live(&setup, &source).await.get("name"),
+        &s("renamed without an import block")
+    );
+    assert!(!original.is_empty());
+}
+
+/// Defect 11: a placeholder is compared with the workspace by its secret, never by its own
+/// text: `@@k@@` is under 8 characters and masks like any short secret, so a new long secret was never
+/// sent. Where the mask cannot tell two secrets apart (both under 8 characters), the plan says
+/// so for that placeholder and sends it only when asked.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_short_placeholder_is_compared_by_its_secret_and_an_uncomparable_one_is_said() {
+    let setup = Setup::new(&["v2025"]).await;
+    let keep = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let path = setup
+        .paths_of(ResourceType::Destination)
+        .into_iter()
+        .find(|p| {
+            text_of(&setup, p).contains(&format!("\"{}\"", gitsync::workspace::api::MASK_BULLETS))
+        })
+        .unwrap_or_else(|| panic!("no destination with a short secret"));
+    let text = text_of(&setup, &path).replace(
+        &format!("\"{}\"", gitsync::workspace::api::MASK_BULLETS),
+        "\"@@k@@\"",
+    );
+    setup.write_text(&path, &text);
+    let given = |value: &str| {
+        let file = keep.path().join("s.env");
+        std::fs::write(&file, format!("k={value}\n")).unwrap_or_else(|e| panic!("{e}"));
+        FileSecrets::read(&file).unwrap_or_else(|e| panic!("{e}"))
+    };
+    let on = &setup;
+    let plan_with = |secrets: FileSecrets, send: &[&str]| {
+        let head = on.files();
+        let send = send.iter().map(|s| (*s).to_owned()).collect();
+        async move {
+            plan::plan(
+                &on.client,
+                PlanInput {
+                    base: None,
+                    base_name: None,
+                    head: &head,
+                    secrets: &secrets,
+                    send_secrets: send,
+                },
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+        }
+    };
+
+    // A long secret where the workspace holds a short one: its mask shows four characters.
+    let made = plan_with(given("a-long-new-secret-0123"), &[]).await;
+    let changed: Vec<&str> = made.changes.iter().map(|c| c.file.as_str()).collect();
+    assert_eq!(changed, [path.as_str()], "{}", plan::human(&made));
+
+    // Two short secrets: the plan cannot tell, says so, and sends only when asked.
+    let made = plan_with(given("xyz"), &[]).await;
+    assert!(made.changes.is_empty(), "{}", plan::human(&made));
+    let notes = notes_of(&made, &path);
+    assert!(
+        notes.len() == 1
+            && notes[0].line == Some(line_of(&setup, &path, "@@k@@"))
+            && notes[0].message.contains("@@k@@")
+            && notes[0].message.contains("cannot tell")
+            && notes[0].message.contains("under 8 characters"),
+        "{notes:?}"
+    );
+    let made = plan_with(given("xyz"), &["k"]).await;
+    assert_eq!(made.counts(), (0, 1, 0), "{}", plan::human(&made));
+    assert!(notes_of(&made, &path).is_empty(), "{:?}", made.notes);
+    let cli = Cli::new(&setup);
+    let secrets_file = keep.path().join("s.env");
+    let ran = cli.run(&[
+        "plan",
+        "--dir",
+        &setup.tree().display().to_string(),
+        "--secrets",
+        &secrets_file.display().to_string(),
+        "--send-secret",
+        "k",
+    ]);
+    assert!(
+        ran.code == Some(0) && ran.stdout.contains("1 to change"),
+        "{}\n{}",
+        ran.stdout,
+        ran.stderr
+    );
+}
+
+/// Defect 12: a base file that does not parse cannot be the third state of its merge. A changed
+/// file is then planned two ways, and a warning says so (the command line prints it); a removed
+/// one is refused with its place, rather than its delete silently dropped.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_base_file_that_does_not_parse_is_said_or_refused_never_silently_dropped() {
+    let setup = Setup::new(&["v2025"]).await;
+    let (path, mut source) = first_source(&setup);
+    let broken = b"import {\n  to = \n}\n".to_vec();
+    let mut base = setup.files();
+    for (p, bytes) in &mut base {
+        if *p == path {
+            bytes.clone_from(&broken);
+        }
+    }
+    set(&mut source, &["enabled"], Value::Bool(false));
+    setup.write(&path, &source);
+    let made = setup.plan(Some(&base), &NoSecrets).await;
+    assert_eq!(made.counts(), (0, 1, 0), "{}", plan::human(&made));
+    let notes = notes_of(&made, &path);
+    assert!(
+        notes.len() == 1
+            && notes[0].severity == gitsync::sync::diagnostic::Severity::Warning
+            && notes[0].line == Some(2)
+            && notes[0].message.contains("not three ways"),
+        "{notes:?}"
+    );
+
+    // A removed file whose base does not parse: which resource goes cannot be known.
+    let gone = setup.paths_of(ResourceType::DestinationSubscription)[0].clone();
+    for (p, bytes) in &mut base {
+        if *p == gone {
+            bytes.clone_from(&broken);
+        }
+    }
+    setup.remove(&gone);
+    let refused = setup.try_plan(Some(&base), &NoSecrets).await;
+    let Err(plan::PlanError::Invalid(found)) = refused else {
+        panic!("{refused:?}")
+    };
+    assert!(
+        found
+            .iter()
+            .any(|d| d.file == gone && d.line == Some(2) && d.message.contains("removed")),
+        "{found:?}"
+    );
+
+    // The command line prints the warning.
+    let dir = setup.tree();
+    let good = text_of(&setup, &path);
+    std::fs::write(dir.join(&path), &broken).unwrap_or_else(|e| panic!("{e}"));
+    git(dir, &["init", "-q", "-b", "main"]);
+    git(
+        dir,
+        &["-c", "user.name=t", "-c", "user.email=t@e", "add", "-A"],
+    );
+    git(
+        dir,
+        &[
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@e",
+            "commit",
+            "-qm",
+            "broken base",
+        ],
+    );
+    std::fs::write(dir.join(&path), good).unwrap_or_else(|e| panic!("{e}"));
+    let ran = Cli::new(&setup).run(&[
+        "plan",
+        "--dir",
+        &dir.display().to_string(),
+        "--base",
+        "HEAD",
+    ]);
+    assert_eq!(ran.code, Some(0), "{}\n{}", ran.stdout, ran.stderr);
+    assert!(
+        ran.stdout.contains(&format!("{path}:2:")) && ran.stdout.contains("warning"),
+        "{}",
+        ran.stdout
+    );
+    // A JSON plan holds the note, and says it on stderr to the person running the command.
+    let ran = Cli::new(&setup).run(&[
+        "plan",
+        "--dir",
+        &dir.display().to_string(),
+        "--base",
+        "HEAD",
+        "--json",
+    ]);
+    assert!(
+        ran.stderr.contains(&format!("warning: {path}:2:")),
+        "{}",
+        ran.stderr
+    );
+}
+
+/// Secrets a careless user gives: an empty value (`k=`, or a variable that expanded to
+/// nothing) and a value with a space after `=` are refused, naming the line and not the value;
+/// a placeholder in a settings key is refused; a secret written in clear never reaches the
+/// plan document.
+#[tokio::test(flavor = "multi_thread")]
+async fn empty_spaced_misplaced_and_clear_secrets_are_refused_and_never_in_the_plan() {
+    const CLEAR: &str = "written-in-clear-9f8e7d6c";
+    let setup = Setup::new(&["v2025"]).await;
+    let cli = Cli::new(&setup);
+    let dir = setup.tree().display().to_string();
+    let (path, mut source) = first_source(&setup);
+    let original = text_of(&setup, &path);
+    if let Some(Value::Json(settings)) = source.attributes.get_mut("settings") {
+        settings["token"] = serde_json::json!("@@k@@");
+    }
+    setup.write(&path, &source);
+    let file = cli.home.path().join("s.env");
+    let secrets_arg = file.display().to_string();
+    for (text, said) in [
+        ("k=\n", "s.env:1: `k` has an empty value"),
+        (
+            "# a comment\nk = value-0123456789\n",
+            "s.env:2: the value of `k` starts or ends with a space",
+        ),
+    ] {
+        std::fs::write(&file, text).unwrap_or_else(|e| panic!("{e}"));
+        let ran = cli.run(&["plan", "--dir", &dir, "--secrets", &secrets_arg]);
+        assert_eq!(ran.code, Some(1), "{text:?}: {}", ran.stdout);
+        assert!(ran.stderr.contains(said), "{text:?}: {}", ran.stderr);
+        assert!(!ran.stderr.contains("value-0123456789"), "{}", ran.stderr);
+    }
+    let ran = {
+        let out = cli
+            .command(&["plan", "--dir", &dir])
+            .env("GITSYNC_SECRET_k", "")
+            .output();
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    assert!(ran.contains("the secret for @@k@@ is empty"), "{ran}");
+
+    // A placeholder as a settings key.
+    let keep = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let secrets = secrets(keep.path());
+    let (_, mut source) = first_source(&setup);
+    if let Some(Value::Json(settings)) = source.attributes.get_mut("settings") {
+        settings["token"] = serde_json::json!("@@copy_secret@@");
+        settings["@@copy_secret@@"] = serde_json::json!("value");
+    }
+    setup.write(&path, &source);
+    let refused = setup
+        .try_plan(None, &secrets)
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string());
+    let text = format!("{refused:?}");
+    assert!(
+        text.contains(&path) && text.contains("settings key") && !text.contains("a-new-secret"),
+        "{text}"
+    );
+
+    // A secret in clear, changed and new: refused, and no plan holds it.
+    setup.write_text(&path, &original);
+    let dest = destination_with_masked_key(&setup);
+    let mut r = setup.read(&dest);
+    let Value::Json(mut settings) = r.get("settings").clone() else {
+        panic!()
+    };
+    settings["apiKey"] = serde_json::json!(CLEAR);
+    set(&mut r, &["settings"], Value::Json(settings));
+    setup.write(&dest, &r);
+    setup.write(
+        "destinations/new-in-clear.tf",
+        &new_copy(ResourceType::Destination, r.clone()),
+    );
+    let refused = setup.try_plan(None, &secrets).await;
+    let Err(plan::PlanError::Invalid(found)) = &refused else {
+        panic!("{refused:?}")
+    };
+    let files: Vec<(&str, Option<usize>)> = found
+        .iter()
+        .filter(|d| d.message.contains("in clear") && d.message.contains("settings.apiKey"))
+        .map(|d| (d.file.as_str(), d.line))
+        .collect();
+    let key_line = |p: &str| Some(line_of(&setup, p, "apiKey "));
+    assert_eq!(
+        files,
+        [
+            (dest.as_str(), key_line(&dest)),
+            (
+                "destinations/new-in-clear.tf",
+                key_line("destinations/new-in-clear.tf")
+            )
+        ],
+        "{found:?}"
+    );
+    assert!(!format!("{found:?}").contains(CLEAR));
+    let ran = cli.run(&["plan", "--dir", &dir, "--json"]);
+    assert!(
+        ran.code == Some(1) && !ran.stdout.contains(CLEAR) && !ran.stderr.contains(CLEAR),
+        "{}\n{}",
+        ran.stdout,
+        ran.stderr
+    );
+}
+
+/// A delete (or a replace) lists what the workspace holds that depends on the resource: a
+/// destination's subscriptions and filters, read from the workspace.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_delete_lists_what_depends_on_it() {
+    let setup = Setup::new(&["v2025"]).await;
+    let base = setup.files();
+    let filter = setup.paths_of(ResourceType::DestinationFilter)[0].clone();
+    let filter = setup.read(&filter);
+    let Value::String(parent) = filter.get("destination_id").clone() else {
+        panic!()
+    };
+    let subscriptions: Vec<String> = setup
+        .paths_of(ResourceType::DestinationSubscription)
+        .iter()
+        .map(|p| setup.read(p))
+        .filter(|r| r.get("destination_id") == &s(&parent))
+        .map(|r| plan::address(&r))
+        .collect();
+    setup.remove(&format!("destinations/{parent}.tf"));
+    let made = setup.plan(Some(&base), &NoSecrets).await;
+    let [change] = made.changes.as_slice() else {
+        panic!("{}", plan::human(&made))
+    };
+    assert_eq!(change.action, Action::Delete);
+    let mut expected = subscriptions;
+    expected.push(plan::address(&filter));
+    let mut got = change.dependents.clone();
+    got.sort();
+    expected.sort();
+    assert_eq!(got, expected);
+    // A source: its destinations (and what else points at it).
+    let source_id = match setup
+        .paths_of(ResourceType::Destination)
+        .iter()
+        .map(|p| setup.read(p).get("source_id").clone())
+        .next()
+    {
+        Some(Value::String(id)) => id,
+        other => panic!("{other:?}"),
+    };
+    let destinations: Vec<String> = setup
+        .paths_of(ResourceType::Destination)
+        .iter()
+        .map(|p| setup.read(p))
+        .filter(|r| r.get("source_id") == &s(&source_id))
+        .map(|r| plan::address(&r))
+        .collect();
+    let with_source = setup.files();
+    setup.remove(&format!("sources/{source_id}.tf"));
+    let made = setup.plan(Some(&with_source), &NoSecrets).await;
+    let [change] = made.changes.as_slice() else {
+        panic!("{}", plan::human(&made))
+    };
+    assert!(
+        !destinations.is_empty() && destinations.iter().all(|d| change.dependents.contains(d)),
+        "{destinations:?} not all in {:?}",
+        change.dependents
+    );
+    setup.write_text(
+        &format!("sources/{source_id}.tf"),
+        &String::from_utf8_lossy(
+            &with_source
+                .iter()
+                .find(|(p, _)| *p == format!("sources/{source_id}.tf"))
+                .unwrap_or_else(|| panic!("no source file"))
+                .1,
+        ),
+    );
+
+    // A destination nothing depends on lists nothing.
+    let lonely = setup
+        .paths_of(ResourceType::Destination)
+        .into_iter()
+        .find(|p| {
+            let id = p
+                .trim_start_matches("destinations/")
+                .trim_end_matches(".tf");
+            !base.iter().any(|(q, b)| {
+                (q.starts_with("destination_subscriptions/")
+                    || q.starts_with("destination_filters/"))
+                    && String::from_utf8_lossy(b).contains(id)
+            })
+        })
+        .unwrap_or_else(|| panic!("every destination has dependents"));
+    let base = setup.files();
+    setup.remove(&lonely);
+    let made = setup.plan(Some(&base), &NoSecrets).await;
+    assert!(
+        made.changes.iter().all(|c| c.dependents.is_empty()),
+        "{made:?}"
+    );
 }

@@ -91,6 +91,7 @@ impl Setup {
                 base_name: Some("main".into()),
                 head: &head,
                 secrets,
+                send_secrets: Default::default(),
             },
         )
         .await

@@ -338,6 +338,7 @@ async fn reverse(
         workspace: url.to_owned(),
         token_file: Some(token),
         secrets: Some(secrets_file),
+        send_secrets: Vec::new(),
     };
     let secrets = args.secrets()?;
 

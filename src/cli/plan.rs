@@ -23,6 +23,11 @@ pub struct WorkspaceArgs {
     /// placeholder it lacks is read from the environment variable GITSYNC_SECRET_<name>.
     #[arg(long, value_name = "FILE")]
     pub secrets: Option<PathBuf>,
+    /// When planning: send the secret of @@NAME@@ even where the plan cannot tell it from the one
+    /// the workspace holds (Segment shows a secret only by its last four characters, none under
+    /// 8 characters); repeatable.
+    #[arg(long = "send-secret", value_name = "NAME")]
+    pub send_secrets: Vec<String>,
 }
 
 impl WorkspaceArgs {
@@ -150,6 +155,9 @@ fn printed(made: &Plan, format: OutputFormat, dir: &Path) -> Result<String, Stri
     }
 }
 
+/// How a user of the command line gives the secrets a plan asks for.
+const SECRETS_REMEDY: &str = "Give each secret in the --secrets file (`name=value` lines) or as the environment variable GITSYNC_SECRET_<name>.";
+
 /// Makes the plan for a directory; the one way both `plan` and `apply --dir` make theirs.
 pub async fn make_plan(
     client: &Client,
@@ -172,10 +180,14 @@ pub async fn make_plan(
             base_name: base.map(str::to_owned),
             head: &head,
             secrets,
+            send_secrets: workspace.send_secrets.iter().cloned().collect(),
         },
     )
     .await
-    .map_err(|e| e.to_string())?;
+    .map_err(|e| match e.asks_for_secrets() {
+        true => format!("{e}\n{SECRETS_REMEDY}"),
+        false => e.to_string(),
+    })?;
     made.notes.extend(unread);
     made.workspace = Some(workspace.recorded());
     made.dir = Some(
@@ -221,6 +233,13 @@ pub fn run(args: &PlanArgs) -> ExitCode {
         match printed(&made, format, &args.dir) {
             Ok(text) => print!("{text}"),
             Err(e) => return fail(&e),
+        }
+        // The text shows the notes among the plan; a document for a machine or a comment holds
+        // them too, and the person running the command reads them on stderr.
+        if format != OutputFormat::Text {
+            for note in &made.notes {
+                eprintln!("{}: {note}", note.severity);
+            }
         }
         if !made.conflicts.is_empty() {
             return ExitCode::FAILURE;
