@@ -457,6 +457,7 @@ fn the_plan_format_doc_names_exactly_the_fields_of_the_plan() {
         format: "gitsync-plan".into(),
         version: 1,
         workspace: None,
+        workspace_id: None,
         dir: None,
         tree: String::new(),
         base: None,
@@ -488,6 +489,7 @@ fn the_plan_format_doc_names_exactly_the_fields_of_the_plan() {
         unchanged: 0,
         workspace_reads: 0,
         notes: vec![gitsync::sync::diagnostic::Diagnostic::note("", "")],
+        seal: Some(String::new()),
     };
     let mut fields = BTreeSet::new();
     keys(

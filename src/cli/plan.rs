@@ -5,9 +5,11 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use crate::sync::plan::{self, Plan, PlanInput};
+use crate::sync::plan::{self, Plan, PlanKey};
 use crate::sync::secrets::{Chain, EnvSecrets, FileSecrets, SecretSource};
+use crate::sync::tree::DirTree;
 use crate::url::scrub_urls;
+use crate::workspace::Workspace;
 use crate::workspace::{Client, ClientConfig};
 
 /// Where the workspace is and how to reach it: the flags plan and apply share.
@@ -104,44 +106,25 @@ pub struct PlanArgs {
     pub detailed_exitcode: bool,
 }
 
-/// Makes the plan for a directory; the one way both `plan` and `apply --dir` make theirs.
-pub async fn make_plan(
+/// Makes the plan for a directory (the engine's [`plan::plan_tree`]), recording the workspace
+/// as given: the one way both `plan` and `apply --dir` make theirs.
+pub async fn plan_dir(
     client: &Client,
     workspace: &WorkspaceArgs,
     dir: &Path,
     base: Option<&str>,
     secrets: &dyn SecretSource,
 ) -> Result<Plan, String> {
-    let head = crate::sync::tree::read_dir_files(dir).map_err(|e| e.to_string())?;
-    let base_files = match base {
-        Some(rev) => Some(crate::sync::tree::read_rev_files(dir, rev).map_err(|e| e.to_string())?),
-        None => None,
-    };
-    let mut made = plan::plan(
-        client,
-        PlanInput {
-            base: base_files.as_deref(),
-            base_name: base.map(str::to_owned),
-            head: &head,
-            secrets,
-        },
-    )
-    .await
-    .map_err(|e| e.to_string())?;
+    let mut made = plan::plan_tree(client, &DirTree::new(dir), base, secrets)
+        .await
+        .map_err(|e| e.to_string())?;
     made.workspace = Some(workspace.recorded());
-    made.dir = Some(
-        std::path::absolute(dir)
-            .unwrap_or_else(|_| dir.to_path_buf())
-            .display()
-            .to_string(),
-    );
     Ok(made)
 }
 
-/// Writes a plan file (through a temporary file: a reader never sees half a plan).
-pub fn write_plan(path: &Path, made: &Plan) -> Result<(), String> {
-    let text = serde_json::to_string_pretty(made).map_err(|e| e.to_string())?;
-    crate::sync::export::write_atomically(path, text.as_bytes(), None, true)
+/// Writes a plan file, sealed (through a temporary file: a reader never sees half a plan).
+pub fn write_plan(path: &Path, made: &Plan, key: &PlanKey) -> Result<(), String> {
+    crate::sync::export::write_atomically(path, made.to_json(key).as_bytes(), None, true)
         .map_err(|e| format!("cannot write the plan {}: {e}", path.display()))
 }
 
@@ -152,7 +135,7 @@ pub fn run(args: &PlanArgs) -> ExitCode {
         Err(e) => return fail(&e),
     };
     super::block_on(async move {
-        let made = match make_plan(
+        let made = match plan_dir(
             &client,
             &args.workspace,
             &args.dir,
@@ -164,11 +147,9 @@ pub fn run(args: &PlanArgs) -> ExitCode {
             Ok(p) => p,
             Err(e) => return fail(&e),
         };
+        let key = PlanKey::new(client.point_key());
         if args.json {
-            match serde_json::to_string_pretty(&made) {
-                Ok(text) => println!("{text}"),
-                Err(e) => return fail(&e),
-            }
+            println!("{}", made.to_json(&key));
         } else {
             print!("{}", plan::human(&made));
         }
@@ -176,7 +157,7 @@ pub fn run(args: &PlanArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
         if let Some(out) = &args.out {
-            if let Err(e) = write_plan(out, &made) {
+            if let Err(e) = write_plan(out, &made, &key) {
                 return fail(&e);
             }
             if !args.json {
@@ -185,12 +166,7 @@ pub fn run(args: &PlanArgs) -> ExitCode {
                     out.display(),
                     out.display(),
                     args.workspace.recorded(),
-                    if made
-                        .changes
-                        .iter()
-                        .any(|c| c.action != plan::Action::Create
-                            && c.action != plan::Action::Update)
-                    {
+                    if made.deletes().next().is_some() {
                         " --allow-deletes"
                     } else {
                         ""

@@ -1146,6 +1146,16 @@ impl Client {
 }
 
 impl Workspace for Client {
+    async fn identity(&self) -> Result<crate::workspace::WorkspaceIdentity, WorkspaceError> {
+        let data = self.call(Method::GET, "/", &[], None, Media::V1).await?;
+        let workspace = data.get("workspace").cloned().unwrap_or(Json::Null);
+        serde_json::from_value(workspace).map_err(|e| WorkspaceError::InvalidResponse {
+            method: "GET".into(),
+            path: "/".into(),
+            problem: format!("the answer names no workspace: {e}"),
+        })
+    }
+
     fn point_key(&self) -> crate::workspace::PointKey {
         crate::workspace::PointKey::derive(&self.config.token)
     }

@@ -21,7 +21,9 @@
 //! writes to the workspace ([`super::apply`] does) and never touches files or Git: it is given
 //! the files' bytes.
 
+mod document;
 mod show;
+mod source;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -33,7 +35,9 @@ use crate::model::{Attributes, Resource, ResourceType, Value};
 use crate::sync::secrets::{self, SecretSource};
 use crate::workspace::{Workspace, WorkspaceError, api};
 
+pub use document::{PlanFileError, PlanKey};
 pub use show::{human, summary_line};
+pub use source::{PlanTreeError, plan_tree};
 
 /// What a plan file says it is, so that no other JSON is taken for one.
 pub const PLAN_FORMAT: &str = "gitsync-plan";
@@ -141,13 +145,17 @@ pub struct Plan {
     /// records it; apply refuses another.
     #[serde(default)]
     pub workspace: Option<String>,
+    /// The id of the workspace the plan was made against (`GET /` names it): behind one URL,
+    /// the token picks the workspace, so apply compares ids, not URLs.
+    #[serde(default)]
+    pub workspace_id: Option<String>,
     /// The directory the plan was made from, when the caller records it.
     #[serde(default)]
     pub dir: Option<String>,
     /// A fingerprint of the head tree's resource files (see [`tree_fingerprint`]).
     pub tree: String,
     pub base: Option<String>,
-    /// Deletes and replaces first, then creates and updates, each in dependency order.
+    /// In the order apply runs them ([`order_key`]).
     pub changes: Vec<Change>,
     pub conflicts: Vec<Conflict>,
     pub kept: Vec<Kept>,
@@ -159,6 +167,9 @@ pub struct Plan {
     /// place (an import block whose `to` names another resource, a file that is not read).
     #[serde(default)]
     pub notes: Vec<crate::sync::diagnostic::Diagnostic>,
+    /// The seal of a plan file ([`Plan::to_json`]); `None` in a plan not read from a file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seal: Option<String>,
 }
 
 impl Plan {
@@ -428,6 +439,7 @@ pub async fn plan<W: Workspace + Sync>(
         format: PLAN_FORMAT.to_owned(),
         version: PLAN_VERSION,
         workspace: None,
+        workspace_id: Some(workspace.identity().await?.id),
         dir: None,
         tree: tree_fingerprint(input.head),
         base: input.base_name.clone(),
@@ -437,6 +449,7 @@ pub async fn plan<W: Workspace + Sync>(
         unchanged: 0,
         workspace_reads: 0,
         notes: Vec::new(),
+        seal: None,
     };
     // Changes that cannot be written as they stand, every one of them.
     let mut refused = Vec::new();
@@ -636,16 +649,23 @@ fn missing_at(e: &secrets::MissingSecrets, text: Option<&[u8]>) -> String {
     }
 }
 
-/// Deletes and replaces first (in reverse dependency order), then creates and updates (in
-/// dependency order); by file within a type.
+/// The order apply runs changes in, which is the order a plan lists (and shows) them: creates,
+/// updates and replaces in dependency order (what others point at first: labels, sources,
+/// warehouses, destinations, ...), a replace at its type's place (its delete right before its
+/// create); then deletes, in reverse dependency order (what points at others first). By file
+/// within a type. Deletes go last so that nothing is destroyed before everything that can be
+/// written was: a failure part way leaves data in place.
+pub fn order_key(change: &Change) -> (u8, usize, String) {
+    let rank = change.ty().map(create_rank).unwrap_or(usize::MAX);
+    match change.action {
+        Action::Delete => (1, usize::MAX - rank, change.file.clone()),
+        Action::Create | Action::Update | Action::Replace => (0, rank, change.file.clone()),
+    }
+}
+
+/// Sorts changes into the order apply runs them ([`order_key`]).
 pub fn order(changes: &mut [Change]) {
-    changes.sort_by_key(|c| {
-        let rank = c.ty().map(create_rank).unwrap_or(usize::MAX);
-        match c.action {
-            Action::Delete | Action::Replace => (0, usize::MAX - rank, c.file.clone()),
-            Action::Create | Action::Update => (1, rank, c.file.clone()),
-        }
-    });
+    changes.sort_by_key(order_key);
 }
 
 fn render_desired(resource: &Resource, file: &str) -> Result<String, PlanError> {
