@@ -2484,3 +2484,310 @@ async fn a_base_ahead_of_the_branch_plans_from_the_merge_base_and_says_so() {
         made.notes
     );
 }
+
+/// Defect 8: a run killed between a step's answer and its file's rewrite, then an edit of
+/// another file: the rerun compares the tree first and refuses, naming the edited file; it does
+/// not finish the rewrite, record the result as its own, and take the edit with it.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_edit_made_after_an_interrupted_rewrite_is_refused_not_laundered() {
+    let setup = Setup::new(&["v2025"]).await;
+    let base = setup.files();
+    let sources = setup.paths_of(ResourceType::Source);
+    let mut r = setup.read(&sources[0]);
+    set(&mut r, &["name"], s("applied, then killed before its file"));
+    setup.write(&sources[0], &r);
+    let made = setup.plan(Some(&base), &NoSecrets).await;
+    assert_eq!(made.counts(), (0, 1, 0));
+    // The update went through, and the run died before the rewrite.
+    {
+        use gitsync::workspace::Workspace;
+        let resolved = gitsync::hcl::parse(made.changes[0].desired.as_deref().unwrap_or(""), "x")
+            .unwrap_or_else(|e| panic!("{e}"));
+        setup
+            .client
+            .update(&resolved)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let journals = apply::MemoryJournals::new();
+    {
+        use apply::JournalStore;
+        let mut store = journals.journal("killed");
+        store
+            .acquire("the killed run")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        store.load().await.unwrap_or_else(|e| panic!("{e}"));
+        store
+            .replace(&[
+                apply::Entry::Header {
+                    plan: made.fingerprint(),
+                },
+                apply::Entry::Intent { step: 0 },
+                apply::Entry::Done {
+                    step: 0,
+                    import_id: None,
+                },
+            ])
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    // Meanwhile, someone edits another file.
+    let mut other = setup.read(&sources[1]);
+    set(&mut other, &["name"], s("an edit made in between"));
+    setup.write(&sources[1], &other);
+    let edited = std::fs::read_to_string(setup.tree().join(&sources[1])).unwrap_or_default();
+    let mut session = Session::open(made, journals.journal("killed"), "the rerun")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let refused = session
+        .run(
+            &setup.client,
+            &mut DirSink::new(setup.tree()),
+            &ApplyOptions {
+                allow_deletes: false,
+                secrets: &NoSecrets,
+                pace: None,
+                allow_duplicates: false,
+            },
+            &mut Quiet,
+        )
+        .await;
+    match refused {
+        Err(e @ apply::ApplyError::StaleTree { .. }) => {
+            let text = e.to_string();
+            assert!(
+                text.contains(&format!("~ {} (changed since the plan)", sources[1])),
+                "{text}"
+            );
+            assert!(!text.contains("sha"), "{text}");
+        }
+        other => panic!("not refused as stale: {other:?}"),
+    }
+    assert_eq!(
+        std::fs::read_to_string(setup.tree().join(&sources[1])).unwrap_or_default(),
+        edited,
+        "the edit was overwritten"
+    );
+}
+
+/// Defect 13: a create whose file could never be written (a label's file under a hidden name,
+/// a label value holding `/`, a key starting with `.`) is refused before anything is sent: the
+/// workspace is unchanged, and no rerun trips over a half-done apply.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_create_whose_file_cannot_be_written_is_refused_before_anything_is_sent() {
+    let label = |key: &str, value: &str| Resource {
+        ty: ResourceType::Label,
+        id: None,
+        new_name: Some("odd".into()),
+        attributes: [("key", s(key)), ("value", s(value))]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect(),
+    };
+    for (what, path, resource) in [
+        (
+            "a hidden file",
+            "labels/.hidden.tf",
+            label("team", "hidden"),
+        ),
+        (
+            "a value with a slash",
+            "labels/slash.tf",
+            label("team", "a/b"),
+        ),
+        (
+            "a key starting with a dot",
+            "labels/dot.tf",
+            label(".team", "x"),
+        ),
+    ] {
+        let setup = Setup::new(&["v2025"]).await;
+        let base = setup.files();
+        let before = snapshot(&setup).await;
+        setup.write(path, &resource);
+        // Refused by the plan, or by apply before its first request: either way nothing is sent.
+        if let Ok(made) = setup.try_plan(Some(&base), &NoSecrets).await {
+            let refused = setup
+                .try_apply(&made, &setup.journal("odd"), &NoSecrets, false)
+                .await;
+            assert!(
+                matches!(refused, Err(apply::ApplyError::BadPath { .. })),
+                "{what}: {refused:?}"
+            );
+        }
+        assert_eq!(
+            snapshot(&setup).await,
+            before,
+            "{what}: the workspace changed"
+        );
+    }
+}
+
+/// Applied again from a fresh checkout (the same plan, another journal): the create is not
+/// made twice; the refusal names the resource that is there, and says how to go on.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_plan_applied_again_from_a_fresh_checkout_does_not_create_twice() {
+    let setup = Setup::new(&["v2025"]).await;
+    let base = setup.files();
+    let fresh_checkout = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut source = new_copy(
+        ResourceType::Source,
+        setup.read(&setup.paths_of(ResourceType::Source)[0]),
+    );
+    set(&mut source, &["slug"], s("made-once"));
+    set(&mut source, &["name"], s("Made once"));
+    setup.write("sources/made-once.tf", &source);
+    copy_tree(setup.tree(), fresh_checkout.path());
+    let made = setup.plan(Some(&base), &NoSecrets).await;
+    let first = setup
+        .apply(&made, &setup.journal("first"), &NoSecrets)
+        .await;
+    assert!(first.succeeded(), "{:?}", first.failed);
+    let mut session = Session::open(
+        made.clone(),
+        FileJournal::new(fresh_checkout.path().join(".again.journal")),
+        "the other checkout",
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let again = session
+        .run(
+            &setup.client,
+            &mut DirSink::new(fresh_checkout.path()),
+            &ApplyOptions {
+                allow_deletes: false,
+                secrets: &NoSecrets,
+                pace: None,
+                allow_duplicates: false,
+            },
+            &mut Quiet,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let (_, why) = again.failed.unwrap_or_else(|| panic!("created again"));
+    assert!(
+        why.contains("already holds a resource identical") && why.contains("allow duplicates"),
+        "{why}"
+    );
+    let copies = snapshot(&setup)
+        .await
+        .values()
+        .filter(|t| t.contains("\"made-once\""))
+        .count();
+    assert_eq!(copies, 1);
+}
+
+/// A create whose follow-up write fails leaves the resource made: the report says it exists,
+/// and the rerun finishes it (reported as such), never making it twice.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_half_made_create_is_reported_as_made_and_finished_by_the_rerun() {
+    let setup = Setup::new(&["v2025"]).await;
+    let base = setup.files();
+    let existing = setup.read(&setup.paths_of(ResourceType::Label)[0]);
+    let mut source = new_copy(
+        ResourceType::Source,
+        setup.read(&setup.paths_of(ResourceType::Source)[0]),
+    );
+    set(&mut source, &["slug"], s("half-made"));
+    set(&mut source, &["name"], s("Half made"));
+    let label: BTreeMap<String, Value> = ["key", "value"]
+        .into_iter()
+        .map(|k| {
+            (
+                k.to_owned(),
+                existing.attributes.get(k).cloned().unwrap_or(Value::Null),
+            )
+        })
+        .collect();
+    source
+        .attributes
+        .insert("labels".into(), Value::List(vec![Value::Object(label)]));
+    setup.write("sources/half-made.tf", &source);
+    let made = setup.plan(Some(&base), &NoSecrets).await;
+    assert_eq!(made.counts(), (1, 0, 0), "{}", plan::human(&made));
+    // The create's second write (its labels) is refused.
+    setup
+        .ws
+        .faults(
+            TOKEN,
+            serde_json::json!({"failWrite": {"nth": 2, "status": 422, "message": "labels refused"}}),
+        )
+        .await;
+    let journal = setup.journal("half");
+    let first = setup.apply(&made, &journal, &NoSecrets).await;
+    let shown = apply::show::text(&first);
+    let id = first
+        .half_made
+        .clone()
+        .unwrap_or_else(|| panic!("the half-made resource is not reported:\n{shown}"));
+    assert!(
+        shown.contains(&format!("{id} exists in the workspace")),
+        "{shown}"
+    );
+    let again = setup.apply(&made, &journal, &NoSecrets).await;
+    assert!(again.succeeded(), "{:?}", again.failed);
+    assert_eq!(
+        again
+            .reconciled
+            .iter()
+            .map(|(_, how)| how.clone())
+            .collect::<Vec<_>>(),
+        [apply::Recovered::FinishedHalfMade]
+    );
+    assert!(
+        apply::show::text(&again).contains("found half-made in the workspace"),
+        "{}",
+        apply::show::text(&again)
+    );
+    let copies = snapshot(&setup)
+        .await
+        .values()
+        .filter(|t| t.contains("\"half-made\""))
+        .count();
+    assert_eq!(copies, 1);
+}
+
+/// Under `--detailed-exitcode`, 2 means "changes": a usage error must not exit 2 there.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_usage_error_under_detailed_exitcode_is_not_taken_for_changes() {
+    let setup = Setup::new(&["v2025"]).await;
+    let cli = Cli::new(&setup);
+    let dir = setup.tree().display().to_string();
+    let usage = cli.run(&[
+        "plan",
+        "--dir",
+        &dir,
+        "--detailed-exitcode",
+        "--no-such-flag",
+    ]);
+    assert_eq!(usage.code, Some(1), "{}", usage.stderr);
+    assert!(usage.stderr.contains("--no-such-flag"), "{}", usage.stderr);
+    let plain = cli.run(&["plan", "--dir", &dir, "--no-such-flag"]);
+    assert_eq!(plain.code, Some(2), "{}", plain.stderr);
+    let none = cli.run(&["plan", "--dir", &dir, "--detailed-exitcode"]);
+    assert_eq!(none.code, Some(0), "{}", none.stderr);
+}
+
+/// Applying a plan with no changes says so, not that an earlier run did the work.
+#[tokio::test(flavor = "multi_thread")]
+async fn applying_an_empty_plan_says_it_has_no_changes() {
+    let setup = Setup::new(&["v2025"]).await;
+    let cli = Cli::new(&setup);
+    let dir = setup.tree().display().to_string();
+    let plan_file = cli.home.path().join("empty.plan").display().to_string();
+    let planned = cli.run(&["plan", "--dir", &dir, "--out", &plan_file]);
+    assert_eq!(planned.code, Some(0), "{}", planned.stderr);
+    let applied = cli.run(&["apply", &plan_file, "--no-pace"]);
+    assert_eq!(applied.code, Some(0), "{}", applied.stderr);
+    assert!(
+        applied.stdout.contains("The plan has no changes"),
+        "{}",
+        applied.stdout
+    );
+    assert!(
+        !applied.stdout.contains("earlier run"),
+        "{}",
+        applied.stdout
+    );
+}

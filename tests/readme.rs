@@ -460,6 +460,7 @@ fn the_plan_format_doc_names_exactly_the_fields_of_the_plan() {
         workspace_id: None,
         dir: None,
         tree: String::new(),
+        tree_files: Default::default(),
         base: None,
         changes: vec![Change {
             action: Action::Update,

@@ -146,9 +146,10 @@ pub enum ApplyError {
     )]
     DeletesNotAllowed(Vec<String>),
     #[error(
-        "the plan is stale: the tree ({tree}) changed since the plan was made; nothing was applied. Make a new plan"
+        "the plan is stale: the tree ({tree}) changed since the plan was made; nothing was applied. Make a new plan{}",
+        .moved.iter().map(|m| format!("\n{m}")).collect::<String>()
     )]
-    StaleTree { tree: String },
+    StaleTree { tree: String, moved: Vec<String> },
     #[error(
         "the plan is stale: the workspace changed since it was made; nothing was applied. Make a new plan:\n{}",
         .0.join("\n")
@@ -186,6 +187,12 @@ pub enum ApplyError {
     Rewrite(#[from] tree::TreeWriteError),
     #[error(transparent)]
     Workspace(#[from] WorkspaceError),
+    /// Another error, whose message quoted a secret: the message without it.
+    #[error("{message}")]
+    Quoted {
+        reason: &'static str,
+        message: String,
+    },
 }
 
 impl ApplyError {
@@ -206,6 +213,7 @@ impl ApplyError {
             ApplyError::Tree(_) => "TreeUnreadable",
             ApplyError::Rewrite(_) => "RewriteFailed",
             ApplyError::Workspace(_) => "WorkspaceError",
+            ApplyError::Quoted { reason, .. } => reason,
         }
     }
 }
@@ -295,8 +303,39 @@ struct Record<'j, S: JournalStore> {
 }
 
 /// Applies the plan, rewriting the files of what it created or changed into `sink` (which is
-/// also the tree checked against the plan's fingerprint).
+/// also the tree checked against the plan's fingerprint). No message it returns holds a secret
+/// the plan resolves.
 pub async fn apply<W: Workspace + Sync, S: JournalStore>(
+    workspace: &W,
+    plan: &Plan,
+    journal: &mut Journal<S>,
+    sink: &mut dyn TreeSink,
+    options: &ApplyOptions<'_>,
+    progress: &mut dyn ApplyProgress,
+) -> Result<ApplyReport, ApplyError> {
+    run(workspace, plan, journal, sink, options, progress)
+        .await
+        .map_err(|e| scrubbed(e, plan, options.secrets))
+}
+
+/// An error whose message quotes a secret (a workspace's answer may), as that message without
+/// it.
+fn scrubbed(e: ApplyError, plan: &Plan, secrets: &dyn SecretSource) -> ApplyError {
+    let text = e.to_string();
+    let clean = plan.changes.iter().fold(text.clone(), |m, change| {
+        without_secrets(&m, change, secrets)
+    });
+    if clean == text {
+        e
+    } else {
+        ApplyError::Quoted {
+            reason: e.reason(),
+            message: clean,
+        }
+    }
+}
+
+async fn run<W: Workspace + Sync, S: JournalStore>(
     workspace: &W,
     plan: &Plan,
     journal: &mut Journal<S>,
@@ -490,11 +529,16 @@ fn failed<S: JournalStore>(
 /// quote it: as sent, and JSON-escaped (a secret holding `"`, `\` or a tab is quoted escaped by
 /// a JSON error body). A workspace may quote what it was sent in its refusal.
 fn without_secrets(message: &str, change: &Change, secrets: &dyn SecretSource) -> String {
-    let Ok(wanted) = desired(change) else {
-        return message.to_owned();
-    };
+    // The placeholders as the plan's text holds them: a desired that does not parse still
+    // names its secrets.
+    let text = change.desired.as_deref().unwrap_or_default();
+    let mut names: Vec<String> = crate::model::secret_placeholders(text)
+        .map(str::to_owned)
+        .collect();
+    names.sort();
+    names.dedup();
     let mut out = message.to_owned();
-    for name in wanted.secret_placeholders() {
+    for name in names {
         let Some(secret) = secrets.get(&name) else {
             continue;
         };
@@ -624,4 +668,168 @@ async fn rewrite<W: Workspace + Sync, S: JournalStore>(
         content,
     });
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change(action: Action, ty: ResourceType, file: &str) -> Change {
+        Change {
+            action,
+            resource_type: ty.terraform_type().to_owned(),
+            address: format!("{}.{file}", ty.terraform_type()),
+            file: file.to_owned(),
+            import_id: None,
+            attributes: Vec::new(),
+            live_fingerprint: None,
+            desired: None,
+            dependents: Vec::new(),
+        }
+    }
+
+    fn plan_of(changes: Vec<Change>) -> Plan {
+        Plan {
+            format: plan::PLAN_FORMAT.into(),
+            version: plan::PLAN_VERSION,
+            workspace: None,
+            workspace_id: None,
+            dir: None,
+            tree: String::new(),
+            tree_files: Default::default(),
+            base: None,
+            changes,
+            conflicts: Vec::new(),
+            kept: Vec::new(),
+            unchanged: 0,
+            workspace_reads: 0,
+            notes: Vec::new(),
+            seal: None,
+        }
+    }
+
+    /// The order apply runs, step by step, for plans in any order: what others point at first,
+    /// a replace as its delete then its create at its type's place, deletes last in reverse;
+    /// and a plan made in that order runs exactly in its own order.
+    #[test]
+    fn steps_run_in_the_one_order_and_a_plan_lists_them_so() {
+        use Action as A;
+        use ResourceType as T;
+        type Case = (
+            &'static str,
+            Vec<(A, T, &'static str)>,
+            Vec<(Op, &'static str)>,
+        );
+        let cases: Vec<Case> = vec![
+            (
+                "creates by dependency",
+                vec![
+                    (A::Create, T::Destination, "d.tf"),
+                    (A::Create, T::Source, "s.tf"),
+                    (A::Create, T::Label, "l.tf"),
+                ],
+                vec![
+                    (Op::Create, "l.tf"),
+                    (Op::Create, "s.tf"),
+                    (Op::Create, "d.tf"),
+                ],
+            ),
+            (
+                "deletes last, in reverse dependency",
+                vec![
+                    (A::Delete, T::Label, "l.tf"),
+                    (A::Delete, T::Destination, "d.tf"),
+                    (A::Update, T::Source, "s.tf"),
+                ],
+                vec![
+                    (Op::Update, "s.tf"),
+                    (Op::Delete, "d.tf"),
+                    (Op::Delete, "l.tf"),
+                ],
+            ),
+            (
+                "a replace at its type's place, its delete first",
+                vec![
+                    (A::Create, T::DestinationFilter, "f.tf"),
+                    (A::Replace, T::Destination, "d.tf"),
+                    (A::Create, T::Source, "s.tf"),
+                ],
+                vec![
+                    (Op::Create, "s.tf"),
+                    (Op::Delete, "d.tf"),
+                    (Op::Create, "d.tf"),
+                    (Op::Create, "f.tf"),
+                ],
+            ),
+            (
+                "by file within a type",
+                vec![
+                    (A::Update, T::Source, "b.tf"),
+                    (A::Create, T::Source, "a.tf"),
+                    (A::Delete, T::Source, "d.tf"),
+                    (A::Delete, T::Source, "c.tf"),
+                ],
+                vec![
+                    (Op::Create, "a.tf"),
+                    (Op::Update, "b.tf"),
+                    (Op::Delete, "c.tf"),
+                    (Op::Delete, "d.tf"),
+                ],
+            ),
+        ];
+        for (what, changes, want) in cases {
+            let mut changes: Vec<Change> = changes
+                .into_iter()
+                .map(|(a, t, f)| change(a, t, f))
+                .collect();
+            let got = |changes: Vec<Change>| -> Vec<(Op, String)> {
+                steps(&plan_of(changes))
+                    .unwrap_or_else(|e| panic!("{e}"))
+                    .into_iter()
+                    .map(|s| (s.op, s.file))
+                    .collect()
+            };
+            let want: Vec<(Op, String)> = want.into_iter().map(|(o, f)| (o, f.into())).collect();
+            assert_eq!(got(changes.clone()), want, "{what}");
+            // A plan lists its changes in that order, so its steps follow the list.
+            plan::order(&mut changes);
+            let listed: Vec<String> = changes.iter().map(|c| c.file.clone()).collect();
+            let mut ran: Vec<String> = got(changes).into_iter().map(|(_, f)| f).collect();
+            ran.dedup();
+            assert_eq!(ran, listed, "{what}: the plan's order is not the order run");
+        }
+    }
+
+    #[test]
+    fn secrets_are_scrubbed_in_every_form_a_message_quotes_them() {
+        struct One;
+        impl SecretSource for One {
+            fn get(&self, name: &str) -> Option<secrets::Secret> {
+                (name == "k").then(|| secrets::Secret::new("a\"b\\c\td-0123456789"))
+            }
+        }
+        let mut c = change(
+            Action::Create,
+            ResourceType::Destination,
+            "destinations/x.tf",
+        );
+        c.desired = Some(
+            "resource \"segment_destination\" \"x\" {\n  settings = jsonencode({ \"apiKey\" = \"@@k@@\" })\n}\n"
+                .into(),
+        );
+        let forms = [
+            "a\"b\\c\td-0123456789".to_owned(),
+            serde_json::to_string("a\"b\\c\td-0123456789").unwrap_or_default(),
+            serde_json::to_string(
+                &serde_json::to_string("a\"b\\c\td-0123456789").unwrap_or_default(),
+            )
+            .unwrap_or_default(),
+        ];
+        for form in forms {
+            let message = format!("refused: apiKey {form} is wrong");
+            let out = without_secrets(&message, &c, &One);
+            assert!(!out.contains("0123456789"), "{form}: {out}");
+            assert!(out.contains("(the secret @@k@@)"), "{form}: {out}");
+        }
+    }
 }

@@ -112,9 +112,34 @@ pub(super) fn same_tree<S: JournalStore>(
     if now != plan.tree && !journal.trees().any(|t| t == now) {
         return Err(ApplyError::StaleTree {
             tree: tree.describe(),
+            moved: moved(&plan.tree_files, &fingerprint.digests()),
         });
     }
     Ok(fingerprint)
+}
+
+/// The files that differ between the plan's tree and the tree now, one line each.
+fn moved(
+    planned: &std::collections::BTreeMap<String, String>,
+    now: &std::collections::BTreeMap<String, String>,
+) -> Vec<String> {
+    if planned.is_empty() {
+        // A plan that does not list its files (made before it did): nothing to compare.
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for (path, digest) in now {
+        match planned.get(path) {
+            None => out.push(format!("  + {path} (added since the plan)")),
+            Some(d) if d != digest => out.push(format!("  ~ {path} (changed since the plan)")),
+            Some(_) => {}
+        }
+    }
+    for path in planned.keys().filter(|p| !now.contains_key(*p)) {
+        out.push(format!("  - {path} (removed since the plan)"));
+    }
+    out.sort_by(|a, b| a[4..].cmp(&b[4..]));
+    out
 }
 
 /// Nothing a step updates or deletes may have moved since the plan read it (steps an earlier

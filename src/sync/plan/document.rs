@@ -160,6 +160,7 @@ mod tests {
             workspace_id: Some("ws1".into()),
             dir: Some("/tmp/tree".into()),
             tree: "ab".repeat(32),
+            tree_files: Default::default(),
             base: None,
             changes: vec![Change {
                 action: Action::Update,

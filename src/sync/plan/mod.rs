@@ -154,6 +154,10 @@ pub struct Plan {
     pub dir: Option<String>,
     /// A fingerprint of the head tree's resource files (see [`tree_fingerprint`]).
     pub tree: String,
+    /// Each resource file of the head tree and the SHA-256 of its bytes (hex): what lets a
+    /// refusal of a stale plan name the files that moved.
+    #[serde(default)]
+    pub tree_files: BTreeMap<String, String>,
     pub base: Option<String>,
     /// In the order apply runs them ([`order_key`]).
     pub changes: Vec<Change>,
@@ -236,6 +240,14 @@ impl TreeFingerprint {
 
     pub fn remove(&mut self, path: &str) {
         self.files.remove(path);
+    }
+
+    /// Each file's SHA-256, hex, by path.
+    pub fn digests(&self) -> BTreeMap<String, String> {
+        self.files
+            .iter()
+            .map(|(path, digest)| (path.clone(), hex::encode(digest)))
+            .collect()
     }
 
     pub fn value(&self) -> String {
@@ -442,6 +454,7 @@ pub async fn plan<W: Workspace + Sync>(
         workspace_id: Some(workspace.identity().await?.id),
         dir: None,
         tree: tree_fingerprint(input.head),
+        tree_files: TreeFingerprint::of(input.head).digests(),
         base: input.base_name.clone(),
         changes: Vec::new(),
         conflicts: Vec::new(),
