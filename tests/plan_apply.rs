@@ -2791,3 +2791,54 @@ async fn applying_an_empty_plan_says_it_has_no_changes() {
         applied.stdout
     );
 }
+
+/// After a refused write, `apply --dir` says what is true and offers the way on: the rerun
+/// resumes; when the files changed meanwhile it cannot, and `--abandon` gives the interrupted
+/// apply up (no cache directory to delete by hand); the next apply plans afresh.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_interrupted_apply_dir_is_resumed_or_given_up_with_abandon() {
+    let setup = Setup::new(&["v2025"]).await;
+    let cli = Cli::new(&setup);
+    let dir = setup.tree().display().to_string();
+    let sources = setup.paths_of(ResourceType::Source);
+    for (i, path) in sources.iter().take(2).enumerate() {
+        let mut r = setup.read(path);
+        set(&mut r, &["name"], s(&format!("first try {i}")));
+        setup.write(path, &r);
+    }
+    setup
+        .ws
+        .faults(
+            TOKEN,
+            serde_json::json!({"failWrite": {"nth": 2, "status": 422, "message": "refused"}}),
+        )
+        .await;
+    let apply_dir = ["apply", "--dir", &dir, "--auto-approve", "--no-pace"];
+    let refused = cli.run(&apply_dir);
+    assert_eq!(refused.code, Some(1), "{}", refused.stderr);
+    assert!(refused.stderr.contains("not tried") || refused.stderr.contains("failed"));
+    // The files change meanwhile: the interrupted plan is stale.
+    let mut r = setup.read(&sources[2]);
+    set(&mut r, &["name"], s("edited meanwhile"));
+    setup.write(&sources[2], &r);
+    let stale = cli.run(&apply_dir);
+    assert_eq!(stale.code, Some(1), "{}", stale.stderr);
+    assert!(
+        stale.stderr.contains("is stale")
+            && stale.stderr.contains(&sources[2])
+            && stale.stderr.contains("--abandon"),
+        "{}",
+        stale.stderr
+    );
+    assert!(!stale.stderr.contains("remove "), "{}", stale.stderr);
+    let abandoned = cli.run(&["apply", "--dir", &dir, "--abandon"]);
+    assert_eq!(abandoned.code, Some(0), "{}", abandoned.stderr);
+    assert!(
+        abandoned.stdout.contains("Abandoned"),
+        "{}",
+        abandoned.stdout
+    );
+    let fresh = cli.run(&apply_dir);
+    assert_eq!(fresh.code, Some(0), "{}\n{}", fresh.stdout, fresh.stderr);
+    assert!(setup.plan(None, &NoSecrets).await.is_empty());
+}
