@@ -1,7 +1,7 @@
 //! Apply: carry out a [`Plan`] against the workspace, step by step, safely. This module is the
 //! orchestration; its parts each have one job:
 //!
-//! - [`preflight`]: everything checked before the first write. Nothing stale: the tree (a
+//! - `preflight`: everything checked before the first write. Nothing stale: the tree (a
 //!   directory or a commit, always checked) must be the one the plan was made from, or one this
 //!   apply's own rewrites left; every resource a step touches must still be as the plan read
 //!   it; the workspace must be the one the plan was made for; deletes only when allowed; every
@@ -12,7 +12,7 @@
 //! - [`journal`] (kept in a [`store::JournalStore`]): each request announced before it is sent
 //!   and confirmed after, so running the same apply again does only what remains; [`session`]
 //!   opens, resumes and abandons an apply, one at a time.
-//! - [`recover`]: a step whose answer was lost (a kill, a timeout) is reconciled against the
+//! - `recover`: a step whose answer was lost (a kill, a timeout) is reconciled against the
 //!   workspace before anything is sent again; a create whose resource exists is adopted, never
 //!   made twice.
 //! - [`tree`]: each created or updated resource's file is rewritten ([`tree::TreeSink`]: a

@@ -224,7 +224,7 @@ impl CommitSink {
         self.current
     }
 
-    /// The tree this sink holds, as a [`TreeSource`].
+    /// The tree this sink holds, as a [`crate::sync::tree::TreeSource`].
     pub fn source(&self) -> crate::sync::tree::GitTree {
         crate::sync::tree::GitTree {
             repository: self.repository.clone(),
