@@ -380,6 +380,7 @@ async fn run<W: Workspace + Sync, S: JournalStore>(
     preflight::nothing_moved(workspace, plan, &steps, record.journal).await?;
 
     let mut pacer = pace::Pacer::new(options.pace);
+    let mut listings = recover::Listings::default();
     let total = steps.len();
     let mut remaining = steps.into_iter();
     while let Some(step) = remaining.next() {
@@ -392,7 +393,17 @@ async fn run<W: Workspace + Sync, S: JournalStore>(
         let resumed = record.journal.intended(step.step);
         let known: Vec<String> = record.journal.created().map(str::to_owned).collect();
         let found = if resumed || (step.op == Op::Create && !options.allow_duplicates) {
-            recover::find_done(workspace, plan, &step, &known, &*record.sink, options).await
+            let listings = Some(&mut listings);
+            recover::find_done(
+                workspace,
+                plan,
+                &step,
+                &known,
+                &*record.sink,
+                options,
+                listings,
+            )
+            .await
         } else {
             Ok(None)
         };
@@ -489,8 +500,16 @@ async fn run<W: Workspace + Sync, S: JournalStore>(
                 // A create may have made its resource before it failed (a follow-up write
                 // refused): say so, so that no one makes it again by hand.
                 let half_made = if step.op == Op::Create {
-                    match recover::find_done(workspace, plan, &step, &known, &*record.sink, options)
-                        .await
+                    match recover::find_done(
+                        workspace,
+                        plan,
+                        &step,
+                        &known,
+                        &*record.sink,
+                        options,
+                        None,
+                    )
+                    .await
                     {
                         Ok(Some(found)) => found.import_id,
                         _ => None,

@@ -13,6 +13,12 @@ use crate::workspace::{Workspace, api};
 use super::tree::TreeSink;
 use super::{ApplyError, ApplyOptions, Op, Recovered, Step, desired};
 
+/// The resources of each type as listed once in this run: what existed before it (resources
+/// this run makes are known by its journal), so that looking before every create costs one
+/// listing per type, not one per create.
+#[derive(Default)]
+pub(super) struct Listings(std::collections::HashMap<crate::model::ResourceType, Vec<Resource>>);
+
 /// A step found done in the workspace.
 pub(super) struct Found {
     /// The import id a create's resource has (none for a delete).
@@ -35,6 +41,7 @@ impl Found {
 /// of its type that no file of the tree and no step of this apply (`known`) accounts for, by
 /// what the create request itself carries (the run may have died between the create and its
 /// follow-up writes). `None`: not done.
+/// `listings`: `None` to list afresh (a create that just failed may have made its resource).
 pub(super) async fn find_done<W: Workspace + Sync>(
     workspace: &W,
     plan: &Plan,
@@ -42,6 +49,7 @@ pub(super) async fn find_done<W: Workspace + Sync>(
     known: &[String],
     tree: &dyn TreeSink,
     options: &ApplyOptions<'_>,
+    listings: Option<&mut Listings>,
 ) -> Result<Option<Found>, ApplyError> {
     let change = &plan.changes[step.change];
     match step.op {
@@ -59,7 +67,22 @@ pub(super) async fn find_done<W: Workspace + Sync>(
         Op::Update => Ok(None),
         Op::Create => {
             let wanted = desired(change)?;
-            for candidate in workspace.list(step.ty).await? {
+            let fresh;
+            let candidates = match listings {
+                Some(Listings(cache)) => match cache.entry(step.ty) {
+                    std::collections::hash_map::Entry::Occupied(listed) => {
+                        listed.into_mut().as_slice()
+                    }
+                    std::collections::hash_map::Entry::Vacant(slot) => {
+                        slot.insert(workspace.list(step.ty).await?).as_slice()
+                    }
+                },
+                None => {
+                    fresh = workspace.list(step.ty).await?;
+                    fresh.as_slice()
+                }
+            };
+            for candidate in candidates {
                 let Ok(id) = candidate.import_id() else {
                     continue;
                 };
@@ -70,16 +93,16 @@ pub(super) async fn find_done<W: Workspace + Sync>(
                 if candidate.path().is_ok_and(|path| tree.exists(&path)) {
                     continue;
                 }
-                let comparable = plan::comparable(&wanted, &candidate, options.secrets);
+                let comparable = plan::comparable(&wanted, candidate, options.secrets);
                 let created_as = |r: &Resource| api::create_body(r.ty, &api::to_api(r));
-                if created_as(&comparable) != created_as(&candidate) {
+                if created_as(&comparable) != created_as(candidate) {
                     continue;
                 }
                 let whole =
                     diff::diff(step.ty, &candidate.attributes, &comparable.attributes).is_empty();
                 return Ok(Some(Found {
                     import_id: Some(id),
-                    half_made: (!whole).then_some(candidate),
+                    half_made: (!whole).then(|| candidate.clone()),
                 }));
             }
             Ok(None)

@@ -292,8 +292,14 @@ impl TreeSink for CommitSink {
     }
 
     fn exists(&self, path: &str) -> bool {
-        self.files()
-            .is_ok_and(|files| files.iter().any(|(p, _)| p == path))
+        let Ok(repo) = gix::open(&self.repository) else {
+            return false;
+        };
+        repo.find_commit(self.current)
+            .ok()
+            .and_then(|c| c.tree().ok())
+            .and_then(|t| t.lookup_entry_by_path(path).ok().flatten())
+            .is_some_and(|e| e.mode().is_blob())
     }
 
     fn write(&mut self, path: &str, text: &str) -> Result<(), TreeWriteError> {
