@@ -2842,3 +2842,53 @@ async fn an_interrupted_apply_dir_is_resumed_or_given_up_with_abandon() {
     assert_eq!(fresh.code, Some(0), "{}\n{}", fresh.stdout, fresh.stderr);
     assert!(setup.plan(None, &NoSecrets).await.is_empty());
 }
+
+/// A create the workspace refused (it made nothing) is not taken for a lost answer on the
+/// rerun: an identical resource someone made meanwhile is not adopted as this apply's, it is
+/// named and the create refused unless duplicates are allowed.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refused_create_is_not_adopted_as_a_lost_answer_on_the_rerun() {
+    let setup = Setup::new(&["v2025"]).await;
+    let base = setup.files();
+    let mut source = new_copy(
+        ResourceType::Source,
+        setup.read(&setup.paths_of(ResourceType::Source)[0]),
+    );
+    set(&mut source, &["slug"], s("refused-once"));
+    set(&mut source, &["name"], s("Refused once"));
+    setup.write("sources/refused-once.tf", &source);
+    let made = setup.plan(Some(&base), &NoSecrets).await;
+    setup
+        .ws
+        .faults(
+            TOKEN,
+            serde_json::json!({"failWrite": {"nth": 1, "status": 422, "message": "not now"}}),
+        )
+        .await;
+    let journal = setup.journal("refused");
+    let first = setup.apply(&made, &journal, &NoSecrets).await;
+    assert!(
+        first.failed.is_some() && first.half_made.is_none(),
+        "{first:?}"
+    );
+    // Someone makes the same source by hand meanwhile.
+    {
+        use gitsync::workspace::Workspace;
+        let mut by_hand =
+            gitsync::hcl::parse(made.changes[0].desired.as_deref().unwrap_or(""), "x")
+                .unwrap_or_else(|e| panic!("{e}"));
+        by_hand.id = None;
+        setup
+            .client
+            .create(&by_hand)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let again = setup.apply(&made, &journal, &NoSecrets).await;
+    assert!(again.reconciled.is_empty(), "{again:?}");
+    let (_, why) = again
+        .failed
+        .clone()
+        .unwrap_or_else(|| panic!("adopted: {again:?}"));
+    assert!(why.contains("already holds a resource identical"), "{why}");
+}

@@ -27,6 +27,12 @@ pub enum Entry {
         step: usize,
         import_id: Option<String>,
     },
+    /// A step's request was answered with a refusal; a create that made its resource before
+    /// failing names it. A later `intent` of the step clears it.
+    Failed {
+        step: usize,
+        half_made: Option<String>,
+    },
     /// A step's file is about to be written into the tree, which its writes leave with these
     /// fingerprints (after each write, in order): a run killed part way through the rewrite
     /// finds the tree at one of them, which is this apply's, not an edit made in between.
@@ -89,6 +95,8 @@ pub struct Journal<S: JournalStore> {
 #[derive(Debug, Default)]
 struct StepRecord {
     intended: bool,
+    /// Refused, and what a create made anyway.
+    failed: Option<Option<String>>,
     done: Option<Option<String>>,
     rewritten: bool,
 }
@@ -142,7 +150,14 @@ impl<S: JournalStore> Journal<S> {
     fn note(&mut self, entry: Entry) {
         match &entry {
             Entry::Header { .. } | Entry::Complete | Entry::Rewriting { .. } => {}
-            Entry::Intent { step } => self.steps.entry(*step).or_default().intended = true,
+            Entry::Intent { step } => {
+                let record = self.steps.entry(*step).or_default();
+                record.intended = true;
+                record.failed = None;
+            }
+            Entry::Failed { step, half_made } => {
+                self.steps.entry(*step).or_default().failed = Some(half_made.clone());
+            }
             Entry::Done { step, import_id } => {
                 self.steps.entry(*step).or_default().done = Some(import_id.clone());
             }
@@ -183,6 +198,19 @@ impl<S: JournalStore> Journal<S> {
     /// Whether a step's request was announced.
     pub fn intended(&self, step: usize) -> bool {
         self.steps.get(&step).is_some_and(|s| s.intended)
+    }
+
+    /// Whether the step's last request was sent without an answer (a kill, a lost connection):
+    /// announced, and neither done nor refused.
+    pub fn answer_lost(&self, step: usize) -> bool {
+        self.steps
+            .get(&step)
+            .is_some_and(|s| s.intended && s.done.is_none() && s.failed.is_none())
+    }
+
+    /// A step whose last request was refused: `Some(the import id a create made anyway)`.
+    pub fn failed(&self, step: usize) -> Option<Option<String>> {
+        self.steps.get(&step).and_then(|s| s.failed.clone())
     }
 
     /// A step that finished: `Some(import id of a create)`.

@@ -390,7 +390,10 @@ async fn run<W: Workspace + Sync, S: JournalStore>(
             continue;
         }
         progress.step(step.step + 1, total, &step);
-        let resumed = record.journal.intended(step.step);
+        // An earlier run sent this step and never heard back, or its create was refused after
+        // it made the resource: what it did is looked for before anything is sent again.
+        let resumed = record.journal.answer_lost(step.step)
+            || record.journal.failed(step.step).flatten().is_some();
         let known: Vec<String> = record.journal.created().map(str::to_owned).collect();
         let found = if resumed || (step.op == Op::Create && !options.allow_duplicates) {
             let listings = Some(&mut listings);
@@ -463,7 +466,7 @@ async fn run<W: Workspace + Sync, S: JournalStore>(
             progress.waiting(wait, step.ty);
             tokio::time::sleep(wait).await;
         }
-        if !resumed {
+        if !record.journal.answer_lost(step.step) {
             record
                 .journal
                 .record(Entry::Intent { step: step.step })
@@ -517,6 +520,13 @@ async fn run<W: Workspace + Sync, S: JournalStore>(
                 } else {
                     None
                 };
+                record
+                    .journal
+                    .record(Entry::Failed {
+                        step: step.step,
+                        half_made: half_made.clone(),
+                    })
+                    .await?;
                 return Ok(failed(
                     record, step, remaining, &error, change, options, half_made,
                 ));
