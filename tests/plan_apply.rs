@@ -2892,3 +2892,52 @@ async fn a_refused_create_is_not_adopted_as_a_lost_answer_on_the_rerun() {
         .unwrap_or_else(|| panic!("adopted: {again:?}"));
     assert!(why.contains("already holds a resource identical"), "{why}");
 }
+
+/// The demo, the operator and the tests drive plan and apply through the engine's API: no
+/// clap argument struct is built by hand anywhere (it would make the command line's parsing
+/// the engine's interface).
+#[test]
+fn no_command_line_argument_struct_is_built_outside_parsing() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut parsed: Vec<String> = Vec::new();
+    let mut sources: Vec<(PathBuf, String)> = Vec::new();
+    for dir in ["src", "tests", "benches"] {
+        for entry in walkdir::WalkDir::new(root.join(dir)) {
+            let entry = entry.unwrap_or_else(|e| panic!("{e}"));
+            if entry.path().extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(entry.path()).unwrap_or_else(|e| panic!("{e}"));
+                sources.push((entry.path().to_path_buf(), text));
+            }
+        }
+    }
+    // The argument structs: what follows a derive of clap's Args.
+    for (_, text) in &sources {
+        let mut lines = text.lines();
+        while let Some(line) = lines.next() {
+            if line.trim_start().starts_with("#[derive(") && line.contains("Args)") {
+                let name = lines
+                    .find_map(|l| l.trim_start().strip_prefix("pub struct "))
+                    .and_then(|rest| rest.split([' ', '{']).next())
+                    .map(str::to_owned);
+                parsed.extend(name);
+            }
+        }
+    }
+    assert!(parsed.contains(&"ApplyArgs".to_owned()), "{parsed:?}");
+    let mut built = Vec::new();
+    for (path, text) in &sources {
+        for (n, line) in text.lines().enumerate() {
+            for name in &parsed {
+                let literal = format!("{name} {{");
+                if line.contains(&literal) && !line.contains("struct ") && !line.contains("impl ") {
+                    built.push(format!("{}:{}: {}", path.display(), n + 1, line.trim()));
+                }
+            }
+        }
+    }
+    assert!(
+        built.is_empty(),
+        "argument structs built by hand:\n{}",
+        built.join("\n")
+    );
+}

@@ -112,3 +112,27 @@ pub fn this_process() -> String {
         crate::workspace::now_rfc3339()
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sync::apply::{CommitSink, MemoryJournal, Quiet};
+
+    /// The operator runs an apply on a spawned task: its future must be `Send`. (Checked when
+    /// this compiles; never run.)
+    #[allow(dead_code)]
+    fn an_apply_can_run_on_a_spawned_task(
+        client: &crate::workspace::Client,
+        session: &mut Session<MemoryJournal>,
+        sink: &mut CommitSink,
+        options: &ApplyOptions<'_>,
+    ) {
+        fn spawnable<T: Send>(_: T) {}
+        spawnable(session.run(client, sink, options, &mut Quiet));
+        spawnable(Session::open(
+            Plan::from_json_unverified("{}").unwrap_or_else(|e| panic!("{e}")),
+            crate::sync::apply::MemoryJournals::new().journal("j"),
+            "x",
+        ));
+    }
+}

@@ -58,7 +58,7 @@ pub fn check_path(path: &str) -> Result<(), BadPath> {
 }
 
 /// Where apply's rewrites go, and the tree it checks.
-pub trait TreeSink: Send {
+pub trait TreeSink: Send + Sync {
     /// The resource files as the tree holds them now.
     fn files(&self) -> Result<Files, TreeReadError>;
     /// Whether the tree holds a file at `path`.
