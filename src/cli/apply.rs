@@ -135,8 +135,8 @@ fn explained(e: &ApplyError, again: &str) -> String {
         ApplyError::Duplicate { .. } => {
             format!("{e}\nTo create it anyway: {again} --allow-duplicates")
         }
-        ApplyError::Journal(JournalError::OtherPlan { journal, .. }) => format!(
-            "{e}\nTo finish it, apply that plan again; to abandon it (what it applied stays applied), remove {journal}."
+        ApplyError::Journal(JournalError::OtherPlan { .. }) => format!(
+            "{e}\nTo finish it, apply that plan again; to abandon it (what it applied stays applied; a new plan shows what is left): {again} --abandon"
         ),
         ApplyError::Journal(JournalError::Busy { .. }) => {
             format!("{e}\nWait for it to end, then run this again.")
