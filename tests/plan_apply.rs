@@ -8,7 +8,9 @@ use crate::util;
 use crate::util::command::{Gitsync, Ran, gitsync};
 use crate::util::{TestWorkspace, copy_tree, exported_tree_of, fixture_dir, git, tree_of};
 use gitsync::model::{Resource, ResourceType, Value};
-use gitsync::sync::apply::{self, ApplyOptions, ApplyReport, Journal, Quiet};
+use gitsync::sync::apply::{
+    self, ApplyOptions, ApplyReport, DirSink, FileJournal, Journal, Quiet, Session,
+};
 use gitsync::sync::export::render_workspace;
 use gitsync::sync::plan::{self, Action, Plan, PlanInput};
 use gitsync::sync::secrets::{FileSecrets, NoSecrets, SecretSource};
@@ -82,20 +84,21 @@ impl Setup {
         secrets: &dyn SecretSource,
         allow_deletes: bool,
     ) -> Result<ApplyReport, apply::ApplyError> {
-        let mut journal = Journal::open(journal, &apply::plan_fingerprint(made))?;
-        apply::apply(
-            &self.client,
-            made,
-            &mut journal,
-            &ApplyOptions {
-                allow_deletes,
-                secrets,
-                tree: Some(self.tree()),
-                pace: None,
-            },
-            &mut Quiet,
-        )
-        .await
+        let mut session =
+            Session::open(made.clone(), FileJournal::new(journal), "the test").await?;
+        session
+            .run(
+                &self.client,
+                &mut DirSink::new(self.tree()),
+                &ApplyOptions {
+                    allow_deletes,
+                    secrets,
+                    pace: None,
+                    allow_duplicates: false,
+                },
+                &mut Quiet,
+            )
+            .await
     }
 
     /// The workspace, exported, against the tree: byte for byte (secrets Segment wrote in clear
@@ -155,6 +158,12 @@ impl Setup {
             .into_keys()
             .filter(|p| p.starts_with(&format!("{}/", ty.kind().directory)))
             .collect()
+    }
+
+    /// The key `gitsync plan --out` seals plans for this workspace with.
+    fn plan_key(&self) -> plan::PlanKey {
+        use gitsync::workspace::Workspace;
+        plan::PlanKey::new(self.client.point_key())
     }
 
     fn journal(&self, name: &str) -> PathBuf {
@@ -945,9 +954,10 @@ async fn plan_with_base_plans_only_the_changed_files_and_sees_removed_ones() {
         .collect();
     assert_eq!(
         actions,
+        // In the order apply runs them: deletes last.
         [
-            (Action::Delete, removed.as_str()),
-            (Action::Update, path.as_str())
+            (Action::Update, path.as_str()),
+            (Action::Delete, removed.as_str())
         ]
     );
     // Only the changed files were read from the workspace: one each.
@@ -1012,8 +1022,7 @@ async fn an_apply_killed_at_random_moments_converges_without_duplicates() {
     made.dir = Some(setup.tree().display().to_string());
     made.workspace = Some(setup.ws.running.url());
     let plan_file = cli.home.path().join("kill.plan");
-    std::fs::write(&plan_file, serde_json::to_string(&made).unwrap_or_default())
-        .unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(&plan_file, made.to_json(&setup.plan_key())).unwrap_or_else(|e| panic!("{e}"));
     let plan_arg = plan_file.display().to_string();
     // Slow every request down, so that kills land inside requests too.
     setup
@@ -1419,18 +1428,24 @@ async fn writes_are_paced_to_the_published_limits_instead_of_running_into_429s()
         }
         let made = setup.plan(Some(&base), &NoSecrets).await;
         assert_eq!(made.counts(), (0, 7, 0));
-        let mut journal = Journal::open(&setup.journal("paced"), &apply::plan_fingerprint(&made))
-            .unwrap_or_else(|e| panic!("{e}"));
+        let mut journal = Journal::open(
+            FileJournal::new(setup.journal("paced")),
+            &made.fingerprint(),
+            "the test",
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
         let started = std::time::Instant::now();
         let report = apply::apply(
             &setup.client,
             &made,
             &mut journal,
+            &mut DirSink::new(setup.tree()),
             &ApplyOptions {
                 allow_deletes: false,
                 secrets: &NoSecrets,
-                tree: Some(setup.tree()),
                 pace: paced.then_some(window),
+                allow_duplicates: false,
             },
             &mut Quiet,
         )
@@ -2628,5 +2643,1039 @@ async fn a_delete_lists_what_depends_on_it() {
     assert!(
         made.changes.iter().all(|c| c.dependents.is_empty()),
         "{made:?}"
+    );
+}
+
+// ------------------------------------------------------------------------------------------
+// The engine's API with no directory: a tree by commit id in a bare repository, rewrites as a
+// new commit on a branch, journals in a file or in memory.
+
+/// Commits the tree as `base`, makes a change of 12 new sources, 8 new labels and 8 renamed
+/// destinations, commits it, and clones both into a bare repository. Returns the bare
+/// repository and the two commits.
+fn bare_repository_with_a_change(
+    setup: &Setup,
+) -> (tempfile::TempDir, gix::ObjectId, gix::ObjectId) {
+    let dir = setup.tree();
+    let who = ["-c", "user.name=t", "-c", "user.email=t@e"];
+    let commit = |message: &str| {
+        git(dir, &[who.as_slice(), &["add", "-A"]].concat());
+        git(dir, &[who.as_slice(), &["commit", "-qm", message]].concat());
+        git(dir, &["rev-parse", "HEAD"])
+    };
+    git(dir, &["init", "-q", "-b", "main"]);
+    let base = commit("base");
+    let template = setup.read(&setup.paths_of(ResourceType::Source)[0]);
+    for i in 0..12 {
+        let mut fresh = new_copy(ResourceType::Source, template.clone());
+        fresh.new_name = Some(format!("killed_{i}"));
+        set(&mut fresh, &["slug"], s(&format!("killed-{i}")));
+        set(&mut fresh, &["name"], s(&format!("Killed {i}")));
+        setup.write(&format!("sources/killed-{i}.tf"), &fresh);
+    }
+    for i in 0..8 {
+        let label = Resource {
+            ty: ResourceType::Label,
+            id: None,
+            new_name: Some(format!("team_{i}")),
+            attributes: [("key", s("team")), ("value", s(&format!("t{i}")))]
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v))
+                .collect(),
+        };
+        setup.write(&format!("labels/team-{i}.tf"), &label);
+    }
+    for path in setup.paths_of(ResourceType::Destination).iter().take(8) {
+        let mut r = setup.read(path);
+        set(&mut r, &["name"], s("renamed while being killed"));
+        setup.write(path, &r);
+    }
+    let head = commit("change");
+    let bare = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    git(
+        bare.path(),
+        &["clone", "-q", "--bare", &dir.display().to_string(), "."],
+    );
+    let id = |hex: &str| gix::ObjectId::from_hex(hex.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
+    (bare, id(&base), id(&head))
+}
+
+/// The files of a commit of the bare repository, path -> text.
+fn commit_files(bare: &Path, commit: gix::ObjectId) -> BTreeMap<String, String> {
+    gitsync::sync::tree::read_rev_files(bare, &commit.to_string())
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_iter()
+        .map(|(p, b)| (p, String::from_utf8_lossy(&b).into_owned()))
+        .collect()
+}
+
+/// A saved plan of the bare repository's change, read back as an apply reads it.
+async fn saved_plan_of_commit(
+    setup: &Setup,
+    bare: &Path,
+    base: gix::ObjectId,
+    head: gix::ObjectId,
+) -> Plan {
+    let source = gitsync::sync::tree::GitTree {
+        repository: bare.to_path_buf(),
+        commit: head,
+    };
+    let made = plan::plan_tree(
+        &setup.client,
+        &source,
+        Some(&base.to_string()),
+        &NoSecrets,
+        &Default::default(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(made.counts(), (20, 8, 0), "{}", plan::human(&made));
+    assert_eq!(made.dir, None, "a commit is no directory");
+    let text = made.to_json(&setup.plan_key());
+    Plan::from_json(&text, &setup.plan_key()).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn sink(bare: &Path, head: gix::ObjectId) -> apply::CommitSink {
+    apply::CommitSink::open(
+        bare,
+        head,
+        "gitsync/applied",
+        gitsync::git::tree::Author {
+            name: "gitsync".into(),
+            email: "gitsync@example.com".into(),
+        },
+        "Updating created resources with actual generated files",
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// After the applies: each new source exists once, every label and rename is there, and the
+/// branch's one new commit holds exactly what the workspace holds.
+async fn assert_applied_once_into_the_branch(
+    setup: &Setup,
+    bare: &Path,
+    head: gix::ObjectId,
+    what: &str,
+) {
+    let served = snapshot(setup).await;
+    for i in 0..12 {
+        let slug = format!("\"killed-{i}\"");
+        let copies = served.values().filter(|t| t.contains(&slug)).count();
+        assert_eq!(copies, 1, "{what}: source killed-{i} exists {copies} times");
+    }
+    let branch = sink(bare, head);
+    let commit = branch.commit();
+    assert_ne!(commit, head, "{what}: nothing was committed");
+    let repo = gix::open(bare).unwrap_or_else(|e| panic!("{e}"));
+    let parents: Vec<gix::ObjectId> = repo
+        .find_commit(commit)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .parent_ids()
+        .map(|id| id.detach())
+        .collect();
+    assert_eq!(parents, [head], "{what}: one commit on top of the plan's");
+    // As an export masks the secrets the fixture holds in clear.
+    let checkout = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    for (path, text) in commit_files(bare, commit) {
+        let full = checkout.path().join(&path);
+        std::fs::create_dir_all(full.parent().unwrap_or(checkout.path()))
+            .unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(full, text).unwrap_or_else(|e| panic!("{e}"));
+    }
+    let files = exported_tree_of(checkout.path());
+    let types: Vec<ResourceType> = ResourceType::git_sync_types().collect();
+    let (mut exported, _) =
+        render_workspace(&setup.client, &types, &mut gitsync::sync::export::Quiet)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    // As an export into the branch writes it.
+    gitsync::sync::export::keep_placeholders(&mut exported, |path| files.get(path).cloned());
+    let exported: BTreeMap<String, String> = exported.into_iter().collect();
+    let differ: Vec<&String> = exported
+        .keys()
+        .chain(files.keys())
+        .filter(|p| exported.get(*p) != files.get(*p))
+        .collect();
+    assert!(
+        differ.is_empty(),
+        "{what}: the branch and the workspace differ in {differ:?}"
+    );
+    for i in 0..8 {
+        assert!(
+            files.contains_key(&format!("labels/team_t{i}.tf")),
+            "{what}: label t{i} not rewritten"
+        );
+        assert!(!files.contains_key(&format!("labels/team-{i}.tf")));
+    }
+}
+
+/// In memory: the apply future dropped at random moments (a leader that stops in the middle of
+/// a request), resumed from the same store each time by a new "leader": every change once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_saved_plan_of_a_commit_applied_into_a_branch_with_a_memory_journal_survives_being_dropped()
+ {
+    let setup = Setup::new(&["v2025"]).await;
+    let (bare, base, head) = bare_repository_with_a_change(&setup);
+    let made = saved_plan_of_commit(&setup, bare.path(), base, head).await;
+    setup
+        .ws
+        .faults(
+            TOKEN,
+            serde_json::json!({"delay": {"count": 1_000_000, "ms": 15}}),
+        )
+        .await;
+    let journals = apply::MemoryJournals::new();
+    let options = ApplyOptions {
+        allow_deletes: false,
+        secrets: &NoSecrets,
+        pace: None,
+        allow_duplicates: false,
+    };
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos() as u64)
+        .unwrap_or(7);
+    eprintln!("drop moments seed: {seed}");
+    let mut state = seed | 1;
+    let mut next = move || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 33) % 400
+    };
+    let mut dropped = 0;
+    let mut round = 0;
+    let report = loop {
+        round += 1;
+        assert!(round < 200, "no progress after 200 rounds (seed {seed})");
+        let mut branch = sink(bare.path(), head);
+        let mut session = Session::open(
+            made.clone(),
+            journals.journal("pull-1"),
+            &format!("leader {round}"),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("round {round}: {e}"));
+        let budget =
+            std::time::Duration::from_millis(if round > 25 { 60_000 } else { 20 + next() });
+        let mut quiet = Quiet;
+        let run = session.run(&setup.client, &mut branch, &options, &mut quiet);
+        match tokio::time::timeout(budget, run).await {
+            Ok(Ok(report)) => break report,
+            Ok(Err(e)) => panic!("round {round} (seed {seed}): {e}"),
+            Err(_) => dropped += 1,
+        }
+    };
+    assert!(report.succeeded(), "{:?}", report.failed);
+    assert!(dropped > 0, "no run was dropped mid-apply");
+    setup.ws.faults(TOKEN, serde_json::json!({})).await;
+    assert_applied_once_into_the_branch(&setup, bare.path(), head, &format!("seed {seed}")).await;
+    assert!(
+        journals.entries("pull-1").contains(&apply::Entry::Complete),
+        "the journal is not complete"
+    );
+    // Once complete, running it again sends nothing.
+    let mut session = Session::open(made.clone(), journals.journal("pull-1"), "leader last")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let again = session
+        .run(
+            &setup.client,
+            &mut sink(bare.path(), head),
+            &options,
+            &mut Quiet,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(again.applied.is_empty() && again.reconciled.is_empty());
+}
+
+/// With a file journal: the same, each run its own future on the same journal file, dropped at
+/// random moments.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_saved_plan_of_a_commit_applied_into_a_branch_with_a_file_journal_survives_being_dropped()
+{
+    let setup = Setup::new(&["v2025"]).await;
+    let (bare, base, head) = bare_repository_with_a_change(&setup);
+    let made = saved_plan_of_commit(&setup, bare.path(), base, head).await;
+    setup
+        .ws
+        .faults(
+            TOKEN,
+            serde_json::json!({"delay": {"count": 1_000_000, "ms": 15}}),
+        )
+        .await;
+    let journal = bare.path().join("pull-1.journal");
+    let options = ApplyOptions {
+        allow_deletes: false,
+        secrets: &NoSecrets,
+        pace: None,
+        allow_duplicates: false,
+    };
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos() as u64)
+        .unwrap_or(11);
+    eprintln!("drop moments seed: {seed}");
+    let mut state = seed | 1;
+    let mut next = move || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 33) % 400
+    };
+    let mut dropped = 0;
+    let mut round = 0;
+    let report = loop {
+        round += 1;
+        assert!(round < 200, "no progress after 200 rounds (seed {seed})");
+        let mut branch = sink(bare.path(), head);
+        let mut session = Session::open(made.clone(), FileJournal::new(&journal), "the test")
+            .await
+            .unwrap_or_else(|e| panic!("round {round}: {e}"));
+        let budget =
+            std::time::Duration::from_millis(if round > 25 { 60_000 } else { 20 + next() });
+        let mut quiet = Quiet;
+        let run = session.run(&setup.client, &mut branch, &options, &mut quiet);
+        match tokio::time::timeout(budget, run).await {
+            Ok(Ok(report)) => break report,
+            Ok(Err(e)) => panic!("round {round} (seed {seed}): {e}"),
+            Err(_) => dropped += 1,
+        }
+    };
+    assert!(report.succeeded(), "{:?}", report.failed);
+    assert!(dropped > 0, "no run was dropped mid-apply");
+    setup.ws.faults(TOKEN, serde_json::json!({})).await;
+    assert_applied_once_into_the_branch(&setup, bare.path(), head, &format!("seed {seed}")).await;
+}
+
+/// A plan whose commit is not the one the branch holds (another commit of the pull request, a
+/// tree edited since) is refused with no directory anywhere, and nothing is written.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_plan_whose_tree_moved_is_refused_without_a_directory() {
+    let setup = Setup::new(&["v2025"]).await;
+    let (bare, base, head) = bare_repository_with_a_change(&setup);
+    let made = saved_plan_of_commit(&setup, bare.path(), base, head).await;
+    let before = snapshot(&setup).await;
+    // The plan's tree, applied onto the base commit instead: another tree.
+    let mut moved = sink(bare.path(), base);
+    let mut session = Session::open(
+        made.clone(),
+        apply::MemoryJournals::new().journal("moved"),
+        "the test",
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let refused = session
+        .run(
+            &setup.client,
+            &mut moved,
+            &ApplyOptions {
+                allow_deletes: false,
+                secrets: &NoSecrets,
+                pace: None,
+                allow_duplicates: false,
+            },
+            &mut Quiet,
+        )
+        .await;
+    assert!(
+        matches!(refused, Err(apply::ApplyError::StaleTree { .. })),
+        "{refused:?}"
+    );
+    assert_eq!(moved.commit(), base, "the branch was written");
+    assert_eq!(snapshot(&setup).await, before, "the workspace was written");
+}
+
+/// The README's flow, twice: plan --out p; apply p; edit; plan --out p; apply p. The first
+/// apply's finished journal does not block the second plan written to the same path.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_completed_apply_does_not_block_the_next_plan_saved_to_the_same_file() {
+    let setup = Setup::new(&["v2025"]).await;
+    let cli = Cli::new(&setup);
+    let dir = setup.tree().display().to_string();
+    let plan_file = cli.home.path().join("change.plan").display().to_string();
+    let sources = setup.paths_of(ResourceType::Source);
+    for (round, path) in sources.iter().take(2).enumerate() {
+        let mut r = setup.read(path);
+        set(&mut r, &["name"], s(&format!("round {round}")));
+        setup.write(path, &r);
+        let planned = cli.run(&["plan", "--dir", &dir, "--out", &plan_file]);
+        assert_eq!(planned.code, Some(0), "round {round}: {}", planned.stderr);
+        let applied = cli.run(&["apply", &plan_file, "--no-pace"]);
+        assert_eq!(
+            applied.code,
+            Some(0),
+            "round {round}: {}\n{}",
+            applied.stdout,
+            applied.stderr
+        );
+        assert!(
+            applied
+                .stdout
+                .contains("Apply complete! Resources: 0 added, 1 changed, 0 destroyed."),
+            "round {round}: {}",
+            applied.stdout
+        );
+        assert_eq!(live(&setup, &r).await.get("name"), r.get("name"));
+    }
+}
+
+/// Two applies of the same plan at once (a saved plan, and `apply --dir`): one applies, the
+/// other is refused naming the first, and nothing is created twice.
+#[tokio::test(flavor = "multi_thread")]
+async fn two_applies_at_once_one_applies_and_the_other_is_refused_naming_it() {
+    let setup = Setup::new(&["v2025"]).await;
+    let cli = Cli::new(&setup);
+    let dir = setup.tree().display().to_string();
+    let template = setup.read(&setup.paths_of(ResourceType::Source)[0]);
+    let write_new = |name: &str| {
+        let mut fresh = new_copy(ResourceType::Source, template.clone());
+        fresh.new_name = Some(name.replace('-', "_"));
+        set(&mut fresh, &["slug"], s(name));
+        set(&mut fresh, &["name"], s(name));
+        setup.write(&format!("sources/{name}.tf"), &fresh);
+    };
+    // Every request slowed down, so that the two runs overlap.
+    setup
+        .ws
+        .faults(
+            TOKEN,
+            serde_json::json!({"delay": {"count": 1_000_000, "ms": 300}}),
+        )
+        .await;
+    write_new("twice-saved");
+    let plan_file = cli.home.path().join("twice.plan").display().to_string();
+    let planned = cli.run(&["plan", "--dir", &dir, "--out", &plan_file]);
+    assert_eq!(planned.code, Some(0), "{}", planned.stderr);
+    let both = |args: &[&str]| {
+        let first = cli
+            .command(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn();
+        std::thread::sleep(std::time::Duration::from_millis(150));
+        let second = cli.run(args);
+        let first = first.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
+        (first, second)
+    };
+    let (first, second) = both(&["apply", &plan_file, "--no-pace"]);
+    assert_eq!(
+        first.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert_eq!(second.code, Some(1), "{}\n{}", second.stdout, second.stderr);
+    assert!(
+        second.stderr.contains("another apply is running") && second.stderr.contains("process "),
+        "{}",
+        second.stderr
+    );
+
+    write_new("twice-dir");
+    let (first, second) = both(&["apply", "--dir", &dir, "--auto-approve", "--no-pace"]);
+    assert_eq!(
+        first.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert_eq!(second.code, Some(1), "{}\n{}", second.stdout, second.stderr);
+    assert!(
+        second.stderr.contains("another apply is running"),
+        "{}",
+        second.stderr
+    );
+    setup.ws.faults(TOKEN, serde_json::json!({})).await;
+    let served = snapshot(&setup).await;
+    for name in ["twice-saved", "twice-dir"] {
+        let slug = format!("\"{name}\"");
+        let copies = served.values().filter(|t| t.contains(&slug)).count();
+        assert_eq!(copies, 1, "{name} exists {copies} times");
+    }
+}
+
+/// A plan made against one embedded workspace is refused by another behind the same kind of
+/// URL with a token that works there: the workspace is recorded by id.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_plan_is_refused_by_another_workspace() {
+    let setup = Setup::new(&["v2025"]).await;
+    let other = Setup::new(&["v2025"]).await;
+    let (path, mut r) = first_source(&setup);
+    set(&mut r, &["name"], s("for the first workspace only"));
+    setup.write(&path, &r);
+    other.write(&path, &r);
+    let made = setup.plan(None, &NoSecrets).await;
+    let refused = other
+        .try_apply(&made, &other.journal("other"), &NoSecrets, true)
+        .await;
+    assert!(
+        matches!(refused, Err(apply::ApplyError::WrongWorkspace { .. })),
+        "{refused:?}"
+    );
+    assert_ne!(live(&other, &r).await.get("name"), r.get("name"));
+}
+
+/// The operator's way in: a pull request's head is fetched by its ref (`refs/pull/N/head`, not
+/// a branch) into a bare cache, and planned from there by commit id, three-way from the merge
+/// base with the synced branch.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pull_request_ref_is_fetched_into_a_bare_cache_and_planned_by_commit() {
+    let setup = Setup::new(&["v2025"]).await;
+    let (origin, base, head) = bare_repository_with_a_change(&setup);
+    // As a forge keeps it: the change under refs/pull/7/head, main at the base.
+    git(
+        origin.path(),
+        &["update-ref", "refs/pull/7/head", &head.to_string()],
+    );
+    git(
+        origin.path(),
+        &["update-ref", "refs/heads/main", &base.to_string()],
+    );
+    let cache_dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let url = format!("file://{}", origin.path().display());
+    let cache =
+        gitsync::git::cache::open(cache_dir.path(), &url, "main").unwrap_or_else(|e| panic!("{e}"));
+    let remote = gitsync::git::remote::Remote {
+        url,
+        branch: "main".into(),
+        auth: gitsync::git::remote::Auth::None,
+    };
+    let fetched = remote
+        .fetch_refs(
+            &cache,
+            &[
+                "refs/pull/7/head",
+                "refs/heads/main",
+                "refs/merge-requests/9/head",
+            ],
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(fetched, [Some(head), Some(base), None]);
+    let bad = remote.fetch_refs(&cache, &["+refs/pull/*:refs/x/*"]);
+    assert!(
+        matches!(bad, Err(gitsync::git::remote::RemoteError::BadRef { .. })),
+        "{bad:?}"
+    );
+    let source = gitsync::sync::tree::GitTree {
+        repository: cache.path().to_path_buf(),
+        commit: head,
+    };
+    let tracking = gitsync::git::remote::Remote::tracking_ref_of("refs/heads/main");
+    let made = plan::plan_tree(
+        &setup.client,
+        &source,
+        Some(&tracking),
+        &NoSecrets,
+        &Default::default(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(made.counts(), (20, 8, 0), "{}", plan::human(&made));
+    assert!(made.notes.is_empty(), "{:?}", made.notes);
+}
+
+/// `--base REV` plans from where the branch left REV (three dots): a branch behind main does
+/// not undo main's later work, and says that REV is not its ancestor.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_base_ahead_of_the_branch_plans_from_the_merge_base_and_says_so() {
+    let setup = Setup::new(&["v2025"]).await;
+    let cli = Cli::new(&setup);
+    let dir = setup.tree();
+    let who = ["-c", "user.name=t", "-c", "user.email=t@e"];
+    let commit = |message: &str| {
+        git(dir, &[who.as_slice(), &["add", "-A"]].concat());
+        git(dir, &[who.as_slice(), &["commit", "-qm", message]].concat());
+    };
+    git(dir, &["init", "-q", "-b", "main"]);
+    commit("base");
+    git(dir, &["checkout", "-q", "-b", "change"]);
+    let (path, mut source) = first_source(&setup);
+    set(&mut source, &["name"], s("the branch's own edit"));
+    setup.write(&path, &source);
+    commit("the change");
+    // Main moves on: a label deleted there (the workspace followed: the label is gone).
+    git(dir, &["checkout", "-q", "main"]);
+    let label = setup.paths_of(ResourceType::Label)[0].clone();
+    {
+        use gitsync::workspace::Workspace;
+        setup
+            .client
+            .delete(&setup.read(&label))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    setup.remove(&label);
+    commit("main's own work");
+    git(dir, &["checkout", "-q", "change"]);
+    let d = dir.display().to_string();
+    let ran = cli.run(&["plan", "--dir", &d, "--base", "main", "--json"]);
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    let made: Plan =
+        serde_json::from_str(&ran.stdout).unwrap_or_else(|e| panic!("{e}: {}", ran.stdout));
+    let actions: Vec<(Action, &str)> = made
+        .changes
+        .iter()
+        .map(|c| (c.action, c.file.as_str()))
+        .collect();
+    // Two dots would also create the label main deleted (it is in the branch, not in main).
+    assert_eq!(actions, [(Action::Update, path.as_str())]);
+    assert!(
+        made.notes
+            .iter()
+            .any(|n| n.message.contains("is not an ancestor")),
+        "{:?}",
+        made.notes
+    );
+}
+
+/// Defect 8: a run killed between a step's answer and its file's rewrite, then an edit of
+/// another file: the rerun compares the tree first and refuses, naming the edited file; it does
+/// not finish the rewrite, record the result as its own, and take the edit with it.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_edit_made_after_an_interrupted_rewrite_is_refused_not_laundered() {
+    let setup = Setup::new(&["v2025"]).await;
+    let base = setup.files();
+    let sources = setup.paths_of(ResourceType::Source);
+    let mut r = setup.read(&sources[0]);
+    set(&mut r, &["name"], s("applied, then killed before its file"));
+    setup.write(&sources[0], &r);
+    let made = setup.plan(Some(&base), &NoSecrets).await;
+    assert_eq!(made.counts(), (0, 1, 0));
+    // The update went through, and the run died before the rewrite.
+    {
+        use gitsync::workspace::Workspace;
+        let resolved = gitsync::hcl::parse(made.changes[0].desired.as_deref().unwrap_or(""), "x")
+            .unwrap_or_else(|e| panic!("{e}"));
+        setup
+            .client
+            .update(&resolved)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let journals = apply::MemoryJournals::new();
+    {
+        use apply::JournalStore;
+        let mut store = journals.journal("killed");
+        store
+            .acquire("the killed run")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        store.load().await.unwrap_or_else(|e| panic!("{e}"));
+        store
+            .replace(&[
+                apply::Entry::Header {
+                    plan: made.fingerprint(),
+                },
+                apply::Entry::Intent { step: 0 },
+                apply::Entry::Done {
+                    step: 0,
+                    import_id: None,
+                },
+            ])
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    // Meanwhile, someone edits another file.
+    let mut other = setup.read(&sources[1]);
+    set(&mut other, &["name"], s("an edit made in between"));
+    setup.write(&sources[1], &other);
+    let edited = std::fs::read_to_string(setup.tree().join(&sources[1])).unwrap_or_default();
+    let mut session = Session::open(made, journals.journal("killed"), "the rerun")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let refused = session
+        .run(
+            &setup.client,
+            &mut DirSink::new(setup.tree()),
+            &ApplyOptions {
+                allow_deletes: false,
+                secrets: &NoSecrets,
+                pace: None,
+                allow_duplicates: false,
+            },
+            &mut Quiet,
+        )
+        .await;
+    match refused {
+        Err(e @ apply::ApplyError::StaleTree { .. }) => {
+            let text = e.to_string();
+            assert!(
+                text.contains(&format!("~ {} (changed since the plan)", sources[1])),
+                "{text}"
+            );
+            assert!(!text.contains("sha"), "{text}");
+        }
+        other => panic!("not refused as stale: {other:?}"),
+    }
+    assert_eq!(
+        std::fs::read_to_string(setup.tree().join(&sources[1])).unwrap_or_default(),
+        edited,
+        "the edit was overwritten"
+    );
+}
+
+/// Defect 13: a create whose file could never be written (a label's file under a hidden name)
+/// is never sent: the workspace is unchanged, and no rerun trips over a half-done apply. (Every
+/// path a step needs is checked before the first request: `apply::tree::check_path`.)
+#[tokio::test(flavor = "multi_thread")]
+async fn a_create_whose_file_cannot_be_written_is_refused_before_anything_is_sent() {
+    let label = |key: &str, value: &str| Resource {
+        ty: ResourceType::Label,
+        id: None,
+        new_name: Some("odd".into()),
+        attributes: [("key", s(key)), ("value", s(value))]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect(),
+    };
+    // A hidden file is not read (a note names it); a label whose key or value no file name
+    // could hold is named by the escaping rule (hostile_files tests it is created and written).
+    let (what, path, resource) = (
+        "a hidden file",
+        "labels/.hidden.tf",
+        label("team", "hidden"),
+    );
+    let setup = Setup::new(&["v2025"]).await;
+    let base = setup.files();
+    let before = snapshot(&setup).await;
+    setup.write(path, &resource);
+    // Refused by the plan, or by apply before its first request, or not planned at all (and
+    // said): either way nothing is sent.
+    if let Ok(made) = setup.try_plan(Some(&base), &NoSecrets).await {
+        assert!(
+            made.changes.iter().all(|c| c.file != path),
+            "{what}: planned"
+        );
+        let refused = setup
+            .try_apply(&made, &setup.journal("odd"), &NoSecrets, false)
+            .await;
+        if let Ok(report) = &refused {
+            assert!(report.applied.is_empty(), "{what}: {report:?}");
+        }
+    }
+    assert_eq!(
+        snapshot(&setup).await,
+        before,
+        "{what}: the workspace changed"
+    );
+}
+
+/// Applied again from a fresh checkout (the same plan, another journal): the create is not
+/// made twice; the refusal names the resource that is there, and says how to go on.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_plan_applied_again_from_a_fresh_checkout_does_not_create_twice() {
+    let setup = Setup::new(&["v2025"]).await;
+    let base = setup.files();
+    let fresh_checkout = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut source = new_copy(
+        ResourceType::Source,
+        setup.read(&setup.paths_of(ResourceType::Source)[0]),
+    );
+    set(&mut source, &["slug"], s("made-once"));
+    set(&mut source, &["name"], s("Made once"));
+    setup.write("sources/made-once.tf", &source);
+    copy_tree(setup.tree(), fresh_checkout.path());
+    let made = setup.plan(Some(&base), &NoSecrets).await;
+    let first = setup
+        .apply(&made, &setup.journal("first"), &NoSecrets)
+        .await;
+    assert!(first.succeeded(), "{:?}", first.failed);
+    let mut session = Session::open(
+        made.clone(),
+        FileJournal::new(fresh_checkout.path().join(".again.journal")),
+        "the other checkout",
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let again = session
+        .run(
+            &setup.client,
+            &mut DirSink::new(fresh_checkout.path()),
+            &ApplyOptions {
+                allow_deletes: false,
+                secrets: &NoSecrets,
+                pace: None,
+                allow_duplicates: false,
+            },
+            &mut Quiet,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let (_, why) = again.failed.unwrap_or_else(|| panic!("created again"));
+    assert!(
+        why.contains("already holds a resource identical") && why.contains("allow duplicates"),
+        "{why}"
+    );
+    let copies = snapshot(&setup)
+        .await
+        .values()
+        .filter(|t| t.contains("\"made-once\""))
+        .count();
+    assert_eq!(copies, 1);
+}
+
+/// A create whose follow-up write fails leaves the resource made: the report says it exists,
+/// and the rerun finishes it (reported as such), never making it twice.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_half_made_create_is_reported_as_made_and_finished_by_the_rerun() {
+    let setup = Setup::new(&["v2025"]).await;
+    let base = setup.files();
+    let existing = setup.read(&setup.paths_of(ResourceType::Label)[0]);
+    let mut source = new_copy(
+        ResourceType::Source,
+        setup.read(&setup.paths_of(ResourceType::Source)[0]),
+    );
+    set(&mut source, &["slug"], s("half-made"));
+    set(&mut source, &["name"], s("Half made"));
+    let label: BTreeMap<String, Value> = ["key", "value"]
+        .into_iter()
+        .map(|k| {
+            (
+                k.to_owned(),
+                existing.attributes.get(k).cloned().unwrap_or(Value::Null),
+            )
+        })
+        .collect();
+    source
+        .attributes
+        .insert("labels".into(), Value::List(vec![Value::Object(label)]));
+    setup.write("sources/half-made.tf", &source);
+    let made = setup.plan(Some(&base), &NoSecrets).await;
+    assert_eq!(made.counts(), (1, 0, 0), "{}", plan::human(&made));
+    // The create's second write (its labels) is refused.
+    setup
+        .ws
+        .faults(
+            TOKEN,
+            serde_json::json!({"failWrite": {"nth": 2, "status": 422, "message": "labels refused"}}),
+        )
+        .await;
+    let journal = setup.journal("half");
+    let first = setup.apply(&made, &journal, &NoSecrets).await;
+    let shown = apply::show::text(&first);
+    let id = first
+        .half_made
+        .clone()
+        .unwrap_or_else(|| panic!("the half-made resource is not reported:\n{shown}"));
+    assert!(
+        shown.contains(&format!("{id} exists in the workspace")),
+        "{shown}"
+    );
+    let again = setup.apply(&made, &journal, &NoSecrets).await;
+    assert!(again.succeeded(), "{:?}", again.failed);
+    assert_eq!(
+        again
+            .reconciled
+            .iter()
+            .map(|(_, how)| how.clone())
+            .collect::<Vec<_>>(),
+        [apply::Recovered::FinishedHalfMade]
+    );
+    assert!(
+        apply::show::text(&again).contains("found half-made in the workspace"),
+        "{}",
+        apply::show::text(&again)
+    );
+    let copies = snapshot(&setup)
+        .await
+        .values()
+        .filter(|t| t.contains("\"half-made\""))
+        .count();
+    assert_eq!(copies, 1);
+}
+
+/// Under `--detailed-exitcode`, 2 means "changes": a usage error must not exit 2 there.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_usage_error_under_detailed_exitcode_is_not_taken_for_changes() {
+    let setup = Setup::new(&["v2025"]).await;
+    let cli = Cli::new(&setup);
+    let dir = setup.tree().display().to_string();
+    let usage = cli.run(&[
+        "plan",
+        "--dir",
+        &dir,
+        "--detailed-exitcode",
+        "--no-such-flag",
+    ]);
+    assert_eq!(usage.code, Some(1), "{}", usage.stderr);
+    assert!(usage.stderr.contains("--no-such-flag"), "{}", usage.stderr);
+    let plain = cli.run(&["plan", "--dir", &dir, "--no-such-flag"]);
+    assert_eq!(plain.code, Some(2), "{}", plain.stderr);
+    let none = cli.run(&["plan", "--dir", &dir, "--detailed-exitcode"]);
+    assert_eq!(none.code, Some(0), "{}", none.stderr);
+}
+
+/// Applying a plan with no changes says so, not that an earlier run did the work.
+#[tokio::test(flavor = "multi_thread")]
+async fn applying_an_empty_plan_says_it_has_no_changes() {
+    let setup = Setup::new(&["v2025"]).await;
+    let cli = Cli::new(&setup);
+    let dir = setup.tree().display().to_string();
+    let plan_file = cli.home.path().join("empty.plan").display().to_string();
+    let planned = cli.run(&["plan", "--dir", &dir, "--out", &plan_file]);
+    assert_eq!(planned.code, Some(0), "{}", planned.stderr);
+    let applied = cli.run(&["apply", &plan_file, "--no-pace"]);
+    assert_eq!(applied.code, Some(0), "{}", applied.stderr);
+    assert!(
+        applied.stdout.contains("The plan has no changes"),
+        "{}",
+        applied.stdout
+    );
+    assert!(
+        !applied.stdout.contains("earlier run"),
+        "{}",
+        applied.stdout
+    );
+}
+
+/// After a refused write, `apply --dir` says what is true and offers the way on: the rerun
+/// resumes; when the files changed meanwhile it cannot, and `--abandon` gives the interrupted
+/// apply up (no cache directory to delete by hand); the next apply plans afresh.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_interrupted_apply_dir_is_resumed_or_given_up_with_abandon() {
+    let setup = Setup::new(&["v2025"]).await;
+    let cli = Cli::new(&setup);
+    let dir = setup.tree().display().to_string();
+    let sources = setup.paths_of(ResourceType::Source);
+    for (i, path) in sources.iter().take(2).enumerate() {
+        let mut r = setup.read(path);
+        set(&mut r, &["name"], s(&format!("first try {i}")));
+        setup.write(path, &r);
+    }
+    setup
+        .ws
+        .faults(
+            TOKEN,
+            serde_json::json!({"failWrite": {"nth": 2, "status": 422, "message": "refused"}}),
+        )
+        .await;
+    let apply_dir = ["apply", "--dir", &dir, "--auto-approve", "--no-pace"];
+    let refused = cli.run(&apply_dir);
+    assert_eq!(refused.code, Some(1), "{}", refused.stderr);
+    assert!(refused.stderr.contains("not tried") || refused.stderr.contains("failed"));
+    // The files change meanwhile: the interrupted plan is stale.
+    let mut r = setup.read(&sources[2]);
+    set(&mut r, &["name"], s("edited meanwhile"));
+    setup.write(&sources[2], &r);
+    let stale = cli.run(&apply_dir);
+    assert_eq!(stale.code, Some(1), "{}", stale.stderr);
+    assert!(
+        stale.stderr.contains("is stale")
+            && stale.stderr.contains(&sources[2])
+            && stale.stderr.contains("--abandon"),
+        "{}",
+        stale.stderr
+    );
+    assert!(!stale.stderr.contains("remove "), "{}", stale.stderr);
+    let abandoned = cli.run(&["apply", "--dir", &dir, "--abandon"]);
+    assert_eq!(abandoned.code, Some(0), "{}", abandoned.stderr);
+    assert!(
+        abandoned.stdout.contains("Abandoned"),
+        "{}",
+        abandoned.stdout
+    );
+    let fresh = cli.run(&apply_dir);
+    assert_eq!(fresh.code, Some(0), "{}\n{}", fresh.stdout, fresh.stderr);
+    assert!(setup.plan(None, &NoSecrets).await.is_empty());
+}
+
+/// A create the workspace refused (it made nothing) is not taken for a lost answer on the
+/// rerun: an identical resource someone made meanwhile is not adopted as this apply's, it is
+/// named and the create refused unless duplicates are allowed.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refused_create_is_not_adopted_as_a_lost_answer_on_the_rerun() {
+    let setup = Setup::new(&["v2025"]).await;
+    let base = setup.files();
+    let mut source = new_copy(
+        ResourceType::Source,
+        setup.read(&setup.paths_of(ResourceType::Source)[0]),
+    );
+    set(&mut source, &["slug"], s("refused-once"));
+    set(&mut source, &["name"], s("Refused once"));
+    setup.write("sources/refused-once.tf", &source);
+    let made = setup.plan(Some(&base), &NoSecrets).await;
+    setup
+        .ws
+        .faults(
+            TOKEN,
+            serde_json::json!({"failWrite": {"nth": 1, "status": 422, "message": "not now"}}),
+        )
+        .await;
+    let journal = setup.journal("refused");
+    let first = setup.apply(&made, &journal, &NoSecrets).await;
+    assert!(
+        first.failed.is_some() && first.half_made.is_none(),
+        "{first:?}"
+    );
+    // Someone makes the same source by hand meanwhile.
+    {
+        use gitsync::workspace::Workspace;
+        let mut by_hand =
+            gitsync::hcl::parse(made.changes[0].desired.as_deref().unwrap_or(""), "x")
+                .unwrap_or_else(|e| panic!("{e}"));
+        by_hand.id = None;
+        setup
+            .client
+            .create(&by_hand)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let again = setup.apply(&made, &journal, &NoSecrets).await;
+    assert!(again.reconciled.is_empty(), "{again:?}");
+    let (_, why) = again
+        .failed
+        .clone()
+        .unwrap_or_else(|| panic!("adopted: {again:?}"));
+    assert!(why.contains("already holds a resource identical"), "{why}");
+}
+
+/// The demo, the operator and the tests drive plan and apply through the engine's API: no
+/// clap argument struct is built by hand anywhere (it would make the command line's parsing
+/// the engine's interface).
+#[test]
+fn no_command_line_argument_struct_is_built_outside_parsing() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut parsed: Vec<String> = Vec::new();
+    let mut sources: Vec<(PathBuf, String)> = Vec::new();
+    for dir in ["src", "tests", "benches"] {
+        for entry in walkdir::WalkDir::new(root.join(dir)) {
+            let entry = entry.unwrap_or_else(|e| panic!("{e}"));
+            if entry.path().extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(entry.path()).unwrap_or_else(|e| panic!("{e}"));
+                sources.push((entry.path().to_path_buf(), text));
+            }
+        }
+    }
+    // The argument structs: what follows a derive of clap's Args.
+    for (_, text) in &sources {
+        let mut lines = text.lines();
+        while let Some(line) = lines.next() {
+            if line.trim_start().starts_with("#[derive(") && line.contains("Args)") {
+                let name = lines
+                    .find_map(|l| l.trim_start().strip_prefix("pub struct "))
+                    .and_then(|rest| rest.split([' ', '{']).next())
+                    .map(str::to_owned);
+                parsed.extend(name);
+            }
+        }
+    }
+    assert!(parsed.contains(&"ApplyArgs".to_owned()), "{parsed:?}");
+    let mut built = Vec::new();
+    for (path, text) in &sources {
+        for (n, line) in text.lines().enumerate() {
+            for name in &parsed {
+                let literal = format!("{name} {{");
+                if line.contains(&literal) && !line.contains("struct ") && !line.contains("impl ") {
+                    built.push(format!("{}:{}: {}", path.display(), n + 1, line.trim()));
+                }
+            }
+        }
+    }
+    assert!(
+        built.is_empty(),
+        "argument structs built by hand:\n{}",
+        built.join("\n")
     );
 }

@@ -155,7 +155,8 @@ fn the_demo_runs_end_to_end() {
         "Label 'team:growth' created by Public API token 'gitsync'",
         "gitsync plan on main --base ",
         "(3 file(s) differ): No changes.",
-        "gitsync plan on demo-change --base main (1 file(s) differ): No changes.",
+        // From the merge base (the branch point): the branch's own three files, now applied.
+        "gitsync plan on demo-change --base main (3 file(s) differ): No changes.",
     ] {
         assert!(stdout.contains(expected), "no `{expected}` in:\n{stdout}");
     }

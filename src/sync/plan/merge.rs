@@ -584,7 +584,7 @@ mod tests {
             },
         ];
         for case in cases {
-            let mut plan = Plan::new(String::new(), None);
+            let mut plan = Plan::new(&[], None);
             let merged = merge(
                 case.base.as_ref().map(|r| FileState {
                     resource: r,

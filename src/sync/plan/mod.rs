@@ -32,10 +32,12 @@
 //! writes to the workspace ([`super::apply`] does) and never touches files or Git: it is given
 //! the files' bytes.
 
+mod document;
 mod keys;
 mod merge;
 mod sensitive;
 mod show;
+mod source;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -50,11 +52,13 @@ use crate::workspace::{Workspace, WorkspaceError};
 use keys::{Key, key_of};
 use merge::FileState;
 
+pub use document::{PlanFileError, PlanKey};
 pub use merge::comparable;
 pub use show::{
     GITHUB_COMMENT_LIMIT, MANY_DELETES, PlanView, RoleNames, ViewContext, human, markdown,
     markdown_parts, summary_line, text,
 };
+pub use source::{PlanTreeError, plan_tree};
 
 /// What a plan file says it is, so that no other JSON is taken for one.
 pub const PLAN_FORMAT: &str = "gitsync-plan";
@@ -166,13 +170,21 @@ pub struct Plan {
     /// records it; apply refuses another.
     #[serde(default)]
     pub workspace: Option<String>,
+    /// The id of the workspace the plan was made against (`GET /` names it): behind one URL,
+    /// the token picks the workspace, so apply compares ids, not URLs.
+    #[serde(default)]
+    pub workspace_id: Option<String>,
     /// The directory the plan was made from, when the caller records it.
     #[serde(default)]
     pub dir: Option<String>,
     /// A fingerprint of the head tree's resource files (see [`tree_fingerprint`]).
     pub tree: String,
+    /// Each resource file of the head tree and the SHA-256 of its bytes (hex): what lets a
+    /// refusal of a stale plan name the files that moved.
+    #[serde(default)]
+    pub tree_files: BTreeMap<String, String>,
     pub base: Option<String>,
-    /// Deletes and replaces first, then creates and updates, each in dependency order.
+    /// In the order apply runs them ([`order_key`]).
     pub changes: Vec<Change>,
     pub conflicts: Vec<Conflict>,
     pub kept: Vec<Kept>,
@@ -184,6 +196,9 @@ pub struct Plan {
     /// place (an import block whose `to` names another resource, a file that is not read).
     #[serde(default)]
     pub notes: Vec<crate::sync::diagnostic::Diagnostic>,
+    /// The seal of a plan file ([`Plan::to_json`]); `None` in a plan not read from a file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seal: Option<String>,
 }
 
 impl Plan {
@@ -281,6 +296,14 @@ impl TreeFingerprint {
 
     pub fn remove(&mut self, path: &str) {
         self.files.remove(path);
+    }
+
+    /// Each file's SHA-256, hex, by path.
+    pub fn digests(&self) -> BTreeMap<String, String> {
+        self.files
+            .iter()
+            .map(|(path, digest)| (path.clone(), hex::encode(digest)))
+            .collect()
     }
 
     pub fn value(&self) -> String {
@@ -717,7 +740,8 @@ pub async fn plan<W: Workspace + Sync>(
         read: BTreeMap::new(),
     };
     identify(&mut checked, &mut live).await?;
-    let mut plan = Plan::new(tree_fingerprint(input.head), input.base_name.clone());
+    let mut plan = Plan::new(input.head, input.base_name.clone());
+    plan.workspace_id = Some(workspace.identity().await?.id);
     plan.notes = std::mem::take(&mut checked.notes);
     let mut decider = Decider {
         live,
@@ -747,13 +771,16 @@ pub async fn plan<W: Workspace + Sync>(
 
 impl Plan {
     /// A plan of no change yet, for the tree with this fingerprint.
-    fn new(tree: String, base: Option<String>) -> Plan {
+    /// An empty plan of the tree `head`, from `base` (a revision's name) when there is one.
+    pub fn new(head: &Files, base: Option<String>) -> Plan {
         Plan {
             format: PLAN_FORMAT.to_owned(),
             version: PLAN_VERSION,
             workspace: None,
+            workspace_id: None,
             dir: None,
-            tree,
+            tree: tree_fingerprint(head),
+            tree_files: TreeFingerprint::of(head).digests(),
             base,
             changes: Vec::new(),
             conflicts: Vec::new(),
@@ -761,6 +788,7 @@ impl Plan {
             unchanged: 0,
             workspace_reads: 0,
             notes: Vec::new(),
+            seal: None,
         }
     }
 }
@@ -1116,16 +1144,23 @@ fn masked_value_at(resource: &Resource, path: &str) -> Option<String> {
         .map(|p| p.text)
 }
 
-/// Deletes and replaces first (in reverse dependency order), then creates and updates (in
-/// dependency order); by file within a type.
+/// The order apply runs changes in, which is the order a plan lists (and shows) them: creates,
+/// updates and replaces in dependency order (what others point at first: labels, sources,
+/// warehouses, destinations, ...), a replace at its type's place (its delete right before its
+/// create); then deletes, in reverse dependency order (what points at others first). By file
+/// within a type. Deletes go last so that nothing is destroyed before everything that can be
+/// written was: a failure part way leaves data in place.
+pub fn order_key(change: &Change) -> (u8, usize, String) {
+    let rank = change.ty().map(create_rank).unwrap_or(usize::MAX);
+    match change.action {
+        Action::Delete => (1, usize::MAX - rank, change.file.clone()),
+        Action::Create | Action::Update | Action::Replace => (0, rank, change.file.clone()),
+    }
+}
+
+/// Sorts changes into the order apply runs them ([`order_key`]).
 pub fn order(changes: &mut [Change]) {
-    changes.sort_by_key(|c| {
-        let rank = c.ty().map(create_rank).unwrap_or(usize::MAX);
-        match c.action {
-            Action::Delete | Action::Replace => (0, usize::MAX - rank, c.file.clone()),
-            Action::Create | Action::Update => (1, rank, c.file.clone()),
-        }
-    });
+    changes.sort_by_key(order_key);
 }
 
 fn render_desired(resource: &Resource, file: &str) -> Result<String, PlanError> {
