@@ -2152,7 +2152,27 @@ async fn a_mask_the_workspace_does_not_hold_is_said_per_key_and_never_silently_k
         assert!(note.message.contains(part), "no {part} in {note}");
     }
 
-    // An update that carries another setting says it beside the change.
+    // A change of another setting would send the settings whole, with a mask: refused, and the
+    // refusal says what the workspace holds instead.
+    let Value::Json(mut settings) = r.get("settings").clone() else {
+        panic!()
+    };
+    settings["endpoint"] = serde_json::json!("https://changed.example.com");
+    let mut with_setting = r.clone();
+    set(&mut with_setting, &["settings"], Value::Json(settings));
+    setup.write(&path, &with_setting);
+    let refused = setup
+        .try_plan(None, &NoSecrets)
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string());
+    let text = format!("{refused:?}");
+    assert!(
+        text.contains(&foreign) && text.contains(&served) && text.contains("@@name@@"),
+        "{text}"
+    );
+
+    // An update that carries another attribute says it beside the change.
     set(&mut r, &["enabled"], Value::Bool(false));
     setup.write(&path, &r);
     let made = setup.plan(None, &NoSecrets).await;

@@ -777,10 +777,23 @@ impl<W: Workspace + Sync> Decider<'_, '_, W> {
             None => Outcome::Conflicted,
         };
         let updated = matches!(outcome, Outcome::Change(_));
-        for foreign in sensitive::foreign_masks(resource, live) {
+        let foreign = sensitive::foreign_masks(resource, live);
+        if let Outcome::Refused(mut refusal) = outcome {
+            // The refusal ends the plan, and its notes with it: it says what they would have.
+            for f in &foreign {
+                refusal.message.push_str(&format!(
+                    ". `{}` holds the mask `{}`, but the workspace holds {}",
+                    f.path,
+                    f.mask,
+                    served_words(&f.served)
+                ));
+            }
+            return Ok(Outcome::Refused(refusal));
+        }
+        for f in &foreign {
             self.plan
                 .notes
-                .push(foreign_mask(path, text, &address(live), &foreign, updated));
+                .push(foreign_mask(path, text, &address(live), f, updated));
         }
         Ok(outcome)
     }
@@ -1132,13 +1145,7 @@ fn foreign_mask(
     foreign: &sensitive::ForeignMask,
     updated: bool,
 ) -> Diagnostic {
-    let holds = match &foreign.served {
-        sensitive::Served::Mask(mask) => format!(
-            "its own mask `{mask}`, another secret (rotated in the app, or the file came from another workspace)"
-        ),
-        sensitive::Served::Other => "a value of its own (not shown)".to_owned(),
-        sensitive::Served::Nothing => "no value there".to_owned(),
-    };
+    let holds = served_words(&foreign.served);
     let what = if updated {
         "the update leaves this secret as the workspace holds it"
     } else {
@@ -1154,6 +1161,17 @@ fn foreign_mask(
         Diagnostic::note(path, message)
     };
     at_first(d, text, Some(&foreign.mask))
+}
+
+/// What the workspace holds where a file holds a mask that is not its own, in words.
+fn served_words(served: &sensitive::Served) -> String {
+    match served {
+        sensitive::Served::Mask(mask) => format!(
+            "its own mask `{mask}`, another secret (rotated in the app, or the file came from another workspace)"
+        ),
+        sensitive::Served::Other => "a value of its own (not shown)".to_owned(),
+        sensitive::Served::Nothing => "no value there".to_owned(),
+    }
 }
 
 /// The places a change would write that hold a secret in clear: those inside an attribute it
