@@ -2369,6 +2369,22 @@ async fn a_short_placeholder_is_compared_by_its_secret_and_an_uncomparable_one_i
     assert!(notes_of(&made, &path).is_empty(), "{:?}", made.notes);
     let cli = Cli::new(&setup);
     let secrets_file = keep.path().join("s.env");
+    let without = cli.run(&[
+        "plan",
+        "--dir",
+        &setup.tree().display().to_string(),
+        "--secrets",
+        &secrets_file.display().to_string(),
+    ]);
+    assert!(
+        without.code == Some(0)
+            && without.stdout.contains("No changes")
+            && without.stderr.contains(&format!("note: {path}:"))
+            && without.stderr.contains("(--send-secret NAME)"),
+        "{}\n{}",
+        without.stdout,
+        without.stderr
+    );
     let ran = cli.run(&[
         "plan",
         "--dir",

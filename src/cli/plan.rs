@@ -137,9 +137,12 @@ pub async fn make_plan(
         },
     )
     .await
-    .map_err(|e| match e.asks_for_secrets() {
-        true => format!("{e}\n{SECRETS_REMEDY}"),
-        false => e.to_string(),
+    .map_err(|e| {
+        if e.asks_for_secrets() {
+            format!("{e}\n{SECRETS_REMEDY}")
+        } else {
+            e.to_string()
+        }
     })?;
     // What a reviewer should know that changes nothing: on stderr, whatever the output form.
     for note in &made.notes {
@@ -148,7 +151,11 @@ pub async fn make_plan(
             Severity::Warning => "warning",
             Severity::Error => "error",
         };
-        eprintln!("{word}: {note}");
+        if note.message.ends_with(plan::SEND_ANYWAY) {
+            eprintln!("{word}: {note} (--send-secret NAME)");
+        } else {
+            eprintln!("{word}: {note}");
+        }
     }
     made.workspace = Some(workspace.recorded());
     made.dir = Some(

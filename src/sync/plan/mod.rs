@@ -246,6 +246,10 @@ impl PlanError {
     }
 }
 
+/// The words a note ends with when a placeholder the plan cannot compare may be sent anyway
+/// ([`PlanInput::send_secrets`]); a caller adds how, in its own terms.
+pub const SEND_ANYWAY: &str = "among the secrets to send";
+
 /// The words every refusal that a secret would remedy ends with; a caller adds how secrets are
 /// given (see [`PlanError::asks_for_secrets`]).
 pub const ASKS_FOR_SECRETS: &str = "give its value as a secret";
