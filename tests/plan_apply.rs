@@ -2683,3 +2683,33 @@ async fn a_delete_lists_what_depends_on_it() {
         "{made:?}"
     );
 }
+
+/// 2a with a file of an older provider release: its ignored `to` does not keep the plan from
+/// reading what the file says, so the attribute the release never had is still left as the
+/// workspace holds it (no change, and a note about `to`).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_copied_older_file_with_another_to_still_leaves_what_it_never_had() {
+    let setup = Setup::new(&["v2025"]).await;
+    let path = "destination_subscriptions/664e6725381460d53f764718_t6KZT8cFg7FLNgDPCzJCNQ.tf";
+    let old = common::fixtures_root()
+        .join("provider-history/v1.1.0")
+        .join(path);
+    let old = std::fs::read_to_string(&old).unwrap_or_else(|e| panic!("{e}"));
+    let own = plan::address(&setup.read(path));
+    let other = setup
+        .paths_of(ResourceType::DestinationSubscription)
+        .into_iter()
+        .find(|p| p != path)
+        .map(|p| plan::address(&setup.read(&p)))
+        .unwrap_or_else(|| panic!("one subscription only"));
+    let copied = old.replacen(&format!("to = {own}"), &format!("to = {other}"), 1);
+    assert_ne!(copied, old);
+    setup.write_text(path, &copied);
+    let made = setup.plan(None, &NoSecrets).await;
+    assert!(made.is_empty(), "{}", plan::human(&made));
+    let notes = notes_of(&made, path);
+    assert!(
+        notes.len() == 1 && notes[0].message.contains(&other),
+        "{notes:?}"
+    );
+}

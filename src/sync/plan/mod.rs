@@ -412,10 +412,21 @@ struct Checked<'f> {
     head_texts: BTreeMap<&'f str, &'f [u8]>,
     base_texts: BTreeMap<&'f str, &'f [u8]>,
     /// Head files whose import block's `to` named another address, by path (see
-    /// [`Retargeted`]).
+    /// [`Retargeted`]), and their text with `to` naming their resource.
     retargeted: BTreeMap<String, Retargeted>,
+    patched: BTreeMap<String, Vec<u8>>,
     /// What the reviewer should know about the files (a base file that does not parse).
     notes: Vec<Diagnostic>,
+}
+
+impl Checked<'_> {
+    /// A head file's text as it was planned (with an ignored `to` made to name its resource).
+    fn head_text(&self, path: &str) -> Option<&[u8]> {
+        match self.patched.get(path) {
+            Some(bytes) => Some(bytes),
+            None => self.head_texts.get(path).copied(),
+        }
+    }
 }
 
 /// Every problem of every selected head file, each with its place, before anything is read
@@ -459,12 +470,17 @@ fn validate<'f>(
         .into_iter()
         .map(|(path, r)| (key_of(&path, &r), (path, r)))
         .collect();
+    let patched = files
+        .into_iter()
+        .filter(|(path, _)| retargeted.contains_key(path))
+        .collect();
     Ok(Checked {
         head,
         base,
         head_texts,
         base_texts: by_path(&selected.base),
         retargeted,
+        patched,
         notes,
     })
 }
@@ -655,7 +671,7 @@ impl<W: Workspace + Sync> Decider<'_, '_, W> {
         let checked = self.checked;
         let old = checked.base.get(key);
         let new = checked.head.get(key);
-        let text = new.and_then(|(path, _)| checked.head_texts.get(path.as_str()).copied());
+        let text = new.and_then(|(path, _)| checked.head_text(path));
         match (key, new) {
             (Key::New(_), Some((path, resource))) => create(path, resource, text),
             // A file that asked for a resource that was never created, now gone: nothing.
@@ -760,14 +776,14 @@ impl<W: Workspace + Sync> Decider<'_, '_, W> {
             }),
             FileState {
                 resource,
-                text: self.checked.head_texts.get(path.as_str()).copied(),
+                text: self.checked.head_text(path),
             },
             live,
             path,
             &self.settle,
             &mut self.plan,
         );
-        let text = self.checked.head_texts.get(path.as_str()).copied();
+        let text = self.checked.head_text(path);
         let outcome = match merged {
             Some(merged) => in_place(
                 (path, resource),
