@@ -2271,7 +2271,7 @@ async fn a_file_without_its_import_block_named_after_an_existing_id_is_that_reso
         assert!(
             notes_of(&made, &path)
                 .iter()
-                .any(|n| n.message.contains("no import block")),
+                .any(|n| n.message.contains("no import block") && n.line == Some(1)),
             "{:?}",
             made.notes
         );

@@ -219,6 +219,13 @@ pub(super) async fn identify<W: Workspace + Sync>(
     let mut problems = Vec::new();
     let head = std::mem::take(&mut checked.head);
     for (key, (path, resource)) in head {
+        // Placed at the resource block, whose label names the resource.
+        let block_at = super::text_of(checked.head_text(&path))
+            .and_then(|t| super::place_of(t, "resource \""));
+        let at_block = |d: Diagnostic| match block_at {
+            Some((line, column)) => d.at(line, column),
+            None => d,
+        };
         let named = match key {
             Key::New(_) => existing_claims(&path, &resource, live).await?,
             Key::Existing(..) => Vec::new(),
@@ -227,13 +234,14 @@ pub(super) async fn identify<W: Workspace + Sync>(
             [] => (key, resource),
             [(how, own)] => {
                 let existing = as_existing(&resource, own);
-                checked.notes.push(Diagnostic::warning(
+                let note = at_block(Diagnostic::warning(
                     path.clone(),
                     format!(
                         "no import block, but its {how} names `{own}`, which the workspace holds: the file is that resource, {}",
                         address(&existing)
                     ),
                 ));
+                checked.notes.push(note);
                 (key_of(&path, &existing), existing)
             }
             _ => {
@@ -241,24 +249,24 @@ pub(super) async fn identify<W: Workspace + Sync>(
                     .iter()
                     .map(|(how, own)| format!("`{own}` by its {how}"))
                     .collect();
-                problems.push(Diagnostic::error(
+                problems.push(at_block(Diagnostic::error(
                     path.clone(),
                     format!(
                         "no import block, and it names two resources the workspace holds, {}: add the import block of the one it is, or give a new resource a label and a file name of its own",
                         names.join(" and ")
                     ),
-                ));
+                )));
                 continue;
             }
         };
         if let Some((other, _)) = checked.head.get(&key) {
-            problems.push(Diagnostic::error(
+            problems.push(at_block(Diagnostic::error(
                 path.clone(),
                 format!(
                     "{} is also in {other}, which names it by its import block; a resource has one file (a copy meant as a new resource needs a label and a file name of its own)",
                     address(&resource)
                 ),
-            ));
+            )));
             continue;
         }
         checked.head.insert(key, (path, resource));
