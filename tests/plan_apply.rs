@@ -2137,7 +2137,27 @@ async fn a_mask_the_workspace_does_not_hold_is_said_per_key_and_never_silently_k
         assert!(note.message.contains(part), "no {part} in {note}");
     }
 
-    // An update that carries another setting says it beside the change.
+    // A change of another setting would send the settings whole, with a mask: refused, and the
+    // refusal says what the workspace holds instead.
+    let Value::Json(mut settings) = r.get("settings").clone() else {
+        panic!()
+    };
+    settings["endpoint"] = serde_json::json!("https://changed.example.com");
+    let mut with_setting = r.clone();
+    set(&mut with_setting, &["settings"], Value::Json(settings));
+    setup.write(&path, &with_setting);
+    let refused = setup
+        .try_plan(None, &NoSecrets)
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string());
+    let text = format!("{refused:?}");
+    assert!(
+        text.contains(&foreign) && text.contains(&served) && text.contains("@@name@@"),
+        "{text}"
+    );
+
+    // An update that carries another attribute says it beside the change.
     set(&mut r, &["enabled"], Value::Bool(false));
     setup.write(&path, &r);
     let made = setup.plan(None, &NoSecrets).await;
@@ -2236,7 +2256,7 @@ async fn a_file_without_its_import_block_named_after_an_existing_id_is_that_reso
         assert!(
             notes_of(&made, &path)
                 .iter()
-                .any(|n| n.message.contains("no import block")),
+                .any(|n| n.message.contains("no import block") && n.line == Some(1)),
             "{:?}",
             made.notes
         );
@@ -2334,6 +2354,22 @@ async fn a_short_placeholder_is_compared_by_its_secret_and_an_uncomparable_one_i
     assert!(notes_of(&made, &path).is_empty(), "{:?}", made.notes);
     let cli = Cli::new(&setup);
     let secrets_file = keep.path().join("s.env");
+    let without = cli.run(&[
+        "plan",
+        "--dir",
+        &setup.tree().display().to_string(),
+        "--secrets",
+        &secrets_file.display().to_string(),
+    ]);
+    assert!(
+        without.code == Some(0)
+            && without.stdout.contains("No changes")
+            && without.stderr.contains(&format!("note: {path}:"))
+            && without.stderr.contains("(--send-secret NAME)"),
+        "{}\n{}",
+        without.stdout,
+        without.stderr
+    );
     let ran = cli.run(&[
         "plan",
         "--dir",
@@ -3677,5 +3713,35 @@ fn no_command_line_argument_struct_is_built_outside_parsing() {
         built.is_empty(),
         "argument structs built by hand:\n{}",
         built.join("\n")
+    );
+}
+
+/// 2a with a file of an older provider release: its ignored `to` does not keep the plan from
+/// reading what the file says, so the attribute the release never had is still left as the
+/// workspace holds it (no change, and a note about `to`).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_copied_older_file_with_another_to_still_leaves_what_it_never_had() {
+    let setup = Setup::new(&["v2025"]).await;
+    let path = "destination_subscriptions/664e6725381460d53f764718_t6KZT8cFg7FLNgDPCzJCNQ.tf";
+    let old = util::fixtures_root()
+        .join("provider-history/v1.1.0")
+        .join(path);
+    let old = std::fs::read_to_string(&old).unwrap_or_else(|e| panic!("{e}"));
+    let own = plan::address(&setup.read(path));
+    let other = setup
+        .paths_of(ResourceType::DestinationSubscription)
+        .into_iter()
+        .find(|p| p != path)
+        .map(|p| plan::address(&setup.read(&p)))
+        .unwrap_or_else(|| panic!("one subscription only"));
+    let copied = old.replacen(&format!("to = {own}"), &format!("to = {other}"), 1);
+    assert_ne!(copied, old);
+    setup.write_text(path, &copied);
+    let made = setup.plan(None, &NoSecrets).await;
+    assert!(made.is_empty(), "{}", plan::human(&made));
+    let notes = notes_of(&made, path);
+    assert!(
+        notes.len() == 1 && notes[0].message.contains(&other),
+        "{notes:?}"
     );
 }

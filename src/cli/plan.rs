@@ -176,6 +176,12 @@ pub async fn plan_dir(
             }
             _ => e.to_string(),
         })?;
+    // A note that offers to send a placeholder anyway says how, in the command line's terms.
+    for note in &mut made.notes {
+        if note.message.ends_with(plan::SEND_ANYWAY) {
+            note.message.push_str(" (--send-secret NAME)");
+        }
+    }
     made.workspace = Some(workspace.recorded());
     Ok(made)
 }

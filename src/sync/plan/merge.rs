@@ -97,7 +97,8 @@ fn untold(file: &str, text: Option<&[u8]>, name: &str, served: &str) -> Diagnost
     let d = Diagnostic::note(
         file,
         format!(
-            "cannot tell whether the secret of @@{name}@@ differs from the one the workspace holds: the workspace shows only its mask `{served}`, and the secret given masks to it too ({why}). It is left as the workspace holds it; to send it anyway, name @@{name}@@ among the secrets to send"
+            "cannot tell whether the secret of @@{name}@@ differs from the one the workspace holds: the workspace shows only its mask `{served}`, and the secret given masks to it too ({why}). It is left as the workspace holds it; to send it anyway, name @@{name}@@ {}",
+            super::SEND_ANYWAY
         ),
     );
     super::at_first(d, text, Some(&format!("@@{name}@@")))

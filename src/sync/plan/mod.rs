@@ -49,7 +49,9 @@ use crate::model::{Resource, ResourceType};
 use crate::sync::diagnostic::Diagnostic;
 use crate::sync::secrets::{self, SecretSource};
 use crate::workspace::{Workspace, WorkspaceError};
-use keys::{Key, key_of};
+use keys::{Key, Retargeted, identify, key_of};
+
+pub use keys::ignoring_import_targets;
 use merge::FileState;
 
 pub use document::{PlanFileError, PlanKey};
@@ -262,6 +264,10 @@ impl PlanError {
     }
 }
 
+/// The words a note ends with when a placeholder the plan cannot compare may be sent anyway
+/// ([`PlanInput::send_secrets`]); a caller adds how, in its own terms.
+pub const SEND_ANYWAY: &str = "among the secrets to send";
+
 /// The words every refusal that a secret would remedy ends with; a caller adds how secrets are
 /// given (see [`PlanError::asks_for_secrets`]).
 pub const ASKS_FOR_SECRETS: &str = "give its value as a secret";
@@ -432,21 +438,21 @@ struct Checked<'f> {
     head_texts: BTreeMap<&'f str, &'f [u8]>,
     base_texts: BTreeMap<&'f str, &'f [u8]>,
     /// Head files whose import block's `to` named another address, by path (see
-    /// [`Retargeted`]).
+    /// [`Retargeted`]), and their text with `to` naming their resource.
     retargeted: BTreeMap<String, Retargeted>,
+    patched: BTreeMap<String, Vec<u8>>,
     /// What the reviewer should know about the files (a base file that does not parse).
     notes: Vec<Diagnostic>,
 }
 
-/// An import block whose `to` names another address than the file's resource: what a file
-/// copied from another and edited says (its `id` and label changed, `to` forgotten). `to` only
-/// repeats the resource's address, so it is ignored: the `id` says which resource the file is.
-#[derive(Debug, Clone)]
-struct Retargeted {
-    /// What `to` named, and where.
-    to: String,
-    line: usize,
-    column: usize,
+impl Checked<'_> {
+    /// A head file's text as it was planned (with an ignored `to` made to name its resource).
+    fn head_text(&self, path: &str) -> Option<&[u8]> {
+        match self.patched.get(path) {
+            Some(bytes) => Some(bytes),
+            None => self.head_texts.get(path).copied(),
+        }
+    }
 }
 
 /// Every problem of every selected head file, each with its place, before anything is read
@@ -463,7 +469,7 @@ fn validate<'f>(
         .map(|(p, b)| (p.as_str(), b.as_slice()))
         .collect();
     let mut problems = Vec::new();
-    let (files, retargeted) = ignore_import_targets(&selected.head);
+    let (files, retargeted) = keys::ignore_import_targets(&selected.head);
     let head_resources = parse_head(&files, &head_texts, secrets, &mut problems);
     let mut head: BTreeMap<Key, (String, Resource)> = BTreeMap::new();
     for (path, resource) in head_resources {
@@ -502,119 +508,19 @@ fn validate<'f>(
         .into_iter()
         .map(|(path, r)| (key_of(&path, &r), (path, r)))
         .collect();
+    let patched = files
+        .into_iter()
+        .filter(|(path, _)| retargeted.contains_key(path))
+        .collect();
     Ok(Checked {
         head,
         base,
         head_texts,
         base_texts: by_path(&selected.base),
         retargeted,
+        patched,
         notes,
     })
-}
-
-/// The files with each import block's `to` that names another address than the file's
-/// resource replaced by the resource's own address, and what each `to` said. Every other file,
-/// and every other problem, as it is.
-fn ignore_import_targets(files: &[&File]) -> (Vec<File>, BTreeMap<String, Retargeted>) {
-    let mut out: Vec<File> = files.iter().map(|f| (*f).clone()).collect();
-    let mut retargeted = BTreeMap::new();
-    // Only the files whose `to` may name another address are parsed here (the parser decides).
-    let candidates: Vec<File> = out
-        .iter()
-        .filter(|(_, bytes)| std::str::from_utf8(bytes).is_ok_and(may_retarget))
-        .cloned()
-        .collect();
-    let Err(errors) = crate::hcl::tree::parse_files(candidates) else {
-        return (out, retargeted);
-    };
-    for e in errors.errors() {
-        let crate::hcl::Problem::ImportTarget { to, resource } = &e.problem else {
-            continue;
-        };
-        let Some(file) = out.iter_mut().find(|(p, _)| *p == e.file) else {
-            continue;
-        };
-        let Ok(text) = std::str::from_utf8(&file.1) else {
-            continue;
-        };
-        let Some(at) =
-            byte_offset(text, e.line, e.column).filter(|at| text[*at..].starts_with(to.as_str()))
-        else {
-            continue;
-        };
-        let patched = format!("{}{resource}{}", &text[..at], &text[at + to.len()..]);
-        file.1 = patched.into_bytes();
-        retargeted.insert(
-            e.file.clone(),
-            Retargeted {
-                to: to.clone(),
-                line: e.line,
-                column: e.column,
-            },
-        );
-    }
-    (out, retargeted)
-}
-
-/// Whether a file's first `to = ...` line names something else than its `resource` block's
-/// labels: a cheap look before the parser decides, so that a tree is not parsed twice.
-fn may_retarget(text: &str) -> bool {
-    let mut lines = text.lines().map(str::trim_start);
-    let to = lines.clone().find_map(|l| {
-        let rest = l.strip_prefix("to")?.trim_start().strip_prefix('=')?;
-        Some(rest.trim())
-    });
-    let Some(to) = to else {
-        return false;
-    };
-    let labels: Option<Vec<&str>> = lines.find_map(|l| l.strip_prefix("resource ")).map(|rest| {
-        rest.split('"')
-            .filter(|p| !p.trim().is_empty() && *p != "{")
-            .collect()
-    });
-    match labels.as_deref() {
-        Some([ty, name, ..]) => to != format!("{ty}.{name}"),
-        _ => true,
-    }
-}
-
-/// The files of a tree with every import block's `to` that names another address than the
-/// file's resource made to name it, each with a note: what [`plan`] does with a copied file, for
-/// `validate` to do the same.
-pub fn ignoring_import_targets(
-    files: Vec<(String, Vec<u8>)>,
-) -> (Vec<(String, Vec<u8>)>, Vec<Diagnostic>) {
-    let refs: Vec<&File> = files.iter().collect();
-    let (out, retargeted) = ignore_import_targets(&refs);
-    let notes = retargeted
-        .into_iter()
-        .map(|(path, r)| {
-            Diagnostic::note(
-                path,
-                format!(
-                    "the import block's `to` names `{}`, not this file's resource: it is ignored, and the `id` says which resource the file is (a new one when the workspace has no such id)",
-                    r.to
-                ),
-            )
-            .at(r.line, r.column)
-        })
-        .collect();
-    (out, notes)
-}
-
-/// The byte offset of a one-based line and column (in characters).
-fn byte_offset(text: &str, line: usize, column: usize) -> Option<usize> {
-    let start: usize = text
-        .split_inclusive('\n')
-        .take(line.checked_sub(1)?)
-        .map(str::len)
-        .sum();
-    let rest = text.get(start..)?;
-    let within = rest
-        .char_indices()
-        .nth(column.checked_sub(1)?)
-        .map(|(i, _)| i)?;
-    Some(start + within)
 }
 
 /// The head files' resources; on any error, none, and every problem in `problems`.
@@ -808,7 +714,7 @@ impl<W: Workspace + Sync> Decider<'_, '_, W> {
         let checked = self.checked;
         let old = checked.base.get(key);
         let new = checked.head.get(key);
-        let text = new.and_then(|(path, _)| checked.head_texts.get(path.as_str()).copied());
+        let text = new.and_then(|(path, _)| checked.head_text(path));
         match (key, new) {
             (Key::New(_), Some((path, resource))) => create(path, resource, text),
             // A file that asked for a resource that was never created, now gone: nothing.
@@ -913,14 +819,14 @@ impl<W: Workspace + Sync> Decider<'_, '_, W> {
             }),
             FileState {
                 resource,
-                text: self.checked.head_texts.get(path.as_str()).copied(),
+                text: self.checked.head_text(path),
             },
             live,
             path,
             &self.settle,
             &mut self.plan,
         );
-        let text = self.checked.head_texts.get(path.as_str()).copied();
+        let text = self.checked.head_text(path);
         let outcome = match merged {
             Some(merged) => in_place(
                 (path, resource),
@@ -934,10 +840,23 @@ impl<W: Workspace + Sync> Decider<'_, '_, W> {
             None => Outcome::Conflicted,
         };
         let updated = matches!(outcome, Outcome::Change(_));
-        for foreign in sensitive::foreign_masks(resource, live) {
+        let foreign = sensitive::foreign_masks(resource, live);
+        if let Outcome::Refused(mut refusal) = outcome {
+            // The refusal ends the plan, and its notes with it: it says what they would have.
+            for f in &foreign {
+                refusal.message.push_str(&format!(
+                    ". `{}` holds the mask `{}`, but the workspace holds {}",
+                    f.path,
+                    f.mask,
+                    served_words(&f.served)
+                ));
+            }
+            return Ok(Outcome::Refused(refusal));
+        }
+        for f in &foreign {
             self.plan
                 .notes
-                .push(foreign_mask(path, text, &address(live), &foreign, updated));
+                .push(foreign_mask(path, text, &address(live), f, updated));
         }
         Ok(outcome)
     }
@@ -1296,13 +1215,7 @@ fn foreign_mask(
     foreign: &sensitive::ForeignMask,
     updated: bool,
 ) -> Diagnostic {
-    let holds = match &foreign.served {
-        sensitive::Served::Mask(mask) => format!(
-            "its own mask `{mask}`, another secret (rotated in the app, or the file came from another workspace)"
-        ),
-        sensitive::Served::Other => "a value of its own (not shown)".to_owned(),
-        sensitive::Served::Nothing => "no value there".to_owned(),
-    };
+    let holds = served_words(&foreign.served);
     let what = if updated {
         "the update leaves this secret as the workspace holds it"
     } else {
@@ -1320,104 +1233,15 @@ fn foreign_mask(
     at_first(d, text, Some(&foreign.mask))
 }
 
-/// Files without an import block that name an existing resource anyway, by their label
-/// (`id-<id>`) or their file name (`<id>.tf`), are that resource: planned as a create, they
-/// would make a duplicate (and, with a base, a delete of the original and a create). A file
-/// that names two existing resources, or one that another file already is, is refused.
-async fn identify<W: Workspace + Sync>(
-    checked: &mut Checked<'_>,
-    live: &mut Live<'_, W>,
-) -> Result<(), PlanError> {
-    let mut problems = Vec::new();
-    let head = std::mem::take(&mut checked.head);
-    for (key, (path, resource)) in head {
-        let named = match key {
-            Key::New(_) => existing_claims(&path, &resource, live).await?,
-            Key::Existing(..) => Vec::new(),
-        };
-        let (key, resource) = match named.as_slice() {
-            [] => (key, resource),
-            [(how, own)] => {
-                let existing = keys::as_existing(&resource, own);
-                checked.notes.push(Diagnostic::warning(
-                    path.clone(),
-                    format!(
-                        "no import block, but its {how} names `{own}`, which the workspace holds: the file is that resource, {}",
-                        address(&existing)
-                    ),
-                ));
-                (key_of(&path, &existing), existing)
-            }
-            _ => {
-                let names: Vec<String> = named
-                    .iter()
-                    .map(|(how, own)| format!("`{own}` by its {how}"))
-                    .collect();
-                problems.push(Diagnostic::error(
-                    path.clone(),
-                    format!(
-                        "no import block, and it names two resources the workspace holds, {}: add the import block of the one it is, or give a new resource a label and a file name of its own",
-                        names.join(" and ")
-                    ),
-                ));
-                continue;
-            }
-        };
-        if let Some((other, _)) = checked.head.get(&key) {
-            problems.push(Diagnostic::error(
-                path.clone(),
-                format!(
-                    "{} is also in {other}, which names it by its import block; a resource has one file (a copy meant as a new resource needs a label and a file name of its own)",
-                    address(&resource)
-                ),
-            ));
-            continue;
-        }
-        checked.head.insert(key, (path, resource));
+/// What the workspace holds where a file holds a mask that is not its own, in words.
+fn served_words(served: &sensitive::Served) -> String {
+    match served {
+        sensitive::Served::Mask(mask) => format!(
+            "its own mask `{mask}`, another secret (rotated in the app, or the file came from another workspace)"
+        ),
+        sensitive::Served::Other => "a value of its own (not shown)".to_owned(),
+        sensitive::Served::Nothing => "no value there".to_owned(),
     }
-    // A base file without an import block is the resource it named, the same way, so that its
-    // changes merge three ways instead of a delete and a create.
-    let base = std::mem::take(&mut checked.base);
-    for (key, (path, resource)) in base {
-        let named = match key {
-            Key::New(_) => existing_claims(&path, &resource, live).await?,
-            Key::Existing(..) => Vec::new(),
-        };
-        let (key, resource) = match named.as_slice() {
-            [(_, own)] => {
-                let existing = keys::as_existing(&resource, own);
-                (key_of(&path, &existing), existing)
-            }
-            _ => (key, resource),
-        };
-        checked.base.entry(key).or_insert((path, resource));
-    }
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(PlanError::Invalid(problems))
-    }
-}
-
-/// The ids a file without an import block names that the workspace holds, each with how the
-/// file names it.
-async fn existing_claims<W: Workspace + Sync>(
-    path: &str,
-    resource: &Resource,
-    live: &mut Live<'_, W>,
-) -> Result<Vec<(&'static str, String)>, PlanError> {
-    let mut out = Vec::new();
-    for own in keys::claimed_ids(path, resource) {
-        let existing = keys::as_existing(resource, &own);
-        let Ok(import_id) = existing.import_id() else {
-            continue;
-        };
-        if live.get(resource.ty, &import_id).await?.is_some() {
-            let by_label = existing.terraform_name().ok() == resource.new_name;
-            out.push((if by_label { "label" } else { "file name" }, own));
-        }
-    }
-    Ok(out)
 }
 
 /// The places a change would write that hold a secret in clear: those inside an attribute it
@@ -1481,37 +1305,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_a_to_that_may_name_another_resource_is_parsed_again() {
-        let file = |to: &str| {
-            format!(
-                "import {{\n  to = {to}\n  id = \"abc\"\n}}\n\nresource \"segment_source\" \"id-abc\" {{\n  name = \"x\"\n}}\n"
-            )
-        };
-        let cases = [
-            (file("segment_source.id-abc"), false),
-            (file("segment_source.id-xyz"), true),
-            (file("segment_destination.id-abc"), true),
-            (file("segment_source.id-abc # copied"), true),
-            (
-                "resource \"segment_source\" \"new\" {\n}\n".to_owned(),
-                false,
-            ),
-            (
-                "import {\n  to = segment_source.id-abc\n}\n".to_owned(),
-                true,
-            ),
-        ];
-        for (text, want) in cases {
-            assert_eq!(may_retarget(&text), want, "{text}");
-        }
-    }
-
-    #[test]
     fn a_place_is_found_by_line_and_column_in_characters() {
         let text = "a\n  é = 1\n  key = \"x\"\n";
-        assert_eq!(byte_offset(text, 2, 3), Some(4));
-        assert_eq!(byte_offset(text, 2, 5), Some(7));
-        assert_eq!(byte_offset(text, 9, 1), None);
         assert_eq!(place_of(text, "key"), Some((3, 3)));
         assert_eq!(place_of_key(text, "key"), Some((3, 3)));
         assert_eq!(place_of_key("  \"key\" = 1\n", "key"), Some((1, 3)));
