@@ -250,6 +250,7 @@ mod tests {
 
     fn block<T>(f: impl Future<Output = T>) -> T {
         tokio::runtime::Builder::new_current_thread()
+            .enable_time()
             .build()
             .unwrap_or_else(|e| panic!("{e}"))
             .block_on(f)
