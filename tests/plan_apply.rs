@@ -2966,9 +2966,21 @@ async fn a_saved_plan_of_a_commit_applied_into_a_branch_with_a_file_journal_surv
         round += 1;
         assert!(round < 200, "no progress after 200 rounds (seed {seed})");
         let mut branch = sink(bare.path(), head);
-        let mut session = Session::open(made.clone(), FileJournal::new(&journal), "the test")
-            .await
-            .unwrap_or_else(|e| panic!("round {round}: {e}"));
+        // The lock of the dropped run is let go when its descriptor closes; a child process
+        // another test forks in that moment holds a copy until it execs.
+        let mut tries = 0;
+        let mut session = loop {
+            match Session::open(made.clone(), FileJournal::new(&journal), "the test").await {
+                Ok(session) => break session,
+                Err(apply::ApplyError::Journal(apply::JournalError::Busy { .. }))
+                    if tries < 100 =>
+                {
+                    tries += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                }
+                Err(e) => panic!("round {round}: {e}"),
+            }
+        };
         let budget =
             std::time::Duration::from_millis(if round > 25 { 60_000 } else { 20 + next() });
         let mut quiet = Quiet;

@@ -250,6 +250,7 @@ mod tests {
 
     fn block<T>(f: impl Future<Output = T>) -> T {
         tokio::runtime::Builder::new_current_thread()
+            .enable_time()
             .build()
             .unwrap_or_else(|e| panic!("{e}"))
             .block_on(f)
@@ -293,5 +294,73 @@ mod tests {
             assert!(!j.has_begun() && j.done(0).is_none());
             assert_eq!(journals.entries("j"), [Entry::Header { plan: "p3".into() }]);
         });
+    }
+
+    /// Where a step stands after each sequence of entries: a lost answer is told from a
+    /// refusal, and a new intent after a refusal is a new request.
+    #[test]
+    fn a_lost_answer_is_told_from_a_refusal() {
+        use Entry as E;
+        let failed = |half: Option<&str>| E::Failed {
+            step: 0,
+            half_made: half.map(str::to_owned),
+        };
+        let done = E::Done {
+            step: 0,
+            import_id: None,
+        };
+        type Case = (
+            &'static str,
+            Vec<Entry>,
+            bool,
+            Option<Option<&'static str>>,
+            bool,
+        );
+        let cases: Vec<Case> = vec![
+            ("never sent", vec![], false, None, false),
+            (
+                "sent, no answer",
+                vec![E::Intent { step: 0 }],
+                true,
+                None,
+                false,
+            ),
+            (
+                "refused",
+                vec![E::Intent { step: 0 }, failed(None)],
+                false,
+                Some(None),
+                false,
+            ),
+            (
+                "refused, half made",
+                vec![E::Intent { step: 0 }, failed(Some("id1"))],
+                false,
+                Some(Some("id1")),
+                false,
+            ),
+            (
+                "refused, then sent again without an answer",
+                vec![E::Intent { step: 0 }, failed(None), E::Intent { step: 0 }],
+                true,
+                None,
+                false,
+            ),
+            ("done", vec![E::Intent { step: 0 }, done], false, None, true),
+        ];
+        for (what, entries, lost, refused, finished) in cases {
+            block(async {
+                let journals = MemoryJournals::new();
+                let mut j = Journal::open(journals.journal("j"), "p", "me")
+                    .await
+                    .unwrap_or_else(|e| panic!("{e}"));
+                for e in entries {
+                    j.record(e).await.unwrap_or_else(|e| panic!("{e}"));
+                }
+                assert_eq!(j.answer_lost(0), lost, "{what}");
+                assert_eq!(j.failed(0), refused.map(|h| h.map(str::to_owned)), "{what}");
+                assert_eq!(j.done(0).is_some(), finished, "{what}");
+            });
+        }
     }
 }

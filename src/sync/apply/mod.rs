@@ -379,154 +379,29 @@ async fn run<W: Workspace + Sync, S: JournalStore>(
     }
     preflight::nothing_moved(workspace, plan, &steps, record.journal).await?;
 
-    let mut pacer = pace::Pacer::new(options.pace);
-    let mut listings = recover::Listings::default();
+    let mut state = Pending {
+        pacer: pace::Pacer::new(options.pace),
+        listings: recover::Listings::default(),
+    };
     let total = steps.len();
     let mut remaining = steps.into_iter();
     while let Some(step) = remaining.next() {
-        let change = &plan.changes[step.change];
         if record.journal.done(step.step).is_some() {
             record.report.already_done.push(step);
             continue;
         }
         progress.step(step.step + 1, total, &step);
-        // An earlier run sent this step and never heard back, or its create was refused after
-        // it made the resource: what it did is looked for before anything is sent again.
-        let resumed = record.journal.answer_lost(step.step)
-            || record.journal.failed(step.step).flatten().is_some();
-        let known: Vec<String> = record.journal.created().map(str::to_owned).collect();
-        let found = if resumed || (step.op == Op::Create && !options.allow_duplicates) {
-            let listings = Some(&mut listings);
-            recover::find_done(
-                workspace,
-                plan,
-                &step,
-                &known,
-                &*record.sink,
-                options,
-                listings,
-            )
-            .await
-        } else {
-            Ok(None)
+        let at = Here {
+            workspace,
+            plan,
+            step: &step,
+            options,
         };
-        let found = match found {
-            Ok(found) => found,
-            Err(e) => return Ok(failed(record, step, remaining, &e, change, options, None)),
-        };
-        match found {
-            Some(found) if resumed => {
-                let how = found.how();
-                if let Some(half) = &found.half_made
-                    && let Err(e) = recover::finish(workspace, plan, &step, half, options).await
-                {
-                    return Ok(failed(
-                        record,
-                        step,
-                        remaining,
-                        &e,
-                        change,
-                        options,
-                        found.import_id,
-                    ));
-                }
-                record
-                    .journal
-                    .record(Entry::Done {
-                        step: step.step,
-                        import_id: found.import_id.clone(),
-                    })
-                    .await?;
-                rewrite(
-                    workspace,
-                    change,
-                    &step,
-                    found.import_id.as_deref(),
-                    None,
-                    &mut record,
-                    options,
-                )
-                .await?;
-                record.report.reconciled.push((step, how));
-                continue;
-            }
-            // Not this apply's: an identical resource made since the plan, by someone else or
-            // by this plan applied from another checkout (with another journal).
-            Some(found) => {
-                let why = ApplyError::Duplicate {
-                    address: change.address.clone(),
-                    import_id: found.import_id.unwrap_or_default(),
-                };
-                return Ok(failed(record, step, remaining, &why, change, options, None));
-            }
-            None => {}
-        }
-        let wait = pacer.wait_for(step.ty, step.op.into(), Instant::now());
-        if !wait.is_zero() {
-            progress.waiting(wait, step.ty);
-            tokio::time::sleep(wait).await;
-        }
-        if !record.journal.answer_lost(step.step) {
-            record
-                .journal
-                .record(Entry::Intent { step: step.step })
-                .await?;
-        }
-        let sent = send(workspace, change, &step, options).await;
-        // Counted from the answer, not the sending: the workspace counts the write from its
-        // arrival, which lies between the two, so the window never closes early on our side.
-        pacer.sent(step.ty, step.op.into(), Instant::now());
-        match sent {
-            Ok((created, now)) => {
-                record
-                    .journal
-                    .record(Entry::Done {
-                        step: step.step,
-                        import_id: created.clone(),
-                    })
-                    .await?;
-                if step.op != Op::Delete {
-                    rewrite(
-                        workspace,
-                        change,
-                        &step,
-                        created.as_deref(),
-                        now,
-                        &mut record,
-                        options,
-                    )
-                    .await?;
-                }
-                record.report.applied.push(step);
-            }
-            Err(error) => {
-                // A create may have made its resource before it failed (a follow-up write
-                // refused): say so, so that no one makes it again by hand.
-                let half_made = if step.op == Op::Create {
-                    match recover::find_done(
-                        workspace,
-                        plan,
-                        &step,
-                        &known,
-                        &*record.sink,
-                        options,
-                        None,
-                    )
-                    .await
-                    {
-                        Ok(Some(found)) => found.import_id,
-                        _ => None,
-                    }
-                } else {
-                    None
-                };
-                record
-                    .journal
-                    .record(Entry::Failed {
-                        step: step.step,
-                        half_made: half_made.clone(),
-                    })
-                    .await?;
+        match run_step(&at, &mut record, &mut state, progress).await? {
+            Stepped::Applied => record.report.applied.push(step),
+            Stepped::Reconciled(how) => record.report.reconciled.push((step, how)),
+            Stepped::Failed { error, half_made } => {
+                let change = &plan.changes[step.change];
                 return Ok(failed(
                     record, step, remaining, &error, change, options, half_made,
                 ));
@@ -535,6 +410,197 @@ async fn run<W: Workspace + Sync, S: JournalStore>(
     }
     record.journal.record(Entry::Complete).await?;
     Ok(record.report)
+}
+
+/// What a run keeps from step to step: the pacing windows, and the listings looked at before
+/// creates.
+struct Pending {
+    pacer: pace::Pacer,
+    listings: recover::Listings,
+}
+
+/// The step being run, and what it is run against.
+struct Here<'a, W> {
+    workspace: &'a W,
+    plan: &'a Plan,
+    step: &'a Step,
+    options: &'a ApplyOptions<'a>,
+}
+
+/// How a step ended.
+enum Stepped {
+    Applied,
+    /// Found done in the workspace (an earlier run's request).
+    Reconciled(Recovered),
+    /// Refused; the apply stops here.
+    Failed {
+        error: ApplyError,
+        half_made: Option<String>,
+    },
+}
+
+/// Runs one step not done yet: what an earlier run did is looked for first (and, before a
+/// create, an identical resource made since the plan), then the request is announced, paced,
+/// sent, recorded and its file rewritten. `Err`: the journal or the tree could not be kept.
+async fn run_step<W: Workspace + Sync, S: JournalStore>(
+    at: &Here<'_, W>,
+    record: &mut Record<'_, S>,
+    state: &mut Pending,
+    progress: &mut dyn ApplyProgress,
+) -> Result<Stepped, ApplyError> {
+    let (workspace, plan, step, options) = (at.workspace, at.plan, at.step, at.options);
+    let change = &plan.changes[step.change];
+    // An earlier run sent this step and never heard back, or its create was refused after it
+    // made the resource: what it did is looked for before anything is sent again.
+    let resumed = record.journal.answer_lost(step.step)
+        || record.journal.failed(step.step).flatten().is_some();
+    let known: Vec<String> = record.journal.created().map(str::to_owned).collect();
+    if let Some(ended) = look_first(at, record, state, &known, resumed).await? {
+        return Ok(ended);
+    }
+    let wait = state
+        .pacer
+        .wait_for(step.ty, step.op.into(), Instant::now());
+    if !wait.is_zero() {
+        progress.waiting(wait, step.ty);
+        tokio::time::sleep(wait).await;
+    }
+    if !record.journal.answer_lost(step.step) {
+        record
+            .journal
+            .record(Entry::Intent { step: step.step })
+            .await?;
+    }
+    let sent = send(workspace, change, step, options).await;
+    // Counted from the answer, not the sending: the workspace counts the write from its
+    // arrival, which lies between the two, so the window never closes early on our side.
+    state.pacer.sent(step.ty, step.op.into(), Instant::now());
+    match sent {
+        Ok((created, now)) => {
+            record
+                .journal
+                .record(Entry::Done {
+                    step: step.step,
+                    import_id: created.clone(),
+                })
+                .await?;
+            if step.op != Op::Delete {
+                rewrite(
+                    workspace,
+                    change,
+                    step,
+                    created.as_deref(),
+                    now,
+                    record,
+                    options,
+                )
+                .await?;
+            }
+            Ok(Stepped::Applied)
+        }
+        Err(error) => {
+            // A create may have made its resource before it failed (a follow-up write
+            // refused): say so, so that no one makes it again by hand.
+            let half_made = if step.op == Op::Create {
+                let fresh = None;
+                match recover::find_done(
+                    workspace,
+                    plan,
+                    step,
+                    &known,
+                    &*record.sink,
+                    options,
+                    fresh,
+                )
+                .await
+                {
+                    Ok(Some(found)) => found.import_id,
+                    _ => None,
+                }
+            } else {
+                None
+            };
+            record
+                .journal
+                .record(Entry::Failed {
+                    step: step.step,
+                    half_made: half_made.clone(),
+                })
+                .await?;
+            Ok(Stepped::Failed { error, half_made })
+        }
+    }
+}
+
+/// Before a step is sent: what an earlier run did (`resumed`: its answer was lost, or its create
+/// was refused after making the resource), and before a create, an identical resource made
+/// since the plan. `Some`: the step ends here.
+async fn look_first<W: Workspace + Sync, S: JournalStore>(
+    at: &Here<'_, W>,
+    record: &mut Record<'_, S>,
+    state: &mut Pending,
+    known: &[String],
+    resumed: bool,
+) -> Result<Option<Stepped>, ApplyError> {
+    let (workspace, plan, step, options) = (at.workspace, at.plan, at.step, at.options);
+    let change = &plan.changes[step.change];
+    let found = if resumed || (step.op == Op::Create && !options.allow_duplicates) {
+        let listings = Some(&mut state.listings);
+        recover::find_done(
+            workspace,
+            plan,
+            step,
+            known,
+            &*record.sink,
+            options,
+            listings,
+        )
+        .await
+    } else {
+        Ok(None)
+    };
+    let found = match found {
+        Ok(found) => found,
+        Err(error) => {
+            return Ok(Some(Stepped::Failed {
+                error,
+                half_made: None,
+            }));
+        }
+    };
+    match found {
+        Some(found) if resumed => {
+            let how = found.how();
+            if let Some(half) = &found.half_made
+                && let Err(error) = recover::finish(workspace, plan, step, half, options).await
+            {
+                return Ok(Some(Stepped::Failed {
+                    error,
+                    half_made: found.import_id,
+                }));
+            }
+            record
+                .journal
+                .record(Entry::Done {
+                    step: step.step,
+                    import_id: found.import_id.clone(),
+                })
+                .await?;
+            let created = found.import_id.as_deref();
+            rewrite(workspace, change, step, created, None, record, options).await?;
+            Ok(Some(Stepped::Reconciled(how)))
+        }
+        // Not this apply's: an identical resource made since the plan, by someone else or by
+        // this plan applied from another checkout (with another journal).
+        Some(found) => Ok(Some(Stepped::Failed {
+            error: ApplyError::Duplicate {
+                address: change.address.clone(),
+                import_id: found.import_id.unwrap_or_default(),
+            },
+            half_made: None,
+        })),
+        None => Ok(None),
+    }
 }
 
 /// The report of an apply stopped at `step`.

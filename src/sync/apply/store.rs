@@ -136,7 +136,17 @@ impl JournalStore for FileJournal {
             .write(true)
             .open(&path)
             .map_err(io)?;
-        match lock.try_lock() {
+        // A lock just let go can still be held for a moment by a copy of its descriptor in a
+        // child process another thread forked (until that child execs): a held lock is asked
+        // again a few times before the apply holding it is named.
+        let mut tries = 0;
+        let mut locked = lock.try_lock();
+        while matches!(locked, Err(std::fs::TryLockError::WouldBlock)) && tries < 10 {
+            tries += 1;
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            locked = lock.try_lock();
+        }
+        match locked {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
                 let named = std::fs::read_to_string(&path).unwrap_or_default();
@@ -404,6 +414,7 @@ mod tests {
 
     fn block<T>(f: impl Future<Output = T>) -> T {
         tokio::runtime::Builder::new_current_thread()
+            .enable_time()
             .build()
             .unwrap_or_else(|e| panic!("{e}"))
             .block_on(f)
