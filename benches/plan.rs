@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use gitsync::model::{Resource, ResourceType, Value};
-use gitsync::sync::apply::{self, ApplyOptions, Journal, Quiet};
+use gitsync::sync::apply::{self, ApplyOptions, DirSink, FileJournal, Journal, Quiet};
 use gitsync::sync::export::{self, render_workspace, write_tree};
 use gitsync::sync::plan::{self, PlanInput};
 use gitsync::sync::secrets::NoSecrets;
@@ -103,6 +103,7 @@ fn bench(c: &mut Criterion) {
                 base_name: None,
                 head,
                 secrets: &NoSecrets,
+                send_secrets: Default::default(),
             },
         ))
         .unwrap_or_else(|e| panic!("{e}"))
@@ -165,21 +166,24 @@ fn bench(c: &mut Criterion) {
                 (made, journal)
             },
             |(made, journal_path)| {
-                let mut journal = Journal::open(&journal_path, &apply::plan_fingerprint(&made))
-                    .unwrap_or_else(|e| panic!("{e}"));
                 let report = rt
-                    .block_on(apply::apply(
-                        &client,
-                        &made,
-                        &mut journal,
-                        &ApplyOptions {
-                            allow_deletes: false,
-                            secrets: &NoSecrets,
-                            tree: Some(tree_dir.path()),
-                            pace: None,
-                        },
-                        &mut Quiet,
-                    ))
+                    .block_on(async {
+                        let mut journal = Journal::open(
+                            FileJournal::new(&journal_path),
+                            &made.fingerprint(),
+                            "the benchmark",
+                        )
+                        .await?;
+                        apply::apply(
+                            &client,
+                            &made,
+                            &mut journal,
+                            &mut DirSink::new(tree_dir.path()),
+                            &ApplyOptions::new(&NoSecrets),
+                            &mut Quiet,
+                        )
+                        .await
+                    })
                     .unwrap_or_else(|e| panic!("{e}"));
                 assert!(report.succeeded(), "{:?}", report.failed);
                 applied_steps += report.applied.len();

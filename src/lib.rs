@@ -7,7 +7,8 @@
 //! - [`hcl`]: the codec between the model and Git Sync's files;
 //! - [`workspace`]: the Segment Public API: client, and the embedded workspace server;
 //! - [`git`]: the bare cache, tree edits and commits, fetch and push;
-//! - [`sync`]: the engine: full, incremental and list-and-diff sync, and the runner;
+//! - [`sync`]: the engine: full, incremental and list-and-diff sync, the runner, and plan and
+//!   apply (Git -> workspace);
 //! - [`operator`]: custom resources and controllers around the engine;
 //! - [`cli`]: the command-line front end, a thin layer over the modules above;
 //! - [`url`]: the one redacted form of a URL (repository or workspace) that messages show.

@@ -904,7 +904,7 @@ async fn every_write_request_body_validates_against_the_published_schema() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_toggle_sends_what_changed_and_no_masked_settings() {
     use gitsync::model::{ResourceType, Value};
-    use gitsync::sync::apply::{ApplyOptions, Journal, Quiet, apply, plan_fingerprint};
+    use gitsync::sync::apply::{ApplyOptions, DirSink, FileJournal, Quiet, Session};
     use gitsync::sync::plan::{PlanInput, plan};
     use gitsync::workspace::api::MASK_BULLETS;
     let (url, store, log, dir) = recording_workspace().await;
@@ -955,6 +955,7 @@ async fn a_toggle_sends_what_changed_and_no_masked_settings() {
             base_name: None,
             head: &files,
             secrets: &gitsync::sync::secrets::NoSecrets,
+            send_secrets: Default::default(),
         },
     )
     .await
@@ -968,22 +969,30 @@ async fn a_toggle_sends_what_changed_and_no_masked_settings() {
     log.lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .clear();
-    let mut journal = Journal::open(&dir.path().join("journal"), &plan_fingerprint(&made))
-        .unwrap_or_else(|e| panic!("{e}"));
-    let report = apply(
-        &client,
-        &made,
-        &mut journal,
-        &ApplyOptions {
-            allow_deletes: false,
-            secrets: &gitsync::sync::secrets::NoSecrets,
-            tree: None,
-            pace: None,
-        },
-        &mut Quiet,
+    // The tree the plan was made from, on disk for the apply to check and rewrite.
+    let tree_dir = dir.path().join("tree");
+    for (path, bytes) in &files {
+        let target = tree_dir.join(path);
+        std::fs::create_dir_all(target.parent().unwrap_or(&tree_dir))
+            .unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(&target, bytes).unwrap_or_else(|e| panic!("{e}"));
+    }
+    let mut session = Session::open(
+        made.clone(),
+        FileJournal::new(dir.path().join("journal")),
+        "the test",
     )
     .await
     .unwrap_or_else(|e| panic!("{e}"));
+    let report = session
+        .run(
+            &client,
+            &mut DirSink::new(&tree_dir),
+            &ApplyOptions::new(&gitsync::sync::secrets::NoSecrets),
+            &mut Quiet,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     assert!(report.succeeded(), "{:?}", report.failed);
 
     let writes = log

@@ -2,12 +2,11 @@
 //! real Git Sync sample, and the embedded workspace it was seeded into. `validate`, `plan` and
 //! `apply` read a tree by one rule: what one refuses, all refuse; what one skips, each names.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use common::{TestWorkspace, fixture_dir};
+use crate::util::command::Ran;
+use crate::util::{TestWorkspace, copy_tree, fixture_dir};
 
 const TOKEN: &str = "hostile-files-token";
 
@@ -47,9 +46,8 @@ impl Trial {
 
     /// Runs gitsync in the tree's root; `workspace` adds the embedded workspace's flags.
     fn run(&self, args: &[&str], workspace: bool) -> Ran {
-        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_gitsync"));
-        c.args(args)
-            .current_dir(self.tree())
+        let mut c = crate::util::command::gitsync(args);
+        c.current_dir(self.tree())
             .env("XDG_CACHE_HOME", self.home.path().join("cache"))
             .env_remove("PUBLIC_API_TOKEN");
         if workspace {
@@ -57,14 +55,7 @@ impl Trial {
                 .arg("--token-file")
                 .arg(self.home.path().join("token"));
         }
-        let out = c
-            .output()
-            .unwrap_or_else(|e| panic!("running gitsync: {e}"));
-        Ran {
-            code: out.status.code(),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        c.run()
     }
 
     fn plan(&self, dir: &str) -> Ran {
@@ -93,24 +84,9 @@ impl Trial {
     }
 }
 
-#[derive(Debug)]
-struct Ran {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    for (path, text) in common::tf_files(from) {
-        let target = to.join(path);
-        std::fs::create_dir_all(target.parent().unwrap_or(to)).unwrap_or_else(|e| panic!("{e}"));
-        std::fs::write(target, text).unwrap_or_else(|e| panic!("{e}"));
-    }
-}
-
 /// The first file of the sample's `directory`, as Git Sync wrote it.
 fn sample(directory: &str) -> (String, String) {
-    common::tf_files(&fixture_dir("v2025"))
+    crate::util::tf_files(&fixture_dir("v2025"))
         .into_iter()
         .find(|(p, _)| p.starts_with(&format!("{directory}/")))
         .unwrap_or_else(|| panic!("no file in {directory}/"))
@@ -267,12 +243,10 @@ async fn a_file_name_that_is_not_utf8_is_refused_everywhere_with_its_escaped_nam
     // Named alone, too.
     let mut alone = std::ffi::OsString::from("./");
     alone.push(name);
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gitsync"))
-        .arg("validate")
+    let out = crate::util::command::gitsync(&["validate"])
         .arg(&alone)
         .current_dir(trial.tree())
-        .output()
-        .unwrap_or_else(|e| panic!("{e}"));
+        .output();
     assert_eq!(out.status.code(), Some(1));
     assert!(
         String::from_utf8_lossy(&out.stdout).starts_with(&format!("./{shown}: {message}")),
@@ -419,7 +393,7 @@ async fn a_rewrite_never_overwrites_a_file_that_holds_another_resource() {
 
     // Two destinations' files swapped, and one of them edited.
     std::fs::remove_file(trial.tree().join("labels/new.tf")).unwrap_or_else(|e| panic!("{e}"));
-    let destinations: Vec<(String, String)> = common::tf_files(&fixture_dir("v2025"))
+    let destinations: Vec<(String, String)> = crate::util::tf_files(&fixture_dir("v2025"))
         .into_iter()
         .filter(|(p, _)| p.starts_with("destinations/"))
         .take(2)

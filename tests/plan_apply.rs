@@ -8,7 +8,9 @@ use crate::util;
 use crate::util::command::{Gitsync, Ran, gitsync};
 use crate::util::{TestWorkspace, copy_tree, exported_tree_of, fixture_dir, git, tree_of};
 use gitsync::model::{Resource, ResourceType, Value};
-use gitsync::sync::apply::{self, ApplyOptions, ApplyReport, Journal, Quiet};
+use gitsync::sync::apply::{
+    self, ApplyOptions, ApplyReport, DirSink, FileJournal, Journal, Quiet, Session,
+};
 use gitsync::sync::export::render_workspace;
 use gitsync::sync::plan::{self, Action, Plan, PlanInput};
 use gitsync::sync::secrets::{FileSecrets, NoSecrets, SecretSource};
@@ -63,6 +65,7 @@ impl Setup {
                 base_name: None,
                 head: &head,
                 secrets,
+                send_secrets: Default::default(),
             },
         )
         .await
@@ -81,20 +84,21 @@ impl Setup {
         secrets: &dyn SecretSource,
         allow_deletes: bool,
     ) -> Result<ApplyReport, apply::ApplyError> {
-        let mut journal = Journal::open(journal, &apply::plan_fingerprint(made))?;
-        apply::apply(
-            &self.client,
-            made,
-            &mut journal,
-            &ApplyOptions {
-                allow_deletes,
-                secrets,
-                tree: Some(self.tree()),
-                pace: None,
-            },
-            &mut Quiet,
-        )
-        .await
+        let mut session =
+            Session::open(made.clone(), FileJournal::new(journal), "the test").await?;
+        session
+            .run(
+                &self.client,
+                &mut DirSink::new(self.tree()),
+                &ApplyOptions {
+                    allow_deletes,
+                    secrets,
+                    pace: None,
+                    allow_duplicates: false,
+                },
+                &mut Quiet,
+            )
+            .await
     }
 
     /// The workspace, exported, against the tree: byte for byte (secrets Segment wrote in clear
@@ -154,6 +158,12 @@ impl Setup {
             .into_keys()
             .filter(|p| p.starts_with(&format!("{}/", ty.kind().directory)))
             .collect()
+    }
+
+    /// The key `gitsync plan --out` seals plans for this workspace with.
+    fn plan_key(&self) -> plan::PlanKey {
+        use gitsync::workspace::Workspace;
+        plan::PlanKey::new(self.client.point_key())
     }
 
     fn journal(&self, name: &str) -> PathBuf {
@@ -944,9 +954,10 @@ async fn plan_with_base_plans_only_the_changed_files_and_sees_removed_ones() {
         .collect();
     assert_eq!(
         actions,
+        // In the order apply runs them: deletes last.
         [
-            (Action::Delete, removed.as_str()),
-            (Action::Update, path.as_str())
+            (Action::Update, path.as_str()),
+            (Action::Delete, removed.as_str())
         ]
     );
     // Only the changed files were read from the workspace: one each.
@@ -980,39 +991,14 @@ async fn an_apply_killed_at_random_moments_converges_without_duplicates() {
     let setup = Setup::new(&["v2025"]).await;
     let cli = Cli::new(&setup);
     let base = setup.files();
-    let template = setup.read(&setup.paths_of(ResourceType::Source)[0]);
-    for i in 0..12 {
-        let mut fresh = new_copy(ResourceType::Source, template.clone());
-        fresh.new_name = Some(format!("killed_{i}"));
-        set(&mut fresh, &["slug"], s(&format!("killed-{i}")));
-        set(&mut fresh, &["name"], s(&format!("Killed {i}")));
-        setup.write(&format!("sources/killed-{i}.tf"), &fresh);
-    }
-    for i in 0..8 {
-        let label = Resource {
-            ty: ResourceType::Label,
-            id: None,
-            new_name: Some(format!("team_{i}")),
-            attributes: [("key", s("team")), ("value", s(&format!("t{i}")))]
-                .into_iter()
-                .map(|(k, v)| (k.to_owned(), v))
-                .collect(),
-        };
-        setup.write(&format!("labels/team-{i}.tf"), &label);
-    }
-    for path in setup.paths_of(ResourceType::Destination).iter().take(8) {
-        let mut r = setup.read(path);
-        set(&mut r, &["name"], s("renamed while being killed"));
-        setup.write(path, &r);
-    }
+    write_a_change_of_28(&setup);
     let mut made = setup.plan(Some(&base), &NoSecrets).await;
     assert_eq!(made.counts(), (20, 8, 0), "{}", plan::human(&made));
     // As `gitsync plan --out` records them.
     made.dir = Some(setup.tree().display().to_string());
     made.workspace = Some(setup.ws.running.url());
     let plan_file = cli.home.path().join("kill.plan");
-    std::fs::write(&plan_file, serde_json::to_string(&made).unwrap_or_default())
-        .unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(&plan_file, made.to_json(&setup.plan_key())).unwrap_or_else(|e| panic!("{e}"));
     let plan_arg = plan_file.display().to_string();
     // Slow every request down, so that kills land inside requests too.
     setup
@@ -1418,18 +1404,24 @@ async fn writes_are_paced_to_the_published_limits_instead_of_running_into_429s()
         }
         let made = setup.plan(Some(&base), &NoSecrets).await;
         assert_eq!(made.counts(), (0, 7, 0));
-        let mut journal = Journal::open(&setup.journal("paced"), &apply::plan_fingerprint(&made))
-            .unwrap_or_else(|e| panic!("{e}"));
+        let mut journal = Journal::open(
+            FileJournal::new(setup.journal("paced")),
+            &made.fingerprint(),
+            "the test",
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
         let started = std::time::Instant::now();
         let report = apply::apply(
             &setup.client,
             &made,
             &mut journal,
+            &mut DirSink::new(setup.tree()),
             &ApplyOptions {
                 allow_deletes: false,
                 secrets: &NoSecrets,
-                tree: Some(setup.tree()),
                 pace: paced.then_some(window),
+                allow_duplicates: false,
             },
             &mut Quiet,
         )
@@ -1867,4 +1859,1861 @@ async fn an_edited_plan_that_writes_another_resource_is_refused() {
         "{refused:?}"
     );
     assert_eq!(live(&setup, &other).await.get("name"), other.get("name"));
+}
+
+// ------------------------------------------------------------------------------------------
+// Real inputs the plan must get right (issue 15: 2a, 2b, defects 3, 11, 12, secrets, dependents).
+
+/// The text of a file of the tree.
+fn text_of(setup: &Setup, path: &str) -> String {
+    std::fs::read_to_string(setup.tree().join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// The one-based line of the first occurrence of `needle` in a file of the tree.
+fn line_of(setup: &Setup, path: &str, needle: &str) -> usize {
+    let text = text_of(setup, path);
+    let at = text
+        .find(needle)
+        .unwrap_or_else(|| panic!("no {needle} in {path}"));
+    text[..at].matches('\n').count() + 1
+}
+
+/// The notes of a plan about one file.
+fn notes_of<'p>(made: &'p Plan, path: &str) -> Vec<&'p gitsync::sync::diagnostic::Diagnostic> {
+    made.notes.iter().filter(|n| n.file == path).collect()
+}
+
+/// The path of a destination whose file holds a masked `apiKey`.
+fn destination_with_masked_key(setup: &Setup) -> String {
+    setup
+        .paths_of(ResourceType::Destination)
+        .into_iter()
+        .find(|p| {
+            let t = text_of(setup, p);
+            t.contains("apiKey") && t.contains(gitsync::workspace::api::MASK_BULLETS)
+        })
+        .unwrap_or_else(|| panic!("no destination with a masked apiKey"))
+}
+
+/// A refused plan gives every problem as a diagnostic with its file, line and column, a reason
+/// for conditions and metrics, and no flag of the command line in its words: the command line
+/// adds its own remedy.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refused_plan_gives_each_problem_its_place_a_reason_and_no_flag() {
+    let setup = Setup::new(&["v2025"]).await;
+    setup.write_text(
+        "labels/malformed.tf",
+        "resource \"segment_label\" \"x\" {\n  key = \n}\n",
+    );
+    let (path, mut source) = first_source(&setup);
+    if let Some(Value::Json(settings)) = source.attributes.get_mut("settings") {
+        settings["token"] = serde_json::json!("@@not_given@@");
+    }
+    setup.write(&path, &source);
+    let token_line = line_of(&setup, &path, "@@not_given@@");
+    let Err(e) = setup.try_plan(None, &NoSecrets).await else {
+        panic!("planned")
+    };
+    assert_eq!(e.reason(), "SecretsNeeded");
+    assert!(e.asks_for_secrets());
+    let plan::PlanError::Invalid(found) = &e else {
+        panic!("{e}")
+    };
+    let places: Vec<(&str, Option<usize>, bool)> = found
+        .iter()
+        .map(|d| (d.file.as_str(), d.line, d.column.is_some()))
+        .collect();
+    assert!(
+        places.contains(&("labels/malformed.tf", Some(2), true)),
+        "{places:?}"
+    );
+    assert!(
+        places.contains(&(path.as_str(), Some(token_line), true)),
+        "{places:?}"
+    );
+    for d in found {
+        for flag in ["--secrets", "--base", "--allow-deletes", "GITSYNC_SECRET"] {
+            assert!(!d.message.contains(flag), "{flag} in {d}");
+        }
+    }
+    // Only a missing secret asks for secrets.
+    setup.remove(&path);
+    let Err(e) = setup.try_plan(None, &NoSecrets).await else {
+        panic!("planned")
+    };
+    assert_eq!(e.reason(), "InvalidFiles");
+    // The command line says how to give secrets, in its own terms.
+    setup.write(&path, &source);
+    let ran = Cli::new(&setup).run(&["plan", "--dir", &setup.tree().display().to_string()]);
+    assert_eq!(ran.code, Some(1));
+    assert!(
+        ran.stderr.contains(&format!("{path}:{token_line}:"))
+            && ran.stderr.contains("--secrets")
+            && ran.stderr.contains("GITSYNC_SECRET_"),
+        "{}",
+        ran.stderr
+    );
+}
+
+/// 2a: a new file made by copying another (a user group) and editing its `id`, its label and
+/// its name, with `to` still naming the group it was copied from: created, as Segment's own
+/// bidirectional sync does, with a note that `to` was ignored. A file whose `id` names an
+/// existing resource is that resource, whatever `to` says, with a note.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_copied_file_whose_import_to_names_the_original_is_created_with_a_note() {
+    use gitsync::workspace::Workspace;
+    let setup = Setup::new(&["v2024"]).await;
+    let original = setup.paths_of(ResourceType::UserGroup)[0].clone();
+    let id = original
+        .trim_start_matches("user_groups/")
+        .trim_end_matches(".tf")
+        .to_owned();
+    let made_up = "2NewGroupMadeUpByAPerson";
+    let text = text_of(&setup, &original);
+    let copy = text
+        .replace(&format!("id = \"{id}\""), &format!("id = \"{made_up}\""))
+        .replace(&format!("\"id-{id}\" {{"), &format!("\"id-{made_up}\" {{"))
+        .replace("\"Contribute\"", "\"Contribute, copied\"");
+    assert!(copy.contains(&format!("to = segment_user_group.id-{id}")) && copy != text);
+    let path = format!("user_groups/{made_up}.tf");
+    setup.write_text(&path, &copy);
+    let groups_before = setup
+        .client
+        .list(ResourceType::UserGroup)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .len();
+
+    // `validate` ignores it as plan does, with a note.
+    let validated = gitsync(&["validate", "."])
+        .current_dir(setup.tree())
+        .output();
+    let said = String::from_utf8_lossy(&validated.stderr);
+    assert!(
+        validated.status.success() && said.contains(&format!("note: {path}:")),
+        "{said}\n{}",
+        String::from_utf8_lossy(&validated.stdout)
+    );
+
+    let made = setup.plan(None, &NoSecrets).await;
+    let actions: Vec<(Action, &str)> = made
+        .changes
+        .iter()
+        .map(|c| (c.action, c.file.as_str()))
+        .collect();
+    assert_eq!(
+        actions,
+        [(Action::Create, path.as_str())],
+        "{}",
+        plan::human(&made)
+    );
+    let notes = notes_of(&made, &path);
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert_eq!(
+        notes[0].line,
+        Some(line_of(&setup, &path, "segment_user_group.id-"))
+    );
+    assert!(
+        notes[0]
+            .message
+            .contains(&format!("segment_user_group.id-{id}"))
+            && notes[0].message.contains("new resource")
+            && notes[0].message.contains("`to` is ignored"),
+        "{}",
+        notes[0]
+    );
+    let report = setup
+        .apply(&made, &setup.journal("copied"), &NoSecrets)
+        .await;
+    assert!(report.succeeded(), "{:?}", report.failed);
+    let groups = setup
+        .client
+        .list(ResourceType::UserGroup)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(groups.len(), groups_before + 1);
+    let names: Vec<&Value> = groups.iter().map(|g| g.get("name")).collect();
+    assert!(
+        names.contains(&&s("Contribute")) && names.contains(&&s("Contribute, copied")),
+        "{names:?}"
+    );
+
+    // `to` naming another source, `id` an existing one: the file is the one its id names.
+    let sources = setup.paths_of(ResourceType::Source);
+    let (path, other) = (&sources[0], setup.read(&sources[1]));
+    let mut r = setup.read(&sources[0]);
+    set(&mut r, &["enabled"], Value::Bool(false));
+    let edited = gitsync::hcl::render(&r)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .replace(
+            &format!("  to = {}", plan::address(&r)),
+            &format!("  to = {}", plan::address(&other)),
+        );
+    setup.write_text(path, &edited);
+    let made = setup.plan(None, &NoSecrets).await;
+    let changed: Vec<(Action, Option<&str>)> = made
+        .changes
+        .iter()
+        .map(|c| (c.action, c.import_id.as_deref()))
+        .collect();
+    let own = r.import_id().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        changed,
+        [(Action::Update, Some(own.as_str()))],
+        "{}",
+        plan::human(&made)
+    );
+    let notes = notes_of(&made, path);
+    assert!(
+        notes.len() == 1
+            && notes[0].message.contains(&plan::address(&other))
+            && notes[0].message.contains("the file is that resource"),
+        "{notes:?}"
+    );
+}
+
+/// 2b: a file whose secret setting holds another mask than the workspace's (the secret was
+/// rotated in the app, or the file was copied from another workspace). The plan says, for that
+/// key, that a mask cannot be applied, what the workspace holds, and how to set the secret: as a
+/// note when nothing else changes, and beside the update when one carries other settings.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_mask_the_workspace_does_not_hold_is_said_per_key_and_never_silently_kept() {
+    use gitsync::workspace::api;
+    let setup = Setup::new(&["v2025"]).await;
+    let path = destination_with_masked_key(&setup);
+    let mut r = setup.read(&path);
+    let served = match live(&setup, &r).await.get("settings") {
+        Value::Json(j) => j["apiKey"].as_str().unwrap_or_default().to_owned(),
+        other => panic!("{other:?}"),
+    };
+    let foreign = api::mask("from-another-workspace-zz99");
+    assert_ne!(served, foreign);
+    let Value::Json(mut settings) = r.get("settings").clone() else {
+        panic!()
+    };
+    settings["apiKey"] = serde_json::json!(foreign);
+    set(&mut r, &["settings"], Value::Json(settings));
+    setup.write(&path, &r);
+    let key_line = line_of(&setup, &path, &foreign);
+
+    let made = setup.plan(None, &NoSecrets).await;
+    assert!(made.changes.is_empty(), "{}", plan::human(&made));
+    let notes = notes_of(&made, &path);
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    let note = notes[0];
+    assert_eq!(note.severity, gitsync::sync::diagnostic::Severity::Note);
+    assert_eq!(note.line, Some(key_line));
+    for part in [
+        "settings.apiKey",
+        served.as_str(),
+        foreign.as_str(),
+        "cannot be applied",
+        "@@name@@",
+    ] {
+        assert!(note.message.contains(part), "no {part} in {note}");
+    }
+
+    // A change of another setting would send the settings whole, with a mask: refused, and the
+    // refusal says what the workspace holds instead.
+    let Value::Json(mut settings) = r.get("settings").clone() else {
+        panic!()
+    };
+    settings["endpoint"] = serde_json::json!("https://changed.example.com");
+    let mut with_setting = r.clone();
+    set(&mut with_setting, &["settings"], Value::Json(settings));
+    setup.write(&path, &with_setting);
+    let refused = setup
+        .try_plan(None, &NoSecrets)
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string());
+    let text = format!("{refused:?}");
+    assert!(
+        text.contains(&foreign) && text.contains(&served) && text.contains("@@name@@"),
+        "{text}"
+    );
+
+    // An update that carries another attribute says it beside the change.
+    set(&mut r, &["enabled"], Value::Bool(false));
+    setup.write(&path, &r);
+    let made = setup.plan(None, &NoSecrets).await;
+    assert_eq!(made.counts(), (0, 1, 0), "{}", plan::human(&made));
+    let notes = notes_of(&made, &path);
+    assert!(
+        notes.len() == 1
+            && notes[0].severity == gitsync::sync::diagnostic::Severity::Warning
+            && notes[0].message.contains("the update leaves this secret"),
+        "{notes:?}"
+    );
+}
+
+/// Defect 3: a file without its import block, named (`<id>.tf`) and labelled (`id-<id>`) after
+/// an existing resource, is that resource: an update, with or without a base, never a create
+/// that duplicates it (nor a delete and a create). A copy that names it while its own file
+/// still does is refused, saying why.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_file_without_its_import_block_named_after_an_existing_id_is_that_resource() {
+    use gitsync::workspace::Workspace;
+    let setup = Setup::new(&["v2025"]).await;
+    let base = setup.files();
+    let (path, mut source) = first_source(&setup);
+    let original = text_of(&setup, &path);
+    set(&mut source, &["name"], s("renamed without an import block"));
+    let rendered = gitsync::hcl::render(&source).unwrap_or_else(|e| panic!("{e}"));
+    let without = rendered[rendered
+        .find("resource \"")
+        .unwrap_or_else(|| panic!("{rendered}"))..]
+        .to_owned();
+    assert!(!without.contains("import {"));
+
+    // A copy under another name that still names the original, beside the original's file.
+    setup.write_text("sources/copy-of-a-source.tf", &without);
+    let refused = setup
+        .try_plan(None, &NoSecrets)
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string());
+    let text = format!("{refused:?}");
+    assert!(
+        text.contains("sources/copy-of-a-source.tf") && text.contains(&path),
+        "{text}"
+    );
+    setup.remove("sources/copy-of-a-source.tf");
+
+    // A file named after one source and labelled after another, both in the workspace: which
+    // one it is cannot be told, and the plan says both.
+    let other_path = setup.paths_of(ResourceType::Source)[1].clone();
+    let other = setup.read(&other_path);
+    let other_text = text_of(&setup, &other_path);
+    let other_label = plan::address(&other);
+    let other_label = other_label.trim_start_matches("segment_source.");
+    setup.remove(&other_path);
+    setup.write_text(
+        &path,
+        &without.replace(
+            &format!(
+                "\"{}\" {{",
+                plan::address(&source).trim_start_matches("segment_source.")
+            ),
+            &format!("\"{other_label}\" {{"),
+        ),
+    );
+    let refused = setup
+        .try_plan(None, &NoSecrets)
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string());
+    let text = format!("{refused:?}");
+    assert!(
+        text.contains(&path)
+            && text.contains("two resources")
+            && text.contains(other_label.trim_start_matches("id-")),
+        "{text}"
+    );
+    setup.write_text(&other_path, &other_text);
+
+    setup.write_text(&path, &without);
+    let own = source.import_id().unwrap_or_else(|e| panic!("{e}"));
+    for with_base in [false, true] {
+        let made = setup
+            .plan(with_base.then_some(base.as_slice()), &NoSecrets)
+            .await;
+        let changed: Vec<(Action, Option<&str>)> = made
+            .changes
+            .iter()
+            .map(|c| (c.action, c.import_id.as_deref()))
+            .collect();
+        assert_eq!(
+            changed,
+            [(Action::Update, Some(own.as_str()))],
+            "base {with_base}: {}",
+            plan::human(&made)
+        );
+        assert!(
+            notes_of(&made, &path)
+                .iter()
+                .any(|n| n.message.contains("no import block") && n.line == Some(1)),
+            "{:?}",
+            made.notes
+        );
+    }
+    let count = setup
+        .client
+        .list(ResourceType::Source)
+        .await
+        .map(|l| l.len());
+    let made = setup.plan(None, &NoSecrets).await;
+    let report = setup
+        .apply(&made, &setup.journal("noimport"), &NoSecrets)
+        .await;
+    assert!(report.succeeded(), "{:?}", report.failed);
+    assert_eq!(
+        setup
+            .client
+            .list(ResourceType::Source)
+            .await
+            .map(|l| l.len())
+            .ok(),
+        count.ok()
+    );
+    assert_eq!(
+        live(&setup, &source).await.get("name"),
+        &s("renamed without an import block")
+    );
+    assert!(!original.is_empty());
+}
+
+/// Defect 11: a placeholder is compared with the workspace by its secret, never by its own
+/// text: `@@k@@` is under 8 characters and masks like any short secret, so a new long secret was never
+/// sent. Where the mask cannot tell two secrets apart (both under 8 characters), the plan says
+/// so for that placeholder and sends it only when asked.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_short_placeholder_is_compared_by_its_secret_and_an_uncomparable_one_is_said() {
+    let setup = Setup::new(&["v2025"]).await;
+    let keep = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let path = setup
+        .paths_of(ResourceType::Destination)
+        .into_iter()
+        .find(|p| {
+            text_of(&setup, p).contains(&format!("\"{}\"", gitsync::workspace::api::MASK_BULLETS))
+        })
+        .unwrap_or_else(|| panic!("no destination with a short secret"));
+    let text = text_of(&setup, &path).replace(
+        &format!("\"{}\"", gitsync::workspace::api::MASK_BULLETS),
+        "\"@@k@@\"",
+    );
+    setup.write_text(&path, &text);
+    let given = |value: &str| {
+        let file = keep.path().join("s.env");
+        std::fs::write(&file, format!("k={value}\n")).unwrap_or_else(|e| panic!("{e}"));
+        FileSecrets::read(&file).unwrap_or_else(|e| panic!("{e}"))
+    };
+    let on = &setup;
+    let plan_with = |secrets: FileSecrets, send: &[&str]| {
+        let head = on.files();
+        let send = send.iter().map(|s| (*s).to_owned()).collect();
+        async move {
+            plan::plan(
+                &on.client,
+                PlanInput {
+                    base: None,
+                    base_name: None,
+                    head: &head,
+                    secrets: &secrets,
+                    send_secrets: send,
+                },
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+        }
+    };
+
+    // A long secret where the workspace holds a short one: its mask shows four characters.
+    let made = plan_with(given("a-long-new-secret-0123"), &[]).await;
+    let changed: Vec<&str> = made.changes.iter().map(|c| c.file.as_str()).collect();
+    assert_eq!(changed, [path.as_str()], "{}", plan::human(&made));
+
+    // Two short secrets: the plan cannot tell, says so, and sends only when asked.
+    let made = plan_with(given("xyz"), &[]).await;
+    assert!(made.changes.is_empty(), "{}", plan::human(&made));
+    let notes = notes_of(&made, &path);
+    assert!(
+        notes.len() == 1
+            && notes[0].line == Some(line_of(&setup, &path, "@@k@@"))
+            && notes[0].message.contains("@@k@@")
+            && notes[0].message.contains("cannot tell")
+            && notes[0].message.contains("under 8 characters"),
+        "{notes:?}"
+    );
+    let made = plan_with(given("xyz"), &["k"]).await;
+    assert_eq!(made.counts(), (0, 1, 0), "{}", plan::human(&made));
+    assert!(notes_of(&made, &path).is_empty(), "{:?}", made.notes);
+    let cli = Cli::new(&setup);
+    let secrets_file = keep.path().join("s.env");
+    let without = cli.run(&[
+        "plan",
+        "--dir",
+        &setup.tree().display().to_string(),
+        "--secrets",
+        &secrets_file.display().to_string(),
+    ]);
+    assert!(
+        without.code == Some(0)
+            && without.stdout.contains("No changes")
+            && without.stdout.contains(&format!("{path}:"))
+            && without
+                .stdout
+                .contains("note: cannot tell whether the secret of @@k@@")
+            && without.stdout.contains("(--send-secret NAME)"),
+        "{}\n{}",
+        without.stdout,
+        without.stderr
+    );
+    let ran = cli.run(&[
+        "plan",
+        "--dir",
+        &setup.tree().display().to_string(),
+        "--secrets",
+        &secrets_file.display().to_string(),
+        "--send-secret",
+        "k",
+    ]);
+    assert!(
+        ran.code == Some(0) && ran.stdout.contains("1 to change"),
+        "{}\n{}",
+        ran.stdout,
+        ran.stderr
+    );
+}
+
+/// Defect 12: a base file that does not parse cannot be the third state of its merge. A changed
+/// file is then planned two ways, and a warning says so (the command line prints it); a removed
+/// one is refused with its place, rather than its delete silently dropped.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_base_file_that_does_not_parse_is_said_or_refused_never_silently_dropped() {
+    let setup = Setup::new(&["v2025"]).await;
+    let (path, mut source) = first_source(&setup);
+    let broken = b"import {\n  to = \n}\n".to_vec();
+    let mut base = setup.files();
+    for (p, bytes) in &mut base {
+        if *p == path {
+            bytes.clone_from(&broken);
+        }
+    }
+    set(&mut source, &["enabled"], Value::Bool(false));
+    setup.write(&path, &source);
+    let made = setup.plan(Some(&base), &NoSecrets).await;
+    assert_eq!(made.counts(), (0, 1, 0), "{}", plan::human(&made));
+    let notes = notes_of(&made, &path);
+    assert!(
+        notes.len() == 1
+            && notes[0].severity == gitsync::sync::diagnostic::Severity::Warning
+            && notes[0].line == Some(2)
+            && notes[0].message.contains("not three ways"),
+        "{notes:?}"
+    );
+
+    // A removed file whose base does not parse: which resource goes cannot be known.
+    let gone = setup.paths_of(ResourceType::DestinationSubscription)[0].clone();
+    for (p, bytes) in &mut base {
+        if *p == gone {
+            bytes.clone_from(&broken);
+        }
+    }
+    setup.remove(&gone);
+    let refused = setup.try_plan(Some(&base), &NoSecrets).await;
+    let Err(plan::PlanError::Invalid(found)) = refused else {
+        panic!("{refused:?}")
+    };
+    assert!(
+        found
+            .iter()
+            .any(|d| d.file == gone && d.line == Some(2) && d.message.contains("removed")),
+        "{found:?}"
+    );
+
+    // The command line prints the warning.
+    let dir = setup.tree();
+    let good = text_of(&setup, &path);
+    std::fs::write(dir.join(&path), &broken).unwrap_or_else(|e| panic!("{e}"));
+    git(dir, &["init", "-q", "-b", "main"]);
+    git(
+        dir,
+        &["-c", "user.name=t", "-c", "user.email=t@e", "add", "-A"],
+    );
+    git(
+        dir,
+        &[
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@e",
+            "commit",
+            "-qm",
+            "broken base",
+        ],
+    );
+    std::fs::write(dir.join(&path), good).unwrap_or_else(|e| panic!("{e}"));
+    let ran = Cli::new(&setup).run(&[
+        "plan",
+        "--dir",
+        &dir.display().to_string(),
+        "--base",
+        "HEAD",
+    ]);
+    assert_eq!(ran.code, Some(0), "{}\n{}", ran.stdout, ran.stderr);
+    assert!(
+        ran.stdout.contains(&format!("{path}:2:")) && ran.stdout.contains("warning"),
+        "{}",
+        ran.stdout
+    );
+    // A JSON plan holds the note, and says it on stderr to the person running the command.
+    let ran = Cli::new(&setup).run(&[
+        "plan",
+        "--dir",
+        &dir.display().to_string(),
+        "--base",
+        "HEAD",
+        "--json",
+    ]);
+    assert!(
+        ran.stderr.contains(&format!("warning: {path}:2:")),
+        "{}",
+        ran.stderr
+    );
+}
+
+/// Secrets a careless user gives: an empty value (`k=`, or a variable that expanded to
+/// nothing) and a value with a space after `=` are refused, naming the line and not the value;
+/// a placeholder in a settings key is refused; a secret written in clear never reaches the
+/// plan document.
+#[tokio::test(flavor = "multi_thread")]
+async fn empty_spaced_misplaced_and_clear_secrets_are_refused_and_never_in_the_plan() {
+    const CLEAR: &str = "written-in-clear-9f8e7d6c";
+    let setup = Setup::new(&["v2025"]).await;
+    let cli = Cli::new(&setup);
+    let dir = setup.tree().display().to_string();
+    let (path, mut source) = first_source(&setup);
+    let original = text_of(&setup, &path);
+    if let Some(Value::Json(settings)) = source.attributes.get_mut("settings") {
+        settings["token"] = serde_json::json!("@@k@@");
+    }
+    setup.write(&path, &source);
+    let file = cli.home.path().join("s.env");
+    let secrets_arg = file.display().to_string();
+    for (text, said) in [
+        ("k=\n", "s.env:1: `k` has an empty value"),
+        (
+            "# a comment\nk = value-0123456789\n",
+            "s.env:2: the value of `k` starts or ends with a space",
+        ),
+    ] {
+        std::fs::write(&file, text).unwrap_or_else(|e| panic!("{e}"));
+        let ran = cli.run(&["plan", "--dir", &dir, "--secrets", &secrets_arg]);
+        assert_eq!(ran.code, Some(1), "{text:?}: {}", ran.stdout);
+        assert!(ran.stderr.contains(said), "{text:?}: {}", ran.stderr);
+        assert!(!ran.stderr.contains("value-0123456789"), "{}", ran.stderr);
+    }
+    let ran = {
+        let out = cli
+            .command(&["plan", "--dir", &dir])
+            .env("GITSYNC_SECRET_k", "")
+            .output();
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    assert!(ran.contains("the secret for @@k@@ is empty"), "{ran}");
+
+    // A placeholder as a settings key.
+    let keep = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let secrets = secrets(keep.path());
+    let (_, mut source) = first_source(&setup);
+    if let Some(Value::Json(settings)) = source.attributes.get_mut("settings") {
+        settings["token"] = serde_json::json!("@@copy_secret@@");
+        settings["@@copy_secret@@"] = serde_json::json!("value");
+    }
+    setup.write(&path, &source);
+    let refused = setup
+        .try_plan(None, &secrets)
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string());
+    let text = format!("{refused:?}");
+    assert!(
+        text.contains(&path) && text.contains("settings key") && !text.contains("a-new-secret"),
+        "{text}"
+    );
+
+    // A secret in clear, changed and new: refused, and no plan holds it.
+    setup.write_text(&path, &original);
+    let dest = destination_with_masked_key(&setup);
+    let mut r = setup.read(&dest);
+    let Value::Json(mut settings) = r.get("settings").clone() else {
+        panic!()
+    };
+    settings["apiKey"] = serde_json::json!(CLEAR);
+    set(&mut r, &["settings"], Value::Json(settings));
+    setup.write(&dest, &r);
+    setup.write(
+        "destinations/new-in-clear.tf",
+        &new_copy(ResourceType::Destination, r.clone()),
+    );
+    let refused = setup.try_plan(None, &secrets).await;
+    let Err(plan::PlanError::Invalid(found)) = &refused else {
+        panic!("{refused:?}")
+    };
+    let files: Vec<(&str, Option<usize>)> = found
+        .iter()
+        .filter(|d| d.message.contains("in clear") && d.message.contains("settings.apiKey"))
+        .map(|d| (d.file.as_str(), d.line))
+        .collect();
+    let key_line = |p: &str| Some(line_of(&setup, p, "apiKey "));
+    assert_eq!(
+        files,
+        [
+            (dest.as_str(), key_line(&dest)),
+            (
+                "destinations/new-in-clear.tf",
+                key_line("destinations/new-in-clear.tf")
+            )
+        ],
+        "{found:?}"
+    );
+    assert!(!format!("{found:?}").contains(CLEAR));
+    let ran = cli.run(&["plan", "--dir", &dir, "--json"]);
+    assert!(
+        ran.code == Some(1) && !ran.stdout.contains(CLEAR) && !ran.stderr.contains(CLEAR),
+        "{}\n{}",
+        ran.stdout,
+        ran.stderr
+    );
+}
+
+/// A delete (or a replace) lists what the workspace holds that depends on the resource: a
+/// destination's subscriptions and filters, read from the workspace.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_delete_lists_what_depends_on_it() {
+    let setup = Setup::new(&["v2025"]).await;
+    let base = setup.files();
+    let filter = setup.paths_of(ResourceType::DestinationFilter)[0].clone();
+    let filter = setup.read(&filter);
+    let Value::String(parent) = filter.get("destination_id").clone() else {
+        panic!()
+    };
+    let subscriptions: Vec<String> = setup
+        .paths_of(ResourceType::DestinationSubscription)
+        .iter()
+        .map(|p| setup.read(p))
+        .filter(|r| r.get("destination_id") == &s(&parent))
+        .map(|r| plan::address(&r))
+        .collect();
+    setup.remove(&format!("destinations/{parent}.tf"));
+    let made = setup.plan(Some(&base), &NoSecrets).await;
+    let [change] = made.changes.as_slice() else {
+        panic!("{}", plan::human(&made))
+    };
+    assert_eq!(change.action, Action::Delete);
+    let mut expected = subscriptions;
+    expected.push(plan::address(&filter));
+    let mut got = change.dependents.clone();
+    got.sort();
+    expected.sort();
+    assert_eq!(got, expected);
+    // A source: its destinations (and what else points at it).
+    let source_id = match setup
+        .paths_of(ResourceType::Destination)
+        .iter()
+        .map(|p| setup.read(p).get("source_id").clone())
+        .next()
+    {
+        Some(Value::String(id)) => id,
+        other => panic!("{other:?}"),
+    };
+    let destinations: Vec<String> = setup
+        .paths_of(ResourceType::Destination)
+        .iter()
+        .map(|p| setup.read(p))
+        .filter(|r| r.get("source_id") == &s(&source_id))
+        .map(|r| plan::address(&r))
+        .collect();
+    let with_source = setup.files();
+    setup.remove(&format!("sources/{source_id}.tf"));
+    let made = setup.plan(Some(&with_source), &NoSecrets).await;
+    let [change] = made.changes.as_slice() else {
+        panic!("{}", plan::human(&made))
+    };
+    assert!(
+        !destinations.is_empty() && destinations.iter().all(|d| change.dependents.contains(d)),
+        "{destinations:?} not all in {:?}",
+        change.dependents
+    );
+    setup.write_text(
+        &format!("sources/{source_id}.tf"),
+        &String::from_utf8_lossy(
+            &with_source
+                .iter()
+                .find(|(p, _)| *p == format!("sources/{source_id}.tf"))
+                .unwrap_or_else(|| panic!("no source file"))
+                .1,
+        ),
+    );
+
+    // A destination nothing depends on lists nothing.
+    let lonely = setup
+        .paths_of(ResourceType::Destination)
+        .into_iter()
+        .find(|p| {
+            let id = p
+                .trim_start_matches("destinations/")
+                .trim_end_matches(".tf");
+            !base.iter().any(|(q, b)| {
+                (q.starts_with("destination_subscriptions/")
+                    || q.starts_with("destination_filters/"))
+                    && String::from_utf8_lossy(b).contains(id)
+            })
+        })
+        .unwrap_or_else(|| panic!("every destination has dependents"));
+    let base = setup.files();
+    setup.remove(&lonely);
+    let made = setup.plan(Some(&base), &NoSecrets).await;
+    assert!(
+        made.changes.iter().all(|c| c.dependents.is_empty()),
+        "{made:?}"
+    );
+}
+
+// ------------------------------------------------------------------------------------------
+// The engine's API with no directory: a tree by commit id in a bare repository, rewrites as a
+// new commit on a branch, journals in a file or in memory.
+
+/// The change the kill tests interrupt: 12 new sources and 8 new labels (20 creates, the
+/// sources with a follow-up name write each) and 8 renamed destinations (8 updates).
+fn write_a_change_of_28(setup: &Setup) {
+    let template = setup.read(&setup.paths_of(ResourceType::Source)[0]);
+    for i in 0..12 {
+        let mut fresh = new_copy(ResourceType::Source, template.clone());
+        fresh.new_name = Some(format!("killed_{i}"));
+        set(&mut fresh, &["slug"], s(&format!("killed-{i}")));
+        set(&mut fresh, &["name"], s(&format!("Killed {i}")));
+        setup.write(&format!("sources/killed-{i}.tf"), &fresh);
+    }
+    for i in 0..8 {
+        let label = Resource {
+            ty: ResourceType::Label,
+            id: None,
+            new_name: Some(format!("team_{i}")),
+            attributes: [("key", s("team")), ("value", s(&format!("t{i}")))]
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v))
+                .collect(),
+        };
+        setup.write(&format!("labels/team-{i}.tf"), &label);
+    }
+    for path in setup.paths_of(ResourceType::Destination).iter().take(8) {
+        let mut r = setup.read(path);
+        set(&mut r, &["name"], s("renamed while being killed"));
+        setup.write(path, &r);
+    }
+}
+
+/// Commits the tree as `base`, makes a change of 12 new sources, 8 new labels and 8 renamed
+/// destinations, commits it, and clones both into a bare repository. Returns the bare
+/// repository and the two commits.
+fn bare_repository_with_a_change(
+    setup: &Setup,
+) -> (tempfile::TempDir, gix::ObjectId, gix::ObjectId) {
+    let dir = setup.tree();
+    let who = ["-c", "user.name=t", "-c", "user.email=t@e"];
+    let commit = |message: &str| {
+        git(dir, &[who.as_slice(), &["add", "-A"]].concat());
+        git(dir, &[who.as_slice(), &["commit", "-qm", message]].concat());
+        git(dir, &["rev-parse", "HEAD"])
+    };
+    git(dir, &["init", "-q", "-b", "main"]);
+    let base = commit("base");
+    write_a_change_of_28(setup);
+    let head = commit("change");
+    let bare = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    git(
+        bare.path(),
+        &["clone", "-q", "--bare", &dir.display().to_string(), "."],
+    );
+    let id = |hex: &str| gix::ObjectId::from_hex(hex.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
+    (bare, id(&base), id(&head))
+}
+
+/// The files of a commit of the bare repository, path -> text.
+fn commit_files(bare: &Path, commit: gix::ObjectId) -> BTreeMap<String, String> {
+    gitsync::sync::tree::read_rev_files(bare, &commit.to_string())
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_iter()
+        .map(|(p, b)| (p, String::from_utf8_lossy(&b).into_owned()))
+        .collect()
+}
+
+/// A saved plan of the bare repository's change, read back as an apply reads it.
+async fn saved_plan_of_commit(
+    setup: &Setup,
+    bare: &Path,
+    base: gix::ObjectId,
+    head: gix::ObjectId,
+) -> Plan {
+    let source = gitsync::sync::tree::GitTree {
+        repository: bare.to_path_buf(),
+        commit: head,
+    };
+    let made = plan::plan_tree(
+        &setup.client,
+        &source,
+        Some(&base.to_string()),
+        &NoSecrets,
+        &Default::default(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(made.counts(), (20, 8, 0), "{}", plan::human(&made));
+    assert_eq!(made.dir, None, "a commit is no directory");
+    let text = made.to_json(&setup.plan_key());
+    Plan::from_json(&text, &setup.plan_key()).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn sink(bare: &Path, head: gix::ObjectId) -> apply::CommitSink {
+    apply::CommitSink::open(
+        bare,
+        head,
+        "gitsync/applied",
+        gitsync::git::tree::Author {
+            name: "gitsync".into(),
+            email: "gitsync@example.com".into(),
+        },
+        "Updating created resources with actual generated files",
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// After the applies: each new source exists once, every label and rename is there, and the
+/// branch's one new commit holds exactly what the workspace holds.
+async fn assert_applied_once_into_the_branch(
+    setup: &Setup,
+    bare: &Path,
+    head: gix::ObjectId,
+    what: &str,
+) {
+    let served = snapshot(setup).await;
+    for i in 0..12 {
+        let slug = format!("\"killed-{i}\"");
+        let copies = served.values().filter(|t| t.contains(&slug)).count();
+        assert_eq!(copies, 1, "{what}: source killed-{i} exists {copies} times");
+    }
+    let branch = sink(bare, head);
+    let commit = branch.commit();
+    assert_ne!(commit, head, "{what}: nothing was committed");
+    let repo = gix::open(bare).unwrap_or_else(|e| panic!("{e}"));
+    let parents: Vec<gix::ObjectId> = repo
+        .find_commit(commit)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .parent_ids()
+        .map(|id| id.detach())
+        .collect();
+    assert_eq!(parents, [head], "{what}: one commit on top of the plan's");
+    // As an export masks the secrets the fixture holds in clear.
+    let checkout = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    for (path, text) in commit_files(bare, commit) {
+        let full = checkout.path().join(&path);
+        std::fs::create_dir_all(full.parent().unwrap_or(checkout.path()))
+            .unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(full, text).unwrap_or_else(|e| panic!("{e}"));
+    }
+    let files = exported_tree_of(checkout.path());
+    let types: Vec<ResourceType> = ResourceType::git_sync_types().collect();
+    let (mut exported, _) =
+        render_workspace(&setup.client, &types, &mut gitsync::sync::export::Quiet)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    // As an export into the branch writes it.
+    gitsync::sync::export::keep_placeholders(&mut exported, |path| files.get(path).cloned());
+    let exported: BTreeMap<String, String> = exported.into_iter().collect();
+    let differ: Vec<&String> = exported
+        .keys()
+        .chain(files.keys())
+        .filter(|p| exported.get(*p) != files.get(*p))
+        .collect();
+    assert!(
+        differ.is_empty(),
+        "{what}: the branch and the workspace differ in {differ:?}"
+    );
+    for i in 0..8 {
+        assert!(
+            files.contains_key(&format!("labels/team_t{i}.tf")),
+            "{what}: label t{i} not rewritten"
+        );
+        assert!(!files.contains_key(&format!("labels/team-{i}.tf")));
+    }
+}
+
+/// In memory: the apply future dropped at random moments (a leader that stops in the middle of
+/// a request), resumed from the same store each time by a new "leader": every change once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_saved_plan_of_a_commit_applied_into_a_branch_with_a_memory_journal_survives_being_dropped()
+ {
+    let setup = Setup::new(&["v2025"]).await;
+    let (bare, base, head) = bare_repository_with_a_change(&setup);
+    let made = saved_plan_of_commit(&setup, bare.path(), base, head).await;
+    setup
+        .ws
+        .faults(
+            TOKEN,
+            serde_json::json!({"delay": {"count": 1_000_000, "ms": 15}}),
+        )
+        .await;
+    let journals = apply::MemoryJournals::new();
+    let options = ApplyOptions::new(&NoSecrets);
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos() as u64)
+        .unwrap_or(7);
+    eprintln!("drop moments seed: {seed}");
+    let mut state = seed | 1;
+    let mut next = move || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 33) % 400
+    };
+    let mut dropped = 0;
+    let mut round = 0;
+    let report = loop {
+        round += 1;
+        assert!(round < 200, "no progress after 200 rounds (seed {seed})");
+        let mut branch = sink(bare.path(), head);
+        let mut session = Session::open(
+            made.clone(),
+            journals.journal("pull-1"),
+            &format!("leader {round}"),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("round {round}: {e}"));
+        let budget =
+            std::time::Duration::from_millis(if round > 25 { 60_000 } else { 20 + next() });
+        let mut quiet = Quiet;
+        let run = session.run(&setup.client, &mut branch, &options, &mut quiet);
+        match tokio::time::timeout(budget, run).await {
+            Ok(Ok(report)) => break report,
+            Ok(Err(e)) => panic!("round {round} (seed {seed}): {e}"),
+            Err(_) => dropped += 1,
+        }
+    };
+    assert!(report.succeeded(), "{:?}", report.failed);
+    assert!(dropped > 0, "no run was dropped mid-apply");
+    setup.ws.faults(TOKEN, serde_json::json!({})).await;
+    assert_applied_once_into_the_branch(&setup, bare.path(), head, &format!("seed {seed}")).await;
+    assert!(
+        journals.entries("pull-1").contains(&apply::Entry::Complete),
+        "the journal is not complete"
+    );
+    // Once complete, running it again sends nothing.
+    let mut session = Session::open(made.clone(), journals.journal("pull-1"), "leader last")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let again = session
+        .run(
+            &setup.client,
+            &mut sink(bare.path(), head),
+            &options,
+            &mut Quiet,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(again.applied.is_empty() && again.reconciled.is_empty());
+}
+
+/// With a file journal: the same, each run its own future on the same journal file, dropped at
+/// random moments.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_saved_plan_of_a_commit_applied_into_a_branch_with_a_file_journal_survives_being_dropped()
+{
+    let setup = Setup::new(&["v2025"]).await;
+    let (bare, base, head) = bare_repository_with_a_change(&setup);
+    let made = saved_plan_of_commit(&setup, bare.path(), base, head).await;
+    setup
+        .ws
+        .faults(
+            TOKEN,
+            serde_json::json!({"delay": {"count": 1_000_000, "ms": 15}}),
+        )
+        .await;
+    let journal = bare.path().join("pull-1.journal");
+    let options = ApplyOptions::new(&NoSecrets);
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos() as u64)
+        .unwrap_or(11);
+    eprintln!("drop moments seed: {seed}");
+    let mut state = seed | 1;
+    let mut next = move || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 33) % 400
+    };
+    let mut dropped = 0;
+    let mut round = 0;
+    let report = loop {
+        round += 1;
+        assert!(round < 200, "no progress after 200 rounds (seed {seed})");
+        let mut branch = sink(bare.path(), head);
+        // The lock of the dropped run is let go when its descriptor closes; a child process
+        // another test forks in that moment holds a copy until it execs.
+        let mut tries = 0;
+        let mut session = loop {
+            match Session::open(made.clone(), FileJournal::new(&journal), "the test").await {
+                Ok(session) => break session,
+                Err(apply::ApplyError::Journal(apply::JournalError::Busy { .. }))
+                    if tries < 100 =>
+                {
+                    tries += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                }
+                Err(e) => panic!("round {round}: {e}"),
+            }
+        };
+        let budget =
+            std::time::Duration::from_millis(if round > 25 { 60_000 } else { 20 + next() });
+        let mut quiet = Quiet;
+        let run = session.run(&setup.client, &mut branch, &options, &mut quiet);
+        match tokio::time::timeout(budget, run).await {
+            Ok(Ok(report)) => break report,
+            Ok(Err(e)) => panic!("round {round} (seed {seed}): {e}"),
+            Err(_) => dropped += 1,
+        }
+    };
+    assert!(report.succeeded(), "{:?}", report.failed);
+    assert!(dropped > 0, "no run was dropped mid-apply");
+    setup.ws.faults(TOKEN, serde_json::json!({})).await;
+    assert_applied_once_into_the_branch(&setup, bare.path(), head, &format!("seed {seed}")).await;
+}
+
+/// A plan whose commit is not the one the branch holds (another commit of the pull request, a
+/// tree edited since) is refused with no directory anywhere, and nothing is written.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_plan_whose_tree_moved_is_refused_without_a_directory() {
+    let setup = Setup::new(&["v2025"]).await;
+    let (bare, base, head) = bare_repository_with_a_change(&setup);
+    let made = saved_plan_of_commit(&setup, bare.path(), base, head).await;
+    let before = snapshot(&setup).await;
+    // The plan's tree, applied onto the base commit instead: another tree.
+    let mut moved = sink(bare.path(), base);
+    let mut session = Session::open(
+        made.clone(),
+        apply::MemoryJournals::new().journal("moved"),
+        "the test",
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let refused = session
+        .run(
+            &setup.client,
+            &mut moved,
+            &ApplyOptions::new(&NoSecrets),
+            &mut Quiet,
+        )
+        .await;
+    assert!(
+        matches!(refused, Err(apply::ApplyError::StaleTree { .. })),
+        "{refused:?}"
+    );
+    assert_eq!(moved.commit(), base, "the branch was written");
+    assert_eq!(snapshot(&setup).await, before, "the workspace was written");
+}
+
+/// The README's flow, twice: plan --out p; apply p; edit; plan --out p; apply p. The first
+/// apply's finished journal does not block the second plan written to the same path.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_completed_apply_does_not_block_the_next_plan_saved_to_the_same_file() {
+    let setup = Setup::new(&["v2025"]).await;
+    let cli = Cli::new(&setup);
+    let dir = setup.tree().display().to_string();
+    let plan_file = cli.home.path().join("change.plan").display().to_string();
+    let sources = setup.paths_of(ResourceType::Source);
+    for (round, path) in sources.iter().take(2).enumerate() {
+        let mut r = setup.read(path);
+        set(&mut r, &["name"], s(&format!("round {round}")));
+        setup.write(path, &r);
+        let planned = cli.run(&["plan", "--dir", &dir, "--out", &plan_file]);
+        assert_eq!(planned.code, Some(0), "round {round}: {}", planned.stderr);
+        let applied = cli.run(&["apply", &plan_file, "--no-pace"]);
+        assert_eq!(
+            applied.code,
+            Some(0),
+            "round {round}: {}\n{}",
+            applied.stdout,
+            applied.stderr
+        );
+        assert!(
+            applied
+                .stdout
+                .contains("Apply complete! Resources: 0 added, 1 changed, 0 destroyed."),
+            "round {round}: {}",
+            applied.stdout
+        );
+        assert_eq!(live(&setup, &r).await.get("name"), r.get("name"));
+    }
+}
+
+/// Two applies of the same plan at once (a saved plan, and `apply --dir`): one applies, the
+/// other is refused naming the first, and nothing is created twice.
+#[tokio::test(flavor = "multi_thread")]
+async fn two_applies_at_once_one_applies_and_the_other_is_refused_naming_it() {
+    let setup = Setup::new(&["v2025"]).await;
+    let cli = Cli::new(&setup);
+    let dir = setup.tree().display().to_string();
+    let template = setup.read(&setup.paths_of(ResourceType::Source)[0]);
+    let write_new = |name: &str| {
+        let mut fresh = new_copy(ResourceType::Source, template.clone());
+        fresh.new_name = Some(name.replace('-', "_"));
+        set(&mut fresh, &["slug"], s(name));
+        set(&mut fresh, &["name"], s(name));
+        setup.write(&format!("sources/{name}.tf"), &fresh);
+    };
+    // Every request slowed down, so that the two runs overlap.
+    setup
+        .ws
+        .faults(
+            TOKEN,
+            serde_json::json!({"delay": {"count": 1_000_000, "ms": 300}}),
+        )
+        .await;
+    write_new("twice-saved");
+    let plan_file = cli.home.path().join("twice.plan").display().to_string();
+    let planned = cli.run(&["plan", "--dir", &dir, "--out", &plan_file]);
+    assert_eq!(planned.code, Some(0), "{}", planned.stderr);
+    let both = |args: &[&str]| {
+        let first = cli
+            .command(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn();
+        std::thread::sleep(std::time::Duration::from_millis(150));
+        let second = cli.run(args);
+        let first = first.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
+        (first, second)
+    };
+    let (first, second) = both(&["apply", &plan_file, "--no-pace"]);
+    assert_eq!(
+        first.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert_eq!(second.code, Some(1), "{}\n{}", second.stdout, second.stderr);
+    assert!(
+        second.stderr.contains("another apply is running") && second.stderr.contains("process "),
+        "{}",
+        second.stderr
+    );
+
+    write_new("twice-dir");
+    let (first, second) = both(&["apply", "--dir", &dir, "--auto-approve", "--no-pace"]);
+    assert_eq!(
+        first.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert_eq!(second.code, Some(1), "{}\n{}", second.stdout, second.stderr);
+    assert!(
+        second.stderr.contains("another apply is running"),
+        "{}",
+        second.stderr
+    );
+    setup.ws.faults(TOKEN, serde_json::json!({})).await;
+    let served = snapshot(&setup).await;
+    for name in ["twice-saved", "twice-dir"] {
+        let slug = format!("\"{name}\"");
+        let copies = served.values().filter(|t| t.contains(&slug)).count();
+        assert_eq!(copies, 1, "{name} exists {copies} times");
+    }
+}
+
+/// A plan made against one embedded workspace is refused by another behind the same kind of
+/// URL with a token that works there: the workspace is recorded by id.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_plan_is_refused_by_another_workspace() {
+    let setup = Setup::new(&["v2025"]).await;
+    let other = Setup::new(&["v2025"]).await;
+    let (path, mut r) = first_source(&setup);
+    set(&mut r, &["name"], s("for the first workspace only"));
+    setup.write(&path, &r);
+    other.write(&path, &r);
+    let made = setup.plan(None, &NoSecrets).await;
+    let refused = other
+        .try_apply(&made, &other.journal("other"), &NoSecrets, true)
+        .await;
+    assert!(
+        matches!(refused, Err(apply::ApplyError::WrongWorkspace { .. })),
+        "{refused:?}"
+    );
+    assert_ne!(live(&other, &r).await.get("name"), r.get("name"));
+}
+
+/// The operator's way in: a pull request's head is fetched by its ref (`refs/pull/N/head`, not
+/// a branch) into a bare cache, and planned from there by commit id, three-way from the merge
+/// base with the synced branch.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pull_request_ref_is_fetched_into_a_bare_cache_and_planned_by_commit() {
+    let setup = Setup::new(&["v2025"]).await;
+    let (origin, base, head) = bare_repository_with_a_change(&setup);
+    // As a forge keeps it: the change under refs/pull/7/head, main at the base.
+    git(
+        origin.path(),
+        &["update-ref", "refs/pull/7/head", &head.to_string()],
+    );
+    git(
+        origin.path(),
+        &["update-ref", "refs/heads/main", &base.to_string()],
+    );
+    let cache_dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let url = format!("file://{}", origin.path().display());
+    let cache =
+        gitsync::git::cache::open(cache_dir.path(), &url, "main").unwrap_or_else(|e| panic!("{e}"));
+    let remote = gitsync::git::remote::Remote {
+        url,
+        branch: "main".into(),
+        auth: gitsync::git::remote::Auth::None,
+    };
+    let fetched = remote
+        .fetch_refs(
+            &cache,
+            &[
+                "refs/pull/7/head",
+                "refs/heads/main",
+                "refs/merge-requests/9/head",
+            ],
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(fetched, [Some(head), Some(base), None]);
+    let bad = remote.fetch_refs(&cache, &["+refs/pull/*:refs/x/*"]);
+    assert!(
+        matches!(bad, Err(gitsync::git::remote::RemoteError::BadRef { .. })),
+        "{bad:?}"
+    );
+    let source = gitsync::sync::tree::GitTree {
+        repository: cache.path().to_path_buf(),
+        commit: head,
+    };
+    let tracking = gitsync::git::remote::Remote::tracking_ref_of("refs/heads/main");
+    let made = plan::plan_tree(
+        &setup.client,
+        &source,
+        Some(&tracking),
+        &NoSecrets,
+        &Default::default(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(made.counts(), (20, 8, 0), "{}", plan::human(&made));
+    assert!(made.notes.is_empty(), "{:?}", made.notes);
+}
+
+/// `--base REV` plans from where the branch left REV (three dots): a branch behind main does
+/// not undo main's later work, and says that REV is not its ancestor.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_base_ahead_of_the_branch_plans_from_the_merge_base_and_says_so() {
+    let setup = Setup::new(&["v2025"]).await;
+    let cli = Cli::new(&setup);
+    let dir = setup.tree();
+    let who = ["-c", "user.name=t", "-c", "user.email=t@e"];
+    let commit = |message: &str| {
+        git(dir, &[who.as_slice(), &["add", "-A"]].concat());
+        git(dir, &[who.as_slice(), &["commit", "-qm", message]].concat());
+    };
+    git(dir, &["init", "-q", "-b", "main"]);
+    commit("base");
+    git(dir, &["checkout", "-q", "-b", "change"]);
+    let (path, mut source) = first_source(&setup);
+    set(&mut source, &["name"], s("the branch's own edit"));
+    setup.write(&path, &source);
+    commit("the change");
+    // Main moves on: a label deleted there (the workspace followed: the label is gone).
+    git(dir, &["checkout", "-q", "main"]);
+    let label = setup.paths_of(ResourceType::Label)[0].clone();
+    {
+        use gitsync::workspace::Workspace;
+        setup
+            .client
+            .delete(&setup.read(&label))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    setup.remove(&label);
+    commit("main's own work");
+    git(dir, &["checkout", "-q", "change"]);
+    let d = dir.display().to_string();
+    let ran = cli.run(&["plan", "--dir", &d, "--base", "main", "--json"]);
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    let made: Plan =
+        serde_json::from_str(&ran.stdout).unwrap_or_else(|e| panic!("{e}: {}", ran.stdout));
+    let actions: Vec<(Action, &str)> = made
+        .changes
+        .iter()
+        .map(|c| (c.action, c.file.as_str()))
+        .collect();
+    // Two dots would also create the label main deleted (it is in the branch, not in main).
+    assert_eq!(actions, [(Action::Update, path.as_str())]);
+    assert!(
+        made.notes
+            .iter()
+            .any(|n| n.message.contains("is not an ancestor")),
+        "{:?}",
+        made.notes
+    );
+}
+
+/// Defect 8: a run killed between a step's answer and its file's rewrite, then an edit of
+/// another file: the rerun compares the tree first and refuses, naming the edited file; it does
+/// not finish the rewrite, record the result as its own, and take the edit with it.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_edit_made_after_an_interrupted_rewrite_is_refused_not_laundered() {
+    let setup = Setup::new(&["v2025"]).await;
+    let base = setup.files();
+    let sources = setup.paths_of(ResourceType::Source);
+    let mut r = setup.read(&sources[0]);
+    set(&mut r, &["name"], s("applied, then killed before its file"));
+    setup.write(&sources[0], &r);
+    let made = setup.plan(Some(&base), &NoSecrets).await;
+    assert_eq!(made.counts(), (0, 1, 0));
+    // The update went through, and the run died before the rewrite.
+    {
+        use gitsync::workspace::Workspace;
+        let resolved = gitsync::hcl::parse(made.changes[0].desired.as_deref().unwrap_or(""), "x")
+            .unwrap_or_else(|e| panic!("{e}"));
+        setup
+            .client
+            .update(&resolved)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let journals = apply::MemoryJournals::new();
+    {
+        use apply::JournalStore;
+        let mut store = journals.journal("killed");
+        store
+            .acquire("the killed run")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        store.load().await.unwrap_or_else(|e| panic!("{e}"));
+        store
+            .replace(&[
+                apply::Entry::Header {
+                    plan: made.fingerprint(),
+                },
+                apply::Entry::Intent { step: 0 },
+                apply::Entry::Done {
+                    step: 0,
+                    import_id: None,
+                },
+            ])
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    // Meanwhile, someone edits another file.
+    let mut other = setup.read(&sources[1]);
+    set(&mut other, &["name"], s("an edit made in between"));
+    setup.write(&sources[1], &other);
+    let edited = std::fs::read_to_string(setup.tree().join(&sources[1])).unwrap_or_default();
+    let mut session = Session::open(made, journals.journal("killed"), "the rerun")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let refused = session
+        .run(
+            &setup.client,
+            &mut DirSink::new(setup.tree()),
+            &ApplyOptions::new(&NoSecrets),
+            &mut Quiet,
+        )
+        .await;
+    match refused {
+        Err(e @ apply::ApplyError::StaleTree { .. }) => {
+            let text = e.to_string();
+            assert!(
+                text.contains(&format!("~ {} (changed since the plan)", sources[1])),
+                "{text}"
+            );
+            assert!(!text.contains("sha"), "{text}");
+        }
+        other => panic!("not refused as stale: {other:?}"),
+    }
+    assert_eq!(
+        std::fs::read_to_string(setup.tree().join(&sources[1])).unwrap_or_default(),
+        edited,
+        "the edit was overwritten"
+    );
+}
+
+/// Defect 13: a create whose file could never be written (a label's file under a hidden name)
+/// is never sent: the workspace is unchanged, and no rerun trips over a half-done apply. (Every
+/// path a step needs is checked before the first request: `apply::tree::check_path`.)
+#[tokio::test(flavor = "multi_thread")]
+async fn a_create_whose_file_cannot_be_written_is_refused_before_anything_is_sent() {
+    let label = |key: &str, value: &str| Resource {
+        ty: ResourceType::Label,
+        id: None,
+        new_name: Some("odd".into()),
+        attributes: [("key", s(key)), ("value", s(value))]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect(),
+    };
+    // A hidden file is not read (a note names it); a label whose key or value no file name
+    // could hold is named by the escaping rule (hostile_files tests it is created and written).
+    let (what, path, resource) = (
+        "a hidden file",
+        "labels/.hidden.tf",
+        label("team", "hidden"),
+    );
+    let setup = Setup::new(&["v2025"]).await;
+    let base = setup.files();
+    let before = snapshot(&setup).await;
+    setup.write(path, &resource);
+    // Refused by the plan, or by apply before its first request, or not planned at all (and
+    // said): either way nothing is sent.
+    if let Ok(made) = setup.try_plan(Some(&base), &NoSecrets).await {
+        assert!(
+            made.changes.iter().all(|c| c.file != path),
+            "{what}: planned"
+        );
+        let refused = setup
+            .try_apply(&made, &setup.journal("odd"), &NoSecrets, false)
+            .await;
+        if let Ok(report) = &refused {
+            assert!(report.applied.is_empty(), "{what}: {report:?}");
+        }
+    }
+    assert_eq!(
+        snapshot(&setup).await,
+        before,
+        "{what}: the workspace changed"
+    );
+}
+
+/// Applied again from a fresh checkout (the same plan, another journal): the create is not
+/// made twice; the refusal names the resource that is there, and says how to go on.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_plan_applied_again_from_a_fresh_checkout_does_not_create_twice() {
+    let setup = Setup::new(&["v2025"]).await;
+    let base = setup.files();
+    let fresh_checkout = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut source = new_copy(
+        ResourceType::Source,
+        setup.read(&setup.paths_of(ResourceType::Source)[0]),
+    );
+    set(&mut source, &["slug"], s("made-once"));
+    set(&mut source, &["name"], s("Made once"));
+    setup.write("sources/made-once.tf", &source);
+    copy_tree(setup.tree(), fresh_checkout.path());
+    let made = setup.plan(Some(&base), &NoSecrets).await;
+    let first = setup
+        .apply(&made, &setup.journal("first"), &NoSecrets)
+        .await;
+    assert!(first.succeeded(), "{:?}", first.failed);
+    let mut session = Session::open(
+        made.clone(),
+        FileJournal::new(fresh_checkout.path().join(".again.journal")),
+        "the other checkout",
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let again = session
+        .run(
+            &setup.client,
+            &mut DirSink::new(fresh_checkout.path()),
+            &ApplyOptions::new(&NoSecrets),
+            &mut Quiet,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let (_, why) = again.failed.unwrap_or_else(|| panic!("created again"));
+    assert!(
+        why.contains("already holds a resource identical") && why.contains("allow duplicates"),
+        "{why}"
+    );
+    let copies = snapshot(&setup)
+        .await
+        .values()
+        .filter(|t| t.contains("\"made-once\""))
+        .count();
+    assert_eq!(copies, 1);
+}
+
+/// A create whose follow-up write fails leaves the resource made: the report says it exists,
+/// and the rerun finishes it (reported as such), never making it twice.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_half_made_create_is_reported_as_made_and_finished_by_the_rerun() {
+    let setup = Setup::new(&["v2025"]).await;
+    let base = setup.files();
+    let existing = setup.read(&setup.paths_of(ResourceType::Label)[0]);
+    let mut source = new_copy(
+        ResourceType::Source,
+        setup.read(&setup.paths_of(ResourceType::Source)[0]),
+    );
+    set(&mut source, &["slug"], s("half-made"));
+    set(&mut source, &["name"], s("Half made"));
+    let label: BTreeMap<String, Value> = ["key", "value"]
+        .into_iter()
+        .map(|k| {
+            (
+                k.to_owned(),
+                existing.attributes.get(k).cloned().unwrap_or(Value::Null),
+            )
+        })
+        .collect();
+    source
+        .attributes
+        .insert("labels".into(), Value::List(vec![Value::Object(label)]));
+    setup.write("sources/half-made.tf", &source);
+    let made = setup.plan(Some(&base), &NoSecrets).await;
+    assert_eq!(made.counts(), (1, 0, 0), "{}", plan::human(&made));
+    // The create's second write (its labels) is refused.
+    setup
+        .ws
+        .faults(
+            TOKEN,
+            serde_json::json!({"failWrite": {"nth": 2, "status": 422, "message": "labels refused"}}),
+        )
+        .await;
+    let journal = setup.journal("half");
+    let first = setup.apply(&made, &journal, &NoSecrets).await;
+    let shown = apply::show::text(&first);
+    let id = first
+        .half_made
+        .clone()
+        .unwrap_or_else(|| panic!("the half-made resource is not reported:\n{shown}"));
+    assert!(
+        shown.contains(&format!("{id} exists in the workspace")),
+        "{shown}"
+    );
+    let again = setup.apply(&made, &journal, &NoSecrets).await;
+    assert!(again.succeeded(), "{:?}", again.failed);
+    assert_eq!(
+        again
+            .reconciled
+            .iter()
+            .map(|(_, how)| how.clone())
+            .collect::<Vec<_>>(),
+        [apply::Recovered::FinishedHalfMade]
+    );
+    assert!(
+        apply::show::text(&again).contains("found half-made in the workspace"),
+        "{}",
+        apply::show::text(&again)
+    );
+    let copies = snapshot(&setup)
+        .await
+        .values()
+        .filter(|t| t.contains("\"half-made\""))
+        .count();
+    assert_eq!(copies, 1);
+}
+
+/// Under `--detailed-exitcode`, 2 means "changes": a usage error must not exit 2 there.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_usage_error_under_detailed_exitcode_is_not_taken_for_changes() {
+    let setup = Setup::new(&["v2025"]).await;
+    let cli = Cli::new(&setup);
+    let dir = setup.tree().display().to_string();
+    let usage = cli.run(&[
+        "plan",
+        "--dir",
+        &dir,
+        "--detailed-exitcode",
+        "--no-such-flag",
+    ]);
+    assert_eq!(usage.code, Some(1), "{}", usage.stderr);
+    assert!(usage.stderr.contains("--no-such-flag"), "{}", usage.stderr);
+    let plain = cli.run(&["plan", "--dir", &dir, "--no-such-flag"]);
+    assert_eq!(plain.code, Some(2), "{}", plain.stderr);
+    let none = cli.run(&["plan", "--dir", &dir, "--detailed-exitcode"]);
+    assert_eq!(none.code, Some(0), "{}", none.stderr);
+}
+
+/// Applying a plan with no changes says so, not that an earlier run did the work.
+#[tokio::test(flavor = "multi_thread")]
+async fn applying_an_empty_plan_says_it_has_no_changes() {
+    let setup = Setup::new(&["v2025"]).await;
+    let cli = Cli::new(&setup);
+    let dir = setup.tree().display().to_string();
+    let plan_file = cli.home.path().join("empty.plan").display().to_string();
+    let planned = cli.run(&["plan", "--dir", &dir, "--out", &plan_file]);
+    assert_eq!(planned.code, Some(0), "{}", planned.stderr);
+    let applied = cli.run(&["apply", &plan_file, "--no-pace"]);
+    assert_eq!(applied.code, Some(0), "{}", applied.stderr);
+    assert!(
+        applied.stdout.contains("The plan has no changes"),
+        "{}",
+        applied.stdout
+    );
+    assert!(
+        !applied.stdout.contains("earlier run"),
+        "{}",
+        applied.stdout
+    );
+}
+
+/// After a refused write, `apply --dir` says what is true and offers the way on: the rerun
+/// resumes; when the files changed meanwhile it cannot, and `--abandon` gives the interrupted
+/// apply up (no cache directory to delete by hand); the next apply plans afresh.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_interrupted_apply_dir_is_resumed_or_given_up_with_abandon() {
+    let setup = Setup::new(&["v2025"]).await;
+    let cli = Cli::new(&setup);
+    let dir = setup.tree().display().to_string();
+    let sources = setup.paths_of(ResourceType::Source);
+    for (i, path) in sources.iter().take(2).enumerate() {
+        let mut r = setup.read(path);
+        set(&mut r, &["name"], s(&format!("first try {i}")));
+        setup.write(path, &r);
+    }
+    setup
+        .ws
+        .faults(
+            TOKEN,
+            serde_json::json!({"failWrite": {"nth": 2, "status": 422, "message": "refused"}}),
+        )
+        .await;
+    let apply_dir = ["apply", "--dir", &dir, "--auto-approve", "--no-pace"];
+    let refused = cli.run(&apply_dir);
+    assert_eq!(refused.code, Some(1), "{}", refused.stderr);
+    assert!(refused.stderr.contains("not tried") || refused.stderr.contains("failed"));
+    // The files change meanwhile: the interrupted plan is stale.
+    let mut r = setup.read(&sources[2]);
+    set(&mut r, &["name"], s("edited meanwhile"));
+    setup.write(&sources[2], &r);
+    let stale = cli.run(&apply_dir);
+    assert_eq!(stale.code, Some(1), "{}", stale.stderr);
+    assert!(
+        stale.stderr.contains("is stale")
+            && stale.stderr.contains(&sources[2])
+            && stale.stderr.contains("--abandon"),
+        "{}",
+        stale.stderr
+    );
+    assert!(!stale.stderr.contains("remove "), "{}", stale.stderr);
+    let abandoned = cli.run(&["apply", "--dir", &dir, "--abandon"]);
+    assert_eq!(abandoned.code, Some(0), "{}", abandoned.stderr);
+    assert!(
+        abandoned.stdout.contains("Abandoned"),
+        "{}",
+        abandoned.stdout
+    );
+    let fresh = cli.run(&apply_dir);
+    assert_eq!(fresh.code, Some(0), "{}\n{}", fresh.stdout, fresh.stderr);
+    assert!(setup.plan(None, &NoSecrets).await.is_empty());
+}
+
+/// A create the workspace refused (it made nothing) is not taken for a lost answer on the
+/// rerun: an identical resource someone made meanwhile is not adopted as this apply's, it is
+/// named and the create refused unless duplicates are allowed.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refused_create_is_not_adopted_as_a_lost_answer_on_the_rerun() {
+    let setup = Setup::new(&["v2025"]).await;
+    let base = setup.files();
+    let mut source = new_copy(
+        ResourceType::Source,
+        setup.read(&setup.paths_of(ResourceType::Source)[0]),
+    );
+    set(&mut source, &["slug"], s("refused-once"));
+    set(&mut source, &["name"], s("Refused once"));
+    setup.write("sources/refused-once.tf", &source);
+    let made = setup.plan(Some(&base), &NoSecrets).await;
+    setup
+        .ws
+        .faults(
+            TOKEN,
+            serde_json::json!({"failWrite": {"nth": 1, "status": 422, "message": "not now"}}),
+        )
+        .await;
+    let journal = setup.journal("refused");
+    let first = setup.apply(&made, &journal, &NoSecrets).await;
+    assert!(
+        first.failed.is_some() && first.half_made.is_none(),
+        "{first:?}"
+    );
+    // Someone makes the same source by hand meanwhile.
+    {
+        use gitsync::workspace::Workspace;
+        let mut by_hand =
+            gitsync::hcl::parse(made.changes[0].desired.as_deref().unwrap_or(""), "x")
+                .unwrap_or_else(|e| panic!("{e}"));
+        by_hand.id = None;
+        setup
+            .client
+            .create(&by_hand)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let again = setup.apply(&made, &journal, &NoSecrets).await;
+    assert!(again.reconciled.is_empty(), "{again:?}");
+    let (_, why) = again
+        .failed
+        .clone()
+        .unwrap_or_else(|| panic!("adopted: {again:?}"));
+    assert!(why.contains("already holds a resource identical"), "{why}");
+}
+
+/// The demo, the operator and the tests drive plan and apply through the engine's API: no
+/// clap argument struct is built by hand anywhere (it would make the command line's parsing
+/// the engine's interface).
+#[test]
+fn no_command_line_argument_struct_is_built_outside_parsing() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut parsed: Vec<String> = Vec::new();
+    let mut sources: Vec<(PathBuf, String)> = Vec::new();
+    for dir in ["src", "tests", "benches"] {
+        for entry in walkdir::WalkDir::new(root.join(dir)) {
+            let entry = entry.unwrap_or_else(|e| panic!("{e}"));
+            if entry.path().extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(entry.path()).unwrap_or_else(|e| panic!("{e}"));
+                sources.push((entry.path().to_path_buf(), text));
+            }
+        }
+    }
+    // The argument structs: what follows a derive of clap's Args.
+    for (_, text) in &sources {
+        let mut lines = text.lines();
+        while let Some(line) = lines.next() {
+            if line.trim_start().starts_with("#[derive(") && line.contains("Args)") {
+                let name = lines
+                    .find_map(|l| l.trim_start().strip_prefix("pub struct "))
+                    .and_then(|rest| rest.split([' ', '{']).next())
+                    .map(str::to_owned);
+                parsed.extend(name);
+            }
+        }
+    }
+    assert!(parsed.contains(&"ApplyArgs".to_owned()), "{parsed:?}");
+    let mut built = Vec::new();
+    for (path, text) in &sources {
+        for (n, line) in text.lines().enumerate() {
+            for name in &parsed {
+                let literal = format!("{name} {{");
+                if line.contains(&literal) && !line.contains("struct ") && !line.contains("impl ") {
+                    built.push(format!("{}:{}: {}", path.display(), n + 1, line.trim()));
+                }
+            }
+        }
+    }
+    assert!(
+        built.is_empty(),
+        "argument structs built by hand:\n{}",
+        built.join("\n")
+    );
+}
+
+/// 2a with a file of an older provider release: its ignored `to` does not keep the plan from
+/// reading what the file says, so the attribute the release never had is still left as the
+/// workspace holds it (no change, and a note about `to`).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_copied_older_file_with_another_to_still_leaves_what_it_never_had() {
+    let setup = Setup::new(&["v2025"]).await;
+    let path = "destination_subscriptions/664e6725381460d53f764718_t6KZT8cFg7FLNgDPCzJCNQ.tf";
+    let old = util::fixtures_root()
+        .join("provider-history/v1.1.0")
+        .join(path);
+    let old = std::fs::read_to_string(&old).unwrap_or_else(|e| panic!("{e}"));
+    let own = plan::address(&setup.read(path));
+    let other = setup
+        .paths_of(ResourceType::DestinationSubscription)
+        .into_iter()
+        .find(|p| p != path)
+        .map(|p| plan::address(&setup.read(&p)))
+        .unwrap_or_else(|| panic!("one subscription only"));
+    let copied = old.replacen(&format!("to = {own}"), &format!("to = {other}"), 1);
+    assert_ne!(copied, old);
+    setup.write_text(path, &copied);
+    let made = setup.plan(None, &NoSecrets).await;
+    assert!(made.is_empty(), "{}", plan::human(&made));
+    let notes = notes_of(&made, path);
+    assert!(
+        notes.len() == 1 && notes[0].message.contains(&other),
+        "{notes:?}"
+    );
 }

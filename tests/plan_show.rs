@@ -87,6 +87,7 @@ impl Setup {
                 base_name: Some("main".into()),
                 head: &head,
                 secrets,
+                send_secrets: Default::default(),
             },
         )
         .await
@@ -501,18 +502,8 @@ fn a_2000_resource_plan_splits_into_comments_with_every_resource_once() {
         c
     }));
     let made = Plan {
-        format: plan::PLAN_FORMAT.into(),
-        version: plan::PLAN_VERSION,
-        workspace: None,
-        dir: None,
-        tree: String::new(),
-        base: Some("main".into()),
         changes,
-        conflicts: Vec::new(),
-        kept: Vec::new(),
-        unchanged: 0,
-        workspace_reads: 0,
-        notes: Vec::new(),
+        ..Plan::new(&[], Some("main".into()))
     };
     let context = ViewContext::default();
     let parts = plan::markdown_parts(&made, &context, plan::GITHUB_COMMENT_LIMIT);

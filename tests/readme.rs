@@ -437,8 +437,10 @@ fn the_plan_format_doc_names_exactly_the_fields_of_the_plan() {
         format: "gitsync-plan".into(),
         version: 1,
         workspace: None,
+        workspace_id: None,
         dir: None,
         tree: String::new(),
+        tree_files: Default::default(),
         base: None,
         changes: vec![Change {
             action: Action::Update,
@@ -468,6 +470,7 @@ fn the_plan_format_doc_names_exactly_the_fields_of_the_plan() {
         unchanged: 0,
         workspace_reads: 0,
         notes: vec![gitsync::sync::diagnostic::Diagnostic::note("", "")],
+        seal: Some(String::new()),
     };
     let mut fields = BTreeSet::new();
     keys(

@@ -157,7 +157,8 @@ fn the_demo_runs_end_to_end() {
         "Label 'team:growth' created by Public API token 'gitsync'",
         "gitsync plan on main --base ",
         "(3 file(s) differ): No changes.",
-        "gitsync plan on demo-change --base main (1 file(s) differ): No changes.",
+        // From the merge base (the branch point): the branch's own three files, now applied.
+        "gitsync plan on demo-change --base main (3 file(s) differ): No changes.",
     ] {
         assert!(stdout.contains(expected), "no `{expected}` in:\n{stdout}");
     }
@@ -331,11 +332,31 @@ async fn sync_with_an_interval_keeps_polling_until_interrupted() {
         .count();
     assert_eq!(changes, 2, "{}", subjects());
 
+    // Ctrl-C while a poll is under way (its requests held 3 s): it ends the sync once that poll
+    // is done. It used to be lost when it came between two waits for the next poll, and the sync
+    // ran on.
+    ws.faults("tk", serde_json::json!({"delay": {"count": 5, "ms": 3000}}))
+        .await;
+    tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
     let interrupted = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status();
     assert!(interrupted.is_ok_and(|s| s.success()));
-    let status = child.wait().unwrap_or_else(|e| panic!("{e}"));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap_or_else(|e| panic!("{e}")) {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "still running 30 s after Ctrl-C; log: {}",
+                std::fs::read_to_string(&log_file).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
     assert!(status.success(), "exit status {status}");
     let log = std::fs::read_to_string(&log_file).unwrap_or_default();
     assert_eq!(

@@ -3,10 +3,12 @@
 //!
 //! Each `tests/<area>.rs` below is one capability, tested from outside through the real parts: the
 //! built `gitsync` binary, the embedded workspace over HTTP, the `git` program and real Git
-//! servers, and a real kube-apiserver. What the areas share is in `util/` (start there):
-//! `util::cluster` starts an API server, `util::operator` runs `gitsync operator` against it,
-//! `util::git_http` serves repositories over smart HTTP, and `util` itself holds the fixtures,
-//! the embedded workspace, tree copies and bare repositories.
+//! servers, and a real kube-apiserver. What the areas share is in `util/` (start there), one
+//! copy each: `util::command` runs the built binary (`gitsync(&["fmt", "."]).run()`),
+//! `util::cluster` starts an API server and drives kubectl, `util::operator` runs `gitsync
+//! operator` against it and waits for what it does, `util::git_http` serves repositories over
+//! smart HTTP, and `util` itself holds the fixtures, the embedded workspace, `git`, bare
+//! repositories, tree copies and free ports.
 //!
 //! Run one area with `cargo test --test integration <area>::` (or `cargo nextest run <area>::`),
 //! one test by its name. A new area is a new `tests/<area>.rs` and a `mod` line here. Nothing in
@@ -41,6 +43,7 @@ mod full_sync;
 mod sync_runner;
 
 // Git -> workspace: plan and apply.
+mod hostile_files;
 mod plan_apply;
 mod plan_show;
 

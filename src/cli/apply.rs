@@ -7,12 +7,15 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::plan::{WorkspaceArgs, make_plan, write_plan};
+use super::plan::{WorkspaceArgs, plan_dir, write_plan};
 use crate::model::ResourceType;
-use crate::sync::apply::{self, ApplyOptions, ApplyProgress, ApplyReport, Journal, Op, Step};
-use crate::sync::plan::{self, PLAN_FORMAT, PLAN_VERSION, Plan};
+use crate::sync::apply::{
+    self, ApplyError, ApplyOptions, ApplyProgress, DirSink, FileJournal, JournalError,
+    JournalStore, Session, Step,
+};
+use crate::sync::plan::{self, Plan, PlanKey};
 use crate::sync::secrets::SecretSource;
-use crate::workspace::Client;
+use crate::workspace::{Client, Workspace};
 
 /// Apply a plan to the workspace, then rewrite the files of what it created or changed.
 ///
@@ -31,6 +34,9 @@ use crate::workspace::Client;
 ///
 /// With --dir DIR --auto-approve, the plan is made and applied at once; its plan and journal
 /// are kept under the cache directory until it completes, so that an interrupted run resumes.
+///
+/// One apply of a plan (or of a directory) runs at a time: a second one is refused, naming the
+/// first. --abandon gives an interrupted apply up.
 ///
 /// Exit status: 0 when everything was applied, 1 when something was refused or failed (the
 /// report says what was applied and what was not), 2 on usage errors.
@@ -67,6 +73,15 @@ pub struct ApplyArgs {
     /// as the embedded one).
     #[arg(long)]
     pub no_pace: bool,
+    /// Create a resource even when the workspace already holds an identical one this apply did
+    /// not make (by default such a create is refused: it may be this plan, applied before from
+    /// another checkout).
+    #[arg(long)]
+    pub allow_duplicates: bool,
+    /// Give up the interrupted apply of PLAN (or of --dir DIR): its journal is removed; what it
+    /// applied stays applied, and a new plan shows what is left.
+    #[arg(long)]
+    pub abandon: bool,
 }
 
 /// Progress on stderr: one line per step.
@@ -86,24 +101,17 @@ impl ApplyProgress for Lines {
     }
 }
 
-fn read_plan(path: &Path) -> Result<Plan, String> {
+/// Reads a plan file, sealed for this workspace token.
+fn read_plan(path: &Path, key: &PlanKey) -> Result<Plan, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read the plan {}: {e}", path.display()))?;
-    let made: Plan = serde_json::from_str(&text).map_err(|e| {
-        format!(
-            "{} is not a gitsync plan ({e}); make one with `gitsync plan --out`",
+    Plan::from_json(&text, key).map_err(|e| match e {
+        plan::PlanFileError::NotAPlan(_) => format!(
+            "{}: {e}; make one with `gitsync plan --out`",
             path.display()
-        )
-    })?;
-    if made.format != PLAN_FORMAT || made.version != PLAN_VERSION {
-        return Err(format!(
-            "{} is a `{}` document version {}; this gitsync applies `{PLAN_FORMAT}` version {PLAN_VERSION}: make a new plan",
-            path.display(),
-            made.format,
-            made.version
-        ));
-    }
-    Ok(made)
+        ),
+        _ => format!("{}: {e}", path.display()),
+    })
 }
 
 /// Where `apply --dir` keeps the plan and journal of an apply in progress.
@@ -118,79 +126,47 @@ fn state_dir(dir: &Path) -> Result<PathBuf, String> {
     Ok(root.join("applies").join(&hash[..16]))
 }
 
-fn print_report(report: &ApplyReport) {
-    for r in &report.rewritten {
-        match &r.removed {
-            Some(old) => println!("rewrote {} (was {old})", r.path),
-            None => println!("rewrote {}", r.path),
+/// An engine error with the remedy this command line offers.
+fn explained(e: &ApplyError, again: &str) -> String {
+    match e {
+        ApplyError::DeletesNotAllowed(_) => {
+            format!("{e}\nCheck the plan, then apply with --allow-deletes.")
         }
-    }
-    if !report.already_done.is_empty() {
-        println!(
-            "{} step(s) were done by an earlier run of this plan.",
-            report.already_done.len()
-        );
-    }
-    for s in &report.reconciled {
-        println!("found done in the workspace (its answer had been lost): {s}");
-    }
-    match &report.failed {
-        None => {
-            // What this run did (an earlier run's steps were reported by that run).
-            let ran: Vec<&Step> = report.reconciled.iter().chain(&report.applied).collect();
-            let count = |op: Op| ran.iter().filter(|s| s.op == op).count();
-            if ran.is_empty() {
-                println!("Nothing left to apply: an earlier run of this plan did every step.");
-            } else {
-                println!(
-                    "Apply complete! Resources: {} added, {} changed, {} destroyed.",
-                    count(Op::Create),
-                    count(Op::Update),
-                    count(Op::Delete)
-                );
-            }
+        ApplyError::Duplicate { .. } => {
+            format!("{e}\nTo create it anyway: {again} --allow-duplicates")
         }
-        Some((step, error)) => {
-            eprintln!("error: {step} failed: {error}");
-            let list = |title: &str, steps: &[&Step]| {
-                eprintln!("{title} ({}):", steps.len());
-                for s in steps {
-                    eprintln!("  {s}");
-                }
-            };
-            let applied: Vec<&Step> = report
-                .already_done
-                .iter()
-                .chain(&report.reconciled)
-                .chain(&report.applied)
-                .collect();
-            list("applied", &applied);
-            list("failed", &[step]);
-            list("not tried", &report.not_tried.iter().collect::<Vec<_>>());
-            eprintln!(
-                "Fix the cause and run the same command again: it does only what remains. If the files or the workspace changed meanwhile, make a new plan."
-            );
+        ApplyError::Journal(JournalError::OtherPlan { .. }) => format!(
+            "{e}\nTo finish it, apply that plan again; to abandon it (what it applied stays applied; a new plan shows what is left): {again} --abandon"
+        ),
+        ApplyError::Journal(JournalError::Busy { .. }) => {
+            format!("{e}\nWait for it to end, then run this again.")
         }
+        _ => e.to_string(),
     }
 }
 
-pub(super) async fn run_plan(
+/// Applies `made` with the journal in `store`, rewriting `tree`; prints the report. `again` is
+/// the command that runs this apply again, for the remedies offered.
+pub(super) async fn run_session<S: JournalStore>(
     client: &Client,
-    made: &Plan,
-    journal_path: &Path,
-    tree: Option<&Path>,
+    made: Plan,
+    store: S,
+    tree: &Path,
     args: &ApplyArgs,
     secrets: &dyn SecretSource,
+    again: &str,
 ) -> Result<bool, String> {
-    let mut journal =
-        Journal::open(journal_path, &apply::plan_fingerprint(made)).map_err(|e| e.to_string())?;
-    let steps = apply::steps(made).map_err(|e| e.to_string())?;
+    let mut session = Session::open(made, store, &apply::session::this_process())
+        .await
+        .map_err(|e| explained(&e, again))?;
+    if session.is_resuming() {
+        eprintln!(
+            "Resuming the interrupted apply recorded in {}.",
+            session.journal()
+        );
+    }
     if !args.no_pace {
-        let writes = steps
-            .iter()
-            .filter(|s| journal.done(s.step).is_none())
-            .map(|s| (s.ty, s.op.into()));
-        let expected = apply::pace::expected_duration(writes);
+        let expected = session.expected_duration();
         if !expected.is_zero() {
             eprintln!(
                 "Segment's write limits make this apply take at least {} minute(s).",
@@ -201,14 +177,20 @@ pub(super) async fn run_plan(
     let options = ApplyOptions {
         allow_deletes: args.allow_deletes,
         secrets,
-        tree,
         pace: (!args.no_pace).then_some(apply::pace::WINDOW),
+        allow_duplicates: args.allow_duplicates,
     };
-    let mut progress = Lines;
-    let report = apply::apply(client, made, &mut journal, &options, &mut progress)
+    let mut sink = DirSink::new(tree);
+    let report = session
+        .run(client, &mut sink, &options, &mut Lines)
         .await
-        .map_err(|e| e.to_string())?;
-    print_report(&report);
+        .map_err(|e| explained(&e, again))?;
+    let text = apply::show::text(&report);
+    if report.succeeded() {
+        print!("{text}");
+    } else {
+        eprint!("{text}");
+    }
     Ok(report.succeeded())
 }
 
@@ -220,34 +202,9 @@ pub fn run(args: &ApplyArgs) -> ExitCode {
     };
     super::block_on(async move {
         let outcome = match (&args.plan, &args.dir) {
-            (Some(path), _) => {
-                let made = match read_plan(path) {
-                    Ok(p) => p,
-                    Err(e) => return fail(&e),
-                };
-                if let Some(recorded) = &made.workspace
-                    && *recorded != args.workspace.recorded()
-                {
-                    return fail(&format!(
-                        "the plan was made against the workspace {recorded}, not {}; make a plan for this workspace",
-                        args.workspace.recorded()
-                    ));
-                }
-                let tree = made.dir.as_deref().map(Path::new);
-                let mut journal = path.as_os_str().to_owned();
-                journal.push(".journal");
-                run_plan(
-                    &client,
-                    &made,
-                    Path::new(&journal),
-                    tree,
-                    args,
-                    secrets.as_ref(),
-                )
-                .await
-            }
+            (Some(path), _) => apply_file(&client, path, args, secrets.as_ref()).await,
             (None, Some(dir)) => {
-                if !args.auto_approve {
+                if !args.auto_approve && !args.abandon {
                     return fail(
                         &"apply --dir makes a plan and applies it without showing it first: pass --auto-approve to confirm, or review `gitsync plan --out PLAN` and apply that",
                     );
@@ -264,6 +221,63 @@ pub fn run(args: &ApplyArgs) -> ExitCode {
     })
 }
 
+fn journal_of(plan: &Path) -> PathBuf {
+    let mut journal = plan.as_os_str().to_owned();
+    journal.push(".journal");
+    PathBuf::from(journal)
+}
+
+async fn apply_file(
+    client: &Client,
+    path: &Path,
+    args: &ApplyArgs,
+    secrets: &dyn SecretSource,
+) -> Result<bool, String> {
+    let journal = journal_of(path);
+    if args.abandon {
+        return abandon(FileJournal::new(&journal), None).await;
+    }
+    let made = read_plan(path, &PlanKey::new(client.point_key()))?;
+    let Some(tree) = made.dir.clone() else {
+        return Err(format!(
+            "{}: the plan does not record the directory it was made from; make it with `gitsync plan --dir DIR --out PLAN`",
+            path.display()
+        ));
+    };
+    let again = format!("gitsync apply {}", path.display());
+    run_session(
+        client,
+        made,
+        FileJournal::new(journal),
+        Path::new(&tree),
+        args,
+        secrets,
+        &again,
+    )
+    .await
+}
+
+/// Removes an interrupted apply's journal (and, for `--dir`, its plan).
+async fn abandon(mut store: FileJournal, plan: Option<&Path>) -> Result<bool, String> {
+    store
+        .acquire(&apply::session::this_process())
+        .await
+        .map_err(|e| e.to_string())?;
+    store.remove().await.map_err(|e| e.to_string())?;
+    if let Some(plan) = plan {
+        match std::fs::remove_file(plan) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(format!("cannot remove {}: {e}", plan.display())),
+        }
+    }
+    println!(
+        "Abandoned the apply recorded in {}: what it applied stays applied; a new plan shows what is left.",
+        store.path().display()
+    );
+    Ok(true)
+}
+
 async fn apply_dir(
     client: &Client,
     dir: &Path,
@@ -273,30 +287,48 @@ async fn apply_dir(
     let state = state_dir(dir)?;
     let plan_path = state.join("plan.json");
     let journal_path = state.join("journal");
+    std::fs::create_dir_all(&state)
+        .map_err(|e| format!("cannot create {}: {e}", state.display()))?;
+    let mut store = FileJournal::new(&journal_path);
+    if args.abandon {
+        return abandon(store, Some(&plan_path)).await;
+    }
+    // Held from before the plan is made: a second `apply --dir` of the same tree is refused
+    // here, naming this one.
+    let holder = apply::session::this_process();
+    store
+        .acquire(&holder)
+        .await
+        .map_err(|e| explained(&ApplyError::Journal(e), ""))?;
+    let key = PlanKey::new(client.point_key());
+    let again = format!("gitsync apply --dir {} --auto-approve", dir.display());
+    let finished = |state: &Path| {
+        let _ = std::fs::remove_file(state.join("plan.json"));
+        let _ = std::fs::remove_file(state.join("journal"));
+    };
     if plan_path.exists() {
         eprintln!(
             "Resuming the interrupted apply of {} (its plan is {}).",
             dir.display(),
             plan_path.display()
         );
-        let made = read_plan(&plan_path)?;
-        match run_plan(client, &made, &journal_path, Some(dir), args, secrets).await {
-            Ok(true) => {}
+        let made = read_plan(&plan_path, &key)?;
+        match run_session(client, made, store, dir, args, secrets, &again).await {
+            Ok(true) => finished(&state),
             Ok(false) => return Ok(false),
-            Err(e) if !apply::journal::has_begun(&journal_path) => {
-                let _ = std::fs::remove_dir_all(&state);
-                return Err(e);
-            }
             Err(e) => {
                 return Err(format!(
-                    "{e}\nThe interrupted apply cannot go on. To abandon it (what it applied stays applied; a new plan shows the rest), remove {}",
-                    state.display()
+                    "{e}\nThe interrupted apply of {} cannot go on as planned. To give it up (what it applied stays applied; a new plan shows what is left): gitsync apply --dir {} --abandon",
+                    dir.display(),
+                    dir.display()
                 ));
             }
         }
-        let _ = std::fs::remove_dir_all(&state);
+        store = FileJournal::new(&journal_path);
+        store.acquire(&holder).await.map_err(|e| e.to_string())?;
     }
-    let made = make_plan(client, &args.workspace, dir, args.base.as_deref(), secrets).await?;
+    let mut made = plan_dir(client, &args.workspace, dir, args.base.as_deref(), secrets).await?;
+    made.workspace = Some(args.workspace.recorded());
     print!("{}", plan::human(&made));
     if !made.conflicts.is_empty() {
         return Ok(false);
@@ -304,20 +336,19 @@ async fn apply_dir(
     if made.changes.is_empty() {
         return Ok(true);
     }
-    std::fs::create_dir_all(&state)
-        .map_err(|e| format!("cannot create {}: {e}", state.display()))?;
-    write_plan(&plan_path, &made)?;
-    match run_plan(client, &made, &journal_path, Some(dir), args, secrets).await {
+    write_plan(&plan_path, &made, &key)?;
+    match run_session(client, made, store, dir, args, secrets, &again).await {
         Ok(true) => {
-            let _ = std::fs::remove_dir_all(&state);
+            finished(&state);
             Ok(true)
         }
         Ok(false) => Ok(false),
-        // Refused before any request was sent: there is nothing to resume.
-        Err(e) if !apply::journal::has_begun(&journal_path) => {
-            let _ = std::fs::remove_dir_all(&state);
+        Err(e) => {
+            // Refused before any request was sent: there is nothing to resume.
+            if !apply::store::has_begun(&journal_path) {
+                finished(&state);
+            }
             Err(e)
         }
-        Err(e) => Err(e),
     }
 }

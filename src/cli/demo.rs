@@ -1,7 +1,7 @@
 //! `gitsync demo`: the whole product in one command, no account and no cluster: the forward
 //! sync, then a change made in Git planned, applied and synced back. It drives the same code the
-//! commands it shows run (the [`Syncer`] of `gitsync sync`, [`super::plan::make_plan`] of
-//! `gitsync plan`, [`super::apply::run_plan`] of `gitsync apply`); it must never carry a second
+//! commands it shows run (the [`Syncer`] of `gitsync sync`, the engine's [`plan::plan_tree`]
+//! and [`crate::sync::apply::Session`] of `gitsync plan` and `gitsync apply`); it must never carry a second
 //! implementation of any of them, only the edits a person would make and what it prints.
 
 use std::path::{Path, PathBuf};
@@ -319,8 +319,9 @@ async fn reverse(
     syncer: &mut Syncer<Client>,
     url: &str,
 ) -> Result<(), String> {
-    use super::apply::{ApplyArgs, run_plan};
-    use super::plan::{WorkspaceArgs, make_plan, write_plan};
+    use crate::sync::apply::{self, ApplyOptions, DirSink, FileJournal, Session};
+    use crate::sync::secrets::FileSecrets;
+    use crate::sync::tree::DirTree;
 
     let work = dir.join("work");
     git(dir, &["clone", "-q", &repo.display().to_string(), "work"])?;
@@ -333,13 +334,8 @@ async fn reverse(
     let secrets_file = dir.join("secrets.env");
     std::fs::write(&secrets_file, format!("{SECRET_NAME}={SECRET_VALUE}\n"))
         .map_err(|e| format!("{}: {e}", secrets_file.display()))?;
-    // The flags a person would give `gitsync plan` and `gitsync apply`, read the same way.
-    let args = WorkspaceArgs {
-        workspace: url.to_owned(),
-        token_file: Some(token),
-        secrets: Some(secrets_file),
-    };
-    let secrets = args.secrets()?;
+    // The secrets file a person would give `gitsync plan` and `gitsync apply`, read the same way.
+    let secrets = FileSecrets::read(&secrets_file).map_err(|e| e.to_string())?;
 
     println!(
         "4. A change made in Git: a clone of the repository in {}, branch demo-change:",
@@ -405,36 +401,52 @@ async fn reverse(
         "   (in {}) gitsync plan --workspace {url} --token-file token --secrets secrets.env --dir work --base main --out change.plan",
         dir.display()
     );
-    let made = make_plan(client, &args, &work, Some("main"), secrets.as_ref()).await?;
+    let mut made = plan::plan_tree(
+        client,
+        &DirTree::new(&work),
+        Some("main"),
+        &secrets,
+        &Default::default(),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    made.workspace = Some(crate::url::redacted(url));
     print!("{}", indented(&plan::human(&made)));
     if !made.conflicts.is_empty() {
         return Err("the demo's plan has conflicts".into());
     }
     let plan_file = dir.join("change.plan");
-    write_plan(&plan_file, &made)?;
+    let key = plan::PlanKey::new(client.point_key());
+    crate::sync::export::write_atomically(&plan_file, made.to_json(&key).as_bytes(), None, true)
+        .map_err(|e| format!("{}: {e}", plan_file.display()))?;
 
     println!(
         "   gitsync apply change.plan --workspace {url} --token-file token --secrets secrets.env --no-pace"
     );
-    let apply_args = ApplyArgs {
-        plan: Some(plan_file.clone()),
-        workspace: args,
-        dir: None,
-        base: None,
-        auto_approve: false,
-        allow_deletes: false,
-        no_pace: true,
-    };
-    let journal = dir.join("change.plan.journal");
-    let applied = run_plan(
-        client,
-        &made,
-        &journal,
-        Some(&work),
-        &apply_args,
-        secrets.as_ref(),
+    // As `gitsync apply change.plan` does: the plan read back (its seal checked), its journal
+    // beside it.
+    let text =
+        std::fs::read_to_string(&plan_file).map_err(|e| format!("{}: {e}", plan_file.display()))?;
+    let made = plan::Plan::from_json(&text, &key).map_err(|e| e.to_string())?;
+    let changes = made.changes.len();
+    let mut session = Session::open(
+        made,
+        FileJournal::new(dir.join("change.plan.journal")),
+        &apply::session::this_process(),
     )
-    .await?;
+    .await
+    .map_err(|e| e.to_string())?;
+    let report = session
+        .run(
+            client,
+            &mut DirSink::new(&work),
+            &ApplyOptions::new(&secrets),
+            &mut apply::Quiet,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    print!("{}", indented(&apply::show::text(&report)));
+    let applied = report.succeeded();
     if !applied {
         return Err("the demo's apply failed".into());
     }
@@ -500,17 +512,16 @@ async fn reverse(
     let waited = Instant::now();
     let mut commits = 0;
     // One commit per write the apply made; poll every 200 ms until all have arrived.
-    while commits < made.changes.len() && waited.elapsed() < Duration::from_secs(30) {
+    while commits < changes && waited.elapsed() < Duration::from_secs(30) {
         let poll = syncer.poll().await.map_err(|e| e.to_string())?;
         commits += poll.commits().len();
-        if commits < made.changes.len() {
+        if commits < changes {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
-    if commits < made.changes.len() {
+    if commits < changes {
         return Err(format!(
-            "the forward sync brought {commits} of the {} applied changes to main in 30 s",
-            made.changes.len()
+            "the forward sync brought {commits} of the {changes} applied changes to main in 30 s"
         ));
     }
     print!("{}", git_log(repo, commits));
@@ -520,14 +531,15 @@ async fn reverse(
     git(&work, &["pull", "-q", "--ff-only"])?;
     for (branch, base) in [("main", branch_point.as_str()), ("demo-change", "main")] {
         git(&work, &["checkout", "-q", branch])?;
-        let again = make_plan(
+        let again = plan::plan_tree(
             client,
-            &apply_args.workspace,
-            &work,
+            &DirTree::new(&work),
             Some(base),
-            secrets.as_ref(),
+            &secrets,
+            &Default::default(),
         )
-        .await?;
+        .await
+        .map_err(|e| e.to_string())?;
         println!(
             "   gitsync plan on {branch} --base {base} ({} file(s) differ): {}",
             again.unchanged + again.changes.len(),

@@ -65,7 +65,10 @@ enum Command {
 
 /// Runs the command line and returns the process exit code.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(&e, std::env::args_os()),
+    };
     match cli.command {
         Command::Fmt(args) => fmt::run(&args),
         Command::Validate(args) => validate::run(&args),
@@ -82,6 +85,21 @@ pub fn main() -> ExitCode {
         Command::Workspace(command) => serve::run(command),
         Command::Completions(args) => completions::run(&args),
     }
+}
+
+/// Prints a usage error (or the help or version asked for) and returns its exit status: 2 for
+/// a usage error, as clap's, except under `--detailed-exitcode`, where 2 means "changes" (as
+/// Terraform's), so a usage error is 1 there.
+fn usage_error(e: &clap::Error, args: impl Iterator<Item = std::ffi::OsString>) -> ExitCode {
+    let _ = e.print();
+    let code = e.exit_code();
+    let detailed = args
+        .take_while(|a| a != "--")
+        .any(|a| a == "--detailed-exitcode");
+    if code == 2 && detailed {
+        return ExitCode::FAILURE;
+    }
+    ExitCode::from(u8::try_from(code).unwrap_or(1))
 }
 
 /// Prints an error and returns the failure exit code (1).

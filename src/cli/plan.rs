@@ -5,9 +5,11 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use crate::sync::plan::{self, Plan, PlanInput};
+use crate::sync::plan::{self, Plan, PlanKey};
 use crate::sync::secrets::{Chain, EnvSecrets, FileSecrets, SecretSource};
+use crate::sync::tree::DirTree;
 use crate::url::scrub_urls;
+use crate::workspace::Workspace;
 use crate::workspace::{Client, ClientConfig};
 
 /// Where the workspace is and how to reach it: the flags plan and apply share.
@@ -23,6 +25,11 @@ pub struct WorkspaceArgs {
     /// placeholder it lacks is read from the environment variable GITSYNC_SECRET_<name>.
     #[arg(long, value_name = "FILE")]
     pub secrets: Option<PathBuf>,
+    /// When planning: send the secret of @@NAME@@ even where the plan cannot tell it from the one
+    /// the workspace holds (Segment shows a secret only by its last four characters, none under
+    /// 8 characters); repeatable.
+    #[arg(long = "send-secret", value_name = "NAME")]
+    pub send_secrets: Vec<String>,
 }
 
 impl WorkspaceArgs {
@@ -149,55 +156,49 @@ fn view_context(made: &Plan, dir: &Path) -> plan::ViewContext {
     }
 }
 
-/// The plan as people read it, in `format` (text or Markdown; JSON is the plan document).
-fn shown(made: &Plan, format: OutputFormat, dir: &Path) -> String {
+/// The plan as `format` prints it.
+fn printed(made: &Plan, format: OutputFormat, dir: &Path, key: &PlanKey) -> Result<String, String> {
     match format {
-        OutputFormat::Markdown => plan::markdown(made, &view_context(made, dir)),
-        OutputFormat::Text | OutputFormat::Json => plan::text(made, &view_context(made, dir)),
+        OutputFormat::Json => Ok(format!("{}\n", made.to_json(key))),
+        OutputFormat::Text => Ok(plan::text(made, &view_context(made, dir))),
+        OutputFormat::Markdown => Ok(plan::markdown(made, &view_context(made, dir))),
     }
 }
 
-/// Makes the plan for a directory; the one way both `plan` and `apply --dir` make theirs.
-pub async fn make_plan(
+/// How a user of the command line gives the secrets a plan asks for.
+const SECRETS_REMEDY: &str = "Give each secret in the --secrets file (`name=value` lines) or as the environment variable GITSYNC_SECRET_<name>.";
+
+/// Makes the plan for a directory (the engine's [`plan::plan_tree`]), recording the workspace
+/// as given: the one way both `plan` and `apply --dir` make theirs.
+pub async fn plan_dir(
     client: &Client,
     workspace: &WorkspaceArgs,
     dir: &Path,
     base: Option<&str>,
     secrets: &dyn SecretSource,
 ) -> Result<Plan, String> {
-    let (head, unread) = crate::sync::tree::scan_dir(dir)
-        .and_then(crate::sync::tree::Scanned::split)
-        .map_err(|e| e.to_string())?;
-    let base_files = match base {
-        Some(rev) => Some(crate::sync::tree::read_rev_files(dir, rev).map_err(|e| e.to_string())?),
-        None => None,
-    };
-    let mut made = plan::plan(
-        client,
-        PlanInput {
-            base: base_files.as_deref(),
-            base_name: base.map(str::to_owned),
-            head: &head,
-            secrets,
-        },
-    )
-    .await
-    .map_err(|e| e.to_string())?;
-    made.notes.extend(unread);
+    let send: std::collections::BTreeSet<String> = workspace.send_secrets.iter().cloned().collect();
+    let mut made = plan::plan_tree(client, &DirTree::new(dir), base, secrets, &send)
+        .await
+        .map_err(|e| match &e {
+            plan::PlanTreeError::Plan(p) if p.asks_for_secrets() => {
+                format!("{e}\n{SECRETS_REMEDY}")
+            }
+            _ => e.to_string(),
+        })?;
+    // A note that offers to send a placeholder anyway says how, in the command line's terms.
+    for note in &mut made.notes {
+        if note.message.ends_with(plan::SEND_ANYWAY) {
+            note.message.push_str(" (--send-secret NAME)");
+        }
+    }
     made.workspace = Some(workspace.recorded());
-    made.dir = Some(
-        std::path::absolute(dir)
-            .unwrap_or_else(|_| dir.to_path_buf())
-            .display()
-            .to_string(),
-    );
     Ok(made)
 }
 
-/// Writes a plan file (through a temporary file: a reader never sees half a plan).
-pub fn write_plan(path: &Path, made: &Plan) -> Result<(), String> {
-    let text = serde_json::to_string_pretty(made).map_err(|e| e.to_string())?;
-    crate::sync::export::write_atomically(path, text.as_bytes(), None, true)
+/// Writes a plan file, sealed (through a temporary file: a reader never sees half a plan).
+pub fn write_plan(path: &Path, made: &Plan, key: &PlanKey) -> Result<(), String> {
+    crate::sync::export::write_atomically(path, made.to_json(key).as_bytes(), None, true)
         .map_err(|e| format!("cannot write the plan {}: {e}", path.display()))
 }
 
@@ -208,7 +209,7 @@ pub fn run(args: &PlanArgs) -> ExitCode {
         Err(e) => return fail(&e),
     };
     super::block_on(async move {
-        let made = match make_plan(
+        let made = match plan_dir(
             &client,
             &args.workspace,
             &args.dir,
@@ -220,24 +221,28 @@ pub fn run(args: &PlanArgs) -> ExitCode {
             Ok(p) => p,
             Err(e) => return fail(&e),
         };
+        let key = PlanKey::new(client.point_key());
         let format = if args.json {
             OutputFormat::Json
         } else {
             args.format
         };
-        if format == OutputFormat::Json {
-            match serde_json::to_string_pretty(&made) {
-                Ok(text) => println!("{text}"),
-                Err(e) => return fail(&e),
+        match printed(&made, format, &args.dir, &key) {
+            Ok(text) => print!("{text}"),
+            Err(e) => return fail(&e),
+        }
+        // The text shows the notes among the plan; a document for a machine or a comment holds
+        // them too, and the person running the command reads them on stderr.
+        if format != OutputFormat::Text {
+            for note in &made.notes {
+                eprintln!("{}: {note}", note.severity);
             }
-        } else {
-            print!("{}", shown(&made, format, &args.dir));
         }
         if !made.conflicts.is_empty() {
             return ExitCode::FAILURE;
         }
         if let Some(out) = &args.out {
-            if let Err(e) = write_plan(out, &made) {
+            if let Err(e) = write_plan(out, &made, &key) {
                 return fail(&e);
             }
             if format == OutputFormat::Text {
@@ -246,12 +251,7 @@ pub fn run(args: &PlanArgs) -> ExitCode {
                     out.display(),
                     out.display(),
                     args.workspace.recorded(),
-                    if made
-                        .changes
-                        .iter()
-                        .any(|c| c.action != plan::Action::Create
-                            && c.action != plan::Action::Update)
-                    {
+                    if made.deletes().next().is_some() {
                         " --allow-deletes"
                     } else {
                         ""

@@ -172,9 +172,13 @@ pub fn run(args: &SyncArgs) -> ExitCode {
                 Err(e) => fail(&e),
             };
         }
+        // One listener for the whole loop: a Ctrl-C that arrives while a poll runs is kept and
+        // ends the loop once the poll is done (a listener made anew each turn would miss it, and
+        // with tokio's handler installed the signal no longer ends the process by itself).
+        let mut interrupted = std::pin::pin!(tokio::signal::ctrl_c());
         loop {
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => return ExitCode::SUCCESS,
+                _ = &mut interrupted => return ExitCode::SUCCESS,
                 _ = tokio::time::sleep(args.interval.duration()) => {}
             }
             let polled = syncer.poll().await;

@@ -131,6 +131,13 @@ pub fn run(args: &ValidateArgs) -> ExitCode {
         }
     }
     for files in trees {
+        // A copied file's `to` that still names the original is ignored, as plan ignores it.
+        let (files, ignored) = crate::sync::plan::ignoring_import_targets(files);
+        if !args.json {
+            for note in &ignored {
+                eprintln!("note: {note}");
+            }
+        }
         match validate_files(files) {
             Ok(resources) => warnings.extend(resources.iter().filter_map(|(path, resource)| {
                 Some(Diagnostic::warning(path.clone(), misnamed(path, resource)?))

@@ -130,6 +130,9 @@ pub enum RemoteError {
         "the cache repository {} was corrupt ({detail}) and was re-created; the next sync fetches the branch again", path.display()
     )]
     CorruptCache { path: PathBuf, detail: String },
+    /// A ref to fetch that is not a full, valid ref name (`refs/pull/7/head`).
+    #[error("`{name}` is not a ref that can be fetched: {detail}")]
+    BadRef { name: String, detail: String },
 }
 
 impl RemoteError {
@@ -146,6 +149,7 @@ impl RemoteError {
             RemoteError::Git { .. } => "GitError",
             RemoteError::NoGit { .. } => "GitNotInstalled",
             RemoteError::CorruptCache { .. } => "CacheCorrupt",
+            RemoteError::BadRef { .. } => "BadRef",
         }
     }
 
@@ -322,15 +326,61 @@ impl Remote {
     /// When gix fails but the remote answers `git ls-remote` and the cache's own commits cannot
     /// be read, the cache is at fault, not the remote: it is re-created and fetched into again.
     pub fn fetch(&self, cache: &gix::Repository) -> Result<Option<ObjectId>, RemoteError> {
-        match self.fetch_once(cache) {
-            Ok(head) => Ok(head),
+        let branch = format!("refs/heads/{}", self.branch);
+        let mut heads = self.fetch_refs(cache, &[branch.as_str()])?;
+        Ok(heads.pop().flatten())
+    }
+
+    /// Where a fetched remote ref is kept in the cache: a branch `refs/heads/main` at
+    /// `refs/remotes/gitsync/main` ([`Remote::tracking_ref`]); any other ref (a pull request's
+    /// `refs/pull/7/head`) at `refs/gitsync/pull/7/head`, apart from branches so that no branch
+    /// name can stand for it.
+    pub fn tracking_ref_of(remote_ref: &str) -> String {
+        match remote_ref.strip_prefix("refs/heads/") {
+            Some(branch) => format!("refs/remotes/gitsync/{branch}"),
+            None => format!(
+                "refs/gitsync/{}",
+                remote_ref.strip_prefix("refs/").unwrap_or(remote_ref)
+            ),
+        }
+    }
+
+    /// Fetches any refs of the remote (`refs/heads/main`, `refs/pull/7/head`,
+    /// `refs/merge-requests/7/head`) into the cache, each at [`Remote::tracking_ref_of`], in one
+    /// fetch; returns each one's commit, `None` for a ref the remote does not have. As
+    /// [`Remote::fetch`], with the same credentials handling and cache repair.
+    pub fn fetch_refs(
+        &self,
+        cache: &gix::Repository,
+        remote_refs: &[&str],
+    ) -> Result<Vec<Option<ObjectId>>, RemoteError> {
+        for name in remote_refs {
+            let valid = gix::refs::FullName::try_from(*name)
+                .map_err(|e| e.to_string())
+                .and_then(|_| {
+                    if name.starts_with("refs/") && !name.contains(['*', ':', '+']) {
+                        Ok(())
+                    } else {
+                        Err("a full ref name, such as refs/pull/7/head, without patterns".into())
+                    }
+                });
+            if let Err(detail) = valid {
+                return Err(RemoteError::BadRef {
+                    name: self.scrub(name),
+                    detail,
+                });
+            }
+        }
+        match self.fetch_once(cache, remote_refs) {
+            Ok(heads) => Ok(heads),
             Err(gix_error) => {
                 let diagnosed = self.diagnose(cache.path(), &gix_error);
+                let none = || vec![None; remote_refs.len()];
                 let Err(RemoteError::Git { .. }) = &diagnosed else {
-                    return diagnosed.map(|()| None);
+                    return diagnosed.map(|()| none());
                 };
                 let Err(damage) = super::cache::check(cache) else {
-                    return diagnosed.map(|()| None);
+                    return diagnosed.map(|()| none());
                 };
                 let path = cache.path().to_owned();
                 let corrupt = |detail: String| RemoteError::CorruptCache {
@@ -340,14 +390,18 @@ impl Remote {
                 let detail = self.scrub(&format!("{damage}; {gix_error}"));
                 super::cache::recreate(&path, &detail).map_err(|e| corrupt(e.to_string()))?;
                 let fresh = super::cache::create_at(&path).map_err(|e| corrupt(e.to_string()))?;
-                self.fetch_once(&fresh)
+                self.fetch_once(&fresh, remote_refs)
                     .map_err(|e| corrupt(format!("{detail}; fetching again: {}", self.scrub(&e))))
             }
         }
     }
 
     /// One fetch with gix; its error as text.
-    fn fetch_once(&self, cache: &gix::Repository) -> Result<Option<ObjectId>, String> {
+    fn fetch_once(
+        &self,
+        cache: &gix::Repository,
+        remote_refs: &[&str],
+    ) -> Result<Vec<Option<ObjectId>>, String> {
         let fail = |e: &dyn std::fmt::Display| e.to_string();
         let (url, auth) = self.transport();
         let mut repo = cache.clone();
@@ -364,11 +418,23 @@ impl Remote {
         }
         config.commit().map_err(|e| fail(&e))?;
 
-        let tracking = self.tracking_ref();
-        let refspec = format!("+refs/heads/{}:{tracking}", self.branch);
+        let tracking: Vec<String> = remote_refs
+            .iter()
+            .map(|r| Self::tracking_ref_of(r))
+            .collect();
+        let refspecs: Vec<String> = remote_refs
+            .iter()
+            .zip(&tracking)
+            .map(|(r, t)| format!("+{r}:{t}"))
+            .collect();
         let remote = repo
             .remote_at(url.as_str())
-            .and_then(|r| r.with_refspecs([refspec.as_str()], gix::remote::Direction::Fetch))
+            .and_then(|r| {
+                r.with_refspecs(
+                    refspecs.iter().map(String::as_str),
+                    gix::remote::Direction::Fetch,
+                )
+            })
             .map_err(|e| fail(&e))?
             .with_fetch_tags(gix::remote::fetch::Tags::None);
         let connection = remote
@@ -378,22 +444,27 @@ impl Remote {
         let prepared = connection
             .prepare_fetch(gix::progress::Discard, Default::default())
             .map_err(|e| fail(&e))?;
-        let head = prepared
-            .ref_map()
-            .mappings
+        let heads: Vec<Option<ObjectId>> = tracking
             .iter()
-            .find(|m| m.local.as_ref().is_some_and(|l| *l == tracking.as_str()))
-            .and_then(|m| m.remote.as_id())
-            .map(ToOwned::to_owned);
-        if head.is_none() {
-            // The branch does not exist yet: nothing to fetch.
-            return Ok(None);
+            .map(|t| {
+                prepared
+                    .ref_map()
+                    .mappings
+                    .iter()
+                    .find(|m| m.local.as_ref().is_some_and(|l| *l == t.as_str()))
+                    .and_then(|m| m.remote.as_id())
+                    .map(ToOwned::to_owned)
+            })
+            .collect();
+        if heads.iter().all(Option::is_none) {
+            // None of them exists (a new, empty repository): nothing to fetch.
+            return Ok(heads);
         }
         let interrupt = std::sync::atomic::AtomicBool::new(false);
         prepared
             .receive(gix::progress::Discard, &interrupt)
             .map_err(|e| fail(&e))?;
-        Ok(head)
+        Ok(heads)
     }
 
     /// Checks that the remote can be read with these credentials (`git ls-remote`), without

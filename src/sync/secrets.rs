@@ -67,7 +67,9 @@ impl SecretSource for EnvSecrets {
 }
 
 /// Secrets from a file of `name=value` lines (blank lines and `#` comments ignored; the value is
-/// everything after the first `=`, as written).
+/// everything after the first `=`). An empty value, and one that starts or ends with a space,
+/// are refused: one would wipe the setting it is sent to, the other would send a space nobody
+/// sees as part of the secret.
 #[derive(Debug)]
 pub struct FileSecrets {
     values: BTreeMap<String, Secret>,
@@ -92,6 +94,22 @@ pub enum SecretsFileError {
         first: usize,
         name: String,
     },
+    #[error(
+        "{path}:{line}: `{name}` has an empty value, which would wipe the setting it is sent to; refused (give its value after `=`, or remove the line)"
+    )]
+    Empty {
+        path: PathBuf,
+        line: usize,
+        name: String,
+    },
+    #[error(
+        "{path}:{line}: the value of `{name}` starts or ends with a space, which would be sent as part of the secret; refused, not trimmed (write `{name}=value`, with no space after `=` or at the end)"
+    )]
+    Spaced {
+        path: PathBuf,
+        line: usize,
+        name: String,
+    },
 }
 
 fn is_placeholder_name(name: &str) -> bool {
@@ -113,6 +131,8 @@ impl FileSecrets {
     fn parse(text: &str, path: &Path) -> Result<FileSecrets, SecretsFileError> {
         let mut values = BTreeMap::new();
         let mut lines_of: BTreeMap<String, usize> = BTreeMap::new();
+        // An editor's byte order mark is not part of the first name.
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         for (i, line) in text.lines().enumerate() {
             let line_no = i + 1;
             let trimmed = line.trim_start();
@@ -140,6 +160,21 @@ impl FileSecrets {
                     name: name.to_owned(),
                 });
             }
+            let value = value.trim_end_matches(['\r']);
+            if value.trim().is_empty() {
+                return Err(SecretsFileError::Empty {
+                    path: path.to_path_buf(),
+                    line: line_no,
+                    name: name.to_owned(),
+                });
+            }
+            if value.trim() != value {
+                return Err(SecretsFileError::Spaced {
+                    path: path.to_path_buf(),
+                    line: line_no,
+                    name: name.to_owned(),
+                });
+            }
             values.insert(name.to_owned(), Secret(value.to_owned()));
         }
         Ok(FileSecrets { values })
@@ -161,15 +196,42 @@ impl SecretSource for Chain {
     }
 }
 
-/// Placeholders that no source can answer.
+/// Placeholders that no source can answer. The message says which; the caller says how its
+/// user gives secrets (a flag, an environment variable, a Kubernetes Secret).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "{file}: no secret for {}; give each in the secrets file (`name=value`) or as GITSYNC_SECRET_<name>",
-    .names.iter().map(|n| format!("@@{n}@@")).collect::<Vec<_>>().join(", ")
-)]
+#[error("{file}: {}", self.problem())]
 pub struct MissingSecrets {
     pub file: String,
+    /// Placeholders no source answers.
     pub names: Vec<String>,
+    /// Placeholders whose secret is empty (a variable that expanded to nothing): sent, it
+    /// would wipe the setting.
+    pub empty: Vec<String>,
+}
+
+impl MissingSecrets {
+    /// What is wrong, without the file: `no secret for @@a@@, @@b@@`.
+    pub fn problem(&self) -> String {
+        let list = |names: &[String]| {
+            names
+                .iter()
+                .map(|n| format!("@@{n}@@"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        match (self.names.is_empty(), self.empty.is_empty()) {
+            (false, true) => format!("no secret for {}", list(&self.names)),
+            (true, _) => format!(
+                "the secret for {} is empty, which would wipe the setting; refused",
+                list(&self.empty)
+            ),
+            (false, false) => format!(
+                "no secret for {}, and the secret for {} is empty, which would wipe the setting",
+                list(&self.names),
+                list(&self.empty)
+            ),
+        }
+    }
 }
 
 /// The placeholders of a resource that `secrets` cannot answer.
@@ -178,17 +240,21 @@ pub fn check(
     file: &str,
     secrets: &dyn SecretSource,
 ) -> Result<(), MissingSecrets> {
-    let names: Vec<String> = resource
-        .secret_placeholders()
-        .into_iter()
-        .filter(|n| secrets.get(n).is_none())
-        .collect();
-    if names.is_empty() {
+    let (mut names, mut empty) = (Vec::new(), Vec::new());
+    for name in resource.secret_placeholders() {
+        match secrets.get(&name) {
+            None => names.push(name),
+            Some(secret) if secret.expose().is_empty() => empty.push(name),
+            Some(_) => {}
+        }
+    }
+    if names.is_empty() && empty.is_empty() {
         Ok(())
     } else {
         Err(MissingSecrets {
             file: file.to_owned(),
             names,
+            empty,
         })
     }
 }
@@ -218,15 +284,43 @@ pub fn resolve(
     Ok(out)
 }
 
-/// Whether a string holding placeholders and the value the workspace serves at the same place
-/// mean the same: the workspace's value is the resolved string itself, or Segment's mask of it.
-pub fn agrees_with_mask(written: &str, served: &str, secrets: &dyn SecretSource) -> bool {
+/// What a string holding placeholders, resolved, is to the value the workspace serves at the
+/// same place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Agreement {
+    /// The workspace serves exactly the resolved value.
+    Same,
+    /// The workspace's value, or its mask, is not the resolved value's.
+    Differs,
+    /// The workspace serves a mask, and the resolved value masks to it too: the same last four
+    /// characters, or (under eight characters) none at all. Whether the secrets are the same
+    /// cannot be known from here.
+    CannotTell,
+    /// A placeholder has no secret.
+    Missing,
+}
+
+/// Compares the resolved value of `written` with what the workspace serves. Only resolved
+/// values are compared: the placeholder text itself is never masked and compared.
+pub fn compare(written: &str, served: &str, secrets: &dyn SecretSource) -> Agreement {
     match resolve_str(written, secrets) {
-        Some(resolved) => {
-            served == resolved || (api::is_masked(served) && api::mask(&resolved) == served)
+        None => Agreement::Missing,
+        Some(resolved) if served == resolved => Agreement::Same,
+        Some(resolved) if api::is_masked(served) && api::mask(&resolved) == served => {
+            Agreement::CannotTell
         }
-        None => false,
+        Some(_) => Agreement::Differs,
     }
+}
+
+/// Whether a string holding placeholders and the value the workspace serves at the same place
+/// may mean the same: the workspace's value is the resolved string itself, or Segment's mask
+/// of it.
+pub fn agrees_with_mask(written: &str, served: &str, secrets: &dyn SecretSource) -> bool {
+    matches!(
+        compare(written, served, secrets),
+        Agreement::Same | Agreement::CannotTell
+    )
 }
 
 /// Puts back the placeholders a file was written with where the workspace now serves what they
@@ -268,12 +362,12 @@ mod tests {
 
     #[test]
     fn placeholders_resolve_inside_strings_and_lookalikes_stay() {
-        let s = source("api_key=abc123secret\n# comment\n\nurl-part = x=y\n");
+        let s = source("api_key=abc123secret\n# comment\n\nurl-part =x=y\n");
         assert_eq!(
             resolve_str("Bearer @@api_key@@ and @@nope @@ @@", &s).as_deref(),
             Some("Bearer abc123secret and @@nope @@ @@")
         );
-        assert_eq!(resolve_str("@@url-part@@", &s).as_deref(), Some(" x=y"));
+        assert_eq!(resolve_str("@@url-part@@", &s).as_deref(), Some("x=y"));
         assert_eq!(resolve_str("@@missing@@", &s), None);
     }
 
@@ -294,6 +388,110 @@ mod tests {
             Err("s.env:2: `a` is defined a second time (first on line 1)".into())
         );
         assert!(!format!("{:?}", source("a=hunter2")).contains("hunter2"));
+    }
+
+    #[test]
+    fn an_empty_or_spaced_value_is_refused_naming_the_line_and_never_the_value() {
+        let cases = [
+            ("k=\n", "s.env:1: `k` has an empty value"),
+            ("a=1\nk=   \n", "s.env:2: `k` has an empty value"),
+            (
+                "k = hunter2\n",
+                "s.env:1: the value of `k` starts or ends with a space",
+            ),
+            (
+                "k=hunter2 \n",
+                "s.env:1: the value of `k` starts or ends with a space",
+            ),
+            (
+                "k=\thunter2\n",
+                "s.env:1: the value of `k` starts or ends with a space",
+            ),
+        ];
+        for (text, want) in cases {
+            let e = FileSecrets::parse(text, Path::new("s.env"))
+                .map(|_| ())
+                .map_err(|e| e.to_string());
+            let Err(message) = e else {
+                panic!("{text:?} was accepted")
+            };
+            assert!(message.starts_with(want), "{text:?}: {message}");
+            assert!(!message.contains("hunter2"), "{message}");
+        }
+        // Windows line ends and an editor's byte order mark are not part of a name or value.
+        assert_eq!(
+            resolve_str("@@k@@", &source("k=v\r\n")).as_deref(),
+            Some("v")
+        );
+        assert_eq!(
+            resolve_str("@@k@@", &source("\u{feff}k=v\n")).as_deref(),
+            Some("v")
+        );
+    }
+
+    struct Env(&'static str);
+
+    impl SecretSource for Env {
+        fn get(&self, _: &str) -> Option<Secret> {
+            Some(Secret::new(self.0))
+        }
+    }
+
+    #[test]
+    fn a_secret_that_expanded_to_nothing_is_refused() {
+        let mut r = Resource::new(
+            crate::model::ResourceType::Source,
+            Some("a".into()),
+            Default::default(),
+        );
+        r.attributes.insert(
+            "settings".into(),
+            crate::model::Value::Json(serde_json::json!({"token": "@@t@@"})),
+        );
+        let e = check(&r, "sources/a.tf", &Env("")).map_err(|e| e.to_string());
+        assert_eq!(
+            e,
+            Err("sources/a.tf: the secret for @@t@@ is empty, which would wipe the setting; refused".into())
+        );
+        assert!(check(&r, "sources/a.tf", &Env("x")).is_ok());
+    }
+
+    #[test]
+    fn only_resolved_values_are_compared_and_a_mask_that_cannot_tell_says_so() {
+        let short = source("k=abc\n");
+        let long = source("k=0123456789abcd\n");
+        let cases = [
+            // The placeholder text itself is short, and masks to ten bullets: never compared.
+            ("@@k@@", api::mask("zz"), &long, Agreement::Differs),
+            ("@@k@@", api::mask("xyz"), &short, Agreement::CannotTell),
+            (
+                "@@k@@",
+                api::mask("0123456789abcd"),
+                &long,
+                Agreement::CannotTell,
+            ),
+            (
+                "@@k@@",
+                api::mask("9999999999abcd"),
+                &long,
+                Agreement::CannotTell,
+            ),
+            (
+                "@@k@@",
+                api::mask("0123456789wxyz"),
+                &long,
+                Agreement::Differs,
+            ),
+            ("@@k@@", "abc".to_owned(), &short, Agreement::Same),
+            ("@@other@@", api::mask("zz"), &short, Agreement::Missing),
+        ];
+        for (written, served, secrets, want) in cases {
+            assert_eq!(
+                compare(written, &served, secrets),
+                want,
+                "{written} {served}"
+            );
+        }
     }
 
     #[test]

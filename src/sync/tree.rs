@@ -693,6 +693,133 @@ fn prefix_in_repository(repo: &gix::Repository, dir: &Path) -> Result<String, Tr
         .join("/"))
 }
 
+/// Where a plan's tree is read from: a directory, or a commit of a Git repository. The engine
+/// takes either the same way ([`crate::sync::plan::plan_tree`], apply's tree check).
+pub trait TreeSource: Send + Sync {
+    /// The resource files, as [`read_dir_files`] finds them.
+    fn files(&self) -> Result<Files, TreeReadError>;
+    /// The resource files, and the warnings reading them gave (a file that looks like a
+    /// resource file but is not read), for the plan's notes.
+    fn scan(&self) -> Result<(Files, Vec<Diagnostic>), TreeReadError> {
+        Ok((self.files()?, Vec::new()))
+    }
+    /// Where the tree is, for messages and the plan's record.
+    fn describe(&self) -> String;
+    /// The commit the tree is, when it is one (a base revision is resolved against it).
+    fn commit(&self) -> Option<gix::ObjectId> {
+        None
+    }
+    /// The repository holding the tree, when there is one (for `--base`).
+    fn repository(&self) -> Option<&Path> {
+        None
+    }
+    /// The directory the tree is, when it is one.
+    fn directory(&self) -> Option<&Path> {
+        None
+    }
+}
+
+/// A tree in a directory (a checkout).
+#[derive(Debug, Clone)]
+pub struct DirTree {
+    pub dir: PathBuf,
+}
+
+impl DirTree {
+    pub fn new(dir: impl Into<PathBuf>) -> DirTree {
+        DirTree { dir: dir.into() }
+    }
+}
+
+impl TreeSource for DirTree {
+    fn files(&self) -> Result<Files, TreeReadError> {
+        read_dir_files(&self.dir)
+    }
+
+    fn scan(&self) -> Result<(Files, Vec<Diagnostic>), TreeReadError> {
+        scan_dir(&self.dir)?.split()
+    }
+
+    fn describe(&self) -> String {
+        self.dir.display().to_string()
+    }
+
+    fn commit(&self) -> Option<gix::ObjectId> {
+        // The commit checked out, when the directory is a repository's work tree.
+        let repo = gix::discover(&self.dir).ok()?;
+        repo.head_id().ok().map(|id| id.detach())
+    }
+
+    fn repository(&self) -> Option<&Path> {
+        Some(&self.dir)
+    }
+
+    fn directory(&self) -> Option<&Path> {
+        Some(&self.dir)
+    }
+}
+
+/// The tree of a commit, by id, in a repository (bare or not): the operator's cache and a pull
+/// request's head, with no work tree.
+#[derive(Debug, Clone)]
+pub struct GitTree {
+    /// The repository (its git directory for a bare one).
+    pub repository: PathBuf,
+    pub commit: gix::ObjectId,
+}
+
+impl TreeSource for GitTree {
+    fn files(&self) -> Result<Files, TreeReadError> {
+        read_rev_files(&self.repository, &self.commit.to_string())
+    }
+
+    fn scan(&self) -> Result<(Files, Vec<Diagnostic>), TreeReadError> {
+        scan_rev(&self.repository, &self.commit.to_string())?.split()
+    }
+
+    fn describe(&self) -> String {
+        format!("commit {} of {}", self.commit, self.repository.display())
+    }
+
+    fn commit(&self) -> Option<gix::ObjectId> {
+        Some(self.commit)
+    }
+
+    fn repository(&self) -> Option<&Path> {
+        Some(&self.repository)
+    }
+}
+
+/// Where `rev` and `head` last met: the base a change made on top of `head`'s branch is
+/// planned from (`--base main` on a branch behind main plans the branch's own work, not the
+/// undoing of main's). `Ok(None)` when they share no history.
+pub fn merge_base(
+    repository: &Path,
+    rev: &str,
+    head: gix::ObjectId,
+) -> Result<(gix::ObjectId, Option<gix::ObjectId>), TreeReadError> {
+    let repo = gix::discover(repository).map_err(|e| TreeReadError::NoRepository {
+        path: repository.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    let bad = |message: String| TreeReadError::Revision {
+        rev: rev.to_owned(),
+        repository: repo.workdir().unwrap_or(repo.git_dir()).to_path_buf(),
+        message,
+    };
+    let rev_id = repo
+        .rev_parse_single(rev)
+        .and_then(|id| id.object())
+        .map_err(|e| bad(e.to_string()))?
+        .peel_to_commit()
+        .map_err(|e| bad(e.to_string()))?
+        .id;
+    let base = repo
+        .merge_base(rev_id, head)
+        .map_err(|e| bad(e.to_string()))?;
+    Ok((rev_id, base.map(|b| b.detach())))
+}
+
 /// Reads and parses the tree at `dir`: every resource, sorted by path, or every bad file.
 pub fn read_dir(dir: &Path) -> Result<Vec<(String, Resource)>, TreeReadError> {
     Ok(parse_files(read_dir_files(dir)?)?)

@@ -354,6 +354,16 @@ impl Client {
             }
         };
         let json: Option<Json> = serde_json::from_str(&text).ok();
+        // A body that is not the API's error document may echo the request, and a request with
+        // a body may carry secrets: cut short, a secret's start would escape every scrubbing
+        // (which looks for whole secrets). So such a body is described, never quoted.
+        let truncate = |text: &str| -> String {
+            if body.is_some() {
+                withheld(text)
+            } else {
+                truncate(text)
+            }
+        };
         let errors = || -> Vec<ApiError> {
             json.as_ref()
                 .and_then(|j| j.get("errors"))
@@ -849,6 +859,18 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     cause.to_string()
 }
 
+/// A body that is not quoted: its size and whether it held anything.
+fn withheld(s: &str) -> String {
+    if s.trim().is_empty() {
+        "(an empty body)".to_owned()
+    } else {
+        format!(
+            "(a {}-byte body, not shown: it may echo the request, which can carry secrets)",
+            s.len()
+        )
+    }
+}
+
 fn truncate(s: &str) -> String {
     if s.len() <= 500 {
         s.to_owned()
@@ -1146,6 +1168,16 @@ impl Client {
 }
 
 impl Workspace for Client {
+    async fn identity(&self) -> Result<crate::workspace::WorkspaceIdentity, WorkspaceError> {
+        let data = self.call(Method::GET, "/", &[], None, Media::V1).await?;
+        let workspace = data.get("workspace").cloned().unwrap_or(Json::Null);
+        serde_json::from_value(workspace).map_err(|e| WorkspaceError::InvalidResponse {
+            method: "GET".into(),
+            path: "/".into(),
+            problem: format!("the answer names no workspace: {e}"),
+        })
+    }
+
     fn point_key(&self) -> crate::workspace::PointKey {
         crate::workspace::PointKey::derive(&self.config.token)
     }

@@ -254,8 +254,21 @@ impl std::fmt::Debug for PointKey {
     }
 }
 
+/// Which workspace a token reaches (`GET /`): on Segment's shared API hosts the token, not the
+/// URL, picks the workspace, so this is what a plan records and an apply checks.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct WorkspaceIdentity {
+    pub id: String,
+    #[serde(default)]
+    pub slug: String,
+    #[serde(default)]
+    pub name: String,
+}
+
 /// A Segment workspace, as the sync engine sees it.
 pub trait Workspace {
+    /// Which workspace this is (one request).
+    fn identity(&self) -> impl Future<Output = Result<WorkspaceIdentity, WorkspaceError>> + Send;
     /// Every resource of a type, complete (including the parts the API serves separately).
     fn list(
         &self,

@@ -1,6 +1,7 @@
 //! What the integration tests share (one copy each): fixtures, the embedded workspace, `git`
-//! and bare repositories, tree copies, and in submodules the API server, the operator process
-//! and the smart HTTP Git server. Helpers only: no test lives here, and nothing here changes
+//! and bare repositories, tree copies, free ports, the tools a check needs and whether this is
+//! CI; and in submodules the `gitsync` runner, the API server, the operator process and the
+//! smart HTTP Git server. Helpers only: no test lives here, and nothing here changes
 //! process-wide state (every test shares this process under `cargo test`).
 
 pub mod cluster;

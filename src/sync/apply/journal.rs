@@ -1,19 +1,20 @@
-//! The apply journal: what an apply set out to do and what it finished, on disk before and after
-//! each write, so that a run killed at any moment can be resumed without doing a step twice.
+//! The apply journal: what an apply set out to do and what it finished, kept (in a
+//! [`JournalStore`]) before and after each write, so that a run killed at any moment can be
+//! resumed without doing a step twice.
 //!
-//! One JSON document per line, each line flushed to the disk (`fsync`) before the write it
-//! announces is sent: a header naming the plan, then `intent` before a step's request and
-//! `done` after its answer (with the id a create got), and `rewritten` once the step's file is
-//! in the tree. A torn last line (the process died while writing it) is ignored: its step is
-//! then simply not begun. The journal belongs to one plan; another plan's journal is refused.
+//! Entries: a header naming the plan (its fingerprint), then `intent` before a step's request
+//! and `done` after its answer (with the id a create got), `rewritten` once the step's file is
+//! in the tree, and `complete` when every step is done. A journal belongs to one plan. Another
+//! plan's journal is replaced when its apply completed or never sent anything; an unfinished one
+//! is refused (its apply must be finished or abandoned first).
 
-use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
+use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-/// One line of the journal.
+use super::store::JournalStore;
+
+/// One entry of the journal.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "entry", rename_all = "lowercase")]
 pub enum Entry {
@@ -26,8 +27,20 @@ pub enum Entry {
         step: usize,
         import_id: Option<String>,
     },
+    /// A step's request was answered with a refusal; a create that made its resource before
+    /// failing names it. A later `intent` of the step clears it.
+    Failed {
+        step: usize,
+        half_made: Option<String>,
+    },
+    /// A step's file is about to be written into the tree, which its writes leave with these
+    /// fingerprints (after each write, in order): a run killed part way through the rewrite
+    /// finds the tree at one of them, which is this apply's, not an edit made in between.
+    Rewriting { step: usize, trees: Vec<String> },
     /// A step's file was written into the tree, leaving it with this fingerprint.
     Rewritten { step: usize, tree: String },
+    /// Every step is done and its file written: the apply is over.
+    Complete,
 }
 
 /// Why the journal cannot be used.
@@ -35,83 +48,82 @@ pub enum Entry {
 pub enum JournalError {
     #[error("cannot use the apply journal {path}: {source}")]
     Io {
-        path: PathBuf,
+        path: std::path::PathBuf,
         source: std::io::Error,
     },
     #[error(
-        "{path} is the journal of another plan; it belongs to the apply of plan {found}. Finish that apply, or remove the journal if that plan is abandoned"
+        "{journal} is the journal of an unfinished apply of another plan ({found}); finish that apply, or abandon it"
     )]
-    OtherPlan { path: PathBuf, found: String },
-    #[error("{path}:{line}: not a journal entry ({problem}); the journal is damaged")]
+    OtherPlan { journal: String, found: String },
+    #[error("{journal}:{line}: not a journal entry ({problem}); the journal is damaged")]
     Damaged {
-        path: PathBuf,
+        journal: String,
         line: usize,
         problem: String,
     },
+    #[error("another apply is running with {journal}: {holder}; one apply at a time")]
+    Busy { journal: String, holder: String },
+    #[error(
+        "{journal} was written by another apply since this one read it; this apply stops so as not to write over it"
+    )]
+    Moved { journal: String },
 }
 
-/// An open journal.
+impl JournalError {
+    /// A short CamelCase reason, for conditions and metrics.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            JournalError::Io { .. } => "JournalUnavailable",
+            JournalError::OtherPlan { .. } => "JournalOfAnotherPlan",
+            JournalError::Damaged { .. } => "JournalDamaged",
+            JournalError::Busy { .. } => "ApplyInProgress",
+            JournalError::Moved { .. } => "JournalMoved",
+        }
+    }
+}
+
+/// An open journal, held by this apply.
 #[derive(Debug)]
-pub struct Journal {
-    path: PathBuf,
-    file: File,
+pub struct Journal<S: JournalStore> {
+    store: S,
     entries: Vec<Entry>,
     /// Where each step stands, from `entries`: asked after every step, so not a scan.
-    steps: std::collections::HashMap<usize, StepRecord>,
+    steps: HashMap<usize, StepRecord>,
 }
 
 /// What the journal says of one step.
 #[derive(Debug, Default)]
 struct StepRecord {
     intended: bool,
+    /// Refused, and what a create made anyway.
+    failed: Option<Option<String>>,
     done: Option<Option<String>>,
     rewritten: bool,
 }
 
-impl Journal {
-    /// Opens the journal for `plan` (a fingerprint of the plan document), creating it if needed.
-    pub fn open(path: &Path, plan: &str) -> Result<Journal, JournalError> {
-        let io = |source| JournalError::Io {
-            path: path.to_path_buf(),
-            source,
-        };
-        let mut entries = Vec::new();
-        match File::open(path) {
-            Ok(f) => {
-                let lines: Vec<String> = BufReader::new(f)
-                    .lines()
-                    .collect::<Result<_, _>>()
-                    .map_err(io)?;
-                let count = lines.len();
-                for (i, line) in lines.iter().enumerate() {
-                    match serde_json::from_str::<Entry>(line) {
-                        Ok(e) => entries.push(e),
-                        // The last line may be torn by a kill while it was written.
-                        Err(_) if i + 1 == count => {}
-                        Err(e) => {
-                            return Err(JournalError::Damaged {
-                                path: path.to_path_buf(),
-                                line: i + 1,
-                                problem: e.to_string(),
-                            });
-                        }
-                    }
-                }
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(io(e)),
-        }
+impl<S: JournalStore> Journal<S> {
+    /// Takes the store for `holder` and opens the journal of `plan` (a plan's fingerprint) in
+    /// it, starting one if there is none (or replacing another plan's finished one).
+    pub async fn open(mut store: S, plan: &str, holder: &str) -> Result<Journal<S>, JournalError> {
+        store.acquire(holder).await?;
+        let mut entries = store.load().await?;
         match entries.first() {
             Some(Entry::Header { plan: found }) if found != plan => {
-                return Err(JournalError::OtherPlan {
-                    path: path.to_path_buf(),
-                    found: found.clone(),
-                });
+                let finished = entries.contains(&Entry::Complete);
+                let begun = entries.iter().any(|e| matches!(e, Entry::Intent { .. }));
+                if finished || !begun {
+                    entries.clear();
+                } else {
+                    return Err(JournalError::OtherPlan {
+                        journal: store.describe(),
+                        found: found.clone(),
+                    });
+                }
             }
             Some(Entry::Header { .. }) => {}
             Some(_) => {
                 return Err(JournalError::Damaged {
-                    path: path.to_path_buf(),
+                    journal: store.describe(),
                     line: 1,
                     problem: "no header".into(),
                 });
@@ -122,28 +134,12 @@ impl Journal {
             entries.push(Entry::Header {
                 plan: plan.to_owned(),
             });
+            store.replace(&entries).await?;
         }
-        // What was read, without a torn line, replaces the file in one rename (never truncated
-        // in place: a kill then would lose every entry), so that appends start on a clean line.
-        let mut text = String::new();
-        for e in &entries {
-            text.push_str(&line(e));
-        }
-        let unchanged = std::fs::read(path).is_ok_and(|old| old == text.as_bytes());
-        if !unchanged {
-            crate::sync::export::write_atomically(path, text.as_bytes(), None, true).map_err(io)?;
-            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
-                && let Ok(d) = File::open(dir)
-            {
-                let _ = d.sync_all();
-            }
-        }
-        let file = OpenOptions::new().append(true).open(path).map_err(io)?;
         let mut journal = Journal {
-            path: path.to_path_buf(),
-            file,
+            store,
             entries: Vec::new(),
-            steps: std::collections::HashMap::new(),
+            steps: HashMap::new(),
         };
         for entry in entries {
             journal.note(entry);
@@ -153,8 +149,15 @@ impl Journal {
 
     fn note(&mut self, entry: Entry) {
         match &entry {
-            Entry::Header { .. } => {}
-            Entry::Intent { step } => self.steps.entry(*step).or_default().intended = true,
+            Entry::Header { .. } | Entry::Complete | Entry::Rewriting { .. } => {}
+            Entry::Intent { step } => {
+                let record = self.steps.entry(*step).or_default();
+                record.intended = true;
+                record.failed = None;
+            }
+            Entry::Failed { step, half_made } => {
+                self.steps.entry(*step).or_default().failed = Some(half_made.clone());
+            }
             Entry::Done { step, import_id } => {
                 self.steps.entry(*step).or_default().done = Some(import_id.clone());
             }
@@ -163,25 +166,51 @@ impl Journal {
         self.entries.push(entry);
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// Where the journal is kept, for messages.
+    pub fn describe(&self) -> String {
+        self.store.describe()
     }
 
-    /// Appends an entry and waits until it is on the disk.
-    pub fn record(&mut self, entry: Entry) -> Result<(), JournalError> {
-        let io = |source| JournalError::Io {
-            path: self.path.clone(),
-            source,
-        };
-        self.file.write_all(line(&entry).as_bytes()).map_err(io)?;
-        self.file.sync_data().map_err(io)?;
+    /// Appends an entry; returns once it is kept.
+    pub async fn record(&mut self, entry: Entry) -> Result<(), JournalError> {
+        self.store.append(&entry).await?;
         self.note(entry);
         Ok(())
+    }
+
+    /// Removes the journal: the apply is abandoned (what it applied stays applied).
+    pub async fn abandon(mut self) -> Result<(), JournalError> {
+        self.store.remove().await
+    }
+
+    /// Whether any request was announced (the apply sent something).
+    pub fn has_begun(&self) -> bool {
+        self.entries
+            .iter()
+            .any(|e| matches!(e, Entry::Intent { .. }))
+    }
+
+    /// Whether the apply completed.
+    pub fn is_complete(&self) -> bool {
+        self.entries.contains(&Entry::Complete)
     }
 
     /// Whether a step's request was announced.
     pub fn intended(&self, step: usize) -> bool {
         self.steps.get(&step).is_some_and(|s| s.intended)
+    }
+
+    /// Whether the step's last request was sent without an answer (a kill, a lost connection):
+    /// announced, and neither done nor refused.
+    pub fn answer_lost(&self, step: usize) -> bool {
+        self.steps
+            .get(&step)
+            .is_some_and(|s| s.intended && s.done.is_none() && s.failed.is_none())
+    }
+
+    /// A step whose last request was refused: `Some(the import id a create made anyway)`.
+    pub fn failed(&self, step: usize) -> Option<Option<String>> {
+        self.steps.get(&step).and_then(|s| s.failed.clone())
     }
 
     /// A step that finished: `Some(import id of a create)`.
@@ -193,11 +222,12 @@ impl Journal {
         self.steps.get(&step).is_some_and(|s| s.rewritten)
     }
 
-    /// Every tree fingerprint the apply's own rewrites left.
+    /// Every tree fingerprint the apply's own rewrites left, or may have left part way.
     pub fn trees(&self) -> impl Iterator<Item = &str> {
-        self.entries.iter().filter_map(|e| match e {
-            Entry::Rewritten { tree, .. } => Some(tree.as_str()),
-            _ => None,
+        self.entries.iter().flat_map(|e| match e {
+            Entry::Rewritten { tree, .. } => vec![tree.as_str()],
+            Entry::Rewriting { trees, .. } => trees.iter().map(String::as_str).collect(),
+            _ => Vec::new(),
         })
     }
 
@@ -213,65 +243,124 @@ impl Journal {
     }
 }
 
-/// Whether the journal at `path` records a request announced (an apply that sent something),
-/// without opening it for writing. A missing or unreadable journal has begun nothing.
-pub fn has_begun(path: &Path) -> bool {
-    std::fs::read_to_string(path).is_ok_and(|text| {
-        text.lines()
-            .filter_map(|l| serde_json::from_str::<Entry>(l).ok())
-            .any(|e| matches!(e, Entry::Intent { .. }))
-    })
-}
-
-fn line(entry: &Entry) -> String {
-    let mut s = serde_json::to_string(entry).unwrap_or_default();
-    s.push('\n');
-    s
-}
-
 #[cfg(test)]
 mod tests {
+    use super::super::store::MemoryJournals;
     use super::*;
 
+    fn block<T>(f: impl Future<Output = T>) -> T {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap_or_else(|e| panic!("{e}"))
+            .block_on(f)
+    }
+
     #[test]
-    fn a_journal_survives_a_torn_last_line_and_refuses_another_plan() -> Result<(), JournalError> {
-        let dir = tempfile::tempdir().map_err(|source| JournalError::Io {
-            path: PathBuf::from("tmp"),
-            source,
-        })?;
-        let path = dir.path().join("plan.journal");
-        let mut j = Journal::open(&path, "p1")?;
-        assert!(
-            !has_begun(&path),
-            "a journal with only its header has sent nothing"
-        );
-        j.record(Entry::Intent { step: 0 })?;
-        assert!(has_begun(&path));
-        j.record(Entry::Done {
+    fn a_finished_or_unbegun_journal_of_another_plan_is_replaced_an_unfinished_one_refused() {
+        block(async {
+            let journals = MemoryJournals::new();
+            let open = |plan: &'static str| {
+                let store = journals.journal("j");
+                async move { Journal::open(store, plan, "me").await }
+            };
+            // p1 only opened (nothing sent): p2 takes its place.
+            drop(open("p1").await.unwrap_or_else(|e| panic!("{e}")));
+            let mut j = open("p2").await.unwrap_or_else(|e| panic!("{e}"));
+            j.record(Entry::Intent { step: 0 })
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            j.record(Entry::Done {
+                step: 0,
+                import_id: Some("abc".into()),
+            })
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+            drop(j);
+            // p2 sent something and did not complete: p3 is refused, naming p2.
+            match open("p3").await {
+                Err(JournalError::OtherPlan { found, .. }) => assert_eq!(found, "p2"),
+                other => panic!("{other:?}"),
+            }
+            let mut j = open("p2").await.unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(j.done(0), Some(Some("abc".into())));
+            assert_eq!(j.created().collect::<Vec<_>>(), ["abc"]);
+            j.record(Entry::Complete)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            drop(j);
+            // p2 completed: p3 starts afresh.
+            let j = open("p3").await.unwrap_or_else(|e| panic!("{e}"));
+            assert!(!j.has_begun() && j.done(0).is_none());
+            assert_eq!(journals.entries("j"), [Entry::Header { plan: "p3".into() }]);
+        });
+    }
+
+    /// Where a step stands after each sequence of entries: a lost answer is told from a
+    /// refusal, and a new intent after a refusal is a new request.
+    #[test]
+    fn a_lost_answer_is_told_from_a_refusal() {
+        use Entry as E;
+        let failed = |half: Option<&str>| E::Failed {
             step: 0,
-            import_id: Some("abc".into()),
-        })?;
-        j.record(Entry::Intent { step: 1 })?;
-        drop(j);
-        // A kill in the middle of a line.
-        let mut f = OpenOptions::new()
-            .append(true)
-            .open(&path)
-            .map_err(|source| JournalError::Io {
-                path: path.clone(),
-                source,
-            })?;
-        let _ = f.write_all(b"{\"entry\":\"done\",\"st");
-        drop(f);
-        let j = Journal::open(&path, "p1")?;
-        assert_eq!(j.done(0), Some(Some("abc".into())));
-        assert!(j.intended(1));
-        assert_eq!(j.done(1), None);
-        assert_eq!(j.created().collect::<Vec<_>>(), ["abc"]);
-        assert!(matches!(
-            Journal::open(&path, "p2"),
-            Err(JournalError::OtherPlan { .. })
-        ));
-        Ok(())
+            half_made: half.map(str::to_owned),
+        };
+        let done = E::Done {
+            step: 0,
+            import_id: None,
+        };
+        type Case = (
+            &'static str,
+            Vec<Entry>,
+            bool,
+            Option<Option<&'static str>>,
+            bool,
+        );
+        let cases: Vec<Case> = vec![
+            ("never sent", vec![], false, None, false),
+            (
+                "sent, no answer",
+                vec![E::Intent { step: 0 }],
+                true,
+                None,
+                false,
+            ),
+            (
+                "refused",
+                vec![E::Intent { step: 0 }, failed(None)],
+                false,
+                Some(None),
+                false,
+            ),
+            (
+                "refused, half made",
+                vec![E::Intent { step: 0 }, failed(Some("id1"))],
+                false,
+                Some(Some("id1")),
+                false,
+            ),
+            (
+                "refused, then sent again without an answer",
+                vec![E::Intent { step: 0 }, failed(None), E::Intent { step: 0 }],
+                true,
+                None,
+                false,
+            ),
+            ("done", vec![E::Intent { step: 0 }, done], false, None, true),
+        ];
+        for (what, entries, lost, refused, finished) in cases {
+            block(async {
+                let journals = MemoryJournals::new();
+                let mut j = Journal::open(journals.journal("j"), "p", "me")
+                    .await
+                    .unwrap_or_else(|e| panic!("{e}"));
+                for e in entries {
+                    j.record(e).await.unwrap_or_else(|e| panic!("{e}"));
+                }
+                assert_eq!(j.answer_lost(0), lost, "{what}");
+                assert_eq!(j.failed(0), refused.map(|h| h.map(str::to_owned)), "{what}");
+                assert_eq!(j.done(0).is_some(), finished, "{what}");
+            });
+        }
     }
 }

@@ -11,17 +11,33 @@
 //!   same attribute to something else. Never overwritten: the plan refuses, showing both values.
 //!   A workspace change to another attribute is kept and noted (a three-way merge).
 //!
-//! Secrets: a `@@name@@` placeholder that agrees with the masked value the workspace serves is
-//! no change; a masked value in a file means "what the workspace holds". No secret value ever
-//! enters a [`Plan`]: it holds placeholders and masks only, and values under secret keys are
-//! shown as `(sensitive)`. Placeholders are resolved again when the plan is applied.
+//! Identity ([`keys`]): a file is the resource its import block's `id` names; a `to` that names
+//! another address (a copied file) is ignored, with a note. A file without an import block that
+//! is named or labelled after a resource the workspace holds is that resource, with a note.
 //!
-//! The plan reads from the workspace only the resources the change touches (one read each), so
+//! Secrets: a `@@name@@` placeholder is compared with the workspace by its secret; where the
+//! workspace's mask cannot tell (the same last four characters, or two secrets under 8), it is
+//! no change, with a note, unless the caller asks to send it. A masked value in a file means
+//! "what the workspace holds"; one that is not the workspace's gets a note. No secret value ever
+//! enters a [`Plan`]: it holds placeholders and masks only (a secret written in clear is
+//! refused), and values under secret keys are shown as `(sensitive)` ([`sensitive`] holds the
+//! one rule). Placeholders are resolved again when the plan is applied.
+//!
+//! Every refusal and note is a [`Diagnostic`] with its place; none names a command-line flag.
+//!
+//! The plan is made in three steps: select the files to look at, validate every one of them
+//! (all problems at once, before any read), then decide resource by resource ([`merge`] does the
+//! three-way merge of one). The plan reads from the workspace only the resources the change touches (one read each), so
 //! its cost follows the size of the change, not of the workspace. This module decides; it never
 //! writes to the workspace ([`super::apply`] does) and never touches files or Git: it is given
 //! the files' bytes.
 
+mod document;
+mod keys;
+mod merge;
+mod sensitive;
 mod show;
+mod source;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -29,14 +45,22 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::model::diff::{self, Difference, Side};
-use crate::model::{Attributes, Resource, ResourceType, Value};
+use crate::model::{Resource, ResourceType};
+use crate::sync::diagnostic::Diagnostic;
 use crate::sync::secrets::{self, SecretSource};
-use crate::workspace::{Workspace, WorkspaceError, api};
+use crate::workspace::{Workspace, WorkspaceError};
+use keys::{Key, Retargeted, identify, key_of};
 
+pub use keys::ignoring_import_targets;
+use merge::FileState;
+
+pub use document::{PlanFileError, PlanKey};
+pub use merge::comparable;
 pub use show::{
     GITHUB_COMMENT_LIMIT, MANY_DELETES, PlanView, RoleNames, ViewContext, human, markdown,
     markdown_parts, markdown_problems, summary_line, text,
 };
+pub use source::{PlanTreeError, plan_tree};
 
 /// What a plan file says it is, so that no other JSON is taken for one.
 pub const PLAN_FORMAT: &str = "gitsync-plan";
@@ -56,6 +80,10 @@ pub struct PlanInput<'a> {
     /// The tree to make the workspace match.
     pub head: &'a Files,
     pub secrets: &'a dyn SecretSource,
+    /// Placeholders to send even where the plan cannot tell their secret from the one the
+    /// workspace holds (the workspace shows only a mask: its last four characters, or none for
+    /// a secret under 8 characters). Each such placeholder otherwise gets a note.
+    pub send_secrets: BTreeSet<String>,
 }
 
 /// What a plan does to one resource.
@@ -144,13 +172,21 @@ pub struct Plan {
     /// records it; apply refuses another.
     #[serde(default)]
     pub workspace: Option<String>,
+    /// The id of the workspace the plan was made against (`GET /` names it): behind one URL,
+    /// the token picks the workspace, so apply compares ids, not URLs.
+    #[serde(default)]
+    pub workspace_id: Option<String>,
     /// The directory the plan was made from, when the caller records it.
     #[serde(default)]
     pub dir: Option<String>,
     /// A fingerprint of the head tree's resource files (see [`tree_fingerprint`]).
     pub tree: String,
+    /// Each resource file of the head tree and the SHA-256 of its bytes (hex): what lets a
+    /// refusal of a stale plan name the files that moved.
+    #[serde(default)]
+    pub tree_files: BTreeMap<String, String>,
     pub base: Option<String>,
-    /// Deletes and replaces first, then creates and updates, each in dependency order.
+    /// In the order apply runs them ([`order_key`]).
     pub changes: Vec<Change>,
     pub conflicts: Vec<Conflict>,
     pub kept: Vec<Kept>,
@@ -162,6 +198,9 @@ pub struct Plan {
     /// place (an import block whose `to` names another resource, a file that is not read).
     #[serde(default)]
     pub notes: Vec<crate::sync::diagnostic::Diagnostic>,
+    /// The seal of a plan file ([`Plan::to_json`]); `None` in a plan not read from a file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seal: Option<String>,
 }
 
 impl Plan {
@@ -192,11 +231,46 @@ impl Plan {
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
     /// Files that cannot be planned, every one of them, each with its place.
-    #[error("{}", .0.join("\n"))]
-    Invalid(Vec<String>),
+    #[error("{}", lines(.0))]
+    Invalid(Vec<Diagnostic>),
     #[error(transparent)]
     Workspace(#[from] WorkspaceError),
 }
+
+fn lines(diagnostics: &[Diagnostic]) -> String {
+    diagnostics
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+impl PlanError {
+    /// A short CamelCase word for conditions and metrics.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            PlanError::Invalid(d) if d.iter().any(|d| d.message.contains(ASKS_FOR_SECRETS)) => {
+                "SecretsNeeded"
+            }
+            PlanError::Invalid(_) => "InvalidFiles",
+            PlanError::Workspace(_) => "WorkspaceUnavailable",
+        }
+    }
+
+    /// Whether giving secrets (values for `@@name@@` placeholders) is part of the remedy: the
+    /// caller says how, in its own terms.
+    pub fn asks_for_secrets(&self) -> bool {
+        self.reason() == "SecretsNeeded"
+    }
+}
+
+/// The words a note ends with when a placeholder the plan cannot compare may be sent anyway
+/// ([`PlanInput::send_secrets`]); a caller adds how, in its own terms.
+pub const SEND_ANYWAY: &str = "among the secrets to send";
+
+/// The words every refusal that a secret would remedy ends with; a caller adds how secrets are
+/// given (see [`PlanError::asks_for_secrets`]).
+pub const ASKS_FOR_SECRETS: &str = "give its value as a secret";
 
 /// A fingerprint of a tree's files (see [`TreeFingerprint`]).
 pub fn tree_fingerprint(files: &Files) -> String {
@@ -228,6 +302,14 @@ impl TreeFingerprint {
 
     pub fn remove(&mut self, path: &str) {
         self.files.remove(path);
+    }
+
+    /// Each file's SHA-256, hex, by path.
+    pub fn digests(&self) -> BTreeMap<String, String> {
+        self.files
+            .iter()
+            .map(|(path, digest)| (path.clone(), hex::encode(digest)))
+            .collect()
     }
 
     pub fn value(&self) -> String {
@@ -282,35 +364,11 @@ pub fn create_rank(ty: ResourceType) -> usize {
     ORDER.iter().position(|t| *t == ty).unwrap_or(ORDER.len())
 }
 
-/// Who a resource is, across the three states: its type and import id when it has one, or the
-/// file that asks for it when it is new.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-enum Key {
-    Existing(ResourceType, String),
-    New(String),
-}
-
-fn key_of(path: &str, resource: &Resource) -> Key {
-    // A resource named by its attributes (a label) has an import id with or without an import
-    // block; one with an id of its own has one only when its file says which. A nested
-    // resource (a filter, a subscription) is itself by its own id: moved to another parent,
-    // it is the same resource, replaced, not one deleted and another created.
-    match (resource.kind().import_id, &resource.id) {
-        (crate::model::ImportId::ParentAndOwnId { .. }, Some(own)) => {
-            Key::Existing(resource.ty, own.clone())
-        }
-        _ => match resource.import_id() {
-            Ok(id) => Key::Existing(resource.ty, id),
-            Err(_) => Key::New(path.to_owned()),
-        },
-    }
-}
-
-/// Reads live resources one at a time, counting the reads (each key is planned once, so each
-/// resource is read at most once).
+/// Reads live resources, each at most once (a resource asked for twice, by its file and by a
+/// file that names it otherwise, is read once), counting the reads.
 struct Live<'w, W> {
     workspace: &'w W,
-    reads: usize,
+    read: BTreeMap<(ResourceType, String), Option<Resource>>,
 }
 
 impl<W: Workspace + Sync> Live<'_, W> {
@@ -319,230 +377,543 @@ impl<W: Workspace + Sync> Live<'_, W> {
         ty: ResourceType,
         import_id: &str,
     ) -> Result<Option<Resource>, WorkspaceError> {
-        self.reads += 1;
-        self.workspace.get(ty, import_id).await
+        let key = (ty, import_id.to_owned());
+        if let Some(known) = self.read.get(&key) {
+            return Ok(known.clone());
+        }
+        let found = self.workspace.get(ty, import_id).await?;
+        self.read.insert(key, found.clone());
+        Ok(found)
+    }
+
+    fn reads(&self) -> usize {
+        self.read.len()
     }
 }
 
+/// A file of a tree: its path and bytes.
+type File = (String, Vec<u8>);
+
 /// The files' bytes by path.
-fn by_path<'f>(files: &[&'f (String, Vec<u8>)]) -> BTreeMap<&'f str, &'f [u8]> {
+fn by_path<'f>(files: &[&'f File]) -> BTreeMap<&'f str, &'f [u8]> {
     files
         .iter()
         .map(|(p, b)| (p.as_str(), b.as_slice()))
         .collect()
 }
 
-/// Makes the plan.
+/// The files a plan looks at: with a base, those whose bytes differ (in the head, and in the
+/// base for the removed or changed ones); without, every head file.
+struct Selected<'f> {
+    head: Vec<&'f File>,
+    base: Vec<&'f File>,
+}
+
+fn select<'f>(input: &PlanInput<'f>) -> Selected<'f> {
+    let Some(base_files) = input.base else {
+        return Selected {
+            head: input.head.iter().collect(),
+            base: Vec::new(),
+        };
+    };
+    let head: BTreeMap<&str, &Vec<u8>> = input.head.iter().map(|(p, b)| (p.as_str(), b)).collect();
+    let base: BTreeMap<&str, &Vec<u8>> = base_files.iter().map(|(p, b)| (p.as_str(), b)).collect();
+    Selected {
+        head: input
+            .head
+            .iter()
+            .filter(|(p, b)| base.get(p.as_str()) != Some(&b))
+            .collect(),
+        base: base_files
+            .iter()
+            .filter(|(p, b)| head.get(p.as_str()) != Some(&b))
+            .collect(),
+    }
+}
+
+/// The selected files, parsed and checked, each resource under its key.
+struct Checked<'f> {
+    head: BTreeMap<Key, (String, Resource)>,
+    base: BTreeMap<Key, (String, Resource)>,
+    head_texts: BTreeMap<&'f str, &'f [u8]>,
+    base_texts: BTreeMap<&'f str, &'f [u8]>,
+    /// Head files whose import block's `to` named another address, by path (see
+    /// [`Retargeted`]), and their text with `to` naming their resource.
+    retargeted: BTreeMap<String, Retargeted>,
+    patched: BTreeMap<String, Vec<u8>>,
+    /// What the reviewer should know about the files (a base file that does not parse).
+    notes: Vec<Diagnostic>,
+}
+
+impl Checked<'_> {
+    /// A head file's text as it was planned (with an ignored `to` made to name its resource).
+    fn head_text(&self, path: &str) -> Option<&[u8]> {
+        match self.patched.get(path) {
+            Some(bytes) => Some(bytes),
+            None => self.head_texts.get(path).copied(),
+        }
+    }
+}
+
+/// Every problem of every selected head file, each with its place, before anything is read
+/// from the workspace; the files parsed otherwise.
+fn validate<'f>(
+    selected: &Selected<'f>,
+    tree: &'f Files,
+    secrets: &dyn SecretSource,
+) -> Result<Checked<'f>, PlanError> {
+    let head_texts = by_path(&selected.head);
+    // The whole tree, not only the changed files: a rewrite may land on any file.
+    let whole: BTreeMap<&str, &[u8]> = tree
+        .iter()
+        .map(|(p, b)| (p.as_str(), b.as_slice()))
+        .collect();
+    let mut problems = Vec::new();
+    let (files, retargeted) = keys::ignore_import_targets(&selected.head);
+    let head_resources = parse_head(&files, &head_texts, secrets, &mut problems);
+    let mut head: BTreeMap<Key, (String, Resource)> = BTreeMap::new();
+    for (path, resource) in head_resources {
+        check_resource(
+            &path,
+            &resource,
+            head_texts.get(path.as_str()).copied(),
+            secrets,
+            &mut problems,
+        );
+        if let Some(why) =
+            crate::hcl::tree::overwrites_another(&path, &resource, |p| whole.get(p).copied())
+        {
+            let why = why.strip_prefix(&format!("{path}: ")).unwrap_or(&why);
+            problems.push(Diagnostic::error(path.clone(), why));
+        }
+        let key = key_of(&path, &resource);
+        if let Some((other, _)) = head.get(&key) {
+            problems.push(Diagnostic::error(
+                path.clone(),
+                format!(
+                    "{} is also in {other}; a resource has one file",
+                    address(&resource)
+                ),
+            ));
+            continue;
+        }
+        head.insert(key, (path, resource));
+    }
+    let mut notes = Vec::new();
+    let base_resources = parse_base(&selected.base, &head_texts, &mut notes, &mut problems);
+    if !problems.is_empty() {
+        return Err(PlanError::Invalid(problems));
+    }
+    let base = base_resources
+        .into_iter()
+        .map(|(path, r)| (key_of(&path, &r), (path, r)))
+        .collect();
+    let patched = files
+        .into_iter()
+        .filter(|(path, _)| retargeted.contains_key(path))
+        .collect();
+    Ok(Checked {
+        head,
+        base,
+        head_texts,
+        base_texts: by_path(&selected.base),
+        retargeted,
+        patched,
+        notes,
+    })
+}
+
+/// The head files' resources; on any error, none, and every problem in `problems`.
+fn parse_head(
+    files: &[File],
+    texts: &BTreeMap<&str, &[u8]>,
+    secrets: &dyn SecretSource,
+    problems: &mut Vec<Diagnostic>,
+) -> Vec<(String, Resource)> {
+    match crate::hcl::tree::validate_files(files.to_vec()) {
+        Ok(r) => r,
+        Err(e) => {
+            problems.extend(e.errors().iter().map(Diagnostic::from));
+            // The files that are fine on their own still get their secrets checked, so that
+            // one run names every problem.
+            for file in files {
+                if let Ok(r) = crate::hcl::tree::parse_files(vec![file.clone()]) {
+                    for (path, resource) in r {
+                        if let Err(e) = secrets::check(&resource, &path, secrets) {
+                            problems.push(missing_at(&e, texts.get(path.as_str()).copied()));
+                        }
+                    }
+                }
+            }
+            Vec::new()
+        }
+    }
+}
+
+/// The base files' resources. A base file that does not parse cannot be the third state of
+/// its merge: when the head still has the file, it is planned two ways (the file against the
+/// workspace) and a warning says so, since a workspace change the file does not repeat is then
+/// reverted; when the head removed it, which resource the removal deletes cannot be known, and
+/// the plan refuses rather than drop the delete.
+fn parse_base(
+    files: &[&File],
+    head_texts: &BTreeMap<&str, &[u8]>,
+    notes: &mut Vec<Diagnostic>,
+    problems: &mut Vec<Diagnostic>,
+) -> Vec<(String, Resource)> {
+    let mut out = Vec::new();
+    for file in files {
+        let errors = match crate::hcl::tree::parse_files(vec![(*file).clone()]) {
+            Ok(r) => {
+                out.extend(r);
+                continue;
+            }
+            Err(e) => e.into_errors(),
+        };
+        for e in &errors {
+            let mut d = Diagnostic::from(e);
+            if head_texts.contains_key(file.0.as_str()) {
+                d.severity = crate::sync::diagnostic::Severity::Warning;
+                d.message = format!(
+                    "the base's version of this file does not parse ({}): the file is planned against the workspace alone, not three ways, so a workspace change since the base that the file does not repeat is reverted",
+                    d.message
+                );
+                notes.push(d);
+            } else {
+                d.message = format!(
+                    "the base's version of this removed file does not parse ({}): which resource its removal deletes cannot be known; plan against a base where it parses, or restore the file",
+                    d.message
+                );
+                problems.push(d);
+            }
+        }
+    }
+    out
+}
+
+/// What one head resource must satisfy beyond parsing: its secrets given, its placeholders
+/// only where Segment keeps secrets.
+fn check_resource(
+    path: &str,
+    resource: &Resource,
+    text: Option<&[u8]>,
+    secrets: &dyn SecretSource,
+    problems: &mut Vec<Diagnostic>,
+) {
+    if let Err(e) = secrets::check(resource, path, secrets) {
+        problems.push(missing_at(&e, text));
+    }
+    let exposed: Vec<String> = sensitive::places(resource)
+        .into_iter()
+        .filter(|p| p.kind == sensitive::Kind::Placeholder && !p.secret)
+        .map(|p| p.path)
+        .collect();
+    let in_keys: Vec<String> = sensitive::places(resource)
+        .into_iter()
+        .filter(|p| p.kind == sensitive::Kind::PlaceholderInKey)
+        .map(|p| p.text)
+        .collect();
+    if !in_keys.is_empty() {
+        problems.push(at_first(
+            Diagnostic::error(
+                path,
+                format!(
+                    "a @@name@@ placeholder in the settings key `{}`: keys are sent as written, so it would be sent literally, never as a secret; placeholders stand only in values",
+                    in_keys.join("`, `")
+                ),
+            ),
+            text,
+            in_keys.first().map(String::as_str),
+        ));
+    }
+    if !exposed.is_empty() {
+        problems.push(Diagnostic::error(path, format!(
+            "a @@name@@ placeholder at `{}`, which is not a secret Segment masks: the secret would be stored there in clear and come back into Git on the next sync; placeholders stand only under secret settings keys (apiKey, password, token, credentials, ...)",
+            exposed.join("`, `")
+        )));
+    }
+}
+
+/// Makes the plan: selects the files to look at, checks them all, then decides each resource.
 pub async fn plan<W: Workspace + Sync>(
     workspace: &W,
     input: PlanInput<'_>,
 ) -> Result<Plan, PlanError> {
-    let head: BTreeMap<&str, &Vec<u8>> = input.head.iter().map(|(p, b)| (p.as_str(), b)).collect();
-    let base: Option<BTreeMap<&str, &Vec<u8>>> = input
-        .base
-        .map(|files| files.iter().map(|(p, b)| (p.as_str(), b)).collect());
-
-    // Which files to look at: with a base, those whose bytes differ; without, all.
-    type Picked<'f> = Vec<&'f (String, Vec<u8>)>;
-    let (head_changed, base_changed): (Picked, Picked) = match (&base, input.base) {
-        (Some(base_map), Some(base_files)) => (
-            input
-                .head
-                .iter()
-                .filter(|(p, b)| base_map.get(p.as_str()) != Some(&b))
-                .collect(),
-            base_files
-                .iter()
-                .filter(|(p, b)| head.get(p.as_str()) != Some(&b))
-                .collect(),
-        ),
-        _ => (input.head.iter().collect(), Vec::new()),
-    };
-
-    // Every problem of every changed file, each with its place, before anything is read.
-    let mut problems = Vec::new();
-    let texts = by_path(&head_changed);
-    let head_resources =
-        match crate::hcl::tree::validate_files(head_changed.iter().map(|f| (*f).clone()).collect())
-        {
-            Ok(r) => r,
-            Err(e) => {
-                problems.extend(e.into_errors().iter().map(ToString::to_string));
-                // The files that are fine on their own still get their secrets checked, so that
-                // one run names every problem.
-                for file in &head_changed {
-                    if let Ok(r) = crate::hcl::tree::parse_files(vec![(*file).clone()]) {
-                        for (path, resource) in r {
-                            if let Err(e) = secrets::check(&resource, &path, input.secrets) {
-                                problems.push(missing_at(&e, texts.get(path.as_str()).copied()));
-                            }
-                        }
-                    }
-                }
-                Vec::new()
-            }
-        };
-    // A base file that does not parse is the base's problem, not the change's: it is planned as
-    // if it had not been there.
-    let base_texts = by_path(&base_changed);
-    let mut base_resources = Vec::new();
-    for file in base_changed {
-        match crate::hcl::tree::parse_files(vec![file.clone()]) {
-            Ok(r) => base_resources.extend(r),
-            Err(e) => tracing::warn!("{e}: the base file is left out of the merge"),
-        }
-    }
-
-    let mut head_by_key: BTreeMap<Key, (String, Resource)> = BTreeMap::new();
-    for (path, resource) in head_resources {
-        problems.extend(crate::hcl::tree::overwrites_another(
-            &path,
-            &resource,
-            |p| head.get(p).map(|b| b.as_slice()),
-        ));
-        if let Err(e) = secrets::check(&resource, &path, input.secrets) {
-            problems.push(missing_at(&e, texts.get(path.as_str()).copied()));
-        }
-        let exposed = placeholders_in_the_open(&resource);
-        if !exposed.is_empty() {
-            problems.push(format!(
-                "{path}: a @@name@@ placeholder at `{}`, which is not a secret Segment masks: the secret would be stored there in clear and come back into Git on the next sync; placeholders stand only under secret settings keys (apiKey, password, token, credentials, ...)",
-                exposed.join("`, `")
-            ));
-        }
-        let key = key_of(&path, &resource);
-        if let Some((other, _)) = head_by_key.get(&key) {
-            problems.push(format!(
-                "{path}: {} is also in {other}; a resource has one file",
-                address(&resource)
-            ));
-            continue;
-        }
-        head_by_key.insert(key, (path, resource));
-    }
-    if !problems.is_empty() {
-        return Err(PlanError::Invalid(problems));
-    }
-    let base_by_key: BTreeMap<Key, (String, Resource)> = base_resources
-        .into_iter()
-        .map(|(path, r)| (key_of(&path, &r), (path, r)))
-        .collect();
-
+    let selected = select(&input);
+    let mut checked = validate(&selected, input.head, input.secrets)?;
     let mut live = Live {
         workspace,
-        reads: 0,
+        read: BTreeMap::new(),
     };
-    let mut out = Plan {
-        format: PLAN_FORMAT.to_owned(),
-        version: PLAN_VERSION,
-        workspace: None,
-        dir: None,
-        tree: tree_fingerprint(input.head),
-        base: input.base_name.clone(),
-        changes: Vec::new(),
-        conflicts: Vec::new(),
-        kept: Vec::new(),
-        unchanged: 0,
-        workspace_reads: 0,
-        notes: Vec::new(),
+    identify(&mut checked, &mut live).await?;
+    let mut plan = Plan::new(input.head, input.base_name.clone());
+    plan.workspace_id = Some(workspace.identity().await?.id);
+    plan.notes = std::mem::take(&mut checked.notes);
+    let mut decider = Decider {
+        live,
+        settle: merge::Settle {
+            secrets: input.secrets,
+            send: &input.send_secrets,
+        },
+        checked: &checked,
+        plan,
+        lists: BTreeMap::new(),
     };
     // Changes that cannot be written as they stand, every one of them.
     let mut refused = Vec::new();
-    let keys: BTreeSet<&Key> = head_by_key.keys().chain(base_by_key.keys()).collect();
+    let keys: BTreeSet<&Key> = checked.head.keys().chain(checked.base.keys()).collect();
     for key in keys {
-        let old = base_by_key.get(key);
-        let new = head_by_key.get(key);
-        match (key, new) {
-            (Key::New(_), Some((path, resource))) => {
-                out.record(create(path, resource)?, &mut refused);
-            }
-            (Key::New(_), None) => {
-                // A file that asked for a resource that was never created, now gone: nothing.
-                out.unchanged += 1;
-            }
-            (Key::Existing(ty, _), None) => {
-                let Some((path, gone)) = old else { continue };
-                let Ok(id) = gone.import_id() else { continue };
-                match live.get(*ty, &id).await? {
-                    Some(l) => out.changes.push(Change {
-                        action: Action::Delete,
-                        resource_type: ty.terraform_type().to_owned(),
-                        address: address(&l),
-                        file: path.clone(),
-                        import_id: Some(id.clone()),
-                        attributes: Vec::new(),
-                        live_fingerprint: Some(resource_fingerprint(&l)),
-                        desired: None,
-                        dependents: Vec::new(),
-                    }),
-                    // Already gone from the workspace: nothing to do.
-                    None => out.unchanged += 1,
-                }
-            }
-            (Key::Existing(ty, _), Some((path, resource))) => {
-                // Where the resource is now: as the base file names it, if there was one.
-                let named = old.map(|(_, r)| r).unwrap_or(resource);
-                let id = named.import_id().unwrap_or_default();
-                match live.get(*ty, &id).await? {
-                    None => {
-                        if old.is_some() {
-                            // The file existed at the base and the workspace has since deleted the
-                            // resource: re-creating it would silently undo that deletion.
-                            out.conflicts.push(Conflict {
-                                address: address(resource),
-                                file: path.clone(),
-                                path: "(the resource)".to_owned(),
-                                base: Some(serde_json::Value::String("exists".into())),
-                                workspace: None,
-                                file_value: Some(serde_json::Value::String("changed".into())),
-                                sensitive: false,
-                            });
-                        } else {
-                            // An import block naming an id the workspace does not have: a new
-                            // resource, which gets its own id.
-                            let mut fresh = resource.clone();
-                            fresh.new_name = Some(resource.terraform_name().unwrap_or_default());
-                            if !matches!(
-                                resource.ty.kind().import_id,
-                                crate::model::ImportId::Attributes(_)
-                            ) {
-                                fresh.id = None;
-                            }
-                            out.record(create(path, &fresh)?, &mut refused);
-                        }
-                    }
-                    Some(l) => {
-                        let merged = merge(
-                            old.map(|(p, r)| FileState {
-                                resource: r,
-                                text: base_texts.get(p.as_str()).copied(),
-                            }),
-                            FileState {
-                                resource,
-                                text: texts.get(path.as_str()).copied(),
-                            },
-                            &l,
-                            path,
-                            input.secrets,
-                            &mut out,
-                        );
-                        // `None`: conflicts, recorded by the merge.
-                        if let Some(merged) = merged {
-                            let outcome =
-                                in_place((path, resource), &id, &l, merged, input.secrets)?;
-                            out.record(outcome, &mut refused);
-                        }
-                    }
-                }
-            }
-        }
+        let outcome = decider.decide(key).await?;
+        decider.plan.record(outcome, &mut refused);
     }
     if !refused.is_empty() {
         return Err(PlanError::Invalid(refused));
     }
-    out.workspace_reads = live.reads;
+    let mut out = decider.plan;
+    out.workspace_reads = decider.live.reads() + decider.lists.len();
     order(&mut out.changes);
     Ok(out)
+}
+
+impl Plan {
+    /// A plan of no change yet, for the tree with this fingerprint.
+    /// An empty plan of the tree `head`, from `base` (a revision's name) when there is one.
+    pub fn new(head: &Files, base: Option<String>) -> Plan {
+        Plan {
+            format: PLAN_FORMAT.to_owned(),
+            version: PLAN_VERSION,
+            workspace: None,
+            workspace_id: None,
+            dir: None,
+            tree: tree_fingerprint(head),
+            tree_files: TreeFingerprint::of(head).digests(),
+            base,
+            changes: Vec::new(),
+            conflicts: Vec::new(),
+            kept: Vec::new(),
+            unchanged: 0,
+            workspace_reads: 0,
+            notes: Vec::new(),
+            seal: None,
+        }
+    }
+}
+
+/// Decides, resource by resource, what the plan does; reads the workspace as it goes.
+struct Decider<'a, 'w, W> {
+    live: Live<'w, W>,
+    settle: merge::Settle<'a>,
+    checked: &'a Checked<'a>,
+    plan: Plan,
+    /// Whole listings read to find what depends on a resource, by type.
+    lists: BTreeMap<ResourceType, Vec<Resource>>,
+}
+
+impl<W: Workspace + Sync> Decider<'_, '_, W> {
+    async fn decide(&mut self, key: &Key) -> Result<Outcome, PlanError> {
+        let checked = self.checked;
+        let old = checked.base.get(key);
+        let new = checked.head.get(key);
+        let text = new.and_then(|(path, _)| checked.head_text(path));
+        match (key, new) {
+            (Key::New(_), Some((path, resource))) => create(path, resource, text),
+            // A file that asked for a resource that was never created, now gone: nothing.
+            (Key::New(_), None) => Ok(Outcome::Unchanged),
+            (Key::Existing(ty, _), None) => match old {
+                Some((path, gone)) => self.delete(*ty, path, gone).await,
+                None => Ok(Outcome::Unchanged),
+            },
+            (Key::Existing(ty, _), Some((path, resource))) => {
+                // Where the resource is now: as the base file names it, if there was one.
+                let named = old.map(|(_, r)| r).unwrap_or(resource);
+                let id = named.import_id().unwrap_or_default();
+                let found = self.live.get(*ty, &id).await?;
+                self.note_retargeted(path, resource, found.is_some());
+                match found {
+                    Some(live) => {
+                        let mut outcome = self.update(old, (path, resource), &id, &live)?;
+                        self.note_dependents(&mut outcome, &live).await?;
+                        Ok(outcome)
+                    }
+                    None if old.is_some() => Ok(Outcome::Conflict(Conflict {
+                        // The file existed at the base and the workspace has since deleted the
+                        // resource: re-creating it would silently undo that deletion.
+                        address: address(resource),
+                        file: path.clone(),
+                        path: "(the resource)".to_owned(),
+                        base: Some(serde_json::Value::String("exists".into())),
+                        workspace: None,
+                        file_value: Some(serde_json::Value::String("changed".into())),
+                        sensitive: false,
+                    })),
+                    // An import block naming an id the workspace does not have: a new
+                    // resource, which gets its own id.
+                    None => create(path, &fresh(resource), text),
+                }
+            }
+        }
+    }
+
+    /// The note a file whose import block's `to` was ignored gets: which resource it is.
+    fn note_retargeted(&mut self, path: &str, resource: &Resource, exists: bool) {
+        let Some(r) = self.checked.retargeted.get(path) else {
+            return;
+        };
+        let id = resource.import_id().unwrap_or_default();
+        let message = if exists {
+            format!(
+                "the import block's `to` names `{}`, but its `id` names `{id}`, which the workspace holds: the file is that resource, {}; `to` is ignored",
+                r.to,
+                address(resource)
+            )
+        } else {
+            format!(
+                "the import block's `to` names `{}` and its `id` names `{id}`, which the workspace does not hold: the file is a new resource (as a copied file is), and `to` is ignored",
+                r.to
+            )
+        };
+        self.plan
+            .notes
+            .push(Diagnostic::warning(path, message).at(r.line, r.column));
+    }
+
+    async fn delete(
+        &mut self,
+        ty: ResourceType,
+        path: &str,
+        gone: &Resource,
+    ) -> Result<Outcome, PlanError> {
+        let Ok(id) = gone.import_id() else {
+            return Ok(Outcome::Skipped);
+        };
+        let Some(l) = self.live.get(ty, &id).await? else {
+            // Already gone from the workspace: nothing to do.
+            return Ok(Outcome::Unchanged);
+        };
+        let mut outcome = Outcome::Change(Change {
+            action: Action::Delete,
+            resource_type: ty.terraform_type().to_owned(),
+            address: address(&l),
+            file: path.to_owned(),
+            import_id: Some(id.clone()),
+            attributes: Vec::new(),
+            live_fingerprint: Some(resource_fingerprint(&l)),
+            desired: None,
+            dependents: Vec::new(),
+        });
+        self.note_dependents(&mut outcome, &l).await?;
+        Ok(outcome)
+    }
+
+    fn update(
+        &mut self,
+        old: Option<&(String, Resource)>,
+        (path, resource): (&String, &Resource),
+        id: &str,
+        live: &Resource,
+    ) -> Result<Outcome, PlanError> {
+        let merged = merge::merge(
+            old.map(|(p, r)| FileState {
+                resource: r,
+                text: self.checked.base_texts.get(p.as_str()).copied(),
+            }),
+            FileState {
+                resource,
+                text: self.checked.head_text(path),
+            },
+            live,
+            path,
+            &self.settle,
+            &mut self.plan,
+        );
+        let text = self.checked.head_text(path);
+        let outcome = match merged {
+            Some(merged) => in_place(
+                (path, resource),
+                id,
+                live,
+                merged,
+                self.settle.secrets,
+                text,
+            )?,
+            // Conflicts, recorded by the merge.
+            None => Outcome::Conflicted,
+        };
+        let updated = matches!(outcome, Outcome::Change(_));
+        let foreign = sensitive::foreign_masks(resource, live);
+        if let Outcome::Refused(mut refusal) = outcome {
+            // The refusal ends the plan, and its notes with it: it says what they would have.
+            for f in &foreign {
+                refusal.message.push_str(&format!(
+                    ". `{}` holds the mask `{}`, but the workspace holds {}",
+                    f.path,
+                    f.mask,
+                    served_words(&f.served)
+                ));
+            }
+            return Ok(Outcome::Refused(refusal));
+        }
+        for f in &foreign {
+            self.plan
+                .notes
+                .push(foreign_mask(path, text, &address(live), f, updated));
+        }
+        Ok(outcome)
+    }
+
+    /// What the workspace holds that depends on a resource a change deletes or replaces: a
+    /// destination's filters and subscriptions, a source's destinations and connections, ...
+    async fn dependents(
+        &mut self,
+        ty: ResourceType,
+        own_id: &str,
+    ) -> Result<Vec<String>, PlanError> {
+        let mut out = Vec::new();
+        for (child, parent) in dependent_types(ty) {
+            if !self.lists.contains_key(child) {
+                let listed = self.live.workspace.list(*child).await?;
+                self.lists.insert(*child, listed);
+            }
+            let children = self.lists.get(child).map(Vec::as_slice).unwrap_or_default();
+            out.extend(
+                children
+                    .iter()
+                    .filter(
+                        |c| matches!(c.get(parent), crate::model::Value::String(p) if p == own_id),
+                    )
+                    .map(address),
+            );
+        }
+        Ok(out)
+    }
+
+    /// Lists what depends on a resource that a change deletes or replaces.
+    async fn note_dependents(
+        &mut self,
+        outcome: &mut Outcome,
+        live: &Resource,
+    ) -> Result<(), PlanError> {
+        if let Outcome::Change(change) = outcome
+            && matches!(change.action, Action::Delete | Action::Replace)
+            && let Some(own) = &live.id
+        {
+            change.dependents = self.dependents(live.ty, own).await?;
+        }
+        Ok(())
+    }
+}
+
+/// A file naming an id the workspace does not have, as the new resource it asks for.
+fn fresh(resource: &Resource) -> Resource {
+    let mut fresh = resource.clone();
+    fresh.new_name = Some(resource.terraform_name().unwrap_or_default());
+    if !matches!(
+        resource.ty.kind().import_id,
+        crate::model::ImportId::Attributes(_)
+    ) {
+        fresh.id = None;
+    }
+    fresh
 }
 
 /// The masked values a change would send: those inside an attribute it writes (an update sends
@@ -561,17 +932,25 @@ fn masks_sent(desired: &Resource, d: &diff::Diff) -> Vec<String> {
 /// What planning one resource comes to.
 enum Outcome {
     Unchanged,
+    /// Nothing to plan and nothing to count (a removed file without an id).
+    Skipped,
     /// It cannot be written as it stands (the message says why and what to do).
-    Refused(String),
+    Refused(Diagnostic),
     Change(Change),
+    /// The workspace deleted what the file changes.
+    Conflict(Conflict),
+    /// Conflicts, already recorded in the plan by the merge.
+    Conflicted,
 }
 
 impl Plan {
-    fn record(&mut self, outcome: Outcome, refused: &mut Vec<String>) {
+    fn record(&mut self, outcome: Outcome, refused: &mut Vec<Diagnostic>) {
         match outcome {
             Outcome::Unchanged => self.unchanged += 1,
+            Outcome::Skipped | Outcome::Conflicted => {}
             Outcome::Refused(why) => refused.push(why),
             Outcome::Change(change) => self.changes.push(change),
+            Outcome::Conflict(conflict) => self.conflicts.push(conflict),
         }
     }
 }
@@ -584,6 +963,7 @@ fn in_place(
     live: &Resource,
     mut merged: Resource,
     secrets: &dyn SecretSource,
+    text: Option<&[u8]>,
 ) -> Result<Outcome, PlanError> {
     let (path, resource) = head;
     let d = diff::diff(live.ty, &live.attributes, &merged.attributes);
@@ -594,12 +974,29 @@ fn in_place(
     // keeps the placeholders (apply resolves them, and its rewrite puts them back in the file),
     // since a mask cannot be sent as the secret.
     secrets::keep_placeholders(resource, &mut merged, secrets);
+    let clear = clear_secrets(&merged, Some(&d));
+    if !clear.is_empty() {
+        return Ok(Outcome::Refused(in_clear(
+            path,
+            text,
+            &address(live),
+            &clear,
+        )));
+    }
     let masks = masks_sent(&merged, &d);
     if !masks.is_empty() {
-        return Ok(Outcome::Refused(format!(
-            "{path}: {}: writing the change sends `{}` back as the mask the workspace serves, which Segment would store as the secret itself; put a @@name@@ placeholder there and give its value with --secrets (or GITSYNC_SECRET_<name>)",
-            address(live),
-            masks.join("`, `")
+        let first = masked_value_at(&merged, &masks[0]);
+        return Ok(Outcome::Refused(at_first(
+            Diagnostic::error(
+                path,
+                format!(
+                    "{}: writing the change sends `{}` back as the mask the workspace serves, which Segment would store as the secret itself; put a @@name@@ placeholder there and {ASKS_FOR_SECRETS}",
+                    address(live),
+                    masks.join("`, `")
+                ),
+            ),
+            text,
+            first.as_deref(),
         )));
     }
     Ok(Outcome::Change(Change {
@@ -620,55 +1017,102 @@ fn in_place(
 }
 
 /// A missing secret, placed at the first use of its placeholder in the file.
-fn missing_at(e: &secrets::MissingSecrets, text: Option<&[u8]>) -> String {
-    let text = text
-        .and_then(|t| std::str::from_utf8(t).ok())
-        .unwrap_or_default();
+fn missing_at(e: &secrets::MissingSecrets, text: Option<&[u8]>) -> Diagnostic {
+    let d = Diagnostic::error(
+        e.file.clone(),
+        format!("{}; {ASKS_FOR_SECRETS}", e.problem()),
+    );
     let first = e
         .names
         .iter()
-        .filter_map(|n| text.find(&format!("@@{n}@@")))
+        .map(|n| format!("@@{n}@@"))
+        .filter_map(|p| Some((text_of(text)?.find(&p)?, p)))
         .min();
-    match first {
-        Some(at) => {
-            let before = &text[..at];
-            let line = before.matches('\n').count() + 1;
-            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-            let message = e.to_string();
-            let rest = message
-                .strip_prefix(&format!("{}: ", e.file))
-                .unwrap_or(&message);
-            format!("{}:{line}:{column}: {rest}", e.file)
-        }
-        None => e.to_string(),
+    at_first(d, text, first.map(|(_, p)| p).as_deref())
+}
+
+fn text_of(text: Option<&[u8]>) -> Option<&str> {
+    text.and_then(|t| std::str::from_utf8(t).ok())
+}
+
+/// The diagnostic placed at the first occurrence of `needle` in the file, when there is one.
+fn at_first(d: Diagnostic, text: Option<&[u8]>, needle: Option<&str>) -> Diagnostic {
+    match (text_of(text), needle) {
+        (Some(text), Some(needle)) => match place_of(text, needle) {
+            Some((line, column)) => d.at(line, column),
+            None => d,
+        },
+        _ => d,
     }
 }
 
-/// Deletes and replaces first (in reverse dependency order), then creates and updates (in
-/// dependency order); by file within a type.
+/// One-based line and column (in characters) of the first occurrence of `needle`.
+fn place_of(text: &str, needle: &str) -> Option<(usize, usize)> {
+    let at = text.find(needle)?;
+    let before = &text[..at];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    Some((line, column))
+}
+
+/// The masked string at a place of a resource (`settings.apiKey`), to find it in the file.
+fn masked_value_at(resource: &Resource, path: &str) -> Option<String> {
+    sensitive::places(resource)
+        .into_iter()
+        .find(|p| p.path == path && p.kind == sensitive::Kind::Mask)
+        .map(|p| p.text)
+}
+
+/// The order apply runs changes in, which is the order a plan lists (and shows) them: creates,
+/// updates and replaces in dependency order (what others point at first: labels, sources,
+/// warehouses, destinations, ...), a replace at its type's place (its delete right before its
+/// create); then deletes, in reverse dependency order (what points at others first). By file
+/// within a type. Deletes go last so that nothing is destroyed before everything that can be
+/// written was: a failure part way leaves data in place.
+pub fn order_key(change: &Change) -> (u8, usize, String) {
+    let rank = change.ty().map(create_rank).unwrap_or(usize::MAX);
+    match change.action {
+        Action::Delete => (1, usize::MAX - rank, change.file.clone()),
+        Action::Create | Action::Update | Action::Replace => (0, rank, change.file.clone()),
+    }
+}
+
+/// Sorts changes into the order apply runs them ([`order_key`]).
 pub fn order(changes: &mut [Change]) {
-    changes.sort_by_key(|c| {
-        let rank = c.ty().map(create_rank).unwrap_or(usize::MAX);
-        match c.action {
-            Action::Delete | Action::Replace => (0, usize::MAX - rank, c.file.clone()),
-            Action::Create | Action::Update => (1, rank, c.file.clone()),
-        }
-    });
+    changes.sort_by_key(order_key);
 }
 
 fn render_desired(resource: &Resource, file: &str) -> Result<String, PlanError> {
-    crate::hcl::render(resource).map_err(|e| PlanError::Invalid(vec![format!("{file}: {e}")]))
+    crate::hcl::render(resource)
+        .map_err(|e| PlanError::Invalid(vec![Diagnostic::error(file, e.to_string())]))
 }
 
 /// The create a new file asks for, or a refusal when it holds a mask (which cannot be written
 /// as the secret it hides).
-fn create(path: &str, resource: &Resource) -> Result<Outcome, PlanError> {
+fn create(path: &str, resource: &Resource, text: Option<&[u8]>) -> Result<Outcome, PlanError> {
     let masked: Vec<String> = masked_paths(resource);
     if !masked.is_empty() {
-        return Ok(Outcome::Refused(format!(
-            "{path}: {} holds a masked value (`{}`) and is new: a mask cannot be written as a secret; put a @@name@@ placeholder there and give its value in the secrets file",
-            address(resource),
-            masked.join("`, `")
+        let first = masked_value_at(resource, &masked[0]);
+        return Ok(Outcome::Refused(at_first(
+            Diagnostic::error(
+                path,
+                format!(
+                    "{} holds a masked value (`{}`) and is new: a mask cannot be written as a secret; put a @@name@@ placeholder there and {ASKS_FOR_SECRETS}",
+                    address(resource),
+                    masked.join("`, `")
+                ),
+            ),
+            text,
+            first.as_deref(),
+        )));
+    }
+    let clear = clear_secrets(resource, None);
+    if !clear.is_empty() {
+        return Ok(Outcome::Refused(in_clear(
+            path,
+            text,
+            &address(resource),
+            &clear,
         )));
     }
     let mut named = resource.clone();
@@ -680,7 +1124,7 @@ fn create(path: &str, resource: &Resource) -> Result<Outcome, PlanError> {
         .iter()
         .map(|(name, value)| {
             let after = value.to_json();
-            let sensitive = is_sensitive_name(name) || json_has_secret(&after, false);
+            let sensitive = sensitive::change_is_sensitive(&[name.as_str()], None, Some(&after));
             AttributeChange {
                 path: name.clone(),
                 before: None,
@@ -705,96 +1149,11 @@ fn create(path: &str, resource: &Resource) -> Result<Outcome, PlanError> {
 
 /// The places in a resource that hold a masked value.
 fn masked_paths(resource: &Resource) -> Vec<String> {
-    fn walk_json(j: &serde_json::Value, path: String, out: &mut Vec<String>) {
-        match j {
-            serde_json::Value::String(s) if api::is_masked(s) => out.push(path),
-            serde_json::Value::Array(a) => {
-                for (i, v) in a.iter().enumerate() {
-                    walk_json(v, format!("{path}[{i}]"), out);
-                }
-            }
-            serde_json::Value::Object(m) => {
-                for (k, v) in m {
-                    walk_json(v, format!("{path}.{k}"), out);
-                }
-            }
-            _ => {}
-        }
-    }
-    let mut out = Vec::new();
-    for (name, value) in &resource.attributes {
-        walk_json(&value.to_json(), name.clone(), &mut out);
-    }
-    out
-}
-
-/// The places in a resource that hold a placeholder where Segment keeps no secret (a name, a
-/// plain settings key): a secret resolved there would be stored and served in clear.
-fn placeholders_in_the_open(resource: &Resource) -> Vec<String> {
-    fn walk(j: &serde_json::Value, path: String, secret: bool, out: &mut Vec<String>) {
-        match j {
-            serde_json::Value::String(s)
-                if !secret && crate::model::secret_placeholders(s).next().is_some() =>
-            {
-                out.push(path);
-            }
-            serde_json::Value::Array(a) => {
-                for (i, v) in a.iter().enumerate() {
-                    walk(v, format!("{path}[{i}]"), secret, out);
-                }
-            }
-            serde_json::Value::Object(m) => {
-                for (k, v) in m {
-                    walk(
-                        v,
-                        format!("{path}.{k}"),
-                        secret || api::is_secret_under(k, v),
-                        out,
-                    );
-                }
-            }
-            _ => {}
-        }
-    }
-    let mut out = Vec::new();
-    for (name, value) in &resource.attributes {
-        // Only JSON settings hold secrets; every other attribute is shown in clear.
-        let json = match value {
-            Value::Json(j) => j.clone(),
-            other => {
-                let j = other.to_json();
-                if crate::model::secret_placeholders(&j.to_string())
-                    .next()
-                    .is_some()
-                {
-                    out.push(name.clone());
-                }
-                continue;
-            }
-        };
-        walk(&json, name.clone(), false, &mut out);
-    }
-    out
-}
-
-fn is_sensitive_name(key: &str) -> bool {
-    api::is_secret_key(key) || key.to_ascii_lowercase().contains("credential")
-}
-
-/// Whether a JSON value holds a secret: a placeholder, a mask, or anything under a secret key.
-fn json_has_secret(j: &serde_json::Value, under_secret: bool) -> bool {
-    match j {
-        serde_json::Value::String(s) => {
-            under_secret
-                || api::is_masked(s)
-                || crate::model::secret_placeholders(s).next().is_some()
-        }
-        serde_json::Value::Array(a) => a.iter().any(|v| json_has_secret(v, under_secret)),
-        serde_json::Value::Object(m) => m
-            .iter()
-            .any(|(k, v)| json_has_secret(v, under_secret || is_sensitive_name(k))),
-        _ => false,
-    }
+    sensitive::places(resource)
+        .into_iter()
+        .filter(|p| p.kind == sensitive::Kind::Mask)
+        .map(|p| p.path)
+        .collect()
 }
 
 fn side_json(side: &Side) -> Option<serde_json::Value> {
@@ -805,18 +1164,14 @@ fn side_json(side: &Side) -> Option<serde_json::Value> {
     }
 }
 
-fn path_is_sensitive(path: &diff::Path) -> bool {
-    path.0.iter().any(|s| match s {
-        diff::Step::Attribute(k) | diff::Step::Key(k) => is_sensitive_name(k),
-        diff::Step::Index(_) => false,
-    })
-}
-
+/// One difference as the plan shows it: its values hidden where a secret could be.
 fn shown(d: &Difference) -> AttributeChange {
     let (before, after) = (side_json(&d.old), side_json(&d.new));
-    let sensitive = path_is_sensitive(&d.path)
-        || before.as_ref().is_some_and(|v| json_has_secret(v, false))
-        || after.as_ref().is_some_and(|v| json_has_secret(v, false));
+    let sensitive = sensitive::change_is_sensitive(
+        &sensitive::diff_keys(&d.path),
+        before.as_ref(),
+        after.as_ref(),
+    );
     AttributeChange {
         path: d.path.to_string(),
         before: if sensitive { None } else { before },
@@ -826,229 +1181,135 @@ fn shown(d: &Difference) -> AttributeChange {
     }
 }
 
-/// A file's value made comparable with the workspace's: a masked value means what the
-/// workspace holds there; a placeholder that agrees with the workspace's (masked) value is that
-/// value.
-/// A file's resource made comparable with a workspace resource (see [`settle`]): what
-/// [`super::apply`] uses to recognise a resource it created when the answer was lost.
-pub fn comparable(file: &Resource, live: &Resource, secrets: &dyn SecretSource) -> Resource {
-    let mut out = file.clone();
-    settle(&mut out, live, secrets);
-    out
-}
-
-fn settle(resource: &mut Resource, live: &Resource, secrets: &dyn SecretSource) {
-    for (name, value) in resource.attributes.iter_mut() {
-        if let Some(served) = live.attributes.get(name) {
-            value.zip_strings(served, &mut |s, l| settle_str(s, l, secrets));
-        }
+/// The types whose resources point at a resource of `ty`, and the attribute that does: what
+/// Segment deletes with it, or leaves pointing at nothing.
+fn dependent_types(ty: ResourceType) -> &'static [(ResourceType, &'static str)] {
+    use ResourceType as T;
+    match ty {
+        T::Destination => &[
+            (T::DestinationFilter, "destination_id"),
+            (T::DestinationSubscription, "destination_id"),
+            (T::InsertFunctionInstance, "integration_id"),
+        ],
+        T::Function => &[(T::InsertFunctionInstance, "function_id")],
+        T::Source => &[
+            (T::Destination, "source_id"),
+            (T::DestinationFilter, "source_id"),
+            (T::Transformation, "source_id"),
+            (T::ReverseEtlModel, "source_id"),
+            (T::SourceTrackingPlanConnection, "source_id"),
+            (T::SourceWarehouseConnection, "source_id"),
+        ],
+        T::TrackingPlan => &[(T::SourceTrackingPlanConnection, "tracking_plan_id")],
+        T::Warehouse => &[(T::SourceWarehouseConnection, "warehouse_id")],
+        T::ReverseEtlModel => &[(T::DestinationSubscription, "model_id")],
+        _ => &[],
     }
 }
 
-fn settle_str(s: &mut String, served: &str, secrets: &dyn SecretSource) {
-    // A secret written in clear (Segment's own export sometimes does) agrees with its mask: the
-    // workspace cannot show more, so it is no change.
-    let clear_agrees = api::is_masked(served) && api::mask(s) == served;
-    if api::is_masked(s)
-        || clear_agrees
-        || (s.contains("@@") && secrets::agrees_with_mask(s, served, secrets))
-    {
-        served.clone_into(s);
-    }
-}
-
-/// An attribute that came in a later provider release than its type, absent from a file (not
-/// even `= null`): the file was written before it existed and says nothing about it, so the
-/// workspace's value stands (a 2024 subscription file has no `reverse_etl_schedule`; it must
-/// not remove the schedule).
-fn keep_unstated(resource: &mut Resource, text: Option<&[u8]>, live: &Resource) {
-    let Some(text) = text.and_then(|t| std::str::from_utf8(t).ok()) else {
-        return;
+/// The note for a mask in a file that is not the one the workspace serves there.
+fn foreign_mask(
+    path: &str,
+    text: Option<&[u8]>,
+    address: &str,
+    foreign: &sensitive::ForeignMask,
+    updated: bool,
+) -> Diagnostic {
+    let holds = served_words(&foreign.served);
+    let what = if updated {
+        "the update leaves this secret as the workspace holds it"
+    } else {
+        "the plan leaves it as the workspace holds it"
     };
-    let history = resource.ty.history();
-    let later: Vec<&str> = history
-        .attributes
-        .iter()
-        .filter(|h| !h.path.contains(['.', '[']) && h.lifetime.since > history.since)
-        .map(|h| h.path)
-        .collect();
-    if later.iter().all(|a| !live.attributes.contains_key(*a)) {
-        return;
-    }
-    let Some(stated) = crate::hcl::stated_attributes(text, "") else {
-        return;
+    let message = format!(
+        "{address}: `{}` holds the mask `{}`, but the workspace holds {holds}. A mask cannot be applied, so {what}. To set the secret, put a @@name@@ placeholder there and {ASKS_FOR_SECRETS}",
+        foreign.path, foreign.mask
+    );
+    let d = if updated {
+        Diagnostic::warning(path, message)
+    } else {
+        Diagnostic::note(path, message)
     };
-    for name in later {
-        if !stated.iter().any(|s| s == name)
-            && let Some(value) = live.attributes.get(name)
-        {
-            resource.attributes.insert(name.to_owned(), value.clone());
-        }
+    at_first(d, text, Some(&foreign.mask))
+}
+
+/// What the workspace holds where a file holds a mask that is not its own, in words.
+fn served_words(served: &sensitive::Served) -> String {
+    match served {
+        sensitive::Served::Mask(mask) => format!(
+            "its own mask `{mask}`, another secret (rotated in the app, or the file came from another workspace)"
+        ),
+        sensitive::Served::Other => "a value of its own (not shown)".to_owned(),
+        sensitive::Served::Nothing => "no value there".to_owned(),
     }
 }
 
-/// One side of the merge as a file holds it: the resource and the file's bytes (which tell
-/// what the file writes at all, see [`keep_unstated`]).
-struct FileState<'a> {
-    resource: &'a Resource,
-    text: Option<&'a [u8]>,
+/// The places a change would write that hold a secret in clear: those inside an attribute it
+/// writes (see [`masks_sent`]), or every one for a create (`d` is `None`).
+fn clear_secrets(desired: &Resource, d: Option<&diff::Diff>) -> Vec<String> {
+    let written: Option<BTreeSet<&str>> = d
+        .filter(|d| !d.forces_replacement())
+        .map(|d| d.attributes().into_iter().collect());
+    sensitive::places(desired)
+        .into_iter()
+        .filter(|p| p.kind == sensitive::Kind::Clear)
+        .filter(|p| {
+            written
+                .as_ref()
+                .is_none_or(|w| w.contains(p.path.split(['.', '[']).next().unwrap_or_default()))
+        })
+        .map(|p| p.path)
+        .collect()
 }
 
-/// The three-way merge of one resource: the workspace's state with the file's changes since
-/// the base applied. `None` when they conflict (the conflicts are recorded in `plan`).
-fn merge(
-    base: Option<FileState<'_>>,
-    new: FileState<'_>,
-    live: &Resource,
-    file: &str,
-    secrets: &dyn SecretSource,
-    plan: &mut Plan,
-) -> Option<Resource> {
-    let (new_text, base_text) = (new.text, base.as_ref().and_then(|b| b.text));
-    let base = base.map(|b| b.resource);
-    let mut new = new.resource.clone();
-    settle(&mut new, live, secrets);
-    keep_unstated(&mut new, new_text, live);
-    let mut merged = live.clone();
-    let Some(base) = base else {
-        // No base: the file is the whole truth (a two-way comparison).
-        merged.attributes = new.attributes;
-        return Some(merged);
-    };
-    let mut base = base.clone();
-    settle(&mut base, live, secrets);
-    keep_unstated(&mut base, base_text, live);
-    let address = address(live);
-    let ty = live.ty;
-    let names: BTreeSet<&String> = base
-        .attributes
-        .keys()
-        .chain(new.attributes.keys())
-        .chain(live.attributes.keys())
-        .collect();
-    let null = Value::Null;
-    let mut conflicts = Vec::new();
-    let mut attributes = Attributes::new();
-    for name in names {
-        let Some(attribute) = ty.attribute(name) else {
-            continue;
-        };
-        if !attribute.is_configurable() {
-            continue;
-        }
-        let b = base.attributes.get(name).unwrap_or(&null);
-        let n = new.attributes.get(name).unwrap_or(&null);
-        let l = live.attributes.get(name).unwrap_or(&null);
-        let same = |x: &Value, y: &Value| diff::same(&attribute.ty, x, y);
-        let user_changed = !same(b, n);
-        let workspace_changed = !same(b, l);
-        let value = if !user_changed {
-            if workspace_changed {
-                plan.kept.push(Kept {
-                    address: address.clone(),
-                    file: file.to_owned(),
-                    path: name.clone(),
-                });
-            }
-            l.clone()
-        } else if !workspace_changed || same(n, l) {
-            n.clone()
-        } else if let (Value::Json(bj), Value::Json(nj), Value::Json(lj)) = (b, n, l) {
-            let mut at = Merge3 {
-                address: &address,
-                file,
-                conflicts: &mut conflicts,
-                kept: &mut plan.kept,
-            };
-            Value::Json(
-                at.json(name.clone(), Some(bj), Some(nj), Some(lj))
-                    .unwrap_or(serde_json::Value::Null),
-            )
-        } else {
-            let (bj, lj, nj) = (b.to_json(), l.to_json(), n.to_json());
-            let sensitive = is_sensitive_name(name)
-                || [&bj, &lj, &nj].iter().any(|v| json_has_secret(v, false));
-            conflicts.push(Conflict {
-                address: address.clone(),
-                file: file.to_owned(),
-                path: name.clone(),
-                base: (!sensitive).then_some(bj).filter(|v| !v.is_null()),
-                workspace: (!sensitive).then_some(lj).filter(|v| !v.is_null()),
-                file_value: (!sensitive).then_some(nj).filter(|v| !v.is_null()),
-                sensitive,
-            });
-            l.clone()
-        };
-        if !value.is_null() {
-            attributes.insert(name.clone(), value);
-        }
+/// The refusal of a secret written in clear: the plan document would hold it.
+/// It is placed at the first line that sets the key, when one does.
+fn in_clear(path: &str, text: Option<&[u8]>, address: &str, places: &[String]) -> Diagnostic {
+    let d = Diagnostic::error(
+        path,
+        format!(
+            "{address}: `{}` holds a secret in clear, which the plan would then hold and show to every reviewer (a plan never holds a secret); put a @@name@@ placeholder there and {ASKS_FOR_SECRETS}",
+            places.join("`, `")
+        ),
+    );
+    let key = places
+        .first()
+        .and_then(|p| p.rsplit(['.', '[']).next())
+        .unwrap_or_default();
+    match text_of(text).and_then(|t| place_of_key(t, key)) {
+        Some((line, column)) => d.at(line, column),
+        None => d,
     }
-    if !conflicts.is_empty() {
-        plan.conflicts.extend(conflicts);
+}
+
+/// One-based line and column of the first line that sets `key` (`key = `, `"key" = `).
+fn place_of_key(text: &str, key: &str) -> Option<(usize, usize)> {
+    if key.is_empty() {
         return None;
     }
-    merged.attributes = attributes;
-    Some(merged)
+    text.lines().enumerate().find_map(|(i, line)| {
+        let start = line.len() - line.trim_start().len();
+        let rest = &line[start..];
+        let after = rest
+            .strip_prefix(key)
+            .or_else(|| rest.strip_prefix(&format!("\"{key}\"")))?;
+        after
+            .trim_start()
+            .starts_with('=')
+            .then(|| (i + 1, line[..start].chars().count() + 1))
+    })
 }
 
-/// Key-by-key three-way merge of JSON documents.
-struct Merge3<'a> {
-    address: &'a str,
-    file: &'a str,
-    conflicts: &'a mut Vec<Conflict>,
-    kept: &'a mut Vec<Kept>,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-impl Merge3<'_> {
-    fn json(
-        &mut self,
-        path: String,
-        b: Option<&serde_json::Value>,
-        n: Option<&serde_json::Value>,
-        l: Option<&serde_json::Value>,
-    ) -> Option<serde_json::Value> {
-        use serde_json::Value as J;
-        let null = J::Null;
-        let (bv, nv, lv) = (b.unwrap_or(&null), n.unwrap_or(&null), l.unwrap_or(&null));
-        if nv == bv {
-            if lv != bv {
-                self.kept.push(Kept {
-                    address: self.address.to_owned(),
-                    file: self.file.to_owned(),
-                    path: path.clone(),
-                });
-            }
-            return l.cloned();
-        }
-        if lv == bv || nv == lv {
-            return n.cloned();
-        }
-        if let (J::Object(bo), J::Object(no), J::Object(lo)) = (bv, nv, lv) {
-            let keys: BTreeSet<&String> = bo.keys().chain(no.keys()).chain(lo.keys()).collect();
-            let mut out = serde_json::Map::new();
-            for k in keys {
-                if let Some(v) = self.json(format!("{path}.{k}"), bo.get(k), no.get(k), lo.get(k))
-                    && !v.is_null()
-                {
-                    out.insert(k.clone(), v);
-                }
-            }
-            return Some(J::Object(out));
-        }
-        let last = path.rsplit('.').next().unwrap_or_default();
-        let sensitive = path.split('.').any(is_sensitive_name)
-            || [bv, nv, lv]
-                .iter()
-                .any(|v| json_has_secret(v, is_sensitive_name(last)));
-        self.conflicts.push(Conflict {
-            address: self.address.to_owned(),
-            file: self.file.to_owned(),
-            path,
-            base: (!sensitive).then(|| b.cloned()).flatten(),
-            workspace: (!sensitive).then(|| l.cloned()).flatten(),
-            file_value: (!sensitive).then(|| n.cloned()).flatten(),
-            sensitive,
-        });
-        l.cloned()
+    #[test]
+    fn a_place_is_found_by_line_and_column_in_characters() {
+        let text = "a\n  é = 1\n  key = \"x\"\n";
+        assert_eq!(place_of(text, "key"), Some((3, 3)));
+        assert_eq!(place_of_key(text, "key"), Some((3, 3)));
+        assert_eq!(place_of_key("  \"key\" = 1\n", "key"), Some((1, 3)));
+        assert_eq!(place_of_key("  keys = 1\n", "key"), None);
     }
 }

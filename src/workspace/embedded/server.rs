@@ -57,13 +57,16 @@ impl Default for ServerConfig {
         ServerConfig {
             token: None,
             actor: DEFAULT_ACTOR.into(),
-            workspace_name: "Embedded Workspace".into(),
+            workspace_name: DEFAULT_WORKSPACE_NAME.into(),
             audit_trail: true,
             rate_limits: false,
             rate_limit_window: Duration::from_secs(60),
         }
     }
 }
+
+/// The name of an embedded workspace whose name was not given (its id is added to it).
+pub const DEFAULT_WORKSPACE_NAME: &str = "Embedded Workspace";
 
 /// The token name the embedded workspace's audit trail gives API changes by default.
 pub const DEFAULT_ACTOR: &str = "gitsync";
@@ -198,9 +201,14 @@ fn ok(data_value: Json) -> ApiResult {
 
 /// Builds the router over a store.
 pub fn router(store: Store, config: ServerConfig) -> Router {
+    // Each database is its own workspace, with its own id; a store that cannot say its id (a
+    // broken database) still serves, named by its name, and fails on its first real request.
+    let workspace_id = store
+        .workspace_id()
+        .unwrap_or_else(|_| slug(&config.workspace_name));
     let state: Shared = Arc::new(AppState {
         store,
-        workspace_id: format!("ws_{}", slug(&config.workspace_name)),
+        workspace_id,
         config,
         faults: Mutex::new(Faults::default()),
         limits: Mutex::new(HashMap::new()),
@@ -527,10 +535,16 @@ fn slug(name: &str) -> String {
 }
 
 async fn workspace(State(state): State<Shared>) -> ApiResult {
+    // The default name carries the id, so that two embedded workspaces are told apart by name too.
+    let name = if state.config.workspace_name == DEFAULT_WORKSPACE_NAME {
+        format!("{DEFAULT_WORKSPACE_NAME} {}", state.workspace_id)
+    } else {
+        state.config.workspace_name.clone()
+    };
     ok(json!({ "workspace": {
         "id": state.workspace_id,
-        "slug": slug(&state.config.workspace_name),
-        "name": state.config.workspace_name,
+        "slug": slug(&name),
+        "name": name,
     }}))
 }
 

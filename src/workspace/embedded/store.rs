@@ -100,6 +100,10 @@ CREATE TABLE IF NOT EXISTS audit_events (
     resource_name TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS audit_by_time ON audit_events (timestamp, seq);
+CREATE TABLE IF NOT EXISTS workspace (
+    one INTEGER PRIMARY KEY CHECK (one = 1),
+    id  TEXT NOT NULL
+);
 "#;
 
 impl Store {
@@ -113,6 +117,18 @@ impl Store {
         Ok(Store {
             conn: Arc::new(Mutex::new(conn)),
         })
+    }
+
+    /// The id of the workspace this database is: made when the database is created and kept, so
+    /// that two databases are two workspaces (a plan made against one is refused by the other).
+    pub fn workspace_id(&self) -> Result<String, StoreError> {
+        let conn = self.lock()?;
+        let fresh = super::ids::random_base62(22);
+        conn.execute(
+            "INSERT OR IGNORE INTO workspace (one, id) VALUES (1, ?1)",
+            params![fresh],
+        )?;
+        Ok(conn.query_row("SELECT id FROM workspace WHERE one = 1", [], |r| r.get(0))?)
     }
 
     fn lock(&self) -> Result<MutexGuard<'_, Connection>, StoreError> {

@@ -523,18 +523,8 @@ pub(crate) mod tests {
 
     pub(crate) fn plan_of(changes: Vec<Change>) -> Plan {
         Plan {
-            format: crate::sync::plan::PLAN_FORMAT.to_owned(),
-            version: crate::sync::plan::PLAN_VERSION,
-            workspace: None,
-            dir: None,
-            tree: String::new(),
-            base: Some("main".into()),
             changes,
-            conflicts: Vec::new(),
-            kept: Vec::new(),
-            unchanged: 0,
-            workspace_reads: 0,
-            notes: Vec::new(),
+            ..Plan::new(&[], Some("main".into()))
         }
     }
 
