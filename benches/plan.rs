@@ -179,12 +179,7 @@ fn bench(c: &mut Criterion) {
                             &made,
                             &mut journal,
                             &mut DirSink::new(tree_dir.path()),
-                            &ApplyOptions {
-                                allow_deletes: false,
-                                secrets: &NoSecrets,
-                                pace: None,
-                                allow_duplicates: false,
-                            },
+                            &ApplyOptions::new(&NoSecrets),
                             &mut Quiet,
                         )
                         .await

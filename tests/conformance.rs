@@ -988,12 +988,7 @@ async fn a_toggle_sends_what_changed_and_no_masked_settings() {
         .run(
             &client,
             &mut DirSink::new(&tree_dir),
-            &ApplyOptions {
-                allow_deletes: false,
-                secrets: &gitsync::sync::secrets::NoSecrets,
-                pace: None,
-                allow_duplicates: false,
-            },
+            &ApplyOptions::new(&gitsync::sync::secrets::NoSecrets),
             &mut Quiet,
         )
         .await

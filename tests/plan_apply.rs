@@ -991,31 +991,7 @@ async fn an_apply_killed_at_random_moments_converges_without_duplicates() {
     let setup = Setup::new(&["v2025"]).await;
     let cli = Cli::new(&setup);
     let base = setup.files();
-    let template = setup.read(&setup.paths_of(ResourceType::Source)[0]);
-    for i in 0..12 {
-        let mut fresh = new_copy(ResourceType::Source, template.clone());
-        fresh.new_name = Some(format!("killed_{i}"));
-        set(&mut fresh, &["slug"], s(&format!("killed-{i}")));
-        set(&mut fresh, &["name"], s(&format!("Killed {i}")));
-        setup.write(&format!("sources/killed-{i}.tf"), &fresh);
-    }
-    for i in 0..8 {
-        let label = Resource {
-            ty: ResourceType::Label,
-            id: None,
-            new_name: Some(format!("team_{i}")),
-            attributes: [("key", s("team")), ("value", s(&format!("t{i}")))]
-                .into_iter()
-                .map(|(k, v)| (k.to_owned(), v))
-                .collect(),
-        };
-        setup.write(&format!("labels/team-{i}.tf"), &label);
-    }
-    for path in setup.paths_of(ResourceType::Destination).iter().take(8) {
-        let mut r = setup.read(path);
-        set(&mut r, &["name"], s("renamed while being killed"));
-        setup.write(path, &r);
-    }
+    write_a_change_of_28(&setup);
     let mut made = setup.plan(Some(&base), &NoSecrets).await;
     assert_eq!(made.counts(), (20, 8, 0), "{}", plan::human(&made));
     // As `gitsync plan --out` records them.
@@ -2364,8 +2340,11 @@ async fn a_short_placeholder_is_compared_by_its_secret_and_an_uncomparable_one_i
     assert!(
         without.code == Some(0)
             && without.stdout.contains("No changes")
-            && without.stderr.contains(&format!("note: {path}:"))
-            && without.stderr.contains("(--send-secret NAME)"),
+            && without.stdout.contains(&format!("{path}:"))
+            && without
+                .stdout
+                .contains("note: cannot tell whether the secret of @@k@@")
+            && without.stdout.contains("(--send-secret NAME)"),
         "{}\n{}",
         without.stdout,
         without.stderr
@@ -2686,21 +2665,9 @@ async fn a_delete_lists_what_depends_on_it() {
 // The engine's API with no directory: a tree by commit id in a bare repository, rewrites as a
 // new commit on a branch, journals in a file or in memory.
 
-/// Commits the tree as `base`, makes a change of 12 new sources, 8 new labels and 8 renamed
-/// destinations, commits it, and clones both into a bare repository. Returns the bare
-/// repository and the two commits.
-fn bare_repository_with_a_change(
-    setup: &Setup,
-) -> (tempfile::TempDir, gix::ObjectId, gix::ObjectId) {
-    let dir = setup.tree();
-    let who = ["-c", "user.name=t", "-c", "user.email=t@e"];
-    let commit = |message: &str| {
-        git(dir, &[who.as_slice(), &["add", "-A"]].concat());
-        git(dir, &[who.as_slice(), &["commit", "-qm", message]].concat());
-        git(dir, &["rev-parse", "HEAD"])
-    };
-    git(dir, &["init", "-q", "-b", "main"]);
-    let base = commit("base");
+/// The change the kill tests interrupt: 12 new sources and 8 new labels (20 creates, the
+/// sources with a follow-up name write each) and 8 renamed destinations (8 updates).
+fn write_a_change_of_28(setup: &Setup) {
     let template = setup.read(&setup.paths_of(ResourceType::Source)[0]);
     for i in 0..12 {
         let mut fresh = new_copy(ResourceType::Source, template.clone());
@@ -2726,6 +2693,24 @@ fn bare_repository_with_a_change(
         set(&mut r, &["name"], s("renamed while being killed"));
         setup.write(path, &r);
     }
+}
+
+/// Commits the tree as `base`, makes a change of 12 new sources, 8 new labels and 8 renamed
+/// destinations, commits it, and clones both into a bare repository. Returns the bare
+/// repository and the two commits.
+fn bare_repository_with_a_change(
+    setup: &Setup,
+) -> (tempfile::TempDir, gix::ObjectId, gix::ObjectId) {
+    let dir = setup.tree();
+    let who = ["-c", "user.name=t", "-c", "user.email=t@e"];
+    let commit = |message: &str| {
+        git(dir, &[who.as_slice(), &["add", "-A"]].concat());
+        git(dir, &[who.as_slice(), &["commit", "-qm", message]].concat());
+        git(dir, &["rev-parse", "HEAD"])
+    };
+    git(dir, &["init", "-q", "-b", "main"]);
+    let base = commit("base");
+    write_a_change_of_28(setup);
     let head = commit("change");
     let bare = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     git(
@@ -2861,12 +2846,7 @@ async fn a_saved_plan_of_a_commit_applied_into_a_branch_with_a_memory_journal_su
         )
         .await;
     let journals = apply::MemoryJournals::new();
-    let options = ApplyOptions {
-        allow_deletes: false,
-        secrets: &NoSecrets,
-        pace: None,
-        allow_duplicates: false,
-    };
+    let options = ApplyOptions::new(&NoSecrets);
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.subsec_nanos() as u64)
@@ -2942,12 +2922,7 @@ async fn a_saved_plan_of_a_commit_applied_into_a_branch_with_a_file_journal_surv
         )
         .await;
     let journal = bare.path().join("pull-1.journal");
-    let options = ApplyOptions {
-        allow_deletes: false,
-        secrets: &NoSecrets,
-        pace: None,
-        allow_duplicates: false,
-    };
+    let options = ApplyOptions::new(&NoSecrets);
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.subsec_nanos() as u64)
@@ -3018,12 +2993,7 @@ async fn a_plan_whose_tree_moved_is_refused_without_a_directory() {
         .run(
             &setup.client,
             &mut moved,
-            &ApplyOptions {
-                allow_deletes: false,
-                secrets: &NoSecrets,
-                pace: None,
-                allow_duplicates: false,
-            },
+            &ApplyOptions::new(&NoSecrets),
             &mut Quiet,
         )
         .await;
@@ -3337,12 +3307,7 @@ async fn an_edit_made_after_an_interrupted_rewrite_is_refused_not_laundered() {
         .run(
             &setup.client,
             &mut DirSink::new(setup.tree()),
-            &ApplyOptions {
-                allow_deletes: false,
-                secrets: &NoSecrets,
-                pace: None,
-                allow_duplicates: false,
-            },
+            &ApplyOptions::new(&NoSecrets),
             &mut Quiet,
         )
         .await;
@@ -3441,12 +3406,7 @@ async fn a_plan_applied_again_from_a_fresh_checkout_does_not_create_twice() {
         .run(
             &setup.client,
             &mut DirSink::new(fresh_checkout.path()),
-            &ApplyOptions {
-                allow_deletes: false,
-                secrets: &NoSecrets,
-                pace: None,
-                allow_duplicates: false,
-            },
+            &ApplyOptions::new(&NoSecrets),
             &mut Quiet,
         )
         .await

@@ -440,12 +440,7 @@ async fn reverse(
         .run(
             client,
             &mut DirSink::new(&work),
-            &ApplyOptions {
-                allow_deletes: false,
-                secrets: &secrets,
-                pace: None,
-                allow_duplicates: false,
-            },
+            &ApplyOptions::new(&secrets),
             &mut apply::Quiet,
         )
         .await

@@ -243,6 +243,19 @@ pub struct ApplyOptions<'a> {
     pub allow_duplicates: bool,
 }
 
+impl<'a> ApplyOptions<'a> {
+    /// The careful defaults: no deletes, no duplicates, no pacing (for a workspace without
+    /// Segment's limits); set a field to allow more.
+    pub fn new(secrets: &'a dyn SecretSource) -> ApplyOptions<'a> {
+        ApplyOptions {
+            allow_deletes: false,
+            secrets,
+            pace: None,
+            allow_duplicates: false,
+        }
+    }
+}
+
 /// The steps of a plan in the order they are applied: the plan's changes in [`plan::order`]
 /// (the order a plan made by this gitsync already lists them in), a replace as its delete then
 /// its create.
