@@ -1,6 +1,7 @@
 //! gitsync keeps a Segment workspace and a Git repository in sync as the Terraform HCL that
-//! Segment's own Git Sync writes. Workspace -> Git is built; Git -> workspace (plans on pull
-//! requests, applies on command) is not yet.
+//! Segment's own Git Sync writes. Workspace -> Git is built, and so is Git -> workspace as an
+//! engine (plan and apply) that the command line drives; the operator does not yet plan pull
+//! requests or apply on command.
 //!
 //! The crate is laid out along the data flow, `workspace -> model -> HCL -> git` and back:
 //! - [`model`]: resource types and their attributes (the provider schema, once) and values;
