@@ -163,6 +163,7 @@ fn every_kind_of_bad_input_is_reported_with_its_place_in_one_run() {
             "file": "sources/labels.tf",
             "line": 8,
             "column": 3,
+            "severity": "error",
             "message": "`labels` has 201 items; the provider allows at most 200",
         })
     );

@@ -10,7 +10,6 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use crate::hcl::ParseError;
 use crate::hcl::tree::{misnamed, validate_files};
 use crate::sync::diagnostic::{Diagnostic, Severity};
 use crate::sync::tree::{Files, NOT_UTF8_NAME, TreeReadError, scan_dir};
@@ -41,7 +40,7 @@ use crate::sync::tree::{Files, NOT_UTF8_NAME, TreeReadError, scan_dir};
 #[command(after_help = "Examples:
   gitsync validate .                            # the Git Sync tree at the repository root
   gitsync validate segment-config sources/new_source.tf
-  gitsync validate --json .                     # [{\"file\":..,\"line\":..,\"column\":..,\"message\":..}]
+  gitsync validate --json .                     # [{\"file\":..,\"line\":..,\"column\":..,\"severity\":..,\"message\":..}]
 
 Output for a tree with two problems:
   sources/web.tf:9:13: `enabled` must be a bool, not a string
@@ -59,27 +58,6 @@ pub struct ValidateArgs {
     paths: Vec<PathBuf>,
 }
 
-/// One problem, as printed.
-#[derive(Debug, serde::Serialize)]
-struct Report {
-    file: String,
-    /// `None` when the problem has no place in a file (a file that cannot be read).
-    line: Option<usize>,
-    column: Option<usize>,
-    message: String,
-}
-
-impl From<&ParseError> for Report {
-    fn from(e: &ParseError) -> Report {
-        Report {
-            file: e.file.clone(),
-            line: Some(e.line),
-            column: Some(e.column),
-            message: e.problem.to_string(),
-        }
-    }
-}
-
 pub fn run(args: &ValidateArgs) -> ExitCode {
     // Each tree is checked on its own (two trees may hold the same resource); the single files
     // named are checked together, as parts of one tree.
@@ -95,12 +73,10 @@ pub fn run(args: &ValidateArgs) -> ExitCode {
                 trees.push(files);
             }
             Ok(_) => match (path.to_str(), std::fs::read(path)) {
-                (None, _) => reports.push(Report {
-                    file: crate::sync::tree::escaped(path.as_os_str().as_encoded_bytes()),
-                    line: None,
-                    column: None,
-                    message: NOT_UTF8_NAME.into(),
-                }),
+                (None, _) => reports.push(Diagnostic::error(
+                    crate::sync::tree::escaped(path.as_os_str().as_encoded_bytes()),
+                    NOT_UTF8_NAME,
+                )),
                 (Some(name), Ok(bytes)) => singles.push((name.to_owned(), bytes)),
                 (Some(_), Err(e)) => reports.push(unplaced(path, format!("cannot read: {e}"))),
             },
@@ -142,7 +118,7 @@ pub fn run(args: &ValidateArgs) -> ExitCode {
             Ok(resources) => warnings.extend(resources.iter().filter_map(|(path, resource)| {
                 Some(Diagnostic::warning(path.clone(), misnamed(path, resource)?))
             })),
-            Err(errors) => reports.extend(errors.errors().iter().map(Report::from)),
+            Err(errors) => reports.extend(errors.errors().iter().map(Diagnostic::from)),
         }
     }
     // Files that look like resource files but are not read, and files not named as Git Sync
@@ -174,14 +150,9 @@ pub fn run(args: &ValidateArgs) -> ExitCode {
     }
 }
 
-fn write_human(out: &mut impl Write, reports: &[Report], total: usize) -> std::io::Result<()> {
+fn write_human(out: &mut impl Write, reports: &[Diagnostic], total: usize) -> std::io::Result<()> {
     for r in reports {
-        match (r.line, r.column) {
-            (Some(line), Some(column)) => {
-                writeln!(out, "{}:{line}:{column}: {}", r.file, r.message)?
-            }
-            _ => writeln!(out, "{}: {}", r.file, r.message)?,
-        }
+        writeln!(out, "{r}")?;
     }
     if reports.is_empty() {
         let s = if total == 1 { "" } else { "s" };
@@ -204,7 +175,7 @@ fn write_human(out: &mut impl Write, reports: &[Report], total: usize) -> std::i
 fn read_tree(
     root: &Path,
     files: &mut Files,
-    reports: &mut Vec<Report>,
+    reports: &mut Vec<Diagnostic>,
     warnings: &mut Vec<Diagnostic>,
 ) {
     let prefix = match root.to_string_lossy().trim_end_matches('/') {
@@ -220,12 +191,7 @@ fn read_tree(
             for d in scanned.diagnostics {
                 let d = placed(d);
                 if d.severity == Severity::Error {
-                    reports.push(Report {
-                        file: d.file,
-                        line: d.line,
-                        column: d.column,
-                        message: d.message,
-                    });
+                    reports.push(d);
                 } else {
                     warnings.push(d);
                 }
@@ -250,20 +216,10 @@ fn read_tree(
                 ),
             ));
         }
-        Err(e) => reports.push(Report {
-            file: root.display().to_string(),
-            line: None,
-            column: None,
-            message: e.to_string(),
-        }),
+        Err(e) => reports.push(unplaced(root, e.to_string())),
     }
 }
 
-fn unplaced(path: &Path, message: String) -> Report {
-    Report {
-        file: path.display().to_string(),
-        line: None,
-        column: None,
-        message,
-    }
+fn unplaced(path: &Path, message: String) -> Diagnostic {
+    Diagnostic::error(path.display().to_string(), message)
 }
