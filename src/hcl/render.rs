@@ -327,12 +327,7 @@ fn json_tokens<'a>(json: &'a serde_json::Value, out: &mut Vec<Token<'a>>) {
             }
             // serde_json's map is a BTreeMap: keys come out in byte order, as cty sorts them.
             for (key, item) in map {
-                if is_identifier(key) {
-                    out.push(Token::new(K::Ident, key.as_str()));
-                } else {
-                    string_tokens(Cow::Borrowed(key), out);
-                }
-                out.push(Token::new(K::Equal, "="));
+                key_tokens(key, out);
                 json_tokens(item, out);
                 out.push(Token::new(K::Newline, "\n"));
             }
@@ -408,6 +403,16 @@ fn value_tokens<'a>(ty: Option<&AttrType>, value: &'a serde_json::Value, out: &m
     }
 }
 
+/// `key =` of an object's attribute: the key bare where it is an identifier, quoted otherwise.
+fn key_tokens<'a>(key: &'a str, out: &mut Vec<Token<'a>>) {
+    if is_identifier(key) {
+        out.push(Token::new(K::Ident, key));
+    } else {
+        string_tokens(Cow::Borrowed(key), out);
+    }
+    out.push(Token::new(K::Equal, "="));
+}
+
 /// A nested object as genconfig writes it: one attribute per line, in name order, each with
 /// the type its schema gives it.
 fn nested_object_tokens<'a>(
@@ -422,12 +427,7 @@ fn nested_object_tokens<'a>(
     out.push(Token::new(K::OBrace, "{"));
     out.push(Token::new(K::Newline, "\n"));
     for (key, item) in map {
-        if is_identifier(key) {
-            out.push(Token::new(K::Ident, key.as_str()));
-        } else {
-            string_tokens(Cow::Borrowed(key), out);
-        }
-        out.push(Token::new(K::Equal, "="));
+        key_tokens(key, out);
         let ty = nested
             .iter()
             .find(|a| a.name == key.as_str())
