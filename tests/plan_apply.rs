@@ -2830,14 +2830,16 @@ async fn assert_applied_once_into_the_branch(
     }
 }
 
-/// In memory: the apply future dropped at random moments (a leader that stops in the middle of
-/// a request), resumed from the same store each time by a new "leader": every change once.
-#[tokio::test(flavor = "multi_thread")]
-async fn a_saved_plan_of_a_commit_applied_into_a_branch_with_a_memory_journal_survives_being_dropped()
- {
-    let setup = Setup::new(&["v2025"]).await;
-    let (bare, base, head) = bare_repository_with_a_change(&setup);
-    let made = saved_plan_of_commit(&setup, bare.path(), base, head).await;
+/// Applies `made` into the branch `head` of `bare` again and again, each run dropped at a random
+/// moment (a leader that stops in the middle of a request) until one finishes, each run with a
+/// session `open(round)` opens anew on the same journal; then checks that every change landed
+/// once. Requests are slowed so that drops land inside them.
+async fn apply_dropped_at_random_moments<S: apply::JournalStore>(
+    setup: &Setup,
+    bare: &Path,
+    head: gix::ObjectId,
+    mut open: impl AsyncFnMut(usize) -> Session<S>,
+) {
     setup
         .ws
         .faults(
@@ -2845,7 +2847,6 @@ async fn a_saved_plan_of_a_commit_applied_into_a_branch_with_a_memory_journal_su
             serde_json::json!({"delay": {"count": 1_000_000, "ms": 15}}),
         )
         .await;
-    let journals = apply::MemoryJournals::new();
     let options = ApplyOptions::new(&NoSecrets);
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -2864,14 +2865,8 @@ async fn a_saved_plan_of_a_commit_applied_into_a_branch_with_a_memory_journal_su
     let report = loop {
         round += 1;
         assert!(round < 200, "no progress after 200 rounds (seed {seed})");
-        let mut branch = sink(bare.path(), head);
-        let mut session = Session::open(
-            made.clone(),
-            journals.journal("pull-1"),
-            &format!("leader {round}"),
-        )
-        .await
-        .unwrap_or_else(|e| panic!("round {round}: {e}"));
+        let mut branch = sink(bare, head);
+        let mut session = open(round).await;
         let budget =
             std::time::Duration::from_millis(if round > 25 { 60_000 } else { 20 + next() });
         let mut quiet = Quiet;
@@ -2885,12 +2880,32 @@ async fn a_saved_plan_of_a_commit_applied_into_a_branch_with_a_memory_journal_su
     assert!(report.succeeded(), "{:?}", report.failed);
     assert!(dropped > 0, "no run was dropped mid-apply");
     setup.ws.faults(TOKEN, serde_json::json!({})).await;
-    assert_applied_once_into_the_branch(&setup, bare.path(), head, &format!("seed {seed}")).await;
+    assert_applied_once_into_the_branch(setup, bare, head, &format!("seed {seed}")).await;
+}
+
+/// In memory: each run is a new "leader" resuming from the same store; once complete, running
+/// it again sends nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_saved_plan_of_a_commit_applied_into_a_branch_with_a_memory_journal_survives_being_dropped()
+ {
+    let setup = Setup::new(&["v2025"]).await;
+    let (bare, base, head) = bare_repository_with_a_change(&setup);
+    let made = saved_plan_of_commit(&setup, bare.path(), base, head).await;
+    let journals = apply::MemoryJournals::new();
+    apply_dropped_at_random_moments(&setup, bare.path(), head, async |round| {
+        Session::open(
+            made.clone(),
+            journals.journal("pull-1"),
+            &format!("leader {round}"),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("round {round}: {e}"))
+    })
+    .await;
     assert!(
         journals.entries("pull-1").contains(&apply::Entry::Complete),
         "the journal is not complete"
     );
-    // Once complete, running it again sends nothing.
     let mut session = Session::open(made.clone(), journals.journal("pull-1"), "leader last")
         .await
         .unwrap_or_else(|e| panic!("{e}"));
@@ -2898,7 +2913,7 @@ async fn a_saved_plan_of_a_commit_applied_into_a_branch_with_a_memory_journal_su
         .run(
             &setup.client,
             &mut sink(bare.path(), head),
-            &options,
+            &ApplyOptions::new(&NoSecrets),
             &mut Quiet,
         )
         .await
@@ -2906,45 +2921,19 @@ async fn a_saved_plan_of_a_commit_applied_into_a_branch_with_a_memory_journal_su
     assert!(again.applied.is_empty() && again.reconciled.is_empty());
 }
 
-/// With a file journal: the same, each run its own future on the same journal file, dropped at
-/// random moments.
+/// With a file journal: each run its own future on the same journal file.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_saved_plan_of_a_commit_applied_into_a_branch_with_a_file_journal_survives_being_dropped()
 {
     let setup = Setup::new(&["v2025"]).await;
     let (bare, base, head) = bare_repository_with_a_change(&setup);
     let made = saved_plan_of_commit(&setup, bare.path(), base, head).await;
-    setup
-        .ws
-        .faults(
-            TOKEN,
-            serde_json::json!({"delay": {"count": 1_000_000, "ms": 15}}),
-        )
-        .await;
     let journal = bare.path().join("pull-1.journal");
-    let options = ApplyOptions::new(&NoSecrets);
-    let seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos() as u64)
-        .unwrap_or(11);
-    eprintln!("drop moments seed: {seed}");
-    let mut state = seed | 1;
-    let mut next = move || {
-        state = state
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (state >> 33) % 400
-    };
-    let mut dropped = 0;
-    let mut round = 0;
-    let report = loop {
-        round += 1;
-        assert!(round < 200, "no progress after 200 rounds (seed {seed})");
-        let mut branch = sink(bare.path(), head);
+    apply_dropped_at_random_moments(&setup, bare.path(), head, async |round| {
         // The lock of the dropped run is let go when its descriptor closes; a child process
         // another test forks in that moment holds a copy until it execs.
         let mut tries = 0;
-        let mut session = loop {
+        loop {
             match Session::open(made.clone(), FileJournal::new(&journal), "the test").await {
                 Ok(session) => break session,
                 Err(apply::ApplyError::Journal(apply::JournalError::Busy { .. }))
@@ -2955,21 +2944,9 @@ async fn a_saved_plan_of_a_commit_applied_into_a_branch_with_a_file_journal_surv
                 }
                 Err(e) => panic!("round {round}: {e}"),
             }
-        };
-        let budget =
-            std::time::Duration::from_millis(if round > 25 { 60_000 } else { 20 + next() });
-        let mut quiet = Quiet;
-        let run = session.run(&setup.client, &mut branch, &options, &mut quiet);
-        match tokio::time::timeout(budget, run).await {
-            Ok(Ok(report)) => break report,
-            Ok(Err(e)) => panic!("round {round} (seed {seed}): {e}"),
-            Err(_) => dropped += 1,
         }
-    };
-    assert!(report.succeeded(), "{:?}", report.failed);
-    assert!(dropped > 0, "no run was dropped mid-apply");
-    setup.ws.faults(TOKEN, serde_json::json!({})).await;
-    assert_applied_once_into_the_branch(&setup, bare.path(), head, &format!("seed {seed}")).await;
+    })
+    .await;
 }
 
 /// A plan whose commit is not the one the branch holds (another commit of the pull request, a
