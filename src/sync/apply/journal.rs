@@ -246,15 +246,8 @@ impl<S: JournalStore> Journal<S> {
 #[cfg(test)]
 mod tests {
     use super::super::store::MemoryJournals;
+    use super::super::store::tests::block;
     use super::*;
-
-    fn block<T>(f: impl Future<Output = T>) -> T {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .build()
-            .unwrap_or_else(|e| panic!("{e}"))
-            .block_on(f)
-    }
 
     #[test]
     fn a_finished_or_unbegun_journal_of_another_plan_is_replaced_an_unfinished_one_refused() {

@@ -409,10 +409,11 @@ impl JournalStore for MemoryJournal {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn block<T>(f: impl Future<Output = T>) -> T {
+    /// Runs a future to its end on a runtime of its own (the journal tests use it too).
+    pub(in crate::sync::apply) fn block<T>(f: impl Future<Output = T>) -> T {
         tokio::runtime::Builder::new_current_thread()
             .enable_time()
             .build()
