@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 
 use crate::util;
 use crate::util::command::{Gitsync, Ran, gitsync};
-use crate::util::{TestWorkspace, copy_tree, exported_tree_of, fixture_dir, git, tree_of};
+use crate::util::{
+    TestWorkspace, commit_all, copy_tree, exported_tree_of, fixture_dir, git, tree_of,
+};
 use gitsync::model::{Resource, ResourceType, Value};
 use gitsync::sync::apply::{
     self, ApplyOptions, ApplyReport, DirSink, FileJournal, Journal, Quiet, Session,
@@ -916,22 +918,7 @@ async fn plan_with_base_plans_only_the_changed_files_and_sees_removed_ones() {
     let cli = Cli::new(&setup);
     let dir = setup.tree();
     git(dir, &["init", "-q", "-b", "main"]);
-    git(
-        dir,
-        &["-c", "user.name=t", "-c", "user.email=t@e", "add", "-A"],
-    );
-    git(
-        dir,
-        &[
-            "-c",
-            "user.name=t",
-            "-c",
-            "user.email=t@e",
-            "commit",
-            "-qm",
-            "base",
-        ],
-    );
+    commit_all(dir, "base");
     let (path, mut source) = first_source(&setup);
     set(&mut source, &["enabled"], Value::Bool(false));
     setup.write(&path, &source);
@@ -2417,22 +2404,7 @@ async fn a_base_file_that_does_not_parse_is_said_or_refused_never_silently_dropp
     let good = text_of(&setup, &path);
     std::fs::write(dir.join(&path), &broken).unwrap_or_else(|e| panic!("{e}"));
     git(dir, &["init", "-q", "-b", "main"]);
-    git(
-        dir,
-        &["-c", "user.name=t", "-c", "user.email=t@e", "add", "-A"],
-    );
-    git(
-        dir,
-        &[
-            "-c",
-            "user.name=t",
-            "-c",
-            "user.email=t@e",
-            "commit",
-            "-qm",
-            "broken base",
-        ],
-    );
+    commit_all(dir, "broken base");
     std::fs::write(dir.join(&path), good).unwrap_or_else(|e| panic!("{e}"));
     let ran = Cli::new(&setup).run(&[
         "plan",
@@ -2702,16 +2674,10 @@ fn bare_repository_with_a_change(
     setup: &Setup,
 ) -> (tempfile::TempDir, gix::ObjectId, gix::ObjectId) {
     let dir = setup.tree();
-    let who = ["-c", "user.name=t", "-c", "user.email=t@e"];
-    let commit = |message: &str| {
-        git(dir, &[who.as_slice(), &["add", "-A"]].concat());
-        git(dir, &[who.as_slice(), &["commit", "-qm", message]].concat());
-        git(dir, &["rev-parse", "HEAD"])
-    };
     git(dir, &["init", "-q", "-b", "main"]);
-    let base = commit("base");
+    let base = commit_all(dir, "base");
     write_a_change_of_28(setup);
-    let head = commit("change");
+    let head = commit_all(dir, "change");
     let bare = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     git(
         bare.path(),
@@ -3178,18 +3144,13 @@ async fn a_base_ahead_of_the_branch_plans_from_the_merge_base_and_says_so() {
     let setup = Setup::new(&["v2025"]).await;
     let cli = Cli::new(&setup);
     let dir = setup.tree();
-    let who = ["-c", "user.name=t", "-c", "user.email=t@e"];
-    let commit = |message: &str| {
-        git(dir, &[who.as_slice(), &["add", "-A"]].concat());
-        git(dir, &[who.as_slice(), &["commit", "-qm", message]].concat());
-    };
     git(dir, &["init", "-q", "-b", "main"]);
-    commit("base");
+    commit_all(dir, "base");
     git(dir, &["checkout", "-q", "-b", "change"]);
     let (path, mut source) = first_source(&setup);
     set(&mut source, &["name"], s("the branch's own edit"));
     setup.write(&path, &source);
-    commit("the change");
+    commit_all(dir, "the change");
     // Main moves on: a label deleted there (the workspace followed: the label is gone).
     git(dir, &["checkout", "-q", "main"]);
     let label = setup.paths_of(ResourceType::Label)[0].clone();
@@ -3202,7 +3163,7 @@ async fn a_base_ahead_of_the_branch_plans_from_the_merge_base_and_says_so() {
             .unwrap_or_else(|e| panic!("{e}"));
     }
     setup.remove(&label);
-    commit("main's own work");
+    commit_all(dir, "main's own work");
     git(dir, &["checkout", "-q", "change"]);
     let d = dir.display().to_string();
     let ran = cli.run(&["plan", "--dir", &d, "--base", "main", "--json"]);

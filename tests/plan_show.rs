@@ -555,21 +555,8 @@ async fn gitsync_plan_prints_markdown_text_or_json() {
     let tree = setup.dir.path();
     let home = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     std::fs::write(home.path().join("token"), TOKEN).unwrap_or_else(|e| panic!("{e}"));
-    for args in [
-        &["init", "-q", "-b", "main"][..],
-        &["add", "-A"],
-        &[
-            "-c",
-            "user.name=t",
-            "-c",
-            "user.email=t@example.com",
-            "commit",
-            "-qm",
-            "sample",
-        ],
-    ] {
-        git(tree, args);
-    }
+    git(tree, &["init", "-q", "-b", "main"]);
+    crate::util::commit_all(tree, "sample");
     setup.edit(GROUP, |r| add_member(r, "bad.actor@hacking.com"));
     std::fs::remove_dir_all(tree.join("labels")).unwrap_or_else(|e| panic!("{e}"));
     let plan = |format: &[&str]| {

@@ -10,7 +10,7 @@ pub mod git_http;
 pub mod operator;
 mod repository;
 
-pub use repository::{bare_remote, git};
+pub use repository::{bare_remote, commit_all, git};
 
 use std::path::{Path, PathBuf};
 

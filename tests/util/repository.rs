@@ -20,6 +20,15 @@ pub fn git(dir: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).trim_end().to_owned()
 }
 
+/// Commits everything in the work tree `dir` (`git add -A`, then a commit by a test identity);
+/// returns the new commit's id.
+pub fn commit_all(dir: &Path, message: &str) -> String {
+    let who = ["-c", "user.name=t", "-c", "user.email=t@e"];
+    git(dir, &[who.as_slice(), &["add", "-A"]].concat());
+    git(dir, &[who.as_slice(), &["commit", "-qm", message]].concat());
+    git(dir, &["rev-parse", "HEAD"])
+}
+
 /// A bare repository `<root>/<name>` on branch `main`, made by `git` itself, and the file://
 /// remote for it.
 pub fn bare_remote(root: &Path, name: &str) -> (PathBuf, gitsync::git::remote::Remote) {
