@@ -810,21 +810,8 @@ mod tests {
 
     fn plan_of(changes: Vec<Change>) -> Plan {
         Plan {
-            format: plan::PLAN_FORMAT.into(),
-            version: plan::PLAN_VERSION,
-            workspace: None,
-            workspace_id: None,
-            dir: None,
-            tree: String::new(),
-            tree_files: Default::default(),
-            base: None,
             changes,
-            conflicts: Vec::new(),
-            kept: Vec::new(),
-            unchanged: 0,
-            workspace_reads: 0,
-            notes: Vec::new(),
-            seal: None,
+            ..Plan::new(&[], None)
         }
     }
 

@@ -179,7 +179,7 @@ pub struct Plan {
     /// The directory the plan was made from, when the caller records it.
     #[serde(default)]
     pub dir: Option<String>,
-    /// A fingerprint of the head tree's resource files (see [`tree_fingerprint`]).
+    /// A fingerprint of the head tree's resource files (see [`TreeFingerprint`]).
     pub tree: String,
     /// Each resource file of the head tree and the SHA-256 of its bytes (hex): what lets a
     /// refusal of a stale plan name the files that moved.
@@ -271,11 +271,6 @@ pub const SEND_ANYWAY: &str = "among the secrets to send";
 /// The words every refusal that a secret would remedy ends with; a caller adds how secrets are
 /// given (see [`PlanError::asks_for_secrets`]).
 pub const ASKS_FOR_SECRETS: &str = "give its value as a secret";
-
-/// A fingerprint of a tree's files (see [`TreeFingerprint`]).
-pub fn tree_fingerprint(files: &Files) -> String {
-    TreeFingerprint::of(files).value()
-}
 
 /// A fingerprint of a tree's files that follows edits one file at a time: SHA-256 over every
 /// path and the SHA-256 of its bytes, in path order. Rewriting one file of a 10,000-file tree
@@ -676,17 +671,18 @@ pub async fn plan<W: Workspace + Sync>(
 }
 
 impl Plan {
-    /// A plan of no change yet, for the tree with this fingerprint.
     /// An empty plan of the tree `head`, from `base` (a revision's name) when there is one.
     pub fn new(head: &Files, base: Option<String>) -> Plan {
+        // One pass over the tree's bytes gives both the fingerprint and the per-file digests.
+        let fingerprint = TreeFingerprint::of(head);
         Plan {
             format: PLAN_FORMAT.to_owned(),
             version: PLAN_VERSION,
             workspace: None,
             workspace_id: None,
             dir: None,
-            tree: tree_fingerprint(head),
-            tree_files: TreeFingerprint::of(head).digests(),
+            tree: fingerprint.value(),
+            tree_files: fingerprint.digests(),
             base,
             changes: Vec::new(),
             conflicts: Vec::new(),
