@@ -1078,10 +1078,13 @@ mod tests {
         assert_eq!(err, Err(format!("labels/caf\\xe9.tf: {NOT_UTF8_NAME}")));
     }
 
-    #[test]
-    fn a_revision_refuses_names_that_are_not_utf8() {
-        let dir = tempdir();
-        let repo = gix::init_bare(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+    /// A tree holding a label file at each path (raw bytes: a path need not be UTF-8), written
+    /// into the bare repository in `dir` (made on first use); the tree's id.
+    fn bare_tree_of(dir: &Path, paths: &[&[u8]]) -> String {
+        let repo = match gix::open(dir) {
+            Ok(repo) => repo,
+            Err(_) => gix::init_bare(dir).unwrap_or_else(|e| panic!("{e}")),
+        };
         let blob = repo
             .write_blob(LABEL.as_bytes())
             .unwrap_or_else(|e| panic!("{e}"))
@@ -1089,17 +1092,27 @@ mod tests {
         let mut editor = repo
             .edit_tree(gix::ObjectId::empty_tree(repo.object_hash()))
             .unwrap_or_else(|e| panic!("{e}"));
-        for path in [&b"labels/env_dev.tf"[..], b"labels/caf\xe9.tf"] {
+        for path in paths {
             editor
                 .upsert(
-                    gix::bstr::BStr::new(path),
+                    gix::bstr::BStr::new(*path),
                     gix::objs::tree::EntryKind::Blob,
                     blob,
                 )
                 .unwrap_or_else(|e| panic!("{e}"));
         }
-        let tree = editor.write().unwrap_or_else(|e| panic!("{e}")).detach();
-        let err = read_rev_files(dir.path(), &tree.to_string())
+        editor
+            .write()
+            .unwrap_or_else(|e| panic!("{e}"))
+            .detach()
+            .to_string()
+    }
+
+    #[test]
+    fn a_revision_refuses_names_that_are_not_utf8() {
+        let dir = tempdir();
+        let tree = bare_tree_of(dir.path(), &[b"labels/env_dev.tf", b"labels/caf\xe9.tf"]);
+        let err = read_rev_files(dir.path(), &tree)
             .map(|_| ())
             .map_err(|e| e.to_string());
         assert_eq!(err, Err(format!("labels/caf\\xe9.tf: {NOT_UTF8_NAME}")));
@@ -1108,25 +1121,9 @@ mod tests {
     #[test]
     fn a_revision_names_what_it_does_not_read_and_is_no_tree_without_resource_directories() {
         let dir = tempdir();
-        let repo = gix::init_bare(dir.path()).unwrap_or_else(|e| panic!("{e}"));
-        let blob = repo
-            .write_blob(LABEL.as_bytes())
-            .unwrap_or_else(|e| panic!("{e}"))
-            .detach();
         let tree_of = |paths: &[&str]| {
-            let mut editor = repo
-                .edit_tree(gix::ObjectId::empty_tree(repo.object_hash()))
-                .unwrap_or_else(|e| panic!("{e}"));
-            for path in paths {
-                editor
-                    .upsert(*path, gix::objs::tree::EntryKind::Blob, blob)
-                    .unwrap_or_else(|e| panic!("{e}"));
-            }
-            editor
-                .write()
-                .unwrap_or_else(|e| panic!("{e}"))
-                .detach()
-                .to_string()
+            let paths: Vec<&[u8]> = paths.iter().map(|p| p.as_bytes()).collect();
+            bare_tree_of(dir.path(), &paths)
         };
         let rev = tree_of(&[
             "labels/env_dev.tf",
