@@ -188,7 +188,7 @@ pub async fn plan_dir(
         })?;
     // A note that offers to send a placeholder anyway says how, in the command line's terms.
     for note in &mut made.notes {
-        if note.message.ends_with(plan::SEND_ANYWAY) {
+        if note.remedy == Some(crate::sync::diagnostic::Remedy::SendSecretAnyway) {
             note.message.push_str(" (--send-secret NAME)");
         }
     }

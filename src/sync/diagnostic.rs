@@ -32,6 +32,17 @@ impl fmt::Display for Severity {
     }
 }
 
+/// What the person acting on a diagnostic can do about it that only the driver can say, in its
+/// own terms (a flag on the command line, a sentence in a pull-request comment). A hint for the
+/// driver that made the diagnostic: it is not part of the plan document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Remedy {
+    /// Give the value of a `@@name@@` placeholder as a secret.
+    GiveSecret,
+    /// Name a placeholder among the secrets to send although the plan cannot compare it.
+    SendSecretAnyway,
+}
+
 /// A message about a place in the tree.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Diagnostic {
@@ -44,6 +55,8 @@ pub struct Diagnostic {
     pub column: Option<usize>,
     pub severity: Severity,
     pub message: String,
+    #[serde(skip)]
+    pub remedy: Option<Remedy>,
 }
 
 impl Diagnostic {
@@ -67,7 +80,14 @@ impl Diagnostic {
             column: None,
             severity,
             message: message.into(),
+            remedy: None,
         }
+    }
+
+    /// The same message, with what the driver should offer to do about it.
+    pub fn with_remedy(mut self, remedy: Remedy) -> Diagnostic {
+        self.remedy = Some(remedy);
+        self
     }
 
     /// The same message at a line and column of its file.

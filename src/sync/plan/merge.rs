@@ -100,7 +100,8 @@ fn untold(file: &str, text: Option<&[u8]>, name: &str, served: &str) -> Diagnost
             "cannot tell whether the secret of @@{name}@@ differs from the one the workspace holds: the workspace shows only its mask `{served}`, and the secret given masks to it too ({why}). It is left as the workspace holds it; to send it anyway, name @@{name}@@ {}",
             super::SEND_ANYWAY
         ),
-    );
+    )
+    .with_remedy(crate::sync::diagnostic::Remedy::SendSecretAnyway);
     super::at_first(d, text, Some(&format!("@@{name}@@")))
 }
 

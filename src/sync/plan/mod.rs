@@ -46,7 +46,7 @@ use sha2::{Digest, Sha256};
 
 use crate::model::diff::{self, Difference, Side};
 use crate::model::{Resource, ResourceType};
-use crate::sync::diagnostic::Diagnostic;
+use crate::sync::diagnostic::{Diagnostic, Remedy};
 use crate::sync::secrets::{self, SecretSource};
 use crate::workspace::{Workspace, WorkspaceError};
 use keys::{Key, Retargeted, identify, key_of};
@@ -249,7 +249,7 @@ impl PlanError {
     /// A short CamelCase word for conditions and metrics.
     pub fn reason(&self) -> &'static str {
         match self {
-            PlanError::Invalid(d) if d.iter().any(|d| d.message.contains(ASKS_FOR_SECRETS)) => {
+            PlanError::Invalid(d) if d.iter().any(|d| d.remedy == Some(Remedy::GiveSecret)) => {
                 "SecretsNeeded"
             }
             PlanError::Invalid(_) => "InvalidFiles",
@@ -265,12 +265,12 @@ impl PlanError {
 }
 
 /// The words a note ends with when a placeholder the plan cannot compare may be sent anyway
-/// ([`PlanInput::send_secrets`]); a caller adds how, in its own terms.
-pub const SEND_ANYWAY: &str = "among the secrets to send";
+/// ([`PlanInput::send_secrets`], [`Remedy::SendSecretAnyway`]); a caller adds how.
+const SEND_ANYWAY: &str = "among the secrets to send";
 
 /// The words every refusal that a secret would remedy ends with; a caller adds how secrets are
 /// given (see [`PlanError::asks_for_secrets`]).
-pub const ASKS_FOR_SECRETS: &str = "give its value as a secret";
+const ASKS_FOR_SECRETS: &str = "give its value as a secret";
 
 /// A fingerprint of a tree's files that follows edits one file at a time: SHA-256 over every
 /// path and the SHA-256 of its bytes, in path order. Rewriting one file of a 10,000-file tree
@@ -990,7 +990,7 @@ fn in_place(
                     address(live),
                     masks.join("`, `")
                 ),
-            ),
+            ).with_remedy(Remedy::GiveSecret),
             text,
             first.as_deref(),
         )));
@@ -1017,7 +1017,8 @@ fn missing_at(e: &secrets::MissingSecrets, text: Option<&[u8]>) -> Diagnostic {
     let d = Diagnostic::error(
         e.file.clone(),
         format!("{}; {ASKS_FOR_SECRETS}", e.problem()),
-    );
+    )
+    .with_remedy(Remedy::GiveSecret);
     let first = e
         .names
         .iter()
@@ -1097,7 +1098,7 @@ fn create(path: &str, resource: &Resource, text: Option<&[u8]>) -> Result<Outcom
                     address(resource),
                     masked.join("`, `")
                 ),
-            ),
+            ).with_remedy(Remedy::GiveSecret),
             text,
             first.as_deref(),
         )));
@@ -1226,7 +1227,7 @@ fn foreign_mask(
     } else {
         Diagnostic::note(path, message)
     };
-    at_first(d, text, Some(&foreign.mask))
+    at_first(d.with_remedy(Remedy::GiveSecret), text, Some(&foreign.mask))
 }
 
 /// What the workspace holds where a file holds a mask that is not its own, in words.
@@ -1267,7 +1268,8 @@ fn in_clear(path: &str, text: Option<&[u8]>, address: &str, places: &[String]) -
             "{address}: `{}` holds a secret in clear, which the plan would then hold and show to every reviewer (a plan never holds a secret); put a @@name@@ placeholder there and {ASKS_FOR_SECRETS}",
             places.join("`, `")
         ),
-    );
+    )
+    .with_remedy(Remedy::GiveSecret);
     let key = places
         .first()
         .and_then(|p| p.rsplit(['.', '[']).next())
