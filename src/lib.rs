@@ -7,6 +7,8 @@
 //! - [`model`]: resource types and their attributes (the provider schema, once) and values;
 //! - [`hcl`]: the codec between the model and Git Sync's files;
 //! - [`workspace`]: the Segment Public API: client, and the embedded workspace server;
+//! - [`forge`]: Git hosts' review APIs (GitHub, GitLab): pull requests, comments, statuses;
+//! - [`http`]: the transport the external API clients share (retries, rate limits);
 //! - [`git`]: the bare cache, tree edits and commits, fetch and push;
 //! - [`sync`]: the engine: full, incremental and list-and-diff sync, the runner, and plan and
 //!   apply (Git -> workspace);
@@ -15,8 +17,10 @@
 //! - [`url`]: the one redacted form of a URL (repository or workspace) that messages show.
 
 pub mod cli;
+pub mod forge;
 pub mod git;
 pub mod hcl;
+pub mod http;
 pub mod model;
 pub mod operator;
 pub mod sync;
