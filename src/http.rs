@@ -440,7 +440,8 @@ mod tests {
             }
             h
         };
-        let cases: [(&[(&'static str, &str)], Option<Duration>); 6] = [
+        type Headers<'a> = &'a [(&'static str, &'a str)];
+        let cases: [(Headers, Option<Duration>); 6] = [
             (&[("retry-after", "7")], Some(Duration::from_secs(7))),
             (&[("x-ratelimit-reset", "1000030")], Some(Duration::from_secs(30))),
             (
