@@ -23,6 +23,7 @@ pub mod hcl;
 pub mod http;
 pub mod model;
 pub mod operator;
+pub mod pulls;
 pub mod sync;
 pub mod telemetry;
 pub mod url;
