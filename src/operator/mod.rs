@@ -25,3 +25,4 @@ pub mod error;
 pub mod gitsync;
 pub mod request;
 pub mod runtime;
+pub mod stash;

@@ -137,6 +137,11 @@ struct StatusLabels {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct ResultLabels {
+    result: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct ControllerLabels {
     controller: String,
     reason: String,
@@ -170,6 +175,9 @@ pub struct Metrics {
     resources: Family<ResourceLabels, Gauge>,
     last_success: Family<GitSyncLabels, Gauge<f64, AtomicU64>>,
     reconcile_errors: Family<ControllerLabels, Counter>,
+    plans: Family<ResultLabels, Counter>,
+    plan_duration: Histogram,
+    applies: Family<ResultLabels, Counter>,
     leader: Gauge,
     seen: Mutex<HashMap<GitSyncKey, Seen>>,
 }
@@ -242,6 +250,25 @@ impl Metrics {
             "Reconciles that ended in an error, by controller and reason",
             reconcile_errors.clone(),
         );
+        let plans = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "plans",
+            "Pull-request plans made, by result (planned, no_changes, conflicted, invalid, error)",
+            plans.clone(),
+        );
+        let plan_duration = Histogram::new(SYNC_DURATION_BUCKETS);
+        registry.register_with_unit(
+            "plan_duration",
+            "How long planning one pull request took (fetch, plan, comment, status)",
+            Unit::Seconds,
+            plan_duration.clone(),
+        );
+        let applies = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "applies",
+            "Applies of pull requests, by result (succeeded, failed, refused)",
+            applies.clone(),
+        );
         let leader = Gauge::default();
         registry.register(
             "leader",
@@ -259,6 +286,9 @@ impl Metrics {
             resources,
             last_success,
             reconcile_errors,
+            plans,
+            plan_duration,
+            applies,
             leader,
             seen: Mutex::new(HashMap::new()),
         }
@@ -354,6 +384,25 @@ impl Metrics {
             .get_or_create(&ControllerLabels {
                 controller: controller.to_owned(),
                 reason: reason.to_owned(),
+            })
+            .inc();
+    }
+
+    /// A pull request was planned, with `result` (a short snake_case word) in `seconds`.
+    pub fn observe_plan(&self, result: &str, seconds: f64) {
+        self.plans
+            .get_or_create(&ResultLabels {
+                result: result.to_owned(),
+            })
+            .inc();
+        self.plan_duration.observe(seconds);
+    }
+
+    /// An apply command ended with `result`: succeeded, failed or refused.
+    pub fn observe_apply(&self, result: &str) {
+        self.applies
+            .get_or_create(&ResultLabels {
+                result: result.to_owned(),
             })
             .inc();
     }
