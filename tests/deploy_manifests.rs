@@ -110,6 +110,12 @@ fn expected_watch_grants() -> BTreeSet<Grant> {
     for verb in ["get", "list", "watch"] {
         g.insert(grant("", "secrets", verb, None));
     }
+    // Apply journals (src/operator/journal.rs).
+    for verb in [
+        "get", "list", "watch", "create", "update", "patch", "delete",
+    ] {
+        g.insert(grant("", "configmaps", verb, None));
+    }
     for group in ["events.k8s.io", ""] {
         for verb in ["create", "patch"] {
             g.insert(grant(group, "events", verb, None));

@@ -192,15 +192,19 @@ fn default_author_email() -> String {
     "gitsync@gitsync.dev".into()
 }
 
-/// Git -> workspace: plans on pull requests, applied on command. Not acted on yet: with
-/// `enabled: true` the GitSync gets the condition `Bidirectional` (False, reason
-/// NotImplemented) and a Warning Event, and `Ready` (True while the workspace -> Git sync works)
-/// has reason `SyncedOneWay`.
+/// Git -> workspace: every pull request to the branch is planned, and its plan applied on
+/// command. The operator plans each pull request (opened, or pushed to) against the live
+/// workspace and posts the plan as a comment; a comment holding `applyCommand` (such as
+/// `segment apply`) from a user allowed to apply (`allowedUsers`, or anyone with write access to
+/// the repository) applies the plan of the commit that was planned, and nothing else: a push or
+/// a workspace edit since makes it stale, and it is planned again. One apply at a time per
+/// workspace, journaled in a ConfigMap so that a new leader resumes an apply its predecessor
+/// began and never applies a change twice. What each pull request's plan is at is in
+/// `status.pullRequests`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Bidirectional {
-    /// Plan pull requests and apply them on command. Not acted on by this version (see the
-    /// `Bidirectional` condition).
+    /// Plan pull requests and apply them on command.
     #[serde(default)]
     pub enabled: bool,
     /// The pull-request comment that applies the plan.
@@ -213,6 +217,18 @@ pub struct Bidirectional {
     /// Whether a plan may delete workspace resources.
     #[serde(default)]
     pub allow_deletes: bool,
+    /// Whether a plan that changes who has access (users' roles, user groups and their members,
+    /// invitations) is applied. Without it, such a plan is applied only when the apply command
+    /// says `--allow-access-changes` and comes from a user listed in `allowedUsers`.
+    #[serde(default)]
+    pub allow_access_changes: bool,
+    /// Merge the pull request once its plan is applied.
+    #[serde(default)]
+    pub merge_after_apply: bool,
+    /// Whether a pull request from a fork is applied. A fork's pull request is always planned;
+    /// without this it is never applied.
+    #[serde(default)]
+    pub allow_forks: bool,
     /// The Secret key holding the webhook secret the Git host signs deliveries with.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webhook_secret_ref: Option<SecretKeyRef>,
@@ -225,6 +241,9 @@ impl Default for Bidirectional {
             apply_command: default_apply_command(),
             allowed_users: Vec::new(),
             allow_deletes: false,
+            allow_access_changes: false,
+            merge_after_apply: false,
+            allow_forks: false,
             webhook_secret_ref: None,
         }
     }
@@ -265,6 +284,7 @@ fn default_apply_command() -> String {
         type_ = "string",
         json_path = ".status.lastCommitShort"
     ),
+    printcolumn(name = "Plans", type_ = "integer", json_path = ".status.openPlans"),
     printcolumn(
         name = "Status",
         type_ = "string",
@@ -397,6 +417,78 @@ pub struct GitSyncStatus {
     // not deserialize into a map.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<BTreeMap<String, u64>>,
+    /// Each open pull request's plan and apply (bidirectional), one entry per pull request.
+    // Optional and nullable for the reason `resources` is: a status written without it, after
+    // one with it, must not be refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "pull_requests_schema")]
+    pub pull_requests: Option<Vec<PullRequestStatus>>,
+    /// How many pull requests have a plan waiting to be applied (what `kubectl get` shows).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub open_plans: Option<u32>,
+}
+
+/// Where one pull request's plan stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum PullRequestState {
+    /// Planned; the plan waits for the apply command.
+    Planned,
+    /// The plan conflicts with a workspace edit the pull request did not make.
+    Conflicted,
+    /// The pull request's files do not plan (bad HCL, a missing secret, a refused change).
+    Invalid,
+    /// The plan is being applied.
+    Applying,
+    /// The plan was applied.
+    Applied,
+    /// The apply stopped at a failed step (see `message`).
+    Failed,
+}
+
+/// One pull request's plan and apply.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PullRequestStatus {
+    /// The pull request's number (GitLab: the merge request's iid).
+    pub number: u64,
+    /// The commit that was planned.
+    pub head: String,
+    /// The digest of the plan posted, which the apply command applies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan_digest: Option<String>,
+    /// The ids of the comments that hold the plan, in order (a long plan is posted in parts).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub comment_ids: Vec<u64>,
+    pub state: PullRequestState,
+    /// One line on the state: what failed, what conflicts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// The id of the newest comment read for commands.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_command_id: Option<u64>,
+    /// The login gitsync comments as on this pull request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bot_login: Option<String>,
+    /// When this entry last changed (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated: Option<String>,
+    /// The plan's changes, as `+2 ~1 -1` (creates, updates, deletes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changes: Option<String>,
+}
+
+/// `status.pullRequests`: a list keyed by `number` (a server-side apply merges it per pull
+/// request), optional and nullable as `resources` is.
+fn pull_requests_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    let item = generator.subschema_for::<PullRequestStatus>();
+    schemars::json_schema!({
+        "type": "array",
+        "nullable": true,
+        "items": item,
+        "x-kubernetes-list-type": "map",
+        "x-kubernetes-list-map-keys": ["number"],
+    })
 }
 
 // ------------------------------------------------------------------------------------------

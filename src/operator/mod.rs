@@ -13,6 +13,9 @@
 //! - [`error`]: what ends a reconcile early, the controllers' names, the shared error policy;
 //! - [`gitsync`]: the GitSync controller;
 //! - [`connection`]: the GitConnection and SyncSecret controllers;
+//! - [`journal`]: an apply's journal in a ConfigMap, written by compare-and-swap;
+//! - [`stash`]: accepted pull-request applies, kept until they finish (a ConfigMap each);
+//! - [`sync_secrets`]: the values SyncSecret objects give `@@name@@` placeholders;
 //! - [`request`]: `gitsync full-sync`: annotate, then wait for the status;
 //! - [`runtime`]: leader election, the controllers' wiring, shutdown.
 
@@ -23,6 +26,8 @@ pub mod crd;
 pub mod credentials;
 pub mod error;
 pub mod gitsync;
+pub mod journal;
 pub mod request;
 pub mod runtime;
 pub mod stash;
+pub mod sync_secrets;

@@ -207,6 +207,20 @@ fn gitsyncs_using_secret(
         .collect()
 }
 
+/// GitSyncs that read SyncSecret `sync_secret`: every GitSync of its namespace that plans and
+/// applies pull requests (a plan's placeholders may name any SyncSecret of the namespace).
+fn gitsyncs_using_sync_secret<'a>(
+    gitsyncs: impl IntoIterator<Item = &'a GitSync>,
+    sync_secret: &SyncSecret,
+) -> Vec<ObjectRef<GitSync>> {
+    let ns = sync_secret.namespace();
+    gitsyncs
+        .into_iter()
+        .filter(|gs| gs.namespace() == ns && gs.spec.bidirectional.enabled)
+        .map(ObjectRef::from_obj)
+        .collect()
+}
+
 /// Notes each of `refs` as having changed inputs, and hands them on to be reconciled.
 fn inputs_changed<K: kube::Resource<DynamicType = ()>>(
     ctx: &Context,
@@ -306,6 +320,19 @@ async fn run_controllers<F, Fut>(
             inputs_changed(&ctx, refs)
         }
     };
+    // A SyncSecret made, changed or deleted: a pull request's plan that named its placeholder is
+    // planned again.
+    let by_sync_secret = {
+        let gitsyncs = gitsyncs.clone();
+        let ctx = ctx.clone();
+        move |sync_secret: SyncSecret| {
+            let state = gitsyncs.state();
+            inputs_changed(
+                &ctx,
+                gitsyncs_using_sync_secret(state.iter().map(|gs| gs.as_ref()), &sync_secret),
+            )
+        }
+    };
     // Deleted GitSyncs are not reconciled (there is no finalizer: deleting one must never wait
     // for the operator); a sweep drops what is kept for them instead.
     let sweep = {
@@ -342,6 +369,7 @@ async fn run_controllers<F, Fut>(
             crs.clone(),
             by_connection,
         )
+        .watches(api::<SyncSecret>(&client, ns), crs.clone(), by_sync_secret)
         .graceful_shutdown_on(stopped())
         .run(
             |gs, ctx| tracked(error::Controller::GitSync, gs, ctx, gitsync::reconcile),
@@ -436,5 +464,56 @@ async fn run_controllers<F, Fut>(
         } => {}
         _ = sweep => {}
         _ = synced => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::operator::crd::{GitSyncSpec, SecretKeyRef, SyncSecretSpec};
+
+    fn gitsync(namespace: &str, name: &str, bidirectional: bool) -> GitSync {
+        let mut spec = GitSyncSpec {
+            workspace: Default::default(),
+            connection_ref: None,
+            repository: Default::default(),
+            resource_types: Vec::new(),
+            interval: "1m".into(),
+            author: Default::default(),
+            suspend: false,
+            bidirectional: Default::default(),
+        };
+        spec.bidirectional.enabled = bidirectional;
+        let mut gs = GitSync::new(name, spec);
+        gs.metadata.namespace = Some(namespace.into());
+        gs
+    }
+
+    #[test]
+    fn a_sync_secret_wakes_the_bidirectional_gitsyncs_of_its_namespace_only() {
+        let gitsyncs = [
+            gitsync("team-a", "planned", true),
+            gitsync("team-a", "one-way", false),
+            gitsync("team-b", "elsewhere", true),
+            gitsync("team-a", "also-planned", true),
+        ];
+        let mut sync_secret = SyncSecret::new(
+            "amplitude",
+            SyncSecretSpec {
+                name: "amplitude_key".into(),
+                secret_ref: SecretKeyRef {
+                    name: "keys".into(),
+                    key: "amplitude".into(),
+                },
+            },
+        );
+        sync_secret.metadata.namespace = Some("team-a".into());
+        let woken: Vec<String> = gitsyncs_using_sync_secret(&gitsyncs, &sync_secret)
+            .into_iter()
+            .map(|r| format!("{}/{}", r.namespace.unwrap_or_default(), r.name))
+            .collect();
+        assert_eq!(woken, ["team-a/planned", "team-a/also-planned"]);
+        sync_secret.metadata.namespace = Some("team-c".into());
+        assert!(gitsyncs_using_sync_secret(&gitsyncs, &sync_secret).is_empty());
     }
 }

@@ -73,6 +73,11 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 - apiGroups: [""]
   resources: ["secrets"]
   verbs: ["get", "list", "watch"]
+# Apply journals (one ConfigMap per GitSync, written by compare-and-swap; removed when an
+# apply is abandoned).
+- apiGroups: [""]
+  resources: ["configmaps"]
+  verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
 # Events (kube-rs's Recorder uses events.k8s.io; the core group is for older clusters).
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]

@@ -67,6 +67,18 @@ pub enum JournalError {
         "{journal} was written by another apply since this one read it; this apply stops so as not to write over it"
     )]
     Moved { journal: String },
+    #[error(
+        "{journal} was taken over by {holder}; this apply stops so as not to write beside it (the new holder resumes it)"
+    )]
+    TakenOver { journal: String, holder: String },
+    #[error(
+        "{journal} would hold {bytes} bytes, more than the {limit} its store keeps; this apply stops before it cannot record a step (apply the change in smaller pull requests)"
+    )]
+    TooLarge {
+        journal: String,
+        bytes: usize,
+        limit: usize,
+    },
 }
 
 impl JournalError {
@@ -78,6 +90,8 @@ impl JournalError {
             JournalError::Damaged { .. } => "JournalDamaged",
             JournalError::Busy { .. } => "ApplyInProgress",
             JournalError::Moved { .. } => "JournalMoved",
+            JournalError::TakenOver { .. } => "JournalTakenOver",
+            JournalError::TooLarge { .. } => "JournalTooLarge",
         }
     }
 }

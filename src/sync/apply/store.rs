@@ -241,7 +241,9 @@ pub fn has_begun(path: &Path) -> bool {
     })
 }
 
-fn line(entry: &Entry) -> String {
+/// An entry as the journal keeps it: one line of JSON (a file's line; a ConfigMap's `entries`
+/// holds the same lines).
+pub(crate) fn line(entry: &Entry) -> String {
     let mut s = serde_json::to_string(entry).unwrap_or_default();
     s.push('\n');
     s
