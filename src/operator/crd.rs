@@ -422,66 +422,16 @@ pub struct GitSyncStatus {
     // one with it, must not be refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "pull_requests_schema")]
-    pub pull_requests: Option<Vec<PullRequestStatus>>,
+    pub pull_requests: Option<Vec<crate::pulls::record::PullRecord>>,
     /// How many pull requests have a plan waiting to be applied (what `kubectl get` shows).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub open_plans: Option<u32>,
 }
 
-/// Where one pull request's plan stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub enum PullRequestState {
-    /// Planned; the plan waits for the apply command.
-    Planned,
-    /// The plan conflicts with a workspace edit the pull request did not make.
-    Conflicted,
-    /// The pull request's files do not plan (bad HCL, a missing secret, a refused change).
-    Invalid,
-    /// The plan is being applied.
-    Applying,
-    /// The plan was applied.
-    Applied,
-    /// The apply stopped at a failed step (see `message`).
-    Failed,
-}
-
-/// One pull request's plan and apply.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct PullRequestStatus {
-    /// The pull request's number (GitLab: the merge request's iid).
-    pub number: u64,
-    /// The commit that was planned.
-    pub head: String,
-    /// The digest of the plan posted, which the apply command applies.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub plan_digest: Option<String>,
-    /// The ids of the comments that hold the plan, in order (a long plan is posted in parts).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub comment_ids: Vec<u64>,
-    pub state: PullRequestState,
-    /// One line on the state: what failed, what conflicts.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub message: Option<String>,
-    /// The id of the newest comment read for commands.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_command_id: Option<u64>,
-    /// The login gitsync comments as on this pull request.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub bot_login: Option<String>,
-    /// When this entry last changed (RFC 3339).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub updated: Option<String>,
-    /// The plan's changes, as `+2 ~1 -1` (creates, updates, deletes).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub changes: Option<String>,
-}
-
 /// `status.pullRequests`: a list keyed by `number` (a server-side apply merges it per pull
 /// request), optional and nullable as `resources` is.
 fn pull_requests_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
-    let item = generator.subschema_for::<PullRequestStatus>();
+    let item = generator.subschema_for::<crate::pulls::record::PullRecord>();
     schemars::json_schema!({
         "type": "array",
         "nullable": true,

@@ -53,6 +53,8 @@ pub struct PullRecord {
     pub number: u64,
     /// The head commit last planned (or the commit an apply pushed on top of it).
     pub head: String,
+    /// planned, noChanges, conflicted, invalid, applying, applied or failed.
+    #[serde(rename = "state")]
     pub stage: Stage,
     /// The fingerprint of the plan shown (`None` for files that cannot be planned).
     #[serde(default, skip_serializing_if = "Option::is_none")]
