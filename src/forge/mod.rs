@@ -12,11 +12,14 @@
 //! - [`gitlab`]: gitlab.com and self-hosted GitLab (`https://HOST/api/v4`), with a token.
 //! - [`webhook`]: pure functions that check a delivery (GitHub's `X-Hub-Signature-256`, GitLab's
 //!   `X-Gitlab-Token`, both compared in constant time) and read what it is about.
+//! - [`any`]: [`any::AnyForge`], the forge of one repository whichever it is, built from a
+//!   [`any::ForgeSpec`];
 //! - [`command`]: a pure parser that says whether a comment is the apply command.
 //!
 //! All requests go through [`crate::http`], the transport shared with the workspace client:
 //! retries with jitter, the server's rate-limit hints, and no blind repeat of a `POST`.
 
+pub mod any;
 pub mod command;
 pub mod github;
 pub mod gitlab;

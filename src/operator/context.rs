@@ -77,6 +77,12 @@ pub struct Runner {
     pub urls: [String; 2],
     /// The workspace it syncs, whose lock each run holds shared.
     pub workspace: WorkspaceKey,
+    /// The forge pull requests are planned on (`spec.bidirectional`), and whose credentials
+    /// Git uses for a GitHub App; `Err`: why there is none (the `Bidirectional` condition).
+    pub forge: Option<Result<crate::forge::any::AnyForge, (&'static str, String)>>,
+    /// Git authenticates with the forge's credentials (a GitHub App's installation token,
+    /// renewed before each run).
+    pub git_from_forge: bool,
     /// The object's generation and [`Wakers::inputs`] when the inputs were read, and when: they
     /// are read again (Secrets, the GitConnection) only when one of those changes, or after a
     /// while in case a watch event was missed.
@@ -169,6 +175,12 @@ impl WorkspaceLocks {
     /// and applies that hold it.
     pub async fn write(&self, key: &WorkspaceKey) -> tokio::sync::OwnedRwLockWriteGuard<()> {
         self.lock_for(key).write_owned().await
+    }
+
+    /// The lock itself, for work that takes it exclusively for a while (a pull request's
+    /// apply) with `try_write_owned`.
+    pub fn handle(&self, key: &WorkspaceKey) -> Arc<tokio::sync::RwLock<()>> {
+        self.lock_for(key)
     }
 
     /// Exclusive access now, or `None` while anything else holds the workspace.

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 
 use k8s_openapi::ByteString;
 
+use crate::forge::any::ForgeCredentials;
 use crate::git::remote::Auth;
 
 /// Why a Secret does not give usable credentials.
@@ -36,9 +37,11 @@ pub enum CredentialProblem {
     )]
     NoCredentials { name: String },
     #[error(
-        "Secret {name} holds GitHub App credentials, which this version of gitsync cannot use for Git yet; use a token (username + password, or bearerToken) or an SSH key"
+        "Secret {name} has GitHub App credentials without {missing}; a GitHub App needs githubAppID and githubAppPrivateKey (githubAppInstallationID is optional: the installation is found from the repository)"
     )]
-    GithubAppUnsupported { name: String },
+    IncompleteGithubApp { name: String, missing: &'static str },
+    #[error("Secret {name}: githubAppInstallationID is not a number")]
+    BadInstallationId { name: String },
     #[error("cannot write the credentials for {name} to {}: {detail}", path.display())]
     Write {
         name: String,
@@ -57,7 +60,8 @@ impl CredentialProblem {
             CredentialProblem::MissingKnownHosts { .. } => "MissingKnownHosts",
             CredentialProblem::IncompleteBasicAuth { .. } => "IncompleteCredentials",
             CredentialProblem::NoCredentials { .. } => "NoCredentials",
-            CredentialProblem::GithubAppUnsupported { .. } => "UnsupportedCredentials",
+            CredentialProblem::IncompleteGithubApp { .. } => "IncompleteCredentials",
+            CredentialProblem::BadInstallationId { .. } => "InvalidCredentials",
             CredentialProblem::Write { .. } => "CredentialsNotWritten",
         }
     }
@@ -66,9 +70,13 @@ impl CredentialProblem {
 /// Credentials read from a Secret, and how they authenticate.
 #[derive(Debug, Clone)]
 pub struct Credentials {
+    /// How Git authenticates; for a GitHub App, [`Auth::None`] until an installation token
+    /// is bought with [`Credentials::forge`] (see [`crate::forge::Forge::git_credentials`]).
     pub auth: Auth,
-    /// ssh, basic, bearer.
+    /// ssh, basic, bearer, githubApp.
     pub method: &'static str,
+    /// What the forge's API takes: the HTTPS token, or the GitHub App (`None` for SSH).
+    pub forge: Option<ForgeCredentials>,
 }
 
 fn text(data: &BTreeMap<String, ByteString>, key: &str) -> Option<String> {
@@ -131,12 +139,14 @@ fn from_secret_with(
                 known_hosts,
             },
             method: "ssh",
+            forge: None,
         });
     }
     if let Some(token) = text(data, "bearerToken") {
         return Ok(Credentials {
             auth: Auth::Bearer(token.trim().to_owned()),
             method: "bearer",
+            forge: Some(ForgeCredentials::Token(token.trim().to_owned())),
         });
     }
     match (text(data, "username"), text(data, "password")) {
@@ -147,6 +157,7 @@ fn from_secret_with(
                     password: password.trim().to_owned(),
                 },
                 method: "basic",
+                forge: Some(ForgeCredentials::Token(password.trim().to_owned())),
             });
         }
         (Some(_), None) | (None, Some(_)) => {
@@ -157,8 +168,29 @@ fn from_secret_with(
         (None, None) => {}
     }
     if data.contains_key("githubAppID") || data.contains_key("githubAppPrivateKey") {
-        return Err(CredentialProblem::GithubAppUnsupported {
+        let missing = |missing| CredentialProblem::IncompleteGithubApp {
             name: name.to_owned(),
+            missing,
+        };
+        let app_id = text(data, "githubAppID").ok_or_else(|| missing("githubAppID"))?;
+        let private_key_pem =
+            text(data, "githubAppPrivateKey").ok_or_else(|| missing("githubAppPrivateKey"))?;
+        let installation_id = match text(data, "githubAppInstallationID") {
+            None => None,
+            Some(id) => Some(id.trim().parse::<u64>().map_err(|_| {
+                CredentialProblem::BadInstallationId {
+                    name: name.to_owned(),
+                }
+            })?),
+        };
+        return Ok(Credentials {
+            auth: Auth::None,
+            method: "githubApp",
+            forge: Some(ForgeCredentials::GitHubApp {
+                app_id: app_id.trim().to_owned(),
+                private_key_pem,
+                installation_id,
+            }),
         });
     }
     Err(CredentialProblem::NoCredentials {
@@ -316,7 +348,7 @@ mod tests {
             dir.path(),
         );
         assert!(
-            matches!(basic, Ok(Credentials { method: "basic", auth: Auth::Basic { ref password, .. } }) if password == "p")
+            matches!(basic, Ok(Credentials { method: "basic", auth: Auth::Basic { ref password, .. }, .. }) if password == "p")
         );
         let bearer = from_secret("s", "1", &data(&[("bearerToken", "t")]), dir.path());
         assert!(matches!(
@@ -335,7 +367,15 @@ mod tests {
             (data(&[("identity", "x")]), "MissingKnownHosts"),
             (data(&[("username", "u")]), "IncompleteCredentials"),
             (data(&[("other", "u")]), "NoCredentials"),
-            (data(&[("githubAppID", "1")]), "UnsupportedCredentials"),
+            (data(&[("githubAppID", "1")]), "IncompleteCredentials"),
+            (
+                data(&[
+                    ("githubAppID", "1"),
+                    ("githubAppPrivateKey", "k"),
+                    ("githubAppInstallationID", "x"),
+                ]),
+                "InvalidCredentials",
+            ),
             (
                 data(&[
                     ("identity", "not a key"),

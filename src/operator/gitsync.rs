@@ -38,10 +38,12 @@ use kube::{Api, Resource as _, ResourceExt as _};
 use super::conditions::{BIDIRECTIONAL, CONNECTION_ISSUES, State, condition, conditions};
 use super::context::{Context, Runner, Slot, Wakers, WorkspaceKey, apply_status, not_due};
 use super::crd::{
-    FULL_SYNC_ANNOTATION, GitConnection, GitSync, GitSyncStatus, RECONCILE_ANNOTATION,
+    FULL_SYNC_ANNOTATION, GitConnection, GitProvider, GitSync, GitSyncStatus, RECONCILE_ANNOTATION,
 };
 use super::credentials::{CredentialProblem, for_connection};
 use super::error::{Controller, ReconcileError};
+use crate::forge::any::{AnyForge, ForgeCredentials, ForgeSpec};
+use crate::forge::{Forge as _, ForgeKind};
 use crate::git::cache;
 use crate::git::remote::{Auth, Remote};
 use crate::git::tree::Author;
@@ -64,6 +66,11 @@ struct Inputs {
     author: Author,
     types: Vec<ResourceType>,
     interval: Duration,
+    /// The forge pull requests are planned on, or why there is none; `None` when neither
+    /// pull requests nor Git need one.
+    forge: Option<Result<ForgeSpec, (&'static str, String)>>,
+    /// Git authenticates with the forge's credentials (a GitHub App).
+    git_from_forge: bool,
 }
 
 impl Inputs {
@@ -81,7 +88,7 @@ impl Inputs {
         )
             .hash(&mut h);
         // A new version of the Secret writes its key under a new path, which `auth` holds.
-        (&self.author, &self.types).hash(&mut h);
+        (&self.author, &self.types, &self.forge, self.git_from_forge).hash(&mut h);
         h.finish()
     }
 
@@ -150,8 +157,17 @@ async fn resolve(
             }));
         }
     };
-    let auth = match refs.connection {
-        None => Auth::None,
+    let bidirectional = spec.bidirectional.enabled;
+    let (auth, forge, git_from_forge) = match refs.connection {
+        None => {
+            let forge = bidirectional.then(|| {
+                Err((
+                    "NoGitConnection",
+                    "spec.bidirectional needs spec.connectionRef: a GitConnection with provider github or gitlab, whose Secret has a token or a GitHub App".to_owned(),
+                ))
+            });
+            (Auth::None, forge, false)
+        }
         Some(connection_name) => {
             let connections = Api::<GitConnection>::namespaced(ctx.client.clone(), namespace);
             let Some(connection) = connections.get_opt(connection_name).await? else {
@@ -178,7 +194,13 @@ async fn resolve(
                 secret_name,
                 secret,
             ) {
-                Ok(c) => c.auth,
+                Ok(c) => {
+                    let app = matches!(c.forge, Some(ForgeCredentials::GitHubApp { .. }));
+                    let forge = (bidirectional || app).then(|| {
+                        forge_spec(&connection, connection_name, c.forge, &spec.repository.url)
+                    });
+                    (c.auth, forge, app)
+                }
                 Err(p) => {
                     return Ok(Err(StallReason {
                         reason: p.reason(),
@@ -200,7 +222,48 @@ async fn resolve(
         },
         types,
         interval,
+        forge,
+        git_from_forge,
     }))
+}
+
+/// The forge of a GitConnection, or why pull requests cannot be planned with it.
+fn forge_spec(
+    connection: &GitConnection,
+    connection_name: &str,
+    credentials: Option<ForgeCredentials>,
+    repository_url: &str,
+) -> Result<ForgeSpec, (&'static str, String)> {
+    let kind = match connection.spec.provider {
+        GitProvider::Github => ForgeKind::GitHub,
+        GitProvider::Gitlab => ForgeKind::GitLab,
+        other => {
+            return Err((
+                "UnsupportedProvider",
+                format!(
+                    "GitConnection {connection_name} has provider {}; pull requests are planned on github and gitlab",
+                    serde_json::to_value(other)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_owned))
+                        .unwrap_or_default()
+                ),
+            ));
+        }
+    };
+    let Some(credentials) = credentials else {
+        return Err((
+            "NoForgeCredentials",
+            format!(
+                "the Secret of GitConnection {connection_name} holds an SSH key, which cannot reach the {kind} API; add bearerToken (or username and password) or GitHub App keys"
+            ),
+        ));
+    };
+    Ok(ForgeSpec {
+        kind,
+        api_base_url: connection.spec.api_base_url.clone(),
+        repository_url: repository_url.to_owned(),
+        credentials,
+    })
 }
 
 fn build_syncer(
@@ -252,17 +315,42 @@ pub struct Observed {
     pub repository: String,
     /// The `reconcile.fluxcd.io/requestedAt` annotation.
     pub reconcile_requested_at: Option<String>,
-    /// `spec.bidirectional.enabled`.
-    pub bidirectional: bool,
+    /// Whether pull requests are planned (`spec.bidirectional.enabled`, and a forge to plan
+    /// them on).
+    pub bidirectional: Bidirectionality,
+}
+
+/// Where the Git -> workspace direction stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Bidirectionality {
+    /// `spec.bidirectional.enabled` is false.
+    Off,
+    /// Pull requests are planned and applied on command.
+    Planning,
+    /// Enabled, but pull requests cannot be planned: why (the `Bidirectional` condition's
+    /// reason and message).
+    Unavailable {
+        reason: &'static str,
+        message: String,
+    },
 }
 
 impl Observed {
+    /// What the object says; a GitSync with `spec.bidirectional.enabled` starts as
+    /// [`Bidirectionality::Unavailable`] until its forge resolves.
     pub fn of(gs: &GitSync) -> Observed {
         Observed {
             generation: gs.metadata.generation,
             repository: crate::url::redacted(&gs.spec.repository.url),
             reconcile_requested_at: gs.annotations().get(RECONCILE_ANNOTATION).cloned(),
-            bidirectional: gs.spec.bidirectional.enabled,
+            bidirectional: if gs.spec.bidirectional.enabled {
+                Bidirectionality::Unavailable {
+                    reason: BIDIRECTIONAL_NOT_RUNNING,
+                    message: BIDIRECTIONAL_NOT_RUNNING_MESSAGE.to_owned(),
+                }
+            } else {
+                Bidirectionality::Off
+            },
         }
     }
 }
@@ -339,15 +427,19 @@ pub struct Summary {
     pub new_runner: bool,
 }
 
-/// The `Ready` reason of a GitSync that syncs one way although `spec.bidirectional.enabled`.
+/// The `Ready` reason of a GitSync that syncs one way although `spec.bidirectional.enabled`
+/// (pull requests cannot be planned: see the `Bidirectional` condition).
 pub const SYNCED_ONE_WAY: &str = "SyncedOneWay";
-/// The `Bidirectional` condition's reason (and the Warning Event's) while pull requests are
-/// not acted on.
-pub const BIDIRECTIONAL_NOT_IMPLEMENTED: &str = "NotImplemented";
-const BIDIRECTIONAL_MESSAGE: &str = "spec.bidirectional.enabled is true, but this version of gitsync does not act on pull requests yet: changes made in Git are not applied to the workspace, and the workspace's changes keep overwriting the branch. Only the workspace -> Git direction runs";
+/// The `Bidirectional` condition's reason while pull requests are planned.
+pub const BIDIRECTIONAL_PLANNING: &str = "PlanningPullRequests";
+/// The `Bidirectional` condition's reason while the GitSync does not run (suspended, or its
+/// inputs do not resolve).
+pub const BIDIRECTIONAL_NOT_RUNNING: &str = "NotRunning";
+const BIDIRECTIONAL_NOT_RUNNING_MESSAGE: &str =
+    "pull requests are planned only while the GitSync syncs";
 
-/// The status, Events and next run for `finding`, from the status the object had before this
-/// reconcile (`previous`). Pure: `now` is the only clock.
+/// From the previous status, what was found and the time: the new status, the Events, and when
+/// to run again. Pure.
 pub fn summarize(
     previous: &GitSyncStatus,
     observed: &Observed,
@@ -407,15 +499,14 @@ pub fn summarize(
             match &ran.result {
                 Ok(outcome) => {
                     let message = synced(&mut status, &mut events, ran, outcome, &at);
-                    let (reason, message) = if observed.bidirectional {
-                        (
+                    let (reason, message) = match &observed.bidirectional {
+                        Bidirectionality::Unavailable { .. } => (
                             SYNCED_ONE_WAY,
                             format!(
-                                "{message}. One way only: pull requests are not acted on yet (see the Bidirectional condition)"
+                                "{message}. One way only: pull requests are not planned (see the Bidirectional condition)"
                             ),
-                        )
-                    } else {
-                        ("Synced", message)
+                        ),
+                        _ => ("Synced", message),
                     };
                     status.conditions = state_of(&State::Ready {
                         reason: reason.into(),
@@ -451,26 +542,38 @@ pub fn summarize(
             }
         }
     };
-    if observed.bidirectional {
-        status.conditions.push(condition(
+    match &observed.bidirectional {
+        Bidirectionality::Off => {}
+        Bidirectionality::Planning => status.conditions.push(condition(
             BIDIRECTIONAL,
-            false,
-            BIDIRECTIONAL_NOT_IMPLEMENTED,
-            BIDIRECTIONAL_MESSAGE,
+            true,
+            BIDIRECTIONAL_PLANNING,
+            "pull requests into the branch are planned, and applied on the apply command",
             generation,
             &previous.conditions,
             now,
-        ));
-        let said = previous
-            .conditions
-            .iter()
-            .any(|c| c.type_ == BIDIRECTIONAL && c.reason == BIDIRECTIONAL_NOT_IMPLEMENTED);
-        if !said {
-            events.push(EventSpec::warning(
-                "BidirectionalNotImplemented",
-                "Configure",
-                BIDIRECTIONAL_MESSAGE.to_owned(),
+        )),
+        Bidirectionality::Unavailable { reason, message } => {
+            status.conditions.push(condition(
+                BIDIRECTIONAL,
+                false,
+                reason,
+                message,
+                generation,
+                &previous.conditions,
+                now,
             ));
+            let said = previous
+                .conditions
+                .iter()
+                .any(|c| c.type_ == BIDIRECTIONAL && c.reason == *reason);
+            if !said {
+                events.push(EventSpec::warning(
+                    "BidirectionalUnavailable",
+                    "Configure",
+                    format!("pull requests are not planned: {message}"),
+                ));
+            }
         }
     }
     Summary {
@@ -596,7 +699,7 @@ pub async fn reconcile(gs: Arc<GitSync>, ctx: Arc<Context>) -> Result<Action, Re
     let name = gs.name_any();
     let api = Api::<GitSync>::namespaced(ctx.client.clone(), &namespace);
     let object_ref = gs.object_ref(&());
-    let observed = Observed::of(&gs);
+    let mut observed = Observed::of(&gs);
     let previous = gs.status.clone().unwrap_or_default();
 
     if let Some(action) =
@@ -619,6 +722,20 @@ pub async fn reconcile(gs: Arc<GitSync>, ctx: Arc<Context>) -> Result<Action, Re
                 // ensure_runner leaves a runner whenever it returns Ok(Ok).
                 return Ok(Action::requeue(super::error::RETRY));
             };
+            if gs.spec.bidirectional.enabled {
+                observed.bidirectional = match &runner.forge {
+                    Some(Ok(_)) => Bidirectionality::Planning,
+                    Some(Err((reason, message))) => Bidirectionality::Unavailable {
+                        reason,
+                        message: message.clone(),
+                    },
+                    None => Bidirectionality::Unavailable {
+                        reason: "NoForge",
+                        message: "no forge is configured".into(),
+                    },
+                };
+            }
+            renew_git_credentials(runner).await;
             let full_sync_requested = gs
                 .annotations()
                 .get(FULL_SYNC_ANNOTATION)
@@ -642,7 +759,7 @@ pub async fn reconcile(gs: Arc<GitSync>, ctx: Arc<Context>) -> Result<Action, Re
             )
         }
     };
-    finish(
+    let (action, written) = finish(
         &ctx,
         &api,
         &name,
@@ -654,7 +771,99 @@ pub async fn reconcile(gs: Arc<GitSync>, ctx: Arc<Context>) -> Result<Action, Re
         &mut slot,
         wakers,
     )
-    .await
+    .await?;
+    if observed.bidirectional != Bidirectionality::Planning {
+        return Ok(action);
+    }
+    review_pulls(&ctx, &gs, &api, &object_ref, &mut slot, written, action).await
+}
+
+/// A GitHub App's installation token expires within the hour: Git gets a fresh one (the forge
+/// renews it only when it runs low) before each run.
+async fn renew_git_credentials(runner: &mut Runner) {
+    if !runner.git_from_forge {
+        return;
+    }
+    let Some(Ok(forge)) = &runner.forge else {
+        return;
+    };
+    match forge.git_credentials().await {
+        Ok(c) => {
+            runner.syncer.target_mut().remote.auth = Auth::Basic {
+                username: c.username,
+                password: c.password,
+            };
+        }
+        Err(e) => {
+            tracing::warn!(reason = e.reason(), error = %e, "cannot renew the GitHub App's token for Git");
+        }
+    }
+}
+
+/// The pull-request pass after the sync: plans, comments, applies on command; then the status
+/// with `pullRequests`, and the Events. Runs again soon while the forge computes mergeability.
+async fn review_pulls(
+    ctx: &Context,
+    gs: &GitSync,
+    api: &Api<GitSync>,
+    object_ref: &ObjectReference,
+    slot: &mut Slot,
+    written: GitSyncStatus,
+    action: Action,
+) -> Result<Action, ReconcileError> {
+    let Some(runner) = slot.runner.as_ref() else {
+        return Ok(action);
+    };
+    let Some(Ok(forge)) = &runner.forge else {
+        return Ok(action);
+    };
+    let target = runner.syncer.target();
+    let cache_path = target.cache.to_thread_local().path().to_path_buf();
+    let pace = matches!(gs.spec.workspace.endpoint.as_str(), "us" | "eu")
+        .then_some(crate::sync::apply::pace::WINDOW);
+    let reviewed = super::pulls::review(
+        ctx,
+        gs,
+        api,
+        &written,
+        super::pulls::PassInputs {
+            forge,
+            workspace: runner.syncer.workspace(),
+            repository: crate::pulls::Repository {
+                cache: target.cache.clone(),
+                cache_path,
+                remote: target.remote.clone(),
+            },
+            apply_lock: ctx.workspaces.handle(&runner.workspace),
+            pace,
+        },
+    )
+    .await;
+    let scrub = |text: &str| scrub_urls(text, &[&runner.urls[0], &runner.urls[1]]);
+    let events = reviewed
+        .events
+        .into_iter()
+        .map(|mut e| {
+            e.note = scrub(&e.note);
+            e
+        })
+        .collect();
+    let mut status = reviewed.status;
+    for record in status.pull_requests.iter_mut().flatten() {
+        record.message = record.message.as_deref().map(scrub);
+    }
+    let summary = Summary {
+        status,
+        events,
+        requeue: None,
+        new_runner: false,
+    };
+    write(ctx, api, &gs.name_any(), object_ref, &written, &summary).await?;
+    if reviewed.look_again_soon {
+        slot.next_due = None;
+        return Ok(Action::requeue(super::pulls::LOOK_AGAIN));
+    }
+    Ok(action)
 }
 
 /// summarize, record and write; then schedules the next run under `wakers`.
@@ -670,7 +879,7 @@ async fn finish(
     finding: Finding,
     slot: &mut Slot,
     wakers: Wakers,
-) -> Result<Action, ReconcileError> {
+) -> Result<(Action, GitSyncStatus), ReconcileError> {
     let namespace = object_ref.namespace.clone().unwrap_or_default();
     let summary = summarize(previous, observed, &finding, Timestamp::now());
     record(
@@ -683,13 +892,14 @@ async fn finish(
         slot.runner = None;
     }
     write(ctx, api, name, object_ref, on_server, &summary).await?;
-    Ok(match summary.requeue {
+    let action = match summary.requeue {
         Some(after) => {
             slot.next_due = Some((Instant::now() + after, wakers));
             Action::requeue(after)
         }
         None => Action::await_change(),
-    })
+    };
+    Ok((action, summary.status))
 }
 
 /// A deleted GitSync: forget it. A suspended one: say so (once) and wait for a change.
@@ -774,6 +984,12 @@ async fn ensure_runner(
                 branch: inputs.branch.clone(),
                 urls: [inputs.url.clone(), inputs.endpoint.clone()],
                 workspace: WorkspaceKey::new(&inputs.endpoint, &inputs.token),
+                forge: inputs.forge.clone().map(|spec| {
+                    spec.and_then(|spec| {
+                        AnyForge::new(&spec).map_err(|e| (e.reason(), inputs.scrub(&e)))
+                    })
+                }),
+                git_from_forge: inputs.git_from_forge,
                 resolved,
             });
         }
@@ -922,7 +1138,14 @@ mod tests {
             generation: Some(3),
             repository: "https://git.example/acme.git".into(),
             reconcile_requested_at: None,
-            bidirectional,
+            bidirectional: if bidirectional {
+                Bidirectionality::Unavailable {
+                    reason: "NoForge",
+                    message: "no forge".into(),
+                }
+            } else {
+                Bidirectionality::Off
+            },
         }
     }
 
@@ -1174,9 +1397,9 @@ mod tests {
                 incremental(0),
                 &[
                     ("Ready", "True", SYNCED_ONE_WAY),
-                    ("Bidirectional", "False", BIDIRECTIONAL_NOT_IMPLEMENTED),
+                    ("Bidirectional", "False", "NoForge"),
                 ],
-                &[(true, "BidirectionalNotImplemented")],
+                &[(true, "BidirectionalUnavailable")],
                 Some(MINUTE),
             ),
             (
@@ -1186,9 +1409,9 @@ mod tests {
                 Finding::Suspended,
                 &[
                     ("Ready", "False", "Suspended"),
-                    ("Bidirectional", "False", BIDIRECTIONAL_NOT_IMPLEMENTED),
+                    ("Bidirectional", "False", "NoForge"),
                 ],
-                &[(true, "BidirectionalNotImplemented")],
+                &[(true, "BidirectionalUnavailable")],
                 None,
             ),
             (
@@ -1199,11 +1422,11 @@ mod tests {
                 &[
                     ("Ready", "False", "AuthenticationFailed"),
                     ("Stalled", "True", "AuthenticationFailed"),
-                    ("Bidirectional", "False", BIDIRECTIONAL_NOT_IMPLEMENTED),
+                    ("Bidirectional", "False", "NoForge"),
                 ],
                 &[
                     (true, "AuthenticationFailed"),
-                    (true, "BidirectionalNotImplemented"),
+                    (true, "BidirectionalUnavailable"),
                 ],
                 Some(MINUTE),
             ),

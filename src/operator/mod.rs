@@ -27,6 +27,7 @@ pub mod credentials;
 pub mod error;
 pub mod gitsync;
 pub mod journal;
+pub mod pulls;
 pub mod request;
 pub mod runtime;
 pub mod stash;

@@ -124,6 +124,11 @@ impl<W: Workspace> Syncer<W> {
         &self.target
     }
 
+    /// The target, to renew its remote's credentials (a GitHub App's installation token).
+    pub fn target_mut(&mut self) -> &mut Target {
+        &mut self.target
+    }
+
     pub fn workspace(&self) -> &W {
         &self.workspace
     }
