@@ -7,7 +7,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::util;
-use crate::util::cluster::{TestCluster, crds_file};
+use crate::util::cluster::{TestCluster, crds_file, kube_client};
 use crate::util::command::gitsync;
 use crate::util::operator::{Operator, cluster_with_crds, tail, wait_for_ready, wait_until};
 use crate::util::{TestWorkspace, git};
@@ -1291,15 +1291,6 @@ async fn a_state_dir_that_does_not_exist_yet_is_made_at_start() {
             && text.contains(&blocked.display().to_string()),
         "{text}"
     );
-}
-
-/// A kube client for `kubeconfig`, as the operator makes one.
-async fn kube_client(kubeconfig: &Path) -> kube::Client {
-    let config = kube::config::Kubeconfig::read_from(kubeconfig).unwrap_or_else(|e| panic!("{e}"));
-    let config = kube::Config::from_custom_kubeconfig(config, &Default::default())
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    kube::Client::try_from(config).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Defect 16: a status written without `resources` after one with them was refused (422,
