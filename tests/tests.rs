@@ -57,4 +57,5 @@ mod validate_cli;
 // The operator on a real API server, and what deploys it.
 mod deploy_manifests;
 mod operator;
+mod sync_secrets;
 mod test_cluster;
