@@ -86,8 +86,8 @@ pub enum Takeover {
     AsLeader,
 }
 
-/// An apply journal in a ConfigMap, written by compare-and-swap (see the module docs).
-#[derive(Clone)]
+/// An apply journal in a ConfigMap, written by compare-and-swap (see the module docs). Give each
+/// apply its own store (they are not shared, or cloned): a store is one holder's view.
 pub struct ConfigMapJournal {
     api: Api<ConfigMap>,
     namespace: String,
