@@ -1,7 +1,8 @@
 //! The deployment artifacts against the operator's contract: the plain manifests in deploy/, the
 //! Helm chart in charts/gitsync, the Argo CD health check in argocd/, the Grafana dashboard in
 //! dashboards/ and the CRD copy the chart ships; a real API server accepts deploy/ and the
-//! examples, and the operator runs in one namespace under the chart's namespaced RBAC.
+//! examples, and the operator runs in one namespace under the chart's namespaced RBAC (and keeps
+//! an apply journal and reads SyncSecrets under it).
 //!
 //! Some checks need a tool: `promtool` (Debian `prometheus`) for the alert rules and the
 //! dashboard's queries, a Lua interpreter (`lua5.4`, `lua5.3`, `lua5.1` or `lua`) for
@@ -306,15 +307,18 @@ fn assert_grants(actual: &BTreeSet<Grant>, expected: &BTreeSet<Grant>, what: &st
                 "{what}: {verb} on {resource} itself (only its /status is written)"
             );
         }
+        // The one deletion: an abandoned apply's journal (a ConfigMap the operator made).
+        let journal_removal = resource == "configmaps" && verb == "delete";
         assert!(
-            ![
-                "delete",
-                "deletecollection",
-                "escalate",
-                "bind",
-                "impersonate"
-            ]
-            .contains(&verb.as_str()),
+            journal_removal
+                || ![
+                    "delete",
+                    "deletecollection",
+                    "escalate",
+                    "bind",
+                    "impersonate"
+                ]
+                .contains(&verb.as_str()),
             "{what}: {verb} on {resource}"
         );
     }
@@ -1960,4 +1964,46 @@ fn api_server_accepts_deploy_and_one_namespace_rbac_suffices() {
     let (status, log) = operator.stop();
     assert!(status.success(), "exit {status} after SIGTERM:\n{log}");
     assert_no_forbidden(&log);
+
+    // What an apply of a pull request does with the cluster works under the same Role, as the
+    // user bound to it: its journal in a ConfigMap (taken, written, read, removed) and the
+    // SyncSecrets' values.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"));
+    runtime.block_on(journal_and_sync_secrets_as_the_operator(&cluster));
+}
+
+async fn journal_and_sync_secrets_as_the_operator(cluster: &TestCluster) {
+    use gitsync::operator::crd::GitSync;
+    use gitsync::operator::journal::{ConfigMapJournal, Takeover};
+    use gitsync::sync::apply::{Entry, JournalStore};
+    use gitsync::sync::secrets::SecretSource;
+    let client = cluster.user_client().await;
+    let gitsync = kube::Api::<GitSync>::namespaced(client.clone(), "team-a")
+        .get("scoped")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut journal = ConfigMapJournal::new(client.clone(), &gitsync, Takeover::AsLeader);
+    let header = Entry::Header { plan: "p".into() };
+    let steps = async {
+        journal.acquire("replica-0").await?;
+        journal.append(&header).await?;
+        journal.replace(std::slice::from_ref(&header)).await?;
+        let entries = journal.load().await?;
+        journal.remove().await?;
+        Ok::<_, gitsync::sync::apply::JournalError>(entries)
+    };
+    let entries = steps.await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(entries, [header]);
+    let secrets = gitsync::operator::sync_secrets::resolve(&client, "team-a")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        secrets.names().collect::<Vec<_>>(),
+        ["amplitude_api_key"],
+        "the example SyncSecret"
+    );
+    assert!(secrets.get("amplitude_api_key").is_some());
 }

@@ -7,7 +7,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::util;
-use crate::util::cluster::{TestCluster, crds_file};
+use crate::util::cluster::{TestCluster, crds_file, kube_client};
 use crate::util::command::gitsync;
 use crate::util::operator::{Operator, cluster_with_crds, tail, wait_for_ready, wait_until};
 use crate::util::{TestWorkspace, git};
@@ -163,6 +163,7 @@ spec:
         "BRANCH",
         "LAST SYNC",
         "COMMIT",
+        "PLANS",
         "AGE",
     ] {
         assert!(header.contains(column), "{table}");
@@ -1293,15 +1294,6 @@ async fn a_state_dir_that_does_not_exist_yet_is_made_at_start() {
     );
 }
 
-/// A kube client for `kubeconfig`, as the operator makes one.
-async fn kube_client(kubeconfig: &Path) -> kube::Client {
-    let config = kube::config::Kubeconfig::read_from(kubeconfig).unwrap_or_else(|e| panic!("{e}"));
-    let config = kube::Config::from_custom_kubeconfig(config, &Default::default())
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    kube::Client::try_from(config).unwrap_or_else(|e| panic!("{e}"))
-}
-
 /// Defect 16: a status written without `resources` after one with them was refused (422,
 /// "status.resources in body must be of type object: null": the API server's merge leaves
 /// `null` behind when a field manager drops every key of a map it wrote). The operator's own
@@ -1346,6 +1338,104 @@ async fn a_status_that_drops_the_resources_is_accepted_and_reads_back() {
         .unwrap_or_else(|e| panic!("{e}"));
     let read = api.get("counted").await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(read.status.and_then(|s| s.resources), counted.resources);
+}
+
+/// `status.pullRequests` is a list keyed by `number`: a server-side apply merges it per pull
+/// request (another field manager's entry stays beside gitsync's), each field of an entry reads
+/// back, and a status that drops every entry it wrote is accepted (as `resources` is).
+#[tokio::test(flavor = "multi_thread")]
+async fn pull_request_statuses_merge_per_pull_request_and_can_all_be_dropped() {
+    use gitsync::operator::context::apply_status;
+    use gitsync::operator::crd::{GitSync, GitSyncStatus, PullRequestState, PullRequestStatus};
+    let cluster = util::operator::cluster_with_crds().await;
+    let (ok, out) = cluster.apply(
+        "apiVersion: gitsync.dev/v1alpha1\nkind: GitSync\nmetadata: {name: pulls, namespace: default}\nspec:\n  workspace: {endpoint: us, tokenSecretRef: {name: t, key: token}}\n  repository: {url: 'https://example.com/r.git'}\n  bidirectional: {enabled: true, allowAccessChanges: true, mergeAfterApply: true, allowForks: true}\n",
+    );
+    assert!(ok, "{out}");
+    let api = kube::Api::<GitSync>::namespaced(cluster.client().await, "default");
+    let pull = |number: u64, state: PullRequestState| PullRequestStatus {
+        number,
+        head: format!("{number:040x}"),
+        plan_digest: Some("sha256:abc".into()),
+        comment_ids: vec![number * 10, number * 10 + 1],
+        state,
+        message: Some("one line".into()),
+        last_command_id: Some(number * 100),
+        bot_login: Some("gitsync[bot]".into()),
+        updated: Some("2026-12-06T04:00:00Z".into()),
+        changes: Some("+2 ~1 -1".into()),
+    };
+    let ours = GitSyncStatus {
+        pull_requests: Some(vec![
+            pull(1, PullRequestState::Planned),
+            pull(2, PullRequestState::Applied),
+        ]),
+        open_plans: Some(1),
+        ..GitSyncStatus::default()
+    };
+    apply_status(&api, "pulls", &ours)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let theirs = serde_json::json!({
+        "apiVersion": "gitsync.dev/v1alpha1", "kind": "GitSync",
+        "status": { "pullRequests": [{ "number": 9, "head": "h", "state": "failed" }] },
+    });
+    api.patch_status(
+        "pulls",
+        &kube::api::PatchParams::apply("another-manager"),
+        &kube::api::Patch::Apply(&theirs),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let read = api.get("pulls").await.unwrap_or_else(|e| panic!("{e}"));
+    let status = read.spec.bidirectional.clone();
+    assert!(status.allow_access_changes && status.merge_after_apply && status.allow_forks);
+    let pulls = read
+        .status
+        .and_then(|s| s.pull_requests)
+        .unwrap_or_default();
+    let numbers: Vec<u64> = pulls.iter().map(|p| p.number).collect();
+    assert_eq!(numbers, [1, 2, 9], "merged per pull request");
+    assert_eq!(pulls[0], pull(1, PullRequestState::Planned));
+    // kubectl shows the open plans in the PLANS column (columns line up with the header).
+    let table = cluster.kubectl_ok(&["get", "gitsyncs", "pulls"]);
+    let header = table.lines().next().unwrap_or("");
+    let row = table.lines().nth(1).unwrap_or("");
+    let shown = header
+        .find("PLANS")
+        .and_then(|at| row.get(at..))
+        .and_then(|rest| rest.split_whitespace().next());
+    assert_eq!(shown, Some("1"), "{table}");
+    // Our entries dropped: the other manager's stays; then none at all is accepted.
+    apply_status(&api, "pulls", &GitSyncStatus::default())
+        .await
+        .unwrap_or_else(|e| panic!("the status without pull requests was refused: {e}"));
+    let read = api.get("pulls").await.unwrap_or_else(|e| panic!("{e}"));
+    let left: Vec<u64> = read
+        .status
+        .and_then(|s| s.pull_requests)
+        .unwrap_or_default()
+        .iter()
+        .map(|p| p.number)
+        .collect();
+    assert_eq!(left, [9]);
+    let none = serde_json::json!({
+        "apiVersion": "gitsync.dev/v1alpha1", "kind": "GitSync", "status": {},
+    });
+    api.patch_status(
+        "pulls",
+        &kube::api::PatchParams::apply("another-manager"),
+        &kube::api::Patch::Apply(&none),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let read = api.get("pulls").await.unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        read.status
+            .and_then(|s| s.pull_requests)
+            .unwrap_or_default()
+            .is_empty()
+    );
 }
 
 /// `/readyz` says ready only once the watches the controllers map events through have synced:

@@ -20,15 +20,16 @@ use gitsync::workspace::Client;
 
 const TOKEN: &str = "plan-apply-token";
 
-/// A copy of a fixture tree to edit, with its workspace.
-struct Setup {
+/// A copy of a fixture tree to edit, with its workspace (tests/pull_journal.rs applies with it
+/// too).
+pub(crate) struct Setup {
     ws: TestWorkspace,
-    client: Client,
+    pub(crate) client: Client,
     dir: tempfile::TempDir,
 }
 
 impl Setup {
-    async fn new(forms: &[&str]) -> Setup {
+    pub(crate) async fn new(forms: &[&str]) -> Setup {
         let ws = TestWorkspace::start(Some(TOKEN)).await;
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         for form in forms {
@@ -2670,7 +2671,7 @@ fn write_a_change_of_28(setup: &Setup) {
 /// Commits the tree as `base`, makes a change of 12 new sources, 8 new labels and 8 renamed
 /// destinations, commits it, and clones both into a bare repository. Returns the bare
 /// repository and the two commits.
-fn bare_repository_with_a_change(
+pub(crate) fn bare_repository_with_a_change(
     setup: &Setup,
 ) -> (tempfile::TempDir, gix::ObjectId, gix::ObjectId) {
     let dir = setup.tree();
@@ -2697,7 +2698,7 @@ fn commit_files(bare: &Path, commit: gix::ObjectId) -> BTreeMap<String, String> 
 }
 
 /// A saved plan of the bare repository's change, read back as an apply reads it.
-async fn saved_plan_of_commit(
+pub(crate) async fn saved_plan_of_commit(
     setup: &Setup,
     bare: &Path,
     base: gix::ObjectId,
@@ -2722,7 +2723,7 @@ async fn saved_plan_of_commit(
     Plan::from_json(&text, &setup.plan_key()).unwrap_or_else(|e| panic!("{e}"))
 }
 
-fn sink(bare: &Path, head: gix::ObjectId) -> apply::CommitSink {
+pub(crate) fn sink(bare: &Path, head: gix::ObjectId) -> apply::CommitSink {
     apply::CommitSink::open(
         bare,
         head,
@@ -2800,7 +2801,7 @@ async fn assert_applied_once_into_the_branch(
 /// moment (a leader that stops in the middle of a request) until one finishes, each run with a
 /// session `open(round)` opens anew on the same journal; then checks that every change landed
 /// once. Requests are slowed so that drops land inside them.
-async fn apply_dropped_at_random_moments<S: apply::JournalStore>(
+pub(crate) async fn apply_dropped_at_random_moments<S: apply::JournalStore>(
     setup: &Setup,
     bare: &Path,
     head: gix::ObjectId,

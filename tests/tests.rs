@@ -46,6 +46,7 @@ mod sync_runner;
 mod hostile_files;
 mod plan_apply;
 mod plan_show;
+mod pull_journal;
 
 // The command line as a user runs it, and the documents that show it.
 mod fmt_cli;
@@ -56,4 +57,5 @@ mod validate_cli;
 // The operator on a real API server, and what deploys it.
 mod deploy_manifests;
 mod operator;
+mod sync_secrets;
 mod test_cluster;

@@ -473,8 +473,9 @@ fn pull_requests_schema(generator: &mut schemars::SchemaGenerator) -> schemars::
 )]
 #[serde(rename_all = "camelCase")]
 pub struct SyncSecretSpec {
-    /// The name used in HCL, between `@@` and `@@`.
-    #[schemars(regex(pattern = r"^[A-Za-z0-9_.-]+$"))]
+    /// The name used in HCL, between `@@` and `@@`: ASCII letters, digits, `_` and `-` (what a
+    /// placeholder is made of).
+    #[schemars(regex(pattern = r"^[A-Za-z0-9_-]+$"))]
     pub name: String,
     pub secret_ref: SecretKeyRef,
 }

@@ -23,7 +23,7 @@
 //! holder takes the journal.
 //!
 //! **Size.** A ConfigMap holds at most 1 MiB of data ([`CONFIGMAP_LIMIT`], counted as the API
-//! server counts it: every key and value, in bytes); a write that would exceed it is refused
+//! server counts it: the bytes of every value); a write that would exceed it is refused
 //! here ([`JournalError::TooLarge`]) before it is sent, with nothing written.
 //!
 //! This module keeps entries and never decides what they mean (that is
@@ -42,8 +42,8 @@ use super::crd::GitSync;
 use crate::sync::apply::journal::{Entry, JournalError};
 use crate::sync::apply::store::{JournalStore, line};
 
-/// The most data a ConfigMap holds: the API server refuses one whose keys and values add up to
-/// more bytes than this.
+/// The most data a ConfigMap holds: the API server refuses one whose values add up to more bytes
+/// than this (its keys are not counted).
 pub const CONFIGMAP_LIMIT: usize = 1024 * 1024;
 
 /// The data key naming who holds the journal.
@@ -86,8 +86,8 @@ pub enum Takeover {
     AsLeader,
 }
 
-/// An apply journal in a ConfigMap, written by compare-and-swap (see the module docs).
-#[derive(Clone)]
+/// An apply journal in a ConfigMap, written by compare-and-swap (see the module docs). Give each
+/// apply its own store (they are not shared, or cloned): a store is one holder's view.
 pub struct ConfigMapJournal {
     api: Api<ConfigMap>,
     namespace: String,
@@ -301,15 +301,15 @@ fn holder_of(cm: &ConfigMap) -> Option<&str> {
         .filter(|h| !h.trim().is_empty())
 }
 
-/// The bytes of a ConfigMap's data as the API server counts them against its limit: each key
-/// and each value, of `data` and `binaryData`.
+/// The bytes of a ConfigMap's data as the API server counts them against its limit: each value
+/// of `data` and `binaryData` (not the keys).
 fn data_bytes(cm: &ConfigMap) -> usize {
-    let text: usize = data_of(cm).iter().map(|(k, v)| k.len() + v.len()).sum();
+    let text: usize = data_of(cm).values().map(String::len).sum();
     let binary: usize = cm
         .binary_data
         .iter()
         .flatten()
-        .map(|(k, v)| k.len() + v.0.len())
+        .map(|(_, v)| v.0.len())
         .sum();
     text + binary
 }
@@ -526,7 +526,7 @@ mod tests {
             ),
             ..ConfigMap::default()
         };
-        assert_eq!(data_bytes(&cm), 6 + 2 + 1 + 3);
+        assert_eq!(data_bytes(&cm), 2 + 3, "the values' bytes, not the keys'");
         assert_eq!(data_bytes(&ConfigMap::default()), 0);
     }
 }

@@ -131,6 +131,27 @@ impl TestCluster {
     }
 }
 
+impl TestCluster {
+    /// A kube client as the admin, made from the kubeconfig as the operator makes one.
+    pub async fn client(&self) -> kube::Client {
+        kube_client(&self.kubeconfig).await
+    }
+
+    /// A kube client as the non-admin user `gitsync-operator-test`.
+    pub async fn user_client(&self) -> kube::Client {
+        kube_client(&self.user_kubeconfig).await
+    }
+}
+
+/// A kube client for `kubeconfig`, as the operator makes one.
+pub async fn kube_client(kubeconfig: &Path) -> kube::Client {
+    let config = kube::config::Kubeconfig::read_from(kubeconfig).unwrap_or_else(|e| panic!("{e}"));
+    let config = kube::Config::from_custom_kubeconfig(config, &Default::default())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    kube::Client::try_from(config).unwrap_or_else(|e| panic!("{e}"))
+}
+
 /// The custom resource definitions gitsync installs (`crds/gitsync.dev.yaml`).
 pub const CRDS: [&str; 3] = [
     "gitsyncs.gitsync.dev",

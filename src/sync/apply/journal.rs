@@ -72,7 +72,7 @@ pub enum JournalError {
     )]
     TakenOver { journal: String, holder: String },
     #[error(
-        "{journal} would hold {bytes} bytes, more than the {limit} its store keeps; this apply stops before it cannot record a step (apply the change in smaller pull requests)"
+        "{journal} would hold {bytes} bytes, more than the {limit} bytes it can hold; this apply stops rather than go on without a record of its steps (split the change into smaller plans)"
     )]
     TooLarge {
         journal: String,

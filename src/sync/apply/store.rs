@@ -4,11 +4,11 @@
 //! A store holds one journal: a list of [`Entry`]s that only grows, until it is replaced (a new
 //! plan) or removed (abandoned). It also decides who may write it: one apply at a time. A file
 //! is held with an OS lock, which the OS lets go when its process ends however it ends. A store
-//! shared between machines (a Kubernetes object, next) cannot be locked that way: it keeps its
-//! holder in the record and writes only by compare-and-swap on the record's version
-//! (`resourceVersion`), so that an apply that lost the store (a leader that was replaced) fails
-//! its next write instead of writing over its successor. [`MemoryJournals`] is that design in
-//! memory.
+//! shared between machines (a Kubernetes object: the operator's `ConfigMapJournal`) cannot be
+//! locked that way: it keeps its holder in the record and writes only by compare-and-swap on the
+//! record's version (`resourceVersion`), so that an apply that lost the store (a leader that was
+//! replaced) fails its next write instead of writing over its successor. [`MemoryJournals`] is
+//! that design in memory.
 //!
 //! This module stores entries; what they mean is [`super::journal`]'s.
 
