@@ -7,6 +7,7 @@
 pub mod cluster;
 pub mod command;
 pub mod git_http;
+pub mod gitlab;
 pub mod operator;
 mod repository;
 
