@@ -173,6 +173,44 @@ async fn every_note_comes_oldest_first_over_several_pages() -> Result {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_next_page_on_another_origin_never_gets_the_token() -> Result {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counter = hits.clone();
+    let trap = crate::util::serve(axum::Router::new().fallback(move || {
+        counter.fetch_add(1, Ordering::SeqCst);
+        async { "[]" }
+    }))
+    .await;
+    let (double, bot, iid) = with_mr("acme/infra").await;
+    for i in 0..150 {
+        double.post_note(iid, &bot, &format!("note {i}"));
+    }
+    double.set_link_origin(Some(&trap));
+    let gitlab = double.client(&bot);
+    // The Link points elsewhere; x-next-page, on the base URL, carries the listing on.
+    assert_eq!(gitlab.comments(iid).await?.len(), 150);
+    // Without x-next-page the listing fails instead of following the token out, or stopping
+    // short.
+    double.send_next_page_header(false);
+    match gitlab.comments(iid).await {
+        Err(e @ ForgeError::InvalidResponse { .. }) => {
+            assert!(e.to_string().contains("another origin"), "{e}");
+            assert!(!e.to_string().contains(&bot.token), "{e}");
+        }
+        other => panic!("a next page on another origin was not refused: {other:?}"),
+    }
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        0,
+        "a request went to the other origin"
+    );
+    assert_clean(&double);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn comments_are_posted_edited_and_reacted_to() -> Result {
     let (double, bot, iid) = with_mr("acme/infra").await;
     let gitlab = double.client(&bot);
@@ -308,6 +346,54 @@ async fn commit_statuses_are_set_cut_and_retried_through_a_conflict() -> Result 
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_forks_commit_gets_its_status_on_the_merge_request_ref() -> Result {
+    let (double, bot, own) = with_mr("acme/infra").await;
+    let mallory = double.add_user("mallory", 66, None);
+    double.commit_on("mallory-patch", "sources/evil.tf", "x");
+    let fork = double.open_fork_mr(&mallory, "mallory-patch", "main", "From a fork");
+    let gitlab = double.client(&bot);
+    let pull = gitlab.pull(fork).await?;
+    assert!(pull.from_fork, "{pull:?}");
+    let status = CommitStatus {
+        context: "gitsync/plan",
+        state: StatusState::Pending,
+        description: "planning",
+        target_url: None,
+    };
+    // The fork's head is on none of the project's branches: GitLab finds no ref for it until
+    // the client names the merge request's.
+    gitlab.set_status(&pull.head_sha, &status).await?;
+    let own_head = gitlab.pull(own).await?.head_sha;
+    gitlab.set_status(&own_head, &status).await?;
+    let refs: Vec<(String, String)> = double
+        .statuses()
+        .into_iter()
+        .map(|s| (s.sha, s.ref_name))
+        .collect();
+    assert_eq!(
+        refs,
+        vec![
+            (
+                pull.head_sha.clone(),
+                format!("refs/merge-requests/{fork}/head")
+            ),
+            (own_head, "feature".to_owned()),
+        ]
+    );
+    let asked = double.requests();
+    assert_eq!(
+        asked
+            .iter()
+            .filter(|r| r.contains("/repository/commits/") && r.contains("state=opened"))
+            .count(),
+        1,
+        "{asked:?}"
+    );
+    assert_clean(&double);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn permissions_follow_the_inherited_access_level() -> Result {
     let (double, bot, _) = with_mr("acme/infra").await;
     let gitlab = double.client(&bot);
@@ -411,10 +497,16 @@ async fn a_merge_request_gitlab_will_not_merge_is_refused() -> Result {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_merge_request_ref_fetches_its_head_with_the_git_credentials() -> Result {
-    let (double, bot, iid) = with_mr("acme/infra").await;
+    let (double, bot, first) = with_mr("acme/infra").await;
     let gitlab = double.client(&bot);
-    double.mark_from_fork(iid);
+    let frank = double.add_user("frank", 15, None);
+    double.commit_on("frank-fork", "f.tf", "f");
+    let iid = double.open_fork_mr(&frank, "frank-fork", "main", "From a fork");
+    assert!(iid > first);
     let pull = gitlab.pull(iid).await?;
+    assert!(pull.from_fork);
+    let branches = git(double.repo(), &["branch", "--format=%(refname:short)"]);
+    assert!(!branches.contains("frank-fork"), "{branches}");
     assert_eq!(
         gitlab.pull_ref(iid),
         format!("refs/merge-requests/{iid}/head")

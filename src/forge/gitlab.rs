@@ -75,7 +75,7 @@ impl std::fmt::Debug for GitLabConfig {
 /// `derive_builder`, `backtrace`, `url`, `http-link` and a second `base64`; its default client
 /// adds `graphql_client`, `cron`, `itertools`, `async-trait` and its own `reqwest` client
 /// without our retry rules (its `AsyncClient` trait could wrap [`crate::http`], through
-/// `async-trait`). gitsync calls eleven endpoints, so a thin client on [`crate::http`] is less.
+/// `async-trait`). gitsync calls a dozen endpoints, so a thin client on [`crate::http`] is less.
 #[derive(Clone)]
 pub struct GitLab {
     http: Http,
@@ -198,6 +198,42 @@ impl GitLab {
     ) -> Result<T, ForgeError> {
         let response = self.send(method.clone(), path, query, body).await?;
         read(&method, path, body.is_some(), &response)
+    }
+
+    /// Posts a commit status, again while GitLab answers 409 ("an update is already in
+    /// progress for this SHA": commits.md says to retry; nothing was written), a few times.
+    async fn post_status(&self, path: &str, body: &Json) -> Result<Response, ForgeError> {
+        let mut wait = self.status_backoff;
+        let mut attempt = 1;
+        loop {
+            let response = self.send(Method::POST, path, &[], Some(body)).await?;
+            if response.status != 409 || attempt >= STATUS_CONFLICT_ATTEMPTS {
+                return Ok(response);
+            }
+            tracing::debug!(
+                path,
+                attempt,
+                ?wait,
+                "GitLab: commit status conflict, retrying"
+            );
+            tokio::time::sleep(wait).await;
+            wait *= 2;
+            attempt += 1;
+        }
+    }
+
+    /// The open merge request whose head is `sha` (commits.md: "List merge requests
+    /// associated with a commit"), if there is one.
+    async fn open_merge_request_at(&self, sha: &str) -> Result<Option<u64>, ForgeError> {
+        let path = format!(
+            "{}/repository/commits/{sha}/merge_requests",
+            self.project_path
+        );
+        let mrs: Vec<ApiMergeRequest> = self.list(&path, &[("state", "opened")]).await?;
+        Ok(mrs
+            .into_iter()
+            .find(|mr| mr.sha.as_deref() == Some(sha))
+            .map(|mr| mr.iid))
     }
 
     /// Every item of a listing, following GitLab's pages.
@@ -342,27 +378,20 @@ impl Forge for GitLab {
             });
         }
         let path = format!("{}/statuses/{sha}", self.project_path);
-        let body = status_body(status);
-        let mut wait = self.status_backoff;
-        let mut attempt = 1;
-        loop {
-            let response = self.send(Method::POST, &path, &[], Some(&body)).await?;
-            // 409: another update of this commit's statuses is in progress; nothing was
-            // written, so sending again is safe.
-            if response.status == 409 && attempt < STATUS_CONFLICT_ATTEMPTS {
-                tracing::debug!(
-                    path,
-                    attempt,
-                    ?wait,
-                    "GitLab: commit status conflict, retrying"
-                );
-                tokio::time::sleep(wait).await;
-                wait *= 2;
-                attempt += 1;
-                continue;
-            }
-            return read::<Json>(&Method::POST, &path, true, &response).map(|_| ());
+        let mut body = status_body(status);
+        let mut response = self.post_status(&path, &body).await?;
+        // GitLab hangs a status on a pipeline for a ref; without `ref` it takes the first
+        // branch that holds the commit, and a fork's commit is on none of the project's
+        // branches ("404 References for commit Not Found"). Then the ref is the merge
+        // request's own, as GitLab's merge request pipelines have it.
+        if response.status == 404
+            && message_says(&response, "References for commit")
+            && let Some(iid) = self.open_merge_request_at(sha).await?
+        {
+            body["ref"] = json!(self.pull_ref(iid));
+            response = self.post_status(&path, &body).await?;
         }
+        read::<Json>(&Method::POST, &path, true, &response).map(|_| ())
     }
 
     async fn permission(&self, user: &User) -> Result<Permission, ForgeError> {
@@ -597,16 +626,20 @@ fn cut(text: &str, max: usize) -> String {
     }
 }
 
+/// Whether GitLab's `message` in an answer holds `text`.
+fn message_says(response: &Response, text: &str) -> bool {
+    response
+        .json::<Json>()
+        .ok()
+        .and_then(|b| b.get("message").map(Json::to_string))
+        .is_some_and(|m| m.contains(text))
+}
+
 /// The answer to an emoji GitLab already has from this user on this note: 404 (or 422 on
 /// some versions) with "has already been taken" (`API::AwardEmoji`: `not_found!("Award Emoji
 /// Name has already been taken")`).
 fn already_awarded(response: &Response) -> bool {
-    matches!(response.status, 404 | 422)
-        && response
-            .json::<Json>()
-            .ok()
-            .and_then(|b| b.get("message").map(Json::to_string))
-            .is_some_and(|m| m.contains("has already been taken"))
+    matches!(response.status, 404 | 422) && message_says(response, "has already been taken")
 }
 
 /// GitLab's emoji names (without colons).

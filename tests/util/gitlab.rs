@@ -96,6 +96,9 @@ pub struct DoubleStatus {
     pub state: String,
     pub description: Option<String>,
     pub target_url: Option<String>,
+    /// The ref of the pipeline it hangs on: as given, else the first branch holding the
+    /// commit.
+    pub ref_name: String,
     pub author: String,
 }
 
@@ -156,6 +159,10 @@ struct State {
     requests: Vec<String>,
     /// How many of the next commit status posts are answered 409.
     status_conflicts: u32,
+    /// Another origin to write in `Link` headers (a proxy that rewrites badly), and whether
+    /// to send `x-next-page` at all.
+    link_origin: Option<String>,
+    next_page_header: bool,
     clock: u64,
     next_id: u64,
 }
@@ -249,6 +256,8 @@ impl GitLabDouble {
             violations: Vec::new(),
             requests: Vec::new(),
             status_conflicts: 0,
+            link_origin: None,
+            next_page_header: true,
             clock: 0,
             next_id: 1000,
         }));
@@ -406,6 +415,33 @@ impl GitLabDouble {
         iid
     }
 
+    /// Opens a merge request from a fork: its branch `fork_branch` (made with
+    /// [`GitLabDouble::commit_on`]) leaves the project's branches, as a fork's branch is not
+    /// one of them; its head stays reachable only as `refs/merge-requests/IID/head`.
+    pub fn open_fork_mr(
+        &self,
+        author: &DoubleUser,
+        fork_branch: &str,
+        target_branch: &str,
+        title: &str,
+    ) -> u64 {
+        let iid = self.open_mr(author, fork_branch, target_branch, title);
+        git(
+            &self.repo,
+            &["update-ref", "-d", &format!("refs/heads/{fork_branch}")],
+        );
+        git(
+            &self.work,
+            &[
+                "update-ref",
+                "-d",
+                &format!("refs/remotes/origin/{fork_branch}"),
+            ],
+        );
+        self.mark_from_fork(iid);
+        iid
+    }
+
     /// What GitLab does after a push to the merge request's branch: the head and
     /// `refs/merge-requests/IID/head` move, a system note says so, mergeability is checked
     /// again. Returns the new head.
@@ -526,6 +562,18 @@ impl GitLabDouble {
     /// commit is in progress.
     pub fn conflict_next_statuses(&self, n: u32) {
         self.state().status_conflicts = n;
+    }
+
+    /// Writes `Link` headers with another origin (`None`: the double's own), as a GitLab
+    /// behind a proxy with a wrong `external_url` does; `x-next-page` stays right unless
+    /// [`GitLabDouble::send_next_page_header`] turns it off.
+    pub fn set_link_origin(&self, origin: Option<&str>) {
+        self.state().link_origin = origin.map(str::to_owned);
+    }
+
+    /// Whether pages carry `x-next-page` (on by default).
+    pub fn send_next_page_header(&self, on: bool) {
+        self.state().next_page_header = on;
     }
 
     /// Every request that broke GitLab's description.
@@ -996,6 +1044,7 @@ impl State {
             .map(|(i, s)| match (i, *s) {
                 (1, _) if raw[0] == "projects" => ":id",
                 (3, _) if raw.get(2) == Some(&"statuses") => ":sha",
+                (4, _) if raw.get(3) == Some(&"commits") => ":sha",
                 (_, s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => ":n",
                 (_, s) => s,
             })
@@ -1018,6 +1067,14 @@ impl State {
             ] => Endpoint::Awards,
             ["projects", ":id", "statuses", ":sha"] => Endpoint::Statuses,
             ["projects", ":id", "members", "all", ":n"] => Endpoint::Member,
+            [
+                "projects",
+                ":id",
+                "repository",
+                "commits",
+                ":sha",
+                "merge_requests",
+            ] => Endpoint::CommitMrs,
             _ => {
                 let unencoded = format!("projects/{}/", self.project);
                 let problem = if rest.starts_with(&unencoded) {
@@ -1104,6 +1161,7 @@ impl State {
             (Endpoint::Awards, _) => self.award(line, n(3), n(5), &me, &params),
             (Endpoint::Statuses, _) => self.post_status(line, raw[3], &me, &params),
             (Endpoint::Member, _) => self.member(n(4)),
+            (Endpoint::CommitMrs, _) => self.commit_mrs(line, uri, raw[4], &params),
         }
     }
 
@@ -1143,7 +1201,8 @@ impl State {
         let link_to = |p: usize| {
             let mut query = vec![format!("page={p}")];
             query.extend(others.iter().cloned());
-            format!("{}{}?{}", self.origin, uri.path(), query.join("&"))
+            let origin = self.link_origin.as_deref().unwrap_or(&self.origin);
+            format!("{origin}{}?{}", uri.path(), query.join("&"))
         };
         let mut links = Vec::new();
         if page > 1 {
@@ -1171,9 +1230,11 @@ impl State {
             ("x-per-page", per_page.to_string()),
             ("x-total", total.to_string()),
             ("x-total-pages", pages.to_string()),
-            ("x-next-page", next),
             ("x-prev-page", prev),
         ];
+        if self.next_page_header {
+            a.headers.push(("x-next-page", next));
+        }
         a
     }
 
@@ -1496,6 +1557,34 @@ impl State {
         if !exists || sha.len() < 7 {
             return message(404, "404 Commit Not Found");
         }
+        // commits.md / `API::CommitStatuses`: `ref`, else the ref of a pipeline the commit
+        // has, else the first branch that holds it; none is a 404.
+        let full = git(&self.repo, &["rev-parse", &format!("{sha}^{{commit}}")]);
+        let ref_name = params
+            .str("ref")
+            .map(str::to_owned)
+            .or_else(|| {
+                self.statuses
+                    .iter()
+                    .find(|s| s.sha == full)
+                    .map(|s| s.ref_name.clone())
+            })
+            .or_else(|| {
+                let branches = git(
+                    &self.repo,
+                    &[
+                        "for-each-ref",
+                        "--contains",
+                        &full,
+                        "--format=%(refname:short)",
+                        "refs/heads",
+                    ],
+                );
+                branches.lines().next().map(str::to_owned)
+            });
+        let Some(ref_name) = ref_name else {
+            return message(404, "404 References for commit Not Found");
+        };
         if self.status_conflicts > 0 {
             self.status_conflicts -= 1;
             return message(409, "409 Conflict");
@@ -1505,13 +1594,13 @@ impl State {
             .or(params.str("context"))
             .unwrap_or("default")
             .to_owned();
-        let full = git(&self.repo, &["rev-parse", &format!("{sha}^{{commit}}")]);
         let status = DoubleStatus {
             sha: full.clone(),
             name: name.clone(),
             state: state.clone(),
             description: params.str("description").map(str::to_owned),
             target_url: params.str("target_url").map(str::to_owned),
+            ref_name: ref_name.clone(),
             author: me.username.clone(),
         };
         self.statuses.push(status.clone());
@@ -1522,7 +1611,7 @@ impl State {
             json!({
                 "id": id,
                 "sha": full,
-                "ref": null,
+                "ref": ref_name,
                 "status": state,
                 "name": name,
                 "target_url": status.target_url,
@@ -1535,6 +1624,22 @@ impl State {
                 "author": self.api_user(me.id),
             }),
         )
+    }
+
+    /// The merge requests whose commits include `sha` (here: whose head it is).
+    fn commit_mrs(&mut self, line: &str, uri: &Uri, sha: &str, params: &Params) -> Answer {
+        let state = params.str("state");
+        if state.is_some_and(|s| !["opened", "closed", "locked", "merged"].contains(&s)) {
+            return self.violation(line, &format!("state {state:?} is not a state"), 400);
+        }
+        let items: Vec<Json> = self
+            .mrs
+            .values()
+            .filter(|m| m.head_sha == sha || m.head_sha.starts_with(sha) && sha.len() >= 7)
+            .filter(|m| state.is_none_or(|s| m.state == s))
+            .map(|m| self.api_mr(m))
+            .collect();
+        self.paginate(line, uri, params, items)
     }
 
     fn access_level(&self, user_id: u64) -> Option<u64> {
@@ -1570,12 +1675,17 @@ enum Endpoint {
     Awards,
     Statuses,
     Member,
+    CommitMrs,
 }
 
 impl Endpoint {
     fn methods(self) -> &'static [Method] {
         match self {
-            Endpoint::User | Endpoint::Mrs | Endpoint::Mr | Endpoint::Member => &[Method::GET],
+            Endpoint::User
+            | Endpoint::Mrs
+            | Endpoint::Mr
+            | Endpoint::Member
+            | Endpoint::CommitMrs => &[Method::GET],
             Endpoint::Merge => &[Method::PUT],
             Endpoint::Notes => &[Method::GET, Method::POST],
             Endpoint::Note => &[Method::PUT],
@@ -1630,6 +1740,7 @@ impl Endpoint {
                 "pipeline_id",
             ],
             (Endpoint::Member, _) => &[],
+            (Endpoint::CommitMrs, _) => &["state", "page", "per_page"],
         }
     }
 }
