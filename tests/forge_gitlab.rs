@@ -409,6 +409,25 @@ async fn permissions_follow_the_inherited_access_level() -> Result {
         let user = double.add_user(name, 500 + i as u64, level);
         assert_eq!(gitlab.permission(&user.user()).await?, want, "{name}");
     }
+    // A project the token cannot see is an error, not a stranger.
+    let elsewhere = gitsync::forge::gitlab::GitLab::new(gitsync::forge::gitlab::GitLabConfig {
+        api_base_url: double.api_base(),
+        project: "acme/other".into(),
+        token: bot.token.clone(),
+        http: gitsync::http::HttpConfig::default(),
+    })?;
+    match elsewhere.permission(&bot.user()).await {
+        Err(e @ ForgeError::NotFound { .. }) => {
+            assert!(e.to_string().contains("Project Not Found"), "{e}");
+            assert!(e.to_string().contains(&double.api_base()), "{e}");
+            assert!(
+                e.to_string()
+                    .contains("/projects/acme%2Fother/members/all/90"),
+                "{e}"
+            );
+        }
+        other => panic!("an unknown project read as a stranger: {other:?}"),
+    }
     assert!(
         double
             .requests()
@@ -483,6 +502,19 @@ async fn a_merge_request_gitlab_will_not_merge_is_refused() -> Result {
         matches!(blocked, Err(ForgeError::Rejected { status: 405, .. })),
         "{blocked:?}"
     );
+    double.set_merge_status(iid, "mergeable");
+    double.fail_merges(
+        iid,
+        Some("Merge request is not mergeable: pre-receive hook declined"),
+    );
+    match gitlab.merge(iid, &head).await {
+        Err(e @ ForgeError::Rejected { .. }) => {
+            assert!(e.to_string().contains("still opened"), "{e}");
+            assert!(e.to_string().contains("pre-receive hook declined"), "{e}");
+        }
+        other => panic!("a merge GitLab did not do was taken as done: {other:?}"),
+    }
+    double.fail_merges(iid, None);
     let reporter = double.add_user("reporter", 77, Some(REPORTER));
     double.set_merge_status(iid, "mergeable");
     let refused = double.client(&reporter).merge(iid, &head).await;

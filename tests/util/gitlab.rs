@@ -133,6 +133,8 @@ struct Mr {
     head_sha: String,
     merge_status: MergeStatus,
     merge_commit_sha: Option<String>,
+    /// Set: the next merge fails as GitLab's do after the checks (200, still `opened`).
+    merge_error: Option<String>,
     created_at: String,
     updated_at: String,
 }
@@ -408,6 +410,7 @@ impl GitLabDouble {
                 head_sha: head,
                 merge_status: MergeStatus::Checking,
                 merge_commit_sha: None,
+                merge_error: None,
                 created_at: now.clone(),
                 updated_at: now,
             },
@@ -495,6 +498,12 @@ impl GitLabDouble {
                 other => MergeStatus::Fixed(other.to_owned()),
             }
         });
+    }
+
+    /// Makes its next merge fail after GitLab's checks, with `merge_error` (a failed rebase,
+    /// a hook that refused the push); `None` lets merges through again.
+    pub fn fail_merges(&self, iid: u64, merge_error: Option<&str>) {
+        self.mr(iid, |mr| mr.merge_error = merge_error.map(str::to_owned));
     }
 
     /// Makes the merge request come from a fork (`source_project_id` another project's).
@@ -964,6 +973,7 @@ impl State {
             "sha": mr.head_sha,
             "merge_commit_sha": mr.merge_commit_sha,
             "squash_commit_sha": null,
+            "merge_error": null,
             "discussion_locked": null,
             "should_remove_source_branch": null,
             "force_remove_source_branch": false,
@@ -1310,6 +1320,13 @@ impl State {
         }
         if self.detailed(&mr) != "mergeable" {
             return message(405, "405 Method Not Allowed");
+        }
+        if mr.merge_error.is_some() {
+            // `MergeService` failed after the API's checks: GitLab still answers 200, with
+            // the merge request as it is and its `merge_error`.
+            let mut body = self.api_mr(&mr);
+            body["merge_error"] = json!(mr.merge_error);
+            return answer(200, body);
         }
         let target = git(
             &self.repo,
