@@ -149,10 +149,10 @@ impl GitLab {
         &self.project
     }
 
-    /// Where a request went, for messages: the URL without its query (the base URL carries
-    /// no credentials: [`GitLab::new`] refuses them).
+    /// Where a request went, for messages: the URL's path (`/api/v4/projects/g%2Fp/...`, with
+    /// a self-hosted GitLab's prefix), as the GitHub client shows its requests.
     fn at(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
+        format!("{}{path}", self.base_url.path().trim_end_matches('/'))
     }
 
     fn mr_path(&self, iid: u64) -> String {
@@ -250,7 +250,7 @@ impl GitLab {
         let mut query = query.to_vec();
         query.push(("per_page", &per_page));
         let place = self.at(path);
-        let first = with_query(&place, &query);
+        let first = with_query(&format!("{}{path}", self.base), &query);
         let mut url = first.clone();
         let mut seen = std::collections::HashSet::new();
         let mut items = Vec::new();

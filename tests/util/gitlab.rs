@@ -3,6 +3,11 @@
 //! a real bare Git repository on disk; and GitLab's webhooks (`Merge Request Hook`,
 //! `Note Hook`), sent to a URL a test gives.
 //!
+//! Endpoints: `GET /user`; `GET /projects/:id/merge_requests[/:iid]`, `PUT …/:iid/merge`;
+//! `GET|POST …/:iid/notes`, `PUT …/notes/:note_id`, `POST …/notes/:note_id/award_emoji`;
+//! `POST /projects/:id/statuses/:sha`; `GET /projects/:id/repository/commits/:sha/merge_requests`;
+//! `GET /projects/:id/members/all/:user_id`.
+//!
 //! It follows GitLab's own description (`doc/api/merge_requests.md`, `notes.md`,
 //! `emoji_reactions.md`, `commits.md`, `members.md`, `webhook_events.md`, as transcribed in the
 //! project's forge reference): the paths, the `PRIVATE-TOKEN` header, the URL-encoded project
@@ -18,7 +23,10 @@
 //! `mergeable` once the single merge request has been read (or stays what a test set, e.g.
 //! `need_rebase`); a merge is a real merge commit (`git merge-tree`, `git commit-tree`) on the
 //! target branch, refused 409 when `sha` is not the head; notes list newest first unless
-//! `sort=asc`; an emoji a user already gave is answered 404 "has already been taken".
+//! `sort=asc`; an emoji a user already gave is answered 404 "has already been taken"; a commit
+//! status without `ref` on a commit no branch holds (a fork's) is answered 404 "References for
+//! commit"; a non-member's membership is 404 "Not found", an unknown project's 404 "Project Not
+//! Found".
 //!
 //! Helpers only: no test lives here, and nothing here changes process-wide state.
 
@@ -660,8 +668,8 @@ impl GitLabDouble {
         a["noteable_id"] = json!(mr.id);
         a["system"] = json!(note.system);
         a["action"] = json!(action);
-        a["created_at"] = json!(hook_time(&note.created_at));
-        a["updated_at"] = json!(hook_time(&note.updated_at));
+        a["created_at"] = json!(note_hook_time(&note.created_at));
+        a["updated_at"] = json!(note_hook_time(&note.updated_at));
         a["url"] = json!(format!("{}#note_{}", s.mr_url(note.iid), note.id));
         let m = &mut body["merge_request"];
         m["id"] = json!(mr.id);
@@ -744,10 +752,18 @@ fn fixture(name: &str) -> Json {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// Webhook times are written `2013-12-03 17:23:34 UTC` in notes, ISO in merge requests; the
-/// double writes ISO without milliseconds, as the merge request example does.
+/// A merge request hook's time: ISO without milliseconds (`2013-12-03T17:23:34Z`), as its
+/// example has it.
 fn hook_time(api_time: &str) -> String {
     api_time.replace(".000Z", "Z")
+}
+
+/// A note hook's time: `2015-05-17 18:21:36 UTC`, as its example has it.
+fn note_hook_time(api_time: &str) -> String {
+    api_time
+        .parse::<jiff::Timestamp>()
+        .map(|t| t.strftime("%Y-%m-%d %H:%M:%S UTC").to_string())
+        .unwrap_or_else(|e| panic!("{api_time}: {e}"))
 }
 
 fn random() -> u64 {
