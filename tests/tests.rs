@@ -32,6 +32,9 @@ mod telemetry;
 mod workspace_client;
 mod workspace_roundtrip;
 
+// The forges' clients against their doubles.
+mod forge_gitlab;
+
 // Git: trees, commits, remotes and servers.
 mod git_remote;
 mod git_servers;

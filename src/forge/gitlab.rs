@@ -75,7 +75,7 @@ impl std::fmt::Debug for GitLabConfig {
 /// `derive_builder`, `backtrace`, `url`, `http-link` and a second `base64`; its default client
 /// adds `graphql_client`, `cron`, `itertools`, `async-trait` and its own `reqwest` client
 /// without our retry rules (its `AsyncClient` trait could wrap [`crate::http`], through
-/// `async-trait`). gitsync calls eleven endpoints, so a thin client on [`crate::http`] is less.
+/// `async-trait`). gitsync calls a dozen endpoints, so a thin client on [`crate::http`] is less.
 #[derive(Clone)]
 pub struct GitLab {
     http: Http,
@@ -87,7 +87,6 @@ pub struct GitLab {
     /// `/projects/group%2Fsub%2Fproject`: the project's `:id`, URL-encoded.
     project_path: String,
     token: String,
-    status_backoff: Duration,
 }
 
 impl std::fmt::Debug for GitLab {
@@ -137,7 +136,6 @@ impl GitLab {
             base,
             base_url,
             token: config.token,
-            status_backoff: STATUS_CONFLICT_BACKOFF,
         })
     }
 
@@ -149,6 +147,12 @@ impl GitLab {
     /// The project's path with its namespace.
     pub fn project(&self) -> &str {
         &self.project
+    }
+
+    /// Where a request went, for messages: the URL's path (`/api/v4/projects/g%2Fp/...`, with
+    /// a self-hosted GitLab's prefix), as the GitHub client shows its requests.
+    fn at(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url.path().trim_end_matches('/'))
     }
 
     fn mr_path(&self, iid: u64) -> String {
@@ -197,7 +201,43 @@ impl GitLab {
         body: Option<&Json>,
     ) -> Result<T, ForgeError> {
         let response = self.send(method.clone(), path, query, body).await?;
-        read(&method, path, body.is_some(), &response)
+        read(&method, &self.at(path), body.is_some(), &response)
+    }
+
+    /// Posts a commit status, again while GitLab answers 409 ("an update is already in
+    /// progress for this SHA": commits.md says to retry; nothing was written), a few times.
+    async fn post_status(&self, path: &str, body: &Json) -> Result<Response, ForgeError> {
+        let mut wait = STATUS_CONFLICT_BACKOFF;
+        let mut attempt = 1;
+        loop {
+            let response = self.send(Method::POST, path, &[], Some(body)).await?;
+            if response.status != 409 || attempt >= STATUS_CONFLICT_ATTEMPTS {
+                return Ok(response);
+            }
+            tracing::debug!(
+                path,
+                attempt,
+                ?wait,
+                "GitLab: commit status conflict, retrying"
+            );
+            tokio::time::sleep(wait).await;
+            wait *= 2;
+            attempt += 1;
+        }
+    }
+
+    /// The open merge request whose head is `sha` (commits.md: "List merge requests
+    /// associated with a commit"), if there is one.
+    async fn open_merge_request_at(&self, sha: &str) -> Result<Option<u64>, ForgeError> {
+        let path = format!(
+            "{}/repository/commits/{sha}/merge_requests",
+            self.project_path
+        );
+        let mrs: Vec<ApiMergeRequest> = self.list(&path, &[("state", "opened")]).await?;
+        Ok(mrs
+            .into_iter()
+            .find(|mr| mr.sha.as_deref() == Some(sha))
+            .map(|mr| mr.iid))
     }
 
     /// Every item of a listing, following GitLab's pages.
@@ -209,6 +249,7 @@ impl GitLab {
         let per_page = PER_PAGE.to_string();
         let mut query = query.to_vec();
         query.push(("per_page", &per_page));
+        let place = self.at(path);
         let first = with_query(&format!("{}{path}", self.base), &query);
         let mut url = first.clone();
         let mut seen = std::collections::HashSet::new();
@@ -217,8 +258,8 @@ impl GitLab {
             if !seen.insert(url.clone()) {
                 return Err(invalid(
                     &Method::GET,
-                    path,
-                    format!("the pages loop: the page {} came twice", redact_query(&url)),
+                    &place,
+                    format!("the pages loop: {url} came twice"),
                 ));
             }
             let request = self.request(Method::GET, &url)?;
@@ -230,17 +271,17 @@ impl GitLab {
                     forge: ForgeKind::GitLab,
                     source,
                 })?;
-            let page: Vec<T> = read(&Method::GET, path, false, &response)?;
+            let page: Vec<T> = read(&Method::GET, &place, false, &response)?;
             items.extend(page);
             match next_page(&self.base_url, &first, &response) {
                 Ok(Some(next)) => url = next,
                 Ok(None) => return Ok(items),
-                Err(problem) => return Err(invalid(&Method::GET, path, problem)),
+                Err(problem) => return Err(invalid(&Method::GET, &place, problem)),
             }
         }
         Err(invalid(
             &Method::GET,
-            path,
+            &place,
             format!("more than {MAX_PAGES} pages of {PER_PAGE}; the listing does not end"),
         ))
     }
@@ -260,7 +301,7 @@ impl Forge for GitLab {
         let path = self.mr_path(number);
         let mr: ApiMergeRequest = self.call(Method::GET, &path, &[], None).await?;
         mr.into_pull()
-            .map_err(|problem| invalid(&Method::GET, &path, problem))
+            .map_err(|problem| invalid(&Method::GET, &self.at(&path), problem))
     }
 
     async fn open_pulls(&self, base_branch: &str) -> Result<Vec<PullRequest>, ForgeError> {
@@ -274,7 +315,7 @@ impl Forge for GitLab {
         mrs.into_iter()
             .map(|mr| {
                 mr.into_pull()
-                    .map_err(|problem| invalid(&Method::GET, &path, problem))
+                    .map_err(|problem| invalid(&Method::GET, &self.at(&path), problem))
             })
             .collect()
     }
@@ -288,7 +329,7 @@ impl Forge for GitLab {
             .into_iter()
             .map(|n| {
                 n.into_comment()
-                    .map_err(|problem| invalid(&Method::GET, &path, problem))
+                    .map_err(|problem| invalid(&Method::GET, &self.at(&path), problem))
             })
             .collect::<Result<Vec<_>, _>>()?;
         // Oldest first even if a server ignored `sort=asc`: notes come in id order.
@@ -302,7 +343,7 @@ impl Forge for GitLab {
             .call(Method::POST, &path, &[], Some(&json!({ "body": body })))
             .await?;
         note.into_comment()
-            .map_err(|problem| invalid(&Method::POST, &path, problem))
+            .map_err(|problem| invalid(&Method::POST, &self.at(&path), problem))
     }
 
     async fn edit_comment(
@@ -316,7 +357,7 @@ impl Forge for GitLab {
             .call(Method::PUT, &path, &[], Some(&json!({ "body": body })))
             .await?;
         note.into_comment()
-            .map_err(|problem| invalid(&Method::PUT, &path, problem))
+            .map_err(|problem| invalid(&Method::PUT, &self.at(&path), problem))
     }
 
     async fn react(
@@ -331,7 +372,7 @@ impl Forge for GitLab {
         if already_awarded(&response) {
             return Ok(());
         }
-        read::<Json>(&Method::POST, &path, true, &response).map(|_| ())
+        read::<Json>(&Method::POST, &self.at(&path), true, &response).map(|_| ())
     }
 
     async fn set_status(&self, sha: &str, status: &CommitStatus<'_>) -> Result<(), ForgeError> {
@@ -342,45 +383,58 @@ impl Forge for GitLab {
             });
         }
         let path = format!("{}/statuses/{sha}", self.project_path);
-        let body = status_body(status);
-        let mut wait = self.status_backoff;
-        let mut attempt = 1;
-        loop {
-            let response = self.send(Method::POST, &path, &[], Some(&body)).await?;
-            // 409: another update of this commit's statuses is in progress; nothing was
-            // written, so sending again is safe.
-            if response.status == 409 && attempt < STATUS_CONFLICT_ATTEMPTS {
-                tracing::debug!(
-                    path,
-                    attempt,
-                    ?wait,
-                    "GitLab: commit status conflict, retrying"
-                );
-                tokio::time::sleep(wait).await;
-                wait *= 2;
-                attempt += 1;
-                continue;
-            }
-            return read::<Json>(&Method::POST, &path, true, &response).map(|_| ());
+        let mut body = status_body(status);
+        let mut response = self.post_status(&path, &body).await?;
+        // GitLab hangs a status on a pipeline for a ref; without `ref` it takes the first
+        // branch that holds the commit, and a fork's commit is on none of the project's
+        // branches ("404 References for commit Not Found"). Then the ref is the merge
+        // request's own, as GitLab's merge request pipelines have it.
+        if response.status == 404
+            && message_says(&response, "References for commit")
+            && let Some(iid) = self.open_merge_request_at(sha).await?
+        {
+            body["ref"] = json!(self.pull_ref(iid));
+            response = self.post_status(&path, &body).await?;
         }
+        read::<Json>(&Method::POST, &self.at(&path), true, &response).map(|_| ())
     }
 
     async fn permission(&self, user: &User) -> Result<Permission, ForgeError> {
         let path = format!("{}/members/all/{}", self.project_path, user.id);
         let response = self.send(Method::GET, &path, &[], None).await?;
-        if response.status == 404 {
+        // 404 "Not found": no member, not even through a group. A project GitLab cannot find
+        // (or the token cannot see) is an error, not a stranger.
+        if response.status == 404 && !message_says(&response, "Project Not Found") {
             return Ok(Permission::Read);
         }
-        let member: ApiMember = read(&Method::GET, &path, false, &response)?;
+        let member: ApiMember = read(&Method::GET, &self.at(&path), false, &response)?;
         Ok(permission_of(member.access_level))
     }
 
     async fn merge(&self, number: u64, head_sha: &str) -> Result<(), ForgeError> {
         let path = format!("{}/merge", self.mr_path(number));
-        let _: Json = self
+        let merged: ApiMerged = self
             .call(Method::PUT, &path, &[], Some(&json!({ "sha": head_sha })))
             .await?;
-        Ok(())
+        // GitLab answers 200 with the merge request even when the merge itself failed: then
+        // it is still `opened` and `merge_error` says why.
+        if merged.state == "merged" {
+            return Ok(());
+        }
+        Err(ForgeError::Rejected {
+            forge: ForgeKind::GitLab,
+            method: Method::PUT.to_string(),
+            path: self.at(&path),
+            status: 200,
+            message: format!(
+                "the merge request is still {} after the merge: {}",
+                merged.state,
+                merged
+                    .merge_error
+                    .as_deref()
+                    .map_or("GitLab gave no reason".to_owned(), |e| cut(e, 300))
+            ),
+        })
     }
 
     fn pull_ref(&self, number: u64) -> String {
@@ -418,9 +472,10 @@ fn normalize_base(raw: &str) -> Result<String, String> {
         ));
     }
     if url.query().is_some() || url.fragment().is_some() {
-        return Err(format!(
-            "api base URL {trimmed} has a query or a fragment; write https://HOST/api/v4"
-        ));
+        // Not quoted: a query may hold a token (`?private_token=...`).
+        return Err(
+            "the api base URL has a query or a fragment; write https://HOST/api/v4".to_owned(),
+        );
     }
     Ok(if trimmed.ends_with("/api/v4") {
         trimmed.to_owned()
@@ -597,16 +652,20 @@ fn cut(text: &str, max: usize) -> String {
     }
 }
 
+/// Whether GitLab's `message` in an answer holds `text`.
+fn message_says(response: &Response, text: &str) -> bool {
+    response
+        .json::<Json>()
+        .ok()
+        .and_then(|b| b.get("message").map(Json::to_string))
+        .is_some_and(|m| m.contains(text))
+}
+
 /// The answer to an emoji GitLab already has from this user on this note: 404 (or 422 on
 /// some versions) with "has already been taken" (`API::AwardEmoji`: `not_found!("Award Emoji
 /// Name has already been taken")`).
 fn already_awarded(response: &Response) -> bool {
-    matches!(response.status, 404 | 422)
-        && response
-            .json::<Json>()
-            .ok()
-            .and_then(|b| b.get("message").map(Json::to_string))
-            .is_some_and(|m| m.contains("has already been taken"))
+    matches!(response.status, 404 | 422) && message_says(response, "has already been taken")
 }
 
 /// GitLab's emoji names (without colons).
@@ -758,6 +817,12 @@ impl From<ApiUser> for User {
             id: u.id,
         }
     }
+}
+
+#[derive(Debug, Deserialize)]
+struct ApiMerged {
+    state: String,
+    merge_error: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -1078,7 +1143,10 @@ mod tests {
                 "https://user:secret@gitlab.com/api/v4",
                 Err("carries credentials"),
             ),
-            ("https://gitlab.com/api/v4?private_token=x", Err("query")),
+            (
+                "https://gitlab.com/api/v4?private_token=secret",
+                Err("query"),
+            ),
         ];
         for (raw, want) in cases {
             let got = normalize_base(raw);

@@ -1,12 +1,13 @@
 //! What the integration tests share (one copy each): fixtures, the embedded workspace, `git`
 //! and bare repositories, tree copies, free ports, the tools a check needs and whether this is
-//! CI; and in submodules the `gitsync` runner, the API server, the operator process and the
-//! smart HTTP Git server. Helpers only: no test lives here, and nothing here changes
-//! process-wide state (every test shares this process under `cargo test`).
+//! CI; and in submodules the `gitsync` runner, the API server, the operator process, the
+//! smart HTTP Git server and a GitLab double. Helpers only: no test lives here, and nothing
+//! here changes process-wide state (every test shares this process under `cargo test`).
 
 pub mod cluster;
 pub mod command;
 pub mod git_http;
+pub mod gitlab;
 pub mod operator;
 mod repository;
 
