@@ -1346,29 +1346,31 @@ async fn a_status_that_drops_the_resources_is_accepted_and_reads_back() {
 #[tokio::test(flavor = "multi_thread")]
 async fn pull_request_statuses_merge_per_pull_request_and_can_all_be_dropped() {
     use gitsync::operator::context::apply_status;
-    use gitsync::operator::crd::{GitSync, GitSyncStatus, PullRequestState, PullRequestStatus};
+    use gitsync::operator::crd::{GitSync, GitSyncStatus};
+    use gitsync::pulls::record::{PullRecord, Stage};
     let cluster = util::operator::cluster_with_crds().await;
     let (ok, out) = cluster.apply(
         "apiVersion: gitsync.dev/v1alpha1\nkind: GitSync\nmetadata: {name: pulls, namespace: default}\nspec:\n  workspace: {endpoint: us, tokenSecretRef: {name: t, key: token}}\n  repository: {url: 'https://example.com/r.git'}\n  bidirectional: {enabled: true, allowAccessChanges: true, mergeAfterApply: true, allowForks: true}\n",
     );
     assert!(ok, "{out}");
     let api = kube::Api::<GitSync>::namespaced(cluster.client().await, "default");
-    let pull = |number: u64, state: PullRequestState| PullRequestStatus {
+    let pull = |number: u64, stage: Stage| PullRecord {
         number,
         head: format!("{number:040x}"),
+        stage,
         plan_digest: Some("sha256:abc".into()),
-        comment_ids: vec![number * 10, number * 10 + 1],
-        state,
-        message: Some("one line".into()),
-        last_command_id: Some(number * 100),
-        bot_login: Some("gitsync[bot]".into()),
-        updated: Some("2026-12-06T04:00:00Z".into()),
         changes: Some("+2 ~1 -1".into()),
+        comment_ids: vec![number * 10, number * 10 + 1],
+        bot_login: Some("gitsync[bot]".into()),
+        last_comment_id: Some(number * 100),
+        pending_command_id: None,
+        message: Some("one line".into()),
+        updated: Some("2026-12-06T04:00:00Z".into()),
     };
     let ours = GitSyncStatus {
         pull_requests: Some(vec![
-            pull(1, PullRequestState::Planned),
-            pull(2, PullRequestState::Applied),
+            pull(1, Stage::Planned),
+            pull(2, Stage::Applied),
         ]),
         open_plans: Some(1),
         ..GitSyncStatus::default()
@@ -1396,7 +1398,7 @@ async fn pull_request_statuses_merge_per_pull_request_and_can_all_be_dropped() {
         .unwrap_or_default();
     let numbers: Vec<u64> = pulls.iter().map(|p| p.number).collect();
     assert_eq!(numbers, [1, 2, 9], "merged per pull request");
-    assert_eq!(pulls[0], pull(1, PullRequestState::Planned));
+    assert_eq!(pulls[0], pull(1, Stage::Planned));
     // kubectl shows the open plans in the PLANS column (columns line up with the header).
     let table = cluster.kubectl_ok(&["get", "gitsyncs", "pulls"]);
     let header = table.lines().next().unwrap_or("");
