@@ -46,6 +46,7 @@ mod sync_runner;
 mod hostile_files;
 mod plan_apply;
 mod plan_show;
+mod webhooks;
 
 // The command line as a user runs it, and the documents that show it.
 mod fmt_cli;

@@ -14,7 +14,8 @@
 //! - [`gitsync`]: the GitSync controller;
 //! - [`connection`]: the GitConnection and SyncSecret controllers;
 //! - [`request`]: `gitsync full-sync`: annotate, then wait for the status;
-//! - [`runtime`]: leader election, the controllers' wiring, shutdown.
+//! - [`runtime`]: leader election, the controllers' wiring, shutdown;
+//! - [`webhook`]: the webhook listener: forges' deliveries wake the GitSyncs they concern.
 
 pub mod conditions;
 pub mod connection;
@@ -25,3 +26,4 @@ pub mod error;
 pub mod gitsync;
 pub mod request;
 pub mod runtime;
+pub mod webhook;
