@@ -592,3 +592,173 @@ async fn bad_requests_other_paths_and_a_standby() {
     assert!(standby.wakes().is_empty());
     assert_eq!(standby.count("github", "unavailable"), 1);
 }
+
+// ---------------------------------------------------------------------------------------------
+// The operator: its own targets, read from a real API server.
+
+/// GitSyncs on the GitHub repository of the payloads (and one elsewhere), each reaching an
+/// unreachable workspace: only their webhook settings matter here.
+fn hooked_objects() -> String {
+    let gitsync = |name: &str, repo: &str, bidirectional: &str| {
+        format!(
+            r#"---
+apiVersion: gitsync.dev/v1alpha1
+kind: GitSync
+metadata: {{name: {name}, namespace: default}}
+spec:
+  workspace:
+    endpoint: http://127.0.0.1:9
+    tokenSecretRef: {{name: workspace-token, key: token}}
+  repository:
+    url: {repo}
+  interval: 1h
+  bidirectional: {bidirectional}
+"#
+        )
+    };
+    let hook = "{enabled: true, webhookSecretRef: {name: hook-secret, key: secret}}";
+    [
+        r#"apiVersion: v1
+kind: Secret
+metadata: {name: workspace-token, namespace: default}
+stringData: {token: ws-token}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: hook-secret, namespace: default}
+stringData: {secret: "first-secret\n"}
+"#
+        .to_owned(),
+        gitsync(
+            "hooked",
+            "https://github.com/codertocat/hello-world.git",
+            hook,
+        ),
+        gitsync(
+            "no-secret",
+            "https://github.com/Codertocat/Hello-World.git",
+            "{enabled: true}",
+        ),
+        gitsync(
+            "disabled",
+            "https://github.com/Codertocat/Hello-World.git",
+            "{enabled: false, webhookSecretRef: {name: hook-secret, key: secret}}",
+        ),
+        gitsync("elsewhere", "https://github.com/acme/other.git", hook),
+        gitsync(
+            "on-gitlab",
+            "https://gitlab.com/Codertocat/Hello-World.git",
+            hook,
+        ),
+    ]
+    .concat()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_operator_wakes_the_gitsync_whose_webhook_secret_signed_a_delivery() {
+    use crate::util::operator::{Operator, cluster_with_crds, tail, wait_until};
+    let cluster = cluster_with_crds().await;
+    let (ok, out) = cluster.apply(&hooked_objects());
+    assert!(ok, "{out}");
+    let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let port = crate::util::free_port();
+    let operator = Operator::start(
+        cluster.kubeconfig(),
+        &root.path().join("state"),
+        "hooks",
+        &["--webhook-listen", &format!("127.0.0.1:{port}")],
+    );
+    let log = operator.log.clone();
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let body = fixture("github-webhooks/pull_request/opened.payload.json");
+    let send = |id: String, secret: &'static [u8]| {
+        let request = http
+            .post(format!("{base}/hooks/github"))
+            .header("x-github-event", "pull_request")
+            .header("x-github-delivery", id)
+            .header("x-hub-signature-256", sign(secret, &body))
+            .body(body.clone());
+        async move {
+            match request.send().await {
+                Ok(r) => {
+                    let status = r.status().as_u16();
+                    (status, r.text().await.unwrap_or_default())
+                }
+                Err(_) => (0, String::new()),
+            }
+        }
+    };
+
+    // Until the operator holds the Lease and has listed the GitSyncs: 503 (or no answer).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    let mut attempt = 0;
+    let answer = loop {
+        attempt += 1;
+        let answer = send(format!("w-{attempt}"), b"first-secret").await;
+        if answer.0 != 0 && answer.0 != 503 {
+            break answer;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the operator never took a delivery (last: {answer:?}); log:\n{}",
+            tail(&log)
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    // The GitSync without a secret, the disabled one, the one on another repository and the one
+    // on GitLab are not woken; the URL's case does not matter.
+    assert_eq!(
+        answer,
+        (200, "accepted: default/hooked\n".to_owned()),
+        "{}",
+        tail(&log)
+    );
+    wait_until(
+        "the GitSync controller to take the wake",
+        std::time::Duration::from_secs(20),
+        || {
+            std::fs::read_to_string(&log)
+                .unwrap_or_default()
+                .lines()
+                .any(|l| l.contains("a webhook delivery wakes the GitSync") && l.contains("hooked"))
+        },
+        &log,
+    );
+    assert_eq!(send("w-forged".into(), b"other-secret").await.0, 401);
+    assert_eq!(
+        send(format!("w-{attempt}"), b"first-secret").await.0,
+        200,
+        "a duplicate is 200"
+    );
+
+    // A new secret counts at once; the old one no longer does.
+    cluster.kubectl_ok(&[
+        "patch",
+        "secret/hook-secret",
+        "--type=merge",
+        "-p",
+        r#"{"stringData":{"secret":"second-secret"}}"#,
+    ]);
+    assert_eq!(send("w-old".into(), b"first-secret").await.0, 401);
+    assert_eq!(
+        send("w-new".into(), b"second-secret").await,
+        (200, "accepted: default/hooked\n".to_owned())
+    );
+
+    let text = operator.metrics("text/plain");
+    for (result, n) in [("accepted", 2), ("duplicate", 1), ("unauthorized", 2)] {
+        let series =
+            format!("gitsync_webhook_deliveries_total{{forge=\"github\",result=\"{result}\"}} {n}");
+        assert!(text.contains(&series), "no {series} in:\n{text}");
+    }
+    let log_text = operator.log_text();
+    for secret in ["first-secret", "second-secret", "sha256="] {
+        assert!(!log_text.contains(secret), "the log shows {secret}");
+    }
+    let woken: Vec<&str> = log_text
+        .lines()
+        .filter(|l| l.contains("a webhook delivery wakes the GitSync"))
+        .collect();
+    assert!(woken.iter().all(|l| l.contains("\"hooked\"")), "{woken:#?}");
+}

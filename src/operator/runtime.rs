@@ -418,7 +418,15 @@ async fn run_controllers<F, Fut>(
             );
             gitsync_controller.reconcile_on(futures_util::stream::unfold(
                 wakes,
-                |mut wakes| async move { wakes.recv().await.map(|w| (w, wakes)) },
+                |mut wakes| async move {
+                    let gitsync = wakes.recv().await?;
+                    tracing::debug!(
+                        namespace = gitsync.namespace.as_deref().unwrap_or_default(),
+                        name = %gitsync.name,
+                        "a webhook delivery wakes the GitSync"
+                    );
+                    Some((gitsync, wakes))
+                },
             ))
         }
         None => gitsync_controller,

@@ -59,6 +59,9 @@ const READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// (`MAX_BODY` each) and the Secret reads an unauthenticated flood can cause.
 const CONCURRENT_DELIVERIES: usize = 16;
 
+/// How long a delivery waits for the controllers' first list of GitSyncs before it gets 503.
+const STORES_WAIT: Duration = Duration::from_secs(5);
+
 /// Which GitSync a delivery is for.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TargetKey {
@@ -561,6 +564,20 @@ impl HookTargets for ClusterTargets {
         let Some(cluster) = self.cluster.get() else {
             return Err(TargetsError::Standby);
         };
+        // Right after the Lease is taken the stores are still being filled: an empty store
+        // would refuse a good delivery with 401.
+        let listed = async {
+            cluster.stores.gitsyncs.wait_until_ready().await.is_ok()
+                && cluster.stores.connections.wait_until_ready().await.is_ok()
+        };
+        if !tokio::time::timeout(STORES_WAIT, listed)
+            .await
+            .unwrap_or(false)
+        {
+            return Err(TargetsError::Unavailable(
+                "the GitSyncs and GitConnections are not listed yet".into(),
+            ));
+        }
         let connections = cluster.stores.connections.state();
         let candidates: Vec<(TargetKey, crate::operator::crd::SecretKeyRef)> = cluster
             .stores
