@@ -240,6 +240,24 @@ impl Outcome {
     }
 }
 
+/// What is known of a delivery when its handling ends, for the log line: the repository once
+/// read, the event and the delivery id once authenticated (before that, the headers' values).
+#[derive(Default)]
+struct Known {
+    repository: Option<String>,
+    event: Option<String>,
+    delivery: Option<String>,
+}
+
+impl Known {
+    fn repository(repository: String) -> Known {
+        Known {
+            repository: Some(repository),
+            ..Known::default()
+        }
+    }
+}
+
 /// A header's value for a log line: text, cut short (it may come from anyone).
 fn loggable(headers: &HeaderMap, name: &str) -> String {
     let value = headers
@@ -274,16 +292,20 @@ impl<T: HookTargets> Listener<T> {
             ForgeKind::GitHub => webhook::GITHUB_EVENT,
             ForgeKind::GitLab => webhook::GITLAB_EVENT,
         };
-        let (outcome, repository, event) = self.check(forge, &parts.headers, body).await;
+        let (outcome, known) = self.check(forge, &parts.headers, body).await;
         let woken = match outcome.result {
             DeliveryResult::Accepted => outcome.message.as_str(),
             _ => "",
         };
         tracing::info!(
             forge = forge.as_str(),
-            delivery = %loggable(&parts.headers, id_header),
-            event = %event.unwrap_or_else(|| loggable(&parts.headers, event_header)),
-            repository = repository.as_deref().unwrap_or(""),
+            delivery = %known
+                .delivery
+                .unwrap_or_else(|| loggable(&parts.headers, id_header)),
+            event = %known
+                .event
+                .unwrap_or_else(|| loggable(&parts.headers, event_header)),
+            repository = known.repository.as_deref().unwrap_or(""),
             result = outcome.result.as_str(),
             status = outcome.status.as_u16(),
             woken,
@@ -301,13 +323,8 @@ impl<T: HookTargets> Listener<T> {
             .into_response()
     }
 
-    /// The outcome, and the repository and event for the log line once they are known.
-    async fn check(
-        &self,
-        forge: ForgeKind,
-        headers: &HeaderMap,
-        body: Body,
-    ) -> (Outcome, Option<String>, Option<String>) {
+    /// The outcome, and what is known of the delivery for the log line.
+    async fn check(&self, forge: ForgeKind, headers: &HeaderMap, body: Body) -> (Outcome, Known) {
         let too_large = || {
             Outcome::new(
                 DeliveryResult::TooLarge,
@@ -320,7 +337,7 @@ impl<T: HookTargets> Listener<T> {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
         if declared.is_some_and(|n| n > MAX_BODY as u64) {
-            return (too_large(), None, None);
+            return (too_large(), Known::default());
         }
         let read = tokio::time::timeout(READ_TIMEOUT, async {
             let turn = self.turns.acquire().await;
@@ -337,16 +354,16 @@ impl<T: HookTargets> Listener<T> {
                         READ_TIMEOUT.as_secs()
                     ),
                 );
-                return (outcome, None, None);
+                return (outcome, Known::default());
             }
-            Ok((_, Ok(None))) => return (too_large(), None, None),
+            Ok((_, Ok(None))) => return (too_large(), Known::default()),
             Ok((_, Err(e))) => {
                 let outcome = Outcome::new(
                     DeliveryResult::BadRequest,
                     StatusCode::BAD_REQUEST,
                     format!("cannot read the body: {e}"),
                 );
-                return (outcome, None, None);
+                return (outcome, Known::default());
             }
             Ok((turn, Ok(Some(body)))) => (turn, body),
         };
@@ -364,7 +381,7 @@ impl<T: HookTargets> Listener<T> {
                     forge
                 ),
             );
-            return (outcome, None, None);
+            return (outcome, Known::default());
         };
         let targets = match self.targets.targets(forge, &repository).await {
             Ok(targets) => targets,
@@ -375,7 +392,7 @@ impl<T: HookTargets> Listener<T> {
                     StatusCode::SERVICE_UNAVAILABLE,
                     e.to_string(),
                 );
-                return (outcome, Some(repository), None);
+                return (outcome, Known::repository(repository));
             }
         };
         let verified: Vec<TargetKey> = targets
@@ -395,7 +412,7 @@ impl<T: HookTargets> Listener<T> {
                     }
                 ),
             );
-            return (outcome, Some(repository), None);
+            return (outcome, Known::repository(repository));
         }
 
         let delivery = match webhook::parse(forge, headers, &body) {
@@ -406,17 +423,21 @@ impl<T: HookTargets> Listener<T> {
                     StatusCode::BAD_REQUEST,
                     e.to_string(),
                 );
-                return (outcome, Some(repository), None);
+                return (outcome, Known::repository(repository));
             }
         };
-        let event = Some(delivery.event.kind().to_owned());
+        let known = Known {
+            repository: Some(repository),
+            event: Some(delivery.event.kind().to_owned()),
+            delivery: Some(delivery.id.clone()),
+        };
         if !self.seen.first_time(forge, &delivery.id) {
             let outcome = Outcome::new(
                 DeliveryResult::Duplicate,
                 StatusCode::OK,
                 "duplicate: this delivery was taken before",
             );
-            return (outcome, Some(repository), event);
+            return (outcome, known);
         }
         if let Event::Other(name) = &delivery.event {
             let outcome = Outcome::new(
@@ -427,7 +448,7 @@ impl<T: HookTargets> Listener<T> {
                     name.chars().take(80).collect::<String>()
                 ),
             );
-            return (outcome, Some(repository), event);
+            return (outcome, known);
         }
         let woken: Vec<String> = verified
             .iter()
@@ -446,7 +467,7 @@ impl<T: HookTargets> Listener<T> {
             StatusCode::OK,
             format!("accepted: {}", woken.join(", ")),
         );
-        (outcome, Some(repository), event)
+        (outcome, known)
     }
 }
 
