@@ -39,8 +39,9 @@ use crate::forge::ForgeKind;
 use crate::forge::webhook::{self, Event};
 use crate::telemetry::metrics::{DeliveryResult, Metrics};
 
-/// The largest body taken: 5 MiB. A GitHub delivery about a pull request or a comment is tens of
-/// kilobytes (a comment holds at most 65,536 characters); a GitLab note hook carries the note
+/// The largest body taken: 5 MiB. A GitHub delivery about a pull request or a comment is tens
+/// to hundreds of kilobytes (a comment or a description holds at most 65,536 characters); a
+/// GitLab note hook carries the note
 /// and the merge request's description, each up to 1,000,000 characters, so 1 MiB would refuse
 /// real ones. The forges' own caps (25 MB) are far above what gitsync needs, and every
 /// connection may hold this much in memory while it is read. A larger delivery gets 413; the
@@ -556,7 +557,7 @@ struct Cluster {
 /// The operator's [`HookTargets`]: the GitSyncs of the controller's store with
 /// `bidirectional.enabled` and a `webhookSecretRef`, whose repository is the delivery's; their
 /// secrets are read from the API server for each delivery (deliveries are few; a Secret's new
-/// value counts at once). Until [`ClusterTargets::activate`] (a standby replica, or a leader
+/// value counts at once), trimmed of surrounding whitespace (a file's trailing newline). Until [`ClusterTargets::activate`] (a standby replica, or a leader
 /// whose controllers are not started yet), every delivery gets 503.
 #[derive(Clone, Default)]
 pub struct ClusterTargets {
