@@ -38,6 +38,7 @@ const METRIC_FAMILIES: &[(&str, &str)] = &[
     ("gitsync_last_successful_sync_timestamp_seconds", "gauge"),
     ("gitsync_reconcile_errors_total", "counter"),
     ("gitsync_leader", "gauge"),
+    ("gitsync_webhook_deliveries_total", "counter"),
 ];
 
 /// The labels of each family's series (histogram buckets also have `le`).
@@ -64,6 +65,7 @@ const METRIC_LABELS: &[(&str, &[&str])] = &[
     ),
     ("gitsync_reconcile_errors_total", &["controller", "reason"]),
     ("gitsync_leader", &[]),
+    ("gitsync_webhook_deliveries_total", &["forge", "result"]),
 ];
 
 /// `gitsync operator`'s flags: all of them (but `--help`), so that a new one is added here and
@@ -78,6 +80,7 @@ const OPERATOR_FLAGS: &[&str] = &[
     "--identity",
     "--lease-seconds",
     "--concurrency",
+    "--webhook-listen",
     "--log-format",
     "--log-level",
 ];
@@ -572,6 +575,13 @@ fn deployment_runs_the_operator_as_documented() {
     assert_eq!(metrics_port["containerPort"], 8080);
     let listen = flag("--listen").unwrap_or_else(|| "0.0.0.0:8080".into());
     assert!(listen.ends_with(":8080"), "--listen={listen}");
+    // Webhook deliveries: their own port, flag and Service.
+    let webhook_port = ports
+        .iter()
+        .find(|p| p["name"] == "http-webhook")
+        .expect("a port named http-webhook");
+    assert_eq!(webhook_port["containerPort"], 8081);
+    assert_eq!(flag("--webhook-listen").as_deref(), Some("0.0.0.0:8081"));
     for (probe, path) in [("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")] {
         assert_eq!(c[probe]["httpGet"]["path"], path, "{probe}");
         assert_eq!(c[probe]["httpGet"]["port"], "http-metrics", "{probe}");
@@ -629,6 +639,12 @@ fn deployment_runs_the_operator_as_documented() {
     assert_eq!(sport["port"], 8080);
     assert_eq!(sport["targetPort"], "http-metrics");
     assert_eq!(sport["name"], "http-metrics");
+    let webhook = find(&objects, "Service", "gitsync-operator-webhook");
+    matches_pod(&webhook["spec"]["selector"], "webhook Service");
+    assert_eq!(
+        webhook["spec"]["ports"],
+        json!([{ "name": "http-webhook", "port": 8081, "targetPort": "http-webhook", "protocol": "TCP" }])
+    );
     let monitor = find(&objects, "ServiceMonitor", "gitsync-operator");
     assert_eq!(monitor["apiVersion"], "monitoring.coreos.com/v1");
     for (k, v) in monitor["spec"]["selector"]["matchLabels"]
@@ -769,7 +785,7 @@ fn alerts(rule: &Value) -> BTreeMap<String, Value> {
 
 #[test]
 fn metric_contract_matches_the_operator() {
-    use gitsync::telemetry::{GitSyncKey, Metrics, SyncKind, SyncResult};
+    use gitsync::telemetry::{DeliveryResult, GitSyncKey, Metrics, SyncKind, SyncResult};
     use gitsync::workspace::client::RequestObserver;
 
     // One series in every family (prometheus-client leaves out families without one).
@@ -789,6 +805,7 @@ fn metric_contract_matches_the_operator() {
     metrics.set_leader(true);
     metrics.response(Some(200));
     metrics.rate_limited_wait(std::time::Duration::from_secs(1));
+    metrics.webhook_delivery("github", DeliveryResult::Accepted);
     let text = metrics.encode_prometheus().expect("encode");
 
     // The families the artifacts may use are the ones the operator registers, with their types
@@ -1568,6 +1585,27 @@ fn chart_renders_the_same_objects_as_deploy() {
     let plain = render_chart(&bin, "gitsync", "gitsync-system", "{}\n");
     assert!(!has(&plain, "ServiceMonitor") && !has(&plain, "PrometheusRule"));
     assert!(has(&plain, "Deployment") && has(&plain, "ClusterRole"));
+
+    // No webhook listener: no flag, no port, no Service.
+    let quiet = render_chart(
+        &bin,
+        "gitsync",
+        "gitsync-system",
+        "webhook:\n  enabled: false\n",
+    );
+    assert!(
+        !deployment_args(&quiet, "gitsync-operator")
+            .iter()
+            .any(|a| a.starts_with("--webhook-listen")),
+    );
+    assert!(
+        !quiet
+            .iter()
+            .any(|o| o.kind() == "Service" && o.name() == "gitsync-operator-webhook")
+    );
+    let ports = &find(&quiet, "Deployment", "gitsync-operator")["spec"]["template"]["spec"]["containers"]
+        [0]["ports"];
+    assert_eq!(ports.as_array().map(Vec::len), Some(1), "{ports}");
 
     // One namespace, one shard, a PVC, another release name.
     let values = r#"

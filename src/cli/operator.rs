@@ -19,7 +19,8 @@ use crate::telemetry::logs::{LogFormat, init};
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
   gitsync operator --log-format text --state-dir /tmp/gitsync   # against the KUBECONFIG cluster
-  gitsync operator --namespace team-a --label-selector shard=a --concurrency 4")]
+  gitsync operator --namespace team-a --label-selector shard=a --concurrency 4
+  gitsync operator --webhook-listen 0.0.0.0:8081   # GitHub/GitLab webhooks to http://HOST:8081/hooks/github")]
 #[command(verbatim_doc_comment)]
 pub struct OperatorArgs {
     /// Watch only this namespace (default: all namespaces).
@@ -34,6 +35,13 @@ pub struct OperatorArgs {
     /// Address for /healthz, /readyz and /metrics.
     #[arg(long, default_value = "0.0.0.0:8080")]
     listen: SocketAddr,
+    /// Take GitHub and GitLab webhook deliveries on this address (POST /hooks/github and
+    /// /hooks/gitlab; default: no listener). A delivery must verify against the webhookSecretRef
+    /// of a GitSync with bidirectional.enabled that syncs its repository, and wakes that GitSync
+    /// to look at the pull request again. Only the replica holding the Lease takes deliveries
+    /// (the others answer 503).
+    #[arg(long, value_name = "ADDR")]
+    webhook_listen: Option<SocketAddr>,
     /// The Lease replicas compete for.
     #[arg(long, default_value = "gitsync-operator")]
     lease_name: String,
@@ -82,6 +90,7 @@ pub fn run_operator(args: &OperatorArgs) -> ExitCode {
         identity,
         lease_seconds: args.lease_seconds,
         concurrency: args.concurrency,
+        webhook_listen: args.webhook_listen,
     };
     super::block_on(async move {
         match run(config).await {

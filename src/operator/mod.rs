@@ -17,7 +17,8 @@
 //! - [`stash`]: accepted pull-request applies, kept until they finish (a ConfigMap each);
 //! - [`sync_secrets`]: the values SyncSecret objects give `@@name@@` placeholders;
 //! - [`request`]: `gitsync full-sync`: annotate, then wait for the status;
-//! - [`runtime`]: leader election, the controllers' wiring, shutdown.
+//! - [`runtime`]: leader election, the controllers' wiring, shutdown;
+//! - [`webhook`]: the webhook listener: forges' deliveries wake the GitSyncs they concern.
 
 pub mod conditions;
 pub mod connection;
@@ -32,3 +33,4 @@ pub mod request;
 pub mod runtime;
 pub mod stash;
 pub mod sync_secrets;
+pub mod webhook;

@@ -1,4 +1,5 @@
-//! `gitsync operator`: leader election, the three controllers, health and metrics, shutdown.
+//! `gitsync operator`: leader election, the three controllers, health and metrics, the webhook
+//! listener, shutdown.
 //!
 //! Every replica serves `/healthz`, `/readyz` and `/metrics` and competes for one Lease; only the
 //! holder runs controllers, so two replicas never both write to a branch or a status. A replica
@@ -17,13 +18,14 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{Controller, watcher};
 use kube::{Api, Client, ResourceExt as _};
 use kube_lease_manager::LeaseManagerBuilder;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 use super::connection::{reconcile_connection, reconcile_sync_secret};
 use super::context::{Context, Stores};
 use super::crd::{GitConnection, GitSync, SyncSecret};
 use super::error::{self, error_policy, tracked};
 use super::gitsync;
+use super::webhook::{self, ClusterTargets, Wake};
 use crate::telemetry::http::Health;
 use crate::telemetry::metrics::Metrics;
 
@@ -45,6 +47,9 @@ pub struct OperatorConfig {
     pub lease_seconds: u64,
     /// How many GitSyncs sync at the same time (full syncs of large workspaces use memory).
     pub concurrency: u16,
+    /// Where forges' webhook deliveries are taken (`/hooks/github`, `/hooks/gitlab`); `None`:
+    /// no listener.
+    pub webhook_listen: Option<SocketAddr>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +58,13 @@ pub enum OperatorError {
     Client(#[from] kube::Error),
     #[error("cannot serve health and metrics on {addr}: {source}")]
     Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error(
+        "cannot take webhook deliveries on {addr}: {source}; give --webhook-listen a free address"
+    )]
+    WebhookListen {
         addr: SocketAddr,
         source: std::io::Error,
     },
@@ -133,6 +145,13 @@ pub async fn run(config: OperatorConfig) -> Result<(), OperatorError> {
         stopped(),
     ));
 
+    // Every replica listens from the start, so that a bad address stops it at once; a standby
+    // answers 503 until it holds the Lease and its controllers run.
+    let webhooks = match config.webhook_listen {
+        Some(addr) => Some(start_webhooks(addr, metrics.clone(), stopped()).await?),
+        None => None,
+    };
+
     let lease = LeaseManagerBuilder::new(client.clone(), &config.lease_name)
         .with_namespace(&config.lease_namespace)
         .with_identity(&config.identity)
@@ -161,7 +180,14 @@ pub async fn run(config: OperatorConfig) -> Result<(), OperatorError> {
     tracing::info!(identity = %config.identity, "holding the Lease; starting the controllers");
     metrics.set_leader(true);
 
-    let controllers = run_controllers(client, metrics.clone(), &config, health.clone(), stopped);
+    let controllers = run_controllers(
+        client,
+        metrics.clone(),
+        &config,
+        health.clone(),
+        webhooks,
+        stopped,
+    );
     let result = tokio::select! {
         _ = controllers => Ok(()),
         _ = async {
@@ -177,6 +203,51 @@ pub async fn run(config: OperatorConfig) -> Result<(), OperatorError> {
     drop(leader);
     let _ = lease_task.await;
     result
+}
+
+/// The webhook listener's side the controllers take over: the targets to activate once the
+/// stores exist, and the GitSyncs its deliveries wake.
+struct Webhooks {
+    targets: ClusterTargets,
+    wakes: mpsc::Receiver<ObjectRef<GitSync>>,
+}
+
+/// How many wakes may wait for the GitSync controller; beyond that a wake is dropped (the
+/// workflow's poll still finds the pull request).
+const PENDING_WAKES: usize = 1024;
+
+/// Binds `addr` and serves the webhook listener on it until `shutdown`.
+async fn start_webhooks(
+    addr: SocketAddr,
+    metrics: Arc<Metrics>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<Webhooks, OperatorError> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| OperatorError::WebhookListen { addr, source })?;
+    let targets = ClusterTargets::standby();
+    let (tx, wakes) = mpsc::channel(PENDING_WAKES);
+    let wake = move |wake: Wake| {
+        let gitsync = ObjectRef::<GitSync>::new(&wake.target.name).within(&wake.target.namespace);
+        if let Err(e) = tx.try_send(gitsync) {
+            tracing::warn!(
+                namespace = %wake.target.namespace,
+                name = %wake.target.name,
+                delivery = %wake.delivery,
+                error = %e,
+                "cannot wake a GitSync for a webhook delivery; its poll will find the pull request"
+            );
+        }
+    };
+    tracing::info!(%addr, "taking webhook deliveries on /hooks/github and /hooks/gitlab");
+    tokio::spawn(webhook::serve(
+        listener,
+        targets.clone(),
+        wake,
+        metrics,
+        shutdown,
+    ));
+    Ok(Webhooks { targets, wakes })
 }
 
 /// GitSyncs that read Secret `secret` (see [`GitSync::secret_refs`]): directly (the workspace
@@ -237,6 +308,7 @@ async fn run_controllers<F, Fut>(
     metrics: Arc<Metrics>,
     config: &OperatorConfig,
     health: Health,
+    webhooks: Option<Webhooks>,
     stopped: F,
 ) where
     F: Fn() -> Fut,
@@ -361,6 +433,31 @@ async fn run_controllers<F, Fut>(
     };
     let controller_config =
         kube::runtime::controller::Config::default().concurrency(config.concurrency);
+    // Webhook deliveries wake the GitSyncs they verified against.
+    let gitsync_controller = match webhooks {
+        Some(Webhooks { targets, wakes }) => {
+            targets.activate(
+                client.clone(),
+                Stores {
+                    gitsyncs: gitsyncs.clone(),
+                    connections: connections.clone(),
+                },
+            );
+            gitsync_controller.reconcile_on(futures_util::stream::unfold(
+                wakes,
+                |mut wakes| async move {
+                    let gitsync = wakes.recv().await?;
+                    tracing::debug!(
+                        namespace = gitsync.namespace.as_deref().unwrap_or_default(),
+                        name = %gitsync.name,
+                        "a webhook delivery wakes the GitSync"
+                    );
+                    Some((gitsync, wakes))
+                },
+            ))
+        }
+        None => gitsync_controller,
+    };
     let gitsync_controller = gitsync_controller
         .with_config(controller_config)
         .watches(secrets(&client, ns), Default::default(), by_secret)

@@ -82,9 +82,59 @@ impl SyncResult {
     }
 }
 
+/// What became of one webhook delivery (see [`crate::operator::webhook`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum DeliveryResult {
+    /// Authenticated, about a pull request, a comment or a ping: its GitSyncs were woken.
+    Accepted,
+    /// Its delivery id was seen before: nothing woken.
+    Duplicate,
+    /// Authenticated, about something else (a push, an issue): dropped.
+    Ignored,
+    /// No GitSync's webhook secret matches it (or none syncs its repository).
+    Unauthorized,
+    /// The body is larger than the listener takes.
+    TooLarge,
+    /// Not a delivery the listener can read (no repository, not JSON, a header missing).
+    BadRequest,
+    /// The listener cannot check it now (a standby replica, or the API server did not answer).
+    Unavailable,
+}
+
+impl DeliveryResult {
+    pub const ALL: [DeliveryResult; 7] = [
+        DeliveryResult::Accepted,
+        DeliveryResult::Duplicate,
+        DeliveryResult::Ignored,
+        DeliveryResult::Unauthorized,
+        DeliveryResult::TooLarge,
+        DeliveryResult::BadRequest,
+        DeliveryResult::Unavailable,
+    ];
+
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryResult::Accepted => "accepted",
+            DeliveryResult::Duplicate => "duplicate",
+            DeliveryResult::Ignored => "ignored",
+            DeliveryResult::Unauthorized => "unauthorized",
+            DeliveryResult::TooLarge => "too_large",
+            DeliveryResult::BadRequest => "bad_request",
+            DeliveryResult::Unavailable => "unavailable",
+        }
+    }
+}
+
 // Written by hand: the derive would print the variant names (`ListAndDiff`), and label values
 // are snake_case.
 impl EncodeLabelValue for SyncKind {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        encoder.write_str(self.as_str())
+    }
+}
+
+impl EncodeLabelValue for DeliveryResult {
     fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
         encoder.write_str(self.as_str())
     }
@@ -142,6 +192,12 @@ struct ResultLabels {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct DeliveryLabels {
+    forge: String,
+    result: DeliveryResult,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct ControllerLabels {
     controller: String,
     reason: String,
@@ -179,6 +235,7 @@ pub struct Metrics {
     plan_duration: Histogram,
     applies: Family<ResultLabels, Counter>,
     leader: Gauge,
+    webhook_deliveries: Family<DeliveryLabels, Counter>,
     seen: Mutex<HashMap<GitSyncKey, Seen>>,
 }
 
@@ -275,6 +332,12 @@ impl Metrics {
             "1 while this replica holds the leader lease, else 0",
             leader.clone(),
         );
+        let webhook_deliveries = Family::<DeliveryLabels, Counter>::default();
+        registry.register(
+            "webhook_deliveries",
+            "Webhook deliveries received, by forge (github, gitlab) and result (accepted, duplicate, ignored, unauthorized, too_large, bad_request, unavailable)",
+            webhook_deliveries.clone(),
+        );
         Metrics {
             registry,
             sync_duration,
@@ -290,6 +353,7 @@ impl Metrics {
             plan_duration,
             applies,
             leader,
+            webhook_deliveries,
             seen: Mutex::new(HashMap::new()),
         }
     }
@@ -410,6 +474,16 @@ impl Metrics {
     /// Whether this replica holds the leader lease.
     pub fn set_leader(&self, leader: bool) {
         self.leader.set(i64::from(leader));
+    }
+
+    /// A webhook delivery from `forge` (`github`, `gitlab`) ended in `result`.
+    pub fn webhook_delivery(&self, forge: &str, result: DeliveryResult) {
+        self.webhook_deliveries
+            .get_or_create(&DeliveryLabels {
+                forge: forge.to_owned(),
+                result,
+            })
+            .inc();
     }
 
     /// Removes every series of a deleted GitSync, so that it stops being exported.

@@ -12,4 +12,4 @@ pub mod logs;
 pub mod metrics;
 
 pub use http::{Health, Readiness, serve};
-pub use metrics::{GitSyncKey, Metrics, SyncKind, SyncResult};
+pub use metrics::{DeliveryResult, GitSyncKey, Metrics, SyncKind, SyncResult};
