@@ -1368,10 +1368,7 @@ async fn pull_request_statuses_merge_per_pull_request_and_can_all_be_dropped() {
         updated: Some("2026-12-06T04:00:00Z".into()),
     };
     let ours = GitSyncStatus {
-        pull_requests: Some(vec![
-            pull(1, Stage::Planned),
-            pull(2, Stage::Applied),
-        ]),
+        pull_requests: Some(vec![pull(1, Stage::Planned), pull(2, Stage::Applied)]),
         open_plans: Some(1),
         ..GitSyncStatus::default()
     };

@@ -24,6 +24,10 @@ use crate::workspace::Client as WorkspaceClient;
 /// The field manager that owns every status gitsync writes.
 pub const FIELD_MANAGER: &str = "gitsync-operator";
 
+/// The key under which webhook deliveries are counted beside the inputs' epochs (no object
+/// kind has this name).
+const HOOK_KIND: &str = "webhook-delivery";
+
 /// Writes an object's whole status by server-side apply, as gitsync's one field manager. The
 /// status is sent whole every time: with one owner, a field left out is a field removed. An
 /// object deleted meanwhile is not an error.
@@ -98,6 +102,9 @@ pub struct Wakers {
     /// Counts changes of the Secrets and the GitConnection the GitSync uses
     /// ([`Context::inputs_changed`]).
     pub inputs: u64,
+    /// Counts webhook deliveries about the GitSync's pull requests
+    /// ([`Context::hook_delivered`]): a delivery runs the pull-request pass now.
+    pub hooks: u64,
 }
 
 /// What makes a GitConnection's check run before its recheck is due: its generation and
@@ -316,6 +323,26 @@ impl Context {
         );
         let mut inputs = self.inputs.lock().unwrap_or_else(|p| p.into_inner());
         *inputs.entry(key).or_default() += 1;
+    }
+
+    /// Notes that a verified webhook delivery is about GitSync `r`'s pull requests, so that its
+    /// next reconcile runs (the gate sees a new [`Wakers::hooks`]) although nothing else is due.
+    pub fn hook_delivered(&self, r: &ObjectRef<GitSync>) {
+        let key = (
+            HOOK_KIND.to_owned(),
+            r.namespace.clone().unwrap_or_default(),
+            r.name.clone(),
+        );
+        let mut inputs = self.inputs.lock().unwrap_or_else(|p| p.into_inner());
+        *inputs.entry(key).or_default() += 1;
+    }
+
+    /// How many webhook deliveries [`Context::hook_delivered`] noted for GitSync
+    /// `namespace/name`.
+    pub fn hook_epoch(&self, namespace: &str, name: &str) -> u64 {
+        let key = (HOOK_KIND.to_owned(), namespace.to_owned(), name.to_owned());
+        let inputs = self.inputs.lock().unwrap_or_else(|p| p.into_inner());
+        inputs.get(&key).copied().unwrap_or(0)
     }
 
     /// How many times [`Context::inputs_changed`] was called for this object.

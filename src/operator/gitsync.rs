@@ -935,6 +935,7 @@ fn wakers(ctx: &Context, gs: &GitSync) -> Wakers {
         full_sync_requested_at: annotations.get(FULL_SYNC_ANNOTATION).cloned(),
         reconcile_requested_at: annotations.get(RECONCILE_ANNOTATION).cloned(),
         inputs: ctx.inputs_epoch::<GitSync>(&gs.namespace().unwrap_or_default(), &gs.name_any()),
+        hooks: ctx.hook_epoch(&gs.namespace().unwrap_or_default(), &gs.name_any()),
     }
 }
 
@@ -1600,6 +1601,7 @@ mod tests {
             full_sync_requested_at: None,
             reconcile_requested_at: None,
             inputs: 0,
+            hooks: 0,
         };
         let now = Instant::now();
         let minute = Duration::from_secs(60);
@@ -1622,6 +1624,10 @@ mod tests {
             },
             Wakers {
                 inputs: 1,
+                ..wakers.clone()
+            },
+            Wakers {
+                hooks: 1,
                 ..wakers.clone()
             },
         ];

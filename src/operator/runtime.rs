@@ -443,16 +443,19 @@ async fn run_controllers<F, Fut>(
                     connections: connections.clone(),
                 },
             );
+            let noted = ctx.clone();
             gitsync_controller.reconcile_on(futures_util::stream::unfold(
-                wakes,
-                |mut wakes| async move {
+                (wakes, noted),
+                |(mut wakes, noted)| async move {
                     let gitsync = wakes.recv().await?;
+                    // The gate runs a reconcile only for a new waker: this one.
+                    noted.hook_delivered(&gitsync);
                     tracing::debug!(
                         namespace = gitsync.namespace.as_deref().unwrap_or_default(),
                         name = %gitsync.name,
                         "a webhook delivery wakes the GitSync"
                     );
-                    Some((gitsync, wakes))
+                    Some((gitsync, (wakes, noted)))
                 },
             ))
         }
