@@ -50,6 +50,7 @@ mod hostile_files;
 mod plan_apply;
 mod plan_show;
 mod pull_journal;
+mod pulls;
 mod webhooks;
 
 // The command line as a user runs it, and the documents that show it.

@@ -1,0 +1,491 @@
+//! The pull-request workflow (`gitsync::pulls`) end to end, without Kubernetes: the GitLab
+//! double on loopback (its merge requests on a real bare repository), real Git, the embedded
+//! workspace, and the forward sync writing the synced branch first. What a reviewer sees (the
+//! notes, the commit statuses, the reactions), what the workspace holds and what the branch
+//! holds are asserted.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use gitsync::forge::gitlab::GitLab;
+use gitsync::git::remote::{Auth, Remote};
+use gitsync::model::ResourceType;
+use gitsync::pulls::comment::PLAN_MARK;
+use gitsync::pulls::record::{PullRecord, Stage};
+use gitsync::pulls::rules::Allowances;
+use gitsync::pulls::{
+    Happened, Journals, MemoryStash, Observer, Pass, PassOutcome, REWRITE_MESSAGE, Repository,
+    Settings,
+};
+use gitsync::sync::apply::{MemoryJournal, MemoryJournals};
+use gitsync::sync::runner::Syncer;
+use gitsync::workspace::Workspace as _;
+
+use crate::util::gitlab::{DEVELOPER, DoubleUser, GitLabDouble, REPORTER};
+use crate::util::{TestWorkspace, git, sync_target, test_author};
+
+const TOKEN: &str = "pulls-token";
+
+struct Recorder {
+    happened: Mutex<Vec<Happened>>,
+    saved: Mutex<Vec<PullRecord>>,
+}
+
+impl Observer for Recorder {
+    fn happened(&self, what: &Happened) {
+        self.happened
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(what.clone());
+    }
+    async fn save(&self, record: &PullRecord) {
+        self.saved
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(record.clone());
+    }
+}
+
+struct OneJournal(MemoryJournals);
+
+impl Journals for OneJournal {
+    type Store = MemoryJournal;
+    fn open(&self) -> MemoryJournal {
+        self.0.journal("gitsync")
+    }
+}
+
+/// The embedded workspace synced into the double's `main`, a merge-request author with
+/// Developer access, a Reporter, and gitsync's own user.
+struct World {
+    ws: TestWorkspace,
+    client: gitsync::workspace::Client,
+    double: GitLabDouble,
+    bot: DoubleUser,
+    alice: DoubleUser,
+    reporter: DoubleUser,
+    repository: Repository,
+    journals: OneJournal,
+    stash: MemoryStash,
+    recorder: Recorder,
+    settings: Settings,
+    lock: std::sync::Arc<tokio::sync::RwLock<()>>,
+    _root: tempfile::TempDir,
+}
+
+impl World {
+    async fn new() -> World {
+        let ws = TestWorkspace::seeded(Some(TOKEN)).await;
+        let client = ws.client(TOKEN);
+        let double = GitLabDouble::start("acme/segment").await;
+        let bot = double.add_user("gitsync-bot", 90, Some(DEVELOPER));
+        let alice = double.add_user("alice", 11, Some(DEVELOPER));
+        let reporter = double.add_user("rita", 12, Some(REPORTER));
+        let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let remote = Remote {
+            url: format!("file://{}", double.repo().display()),
+            branch: "main".into(),
+            auth: Auth::None,
+        };
+        let mut syncer = Syncer::new(
+            client.clone(),
+            sync_target(root.path(), "sync-cache.git", remote.clone()),
+            ResourceType::git_sync_types().collect(),
+        );
+        syncer
+            .start(false)
+            .await
+            .unwrap_or_else(|e| panic!("the forward sync: {e}"));
+        let cache = gix::init_bare(root.path().join("pulls-cache.git"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let cache_path = cache.path().to_path_buf();
+        World {
+            ws,
+            client,
+            bot,
+            alice,
+            reporter,
+            repository: Repository {
+                cache: cache.into_sync(),
+                cache_path,
+                remote,
+            },
+            journals: OneJournal(MemoryJournals::new()),
+            stash: MemoryStash::default(),
+            recorder: Recorder {
+                happened: Mutex::new(Vec::new()),
+                saved: Mutex::new(Vec::new()),
+            },
+            settings: Settings {
+                base_branch: "main".into(),
+                apply_command: "segment apply".into(),
+                allowances: Allowances::default(),
+                merge_after_apply: false,
+                holder: "the test".into(),
+                author: test_author(),
+                pace: None,
+                mergeability_wait: Duration::from_secs(2),
+            },
+            lock: std::sync::Arc::new(tokio::sync::RwLock::new(())),
+            double,
+            _root: root,
+        }
+    }
+
+    fn forge(&self) -> GitLab {
+        self.double.client(&self.bot)
+    }
+
+    async fn pass(&self, records: Vec<PullRecord>) -> PassOutcome {
+        let forge = self.forge();
+        let pass = Pass {
+            forge: &forge,
+            workspace: &self.client,
+            repository: &self.repository,
+            journals: &self.journals,
+            stash: &self.stash,
+            observer: &self.recorder,
+            secrets: &gitsync::sync::secrets::NoSecrets,
+            settings: &self.settings,
+            apply_lock: Some(self.lock.clone()),
+        };
+        let outcome = pass.run(records).await;
+        assert!(
+            outcome.errors.is_empty(),
+            "{:?}",
+            outcome
+                .errors
+                .iter()
+                .map(|(n, e)| format!("#{n}: {e}"))
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(self.double.violations(), Vec::<String>::new());
+        outcome
+    }
+
+    /// A path of the synced branch holding a resource of `dir` (`destinations`).
+    fn file_in(&self, dir: &str) -> String {
+        let listed = git(
+            self.double.repo(),
+            &["ls-tree", "-r", "--name-only", "main", &format!("{dir}/")],
+        );
+        listed
+            .lines()
+            .next()
+            .unwrap_or_else(|| panic!("no file under {dir}/"))
+            .to_owned()
+    }
+
+    fn file_on(&self, branch: &str, path: &str) -> String {
+        git(self.double.repo(), &["show", &format!("{branch}:{path}")])
+    }
+
+    /// The notes gitsync's user wrote.
+    fn bot_notes(&self, iid: u64) -> Vec<crate::util::gitlab::DoubleNote> {
+        self.double
+            .notes(iid)
+            .into_iter()
+            .filter(|n| n.author == self.bot.username)
+            .collect()
+    }
+}
+
+/// A merge request that renames a destination and adds a label.
+fn change(world: &World) -> u64 {
+    let destination = world.file_in("destinations");
+    let text = world.file_on("main", &destination);
+    let renamed = rename(&text, "Renamed in review");
+    world
+        .double
+        .commit_on("feature", &destination, &renamed);
+    world.double.commit_on(
+        "feature",
+        "labels/team-growth.tf",
+        "resource \"segment_label\" \"team_growth\" {\n  key   = \"team\"\n  value = \"growth\"\n}\n",
+    );
+    world
+        .double
+        .open_mr(&world.alice, "feature", "main", "Rename a destination, add a label")
+}
+
+/// The text with its top-level `name = "..."` replaced.
+fn rename(text: &str, name: &str) -> String {
+    let mut out = String::new();
+    let mut done = false;
+    for line in text.lines() {
+        let trimmed = line.trim_start();
+        if !done && line.starts_with("  name ") && trimmed.starts_with("name") {
+            let indent = &line[..line.find("name").unwrap_or(0)];
+            let eq = line.find('=').unwrap_or(0);
+            out.push_str(&format!("{indent}{}= \"{name}\"\n", &line[indent.len()..eq]));
+            done = true;
+        } else {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    assert!(done, "no name line in\n{text}");
+    out
+}
+
+async fn labels(world: &World) -> Vec<String> {
+    world
+        .client
+        .list(ResourceType::Label)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .iter()
+        .map(|r| format!("{:?}", r.attributes.get("value")))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_merge_request_gets_one_plan_note_edited_on_every_push() {
+    let world = World::new().await;
+    let iid = change(&world);
+    let first = world.pass(Vec::new()).await;
+    let record = &first.records[0];
+    assert_eq!(record.stage, Stage::Planned, "{record:?}");
+    assert_eq!(record.changes.as_deref(), Some("+1 ~1 -0"), "{record:?}");
+    let notes = world.bot_notes(iid);
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert!(notes[0].body.starts_with(PLAN_MARK), "{}", notes[0].body);
+    assert!(notes[0].body.contains("segment apply"), "{}", notes[0].body);
+    let head = world.double.branch_head("feature");
+    assert!(notes[0].body.contains(&head[..12]), "{}", notes[0].body);
+    let statuses: Vec<(String, String)> = world
+        .double
+        .statuses()
+        .into_iter()
+        .filter(|s| s.sha == head)
+        .map(|s| (s.name, s.status))
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            ("gitsync/plan".to_owned(), "pending".to_owned()),
+            ("gitsync/plan".to_owned(), "success".to_owned())
+        ]
+    );
+
+    // Nothing new: the note is left as it is.
+    let again = world.pass(first.records.clone()).await;
+    assert_eq!(again.records, first.records);
+
+    // A push: the same note, edited, names the new head.
+    world.double.commit_on(
+        "feature",
+        "labels/team-search.tf",
+        "resource \"segment_label\" \"team_search\" {\n  key   = \"team\"\n  value = \"search\"\n}\n",
+    );
+    let pushed = world.double.note_push(iid);
+    let after = world.pass(again.records).await;
+    assert_eq!(after.records[0].head, pushed);
+    assert_eq!(after.records[0].changes.as_deref(), Some("+2 ~1 -0"));
+    let notes = world.bot_notes(iid);
+    assert_eq!(notes.len(), 1, "still one plan note: {notes:?}");
+    assert!(notes[0].body.contains(&pushed[..12]), "{}", notes[0].body);
+    assert_eq!(labels(&world).await.len(), labels_before(&world).await);
+}
+
+/// The labels of the seeded workspace (the plan applies nothing).
+async fn labels_before(world: &World) -> usize {
+    labels(world).await.len()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn segment_apply_applies_renames_the_new_file_in_one_commit_and_reports() {
+    let world = World::new().await;
+    let iid = change(&world);
+    let planned = world.pass(Vec::new()).await;
+    let head = world.double.branch_head("feature");
+    let before = labels(&world).await.len();
+    let command = world.double.post_note(iid, &world.alice, "segment apply");
+    let applied = world.pass(planned.records).await;
+    let record = &applied.records[0];
+    assert_eq!(record.stage, Stage::Applied, "{record:?}");
+    assert_eq!(labels(&world).await.len(), before + 1);
+
+    // One commit on the branch, on top of the planned head, in Segment's words.
+    let tip = world.double.branch_head("feature");
+    assert_ne!(tip, head);
+    assert_eq!(
+        git(world.double.repo(), &["log", "-1", "--format=%s%n%P", &tip]),
+        format!("{REWRITE_MESSAGE}\n{head}")
+    );
+    let renamed = git(
+        world.double.repo(),
+        &["diff", "--name-status", &head, &tip],
+    );
+    assert!(
+        renamed.contains("labels/team-growth.tf") && renamed.lines().count() >= 2,
+        "{renamed}"
+    );
+    assert_eq!(record.head, tip);
+
+    // The note shows the results; the command got 👀 then 👍.
+    let notes = world.bot_notes(iid);
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert!(notes[0].body.contains("apply succeeded"), "{}", notes[0].body);
+    let awards: Vec<String> = world
+        .double
+        .awards(command)
+        .into_iter()
+        .map(|a| a.name)
+        .collect();
+    assert_eq!(awards, ["eyes", "thumbsup"]);
+    let last = world.double.statuses().into_iter().last();
+    assert!(
+        last.as_ref()
+            .is_some_and(|s| s.sha == tip && s.status == "success"),
+        "{last:?}"
+    );
+
+    // The same command again applies nothing more, and a pass over the pushed head keeps
+    // the results.
+    let quiet = world.pass(applied.records.clone()).await;
+    assert_eq!(quiet.records[0].stage, Stage::Applied);
+    assert_eq!(labels(&world).await.len(), before + 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn commands_that_may_not_apply_are_refused_with_a_reply_and_apply_nothing() {
+    let world = World::new().await;
+    let iid = change(&world);
+    let records = world.pass(Vec::new()).await.records;
+    let before = labels(&world).await.len();
+
+    // A Reporter: no write access.
+    world.double.post_note(iid, &world.reporter, "segment apply");
+    let records = world.pass(records).await.records;
+    let replies: Vec<String> = world
+        .bot_notes(iid)
+        .into_iter()
+        .filter(|n| !n.body.starts_with(PLAN_MARK))
+        .map(|n| n.body)
+        .collect();
+    assert_eq!(replies.len(), 1, "{replies:?}");
+    assert!(
+        replies[0].starts_with("@rita `segment apply` was not applied: @\u{200b}rita has no write access"),
+        "{}",
+        replies[0]
+    );
+
+    // Not commands: quoted, in a code block, edited, later line.
+    world.double.post_note(iid, &world.alice, "> segment apply");
+    world.double.post_note(iid, &world.alice, "```\nsegment apply\n```");
+    world.double.post_note(iid, &world.alice, "LGTM\nsegment apply");
+    let old = world.double.post_note(iid, &world.alice, "looks good");
+    let records = world.pass(records).await.records;
+    world.double.edit_note(old, "segment apply");
+    let records = world.pass(records).await.records;
+    assert_eq!(records[0].stage, Stage::Planned, "{:?}", records[0]);
+
+    // Needs a rebase: refused.
+    world.double.set_merge_status(iid, "need_rebase");
+    world.double.post_note(iid, &world.alice, "segment apply");
+    let records = world.pass(records).await.records;
+    let last = world.bot_notes(iid).into_iter().last().map(|n| n.body);
+    assert!(
+        last.as_deref()
+            .is_some_and(|b| b.contains("cannot be merged now (need_rebase)")),
+        "{last:?}"
+    );
+    assert_eq!(records[0].stage, Stage::Planned);
+    assert_eq!(labels(&world).await.len(), before, "nothing was applied");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stale_plan_is_refused_and_planned_again() {
+    let world = World::new().await;
+    let iid = change(&world);
+    let records = world.pass(Vec::new()).await.records;
+    let planned = records[0].plan_digest.clone();
+
+    // A push after the plan, then the command: refused, planned again.
+    world.double.commit_on(
+        "feature",
+        "labels/team-search.tf",
+        "resource \"segment_label\" \"team_search\" {\n  key   = \"team\"\n  value = \"search\"\n}\n",
+    );
+    world.double.note_push(iid);
+    world.double.post_note(iid, &world.alice, "segment apply");
+    let records = world.pass(records).await.records;
+    assert_ne!(records[0].plan_digest, planned);
+    let replies: Vec<String> = world
+        .bot_notes(iid)
+        .into_iter()
+        .filter(|n| !n.body.starts_with(PLAN_MARK))
+        .map(|n| n.body)
+        .collect();
+    assert!(
+        replies.iter().any(|r| r.contains("changed since the plan shown")),
+        "{replies:?}"
+    );
+
+    // The workspace edits the destination the plan renames: refused, planned again.
+    let destinations = world
+        .client
+        .list(ResourceType::Destination)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let path = world.file_in("destinations");
+    let text = world.file_on("main", &path);
+    let mut edited = destinations
+        .into_iter()
+        .find(|d| {
+            d.attributes
+                .get("name")
+                .is_some_and(|n| text.contains(&format!("{n}")) || text.contains(&n.to_string()))
+        })
+        .unwrap_or_else(|| panic!("the destination of {path}"));
+    edited.attributes.insert(
+        "enabled".into(),
+        gitsync::model::Value::Bool(false),
+    );
+    world
+        .client
+        .update(&edited)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let before = labels(&world).await.len();
+    world.double.post_note(iid, &world.alice, "segment apply");
+    let again = world.pass(records.clone()).await.records;
+    assert_eq!(labels(&world).await.len(), before, "nothing was applied");
+    let last = world.bot_notes(iid).into_iter().last().map(|n| n.body);
+    assert!(
+        last.as_deref()
+            .is_some_and(|b| b.contains("the workspace changed since the plan shown")),
+        "{last:?}"
+    );
+    assert_ne!(again[0].plan_digest, records[0].plan_digest);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_passes_at_once_apply_one_command_once() {
+    let world = World::new().await;
+    let iid = change(&world);
+    let records = world.pass(Vec::new()).await.records;
+    let before = labels(&world).await.len();
+    world.double.post_note(iid, &world.alice, "segment apply");
+    world.double.post_note(iid, &world.alice, "segment apply");
+    let (a, b) = tokio::join!(world.pass(records.clone()), world.pass(records));
+    assert_eq!(labels(&world).await.len(), before + 1, "applied once");
+    let stages = [a.records[0].stage, b.records[0].stage];
+    assert!(stages.contains(&Stage::Applied), "{stages:?}");
+    let applies = world
+        .recorder
+        .happened
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .filter(|h| matches!(h, Happened::Applied { result: "succeeded", .. }))
+        .count();
+    assert_eq!(applies, 1);
+    let replies = world
+        .bot_notes(iid)
+        .into_iter()
+        .filter(|n| !n.body.starts_with(PLAN_MARK))
+        .count();
+    assert!(replies >= 1, "the other commands got a reply");
+}
