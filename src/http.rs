@@ -18,8 +18,8 @@
 use std::time::{Duration, SystemTime};
 
 use backon::BackoffBuilder as _;
-use reqwest::header::{HeaderMap, HeaderValue};
 pub use reqwest::Method;
+use reqwest::header::{HeaderMap, HeaderValue};
 
 /// The longest one rate-limit wait may be, whatever the server says.
 pub const MAX_RATE_LIMIT_WAIT: Duration = Duration::from_secs(600);
@@ -76,8 +76,7 @@ impl Request {
     /// that names the header, never its value.
     pub fn header(mut self, name: &'static str, value: &str) -> Result<Request, HttpError> {
         let mut value = HeaderValue::from_str(value).map_err(|_| HttpError::BadHeader { name })?;
-        if name.eq_ignore_ascii_case("authorization")
-            || name.eq_ignore_ascii_case("private-token")
+        if name.eq_ignore_ascii_case("authorization") || name.eq_ignore_ascii_case("private-token")
         {
             value.set_sensitive(true);
         }
@@ -360,7 +359,12 @@ fn is_rate_limited(response: &Response) -> bool {
 /// How long the server asks to wait: `Retry-After` (seconds or an HTTP date), else
 /// `X-RateLimit-Reset` (Unix seconds, or an HTTP date); capped at [`MAX_RATE_LIMIT_WAIT`].
 pub fn rate_limit_wait(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
-    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
+    let text = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+    };
     let until = |at: SystemTime| at.duration_since(now).unwrap_or(Duration::ZERO);
     let from_retry_after = text("retry-after").and_then(|v| match v.parse::<u64>() {
         Ok(seconds) => Some(Duration::from_secs(seconds)),
@@ -436,14 +440,20 @@ mod tests {
         let headers = |pairs: &[(&'static str, &str)]| {
             let mut h = HeaderMap::new();
             for (k, v) in pairs {
-                h.insert(*k, HeaderValue::from_str(v).unwrap_or(HeaderValue::from_static("")));
+                h.insert(
+                    *k,
+                    HeaderValue::from_str(v).unwrap_or(HeaderValue::from_static("")),
+                );
             }
             h
         };
         type Headers<'a> = &'a [(&'static str, &'a str)];
         let cases: [(Headers, Option<Duration>); 6] = [
             (&[("retry-after", "7")], Some(Duration::from_secs(7))),
-            (&[("x-ratelimit-reset", "1000030")], Some(Duration::from_secs(30))),
+            (
+                &[("x-ratelimit-reset", "1000030")],
+                Some(Duration::from_secs(30)),
+            ),
             (
                 &[("retry-after", "2"), ("x-ratelimit-reset", "1000030")],
                 Some(Duration::from_secs(2)),
@@ -461,7 +471,11 @@ mod tests {
     fn a_token_with_a_line_break_is_refused_without_quoting_it() {
         let refused = Request::new(Method::GET, "https://h/x").header("authorization", "a\nb");
         match refused {
-            Err(e @ HttpError::BadHeader { name: "authorization" }) => {
+            Err(
+                e @ HttpError::BadHeader {
+                    name: "authorization",
+                },
+            ) => {
                 assert!(!e.to_string().contains("a\nb"), "{e}")
             }
             other => panic!("a header value with a line break was not refused: {other:?}"),
