@@ -53,6 +53,9 @@ mod readme;
 mod sync_cli;
 mod validate_cli;
 
+// The forges: the local GitHub.
+mod local_forge;
+
 // The operator on a real API server, and what deploys it.
 mod deploy_manifests;
 mod operator;

@@ -20,6 +20,8 @@
 pub mod command;
 pub mod github;
 pub mod gitlab;
+#[cfg(feature = "embedded-workspace")]
+pub mod local;
 pub mod webhook;
 
 use std::future::Future;
