@@ -238,6 +238,17 @@ impl OpenApi {
             .collect()
     }
 
+    /// What is wrong with a webhook payload by the description's `x-webhooks` entry `key`
+    /// (`pull-request-opened`, `issue-comment-created`, ...).
+    pub fn check_webhook(&self, key: &str, body: &Json) -> Vec<String> {
+        let pointer =
+            format!("/x-webhooks/{key}/post/requestBody/content/application~1json/schema");
+        self.validate(&pointer, body)
+            .into_iter()
+            .map(|e| format!("webhook {key}: {e}"))
+            .collect()
+    }
+
     /// Everything wrong with `ex` by the description; empty when it conforms.
     pub fn check(&self, ex: &Exchange) -> Vec<String> {
         if let Err(e) = self.operation(ex) {

@@ -364,7 +364,7 @@ fn paginate<'a, T>(
         let pg = format!("page={n}");
         q.push(&per);
         q.push(&pg);
-        format!("{}{}?{}", state.root, uri.path(), q.join("&"))
+        format!("{}{}?{}", state.api(), uri.path(), q.join("&"))
     };
     let mut links = Vec::new();
     if page > 1 {
