@@ -143,13 +143,20 @@ async fn a_token_reads_pull_requests_as_github_computes_them() -> Result {
         ("feature", "main")
     );
     assert!(!first.from_fork);
-    assert!(first.web_url.ends_with("/acme/segment-config/pull/1"), "{}", first.web_url);
+    assert!(
+        first.web_url.ends_with("/acme/segment-config/pull/1"),
+        "{}",
+        first.web_url
+    );
     assert_eq!(github.pull(1).await?.mergeability, Mergeability::Mergeable);
 
     // The list has no mergeability: computing until read alone.
     let open = github.open_pulls("main").await?;
     assert_eq!(open.len(), 1);
-    assert_eq!((open[0].number, open[0].head_sha.as_str()), (1, head.as_str()));
+    assert_eq!(
+        (open[0].number, open[0].head_sha.as_str()),
+        (1, head.as_str())
+    );
     assert_eq!(open[0].mergeability, Mergeability::Computing);
     assert!(github.open_pulls("release/2026").await?.is_empty());
     let listed = gh
@@ -200,10 +207,11 @@ async fn comments_reactions_and_statuses_are_posted_as_described() -> Result {
     assert_eq!(posted.author.login, OWNER);
     assert_eq!(posted.body, "plan: 1 to add");
     assert!(!posted.edited && !posted.system);
-    let edited = github
-        .edit_comment(1, posted.id, "plan: 2 to add")
-        .await?;
-    assert_eq!((edited.id, edited.body.as_str()), (posted.id, "plan: 2 to add"));
+    let edited = github.edit_comment(1, posted.id, "plan: 2 to add").await?;
+    assert_eq!(
+        (edited.id, edited.body.as_str()),
+        (posted.id, "plan: 2 to add")
+    );
     let stored = gh.forge.comments(REPO, 1)?;
     assert_eq!(stored.len(), 1);
     assert_eq!(stored[0].body, "plan: 2 to add");
@@ -214,17 +222,25 @@ async fn comments_reactions_and_statuses_are_posted_as_described() -> Result {
     let read = github.comments(1).await?;
     assert_eq!(read.len(), 2);
     assert_eq!(read[1].id, CommentId(theirs));
-    assert_eq!((read[1].author.login.as_str(), read[1].body.as_str()), ("bob", "segment apply"));
+    assert_eq!(
+        (read[1].author.login.as_str(), read[1].body.as_str()),
+        ("bob", "segment apply")
+    );
     assert!(!read[1].edited);
-    gh.forge.edit_comment(REPO, theirs, "segment apply -- now")?;
+    gh.forge
+        .edit_comment(REPO, theirs, "segment apply -- now")?;
     let read = github.comments(1).await?;
     assert!(read[1].edited, "{:?}", read[1]);
 
     // Reactions: a second `eyes` is GitHub's 200 "already there", not an error.
     github.react(1, CommentId(theirs), Reaction::Eyes).await?;
     github.react(1, CommentId(theirs), Reaction::Eyes).await?;
-    github.react(1, CommentId(theirs), Reaction::ThumbsUp).await?;
-    github.react(1, CommentId(theirs), Reaction::Confused).await?;
+    github
+        .react(1, CommentId(theirs), Reaction::ThumbsUp)
+        .await?;
+    github
+        .react(1, CommentId(theirs), Reaction::Confused)
+        .await?;
     let reactions: Vec<String> = gh
         .forge
         .reactions(REPO, theirs)?
@@ -237,7 +253,11 @@ async fn comments_reactions_and_statuses_are_posted_as_described() -> Result {
     let long = "Plan: 3 to add, 1 to change. ".repeat(10);
     let cases = [
         (StatusState::Pending, "planning", None),
-        (StatusState::Failure, long.as_str(), Some("https://github.example/acme/pull/1#c")),
+        (
+            StatusState::Failure,
+            long.as_str(),
+            Some("https://github.example/acme/pull/1#c"),
+        ),
         (StatusState::Success, "Plan: no changes.", None),
     ];
     for (state, description, target_url) in cases {
@@ -256,7 +276,14 @@ async fn comments_reactions_and_statuses_are_posted_as_described() -> Result {
     let statuses = gh.forge.statuses(REPO)?;
     let seen: Vec<_> = statuses
         .iter()
-        .map(|s| (s.sha.as_str(), s.state.as_str(), s.context.as_str(), s.target_url.as_deref()))
+        .map(|s| {
+            (
+                s.sha.as_str(),
+                s.state.as_str(),
+                s.context.as_str(),
+                s.target_url.as_deref(),
+            )
+        })
         .collect();
     assert_eq!(
         seen,
@@ -273,7 +300,10 @@ async fn comments_reactions_and_statuses_are_posted_as_described() -> Result {
     );
     let cut = statuses[1].description.as_deref().unwrap_or_default();
     assert_eq!(cut.chars().count(), 140, "{cut}");
-    assert!(cut.ends_with('…') && long.starts_with(cut.trim_end_matches('…')), "{cut}");
+    assert!(
+        cut.ends_with('…') && long.starts_with(cut.trim_end_matches('…')),
+        "{cut}"
+    );
     assert_conforms(&gh, &[]);
     Ok(())
 }
@@ -283,7 +313,10 @@ async fn more_than_a_hundred_comments_are_read_across_pages_up_to_the_cap() -> R
     let (gh, _work, _head) = forge_with_pull(LocalForgeConfig::default()).await?;
     let mut posted = Vec::new();
     for i in 0..250 {
-        posted.push(gh.forge.post_comment(REPO, 1, OWNER, &format!("comment {i}"))?);
+        posted.push(
+            gh.forge
+                .post_comment(REPO, 1, OWNER, &format!("comment {i}"))?,
+        );
     }
     let github = client(&gh.api_url(), token())?;
     let read = github.comments(1).await?;
@@ -297,7 +330,10 @@ async fn more_than_a_hundred_comments_are_read_across_pages_up_to_the_cap() -> R
         .map(|ex| ex.query.unwrap_or_default())
         .collect();
     assert_eq!(pages.len(), 3, "{pages:?}");
-    assert!(pages.iter().all(|q| q.contains("per_page=100")), "{pages:?}");
+    assert!(
+        pages.iter().all(|q| q.contains("per_page=100")),
+        "{pages:?}"
+    );
 
     match github.clone().with_max_pages(2).comments(1).await {
         Err(e @ ForgeError::InvalidResponse { .. }) => {
@@ -305,7 +341,11 @@ async fn more_than_a_hundred_comments_are_read_across_pages_up_to_the_cap() -> R
         }
         other => panic!("the page cap was not kept: {other:?}"),
     }
-    assert_eq!(count(&gh, "GET", COMMENTS), 5, "the capped listing stopped at 2 pages");
+    assert_eq!(
+        count(&gh, "GET", COMMENTS),
+        5,
+        "the capped listing stopped at 2 pages"
+    );
     assert_conforms(&gh, &[]);
     Ok(())
 }
@@ -318,8 +358,21 @@ async fn a_next_link_to_another_host_is_not_followed() -> Result {
     let dir = tempfile::tempdir()?;
     let work = dir.path().join("work");
     let bare = dir.path().join("bare.git");
-    crate::util::git(dir.path(), &["init", "--bare", "-q", "-b", "main", &bare.to_string_lossy()]);
-    crate::util::git(dir.path(), &["init", "-q", "-b", "main", &work.to_string_lossy()]);
+    crate::util::git(
+        dir.path(),
+        &[
+            "init",
+            "--bare",
+            "-q",
+            "-b",
+            "main",
+            &bare.to_string_lossy(),
+        ],
+    );
+    crate::util::git(
+        dir.path(),
+        &["init", "-q", "-b", "main", &work.to_string_lossy()],
+    );
     crate::util::git(&work, &["remote", "add", "origin", &bare.to_string_lossy()]);
     push_change(&work, "main", "README.md", "# test\n");
     push_change(&work, "feature", "a.tf", "# a\n");
@@ -360,7 +413,9 @@ async fn a_next_link_to_another_host_is_not_followed() -> Result {
                         if let Some(link) = link
                             && let Ok(value) = axum::http::HeaderValue::from_str(&link)
                         {
-                            seen.lock().unwrap_or_else(PoisonError::into_inner).push(link);
+                            seen.lock()
+                                .unwrap_or_else(PoisonError::into_inner)
+                                .push(link);
                             response.headers_mut().insert("link", value);
                         }
                         response
@@ -379,8 +434,15 @@ async fn a_next_link_to_another_host_is_not_followed() -> Result {
         }
         other => panic!("a Link to another host was followed: {other:?}"),
     }
-    assert_eq!(requests.load(Ordering::SeqCst), 1, "only the first page was asked for");
-    assert_eq!(links.lock().unwrap_or_else(PoisonError::into_inner).len(), 1);
+    assert_eq!(
+        requests.load(Ordering::SeqCst),
+        1,
+        "only the first page was asked for"
+    );
+    assert_eq!(
+        links.lock().unwrap_or_else(PoisonError::into_inner).len(),
+        1
+    );
     running.stop().await;
     Ok(())
 }
@@ -487,8 +549,16 @@ async fn an_app_finds_its_installation_and_buys_one_token_for_every_call() -> Re
     assert!(!format!("{git:?}").contains(&git.password), "{git:?}");
 
     assert_eq!(count(&gh, "GET", "/app"), 1);
-    assert_eq!(count(&gh, "GET", INSTALLATION), 1, "the installation is found once");
-    assert_eq!(count(&gh, "POST", ACCESS_TOKENS), 1, "one token serves every call");
+    assert_eq!(
+        count(&gh, "GET", INSTALLATION),
+        1,
+        "the installation is found once"
+    );
+    assert_eq!(
+        count(&gh, "POST", ACCESS_TOKENS),
+        1,
+        "one token serves every call"
+    );
     assert!(!format!("{github:?}").contains(&git.password));
 
     // By client id, with the installation given: no lookup.
@@ -566,7 +636,11 @@ async fn an_app_key_the_forge_does_not_know_is_refused_without_showing_it() -> R
         }
         other => panic!("a JWT from an unknown key was taken: {other:?}"),
     }
-    assert_eq!(count(&gh, "GET", PULL), 0, "nothing was asked without a token");
+    assert_eq!(
+        count(&gh, "GET", PULL),
+        0,
+        "nothing was asked without a token"
+    );
     assert_conforms(&gh, &[401]);
     Ok(())
 }
@@ -584,7 +658,10 @@ async fn a_rate_limit_is_waited_out_and_the_call_sent_again() -> Result {
     );
     let started = Instant::now();
     github.pull(1).await?;
-    assert!(started.elapsed() >= Duration::from_secs(1), "Retry-After was not waited");
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "Retry-After was not waited"
+    );
     assert_eq!(count(&gh, "GET", PULL), 2);
 
     // GitHub's rate-limit 403 on a create: the server did not act, so it is sent again.
@@ -615,7 +692,11 @@ async fn a_create_answered_502_is_not_sent_again_but_a_read_is() -> Result {
         }
         other => panic!("a 502 on a create: {other:?}"),
     }
-    assert_eq!(count(&gh, "POST", COMMENTS), 1, "a create that may have acted is not repeated");
+    assert_eq!(
+        count(&gh, "POST", COMMENTS),
+        1,
+        "a create that may have acted is not repeated"
+    );
 
     gh.forge.inject(Fault::BadGateway, 1);
     github.pull(1).await?;
