@@ -7,7 +7,6 @@
 //! description, so the client is held to the published API, not to the double.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -350,30 +349,81 @@ async fn more_than_a_hundred_comments_are_read_across_pages_up_to_the_cap() -> R
     Ok(())
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_next_link_to_another_host_is_not_followed() -> Result {
-    let forge = LocalForge::new(LocalForgeConfig::default());
+/// One request as a test's own front saw it.
+#[derive(Debug, Clone)]
+struct Seen {
+    method: String,
+    path: String,
+    headers: axum::http::HeaderMap,
+}
+
+/// A front a test puts before the local GitHub: it records every request with its headers
+/// (which the shared recorder leaves out), and, when `hostile_links`, rewrites every `Link` to
+/// name `localhost` where the client was given 127.0.0.1: the same machine, another origin.
+#[derive(Clone, Default)]
+struct Front {
+    seen: Arc<Mutex<Vec<Seen>>>,
+    hostile_links: bool,
+}
+
+impl Front {
+    fn seen(&self) -> Vec<Seen> {
+        self.seen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    async fn pass(
+        self,
+        request: axum::extract::Request,
+        next: axum::middleware::Next,
+    ) -> axum::response::Response {
+        self.seen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(Seen {
+                method: request.method().to_string(),
+                path: request.uri().path().to_owned(),
+                headers: request.headers().clone(),
+            });
+        let mut response = next.run(request).await;
+        let link = response
+            .headers()
+            .get("link")
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.replace("http://127.0.0.1:", "http://localhost:"));
+        if self.hostile_links
+            && let Some(link) = link
+            && let Ok(value) = axum::http::HeaderValue::from_str(&link)
+        {
+            response.headers_mut().insert("link", value);
+        }
+        response
+    }
+}
+
+/// The local GitHub of [`forge_with_pull`], served behind `front`.
+async fn forge_behind(
+    front: &Front,
+    config: LocalForgeConfig,
+) -> Result<(
+    LocalForge,
+    gitsync::forge::local::Running,
+    tempfile::TempDir,
+)> {
+    let forge = LocalForge::new(config);
     forge.add_user(OWNER, 1001, Role::Admin);
     forge.add_token(TOKEN, OWNER)?;
     let dir = tempfile::tempdir()?;
-    let work = dir.path().join("work");
-    let bare = dir.path().join("bare.git");
+    let (bare, work) = (dir.path().join("bare.git"), dir.path().join("work"));
+    let (bare_path, work_path) = (bare.to_string_lossy(), work.to_string_lossy());
     crate::util::git(
         dir.path(),
-        &[
-            "init",
-            "--bare",
-            "-q",
-            "-b",
-            "main",
-            &bare.to_string_lossy(),
-        ],
+        &["init", "--bare", "-q", "-b", "main", &bare_path],
     );
-    crate::util::git(
-        dir.path(),
-        &["init", "-q", "-b", "main", &work.to_string_lossy()],
-    );
-    crate::util::git(&work, &["remote", "add", "origin", &bare.to_string_lossy()]);
+    crate::util::git(dir.path(), &["init", "-q", "-b", "main", &work_path]);
+    crate::util::git(&work, &["remote", "add", "origin", &bare_path]);
     push_change(&work, "main", "README.md", "# test\n");
     push_change(&work, "feature", "a.tf", "# a\n");
     forge.add_repository(OWNER, NAME, &bare, "main")?;
@@ -388,42 +438,29 @@ async fn a_next_link_to_another_host_is_not_followed() -> Result {
             draft: false,
         },
     )?;
-    for i in 0..150 {
-        forge.post_comment(REPO, 1, OWNER, &format!("comment {i}"))?;
-    }
-    // A hostile front: every `Link` names `localhost` where the client was given 127.0.0.1
-    // (same machine, another origin), and every request is counted.
-    let requests = Arc::new(AtomicUsize::new(0));
-    let counter = requests.clone();
-    let links = Arc::new(Mutex::new(Vec::<String>::new()));
-    let seen = links.clone();
+    let front = front.clone();
     let running = forge
         .serve_with(([127, 0, 0, 1], 0).into(), move |router| {
             router.layer(axum::middleware::from_fn(
                 move |request: axum::extract::Request, next: axum::middleware::Next| {
-                    let (counter, seen) = (counter.clone(), seen.clone());
-                    async move {
-                        counter.fetch_add(1, Ordering::SeqCst);
-                        let mut response = next.run(request).await;
-                        let link = response
-                            .headers()
-                            .get("link")
-                            .and_then(|v| v.to_str().ok())
-                            .map(|v| v.replace("http://127.0.0.1:", "http://localhost:"));
-                        if let Some(link) = link
-                            && let Ok(value) = axum::http::HeaderValue::from_str(&link)
-                        {
-                            seen.lock()
-                                .unwrap_or_else(PoisonError::into_inner)
-                                .push(link);
-                            response.headers_mut().insert("link", value);
-                        }
-                        response
-                    }
+                    front.clone().pass(request, next)
                 },
             ))
         })
         .await?;
+    Ok((forge, running, dir))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_next_link_to_another_host_is_not_followed() -> Result {
+    let front = Front {
+        hostile_links: true,
+        ..Front::default()
+    };
+    let (forge, running, _dir) = forge_behind(&front, LocalForgeConfig::default()).await?;
+    for i in 0..150 {
+        forge.post_comment(REPO, 1, OWNER, &format!("comment {i}"))?;
+    }
     let github = client(&running.api_url(), token())?;
     match github.comments(1).await {
         Err(e @ ForgeError::InvalidResponse { .. }) => {
@@ -434,16 +471,110 @@ async fn a_next_link_to_another_host_is_not_followed() -> Result {
         }
         other => panic!("a Link to another host was followed: {other:?}"),
     }
+    // Had it been followed, `localhost` would have reached this same front.
+    assert_eq!(front.seen().len(), 1, "only the first page was asked for");
+    running.stop().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn requests_carry_githubs_headers_a_verifiable_jwt_and_the_installation_token() -> Result {
+    let front = Front::default();
+    let (_forge, running, _dir) = forge_behind(
+        &front,
+        LocalForgeConfig {
+            app: Some(app_config()),
+            ..LocalForgeConfig::default()
+        },
+    )
+    .await?;
+    let github = client(&running.api_url(), app(None))?;
+    github.pull(1).await?;
+    github.create_comment(1, "plan").await?;
+    let installation_token = github.git_credentials().await?.password;
+
+    let public_key = std::fs::read(crate::util::fixtures_root().join("forge/app-public-key.pem"))?;
+    let public_key = jsonwebtoken::DecodingKey::from_rsa_pem(&public_key)?;
+    let seen = front.seen();
+    let paths: Vec<(&str, &str)> = seen
+        .iter()
+        .map(|s| (s.method.as_str(), s.path.as_str()))
+        .collect();
     assert_eq!(
-        requests.load(Ordering::SeqCst),
-        1,
-        "only the first page was asked for"
+        paths,
+        [
+            ("GET", "/api/v3/repos/acme/segment-config/installation"),
+            ("POST", "/api/v3/app/installations/777/access_tokens"),
+            ("GET", "/api/v3/repos/acme/segment-config/pulls/1"),
+            (
+                "POST",
+                "/api/v3/repos/acme/segment-config/issues/1/comments"
+            ),
+        ]
+    );
+    for s in &seen {
+        let header = |name: &str| s.headers.get(name).and_then(|v| v.to_str().ok());
+        assert_eq!(
+            header("accept"),
+            Some("application/vnd.github+json"),
+            "{s:?}"
+        );
+        assert_eq!(header("x-github-api-version"), Some("2022-11-28"));
+        assert!(header("user-agent").is_some_and(|ua| ua.starts_with("gitsync/")));
+        let bearer = header("authorization")
+            .and_then(|a| a.strip_prefix("Bearer "))
+            .unwrap_or_else(|| panic!("no bearer: {:?}", s.path));
+        if s.path.contains("/installation") {
+            // The App's JWT: RS256, verified with the App's public key, GitHub's claims.
+            let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+            validation.set_required_spec_claims(&["iat", "exp", "iss"]);
+            let claims =
+                jsonwebtoken::decode::<serde_json::Value>(bearer, &public_key, &validation)?.claims;
+            let now = jiff::Timestamp::now().as_second();
+            let (iat, exp) = (claims["iat"].as_i64(), claims["exp"].as_i64());
+            assert!(
+                iat.is_some_and(|iat| iat <= now - 55 && iat >= now - 70),
+                "{claims}"
+            );
+            assert!(
+                exp.is_some_and(|exp| exp > now && exp <= now + 600),
+                "{claims}"
+            );
+            assert_eq!(claims["iss"], APP_ID.to_string());
+        } else {
+            assert_eq!(bearer, installation_token, "{}", s.path);
+        }
+    }
+    assert_eq!(
+        seen[1].headers.get("content-type"),
+        None,
+        "no body with the token request"
     );
     assert_eq!(
-        links.lock().unwrap_or_else(PoisonError::into_inner).len(),
-        1
+        seen[3]
+            .headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
+        Some("application/json")
     );
     running.stop().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wrong_installation_is_named_in_the_error() -> Result {
+    let (gh, _work, _head) = forge_with_pull(with_app()).await?;
+    let github = client(&gh.api_url(), app(Some(INSTALLATION_ID + 1)))?;
+    match github.pull(1).await {
+        Err(e @ ForgeError::NotFound { status: 404, .. }) => {
+            let message = e.to_string();
+            assert!(message.contains("no installation 778"), "{message}");
+            assert!(message.contains("githubAppInstallationID"), "{message}");
+        }
+        other => panic!("a wrong installation: {other:?}"),
+    }
+    assert_eq!(count(&gh, "GET", PULL), 0);
+    assert_conforms(&gh, &[]);
     Ok(())
 }
 

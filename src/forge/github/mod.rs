@@ -136,6 +136,9 @@ enum Credentials {
 }
 
 struct AppState {
+    /// The installation the configuration names, if it does.
+    configured_installation: Option<u64>,
+    /// The installation in use: the configured one, or the one found.
     installation_id: Option<u64>,
     token: Option<InstallationToken>,
 }
@@ -183,6 +186,7 @@ impl GitHub {
             } => Credentials::App {
                 key: AppKey::new(&app_id, &private_key_pem)?,
                 state: tokio::sync::Mutex::new(AppState {
+                    configured_installation: installation_id,
                     installation_id,
                     token: None,
                 }),
@@ -260,7 +264,32 @@ impl GitHub {
             &installation_id.to_string(),
             "access_tokens",
         ]);
-        let response = self.app_call(key, Method::POST, &url).await?;
+        let response = match self.app_call(key, Method::POST, &url).await {
+            Err(ForgeError::NotFound {
+                method,
+                path,
+                status,
+                message,
+                ..
+            }) => {
+                // An installation that was found may have been replaced (the App uninstalled
+                // and installed again): look it up again next time.
+                if state.configured_installation.is_none() {
+                    state.installation_id = None;
+                }
+                return Err(ForgeError::NotFound {
+                    forge: FORGE,
+                    method,
+                    path,
+                    status,
+                    message: format!(
+                        "{message}; the GitHub App {} has no installation {installation_id} (check githubAppInstallationID, or leave it out to look it up)",
+                        key.app_id()
+                    ),
+                });
+            }
+            other => other?,
+        };
         let token = auth::parse_installation_token(&response.body).map_err(|problem| {
             ForgeError::InvalidResponse {
                 forge: FORGE,
