@@ -4,7 +4,8 @@
 //!
 //! It owns GitHub's side of [`Forge`]: the paths and bodies of those operations, the headers
 //! GitHub asks for, `Link` pagination, reading GitHub's objects into the forge types, the App's
-//! JWT and installation tokens (the `auth` submodule) and turning GitHub's refusals into [`ForgeError`]s.
+//! JWT and installation tokens (the `auth` submodule) and turning GitHub's refusals into
+//! [`ForgeError`]s.
 //! Every request goes through [`crate::http`], so the retry, rate-limit and no-blind-`POST`
 //! rules are the ones every external API gets; this module adds only the one retry that is
 //! GitHub's own: a 401 with an App renews the installation token and sends the call once more.
