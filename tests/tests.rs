@@ -59,6 +59,10 @@ mod readme;
 mod sync_cli;
 mod validate_cli;
 
+// The forges: the local GitHub, and the clients against it.
+mod forge_github;
+mod local_forge;
+
 // The operator on a real API server, and what deploys it.
 mod deploy_manifests;
 mod operator;

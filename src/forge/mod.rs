@@ -23,6 +23,8 @@ pub mod any;
 pub mod command;
 pub mod github;
 pub mod gitlab;
+#[cfg(feature = "embedded-workspace")]
+pub mod local;
 pub mod webhook;
 
 use std::future::Future;

@@ -4,7 +4,8 @@
 //!
 //! It owns GitHub's side of [`Forge`]: the paths and bodies of those operations, the headers
 //! GitHub asks for, `Link` pagination, reading GitHub's objects into the forge types, the App's
-//! JWT and installation tokens ([`auth`]) and turning GitHub's refusals into [`ForgeError`]s.
+//! JWT and installation tokens (the `auth` submodule) and turning GitHub's refusals into
+//! [`ForgeError`]s.
 //! Every request goes through [`crate::http`], so the retry, rate-limit and no-blind-`POST`
 //! rules are the ones every external API gets; this module adds only the one retry that is
 //! GitHub's own: a 401 with an App renews the installation token and sends the call once more.
@@ -136,6 +137,9 @@ enum Credentials {
 }
 
 struct AppState {
+    /// The installation the configuration names, if it does.
+    configured_installation: Option<u64>,
+    /// The installation in use: the configured one, or the one found.
     installation_id: Option<u64>,
     token: Option<InstallationToken>,
 }
@@ -183,6 +187,7 @@ impl GitHub {
             } => Credentials::App {
                 key: AppKey::new(&app_id, &private_key_pem)?,
                 state: tokio::sync::Mutex::new(AppState {
+                    configured_installation: installation_id,
                     installation_id,
                     token: None,
                 }),
@@ -260,7 +265,32 @@ impl GitHub {
             &installation_id.to_string(),
             "access_tokens",
         ]);
-        let response = self.app_call(key, Method::POST, &url).await?;
+        let response = match self.app_call(key, Method::POST, &url).await {
+            Err(ForgeError::NotFound {
+                method,
+                path,
+                status,
+                message,
+                ..
+            }) => {
+                // An installation that was found may have been replaced (the App uninstalled
+                // and installed again): look it up again next time.
+                if state.configured_installation.is_none() {
+                    state.installation_id = None;
+                }
+                return Err(ForgeError::NotFound {
+                    forge: FORGE,
+                    method,
+                    path,
+                    status,
+                    message: format!(
+                        "{message}; the GitHub App {} has no installation {installation_id} (check githubAppInstallationID, or leave it out to look it up)",
+                        key.app_id()
+                    ),
+                });
+            }
+            other => other?,
+        };
         let token = auth::parse_installation_token(&response.body).map_err(|problem| {
             ForgeError::InvalidResponse {
                 forge: FORGE,

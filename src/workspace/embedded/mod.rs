@@ -2,7 +2,7 @@
 //! Public API that gitsync uses, backed by SQLite; the default workspace of the demo and the
 //! backend of every test. The same client code talks to it and to Segment.
 
-mod ids;
+pub(crate) mod ids;
 pub mod server;
 pub mod store;
 
