@@ -58,7 +58,7 @@ impl Journals for OneJournal {
 /// The embedded workspace synced into the double's `main`, a merge-request author with
 /// Developer access, a Reporter, and gitsync's own user.
 struct World {
-    ws: TestWorkspace,
+    _ws: TestWorkspace,
     client: gitsync::workspace::Client,
     double: GitLabDouble,
     bot: DoubleUser,
@@ -96,11 +96,11 @@ impl World {
             .start(false)
             .await
             .unwrap_or_else(|e| panic!("the forward sync: {e}"));
-        let cache = gix::init_bare(root.path().join("pulls-cache.git"))
-            .unwrap_or_else(|e| panic!("{e}"));
+        let cache =
+            gix::init_bare(root.path().join("pulls-cache.git")).unwrap_or_else(|e| panic!("{e}"));
         let cache_path = cache.path().to_path_buf();
         World {
-            ws,
+            _ws: ws,
             client,
             bot,
             alice,
@@ -195,17 +195,18 @@ fn change(world: &World) -> u64 {
     let destination = world.file_in("destinations");
     let text = world.file_on("main", &destination);
     let renamed = rename(&text, "Renamed in review");
-    world
-        .double
-        .commit_on("feature", &destination, &renamed);
+    world.double.commit_on("feature", &destination, &renamed);
     world.double.commit_on(
         "feature",
         "labels/team-growth.tf",
         "resource \"segment_label\" \"team_growth\" {\n  key   = \"team\"\n  value = \"growth\"\n}\n",
     );
-    world
-        .double
-        .open_mr(&world.alice, "feature", "main", "Rename a destination, add a label")
+    world.double.open_mr(
+        &world.alice,
+        "feature",
+        "main",
+        "Rename a destination, add a label",
+    )
 }
 
 /// The text with its top-level `name = "..."` replaced.
@@ -217,7 +218,10 @@ fn rename(text: &str, name: &str) -> String {
         if !done && line.starts_with("  name ") && trimmed.starts_with("name") {
             let indent = &line[..line.find("name").unwrap_or(0)];
             let eq = line.find('=').unwrap_or(0);
-            out.push_str(&format!("{indent}{}= \"{name}\"\n", &line[indent.len()..eq]));
+            out.push_str(&format!(
+                "{indent}{}= \"{name}\"\n",
+                &line[indent.len()..eq]
+            ));
             done = true;
         } else {
             out.push_str(line);
@@ -258,7 +262,7 @@ async fn a_merge_request_gets_one_plan_note_edited_on_every_push() {
         .statuses()
         .into_iter()
         .filter(|s| s.sha == head)
-        .map(|s| (s.name, s.status))
+        .map(|s| (s.name, s.state))
         .collect();
     assert_eq!(
         statuses,
@@ -313,10 +317,7 @@ async fn segment_apply_applies_renames_the_new_file_in_one_commit_and_reports() 
         git(world.double.repo(), &["log", "-1", "--format=%s%n%P", &tip]),
         format!("{REWRITE_MESSAGE}\n{head}")
     );
-    let renamed = git(
-        world.double.repo(),
-        &["diff", "--name-status", &head, &tip],
-    );
+    let renamed = git(world.double.repo(), &["diff", "--name-status", &head, &tip]);
     assert!(
         renamed.contains("labels/team-growth.tf") && renamed.lines().count() >= 2,
         "{renamed}"
@@ -326,7 +327,11 @@ async fn segment_apply_applies_renames_the_new_file_in_one_commit_and_reports() 
     // The note shows the results; the command got 👀 then 👍.
     let notes = world.bot_notes(iid);
     assert_eq!(notes.len(), 1, "{notes:?}");
-    assert!(notes[0].body.contains("apply succeeded"), "{}", notes[0].body);
+    assert!(
+        notes[0].body.contains("apply succeeded"),
+        "{}",
+        notes[0].body
+    );
     let awards: Vec<String> = world
         .double
         .awards(command)
@@ -337,12 +342,13 @@ async fn segment_apply_applies_renames_the_new_file_in_one_commit_and_reports() 
     let last = world.double.statuses().into_iter().last();
     assert!(
         last.as_ref()
-            .is_some_and(|s| s.sha == tip && s.status == "success"),
+            .is_some_and(|s| s.sha == tip && s.state == "success"),
         "{last:?}"
     );
 
-    // The same command again applies nothing more, and a pass over the pushed head keeps
-    // the results.
+    // GitLab sees the push; a pass over the pushed head keeps the results, and applies
+    // nothing more.
+    assert_eq!(world.double.note_push(iid), tip);
     let quiet = world.pass(applied.records.clone()).await;
     assert_eq!(quiet.records[0].stage, Stage::Applied);
     assert_eq!(labels(&world).await.len(), before + 1);
@@ -356,7 +362,9 @@ async fn commands_that_may_not_apply_are_refused_with_a_reply_and_apply_nothing(
     let before = labels(&world).await.len();
 
     // A Reporter: no write access.
-    world.double.post_note(iid, &world.reporter, "segment apply");
+    world
+        .double
+        .post_note(iid, &world.reporter, "segment apply");
     let records = world.pass(records).await.records;
     let replies: Vec<String> = world
         .bot_notes(iid)
@@ -366,15 +374,21 @@ async fn commands_that_may_not_apply_are_refused_with_a_reply_and_apply_nothing(
         .collect();
     assert_eq!(replies.len(), 1, "{replies:?}");
     assert!(
-        replies[0].starts_with("@rita `segment apply` was not applied: @\u{200b}rita has no write access"),
+        replies[0].starts_with(
+            "@rita `segment apply` was not applied: @\u{200b}rita has no write access"
+        ),
         "{}",
         replies[0]
     );
 
     // Not commands: quoted, in a code block, edited, later line.
     world.double.post_note(iid, &world.alice, "> segment apply");
-    world.double.post_note(iid, &world.alice, "```\nsegment apply\n```");
-    world.double.post_note(iid, &world.alice, "LGTM\nsegment apply");
+    world
+        .double
+        .post_note(iid, &world.alice, "```\nsegment apply\n```");
+    world
+        .double
+        .post_note(iid, &world.alice, "LGTM\nsegment apply");
     let old = world.double.post_note(iid, &world.alice, "looks good");
     let records = world.pass(records).await.records;
     world.double.edit_note(old, "segment apply");
@@ -419,7 +433,9 @@ async fn a_stale_plan_is_refused_and_planned_again() {
         .map(|n| n.body)
         .collect();
     assert!(
-        replies.iter().any(|r| r.contains("changed since the plan shown")),
+        replies
+            .iter()
+            .any(|r| r.contains("changed since the plan shown")),
         "{replies:?}"
     );
 
@@ -434,15 +450,15 @@ async fn a_stale_plan_is_refused_and_planned_again() {
     let mut edited = destinations
         .into_iter()
         .find(|d| {
-            d.attributes
-                .get("name")
-                .is_some_and(|n| text.contains(&format!("{n}")) || text.contains(&n.to_string()))
+            matches!(
+                d.attributes.get("name"),
+                Some(gitsync::model::Value::String(n)) if text.contains(&format!("\"{n}\""))
+            )
         })
         .unwrap_or_else(|| panic!("the destination of {path}"));
-    edited.attributes.insert(
-        "enabled".into(),
-        gitsync::model::Value::Bool(false),
-    );
+    edited
+        .attributes
+        .insert("enabled".into(), gitsync::model::Value::Bool(false));
     world
         .client
         .update(&edited)
@@ -479,7 +495,15 @@ async fn two_passes_at_once_apply_one_command_once() {
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .iter()
-        .filter(|h| matches!(h, Happened::Applied { result: "succeeded", .. }))
+        .filter(|h| {
+            matches!(
+                h,
+                Happened::Applied {
+                    result: "succeeded",
+                    ..
+                }
+            )
+        })
         .count();
     assert_eq!(applies, 1);
     let replies = world

@@ -560,6 +560,8 @@ where
                 .await;
             ids.push(*id);
         }
+        // gitsync's own notes are never commands: read past them.
+        record.last_comment_id = ids.iter().copied().max().max(record.last_comment_id);
         record.comment_ids = ids;
         Ok(())
     }

@@ -7,8 +7,8 @@
 pub mod cluster;
 pub mod command;
 pub mod git_http;
-pub mod gitlab;
 pub mod github;
+pub mod gitlab;
 pub mod openapi;
 pub mod operator;
 mod repository;
