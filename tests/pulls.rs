@@ -513,3 +513,176 @@ async fn two_passes_at_once_apply_one_command_once() {
         .count();
     assert!(replies >= 1, "the other commands got a reply");
 }
+
+/// A user invited with a role, as a pull request would add one.
+const BAD_ACTOR: &str = r#"resource "segment_user" "bad_actor" {
+  email = "bad.actor@hacking.com"
+  permissions = [
+    {
+      resources = [
+        {
+          id     = "fBZpJYpdxcKa4qgtnbW5b6"
+          labels = []
+          type   = "WORKSPACE"
+        },
+      ]
+      role_id = "1Mc8DFMmZbyzdEWmE6k8JVgKAiE"
+    },
+  ]
+}
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_access_change_is_shown_first_and_needs_an_allowed_users_allowance() {
+    let mut world = World::new().await;
+    world
+        .double
+        .commit_on("access", "users/bad-actor.tf", BAD_ACTOR);
+    let iid = world
+        .double
+        .open_mr(&world.alice, "access", "main", "Invite a contractor");
+    let records = world.pass(Vec::new()).await.records;
+    let plan = world.bot_notes(iid).remove(0).body;
+    let shown = plan.find("bad.actor@hacking.com");
+    let change = plan.find("segment_user.bad_actor");
+    assert!(
+        shown.is_some() && shown < change,
+        "the access change comes before the changes:\n{plan}"
+    );
+
+    // A writer, even asking for it: refused, as the allowance is only for allowedUsers.
+    world
+        .double
+        .post_note(iid, &world.alice, "segment apply --allow-access-changes");
+    let records = world.pass(records).await.records;
+    let reply = world.bot_notes(iid).into_iter().last().map(|n| n.body);
+    assert!(
+        reply
+            .as_deref()
+            .is_some_and(|r| r.contains("changes who has access to the workspace")
+                && r.contains("spec.bidirectional.allowedUsers")),
+        "{reply:?}"
+    );
+    let users = |world: &World| {
+        let client = world.client.clone();
+        async move {
+            client
+                .list(ResourceType::User)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"))
+                .iter()
+                .filter(|u| {
+                    matches!(u.attributes.get("email"),
+                        Some(gitsync::model::Value::String(e)) if e == "bad.actor@hacking.com")
+                })
+                .count()
+        }
+    };
+    assert_eq!(users(&world).await, 0);
+
+    // Listed in allowedUsers, without the flag: still refused; with it: applied.
+    world.settings.allowances.allowed_users = vec!["alice".into()];
+    world.double.post_note(iid, &world.alice, "segment apply");
+    let records = world.pass(records).await.records;
+    assert_eq!(users(&world).await, 0);
+    world
+        .double
+        .post_note(iid, &world.alice, "segment apply --allow-access-changes");
+    let records = world.pass(records).await.records;
+    assert_eq!(records[0].stage, Stage::Applied, "{:?}", records[0]);
+    assert_eq!(users(&world).await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deletes_need_the_flag_and_a_fork_is_planned_but_never_applied() {
+    let world = World::new().await;
+    let label = world.file_in("labels");
+    let work_delete = |branch: &str| {
+        world.double.commit_on(branch, "README.gitsync-test", "x\n");
+        // Remove the label file on the branch through the double's work tree.
+        let work = world.double.scratch().join("delete");
+        if !work.exists() {
+            git(
+                world.double.scratch(),
+                &[
+                    "clone",
+                    "-q",
+                    &world.double.repo().display().to_string(),
+                    &work.display().to_string(),
+                ],
+            );
+        }
+        git(&work, &["fetch", "-q", "origin"]);
+        git(
+            &work,
+            &["checkout", "-q", "-B", branch, &format!("origin/{branch}")],
+        );
+        git(&work, &["rm", "-q", &label]);
+        crate::util::commit_all(&work, "Remove a label");
+        git(
+            &work,
+            &["push", "-q", "origin", &format!("{branch}:{branch}")],
+        );
+    };
+    work_delete("cleanup");
+    let iid = world
+        .double
+        .open_mr(&world.alice, "cleanup", "main", "Remove a label");
+    let records = world.pass(Vec::new()).await.records;
+    assert_eq!(
+        records[0].changes.as_deref(),
+        Some("+0 ~0 -1"),
+        "{:?}",
+        records[0]
+    );
+    let before = labels(&world).await.len();
+    world.double.post_note(iid, &world.alice, "segment apply");
+    let records = world.pass(records).await.records;
+    assert_eq!(labels(&world).await.len(), before);
+    let reply = world.bot_notes(iid).into_iter().last().map(|n| n.body);
+    assert!(
+        reply
+            .as_deref()
+            .is_some_and(|r| r.contains("Comment `segment apply --allow-deletes` to apply them.")),
+        "{reply:?}"
+    );
+    world
+        .double
+        .post_note(iid, &world.alice, "segment apply --allow-deletes");
+    let records = world.pass(records).await.records;
+    assert_eq!(records[0].stage, Stage::Applied, "{:?}", records[0]);
+    assert_eq!(labels(&world).await.len(), before - 1);
+
+    // A fork's merge request: planned, never applied.
+    world.double.commit_on(
+        "fork-branch",
+        "labels/team-fork.tf",
+        "resource \"segment_label\" \"team_fork\" {\n  key   = \"team\"\n  value = \"fork\"\n}\n",
+    );
+    let fork = world
+        .double
+        .open_fork_mr(&world.alice, "fork-branch", "main", "From a fork");
+    let records = world.pass(records).await.records;
+    let planned = records.iter().find(|r| r.number == fork);
+    assert_eq!(
+        planned.map(|r| r.stage),
+        Some(Stage::Planned),
+        "{records:?}"
+    );
+    world.double.post_note(fork, &world.alice, "segment apply");
+    let before = labels(&world).await.len();
+    let records = world.pass(records).await.records;
+    assert_eq!(labels(&world).await.len(), before);
+    let reply = world.bot_notes(fork).into_iter().last().map(|n| n.body);
+    assert!(
+        reply
+            .as_deref()
+            .is_some_and(|r| r.contains("comes from a fork")),
+        "{reply:?}"
+    );
+    assert!(
+        records
+            .iter()
+            .any(|r| r.number == fork && r.stage == Stage::Planned)
+    );
+}
