@@ -1339,3 +1339,45 @@ fn the_check_catches_answers_and_requests_that_break_the_description() {
     );
     assert!(!GITHUB_API.check(&unauthorized).is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_forge_that_watches_for_pushes_notices_one_by_itself() {
+    let gh = TestGitHub::start_with(gitsync::forge::local::LocalForgeConfig {
+        app: Some(crate::util::github::app_config()),
+        watch_pushes: Some(Duration::from_millis(50)),
+        ..Default::default()
+    })
+    .await;
+    gh.forge.add_user("acme", 1001, Role::Admin);
+    let (bare, work) = gh.repository("acme", "segment-config");
+    push_change(&work, "feature", "a.tf", "# a\n");
+    gh.forge
+        .open_pull(
+            REPO,
+            NewPull {
+                author: "acme".into(),
+                head: "feature".into(),
+                base: "main".into(),
+                title: "A".into(),
+                body: None,
+                draft: false,
+            },
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    let pushed = push_change(&work, "feature", "a.tf", "# a, again\n");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while gh
+        .forge
+        .pull(REPO, 1)
+        .map(|p| p.head_sha)
+        .unwrap_or_default()
+        != pushed
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the push was not noticed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(git(&bare, &["rev-parse", "refs/pull/1/head"]), pushed);
+}

@@ -1168,3 +1168,44 @@ async fn permission(
         }),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_default_to_30_and_hold_at_most_100() {
+        let cases: [(&[(&str, &str)], (usize, usize)); 6] = [
+            (&[], (30, 1)),
+            (&[("per_page", "10"), ("page", "3")], (10, 3)),
+            (&[("per_page", "500")], (100, 1)),
+            (&[("per_page", "0")], (1, 1)),
+            (&[("page", "0")], (30, 1)),
+            (&[("per_page", "many"), ("page", "x")], (30, 1)),
+        ];
+        for (query, want) in cases {
+            let q: HashMap<String, String> = query
+                .iter()
+                .map(|(k, v)| ((*k).into(), (*v).into()))
+                .collect();
+            assert_eq!(page_of(&q), want, "{query:?}");
+        }
+    }
+
+    #[test]
+    fn credentials_come_from_bearer_or_token_authorization() {
+        let cases = [
+            ("Bearer abc", Some("abc")),
+            ("bearer abc", Some("abc")),
+            ("token abc", Some("abc")),
+            ("Basic abc", None),
+            ("abc", None),
+        ];
+        for (value, want) in cases {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::AUTHORIZATION, HeaderValue::from_static(value));
+            assert_eq!(credentials(&headers), want, "{value}");
+        }
+        assert_eq!(credentials(&HeaderMap::new()), None);
+    }
+}
