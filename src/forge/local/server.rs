@@ -1173,9 +1173,12 @@ async fn permission(
 mod tests {
     use super::*;
 
+    /// A query, and the (per_page, page) it asks for.
+    type PageCase = (&'static [(&'static str, &'static str)], (usize, usize));
+
     #[test]
     fn pages_default_to_30_and_hold_at_most_100() {
-        let cases: [(&[(&str, &str)], (usize, usize)); 6] = [
+        let cases: [PageCase; 6] = [
             (&[], (30, 1)),
             (&[("per_page", "10"), ("page", "3")], (10, 3)),
             (&[("per_page", "500")], (100, 1)),
