@@ -1381,3 +1381,111 @@ async fn a_forge_that_watches_for_pushes_notices_one_by_itself() {
     }
     assert_eq!(git(&bare, &["rev-parse", "refs/pull/1/head"]), pushed);
 }
+
+/// Runs `git` in `dir` without prompting for credentials; returns whether it succeeded and
+/// its stderr.
+fn git_quiet(dir: &std::path::Path, args: &[&str]) -> (bool, String) {
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .env("GIT_ASKPASS", "/bin/false")
+        .output()
+        .unwrap_or_else(|e| panic!("git: {e}"));
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_repositories_are_served_over_git_http_with_the_apis_tokens() {
+    let (gh, bare, _work, head) = forge_with_pull().await;
+    let minted = call(
+        &gh,
+        "POST",
+        &format!("/app/installations/{INSTALLATION_ID}/access_tokens"),
+        Some(&app_jwt()),
+        None,
+    )
+    .await;
+    let token = minted.body["token"].as_str().unwrap_or_default().to_owned();
+    let repo = call(&gh, "GET", "/repos/acme/segment-config", Some(&token), None).await;
+    let clone_url = repo.body["clone_url"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let with = |user: &str, password: &str| {
+        clone_url.replacen("http://", &format!("http://{user}:{password}@"), 1)
+    };
+
+    // The installation token fetches the pull request's head ref, as the operator does.
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let clone = dir.path().join("clone");
+    let (ok, err) = git_quiet(
+        dir.path(),
+        &[
+            "clone",
+            "-q",
+            &with("x-access-token", &token),
+            &clone.to_string_lossy(),
+        ],
+    );
+    assert!(ok, "{err}");
+    let (ok, err) = git_quiet(
+        &clone,
+        &[
+            "fetch",
+            "-q",
+            "origin",
+            "+refs/pull/1/head:refs/remotes/origin/pr-1",
+        ],
+    );
+    assert!(ok, "{err}");
+    assert_eq!(
+        git(&clone, &["rev-parse", "refs/remotes/origin/pr-1"]),
+        head
+    );
+
+    // It pushes too; a push to a pull request's branch is noted at once.
+    git(
+        &clone,
+        &[
+            "checkout",
+            "-q",
+            "-b",
+            "feature",
+            "refs/remotes/origin/pr-1",
+        ],
+    );
+    std::fs::write(clone.join("b.tf"), "# b\n").unwrap_or_else(|e| panic!("{e}"));
+    let pushed = crate::util::commit_all(&clone, "b");
+    let (ok, err) = git_quiet(&clone, &["push", "-q", "origin", "feature"]);
+    assert!(ok, "{err}");
+    assert_eq!(git(&bare, &["rev-parse", "refs/heads/feature"]), pushed);
+    assert_eq!(
+        gh.forge
+            .pull(REPO, 1)
+            .map(|p| p.head_sha)
+            .unwrap_or_default(),
+        pushed
+    );
+    assert_eq!(git(&bare, &["rev-parse", "refs/pull/1/head"]), pushed);
+
+    // A read-only user fetches but may not push; no token, a wrong one or an expired one: nothing.
+    let (ok, _) = git_quiet(&clone, &["fetch", "-q", &with("bob", BOB), "main"]);
+    assert!(ok, "a reader fetches");
+    let (ok, err) = git_quiet(
+        &clone,
+        &["push", "-q", &with("bob", BOB), "feature:refs/heads/bob"],
+    );
+    assert!(!ok && err.contains("403"), "{err}");
+    for url in [clone_url.clone(), with("x-access-token", "ghs_wrong")] {
+        let (ok, err) = git_quiet(&clone, &["ls-remote", &url]);
+        assert!(!ok, "{url}: {err}");
+    }
+    gh.forge.expire_installation_tokens();
+    let (ok, _) = git_quiet(&clone, &["ls-remote", &with("x-access-token", &token)]);
+    assert!(!ok, "an expired installation token does not fetch");
+}

@@ -9,6 +9,8 @@
 //! token or an installation token this server minted (which acts as `<slug>[bot]`, and is
 //! refused with 401 `Bad credentials` once expired). Injected faults ([`super::Fault`]) answer
 //! before anything else and change nothing. Anything else under `/api/v3` is 404 `Not Found`.
+//! Beside the API, `/{owner}/{repo}.git/...` serves the repositories over Git's smart HTTP
+//! ([`super::git_http`]).
 
 use std::collections::HashMap;
 
@@ -18,7 +20,7 @@ use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{any, get, post, put};
 use serde_json::{Value as Json, json};
 
 use super::git::{self, Signature};
@@ -161,8 +163,12 @@ pub fn router(forge: LocalForge) -> Router {
             forge.clone(),
             faults_and_headers,
         ))
-        .with_state(forge);
-    Router::new().nest("/api/v3", api).fallback(unknown_route)
+        .with_state(forge.clone());
+    Router::new()
+        .nest("/api/v3", api)
+        .route("/{owner}/{repo}/{*rest}", any(super::git_http::serve))
+        .fallback(unknown_route)
+        .with_state(forge)
 }
 
 async fn unknown_route() -> ApiError {
@@ -240,7 +246,7 @@ fn credentials(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// Who the request acts as: a user's login, or the App's bot for an installation token.
-fn actor(state: &Forge, headers: &HeaderMap) -> Result<String, ApiError> {
+pub(crate) fn actor(state: &Forge, headers: &HeaderMap) -> Result<String, ApiError> {
     let Some(token) = credentials(headers) else {
         return Err(error(StatusCode::UNAUTHORIZED, "Requires authentication"));
     };
