@@ -550,6 +550,29 @@ async fn an_app_jwt_buys_installation_tokens_that_act_as_the_bot_until_they_expi
     assert_eq!(unknown.status, 401);
     let anonymous = call(&gh, "GET", "/repos/acme/segment-config/pulls/1", None, None).await;
     assert_eq!(anonymous.status, 401);
+    // Someone without access to the (private) repository sees nothing there.
+    gh.forge.add_user("carol", 1003, Role::None);
+    gh.forge
+        .add_token("carol-token", "carol")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let outsider = call(
+        &gh,
+        "GET",
+        "/repos/acme/segment-config/pulls/1",
+        Some("carol-token"),
+        None,
+    )
+    .await;
+    assert_eq!(outsider.status, 404);
+    let as_none = call(
+        &gh,
+        "GET",
+        "/repos/acme/segment-config/collaborators/carol/permission",
+        Some(ALICE),
+        None,
+    )
+    .await;
+    assert_eq!(as_none.body["permission"], "none");
 
     let answers = gh.response_violations();
     assert!(answers.is_empty(), "{}", answers.join("\n"));
@@ -1481,6 +1504,12 @@ async fn the_repositories_are_served_over_git_http_with_the_apis_tokens() {
         &["push", "-q", &with("bob", BOB), "feature:refs/heads/bob"],
     );
     assert!(!ok && err.contains("403"), "{err}");
+    gh.forge.add_user("carol", 1003, Role::None);
+    gh.forge
+        .add_token("carol-token", "carol")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let (ok, _) = git_quiet(&clone, &["ls-remote", &with("carol", "carol-token")]);
+    assert!(!ok, "no access, no fetch");
     for url in [clone_url.clone(), with("x-access-token", "ghs_wrong")] {
         let (ok, err) = git_quiet(&clone, &["ls-remote", &url]);
         assert!(!ok, "{url}: {err}");

@@ -71,6 +71,9 @@ pub async fn serve(
         let Ok(login) = super::server::actor(&state, &bearer) else {
             return unauthorized();
         };
+        if super::server::reader(&state, &bearer).is_err() {
+            return not_found();
+        }
         let Some(repo) = state.repos.get(&full_name) else {
             return not_found();
         };

@@ -262,6 +262,21 @@ pub(crate) fn actor(state: &Forge, headers: &HeaderMap) -> Result<String, ApiErr
     Err(error(StatusCode::UNAUTHORIZED, "Bad credentials"))
 }
 
+/// Who the request acts as, if they may read the repositories; anyone else gets 404, as a
+/// private repository answers someone without access.
+pub(crate) fn reader(state: &Forge, headers: &HeaderMap) -> Result<String, ApiError> {
+    let login = actor(state, headers)?;
+    if state
+        .users
+        .get(&login)
+        .is_some_and(|u| u.bot || u.role >= Role::Read)
+    {
+        Ok(login)
+    } else {
+        Err(not_found())
+    }
+}
+
 fn role(state: &Forge, login: &str) -> Role {
     state.users.get(login).map_or(Role::None, |u| u.role)
 }
@@ -483,7 +498,7 @@ async fn create_token(
 
 async fn get_repo(State(forge): State<LocalForge>, headers: HeaderMap, Path(p): Params) -> Answer {
     let state = forge.lock();
-    let login = actor(&state, &headers)?;
+    let login = reader(&state, &headers)?;
     let repo = state.repos.get(&full_name(&p)).ok_or_else(not_found)?;
     let mut r = render::full_repository(&state, repo);
     let role = role(&state, &login);
@@ -505,7 +520,7 @@ async fn list_pulls(
     Query(q): QueryMap,
 ) -> Answer {
     let state = forge.lock();
-    actor(&state, &headers)?;
+    reader(&state, &headers)?;
     let repo = state.repos.get(&full_name(&p)).ok_or_else(not_found)?;
     let wanted = q.get("state").map_or("open", String::as_str);
     if !matches!(wanted, "open" | "closed" | "all") {
@@ -558,7 +573,7 @@ async fn get_pull(State(forge): State<LocalForge>, headers: HeaderMap, Path(p): 
     let n = number(&p, "pull_number")?;
     let (body, compute) = {
         let state = forge.lock();
-        actor(&state, &headers)?;
+        reader(&state, &headers)?;
         let repo = state.repos.get(&name).ok_or_else(not_found)?;
         let pull = repo.pulls.get(&n).ok_or_else(not_found)?;
         let compute =
@@ -604,11 +619,16 @@ async fn merge(
     let name = full_name(&p);
     let n = number(&p, "pull_number")?;
     let body = body_json(&body)?.unwrap_or_else(|| json!({}));
+    for field in ["commit_title", "commit_message", "sha", "merge_method"] {
+        if body.get(field).is_some_and(|v| !v.is_string()) {
+            return Err(invalid("PullRequest", field, "invalid", None));
+        }
+    }
     let text = |k: &str| body.get(k).and_then(Json::as_str).map(str::to_owned);
     let method = text("merge_method").unwrap_or_else(|| "merge".into());
     let (login, path, pull, actor_id) = {
         let state = forge.lock();
-        let login = actor(&state, &headers)?;
+        let login = reader(&state, &headers)?;
         let repo = state.repos.get(&name).ok_or_else(not_found)?;
         let pull = repo.pulls.get(&n).ok_or_else(not_found)?.clone();
         if !role(&state, &login).may_push() {
@@ -758,7 +778,7 @@ async fn list_comments(
     Query(q): QueryMap,
 ) -> Answer {
     let state = forge.lock();
-    actor(&state, &headers)?;
+    reader(&state, &headers)?;
     let n = number(&p, "issue_number")?;
     let repo = state.repos.get(&full_name(&p)).ok_or_else(not_found)?;
     repo.pulls.get(&n).ok_or_else(not_found)?;
@@ -818,7 +838,7 @@ async fn create_comment(
     let name = full_name(&p);
     let (out, location, id, login) = {
         let mut state = forge.lock();
-        let login = actor(&state, &headers)?;
+        let login = reader(&state, &headers)?;
         let n = number(&p, "issue_number")?;
         state
             .repos
@@ -856,7 +876,7 @@ async fn get_comment(
     Path(p): Params,
 ) -> Answer {
     let state = forge.lock();
-    actor(&state, &headers)?;
+    reader(&state, &headers)?;
     let name = full_name(&p);
     let comment = comment_of(&state, &name, &p)?;
     let repo = state.repo(&name).map_err(|_| not_found())?;
@@ -872,7 +892,7 @@ async fn update_comment(
     let name = full_name(&p);
     let (out, id, login, from) = {
         let mut state = forge.lock();
-        let login = actor(&state, &headers)?;
+        let login = reader(&state, &headers)?;
         let comment = comment_of(&state, &name, &p)?;
         if comment.author != login {
             return Err(error(
@@ -910,7 +930,7 @@ async fn delete_comment(
 ) -> Answer {
     let name = full_name(&p);
     let mut state = forge.lock();
-    let login = actor(&state, &headers)?;
+    let login = reader(&state, &headers)?;
     let comment = comment_of(&state, &name, &p)?;
     if comment.author != login {
         return Err(error(
@@ -937,7 +957,7 @@ async fn list_reactions(
     Query(q): QueryMap,
 ) -> Answer {
     let state = forge.lock();
-    actor(&state, &headers)?;
+    reader(&state, &headers)?;
     let comment = comment_of(&state, &full_name(&p), &p)?;
     let reactions: Vec<&Reaction> = comment
         .reactions
@@ -957,7 +977,7 @@ async fn create_reaction(
 ) -> Answer {
     let name = full_name(&p);
     let mut state = forge.lock();
-    let login = actor(&state, &headers)?;
+    let login = reader(&state, &headers)?;
     let id = comment_of(&state, &name, &p)?.id;
     let body = body_json(&body)?.unwrap_or(Json::Null);
     let content = body
@@ -1001,7 +1021,7 @@ async fn create_status(
     let name = full_name(&p);
     let path = {
         let state = forge.lock();
-        let login = actor(&state, &headers)?;
+        let login = reader(&state, &headers)?;
         let repo = state.repos.get(&name).ok_or_else(not_found)?;
         if !role(&state, &login).may_push() {
             return Err(error(
@@ -1057,7 +1077,7 @@ async fn create_status(
         }
     };
     let mut state = forge.lock();
-    let login = actor(&state, &headers)?;
+    let login = reader(&state, &headers)?;
     let id = state.fresh_id();
     let repo = state.repo_mut(&name).map_err(|_| not_found())?;
     let same = repo
@@ -1105,7 +1125,7 @@ async fn commit_resource(
     };
     let path = {
         let state = forge.lock();
-        actor(&state, &headers)?;
+        reader(&state, &headers)?;
         state.repos.get(&name).ok_or_else(not_found)?.path.clone()
     };
     let sha = match git::resolve(&path, reference) {
@@ -1147,7 +1167,7 @@ async fn permission(
     Path(p): Params,
 ) -> Answer {
     let state = forge.lock();
-    actor(&state, &headers)?;
+    reader(&state, &headers)?;
     state.repos.get(&full_name(&p)).ok_or_else(not_found)?;
     let username = p.get("username").cloned().unwrap_or_default();
     let Some(user) = state.users.get(&username) else {
