@@ -12,33 +12,13 @@ use serde_json::{Value as Json, json};
 const TOKEN: &str = "conf";
 
 /// The v32 spec as JSON, with OpenAPI's `nullable: true` turned into JSON Schema's
-/// `type: [T, "null"]`.
+/// `type: [T, "null"]` ([`util::openapi::to_json_schema`]).
 fn spec() -> Json {
     let path = fixtures_root().join("segment-public-api-v32.openapi.yaml");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let mut spec: Json =
         serde_norway::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    fn nullable(v: &mut Json) {
-        match v {
-            Json::Object(map) => {
-                if map.remove("nullable") == Some(Json::Bool(true)) {
-                    if let Some(Json::String(t)) = map.get("type").cloned() {
-                        map.insert("type".into(), json!([t, "null"]));
-                    } else if map.contains_key("$ref")
-                        || map.contains_key("allOf")
-                        || map.contains_key("oneOf")
-                    {
-                        let inner = Json::Object(std::mem::take(map));
-                        map.insert("anyOf".into(), json!([inner, {"type": "null"}]));
-                    }
-                }
-                map.values_mut().for_each(nullable);
-            }
-            Json::Array(items) => items.iter_mut().for_each(nullable),
-            _ => {}
-        }
-    }
-    nullable(&mut spec);
+    util::openapi::to_json_schema(&mut spec);
     spec
 }
 
@@ -53,13 +33,7 @@ fn violations(spec: &Json, method: &str, path: &str, status: &str, body: &Json) 
         .and_then(|c| c.get("application/json").or_else(|| c.values().next()))
         .map(|m| m["schema"].clone())
         .unwrap_or_else(|| panic!("no {status} schema for {method} {path}"));
-    let root = json!({ "allOf": [schema], "components": spec["components"] });
-    let validator = jsonschema::draft4::new(&root)
-        .unwrap_or_else(|e| panic!("schema for {method} {path}: {e}"));
-    validator
-        .iter_errors(body)
-        .map(|e| format!("{} at {}", e, e.instance_path()))
-        .collect()
+    util::openapi::schema_violations(spec, &schema, body)
 }
 
 async fn request(
@@ -434,35 +408,6 @@ async fn recording_workspace() -> (
     (url, store, log, dir)
 }
 
-/// The spec's path template an actual path matches (`/sources/abc/labels` ->
-/// `/sources/{sourceId}/labels`), literal segments preferred over parameters.
-fn spec_path(spec: &Json, method: &str, path: &str) -> Option<String> {
-    let actual: Vec<&str> = path.split('/').collect();
-    let mut best: Option<(usize, String)> = None;
-    for (template, ops) in spec["paths"].as_object()? {
-        if ops.get(method).is_none() {
-            continue;
-        }
-        let parts: Vec<&str> = template.split('/').collect();
-        if parts.len() != actual.len() {
-            continue;
-        }
-        let mut literal = 0;
-        let fits = parts.iter().zip(&actual).all(|(t, a)| {
-            if t.starts_with('{') && t.ends_with('}') {
-                !a.is_empty()
-            } else {
-                literal += 1;
-                t == a
-            }
-        });
-        if fits && best.as_ref().is_none_or(|(n, _)| literal > *n) {
-            best = Some((literal, template.clone()));
-        }
-    }
-    best.map(|(_, t)| t)
-}
-
 /// The v32 spec's request schemas brought to v73, the version the client speaks, by the field
 /// changes Segment published between the two (v73 §6.4 of the API notes), and made strict: every
 /// object schema with named properties refuses other fields, so a field the API does not know
@@ -615,13 +560,7 @@ fn body_violations(spec: &Json, method: &str, template: &str, body: Option<&Json
     {
         map.remove("required");
     }
-    let root = json!({ "allOf": [schema], "components": spec["components"] });
-    let validator = jsonschema::draft4::new(&root)
-        .unwrap_or_else(|e| panic!("request schema for {method} {template}: {e}"));
-    validator
-        .iter_errors(body)
-        .map(|e| format!("{} at {}", e, e.instance_path()))
-        .collect()
+    util::openapi::schema_violations(spec, &schema, body)
 }
 
 /// Operations gitsync writes that the last published spec (v32) does not describe: alpha
@@ -857,7 +796,7 @@ async fn every_write_request_body_validates_against_the_published_schema() {
                     w.path,
                     w.body.clone().unwrap_or(Json::Null)
                 );
-                match spec_path(&spec, &method, &w.path) {
+                match util::openapi::template_of(&spec, &method, &w.path) {
                     Some(template) => {
                         let v = body_violations(&spec, &method, &template, w.body.as_ref());
                         if !v.is_empty() {

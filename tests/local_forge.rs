@@ -550,6 +550,29 @@ async fn an_app_jwt_buys_installation_tokens_that_act_as_the_bot_until_they_expi
     assert_eq!(unknown.status, 401);
     let anonymous = call(&gh, "GET", "/repos/acme/segment-config/pulls/1", None, None).await;
     assert_eq!(anonymous.status, 401);
+    // Someone without access to the (private) repository sees nothing there.
+    gh.forge.add_user("carol", 1003, Role::None);
+    gh.forge
+        .add_token("carol-token", "carol")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let outsider = call(
+        &gh,
+        "GET",
+        "/repos/acme/segment-config/pulls/1",
+        Some("carol-token"),
+        None,
+    )
+    .await;
+    assert_eq!(outsider.status, 404);
+    let as_none = call(
+        &gh,
+        "GET",
+        "/repos/acme/segment-config/collaborators/carol/permission",
+        Some(ALICE),
+        None,
+    )
+    .await;
+    assert_eq!(as_none.body["permission"], "none");
 
     let answers = gh.response_violations();
     assert!(answers.is_empty(), "{}", answers.join("\n"));
@@ -1338,4 +1361,160 @@ fn the_check_catches_answers_and_requests_that_break_the_description() {
         Some(json!({"message": 401})),
     );
     assert!(!GITHUB_API.check(&unauthorized).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_forge_that_watches_for_pushes_notices_one_by_itself() {
+    let gh = TestGitHub::start_with(gitsync::forge::local::LocalForgeConfig {
+        app: Some(crate::util::github::app_config()),
+        watch_pushes: Some(Duration::from_millis(50)),
+        ..Default::default()
+    })
+    .await;
+    gh.forge.add_user("acme", 1001, Role::Admin);
+    let (bare, work) = gh.repository("acme", "segment-config");
+    push_change(&work, "feature", "a.tf", "# a\n");
+    gh.forge
+        .open_pull(
+            REPO,
+            NewPull {
+                author: "acme".into(),
+                head: "feature".into(),
+                base: "main".into(),
+                title: "A".into(),
+                body: None,
+                draft: false,
+            },
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    let pushed = push_change(&work, "feature", "a.tf", "# a, again\n");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while gh
+        .forge
+        .pull(REPO, 1)
+        .map(|p| p.head_sha)
+        .unwrap_or_default()
+        != pushed
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the push was not noticed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(git(&bare, &["rev-parse", "refs/pull/1/head"]), pushed);
+}
+
+/// Runs `git` in `dir` without prompting for credentials; returns whether it succeeded and
+/// its stderr.
+fn git_quiet(dir: &std::path::Path, args: &[&str]) -> (bool, String) {
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .env("GIT_ASKPASS", "/bin/false")
+        .output()
+        .unwrap_or_else(|e| panic!("git: {e}"));
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_repositories_are_served_over_git_http_with_the_apis_tokens() {
+    let (gh, bare, _work, head) = forge_with_pull().await;
+    let minted = call(
+        &gh,
+        "POST",
+        &format!("/app/installations/{INSTALLATION_ID}/access_tokens"),
+        Some(&app_jwt()),
+        None,
+    )
+    .await;
+    let token = minted.body["token"].as_str().unwrap_or_default().to_owned();
+    let repo = call(&gh, "GET", "/repos/acme/segment-config", Some(&token), None).await;
+    let clone_url = repo.body["clone_url"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let with = |user: &str, password: &str| {
+        clone_url.replacen("http://", &format!("http://{user}:{password}@"), 1)
+    };
+
+    // The installation token fetches the pull request's head ref, as the operator does.
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let clone = dir.path().join("clone");
+    let (ok, err) = git_quiet(
+        dir.path(),
+        &[
+            "clone",
+            "-q",
+            &with("x-access-token", &token),
+            &clone.to_string_lossy(),
+        ],
+    );
+    assert!(ok, "{err}");
+    let (ok, err) = git_quiet(
+        &clone,
+        &[
+            "fetch",
+            "-q",
+            "origin",
+            "+refs/pull/1/head:refs/remotes/origin/pr-1",
+        ],
+    );
+    assert!(ok, "{err}");
+    assert_eq!(
+        git(&clone, &["rev-parse", "refs/remotes/origin/pr-1"]),
+        head
+    );
+
+    // It pushes too; a push to a pull request's branch is noted at once.
+    git(
+        &clone,
+        &[
+            "checkout",
+            "-q",
+            "-b",
+            "feature",
+            "refs/remotes/origin/pr-1",
+        ],
+    );
+    std::fs::write(clone.join("b.tf"), "# b\n").unwrap_or_else(|e| panic!("{e}"));
+    let pushed = crate::util::commit_all(&clone, "b");
+    let (ok, err) = git_quiet(&clone, &["push", "-q", "origin", "feature"]);
+    assert!(ok, "{err}");
+    assert_eq!(git(&bare, &["rev-parse", "refs/heads/feature"]), pushed);
+    assert_eq!(
+        gh.forge
+            .pull(REPO, 1)
+            .map(|p| p.head_sha)
+            .unwrap_or_default(),
+        pushed
+    );
+    assert_eq!(git(&bare, &["rev-parse", "refs/pull/1/head"]), pushed);
+
+    // A read-only user fetches but may not push; no token, a wrong one or an expired one: nothing.
+    let (ok, _) = git_quiet(&clone, &["fetch", "-q", &with("bob", BOB), "main"]);
+    assert!(ok, "a reader fetches");
+    let (ok, err) = git_quiet(
+        &clone,
+        &["push", "-q", &with("bob", BOB), "feature:refs/heads/bob"],
+    );
+    assert!(!ok && err.contains("403"), "{err}");
+    gh.forge.add_user("carol", 1003, Role::None);
+    gh.forge
+        .add_token("carol-token", "carol")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let (ok, _) = git_quiet(&clone, &["ls-remote", &with("carol", "carol-token")]);
+    assert!(!ok, "no access, no fetch");
+    for url in [clone_url.clone(), with("x-access-token", "ghs_wrong")] {
+        let (ok, err) = git_quiet(&clone, &["ls-remote", &url]);
+        assert!(!ok, "{url}: {err}");
+    }
+    gh.forge.expire_installation_tokens();
+    let (ok, _) = git_quiet(&clone, &["ls-remote", &with("x-access-token", &token)]);
+    assert!(!ok, "an expired installation token does not fetch");
 }

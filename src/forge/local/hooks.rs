@@ -143,6 +143,7 @@ impl LocalForge {
 
     /// Sends `payload` to every hook from a spawned task, recording each delivery.
     fn send(&self, event: &str, action: &str, payload: &Json) {
+        let target_id = payload["repository"]["id"].as_u64().unwrap_or_default();
         let hooks = self.lock().hooks.clone();
         let body = payload.to_string();
         let runtime = self
@@ -196,6 +197,10 @@ impl LocalForge {
                     .header("X-GitHub-Delivery", &delivery.guid)
                     .header("X-GitHub-Hook-ID", hook_id.to_string())
                     .header("X-GitHub-Hook-Installation-Target-Type", "repository")
+                    .header(
+                        "X-GitHub-Hook-Installation-Target-ID",
+                        target_id.to_string(),
+                    )
                     .header("X-Hub-Signature-256", &delivery.signature)
                     .body(delivery.body.clone())
                     .timeout(std::time::Duration::from_secs(10))

@@ -19,9 +19,11 @@
 //! - `server`: the routes, authentication, faults and GitHub's error answers.
 //! - `render`: the JSON of every object, from the description's examples.
 //! - `git`: the `git` program on the bare repositories (refs, merges, counts).
+//! - `git_http`: the repositories over Git's smart HTTP, with the API's tokens.
 //! - `hooks`: webhook deliveries.
 
 mod git;
+mod git_http;
 mod hooks;
 mod render;
 mod server;
@@ -95,6 +97,11 @@ pub struct LocalForgeConfig {
     pub app: Option<AppConfig>,
     /// How long a minted installation token lives: an hour, as GitHub's.
     pub token_lifetime: Duration,
+    /// When set, [`LocalForge::serve`] also looks this often for pushes to the head branches
+    /// of open pull requests ([`LocalForge::sync_pushes`]), as GitHub notices a push by itself:
+    /// for the demo, where a person pushes with `git`. Tests leave it off and call
+    /// [`LocalForge::note_push`].
+    pub watch_pushes: Option<Duration>,
 }
 
 impl Default for LocalForgeConfig {
@@ -102,6 +109,7 @@ impl Default for LocalForgeConfig {
         LocalForgeConfig {
             app: None,
             token_lifetime: Duration::from_secs(3600),
+            watch_pushes: None,
         }
     }
 }
@@ -401,6 +409,8 @@ pub struct Running {
     pub addr: SocketAddr,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
+    /// Stops the push watcher when dropped.
+    _watch: tokio::sync::oneshot::Sender<()>,
 }
 
 impl Running {
@@ -497,6 +507,24 @@ impl LocalForge {
         self.set_root(&format!("http://{addr}"));
         let app = wrap(self.router());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        // Dropping (or sending on) `watch` with the Running stops the watcher.
+        let (watch, mut stopped) = tokio::sync::oneshot::channel::<()>();
+        let every = self.lock().config.watch_pushes;
+        if let Some(every) = every {
+            let forge = self.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(every);
+                loop {
+                    tokio::select! {
+                        _ = tick.tick() => {}
+                        _ = &mut stopped => return,
+                    }
+                    if let Err(e) = forge.sync_pushes() {
+                        tracing::warn!("local forge: looking for pushes: {e}");
+                    }
+                }
+            });
+        }
         let task = tokio::spawn(async move {
             let shutdown = async {
                 let _ = rx.await;
@@ -512,6 +540,7 @@ impl LocalForge {
             addr,
             shutdown: Some(tx),
             task: Some(task),
+            _watch: watch,
         })
     }
 
@@ -680,6 +709,37 @@ impl LocalForge {
             )?;
         }
         Ok(after)
+    }
+
+    /// Notes every push to the head branch of an open pull request since the last look (what
+    /// [`LocalForge::note_push`] does, for each one whose branch moved); returns them.
+    pub fn sync_pushes(&self) -> Result<Vec<(String, u64)>, LocalForgeError> {
+        let open: Vec<(String, PathBuf, u64, String, String)> = {
+            let state = self.lock();
+            state
+                .repos
+                .iter()
+                .flat_map(|(name, repo)| {
+                    repo.pulls.values().filter(|p| p.open).map(|p| {
+                        (
+                            name.clone(),
+                            repo.path.clone(),
+                            p.number,
+                            p.head_ref.clone(),
+                            p.head_sha.clone(),
+                        )
+                    })
+                })
+                .collect()
+        };
+        let mut moved = Vec::new();
+        for (name, path, number, head_ref, head_sha) in open {
+            if git::branch_tip(&path, &head_ref)?.is_some_and(|tip| tip != head_sha) {
+                self.note_push(&name, number)?;
+                moved.push((name, number));
+            }
+        }
+        Ok(moved)
     }
 
     /// Closes a pull request without merging it. Delivers `closed`.
@@ -910,5 +970,38 @@ fn later_than(t: &str) -> String {
             timestamp(before + jiff::SignedDuration::from_secs(1))
         }
         _ => timestamp(now),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The collaborator-permission endpoint's legacy mapping: `maintain` reads as `write`,
+    /// `triage` as `read`.
+    #[test]
+    fn roles_map_to_githubs_legacy_permissions() {
+        let cases = [
+            (Role::Admin, "admin", "admin"),
+            (Role::Maintain, "write", "maintain"),
+            (Role::Write, "write", "write"),
+            (Role::Triage, "read", "triage"),
+            (Role::Read, "read", "read"),
+            (Role::None, "none", "none"),
+        ];
+        for (role, permission, name) in cases {
+            assert_eq!((role.permission(), role.role_name()), (permission, name));
+        }
+    }
+
+    #[test]
+    fn an_edit_is_dated_after_its_comment() {
+        let now = jiff::Timestamp::now();
+        let same_second = timestamp(now);
+        let edited: jiff::Timestamp = later_than(&same_second).parse().unwrap_or(now);
+        assert!(edited.as_second() > now.as_second());
+        let long_ago = "2020-01-01T00:00:00Z";
+        let edited: jiff::Timestamp = later_than(long_ago).parse().unwrap_or(now);
+        assert!(edited.as_second() >= now.as_second());
     }
 }

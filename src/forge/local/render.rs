@@ -135,8 +135,9 @@ fn repo_fields(state: &State, repo: &Repo, owner: &str, mut r: Json, fork: bool)
     r["name"] = json!(repo.name);
     r["full_name"] = json!(full_name);
     r["owner"] = user(state, owner);
-    r["private"] = json!(false);
-    r["visibility"] = json!("public");
+    // Private, so that everything asks for credentials, as a private repository on GitHub does.
+    r["private"] = json!(true);
+    r["visibility"] = json!("private");
     r["fork"] = json!(fork);
     r["description"] = Json::Null;
     r["homepage"] = Json::Null;

@@ -9,6 +9,8 @@
 //! token or an installation token this server minted (which acts as `<slug>[bot]`, and is
 //! refused with 401 `Bad credentials` once expired). Injected faults ([`super::Fault`]) answer
 //! before anything else and change nothing. Anything else under `/api/v3` is 404 `Not Found`.
+//! Beside the API, `/{owner}/{repo}.git/...` serves the repositories over Git's smart HTTP
+//! ([`super::git_http`]).
 
 use std::collections::HashMap;
 
@@ -18,7 +20,7 @@ use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{any, get, post, put};
 use serde_json::{Value as Json, json};
 
 use super::git::{self, Signature};
@@ -161,8 +163,12 @@ pub fn router(forge: LocalForge) -> Router {
             forge.clone(),
             faults_and_headers,
         ))
-        .with_state(forge);
-    Router::new().nest("/api/v3", api).fallback(unknown_route)
+        .with_state(forge.clone());
+    Router::new()
+        .nest("/api/v3", api)
+        .route("/{owner}/{repo}/{*rest}", any(super::git_http::serve))
+        .fallback(unknown_route)
+        .with_state(forge)
 }
 
 async fn unknown_route() -> ApiError {
@@ -240,7 +246,7 @@ fn credentials(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// Who the request acts as: a user's login, or the App's bot for an installation token.
-fn actor(state: &Forge, headers: &HeaderMap) -> Result<String, ApiError> {
+pub(crate) fn actor(state: &Forge, headers: &HeaderMap) -> Result<String, ApiError> {
     let Some(token) = credentials(headers) else {
         return Err(error(StatusCode::UNAUTHORIZED, "Requires authentication"));
     };
@@ -254,6 +260,21 @@ fn actor(state: &Forge, headers: &HeaderMap) -> Result<String, ApiError> {
         return Ok(bot);
     }
     Err(error(StatusCode::UNAUTHORIZED, "Bad credentials"))
+}
+
+/// Who the request acts as, if they may read the repositories; anyone else gets 404, as a
+/// private repository answers someone without access.
+pub(crate) fn reader(state: &Forge, headers: &HeaderMap) -> Result<String, ApiError> {
+    let login = actor(state, headers)?;
+    if state
+        .users
+        .get(&login)
+        .is_some_and(|u| u.bot || u.role >= Role::Read)
+    {
+        Ok(login)
+    } else {
+        Err(not_found())
+    }
 }
 
 fn role(state: &Forge, login: &str) -> Role {
@@ -477,7 +498,7 @@ async fn create_token(
 
 async fn get_repo(State(forge): State<LocalForge>, headers: HeaderMap, Path(p): Params) -> Answer {
     let state = forge.lock();
-    let login = actor(&state, &headers)?;
+    let login = reader(&state, &headers)?;
     let repo = state.repos.get(&full_name(&p)).ok_or_else(not_found)?;
     let mut r = render::full_repository(&state, repo);
     let role = role(&state, &login);
@@ -499,7 +520,7 @@ async fn list_pulls(
     Query(q): QueryMap,
 ) -> Answer {
     let state = forge.lock();
-    actor(&state, &headers)?;
+    reader(&state, &headers)?;
     let repo = state.repos.get(&full_name(&p)).ok_or_else(not_found)?;
     let wanted = q.get("state").map_or("open", String::as_str);
     if !matches!(wanted, "open" | "closed" | "all") {
@@ -552,7 +573,7 @@ async fn get_pull(State(forge): State<LocalForge>, headers: HeaderMap, Path(p): 
     let n = number(&p, "pull_number")?;
     let (body, compute) = {
         let state = forge.lock();
-        actor(&state, &headers)?;
+        reader(&state, &headers)?;
         let repo = state.repos.get(&name).ok_or_else(not_found)?;
         let pull = repo.pulls.get(&n).ok_or_else(not_found)?;
         let compute =
@@ -598,11 +619,16 @@ async fn merge(
     let name = full_name(&p);
     let n = number(&p, "pull_number")?;
     let body = body_json(&body)?.unwrap_or_else(|| json!({}));
+    for field in ["commit_title", "commit_message", "sha", "merge_method"] {
+        if body.get(field).is_some_and(|v| !v.is_string()) {
+            return Err(invalid("PullRequest", field, "invalid", None));
+        }
+    }
     let text = |k: &str| body.get(k).and_then(Json::as_str).map(str::to_owned);
     let method = text("merge_method").unwrap_or_else(|| "merge".into());
     let (login, path, pull, actor_id) = {
         let state = forge.lock();
-        let login = actor(&state, &headers)?;
+        let login = reader(&state, &headers)?;
         let repo = state.repos.get(&name).ok_or_else(not_found)?;
         let pull = repo.pulls.get(&n).ok_or_else(not_found)?.clone();
         if !role(&state, &login).may_push() {
@@ -752,7 +778,7 @@ async fn list_comments(
     Query(q): QueryMap,
 ) -> Answer {
     let state = forge.lock();
-    actor(&state, &headers)?;
+    reader(&state, &headers)?;
     let n = number(&p, "issue_number")?;
     let repo = state.repos.get(&full_name(&p)).ok_or_else(not_found)?;
     repo.pulls.get(&n).ok_or_else(not_found)?;
@@ -812,7 +838,7 @@ async fn create_comment(
     let name = full_name(&p);
     let (out, location, id, login) = {
         let mut state = forge.lock();
-        let login = actor(&state, &headers)?;
+        let login = reader(&state, &headers)?;
         let n = number(&p, "issue_number")?;
         state
             .repos
@@ -850,7 +876,7 @@ async fn get_comment(
     Path(p): Params,
 ) -> Answer {
     let state = forge.lock();
-    actor(&state, &headers)?;
+    reader(&state, &headers)?;
     let name = full_name(&p);
     let comment = comment_of(&state, &name, &p)?;
     let repo = state.repo(&name).map_err(|_| not_found())?;
@@ -866,7 +892,7 @@ async fn update_comment(
     let name = full_name(&p);
     let (out, id, login, from) = {
         let mut state = forge.lock();
-        let login = actor(&state, &headers)?;
+        let login = reader(&state, &headers)?;
         let comment = comment_of(&state, &name, &p)?;
         if comment.author != login {
             return Err(error(
@@ -904,7 +930,7 @@ async fn delete_comment(
 ) -> Answer {
     let name = full_name(&p);
     let mut state = forge.lock();
-    let login = actor(&state, &headers)?;
+    let login = reader(&state, &headers)?;
     let comment = comment_of(&state, &name, &p)?;
     if comment.author != login {
         return Err(error(
@@ -931,7 +957,7 @@ async fn list_reactions(
     Query(q): QueryMap,
 ) -> Answer {
     let state = forge.lock();
-    actor(&state, &headers)?;
+    reader(&state, &headers)?;
     let comment = comment_of(&state, &full_name(&p), &p)?;
     let reactions: Vec<&Reaction> = comment
         .reactions
@@ -951,7 +977,7 @@ async fn create_reaction(
 ) -> Answer {
     let name = full_name(&p);
     let mut state = forge.lock();
-    let login = actor(&state, &headers)?;
+    let login = reader(&state, &headers)?;
     let id = comment_of(&state, &name, &p)?.id;
     let body = body_json(&body)?.unwrap_or(Json::Null);
     let content = body
@@ -995,7 +1021,7 @@ async fn create_status(
     let name = full_name(&p);
     let path = {
         let state = forge.lock();
-        let login = actor(&state, &headers)?;
+        let login = reader(&state, &headers)?;
         let repo = state.repos.get(&name).ok_or_else(not_found)?;
         if !role(&state, &login).may_push() {
             return Err(error(
@@ -1051,7 +1077,7 @@ async fn create_status(
         }
     };
     let mut state = forge.lock();
-    let login = actor(&state, &headers)?;
+    let login = reader(&state, &headers)?;
     let id = state.fresh_id();
     let repo = state.repo_mut(&name).map_err(|_| not_found())?;
     let same = repo
@@ -1099,7 +1125,7 @@ async fn commit_resource(
     };
     let path = {
         let state = forge.lock();
-        actor(&state, &headers)?;
+        reader(&state, &headers)?;
         state.repos.get(&name).ok_or_else(not_found)?.path.clone()
     };
     let sha = match git::resolve(&path, reference) {
@@ -1141,7 +1167,7 @@ async fn permission(
     Path(p): Params,
 ) -> Answer {
     let state = forge.lock();
-    actor(&state, &headers)?;
+    reader(&state, &headers)?;
     state.repos.get(&full_name(&p)).ok_or_else(not_found)?;
     let username = p.get("username").cloned().unwrap_or_default();
     let Some(user) = state.users.get(&username) else {
@@ -1167,4 +1193,48 @@ async fn permission(
             "user": u,
         }),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A query, and the (per_page, page) it asks for.
+    type PageCase = (&'static [(&'static str, &'static str)], (usize, usize));
+
+    #[test]
+    fn pages_default_to_30_and_hold_at_most_100() {
+        let cases: [PageCase; 6] = [
+            (&[], (30, 1)),
+            (&[("per_page", "10"), ("page", "3")], (10, 3)),
+            (&[("per_page", "500")], (100, 1)),
+            (&[("per_page", "0")], (1, 1)),
+            (&[("page", "0")], (30, 1)),
+            (&[("per_page", "many"), ("page", "x")], (30, 1)),
+        ];
+        for (query, want) in cases {
+            let q: HashMap<String, String> = query
+                .iter()
+                .map(|(k, v)| ((*k).into(), (*v).into()))
+                .collect();
+            assert_eq!(page_of(&q), want, "{query:?}");
+        }
+    }
+
+    #[test]
+    fn credentials_come_from_bearer_or_token_authorization() {
+        let cases = [
+            ("Bearer abc", Some("abc")),
+            ("bearer abc", Some("abc")),
+            ("token abc", Some("abc")),
+            ("Basic abc", None),
+            ("abc", None),
+        ];
+        for (value, want) in cases {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::AUTHORIZATION, HeaderValue::from_static(value));
+            assert_eq!(credentials(&headers), want, "{value}");
+        }
+        assert_eq!(credentials(&HeaderMap::new()), None);
+    }
 }
