@@ -66,5 +66,6 @@ mod local_forge;
 // The operator on a real API server, and what deploys it.
 mod deploy_manifests;
 mod operator;
+mod operator_pulls;
 mod sync_secrets;
 mod test_cluster;

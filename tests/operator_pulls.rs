@@ -1,0 +1,433 @@
+//! Pull requests end to end through the operator: `gitsync operator` on a real kube-apiserver,
+//! the embedded workspace, and the local GitHub (its API checked against GitHub's description,
+//! its repositories over Git's smart HTTP) with a GitHub App: the forward sync over HTTPS with
+//! the App's installation token, signed webhooks to `--webhook-listen`, the plan comment, the
+//! apply on `segment apply`, and the merge afterwards.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use gitsync::forge::Forge as _;
+use gitsync::forge::local::{NewPull, PostedComment, Role};
+use gitsync::model::ResourceType;
+use gitsync::pulls::REWRITE_MESSAGE;
+use gitsync::pulls::comment::PLAN_MARK;
+use gitsync::workspace::Workspace as _;
+
+use crate::util::cluster::TestCluster;
+use crate::util::github::{APP_ID, APP_SLUG, TestGitHub, app_private_key};
+use crate::util::operator::{Operator, cluster_with_crds, tail};
+use crate::util::{TestWorkspace, free_port, git};
+
+const TOKEN: &str = "operator-pulls-token";
+const HOOK_SECRET: &str = "hook-secret-4d1f9c";
+const REPO: &str = "acme/segment";
+
+fn bot() -> String {
+    format!("{APP_SLUG}[bot]")
+}
+
+/// Waits (without blocking the runtime) until `done` gives `Some`, or panics naming `what`
+/// with the end of the operator's log.
+async fn wait_for<T>(what: &str, log: &Path, mut done: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(v) = done() {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}; operator log:\n{}",
+            tail(log)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+struct Scene {
+    cluster: TestCluster,
+    ws: TestWorkspace,
+    github: TestGitHub,
+    work: std::path::PathBuf,
+    operator: Operator,
+    state: tempfile::TempDir,
+}
+
+impl Scene {
+    async fn start() -> Scene {
+        let cluster = cluster_with_crds().await;
+        let ws = TestWorkspace::seeded(Some(TOKEN)).await;
+        let github = TestGitHub::start().await;
+        let (_bare, work) = github.repository("acme", "segment");
+        github.forge.add_user("acme", 1, Role::Admin);
+        github.forge.add_user("alice", 11, Role::Write);
+        github.forge.add_user("rita", 12, Role::Read);
+        let hook_port = free_port();
+        github.forge.add_hook(
+            &format!("http://127.0.0.1:{hook_port}/hooks/github"),
+            HOOK_SECRET,
+        );
+        let state = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let operator = Operator::start(
+            cluster.kubeconfig(),
+            state.path(),
+            "op-a",
+            &["--webhook-listen", &format!("127.0.0.1:{hook_port}")],
+        );
+        let root = github.api_url().trim_end_matches("/api/v3").to_owned();
+        let key = indent(&app_private_key(), "    ");
+        let yaml = format!(
+            r#"apiVersion: v1
+kind: Secret
+metadata: {{name: ws, namespace: default}}
+stringData: {{token: {TOKEN}}}
+---
+apiVersion: v1
+kind: Secret
+metadata: {{name: hook, namespace: default}}
+stringData: {{secret: {HOOK_SECRET}}}
+---
+apiVersion: v1
+kind: Secret
+metadata: {{name: github-app, namespace: default}}
+stringData:
+  githubAppID: "{APP_ID}"
+  githubAppPrivateKey: |
+{key}
+---
+apiVersion: gitsync.dev/v1alpha1
+kind: GitConnection
+metadata: {{name: github, namespace: default}}
+spec:
+  provider: github
+  secretRef: {{name: github-app}}
+  apiBaseURL: {api}
+---
+apiVersion: gitsync.dev/v1alpha1
+kind: GitSync
+metadata: {{name: segment, namespace: default}}
+spec:
+  workspace: {{endpoint: '{ws_url}', tokenSecretRef: {{name: ws, key: token}}}}
+  connectionRef: {{name: github}}
+  repository: {{url: '{root}/{REPO}.git', branch: main}}
+  interval: 30s
+  bidirectional:
+    enabled: true
+    webhookSecretRef: {{name: hook, key: secret}}
+"#,
+            api = github.api_url(),
+            ws_url = ws.running.url(),
+        );
+        let (ok, out) = cluster.apply(&yaml);
+        assert!(ok, "{out}");
+        Scene {
+            cluster,
+            ws,
+            github,
+            work,
+            operator,
+            state,
+        }
+    }
+
+    fn comments(&self, number: u64) -> Vec<PostedComment> {
+        self.github
+            .forge
+            .comments(REPO, number)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn plan_comment(&self, number: u64) -> Option<PostedComment> {
+        self.comments(number)
+            .into_iter()
+            .find(|c| c.author == bot() && c.body.starts_with(PLAN_MARK))
+    }
+
+    fn status(&self) -> serde_json::Value {
+        self.cluster.get_json("gitsync/segment")["status"].clone()
+    }
+}
+
+fn indent(text: &str, by: &str) -> String {
+    text.lines()
+        .map(|l| format!("{by}{l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A branch off the synced main that renames a destination and adds a label, pushed.
+fn push_change(work: &Path) -> String {
+    git(work, &["fetch", "-q", "origin"]);
+    git(work, &["checkout", "-q", "-B", "feature", "origin/main"]);
+    let listed = git(work, &["ls-files", "destinations/"]);
+    let destination = listed
+        .lines()
+        .next()
+        .unwrap_or_else(|| panic!("no destination on main"))
+        .to_owned();
+    let text = std::fs::read_to_string(work.join(&destination)).unwrap_or_else(|e| panic!("{e}"));
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("  name "))
+        .unwrap_or_else(|| panic!("{destination}: no name"))
+        .to_owned();
+    let renamed = text.replacen(&line, "  name = \"Renamed in review\"", 1);
+    std::fs::write(work.join(&destination), renamed).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::create_dir_all(work.join("labels")).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(
+        work.join("labels/team-growth.tf"),
+        "resource \"segment_label\" \"team_growth\" {\n  key   = \"team\"\n  value = \"growth\"\n}\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let head = crate::util::commit_all(work, "Rename a destination, add a label");
+    git(work, &["push", "-q", "origin", "feature:feature"]);
+    head
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pull_request_is_planned_applied_on_command_and_merged_cleanly() {
+    let scene = Scene::start().await;
+    let log = scene.operator.log.clone();
+
+    // The forward sync ran over HTTPS with the App's installation token, and pull requests
+    // are planned.
+    wait_for("the Bidirectional condition", &log, || {
+        let status = scene.status();
+        let planning = status["conditions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|c| c["type"] == "Bidirectional" && c["status"] == "True");
+        (planning && status["lastCommit"].is_string()).then_some(())
+    })
+    .await;
+
+    let head = push_change(&scene.work);
+    let bare = scene.github.dir.path().join("acme-segment.git");
+    let main_at_open = git(&bare, &["rev-parse", "main"]);
+    let number = scene
+        .github
+        .forge
+        .open_pull(
+            REPO,
+            NewPull {
+                author: "alice".into(),
+                head: "feature".into(),
+                base: "main".into(),
+                title: "Rename a destination, add a label".into(),
+                body: None,
+                draft: false,
+            },
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    let planned = wait_for("the plan comment", &log, || scene.plan_comment(number)).await;
+    assert!(planned.body.contains(&head[..12]), "{}", planned.body);
+    assert!(
+        planned.body.contains("1 to add, 1 to change, 0 to destroy"),
+        "{}",
+        planned.body
+    );
+    let statuses = || {
+        scene
+            .github
+            .forge
+            .statuses(REPO)
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    wait_for("the success status", &log, || {
+        statuses()
+            .iter()
+            .any(|s| s.sha == head && s.context == "gitsync/plan" && s.state == "success")
+            .then_some(())
+    })
+    .await;
+    let on_head: Vec<String> = statuses()
+        .into_iter()
+        .filter(|s| s.sha == head)
+        .map(|s| s.state)
+        .collect();
+    assert_eq!(
+        on_head.first().map(String::as_str),
+        Some("pending"),
+        "{on_head:?}"
+    );
+    let plans = wait_for("status.pullRequests", &log, || {
+        let pulls = scene.status()["pullRequests"].clone();
+        (pulls[0]["state"] == "planned").then_some(pulls)
+    })
+    .await;
+    assert_eq!(plans[0]["number"], number);
+    assert_eq!(scene.status()["openPlans"], 1);
+
+    // Someone with read access only: a reply, nothing applied.
+    let labels = || async {
+        scene
+            .ws
+            .client(TOKEN)
+            .list(ResourceType::Label)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .len()
+    };
+    let before = labels().await;
+    scene
+        .github
+        .forge
+        .post_comment(REPO, number, "rita", "segment apply")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let reply = wait_for("the refusal", &log, || {
+        scene
+            .comments(number)
+            .into_iter()
+            .find(|c| c.author == bot() && c.body.starts_with("@rita"))
+    })
+    .await;
+    assert!(reply.body.contains("no write access"), "{}", reply.body);
+    assert_eq!(labels().await, before);
+
+    // alice, who may write: applied, the new file renamed on the branch in one commit.
+    let command = scene
+        .github
+        .forge
+        .post_comment(REPO, number, "alice", "segment apply")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let done = wait_for("the apply's results", &log, || {
+        scene
+            .plan_comment(number)
+            .filter(|c| c.body.contains("apply succeeded"))
+    })
+    .await;
+    assert!(
+        done.body.contains("Updating created resources"),
+        "{}",
+        done.body
+    );
+    assert_eq!(labels().await, before + 1);
+    let pulled = scene
+        .github
+        .forge
+        .pull(REPO, number)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_ne!(pulled.head_sha, head);
+    assert_eq!(
+        git(&bare, &["log", "-1", "--format=%s%n%P", &pulled.head_sha]),
+        format!("{REWRITE_MESSAGE}\n{head}")
+    );
+    let reactions: Vec<String> = scene
+        .github
+        .forge
+        .reactions(REPO, command)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_iter()
+        .map(|r| r.content)
+        .collect();
+    assert_eq!(reactions, ["eyes", "+1"]);
+    wait_for("the status of the applied head", &log, || {
+        statuses()
+            .iter()
+            .any(|s| s.sha == pulled.head_sha && s.state == "success")
+            .then_some(())
+    })
+    .await;
+
+    // The forward sync brings the applied changes to main; then the merge conflicts with
+    // nothing, and no empty or duplicate commit follows.
+    let main_before = git(&bare, &["rev-parse", "main"]);
+    wait_for("the forward sync of the applied changes", &log, || {
+        let main = git(&bare, &["rev-parse", "main"]);
+        (main != main_before).then_some(())
+    })
+    .await;
+    let alice_token = "alice-token-e2e";
+    scene
+        .github
+        .forge
+        .add_token(alice_token, "alice")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let as_alice = gitsync::forge::github::GitHub::new(gitsync::forge::github::GitHubConfig {
+        api_base_url: scene.github.api_url(),
+        owner: "acme".into(),
+        repo: "segment".into(),
+        auth: gitsync::forge::github::GitHubAuth::Token(alice_token.into()),
+        http: gitsync::http::HttpConfig::default(),
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    let mut merged = false;
+    for _ in 0..50 {
+        let pull = as_alice
+            .pull(number)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        if pull.mergeability == gitsync::forge::Mergeability::Mergeable {
+            as_alice
+                .merge(number, &pull.head_sha)
+                .await
+                .unwrap_or_else(|e| panic!("the merge: {e}"));
+            merged = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(merged, "the pull request never became mergeable");
+    let merge = git(&bare, &["rev-parse", "main"]);
+    // A few more syncs: nothing to commit.
+    let synced = scene.status()["lastSyncTime"].clone();
+    scene.cluster.kubectl_ok(&[
+        "annotate",
+        "--overwrite",
+        "gitsync/segment",
+        &format!("reconcile.fluxcd.io/requestedAt={}", jiff::Timestamp::now()),
+    ]);
+    wait_for("another sync", &log, || {
+        (scene.status()["lastSyncTime"] != synced).then_some(())
+    })
+    .await;
+    assert_eq!(
+        git(&bare, &["rev-parse", "main"]),
+        merge,
+        "no commit after the merge"
+    );
+    // Since the pull request was opened: the forward sync's two commits, the pull request's
+    // two, and the merge; none of them empty.
+    let since = format!("{main_at_open}..main");
+    assert_eq!(
+        git(&bare, &["rev-list", "--count", &since]),
+        "5",
+        "{}",
+        git(&bare, &["log", "--format=%h %p %s", &since])
+    );
+    let empty: Vec<String> = git(&bare, &["log", "--format=%H", "--no-merges", &since])
+        .lines()
+        .filter(|c| git(&bare, &["diff-tree", "--root", "--no-commit-id", "-r", c]).is_empty())
+        .map(str::to_owned)
+        .collect();
+    assert!(
+        empty.is_empty(),
+        "empty commits on main: {empty:?}\n{}",
+        git(&bare, &["log", "--format=%h %p %s", "main"])
+    );
+    assert_eq!(
+        scene.github.violations(),
+        Vec::<String>::new(),
+        "every exchange follows GitHub's description"
+    );
+
+    // No secret anywhere a person can read.
+    let mut seen = String::new();
+    for c in scene.comments(number) {
+        seen.push_str(&c.body);
+    }
+    seen.push_str(&git(&bare, &["log", "-p", "--all"]));
+    seen.push_str(&std::fs::read_to_string(&log).unwrap_or_default());
+    seen.push_str(&scene.cluster.kubectl_ok(&["get", "events", "-o", "yaml"]));
+    seen.push_str(&scene.status().to_string());
+    let key_line = app_private_key()
+        .lines()
+        .nth(3)
+        .unwrap_or_default()
+        .to_owned();
+    for secret in [TOKEN, HOOK_SECRET, key_line.as_str()] {
+        assert!(!seen.contains(secret), "a secret was shown: {secret}");
+    }
+    drop(scene.state);
+}
