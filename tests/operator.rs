@@ -1110,11 +1110,12 @@ fn events_with_reason(cluster: &TestCluster, name: &str, reason: &str) -> Vec<i6
         .collect()
 }
 
-/// Until pull requests are acted on, `spec.bidirectional.enabled: true` is not silently
-/// ignored: a `Bidirectional` condition (False, NotImplemented), one Warning Event, and a
+/// `spec.bidirectional.enabled: true` on a GitSync that has no forge to plan pull requests on
+/// (a `file://` repository, no GitConnection) is not silently ignored: a `Bidirectional`
+/// condition (False, NoGitConnection) that says what is missing, one Warning Event, and a
 /// `Ready` that says the sync runs one way only. Turned off, all of it goes.
 #[tokio::test(flavor = "multi_thread")]
-async fn bidirectional_enabled_is_said_to_be_not_acted_on_and_ready_says_one_way() {
+async fn bidirectional_without_a_forge_says_why_and_ready_says_one_way() {
     let cluster = tokio::task::spawn_blocking(TestCluster::start)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
@@ -1156,8 +1157,8 @@ async fn bidirectional_enabled_is_said_to_be_not_acted_on_and_ready_says_one_way
     let bidirectional = conditions.iter().find(|c| c.0 == "Bidirectional");
     assert!(
         bidirectional.is_some_and(|c| c.1 == "False"
-            && c.2 == "NotImplemented"
-            && c.3.contains("not applied to the workspace")),
+            && c.2 == "NoGitConnection"
+            && c.3.contains("spec.bidirectional needs spec.connectionRef")),
         "{conditions:#?}"
     );
     let object = cluster.get_json("gitsync/both-ways");
@@ -1169,9 +1170,9 @@ async fn bidirectional_enabled_is_said_to_be_not_acted_on_and_ready_says_one_way
     // One Warning Event, not one per poll: the operator has run again since (it handled a
     // request), and there is still one.
     wait_until(
-        "the BidirectionalNotImplemented Event",
+        "the BidirectionalUnavailable Event",
         Duration::from_secs(15),
-        || !events_with_reason(&cluster, "both-ways", "BidirectionalNotImplemented").is_empty(),
+        || !events_with_reason(&cluster, "both-ways", "BidirectionalUnavailable").is_empty(),
         &log,
     );
     request_reconcile(&cluster, "gitsync/both-ways", "after-the-event", &log);
@@ -1179,7 +1180,7 @@ async fn bidirectional_enabled_is_said_to_be_not_acted_on_and_ready_says_one_way
     let warning = events["items"].as_array().and_then(|items| {
         items
             .iter()
-            .find(|e| e["reason"] == "BidirectionalNotImplemented")
+            .find(|e| e["reason"] == "BidirectionalUnavailable")
             .cloned()
     });
     assert!(
@@ -1187,7 +1188,7 @@ async fn bidirectional_enabled_is_said_to_be_not_acted_on_and_ready_says_one_way
         "{warning:?}"
     );
     assert_eq!(
-        events_with_reason(&cluster, "both-ways", "BidirectionalNotImplemented"),
+        events_with_reason(&cluster, "both-ways", "BidirectionalUnavailable"),
         [1],
         "{events}"
     );

@@ -11,8 +11,10 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 pub const READY: &str = "Ready";
 pub const RECONCILING: &str = "Reconciling";
 pub const STALLED: &str = "Stalled";
-/// A GitSync's `spec.bidirectional`: `False` with reason `NotImplemented` while pull requests
-/// are not acted on. Positive polarity, present only when `spec.bidirectional.enabled` is true.
+/// A GitSync's `spec.bidirectional`: `True` (PlanningPullRequests) while pull requests are
+/// planned, `False` with why they cannot be (NoGitConnection, UnsupportedProvider,
+/// NoForgeCredentials, NotRunning, ...). Positive polarity, present only when
+/// `spec.bidirectional.enabled` is true.
 pub const BIDIRECTIONAL: &str = "Bidirectional";
 
 /// Segment's own words for a connection failure; the concrete cause follows them.

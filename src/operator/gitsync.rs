@@ -21,9 +21,11 @@
 //! - [`write`]: the status by server-side apply (one field manager, never `.spec`), then the
 //!   Events.
 //!
-//! Metrics are recorded beside summarize ([`record`]), never inside it. Until pull requests
-//! are acted on, a GitSync with `spec.bidirectional.enabled` gets a `Bidirectional` condition
-//! (False, `NotImplemented`), a Warning Event once, and `Ready` says the sync is one-way.
+//! Metrics are recorded beside summarize ([`record`]), never inside it. With
+//! `spec.bidirectional.enabled`, the sync is followed by the pull-request pass
+//! ([`review_pulls`], around [`super::pulls`]), and the `Bidirectional` condition says whether
+//! pull requests are planned (True) or why not (False, with a Warning Event once, and `Ready`
+//! saying the sync is one-way). A webhook delivery is a waker ([`Wakers::hooks`]).
 
 use std::hash::{Hash as _, Hasher as _};
 use std::sync::Arc;
