@@ -19,11 +19,12 @@
 //! - `server`: the routes, authentication, faults and GitHub's error answers.
 //! - `render`: the JSON of every object, from the description's examples.
 //! - `git`: the `git` program on the bare repositories (refs, merges, counts).
-//! - `git_http`: the repositories over Git's smart HTTP, with the API's tokens.
+//! - [`git_http`]: the repositories over Git's smart HTTP, with the API's tokens (and the
+//!   `git http-backend` bridge the tests' own Git server uses too).
 //! - `hooks`: webhook deliveries.
 
 mod git;
-mod git_http;
+pub mod git_http;
 mod hooks;
 mod render;
 mod server;
