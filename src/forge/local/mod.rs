@@ -415,6 +415,12 @@ pub struct Running {
 }
 
 impl Running {
+    /// The web root, `http://127.0.0.1:PORT`: pages, and the repositories' `clone_url`s
+    /// (`{url}/{owner}/{repo}.git`).
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
     /// The API's base URL, `http://127.0.0.1:PORT/api/v3`: what a GitHub Enterprise client
     /// is given.
     pub fn api_url(&self) -> String {
