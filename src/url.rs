@@ -125,7 +125,7 @@ pub fn scrub_urls(text: &str, urls: &[&str]) -> String {
 }
 
 /// `%40` -> `@`; a `%` not followed by two hex digits is kept as it is.
-fn percent_decode(s: &str) -> String {
+pub fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

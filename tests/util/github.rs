@@ -125,19 +125,8 @@ impl TestGitHub {
     /// work tree (a clone) to make branches in with [`push_change`].
     pub fn repository(&self, owner: &str, name: &str) -> (PathBuf, PathBuf) {
         let root = self.dir.path();
-        let bare = root.join(format!("{owner}-{name}.git"));
+        let (bare, _) = super::bare_remote(root, &format!("{owner}-{name}.git"));
         let work = root.join(format!("{owner}-{name}-work"));
-        git(
-            root,
-            &[
-                "init",
-                "--bare",
-                "-q",
-                "-b",
-                "main",
-                &bare.to_string_lossy(),
-            ],
-        );
         git(root, &["init", "-q", "-b", "main", &work.to_string_lossy()]);
         git(&work, &["remote", "add", "origin", &bare.to_string_lossy()]);
         push_change(&work, "main", "README.md", "# test\n");

@@ -108,29 +108,9 @@ fn fits(parts: &[&str], actual: &[&str], multi: &[String]) -> Option<usize> {
     }
 }
 
-/// A query string's component, `%XX` and `+` decoded.
+/// A query string's component, `+` and `%XX` decoded.
 fn percent_decoded(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' if i + 2 < bytes.len() && s.is_char_boundary(i + 3) => {
-                match u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                    Ok(b) => {
-                        out.push(b);
-                        i += 3;
-                        continue;
-                    }
-                    Err(_) => out.push(b'%'),
-                }
-            }
-            b'+' => out.push(b' '),
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    gitsync::url::percent_decode(&s.replace('+', " "))
 }
 
 /// `$ref` -> the object it names in `spec`.

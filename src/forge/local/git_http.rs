@@ -89,8 +89,38 @@ pub async fn serve(
     let (Some(root), Some(dir)) = (path.parent(), path.file_name()) else {
         return not_found();
     };
-    let root = root.to_owned();
     let path_info = format!("/{}/{rest}", dir.to_string_lossy());
+    let query = uri.query().unwrap_or("").to_owned();
+    let response = http_backend(
+        root.to_owned(),
+        path_info,
+        method,
+        query,
+        &headers,
+        body,
+        login,
+    )
+    .await;
+    if rest == "git-receive-pack"
+        && let Err(e) = forge.sync_pushes()
+    {
+        tracing::warn!("local forge: noting a push to {full_name}: {e}");
+    }
+    response
+}
+
+/// One request to `git http-backend`, run as CGI on a blocking thread, for the bare
+/// repositories under `root` (`path_info`: `/<directory>/<rest of the URL path>`), as
+/// `remote_user` (which also lets it take pushes). A failure to run it is a 500 (and logged).
+pub async fn http_backend(
+    root: std::path::PathBuf,
+    path_info: String,
+    method: Method,
+    query: String,
+    headers: &HeaderMap,
+    body: Bytes,
+    remote_user: String,
+) -> Response {
     let header_text = |name: HeaderName| {
         headers
             .get(name)
@@ -101,7 +131,6 @@ pub async fn serve(
     let content_type = header_text(header::CONTENT_TYPE);
     let content_encoding = header_text(header::CONTENT_ENCODING);
     let protocol = header_text(HeaderName::from_static("git-protocol"));
-    let query = uri.query().unwrap_or("").to_owned();
     let ran = tokio::task::spawn_blocking(move || {
         let mut child = Command::new("git")
             .arg("http-backend")
@@ -114,7 +143,7 @@ pub async fn serve(
             .env("CONTENT_LENGTH", body.len().to_string())
             .env("HTTP_CONTENT_ENCODING", content_encoding)
             .env("GIT_PROTOCOL", protocol)
-            .env("REMOTE_USER", login)
+            .env("REMOTE_USER", remote_user)
             .env("REMOTE_ADDR", "127.0.0.1")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -127,21 +156,15 @@ pub async fn serve(
         child.wait_with_output()
     })
     .await;
-    let output = match ran {
-        Ok(Ok(output)) => output,
-        Ok(Err(e)) => return failed(&full_name, &e),
-        Err(e) => return failed(&full_name, &e),
-    };
-    if rest == "git-receive-pack"
-        && let Err(e) = forge.sync_pushes()
-    {
-        tracing::warn!("local forge: noting a push to {full_name}: {e}");
+    match ran {
+        Ok(Ok(output)) => cgi_response(&output.stdout),
+        Ok(Err(e)) => failed(&e),
+        Err(e) => failed(&e),
     }
-    cgi_response(&output.stdout)
 }
 
-fn failed(full_name: &str, e: &dyn std::fmt::Display) -> Response {
-    tracing::error!("local forge: git http-backend for {full_name}: {e}");
+fn failed(e: &dyn std::fmt::Display) -> Response {
+    tracing::error!("local forge: git http-backend: {e}");
     (StatusCode::INTERNAL_SERVER_ERROR, "git failed\n").into_response()
 }
 

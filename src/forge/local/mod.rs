@@ -19,11 +19,12 @@
 //! - `server`: the routes, authentication, faults and GitHub's error answers.
 //! - `render`: the JSON of every object, from the description's examples.
 //! - `git`: the `git` program on the bare repositories (refs, merges, counts).
-//! - `git_http`: the repositories over Git's smart HTTP, with the API's tokens.
+//! - [`git_http`]: the repositories over Git's smart HTTP, with the API's tokens (and the
+//!   `git http-backend` bridge the tests' own Git server uses too).
 //! - `hooks`: webhook deliveries.
 
 mod git;
-mod git_http;
+pub mod git_http;
 mod hooks;
 mod render;
 mod server;
@@ -414,6 +415,12 @@ pub struct Running {
 }
 
 impl Running {
+    /// The web root, `http://127.0.0.1:PORT`: pages, and the repositories' `clone_url`s
+    /// (`{url}/{owner}/{repo}.git`).
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
     /// The API's base URL, `http://127.0.0.1:PORT/api/v3`: what a GitHub Enterprise client
     /// is given.
     pub fn api_url(&self) -> String {

@@ -770,6 +770,25 @@ fn comment_of<'a>(
         .ok_or_else(not_found)
 }
 
+/// The id of the comment the path names, if `login` wrote it (only its author may `verb` it:
+/// 403 otherwise).
+fn own_comment(
+    state: &Forge,
+    name: &str,
+    p: &HashMap<String, String>,
+    login: &str,
+    verb: &str,
+) -> Result<u64, ApiError> {
+    let comment = comment_of(state, name, p)?;
+    if comment.author != login {
+        return Err(error(
+            StatusCode::FORBIDDEN,
+            &format!("You must be the author of this comment to {verb} it"),
+        ));
+    }
+    Ok(comment.id)
+}
+
 async fn list_comments(
     State(forge): State<LocalForge>,
     headers: HeaderMap,
@@ -893,14 +912,7 @@ async fn update_comment(
     let (out, id, login, from) = {
         let mut state = forge.lock();
         let login = reader(&state, &headers)?;
-        let comment = comment_of(&state, &name, &p)?;
-        if comment.author != login {
-            return Err(error(
-                StatusCode::FORBIDDEN,
-                "You must be the author of this comment to edit it",
-            ));
-        }
-        let id = comment.id;
+        let id = own_comment(&state, &name, &p, &login, "edit")?;
         let text = comment_body(&body)?;
         let comment = state
             .repo_mut(&name)
@@ -931,14 +943,7 @@ async fn delete_comment(
     let name = full_name(&p);
     let mut state = forge.lock();
     let login = reader(&state, &headers)?;
-    let comment = comment_of(&state, &name, &p)?;
-    if comment.author != login {
-        return Err(error(
-            StatusCode::FORBIDDEN,
-            "You must be the author of this comment to delete it",
-        ));
-    }
-    let id = comment.id;
+    let id = own_comment(&state, &name, &p, &login, "delete")?;
     if let Ok(repo) = state.repo_mut(&name) {
         repo.comments.remove(&id);
     }
