@@ -55,15 +55,11 @@ impl Journals for OneJournal {
     }
 }
 
-/// The embedded workspace synced into the double's `main`, a merge-request author with
-/// Developer access, a Reporter, and gitsync's own user.
-struct World {
+/// What every world has: the embedded workspace synced into the forge's repository, and the
+/// workflow's parts (cache, journal, stash, observer, settings, apply lock).
+struct Parts {
     _ws: TestWorkspace,
     client: gitsync::workspace::Client,
-    double: GitLabDouble,
-    bot: DoubleUser,
-    alice: DoubleUser,
-    reporter: DoubleUser,
     repository: Repository,
     journals: OneJournal,
     stash: MemoryStash,
@@ -73,20 +69,12 @@ struct World {
     _root: tempfile::TempDir,
 }
 
-impl World {
-    async fn new() -> World {
+impl Parts {
+    /// The seeded workspace, fully synced into `remote`'s `main`.
+    async fn new(remote: Remote) -> Parts {
         let ws = TestWorkspace::seeded(Some(TOKEN)).await;
         let client = ws.client(TOKEN);
-        let double = GitLabDouble::start("acme/segment").await;
-        let bot = double.add_user("gitsync-bot", 90, Some(DEVELOPER));
-        let alice = double.add_user("alice", 11, Some(DEVELOPER));
-        let reporter = double.add_user("rita", 12, Some(REPORTER));
         let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let remote = Remote {
-            url: format!("file://{}", double.repo().display()),
-            branch: "main".into(),
-            auth: Auth::None,
-        };
         let mut syncer = Syncer::new(
             client.clone(),
             sync_target(root.path(), "sync-cache.git", remote.clone()),
@@ -99,12 +87,9 @@ impl World {
         let cache =
             gix::init_bare(root.path().join("pulls-cache.git")).unwrap_or_else(|e| panic!("{e}"));
         let cache_path = cache.path().to_path_buf();
-        World {
+        Parts {
             _ws: ws,
             client,
-            bot,
-            alice,
-            reporter,
             repository: Repository {
                 cache: cache.into_sync(),
                 cache_path,
@@ -127,19 +112,18 @@ impl World {
                 mergeability_wait: Duration::from_secs(2),
             },
             lock: std::sync::Arc::new(tokio::sync::RwLock::new(())),
-            double,
             _root: root,
         }
     }
 
-    fn forge(&self) -> GitLab {
-        self.double.client(&self.bot)
-    }
-
-    async fn pass(&self, records: Vec<PullRecord>) -> PassOutcome {
-        let forge = self.forge();
+    /// One pass with `forge`; fails the test on any error.
+    async fn pass<F: gitsync::forge::Forge>(
+        &self,
+        forge: &F,
+        records: Vec<PullRecord>,
+    ) -> PassOutcome {
         let pass = Pass {
-            forge: &forge,
+            forge,
             workspace: &self.client,
             repository: &self.repository,
             journals: &self.journals,
@@ -159,6 +143,60 @@ impl World {
                 .map(|(n, e)| format!("#{n}: {e}"))
                 .collect::<Vec<_>>()
         );
+        outcome
+    }
+}
+
+/// The GitLab double with a merge-request author with Developer access, a Reporter, and
+/// gitsync's own user.
+struct World {
+    parts: Parts,
+    double: GitLabDouble,
+    bot: DoubleUser,
+    alice: DoubleUser,
+    reporter: DoubleUser,
+}
+
+impl std::ops::Deref for World {
+    type Target = Parts;
+    fn deref(&self) -> &Parts {
+        &self.parts
+    }
+}
+
+impl std::ops::DerefMut for World {
+    fn deref_mut(&mut self) -> &mut Parts {
+        &mut self.parts
+    }
+}
+
+impl World {
+    async fn new() -> World {
+        let double = GitLabDouble::start("acme/segment").await;
+        let bot = double.add_user("gitsync-bot", 90, Some(DEVELOPER));
+        let alice = double.add_user("alice", 11, Some(DEVELOPER));
+        let reporter = double.add_user("rita", 12, Some(REPORTER));
+        let parts = Parts::new(Remote {
+            url: format!("file://{}", double.repo().display()),
+            branch: "main".into(),
+            auth: Auth::None,
+        })
+        .await;
+        World {
+            parts,
+            bot,
+            alice,
+            reporter,
+            double,
+        }
+    }
+
+    fn forge(&self) -> GitLab {
+        self.double.client(&self.bot)
+    }
+
+    async fn pass(&self, records: Vec<PullRecord>) -> PassOutcome {
+        let outcome = self.parts.pass(&self.forge(), records).await;
         assert_eq!(self.double.violations(), Vec::<String>::new());
         outcome
     }
@@ -685,4 +723,198 @@ async fn deletes_need_the_flag_and_a_fork_is_planned_but_never_applied() {
             .iter()
             .any(|r| r.number == fork && r.stage == Stage::Planned)
     );
+}
+
+/// The local GitHub with the test App as gitsync's identity, alice (Write) and mallory (Write,
+/// who copies gitsync's mark).
+struct GitHubWorld {
+    parts: Parts,
+    github: crate::util::github::TestGitHub,
+    work: std::path::PathBuf,
+    forge: gitsync::forge::github::GitHub,
+}
+
+const GH_REPO: &str = "acme/segment";
+
+impl GitHubWorld {
+    async fn new() -> GitHubWorld {
+        use gitsync::forge::local::Role;
+        let github = crate::util::github::TestGitHub::start().await;
+        let (bare, work) = github.repository("acme", "segment");
+        github.forge.add_user("alice", 11, Role::Write);
+        github.forge.add_user("mallory", 13, Role::Write);
+        let parts = Parts::new(Remote {
+            url: format!("file://{}", bare.display()),
+            branch: "main".into(),
+            auth: Auth::None,
+        })
+        .await;
+        let forge = gitsync::forge::github::GitHub::new(gitsync::forge::github::GitHubConfig {
+            api_base_url: github.api_url(),
+            owner: "acme".into(),
+            repo: "segment".into(),
+            auth: gitsync::forge::github::GitHubAuth::App {
+                app_id: crate::util::github::APP_ID.to_string(),
+                private_key_pem: crate::util::github::app_private_key(),
+                installation_id: None,
+            },
+            http: gitsync::http::HttpConfig::default(),
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+        GitHubWorld {
+            parts,
+            github,
+            work,
+            forge,
+        }
+    }
+
+    async fn pass(&self, records: Vec<PullRecord>) -> PassOutcome {
+        let outcome = self.parts.pass(&self.forge, records).await;
+        assert_eq!(self.github.violations(), Vec::<String>::new());
+        outcome
+    }
+
+    /// Pushes a branch adding a label, opens a pull request from it as alice.
+    fn open(&self, branch: &str, value: &str) -> u64 {
+        git(&self.work, &["fetch", "-q", "origin"]);
+        git(&self.work, &["checkout", "-q", "-B", "main", "origin/main"]);
+        crate::util::github::push_change(
+            &self.work,
+            branch,
+            &format!("labels/team-{value}.tf"),
+            &format!(
+                "resource \"segment_label\" \"team_{value}\" {{\n  key   = \"team\"\n  value = \"{value}\"\n}}\n"
+            ),
+        );
+        self.github
+            .forge
+            .open_pull(
+                GH_REPO,
+                gitsync::forge::local::NewPull {
+                    author: "alice".into(),
+                    head: branch.into(),
+                    base: "main".into(),
+                    title: format!("Add team {value}"),
+                    body: None,
+                    draft: false,
+                },
+            )
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn comments(&self, number: u64) -> Vec<gitsync::forge::local::PostedComment> {
+        self.github
+            .forge
+            .comments(GH_REPO, number)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_command_waits_while_github_computes_mergeability_and_applies_once_it_is_true() {
+    let mut world = GitHubWorld::new().await;
+    world.parts.settings.mergeability_wait = Duration::from_millis(300);
+    let number = world.open("growth", "growth");
+    let records = world.pass(Vec::new()).await.records;
+    assert_eq!(records[0].stage, Stage::Planned, "{:?}", records[0]);
+    let before = labels_of(&world.parts.client).await;
+
+    // GitHub has not computed it yet: the command waits, and is looked at again soon.
+    world
+        .github
+        .forge
+        .set_mergeable(GH_REPO, number, None, "unknown")
+        .unwrap_or_else(|e| panic!("{e}"));
+    world
+        .github
+        .forge
+        .post_comment(GH_REPO, number, "alice", "segment apply")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let waiting = world.pass(records).await;
+    assert!(waiting.look_again_soon);
+    assert!(waiting.records[0].pending_command_id.is_some());
+    assert_eq!(labels_of(&world.parts.client).await, before);
+    let again = world.pass(waiting.records).await;
+    assert!(again.look_again_soon, "still computing");
+
+    // Now it says true: applied, once.
+    world
+        .github
+        .forge
+        .set_mergeable(GH_REPO, number, Some(true), "clean")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let applied = world.pass(again.records).await;
+    assert!(!applied.look_again_soon);
+    assert_eq!(
+        applied.records[0].stage,
+        Stage::Applied,
+        "{:?}",
+        applied.records[0]
+    );
+    assert_eq!(labels_of(&world.parts.client).await, before + 1);
+    let refusals = world
+        .comments(number)
+        .into_iter()
+        .filter(|c| c.body.contains("was not applied"))
+        .count();
+    assert_eq!(refusals, 0, "waiting is no refusal");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_copied_plan_mark_is_never_edited_nor_trusted() {
+    let world = GitHubWorld::new().await;
+    let number = world.open("copied", "copied");
+    // Before gitsync looks: someone posts a fake plan with gitsync's mark, and a command.
+    let fake = format!("{PLAN_MARK}\n### gitsync plan\nNo changes. Comment `segment apply`.");
+    let forged = world
+        .github
+        .forge
+        .post_comment(GH_REPO, number, "mallory", &fake)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let records = world.pass(Vec::new()).await.records;
+    let bot = format!("{}[bot]", crate::util::github::APP_SLUG);
+    let comments = world.comments(number);
+    let ours: Vec<_> = comments.iter().filter(|c| c.author == bot).collect();
+    assert_eq!(ours.len(), 1, "gitsync posted its own plan: {comments:?}");
+    assert_ne!(ours[0].id, forged);
+    let theirs = comments.iter().find(|c| c.id == forged);
+    assert_eq!(
+        theirs.map(|c| c.body.as_str()),
+        Some(fake.as_str()),
+        "never edited"
+    );
+    assert_eq!(records[0].comment_ids, [ours[0].id]);
+
+    // A push: gitsync edits its own comment, never the copy.
+    crate::util::github::push_change(
+        &world.work,
+        "copied",
+        "labels/team-more.tf",
+        "resource \"segment_label\" \"team_more\" {\n  key   = \"team\"\n  value = \"more\"\n}\n",
+    );
+    world
+        .github
+        .forge
+        .note_push(GH_REPO, number)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let records = world.pass(records).await.records;
+    let comments = world.comments(number);
+    assert_eq!(
+        comments
+            .iter()
+            .find(|c| c.id == forged)
+            .map(|c| c.body.as_str()),
+        Some(fake.as_str())
+    );
+    assert_eq!(comments.iter().filter(|c| c.author == bot).count(), 1);
+    assert_eq!(records[0].changes.as_deref(), Some("+2 ~0 -0"));
+}
+
+async fn labels_of(client: &gitsync::workspace::Client) -> usize {
+    client
+        .list(ResourceType::Label)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .len()
 }
