@@ -45,6 +45,7 @@ async fn wait_for<T>(what: &str, log: &Path, mut done: impl FnMut() -> Option<T>
 }
 
 struct Scene {
+    hook_port: u16,
     cluster: TestCluster,
     ws: TestWorkspace,
     github: TestGitHub,
@@ -55,6 +56,11 @@ struct Scene {
 
 impl Scene {
     async fn start() -> Scene {
+        Scene::start_with(&[]).await
+    }
+
+    /// As [`Scene::start`], the operator started with `extra` flags too.
+    async fn start_with(extra: &[&str]) -> Scene {
         let cluster = cluster_with_crds().await;
         let ws = TestWorkspace::seeded(Some(TOKEN)).await;
         let github = TestGitHub::start().await;
@@ -68,12 +74,10 @@ impl Scene {
             HOOK_SECRET,
         );
         let state = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let operator = Operator::start(
-            cluster.kubeconfig(),
-            state.path(),
-            "op-a",
-            &["--webhook-listen", &format!("127.0.0.1:{hook_port}")],
-        );
+        let listen = format!("127.0.0.1:{hook_port}");
+        let mut flags = vec!["--webhook-listen", listen.as_str()];
+        flags.extend_from_slice(extra);
+        let operator = Operator::start(cluster.kubeconfig(), state.path(), "op-a", &flags);
         let root = github.api_url().trim_end_matches("/api/v3").to_owned();
         let key = indent(&app_private_key(), "    ");
         let yaml = format!(
@@ -121,6 +125,7 @@ spec:
         let (ok, out) = cluster.apply(&yaml);
         assert!(ok, "{out}");
         Scene {
+            hook_port,
             cluster,
             ws,
             github,
@@ -430,4 +435,140 @@ async fn a_pull_request_is_planned_applied_on_command_and_merged_cleanly() {
         assert!(!seen.contains(secret), "a secret was shown: {secret}");
     }
     drop(scene.state);
+}
+
+/// Opens a pull request as alice from `branch` of the work tree.
+fn open_pull(scene: &Scene, branch: &str, title: &str) -> u64 {
+    scene
+        .github
+        .forge
+        .open_pull(
+            REPO,
+            NewPull {
+                author: "alice".into(),
+                head: branch.into(),
+                base: "main".into(),
+                title: title.into(),
+                body: None,
+                draft: false,
+            },
+        )
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_leader_resumes_an_apply_its_predecessor_began_and_applies_each_change_once() {
+    let lease = ["--lease-seconds", "4"];
+    let mut scene = Scene::start_with(&lease).await;
+    let log = scene.operator.log.clone();
+    wait_for("the first sync", &log, || {
+        scene.status()["lastCommit"].is_string().then_some(())
+    })
+    .await;
+    // The standby, on another port for the webhooks (the local GitHub delivers to the first
+    // only: the new leader finds the command by its poll).
+    let standby_state = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let other_port = free_port().to_string();
+    let listen = format!("127.0.0.1:{other_port}");
+    let standby = Operator::start(
+        scene.cluster.kubeconfig(),
+        standby_state.path(),
+        "op-b",
+        &["--webhook-listen", &listen, "--lease-seconds", "4"],
+    );
+
+    // 30 new labels, one file each.
+    git(&scene.work, &["fetch", "-q", "origin"]);
+    git(
+        &scene.work,
+        &["checkout", "-q", "-B", "many", "origin/main"],
+    );
+    std::fs::create_dir_all(scene.work.join("labels")).unwrap_or_else(|e| panic!("{e}"));
+    for i in 0..30 {
+        std::fs::write(
+            scene.work.join(format!("labels/batch-{i}.tf")),
+            format!(
+                "resource \"segment_label\" \"batch_{i}\" {{\n  key   = \"batch\"\n  value = \"b{i}\"\n}}\n"
+            ),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    }
+    crate::util::commit_all(&scene.work, "Thirty labels");
+    git(&scene.work, &["push", "-q", "origin", "many:many"]);
+    let number = open_pull(&scene, "many", "Thirty labels");
+    wait_for("the plan comment", &log, || {
+        scene
+            .plan_comment(number)
+            .filter(|c| c.body.contains("30 to add"))
+    })
+    .await;
+
+    // Every workspace request from now on takes 200 ms: the apply takes seconds.
+    scene
+        .ws
+        .faults(
+            TOKEN,
+            serde_json::json!({"delay": {"count": 400, "ms": 200}}),
+        )
+        .await;
+    scene
+        .github
+        .forge
+        .post_comment(REPO, number, "alice", "segment apply")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let journal = || {
+        scene
+            .cluster
+            .get_or_null(&["configmap", "segment-apply-journal"])
+    };
+    wait_for("a journal with a few changes sent", &log, || {
+        let entries = journal()["data"]["entries"]
+            .as_str()
+            .map(|e| e.lines().count())
+            .unwrap_or(0);
+        (entries >= 8).then_some(())
+    })
+    .await;
+    assert_eq!(scene.status()["pullRequests"][0]["state"], "applying");
+    scene.operator.kill();
+
+    // The standby takes the Lease, finds the stashed apply, and finishes it.
+    let done = wait_for("the resumed apply's results", &standby.log, || {
+        scene
+            .plan_comment(number)
+            .filter(|c| c.body.contains("apply succeeded"))
+    })
+    .await;
+    assert!(done.body.contains("30 of 30"), "{}", done.body);
+    let labels = scene
+        .ws
+        .client(TOKEN)
+        .list(ResourceType::Label)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut batch: Vec<String> = labels
+        .iter()
+        .filter(|l| {
+            matches!(l.attributes.get("key"), Some(gitsync::model::Value::String(k)) if k == "batch")
+        })
+        .map(|l| format!("{:?}", l.attributes.get("value")))
+        .collect();
+    let all = batch.len();
+    batch.sort();
+    batch.dedup();
+    assert_eq!((all, batch.len()), (30, 30), "each label created once");
+    let events = scene.cluster.kubectl_ok(&["get", "events", "-o", "json"]);
+    assert!(
+        events.contains(&format!("pull request #{number}: resuming the plan for alice")),
+        "the new leader says it resumed: {events}"
+    );
+    assert_eq!(scene.status()["pullRequests"][0]["state"], "applied");
+    assert!(
+        scene
+            .cluster
+            .get_or_null(&["configmap", "segment-pull-1"])
+            .is_null(),
+        "the stash is gone once the apply finished"
+    );
+    let _ = scene.hook_port;
 }
