@@ -559,7 +559,9 @@ async fn a_new_leader_resumes_an_apply_its_predecessor_began_and_applies_each_ch
     assert_eq!((all, batch.len()), (30, 30), "each label created once");
     let events = scene.cluster.kubectl_ok(&["get", "events", "-o", "json"]);
     assert!(
-        events.contains(&format!("pull request #{number}: resuming the plan for alice")),
+        events.contains(&format!(
+            "pull request #{number}: resuming the plan for alice"
+        )),
         "the new leader says it resumed: {events}"
     );
     assert_eq!(scene.status()["pullRequests"][0]["state"], "applied");
@@ -571,4 +573,196 @@ async fn a_new_leader_resumes_an_apply_its_predecessor_began_and_applies_each_ch
         "the stash is gone once the apply finished"
     );
     let _ = scene.hook_port;
+}
+
+/// A GitLab merge request through the operator: a GitConnection of provider gitlab whose
+/// token serves the API and Git (HTTP Basic `oauth2`), Merge Request and Note hooks with
+/// `X-Gitlab-Token`, a merge request that needs a rebase refused, and an apply that resolves a
+/// `@@placeholder@@` from a SyncSecret, whose value appears nowhere a person can read.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_gitlab_merge_request_is_planned_refused_while_it_needs_a_rebase_then_applied() {
+    use crate::util::gitlab::{DEVELOPER, GitLabDouble};
+    const SECRET_VALUE: &str = "sk-live-9f3e1c77-b7e1";
+    let cluster = cluster_with_crds().await;
+    let ws = TestWorkspace::seeded(Some(TOKEN)).await;
+    let double = GitLabDouble::start("acme/segment").await;
+    let bot = double.add_user("gitsync-bot", 90, Some(DEVELOPER));
+    let alice = double.add_user("alice", 11, Some(DEVELOPER));
+    // Git over HTTP at /acme/segment.git, with the bot's token.
+    let served = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    std::fs::create_dir_all(served.path().join("acme")).unwrap_or_else(|e| panic!("{e}"));
+    std::os::unix::fs::symlink(double.repo(), served.path().join("acme/segment.git"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let git_port =
+        crate::util::git_http::serve_as(served.path().to_path_buf(), "oauth2", &bot.token).await;
+    let hook_port = free_port();
+    let state = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let operator = Operator::start(
+        cluster.kubeconfig(),
+        state.path(),
+        "op-gl",
+        &["--webhook-listen", &format!("127.0.0.1:{hook_port}")],
+    );
+    let log = operator.log.clone();
+    let yaml = format!(
+        r#"apiVersion: v1
+kind: Secret
+metadata: {{name: ws, namespace: default}}
+stringData: {{token: {TOKEN}}}
+---
+apiVersion: v1
+kind: Secret
+metadata: {{name: hook, namespace: default}}
+stringData: {{secret: {HOOK_SECRET}}}
+---
+apiVersion: v1
+kind: Secret
+metadata: {{name: gitlab-token, namespace: default}}
+stringData: {{username: oauth2, password: {token}}}
+---
+apiVersion: v1
+kind: Secret
+metadata: {{name: webhook-key, namespace: default}}
+stringData: {{value: {SECRET_VALUE}}}
+---
+apiVersion: gitsync.dev/v1alpha1
+kind: SyncSecret
+metadata: {{name: webhook-key, namespace: default}}
+spec:
+  name: webhook_key
+  secretRef: {{name: webhook-key, key: value}}
+---
+apiVersion: gitsync.dev/v1alpha1
+kind: GitConnection
+metadata: {{name: gitlab, namespace: default}}
+spec:
+  provider: gitlab
+  secretRef: {{name: gitlab-token}}
+  apiBaseURL: {api}
+---
+apiVersion: gitsync.dev/v1alpha1
+kind: GitSync
+metadata: {{name: segment, namespace: default}}
+spec:
+  workspace: {{endpoint: '{ws_url}', tokenSecretRef: {{name: ws, key: token}}}}
+  connectionRef: {{name: gitlab}}
+  repository: {{url: 'http://127.0.0.1:{git_port}/acme/segment.git', branch: main}}
+  interval: 30s
+  bidirectional:
+    enabled: true
+    webhookSecretRef: {{name: hook, key: secret}}
+"#,
+        token = bot.token,
+        api = double.api_base(),
+        ws_url = ws.running.url(),
+    );
+    let (ok, out) = cluster.apply(&yaml);
+    assert!(ok, "{out}");
+    let status = || cluster.get_json("gitsync/segment")["status"].clone();
+    wait_for("pull requests planned", &log, || {
+        let status = status();
+        let planning = status["conditions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|c| c["type"] == "Bidirectional" && c["status"] == "True");
+        (planning && status["lastCommit"].is_string()).then_some(())
+    })
+    .await;
+
+    // The merge request: a destination's API key given as a placeholder, and a new label.
+    let masked = "\"••••••••••adce\"";
+    let destination = "destinations/624233e0fec27b0d4b1b66b4.tf";
+    let text = git(double.repo(), &["show", &format!("main:{destination}")]);
+    assert!(text.contains(masked), "{text}");
+    double.commit_on(
+        "feature",
+        destination,
+        &text.replacen(masked, "\"@@webhook_key@@\"", 1),
+    );
+    double.commit_on(
+        "feature",
+        "labels/team-growth.tf",
+        "resource \"segment_label\" \"team_growth\" {\n  key   = \"team\"\n  value = \"growth\"\n}\n",
+    );
+    let iid = double.open_mr(
+        &alice,
+        "feature",
+        "main",
+        "Rotate the webhook key, add a label",
+    );
+    let hooks = format!("http://127.0.0.1:{hook_port}/hooks/gitlab");
+    double
+        .merge_request_hook(iid, "open", None)
+        .deliver(&hooks, Some(HOOK_SECRET))
+        .await;
+    let plan = wait_for("the plan note", &log, || {
+        double
+            .notes(iid)
+            .into_iter()
+            .find(|n| n.author == bot.username && n.body.starts_with(PLAN_MARK))
+    })
+    .await;
+    assert!(plan.body.contains("1 to add, 1 to change"), "{}", plan.body);
+
+    // Needs a rebase: refused with a reply.
+    double.set_merge_status(iid, "need_rebase");
+    let command = double.post_note(iid, &alice, "segment apply");
+    double
+        .note_hook(command, "create")
+        .deliver(&hooks, Some(HOOK_SECRET))
+        .await;
+    let refusal = wait_for("the refusal", &log, || {
+        double
+            .notes(iid)
+            .into_iter()
+            .find(|n| n.author == bot.username && n.body.contains("need_rebase"))
+    })
+    .await;
+    assert!(
+        refusal
+            .body
+            .starts_with("@alice `segment apply` was not applied"),
+        "{}",
+        refusal.body
+    );
+
+    // Mergeable: applied; the workspace holds the secret the SyncSecret gives.
+    double.set_merge_status(iid, "mergeable");
+    let command = double.post_note(iid, &alice, "segment apply");
+    double
+        .note_hook(command, "create")
+        .deliver(&hooks, Some(HOOK_SECRET))
+        .await;
+    let done = wait_for("the apply's results", &log, || {
+        double
+            .notes(iid)
+            .into_iter()
+            .find(|n| n.id == plan.id && n.body.contains("apply succeeded"))
+    })
+    .await;
+    assert!(done.body.contains("2 of 2"), "{}", done.body);
+    let stored = ws
+        .store
+        .get("segment_destination", "624233e0fec27b0d4b1b66b4")
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("the destination is gone"));
+    assert!(
+        format!("{stored:?}").contains(SECRET_VALUE),
+        "the workspace holds the SyncSecret's value"
+    );
+    assert_eq!(double.violations(), Vec::<String>::new());
+
+    // The value is nowhere a person reads.
+    let mut seen = String::new();
+    for n in double.notes(iid) {
+        seen.push_str(&n.body);
+    }
+    seen.push_str(&git(double.repo(), &["log", "-p", "--all"]));
+    seen.push_str(&std::fs::read_to_string(&log).unwrap_or_default());
+    seen.push_str(&cluster.kubectl_ok(&["get", "events", "-o", "yaml"]));
+    seen.push_str(&status().to_string());
+    for secret in [SECRET_VALUE, TOKEN, HOOK_SECRET, bot.token.as_str()] {
+        assert!(!seen.contains(secret), "a secret was shown: {secret}");
+    }
 }

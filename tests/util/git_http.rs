@@ -13,6 +13,13 @@ pub const PASSWORD: &str = "s3cret";
 
 /// Serves the bare repositories under `root` on a free loopback port, returned.
 pub async fn serve(root: PathBuf) -> u16 {
+    serve_as(root, USER, PASSWORD).await
+}
+
+/// As [`serve`], behind Basic auth for `user:password` (a forge's token, for the tests whose
+/// Git and API credentials are one).
+pub async fn serve_as(root: PathBuf, user: &str, password: &str) -> u16 {
+    let expected = format!("Basic {}", base64_basic(user, password));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .unwrap_or_else(|e| panic!("{e}"));
@@ -20,14 +27,21 @@ pub async fn serve(root: PathBuf) -> u16 {
         .local_addr()
         .map(|a| a.port())
         .unwrap_or_else(|e| panic!("{e}"));
-    let app = axum::Router::new().fallback(move |m, u, h, b| cgi(root.clone(), m, u, h, b));
+    let app = axum::Router::new()
+        .fallback(move |m, u, h, b| cgi(root.clone(), expected.clone(), m, u, h, b));
     tokio::spawn(async move { axum::serve(listener, app).await });
     port
 }
 
-/// `git http-backend` as CGI, behind Basic auth for `user:password`.
-async fn cgi(root: PathBuf, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
-    let expected = format!("Basic {}", base64_basic(USER, PASSWORD));
+/// `git http-backend` as CGI, behind Basic auth (`expected`: the whole header value).
+async fn cgi(
+    root: PathBuf,
+    expected: String,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(expected.as_str()) {
         return (
             StatusCode::UNAUTHORIZED,
