@@ -81,6 +81,7 @@ const OPERATOR_FLAGS: &[&str] = &[
     "--lease-seconds",
     "--concurrency",
     "--webhook-listen",
+    "--pod-name",
     "--log-format",
     "--log-level",
 ];
@@ -128,15 +129,20 @@ fn expected_watch_grants() -> BTreeSet<Grant> {
     g
 }
 
-/// Leader election on the Lease `lease`.
+/// Leader election on the Lease `lease`, and the leader's label on its own Pod
+/// (src/operator/leader_label.rs: a merge patch, nothing else).
 fn expected_lease_grants(lease: &str) -> BTreeSet<Grant> {
     let mut g = BTreeSet::new();
     g.insert(grant("coordination.k8s.io", "leases", "create", None));
     for verb in ["get", "patch", "update"] {
         g.insert(grant("coordination.k8s.io", "leases", verb, Some(lease)));
     }
+    g.insert(grant("", "pods", "patch", None));
     g
 }
+
+/// The label the leader's Pod carries and the webhook Service selects.
+const LEADER_LABEL: &str = "gitsync.dev/leader";
 
 // ---------------------------------------------------------------------------------------------
 // Helpers.
@@ -301,8 +307,13 @@ fn assert_grants(actual: &BTreeSet<Grant>, expected: &BTreeSet<Grant>, what: &st
             "{what}: wildcard"
         );
         assert!(
-            !["pods", "deployments", "replicasets", "statefulsets"].contains(&resource.as_str()),
+            !["deployments", "replicasets", "statefulsets"].contains(&resource.as_str()),
             "{what}: the operator never touches {resource}"
+        );
+        // Only its own Pod's leader label, by patch: it never reads, makes or removes a Pod.
+        assert!(
+            resource != "pods" || verb == "patch",
+            "{what}: {verb} on pods"
         );
         if ["gitsyncs", "gitconnections", "syncsecrets"].contains(&resource.as_str()) {
             assert!(
@@ -639,8 +650,24 @@ fn deployment_runs_the_operator_as_documented() {
     assert_eq!(sport["port"], 8080);
     assert_eq!(sport["targetPort"], "http-metrics");
     assert_eq!(sport["name"], "http-metrics");
+    // The webhook Service selects the pods and, of them, the leader's alone: the label the
+    // leader sets on its own Pod, which the template does not carry.
     let webhook = find(&objects, "Service", "gitsync-operator-webhook");
-    matches_pod(&webhook["spec"]["selector"], "webhook Service");
+    let mut selector = webhook["spec"]["selector"].clone();
+    let leader = selector
+        .as_object_mut()
+        .and_then(|s| s.remove(LEADER_LABEL))
+        .unwrap_or_else(|| panic!("the webhook Service does not select {LEADER_LABEL}"));
+    assert_eq!(leader, "true");
+    assert!(
+        pod_labels.get(LEADER_LABEL).is_none(),
+        "every pod would carry {LEADER_LABEL}"
+    );
+    matches_pod(&selector, "webhook Service");
+    assert!(
+        !args.iter().any(|a| a.starts_with("--pod-name")),
+        "--pod-name comes from POD_NAME (the downward API)"
+    );
     assert_eq!(
         webhook["spec"]["ports"],
         json!([{ "name": "http-webhook", "port": 8081, "targetPort": "http-webhook", "protocol": "TCP" }])
@@ -1926,6 +1953,39 @@ fn api_server_accepts_deploy_and_one_namespace_rbac_suffices() {
     }
     team.push(unreachable_gitsync("elsewhere", "demo"));
     apply(&cluster, &team);
+    // The replica's own Pod, made from the Deployment's template (no kubelet runs it: the
+    // object is what the leader labels).
+    let template = &find(&objects, "Deployment", "gitsync-operator")["spec"]["template"];
+    let mut pod = json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": template["metadata"].clone(),
+        "spec": template["spec"].clone(),
+    });
+    pod["metadata"]["name"] = json!("replica-0");
+    pod["metadata"]["namespace"] = json!("gitsync-system");
+    apply(&cluster, &[pod]);
+    let webhook_selector =
+        find(&objects, "Service", "gitsync-operator-webhook")["spec"]["selector"]
+            .as_object()
+            .expect("the webhook Service's selector")
+            .iter()
+            .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+            .collect::<Vec<_>>()
+            .join(",");
+    let webhook_pods = || {
+        cluster.kubectl_ok(&[
+            "get",
+            "pods",
+            "-n",
+            "gitsync-system",
+            "-l",
+            &webhook_selector,
+            "-o",
+            "jsonpath={.items[*].metadata.name}",
+        ])
+    };
+    assert_eq!(webhook_pods(), "", "no leader yet");
 
     let state = temp_dir();
     let operator = Operator::start(
@@ -1933,6 +1993,8 @@ fn api_server_accepts_deploy_and_one_namespace_rbac_suffices() {
         &state.path().join("replica-0"),
         "replica-0",
         &[
+            "--pod-name",
+            "replica-0",
             "--lease-namespace",
             "gitsync-system",
             "--log-format",
@@ -1952,6 +2014,10 @@ fn api_server_accepts_deploy_and_one_namespace_rbac_suffices() {
         ]);
         if lease["spec"]["holderIdentity"] != "replica-0" {
             return Some(format!("waiting for the Lease: {}", lease["spec"]));
+        }
+        // The webhook Service's selector finds the leader's Pod once it is labelled.
+        if webhook_pods() != "replica-0" {
+            return Some("waiting for the leader label on Pod replica-0".into());
         }
         let gs = cluster.get_or_null(&["gitsyncs.gitsync.dev", "-n", "team-a", "scoped"]);
         let stalled = condition(&gs, "Stalled");
@@ -2002,6 +2068,11 @@ fn api_server_accepts_deploy_and_one_namespace_rbac_suffices() {
     let (status, log) = operator.stop();
     assert!(status.success(), "exit {status} after SIGTERM:\n{log}");
     assert_no_forbidden(&log);
+    assert_eq!(
+        webhook_pods(),
+        "",
+        "the leader label outlived the leader:\n{log}"
+    );
 
     // What an apply of a pull request does with the cluster works under the same Role, as the
     // user bound to it: its journal in a ConfigMap (taken, written, read, removed) and the
