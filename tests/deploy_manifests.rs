@@ -39,6 +39,9 @@ const METRIC_FAMILIES: &[(&str, &str)] = &[
     ("gitsync_reconcile_errors_total", "counter"),
     ("gitsync_leader", "gauge"),
     ("gitsync_webhook_deliveries_total", "counter"),
+    ("gitsync_plans_total", "counter"),
+    ("gitsync_plan_duration_seconds", "histogram"),
+    ("gitsync_applies_total", "counter"),
 ];
 
 /// The labels of each family's series (histogram buckets also have `le`).
@@ -66,6 +69,9 @@ const METRIC_LABELS: &[(&str, &[&str])] = &[
     ("gitsync_reconcile_errors_total", &["controller", "reason"]),
     ("gitsync_leader", &[]),
     ("gitsync_webhook_deliveries_total", &["forge", "result"]),
+    ("gitsync_plans_total", &["result"]),
+    ("gitsync_plan_duration_seconds_bucket", &[]),
+    ("gitsync_applies_total", &["result"]),
 ];
 
 /// `gitsync operator`'s flags: all of them (but `--help`), so that a new one is added here and
@@ -833,6 +839,8 @@ fn metric_contract_matches_the_operator() {
     metrics.response(Some(200));
     metrics.rate_limited_wait(std::time::Duration::from_secs(1));
     metrics.webhook_delivery("github", DeliveryResult::Accepted);
+    metrics.observe_plan("planned", 0.4);
+    metrics.observe_apply("failed");
     let text = metrics.encode_prometheus().expect("encode");
 
     // The families the artifacts may use are the ones the operator registers, with their types
@@ -880,7 +888,10 @@ fn alerts_use_only_the_operators_metrics() {
         BTreeSet::from([
             "GitSyncStalled",
             "GitSyncPushFailing",
-            "GitSyncOperatorNoLeader"
+            "GitSyncOperatorNoLeader",
+            "GitSyncApplyFailed",
+            "GitSyncWebhookUnauthorized",
+            "GitSyncPlansErroring",
         ])
     );
     for (name, alert) in &alerts {
@@ -909,6 +920,20 @@ fn alerts_use_only_the_operators_metrics() {
     assert!(expr("GitSyncPushFailing").contains("> 3"));
     assert!(expr("GitSyncOperatorNoLeader").contains("gitsync_leader) < 1"));
     assert_eq!(alerts["GitSyncOperatorNoLeader"]["for"], "5m");
+    assert!(
+        expr("GitSyncApplyFailed")
+            .contains(r#"increase(gitsync_applies_total{result="failed"}[30m])"#)
+    );
+    assert!(expr("GitSyncApplyFailed").trim_end().ends_with("> 0"));
+    assert!(
+        expr("GitSyncWebhookUnauthorized")
+            .contains(r#"increase(gitsync_webhook_deliveries_total{result="unauthorized"}[15m])"#)
+    );
+    assert!(expr("GitSyncWebhookUnauthorized").contains("forge"));
+    assert!(
+        expr("GitSyncPlansErroring")
+            .contains(r#"increase(gitsync_plans_total{result="error"}[30m])"#)
+    );
 }
 
 /// `promtool check rules` and `promtool test rules` on the PrometheusRule's groups: the
@@ -964,6 +989,16 @@ fn promtool_rules(rule: &Value, what: &str) {
         ("namespace", "gitsync-system"),
         ("job", "gitsync-operator-metrics"),
     ];
+    let webhook = [
+        ("namespace", "gitsync-system"),
+        ("job", "gitsync-operator-metrics"),
+        ("forge", "github"),
+    ];
+    let operator_series = |name: &str, labels: &str| {
+        format!(
+            r#"{name}{{namespace="gitsync-system",job="gitsync-operator-metrics",pod="a",{labels}}}"#
+        )
+    };
     let tests = json!({
         "rule_files": ["rules.yaml"],
         "evaluation_interval": "1m",
@@ -983,6 +1018,24 @@ fn promtool_rules(rule: &Value, what: &str) {
                   "values": "1x10 0x40" },
                 { "series": r#"gitsync_leader{namespace="gitsync-system",job="gitsync-operator-metrics",pod="b"}"#,
                   "values": "0x50" },
+                // Applies: one succeeds at 5m, one fails at 20m.
+                { "series": operator_series("gitsync_applies_total", r#"result="succeeded""#),
+                  "values": "0x5 1x45" },
+                { "series": operator_series("gitsync_applies_total", r#"result="failed""#),
+                  "values": "0x20 1x30" },
+                // GitHub deliveries: accepted all along; a wrong secret from 20m, one a minute;
+                // GitLab: two unauthorized ones only (a scan), under the threshold.
+                { "series": operator_series("gitsync_webhook_deliveries_total", r#"forge="github",result="accepted""#),
+                  "values": "0+1x50" },
+                { "series": operator_series("gitsync_webhook_deliveries_total", r#"forge="github",result="unauthorized""#),
+                  "values": "0x20 1+1x30" },
+                { "series": operator_series("gitsync_webhook_deliveries_total", r#"forge="gitlab",result="unauthorized""#),
+                  "values": "0x20 2x30" },
+                // Plans: conflicted ones do not count; errors from 20m, one a minute.
+                { "series": operator_series("gitsync_plans_total", r#"result="conflicted""#),
+                  "values": "0+1x50" },
+                { "series": operator_series("gitsync_plans_total", r#"result="error""#),
+                  "values": "0x20 1+1x30" },
             ],
             "alert_rule_test": [
                 // 20 minutes since the last sync, under 10m of it past 900s: pending.
@@ -1001,6 +1054,23 @@ fn promtool_rules(rule: &Value, what: &str) {
                 { "eval_time": "20m", "alertname": "GitSyncOperatorNoLeader", "exp_alerts": [{
                     "exp_labels": { "severity": "critical", "namespace": "gitsync-system", "job": "gitsync-operator-metrics" },
                     "exp_annotations": fill("GitSyncOperatorNoLeader", &leader, ""),
+                }]},
+                // A success is no alert; the failure is, until it is 30m old.
+                { "eval_time": "15m", "alertname": "GitSyncApplyFailed", "exp_alerts": [] },
+                { "eval_time": "25m", "alertname": "GitSyncApplyFailed", "exp_alerts": [{
+                    "exp_labels": { "severity": "warning", "namespace": "gitsync-system", "job": "gitsync-operator-metrics" },
+                    "exp_annotations": fill("GitSyncApplyFailed", &leader, "1"),
+                }]},
+                { "eval_time": "55m", "alertname": "GitSyncApplyFailed", "exp_alerts": [] },
+                { "eval_time": "20m", "alertname": "GitSyncWebhookUnauthorized", "exp_alerts": [] },
+                { "eval_time": "30m", "alertname": "GitSyncWebhookUnauthorized", "exp_alerts": [{
+                    "exp_labels": { "severity": "warning", "namespace": "gitsync-system", "job": "gitsync-operator-metrics", "forge": "github" },
+                    "exp_annotations": fill("GitSyncWebhookUnauthorized", &webhook, "10"),
+                }]},
+                { "eval_time": "20m", "alertname": "GitSyncPlansErroring", "exp_alerts": [] },
+                { "eval_time": "30m", "alertname": "GitSyncPlansErroring", "exp_alerts": [{
+                    "exp_labels": { "severity": "warning", "namespace": "gitsync-system", "job": "gitsync-operator-metrics" },
+                    "exp_annotations": fill("GitSyncPlansErroring", &leader, "10"),
                 }]},
             ],
         }],
