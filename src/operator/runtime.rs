@@ -157,7 +157,8 @@ pub async fn run(config: OperatorConfig) -> Result<(), OperatorError> {
     ));
 
     // Every replica listens from the start, so that a bad address stops it at once; a standby
-    // answers 503 until it holds the Lease and its controllers run.
+    // answers 503 until it holds the Lease and its controllers run (the webhook Service routes
+    // to the leader's labelled Pod, so that is rare).
     let webhooks = match config.webhook_listen {
         Some(addr) => Some(start_webhooks(addr, metrics.clone(), stopped()).await?),
         None => None,
