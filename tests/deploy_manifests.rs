@@ -1,8 +1,10 @@
 //! The deployment artifacts against the operator's contract: the plain manifests in deploy/, the
 //! Helm chart in charts/gitsync, the Argo CD health check in argocd/, the Grafana dashboard in
 //! dashboards/ and the CRD copy the chart ships; a real API server accepts deploy/ and the
-//! examples, and the operator runs in one namespace under the chart's namespaced RBAC (and keeps
-//! an apply journal and reads SyncSecrets under it).
+//! examples, and the operator runs in one namespace under the chart's namespaced RBAC (labels
+//! its own Pod as the leader's, keeps an apply journal and reads SyncSecrets under it). And
+//! docs/pull-requests.md names what it documents: every spec.bidirectional field, state,
+//! pull-request metric and alert.
 //!
 //! Some checks need a tool: `promtool` (Debian `prometheus`) for the alert rules and the
 //! dashboard's queries, a Lua interpreter (`lua5.4`, `lua5.3`, `lua5.1` or `lua`) for
@@ -2185,4 +2187,95 @@ async fn journal_and_sync_secrets_as_the_operator(cluster: &TestCluster) {
         "the example SyncSecret"
     );
     assert!(secrets.get("amplitude_api_key").is_some());
+}
+
+// ---------------------------------------------------------------------------------------------
+// docs/pull-requests.md against what it documents.
+
+#[test]
+fn the_pull_request_doc_names_every_field_state_metric_and_alert() {
+    use gitsync::pulls::record::Stage;
+    let doc = read(&root().join("docs/pull-requests.md"));
+    let readme = read(&root().join("README.md"));
+    assert!(
+        readme.contains("(docs/pull-requests.md)"),
+        "README.md does not link docs/pull-requests.md"
+    );
+    let crds = documents(
+        &read(&root().join("crds/gitsync.dev.yaml")),
+        "crds/gitsync.dev.yaml",
+    );
+    let gitsync = crds
+        .iter()
+        .find(|c| c["spec"]["names"]["kind"] == "GitSync")
+        .expect("the GitSync CRD");
+    let fields = gitsync
+        .pointer("/spec/versions/0/schema/openAPIV3Schema/properties/spec/properties/bidirectional/properties")
+        .and_then(Value::as_object)
+        .expect("spec.bidirectional's properties");
+    assert!(fields.len() >= 8, "{fields:?}");
+    for field in fields.keys() {
+        let row = format!("| `{field}` |");
+        assert!(doc.contains(&row), "docs/pull-requests.md has no row {row}");
+        assert!(
+            readme.contains(&format!("`{field}`")),
+            "README.md does not name spec.bidirectional.{field}"
+        );
+    }
+    for stage in [
+        Stage::Planned,
+        Stage::NoChanges,
+        Stage::Conflicted,
+        Stage::Invalid,
+        Stage::Applying,
+        Stage::Applied,
+        Stage::Failed,
+    ] {
+        assert!(
+            doc.contains(&format!("`{}`", stage.as_str())),
+            "docs/pull-requests.md does not name the state {}",
+            stage.as_str()
+        );
+    }
+    for family in [
+        "gitsync_plans_total",
+        "gitsync_plan_duration_seconds",
+        "gitsync_applies_total",
+        "gitsync_webhook_deliveries_total",
+    ] {
+        assert!(
+            METRIC_FAMILIES.iter().any(|(f, _)| *f == family),
+            "{family} is not a metric the operator exposes"
+        );
+        assert!(doc.contains(family), "docs/pull-requests.md: no {family}");
+        assert!(readme.contains(family), "README.md: no {family}");
+    }
+    for result in gitsync::telemetry::DeliveryResult::ALL {
+        assert!(
+            doc.contains(&format!("`{}`", result.as_str())),
+            "docs/pull-requests.md does not name the delivery result {}",
+            result.as_str()
+        );
+    }
+    for alert in [
+        "GitSyncApplyFailed",
+        "GitSyncWebhookUnauthorized",
+        "GitSyncPlansErroring",
+    ] {
+        assert!(
+            alerts(&prometheus_rule()).contains_key(alert),
+            "no alert {alert}"
+        );
+        assert!(doc.contains(alert), "docs/pull-requests.md: no {alert}");
+    }
+    for (what, text) in [
+        ("/hooks/github", "/hooks/github"),
+        ("/hooks/gitlab", "/hooks/gitlab"),
+        ("--webhook-listen", "--webhook-listen"),
+        ("the leader label", LEADER_LABEL),
+        ("the Plans column", "Plans"),
+    ] {
+        assert!(doc.contains(text), "docs/pull-requests.md: no {what}");
+        assert!(readme.contains(text), "README.md: no {what}");
+    }
 }
