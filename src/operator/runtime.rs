@@ -232,6 +232,8 @@ pub async fn run(config: OperatorConfig) -> Result<(), OperatorError> {
     // a standby takes over.
     if let Some(marking) = marking {
         marking.abort();
+        // Gone (cancelled or done) before the label is removed.
+        let _ = marking.await;
     }
     if let Some(label) = &label {
         label
