@@ -913,3 +913,46 @@ async fn the_leaders_pod_alone_carries_the_label_the_webhook_service_selects() {
     assert!(status.success(), "exit {status} after SIGTERM:\n{log}");
     assert_eq!(webhook_endpoints(&cluster), "", "{log}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_leader_without_its_pod_says_so_and_still_takes_deliveries() {
+    use crate::util::operator::{Operator, cluster_with_crds, tail, wait_until};
+    use std::time::Duration;
+    let cluster = cluster_with_crds().await;
+    let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let port = crate::util::free_port();
+    let operator = Operator::start(
+        cluster.kubeconfig(),
+        &root.path().join("ghost"),
+        "ghost",
+        &[
+            "--pod-name",
+            "ghost",
+            "--webhook-listen",
+            &format!("127.0.0.1:{port}"),
+        ],
+    );
+    let log = operator.log.clone();
+    wait_until(
+        "the warning that names the missing Pod",
+        Duration::from_secs(60),
+        || {
+            operator.log_text().lines().any(|l| {
+                l.contains("PodNotFound")
+                    && l.contains("cannot label Pod default/ghost: there is no Pod of that name")
+            })
+        },
+        &log,
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while answer(port).await != 401 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the leader does not take deliveries; its log:\n{}",
+            tail(&log)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (status, log) = operator.stop();
+    assert!(status.success(), "exit {status} after SIGTERM:\n{log}");
+}
