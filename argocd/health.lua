@@ -5,9 +5,13 @@
 -- Argo CD runs it with the live object as `obj`; it returns {status = ..., message = ...}.
 --
 --   Suspended    spec.suspend is true, or Ready=False with reason Suspended
---   Progressing  no status yet, metadata.generation not observed yet, or Reconciling=True
---                (a full sync runs, or a failure that may go away is being retried)
---   Degraded     Stalled=True (a person must act), or Ready=False for another reason
+--   Progressing  no status yet, metadata.generation not observed yet, Reconciling=True
+--                (a full sync runs, or a failure that may go away is being retried), or a
+--                pull request is being applied (status.pullRequests[].state "applying")
+--   Degraded     Stalled=True (a person must act), Ready=False for another reason, or
+--                spec.bidirectional.enabled while Bidirectional=False for a reason other than
+--                NotRunning (pull requests are not planned: no GitConnection, a provider or
+--                credentials that cannot reach the forge's API)
 --   Healthy      Ready=True for the current generation
 -- Messages come from the deciding condition: "<reason>: <message>".
 
@@ -86,9 +90,41 @@ if reconciling ~= nil and reconciling.status == "True" then
   return hs
 end
 
+-- An apply writes to the workspace until it ends; a resumed one too.
+local applying = {}
+if type(status.pullRequests) == "table" then
+  for _, pr in ipairs(status.pullRequests) do
+    if pr.state == "applying" then
+      applying[#applying + 1] = pr
+    end
+  end
+end
+if #applying > 0 then
+  local numbers = {}
+  for i, pr in ipairs(applying) do
+    numbers[i] = "#" .. tostring(pr.number)
+  end
+  hs.status = "Progressing"
+  hs.message = "Applying pull request " .. table.concat(numbers, ", ")
+  if #applying == 1 and applying[1].message ~= nil and applying[1].message ~= "" then
+    hs.message = hs.message .. ": " .. applying[1].message
+  end
+  return hs
+end
+
 if ready == nil or ready.status == "Unknown" then
   hs.status = "Progressing"
   hs.message = describe(ready, "Waiting for the Ready condition")
+  return hs
+end
+
+-- Asked to plan pull requests but cannot: Ready stays True (reason SyncedOneWay), as the
+-- forward sync works, but half of what the GitSync was asked for does not happen.
+local bidirectional = find_condition(conditions, "Bidirectional")
+if obj.spec ~= nil and type(obj.spec.bidirectional) == "table" and obj.spec.bidirectional.enabled == true
+    and bidirectional ~= nil and bidirectional.status == "False" and bidirectional.reason ~= "NotRunning" then
+  hs.status = "Degraded"
+  hs.message = describe(bidirectional, "Pull requests are not planned")
   return hs
 end
 

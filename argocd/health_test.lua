@@ -177,6 +177,126 @@ local cases = {
     message = "NoWriteAccess: the deploy key is read-only",
   },
   {
+    name = "planning pull requests",
+    obj = gitsync({ bidirectional = { enabled = true } }, {
+      observedGeneration = 3,
+      conditions = {
+        synced,
+        condition("Bidirectional", "True", "PlanningPullRequests", "pull requests into the branch are planned"),
+      },
+      pullRequests = {
+        { number = 7, head = "4f1c2d3e", state = "planned", changes = "+1 ~0 -0" },
+        { number = 9, head = "5a6b7c8d", state = "applied" },
+      },
+      openPlans = 1,
+    }),
+    status = "Healthy",
+    message = "Synced: Up to date with main",
+  },
+  {
+    name = "a pull request being applied",
+    obj = gitsync({ bidirectional = { enabled = true } }, {
+      observedGeneration = 3,
+      conditions = {
+        synced,
+        condition("Bidirectional", "True", "PlanningPullRequests", "pull requests into the branch are planned"),
+      },
+      pullRequests = {
+        { number = 7, head = "4f1c2d3e", state = "planned" },
+        { number = 12, head = "9e8d7c6b", state = "applying", message = "applying the plan for octocat" },
+      },
+    }),
+    status = "Progressing",
+    message = "Applying pull request #12: applying the plan for octocat",
+  },
+  {
+    name = "two pull requests being applied (one resumed after a failover)",
+    obj = gitsync({ bidirectional = { enabled = true } }, {
+      observedGeneration = 3,
+      conditions = { synced },
+      pullRequests = {
+        { number = 3, head = "1", state = "applying" },
+        { number = 4, head = "2", state = "applying" },
+      },
+    }),
+    status = "Progressing",
+    message = "Applying pull request #3, #4",
+  },
+  {
+    name = "stalled wins over an apply in progress",
+    obj = gitsync({ bidirectional = { enabled = true } }, {
+      observedGeneration = 3,
+      conditions = {
+        condition("Ready", "False", "AuthenticationFailed", "the remote refused the deploy key"),
+        condition("Stalled", "True", "AuthenticationFailed", "the remote refused the deploy key"),
+      },
+      pullRequests = { { number = 12, head = "9e8d7c6b", state = "applying" } },
+    }),
+    status = "Degraded",
+    message = "AuthenticationFailed: the remote refused the deploy key",
+  },
+  {
+    name = "bidirectional enabled but unavailable: synced one way",
+    obj = gitsync({ bidirectional = { enabled = true } }, {
+      observedGeneration = 3,
+      conditions = {
+        condition("Ready", "True", "SyncedOneWay",
+          "Up to date with main. One way only: pull requests are not planned (see the Bidirectional condition)"),
+        condition("Bidirectional", "False", "NoForgeCredentials",
+          "the Secret of GitConnection github holds an SSH key, which cannot reach the GitHub API"),
+      },
+    }),
+    status = "Degraded",
+    message = "NoForgeCredentials: the Secret of GitConnection github holds an SSH key, which cannot reach the GitHub API",
+  },
+  {
+    name = "bidirectional without a GitConnection",
+    obj = gitsync({ bidirectional = { enabled = true } }, {
+      observedGeneration = 3,
+      conditions = {
+        condition("Ready", "True", "SyncedOneWay", "Up to date with main. One way only"),
+        condition("Bidirectional", "False", "NoGitConnection", "spec.bidirectional needs spec.connectionRef"),
+      },
+    }),
+    status = "Degraded",
+    message = "NoGitConnection: spec.bidirectional needs spec.connectionRef",
+  },
+  {
+    name = "bidirectional not running: Ready decides",
+    obj = gitsync({ bidirectional = { enabled = true } }, {
+      observedGeneration = 3,
+      conditions = {
+        condition("Ready", "False", "SecretNotFound", "Secret segment-workspace not found"),
+        condition("Stalled", "True", "SecretNotFound", "Secret segment-workspace not found"),
+        condition("Bidirectional", "False", "NotRunning", "pull requests are planned only while the GitSync syncs"),
+      },
+    }),
+    status = "Degraded",
+    message = "SecretNotFound: Secret segment-workspace not found",
+  },
+  {
+    name = "bidirectional not running while suspended",
+    obj = gitsync({ suspend = true, bidirectional = { enabled = true } }, {
+      observedGeneration = 3,
+      conditions = {
+        condition("Ready", "False", "Suspended", "Syncing is suspended (spec.suspend is true)"),
+        condition("Bidirectional", "False", "NotRunning", "pull requests are planned only while the GitSync syncs"),
+      },
+    }),
+    status = "Suspended",
+  },
+  {
+    name = "a Bidirectional=False left from before bidirectional was disabled",
+    obj = gitsync({ bidirectional = { enabled = false } }, {
+      observedGeneration = 3,
+      conditions = {
+        synced,
+        condition("Bidirectional", "False", "NoGitConnection", "spec.bidirectional needs spec.connectionRef"),
+      },
+    }),
+    status = "Healthy",
+  },
+  {
     name = "GitConnection (no spec.suspend) ready",
     obj = {
       apiVersion = "gitsync.dev/v1alpha1",

@@ -1,8 +1,10 @@
 //! The deployment artifacts against the operator's contract: the plain manifests in deploy/, the
 //! Helm chart in charts/gitsync, the Argo CD health check in argocd/, the Grafana dashboard in
 //! dashboards/ and the CRD copy the chart ships; a real API server accepts deploy/ and the
-//! examples, and the operator runs in one namespace under the chart's namespaced RBAC (and keeps
-//! an apply journal and reads SyncSecrets under it).
+//! examples, and the operator runs in one namespace under the chart's namespaced RBAC (labels
+//! its own Pod as the leader's, keeps an apply journal and reads SyncSecrets under it). And
+//! docs/pull-requests.md names what it documents: every spec.bidirectional field, state,
+//! pull-request metric and alert.
 //!
 //! Some checks need a tool: `promtool` (Debian `prometheus`) for the alert rules and the
 //! dashboard's queries, a Lua interpreter (`lua5.4`, `lua5.3`, `lua5.1` or `lua`) for
@@ -39,6 +41,9 @@ const METRIC_FAMILIES: &[(&str, &str)] = &[
     ("gitsync_reconcile_errors_total", "counter"),
     ("gitsync_leader", "gauge"),
     ("gitsync_webhook_deliveries_total", "counter"),
+    ("gitsync_plans_total", "counter"),
+    ("gitsync_plan_duration_seconds", "histogram"),
+    ("gitsync_applies_total", "counter"),
 ];
 
 /// The labels of each family's series (histogram buckets also have `le`).
@@ -66,6 +71,9 @@ const METRIC_LABELS: &[(&str, &[&str])] = &[
     ("gitsync_reconcile_errors_total", &["controller", "reason"]),
     ("gitsync_leader", &[]),
     ("gitsync_webhook_deliveries_total", &["forge", "result"]),
+    ("gitsync_plans_total", &["result"]),
+    ("gitsync_plan_duration_seconds_bucket", &[]),
+    ("gitsync_applies_total", &["result"]),
 ];
 
 /// `gitsync operator`'s flags: all of them (but `--help`), so that a new one is added here and
@@ -81,6 +89,7 @@ const OPERATOR_FLAGS: &[&str] = &[
     "--lease-seconds",
     "--concurrency",
     "--webhook-listen",
+    "--pod-name",
     "--log-format",
     "--log-level",
 ];
@@ -128,15 +137,20 @@ fn expected_watch_grants() -> BTreeSet<Grant> {
     g
 }
 
-/// Leader election on the Lease `lease`.
+/// Leader election on the Lease `lease`, and the leader's label on its own Pod
+/// (src/operator/leader_label.rs: a merge patch, nothing else).
 fn expected_lease_grants(lease: &str) -> BTreeSet<Grant> {
     let mut g = BTreeSet::new();
     g.insert(grant("coordination.k8s.io", "leases", "create", None));
     for verb in ["get", "patch", "update"] {
         g.insert(grant("coordination.k8s.io", "leases", verb, Some(lease)));
     }
+    g.insert(grant("", "pods", "patch", None));
     g
 }
+
+/// The label the leader's Pod carries and the webhook Service selects.
+const LEADER_LABEL: &str = "gitsync.dev/leader";
 
 // ---------------------------------------------------------------------------------------------
 // Helpers.
@@ -301,8 +315,13 @@ fn assert_grants(actual: &BTreeSet<Grant>, expected: &BTreeSet<Grant>, what: &st
             "{what}: wildcard"
         );
         assert!(
-            !["pods", "deployments", "replicasets", "statefulsets"].contains(&resource.as_str()),
+            !["deployments", "replicasets", "statefulsets"].contains(&resource.as_str()),
             "{what}: the operator never touches {resource}"
+        );
+        // Only its own Pod's leader label, by patch: it never reads, makes or removes a Pod.
+        assert!(
+            resource != "pods" || verb == "patch",
+            "{what}: {verb} on pods"
         );
         if ["gitsyncs", "gitconnections", "syncsecrets"].contains(&resource.as_str()) {
             assert!(
@@ -639,8 +658,24 @@ fn deployment_runs_the_operator_as_documented() {
     assert_eq!(sport["port"], 8080);
     assert_eq!(sport["targetPort"], "http-metrics");
     assert_eq!(sport["name"], "http-metrics");
+    // The webhook Service selects the pods and, of them, the leader's alone: the label the
+    // leader sets on its own Pod, which the template does not carry.
     let webhook = find(&objects, "Service", "gitsync-operator-webhook");
-    matches_pod(&webhook["spec"]["selector"], "webhook Service");
+    let mut selector = webhook["spec"]["selector"].clone();
+    let leader = selector
+        .as_object_mut()
+        .and_then(|s| s.remove(LEADER_LABEL))
+        .unwrap_or_else(|| panic!("the webhook Service does not select {LEADER_LABEL}"));
+    assert_eq!(leader, "true");
+    assert!(
+        pod_labels.get(LEADER_LABEL).is_none(),
+        "every pod would carry {LEADER_LABEL}"
+    );
+    matches_pod(&selector, "webhook Service");
+    assert!(
+        !args.iter().any(|a| a.starts_with("--pod-name")),
+        "--pod-name comes from POD_NAME (the downward API)"
+    );
     assert_eq!(
         webhook["spec"]["ports"],
         json!([{ "name": "http-webhook", "port": 8081, "targetPort": "http-webhook", "protocol": "TCP" }])
@@ -806,6 +841,8 @@ fn metric_contract_matches_the_operator() {
     metrics.response(Some(200));
     metrics.rate_limited_wait(std::time::Duration::from_secs(1));
     metrics.webhook_delivery("github", DeliveryResult::Accepted);
+    metrics.observe_plan("planned", 0.4);
+    metrics.observe_apply("failed");
     let text = metrics.encode_prometheus().expect("encode");
 
     // The families the artifacts may use are the ones the operator registers, with their types
@@ -853,7 +890,10 @@ fn alerts_use_only_the_operators_metrics() {
         BTreeSet::from([
             "GitSyncStalled",
             "GitSyncPushFailing",
-            "GitSyncOperatorNoLeader"
+            "GitSyncOperatorNoLeader",
+            "GitSyncApplyFailed",
+            "GitSyncWebhookUnauthorized",
+            "GitSyncPlansErroring",
         ])
     );
     for (name, alert) in &alerts {
@@ -882,6 +922,20 @@ fn alerts_use_only_the_operators_metrics() {
     assert!(expr("GitSyncPushFailing").contains("> 3"));
     assert!(expr("GitSyncOperatorNoLeader").contains("gitsync_leader) < 1"));
     assert_eq!(alerts["GitSyncOperatorNoLeader"]["for"], "5m");
+    assert!(
+        expr("GitSyncApplyFailed")
+            .contains(r#"increase(gitsync_applies_total{result="failed"}[30m])"#)
+    );
+    assert!(expr("GitSyncApplyFailed").trim_end().ends_with("> 0"));
+    assert!(
+        expr("GitSyncWebhookUnauthorized")
+            .contains(r#"increase(gitsync_webhook_deliveries_total{result="unauthorized"}[15m])"#)
+    );
+    assert!(expr("GitSyncWebhookUnauthorized").contains("forge"));
+    assert!(
+        expr("GitSyncPlansErroring")
+            .contains(r#"increase(gitsync_plans_total{result="error"}[30m])"#)
+    );
 }
 
 /// `promtool check rules` and `promtool test rules` on the PrometheusRule's groups: the
@@ -937,6 +991,16 @@ fn promtool_rules(rule: &Value, what: &str) {
         ("namespace", "gitsync-system"),
         ("job", "gitsync-operator-metrics"),
     ];
+    let webhook = [
+        ("namespace", "gitsync-system"),
+        ("job", "gitsync-operator-metrics"),
+        ("forge", "github"),
+    ];
+    let operator_series = |name: &str, labels: &str| {
+        format!(
+            r#"{name}{{namespace="gitsync-system",job="gitsync-operator-metrics",pod="a",{labels}}}"#
+        )
+    };
     let tests = json!({
         "rule_files": ["rules.yaml"],
         "evaluation_interval": "1m",
@@ -956,6 +1020,24 @@ fn promtool_rules(rule: &Value, what: &str) {
                   "values": "1x10 0x40" },
                 { "series": r#"gitsync_leader{namespace="gitsync-system",job="gitsync-operator-metrics",pod="b"}"#,
                   "values": "0x50" },
+                // Applies: one succeeds at 5m, one fails at 20m.
+                { "series": operator_series("gitsync_applies_total", r#"result="succeeded""#),
+                  "values": "0x5 1x45" },
+                { "series": operator_series("gitsync_applies_total", r#"result="failed""#),
+                  "values": "0x20 1x30" },
+                // GitHub deliveries: accepted all along; a wrong secret from 20m, one a minute;
+                // GitLab: two unauthorized ones only (a scan), under the threshold.
+                { "series": operator_series("gitsync_webhook_deliveries_total", r#"forge="github",result="accepted""#),
+                  "values": "0+1x50" },
+                { "series": operator_series("gitsync_webhook_deliveries_total", r#"forge="github",result="unauthorized""#),
+                  "values": "0x20 1+1x30" },
+                { "series": operator_series("gitsync_webhook_deliveries_total", r#"forge="gitlab",result="unauthorized""#),
+                  "values": "0x20 2x30" },
+                // Plans: conflicted ones do not count; errors from 20m, one a minute.
+                { "series": operator_series("gitsync_plans_total", r#"result="conflicted""#),
+                  "values": "0+1x50" },
+                { "series": operator_series("gitsync_plans_total", r#"result="error""#),
+                  "values": "0x20 1+1x30" },
             ],
             "alert_rule_test": [
                 // 20 minutes since the last sync, under 10m of it past 900s: pending.
@@ -974,6 +1056,23 @@ fn promtool_rules(rule: &Value, what: &str) {
                 { "eval_time": "20m", "alertname": "GitSyncOperatorNoLeader", "exp_alerts": [{
                     "exp_labels": { "severity": "critical", "namespace": "gitsync-system", "job": "gitsync-operator-metrics" },
                     "exp_annotations": fill("GitSyncOperatorNoLeader", &leader, ""),
+                }]},
+                // A success is no alert; the failure is, until it is 30m old.
+                { "eval_time": "15m", "alertname": "GitSyncApplyFailed", "exp_alerts": [] },
+                { "eval_time": "25m", "alertname": "GitSyncApplyFailed", "exp_alerts": [{
+                    "exp_labels": { "severity": "warning", "namespace": "gitsync-system", "job": "gitsync-operator-metrics" },
+                    "exp_annotations": fill("GitSyncApplyFailed", &leader, "1"),
+                }]},
+                { "eval_time": "55m", "alertname": "GitSyncApplyFailed", "exp_alerts": [] },
+                { "eval_time": "20m", "alertname": "GitSyncWebhookUnauthorized", "exp_alerts": [] },
+                { "eval_time": "30m", "alertname": "GitSyncWebhookUnauthorized", "exp_alerts": [{
+                    "exp_labels": { "severity": "warning", "namespace": "gitsync-system", "job": "gitsync-operator-metrics", "forge": "github" },
+                    "exp_annotations": fill("GitSyncWebhookUnauthorized", &webhook, "10"),
+                }]},
+                { "eval_time": "20m", "alertname": "GitSyncPlansErroring", "exp_alerts": [] },
+                { "eval_time": "30m", "alertname": "GitSyncPlansErroring", "exp_alerts": [{
+                    "exp_labels": { "severity": "warning", "namespace": "gitsync-system", "job": "gitsync-operator-metrics" },
+                    "exp_annotations": fill("GitSyncPlansErroring", &leader, "10"),
                 }]},
             ],
         }],
@@ -1926,6 +2025,39 @@ fn api_server_accepts_deploy_and_one_namespace_rbac_suffices() {
     }
     team.push(unreachable_gitsync("elsewhere", "demo"));
     apply(&cluster, &team);
+    // The replica's own Pod, made from the Deployment's template (no kubelet runs it: the
+    // object is what the leader labels).
+    let template = &find(&objects, "Deployment", "gitsync-operator")["spec"]["template"];
+    let mut pod = json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": template["metadata"].clone(),
+        "spec": template["spec"].clone(),
+    });
+    pod["metadata"]["name"] = json!("replica-0");
+    pod["metadata"]["namespace"] = json!("gitsync-system");
+    apply(&cluster, &[pod]);
+    let webhook_selector =
+        find(&objects, "Service", "gitsync-operator-webhook")["spec"]["selector"]
+            .as_object()
+            .expect("the webhook Service's selector")
+            .iter()
+            .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+            .collect::<Vec<_>>()
+            .join(",");
+    let webhook_pods = || {
+        cluster.kubectl_ok(&[
+            "get",
+            "pods",
+            "-n",
+            "gitsync-system",
+            "-l",
+            &webhook_selector,
+            "-o",
+            "jsonpath={.items[*].metadata.name}",
+        ])
+    };
+    assert_eq!(webhook_pods(), "", "no leader yet");
 
     let state = temp_dir();
     let operator = Operator::start(
@@ -1933,6 +2065,8 @@ fn api_server_accepts_deploy_and_one_namespace_rbac_suffices() {
         &state.path().join("replica-0"),
         "replica-0",
         &[
+            "--pod-name",
+            "replica-0",
             "--lease-namespace",
             "gitsync-system",
             "--log-format",
@@ -1952,6 +2086,10 @@ fn api_server_accepts_deploy_and_one_namespace_rbac_suffices() {
         ]);
         if lease["spec"]["holderIdentity"] != "replica-0" {
             return Some(format!("waiting for the Lease: {}", lease["spec"]));
+        }
+        // The webhook Service's selector finds the leader's Pod once it is labelled.
+        if webhook_pods() != "replica-0" {
+            return Some("waiting for the leader label on Pod replica-0".into());
         }
         let gs = cluster.get_or_null(&["gitsyncs.gitsync.dev", "-n", "team-a", "scoped"]);
         let stalled = condition(&gs, "Stalled");
@@ -2002,6 +2140,11 @@ fn api_server_accepts_deploy_and_one_namespace_rbac_suffices() {
     let (status, log) = operator.stop();
     assert!(status.success(), "exit {status} after SIGTERM:\n{log}");
     assert_no_forbidden(&log);
+    assert_eq!(
+        webhook_pods(),
+        "",
+        "the leader label outlived the leader:\n{log}"
+    );
 
     // What an apply of a pull request does with the cluster works under the same Role, as the
     // user bound to it: its journal in a ConfigMap (taken, written, read, removed) and the
@@ -2044,4 +2187,95 @@ async fn journal_and_sync_secrets_as_the_operator(cluster: &TestCluster) {
         "the example SyncSecret"
     );
     assert!(secrets.get("amplitude_api_key").is_some());
+}
+
+// ---------------------------------------------------------------------------------------------
+// docs/pull-requests.md against what it documents.
+
+#[test]
+fn the_pull_request_doc_names_every_field_state_metric_and_alert() {
+    use gitsync::pulls::record::Stage;
+    let doc = read(&root().join("docs/pull-requests.md"));
+    let readme = read(&root().join("README.md"));
+    assert!(
+        readme.contains("(docs/pull-requests.md)"),
+        "README.md does not link docs/pull-requests.md"
+    );
+    let crds = documents(
+        &read(&root().join("crds/gitsync.dev.yaml")),
+        "crds/gitsync.dev.yaml",
+    );
+    let gitsync = crds
+        .iter()
+        .find(|c| c["spec"]["names"]["kind"] == "GitSync")
+        .expect("the GitSync CRD");
+    let fields = gitsync
+        .pointer("/spec/versions/0/schema/openAPIV3Schema/properties/spec/properties/bidirectional/properties")
+        .and_then(Value::as_object)
+        .expect("spec.bidirectional's properties");
+    assert!(fields.len() >= 8, "{fields:?}");
+    for field in fields.keys() {
+        let row = format!("| `{field}` |");
+        assert!(doc.contains(&row), "docs/pull-requests.md has no row {row}");
+        assert!(
+            readme.contains(&format!("`{field}`")),
+            "README.md does not name spec.bidirectional.{field}"
+        );
+    }
+    for stage in [
+        Stage::Planned,
+        Stage::NoChanges,
+        Stage::Conflicted,
+        Stage::Invalid,
+        Stage::Applying,
+        Stage::Applied,
+        Stage::Failed,
+    ] {
+        assert!(
+            doc.contains(&format!("`{}`", stage.as_str())),
+            "docs/pull-requests.md does not name the state {}",
+            stage.as_str()
+        );
+    }
+    for family in [
+        "gitsync_plans_total",
+        "gitsync_plan_duration_seconds",
+        "gitsync_applies_total",
+        "gitsync_webhook_deliveries_total",
+    ] {
+        assert!(
+            METRIC_FAMILIES.iter().any(|(f, _)| *f == family),
+            "{family} is not a metric the operator exposes"
+        );
+        assert!(doc.contains(family), "docs/pull-requests.md: no {family}");
+        assert!(readme.contains(family), "README.md: no {family}");
+    }
+    for result in gitsync::telemetry::DeliveryResult::ALL {
+        assert!(
+            doc.contains(&format!("`{}`", result.as_str())),
+            "docs/pull-requests.md does not name the delivery result {}",
+            result.as_str()
+        );
+    }
+    for alert in [
+        "GitSyncApplyFailed",
+        "GitSyncWebhookUnauthorized",
+        "GitSyncPlansErroring",
+    ] {
+        assert!(
+            alerts(&prometheus_rule()).contains_key(alert),
+            "no alert {alert}"
+        );
+        assert!(doc.contains(alert), "docs/pull-requests.md: no {alert}");
+    }
+    for (what, text) in [
+        ("/hooks/github", "/hooks/github"),
+        ("/hooks/gitlab", "/hooks/gitlab"),
+        ("--webhook-listen", "--webhook-listen"),
+        ("the leader label", LEADER_LABEL),
+        ("the Plans column", "Plans"),
+    ] {
+        assert!(doc.contains(text), "docs/pull-requests.md: no {what}");
+        assert!(readme.contains(text), "README.md: no {what}");
+    }
 }

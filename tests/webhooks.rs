@@ -1,7 +1,8 @@
 //! The webhook listener over real HTTP on loopback, alone (no cluster): real GitHub and GitLab
 //! payloads, signed or forged, replayed, oversized, about other events or other repositories;
 //! which GitSyncs each wakes, what it answers, and what it counts in
-//! `gitsync_webhook_deliveries_total`.
+//! `gitsync_webhook_deliveries_total`. And, on a real API server, which of two operator
+//! replicas the webhook Service routes to: the leader, whose Pod carries `gitsync.dev/leader`.
 
 use std::sync::{Arc, Mutex};
 
@@ -761,4 +762,197 @@ async fn the_operator_wakes_the_gitsync_whose_webhook_secret_signed_a_delivery()
         .filter(|l| l.contains("a webhook delivery wakes the GitSync"))
         .collect();
     assert!(woken.iter().all(|l| l.contains("\"hooked\"")), "{woken:#?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Two replicas: deliveries reach the leader.
+
+/// A Pod object for replica `name` (no kubelet runs it: the label on the object is what a
+/// Service's selector reads), with `labels`.
+fn replica_pod(name: &str, labels: &str) -> String {
+    format!(
+        r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: {name}
+  namespace: default
+  labels: {{app.kubernetes.io/name: gitsync, {labels}}}
+spec:
+  containers: [{{name: operator, image: registry.example.com/platform/gitsync:0.1.0}}]
+"#
+    )
+}
+
+/// The Pods of `default` the webhook Service's selector picks (`gitsync.dev/leader=true`),
+/// by name, space-separated.
+fn webhook_endpoints(cluster: &crate::util::cluster::TestCluster) -> String {
+    cluster.kubectl_ok(&[
+        "get",
+        "pods",
+        "-n",
+        "default",
+        "-l",
+        "app.kubernetes.io/name=gitsync,gitsync.dev/leader=true",
+        "-o",
+        "jsonpath={.items[*].metadata.name}",
+    ])
+}
+
+/// What the listener on `port` answers to an unsigned ping: its status, 0 without an answer.
+async fn answer(port: u16) -> u16 {
+    let body = fixture("github-webhooks/ping/payload.json");
+    let sent = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{port}/hooks/github"))
+        .header("x-github-event", "ping")
+        .header("x-github-delivery", "two-replicas")
+        .body(body)
+        .send()
+        .await;
+    sent.map(|r| r.status().as_u16()).unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_leaders_pod_alone_carries_the_label_the_webhook_service_selects() {
+    use crate::util::operator::{Operator, cluster_with_crds, tail, wait_until};
+    use std::time::Duration;
+    let cluster = cluster_with_crds().await;
+    // replica-b carries a stale label: its container was killed while it led.
+    let pods = [
+        replica_pod("replica-a", "gitsync.dev/other: kept"),
+        replica_pod("replica-b", "gitsync.dev/leader: \"true\""),
+    ]
+    .join("---\n");
+    let (ok, out) = cluster.apply(&pods);
+    assert!(ok, "{out}");
+    let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let (port_a, port_b) = (crate::util::free_port(), crate::util::free_port());
+    let start = |name: &str, port: u16| {
+        Operator::start(
+            cluster.kubeconfig(),
+            &root.path().join(name),
+            name,
+            &[
+                "--pod-name",
+                name,
+                "--lease-seconds",
+                "4",
+                "--webhook-listen",
+                &format!("127.0.0.1:{port}"),
+            ],
+        )
+    };
+    let a = start("replica-a", port_a);
+    let log_a = a.log.clone();
+    let holder = || {
+        cluster.get_or_null(&["lease", "-n", "default", "gitsync-operator"])["spec"]
+            ["holderIdentity"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    wait_until(
+        "replica-a to lead and label its Pod",
+        Duration::from_secs(60),
+        || holder() == "replica-a" && webhook_endpoints(&cluster) == "replica-a replica-b",
+        &log_a,
+    );
+    let b = start("replica-b", port_b);
+    let log_b = b.log.clone();
+    wait_until(
+        "the standby replica-b to remove its stale label",
+        Duration::from_secs(60),
+        || webhook_endpoints(&cluster) == "replica-a",
+        &log_b,
+    );
+    assert_eq!(holder(), "replica-a", "{}", tail(&log_b));
+    // Only the leader's label changed: another label on its Pod is kept.
+    let pod_a = cluster.get_json("pod/replica-a");
+    assert_eq!(
+        pod_a["metadata"]["labels"]["gitsync.dev/other"], "kept",
+        "{pod_a}"
+    );
+    // The fallback: a delivery that reaches the standby anyway gets 503; the leader checks it
+    // (an unsigned one: 401).
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (at_a, at_b) = (answer(port_a).await, answer(port_b).await);
+        if at_a == 401 && at_b == 503 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "leader answered {at_a}, standby {at_b}; leader's log:\n{}",
+            tail(&log_a)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // The leader stops: its label goes, and the standby takes over, label and all.
+    let (status, log) = a.stop();
+    assert!(status.success(), "exit {status} after SIGTERM:\n{log}");
+    assert!(
+        log.contains("removed the leader label from this replica's Pod"),
+        "{log}"
+    );
+    wait_until(
+        "replica-b to lead and label its Pod",
+        Duration::from_secs(60),
+        || holder() == "replica-b" && webhook_endpoints(&cluster) == "replica-b",
+        &log_b,
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while answer(port_b).await != 401 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the new leader does not take deliveries; its log:\n{}",
+            tail(&log_b)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (status, log) = b.stop();
+    assert!(status.success(), "exit {status} after SIGTERM:\n{log}");
+    assert_eq!(webhook_endpoints(&cluster), "", "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_leader_without_its_pod_says_so_and_still_takes_deliveries() {
+    use crate::util::operator::{Operator, cluster_with_crds, tail, wait_until};
+    use std::time::Duration;
+    let cluster = cluster_with_crds().await;
+    let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let port = crate::util::free_port();
+    let operator = Operator::start(
+        cluster.kubeconfig(),
+        &root.path().join("ghost"),
+        "ghost",
+        &[
+            "--pod-name",
+            "ghost",
+            "--webhook-listen",
+            &format!("127.0.0.1:{port}"),
+        ],
+    );
+    let log = operator.log.clone();
+    wait_until(
+        "the warning that names the missing Pod",
+        Duration::from_secs(60),
+        || {
+            operator.log_text().lines().any(|l| {
+                l.contains("PodNotFound")
+                    && l.contains("cannot label Pod default/ghost: there is no Pod of that name")
+            })
+        },
+        &log,
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while answer(port).await != 401 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the leader does not take deliveries; its log:\n{}",
+            tail(&log)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (status, log) = operator.stop();
+    assert!(status.success(), "exit {status} after SIGTERM:\n{log}");
 }

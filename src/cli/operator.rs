@@ -42,6 +42,11 @@ pub struct OperatorArgs {
     /// (the others answer 503).
     #[arg(long, value_name = "ADDR")]
     webhook_listen: Option<SocketAddr>,
+    /// This replica's own Pod (in POD_NAMESPACE, else the Lease's namespace): labelled gitsync.dev/leader=true while it
+    /// holds the Lease, so that a Service selecting the label (the webhook Service) routes to
+    /// the leader only (default: no label). Needs `patch` on pods in that namespace.
+    #[arg(long, env = "POD_NAME", value_name = "NAME")]
+    pod_name: Option<String>,
     /// The Lease replicas compete for.
     #[arg(long, default_value = "gitsync-operator")]
     lease_name: String,
@@ -91,6 +96,10 @@ pub fn run_operator(args: &OperatorArgs) -> ExitCode {
         lease_seconds: args.lease_seconds,
         concurrency: args.concurrency,
         webhook_listen: args.webhook_listen,
+        pod_name: args.pod_name.clone().filter(|n| !n.is_empty()),
+        pod_namespace: std::env::var("POD_NAMESPACE")
+            .ok()
+            .filter(|n| !n.is_empty()),
     };
     super::block_on(async move {
         match run(config).await {

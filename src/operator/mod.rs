@@ -13,6 +13,7 @@
 //! - [`error`]: what ends a reconcile early, the controllers' names, the shared error policy;
 //! - [`gitsync`]: the GitSync controller;
 //! - [`connection`]: the GitConnection and SyncSecret controllers;
+//! - [`leader_label`]: the leader's Pod label, which routes webhook deliveries to it;
 //! - [`journal`]: an apply's journal in a ConfigMap, written by compare-and-swap;
 //! - [`stash`]: accepted pull-request applies, kept until they finish (a ConfigMap each);
 //! - [`sync_secrets`]: the values SyncSecret objects give `@@name@@` placeholders;
@@ -28,6 +29,7 @@ pub mod credentials;
 pub mod error;
 pub mod gitsync;
 pub mod journal;
+pub mod leader_label;
 pub mod pulls;
 pub mod request;
 pub mod runtime;

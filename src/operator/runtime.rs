@@ -6,6 +6,10 @@
 //! that loses the Lease exits (its Deployment restarts it as a standby) rather than risk writing
 //! beside the new leader. On SIGTERM or Ctrl-C, reconciles in flight finish, then the Lease is
 //! released so that a standby takes over at once.
+//!
+//! With `--pod-name`, the leader labels its own Pod ([`super::leader_label`]) while it holds the
+//! Lease, so that the webhook Service routes deliveries to it; every replica removes a stale
+//! label from its Pod when it starts.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -25,6 +29,7 @@ use super::context::{Context, Stores};
 use super::crd::{GitConnection, GitSync, SyncSecret};
 use super::error::{self, error_policy, tracked};
 use super::gitsync;
+use super::leader_label::LeaderLabel;
 use super::webhook::{self, ClusterTargets, Wake};
 use crate::telemetry::http::Health;
 use crate::telemetry::metrics::Metrics;
@@ -50,6 +55,12 @@ pub struct OperatorConfig {
     /// Where forges' webhook deliveries are taken (`/hooks/github`, `/hooks/gitlab`); `None`:
     /// no listener.
     pub webhook_listen: Option<SocketAddr>,
+    /// This replica's own Pod (`POD_NAME`), labelled `gitsync.dev/leader: "true"` while it holds
+    /// the Lease; `None`: no label.
+    pub pod_name: Option<String>,
+    /// The Pod's namespace (`POD_NAMESPACE`); `None`: the Lease's (which is the Pod's unless
+    /// `--lease-namespace` says otherwise).
+    pub pod_namespace: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -146,7 +157,8 @@ pub async fn run(config: OperatorConfig) -> Result<(), OperatorError> {
     ));
 
     // Every replica listens from the start, so that a bad address stops it at once; a standby
-    // answers 503 until it holds the Lease and its controllers run.
+    // answers 503 until it holds the Lease and its controllers run (the webhook Service routes
+    // to the leader's labelled Pod, so that is rare).
     let webhooks = match config.webhook_listen {
         Some(addr) => Some(start_webhooks(addr, metrics.clone(), stopped()).await?),
         None => None,
@@ -160,6 +172,18 @@ pub async fn run(config: OperatorConfig) -> Result<(), OperatorError> {
         .with_field_manager(super::context::FIELD_MANAGER)
         .build()
         .await?;
+    // A label left on this Pod by a container that was killed while leading goes first: a
+    // standby must not take webhook deliveries.
+    let label = config.pod_name.as_deref().map(|name| {
+        let namespace = config
+            .pod_namespace
+            .as_deref()
+            .unwrap_or(&config.lease_namespace);
+        LeaderLabel::new(client.clone(), namespace, name)
+    });
+    if let Some(label) = &label {
+        label.clear_or_warn("starting").await;
+    }
     let (mut leader, lease_task) = lease.watch().await;
     // A standby is ready: it serves and can take over.
     health.set_standby();
@@ -179,6 +203,11 @@ pub async fn run(config: OperatorConfig) -> Result<(), OperatorError> {
     }
     tracing::info!(identity = %config.identity, "holding the Lease; starting the controllers");
     metrics.set_leader(true);
+    let marking = label.clone().map(|label| {
+        tokio::spawn(async move {
+            label.mark_until_done().await;
+        })
+    });
 
     let controllers = run_controllers(
         client,
@@ -199,6 +228,22 @@ pub async fn run(config: OperatorConfig) -> Result<(), OperatorError> {
         } => Err(OperatorError::LostLease(config.lease_name.clone())),
     };
     metrics.set_leader(false);
+    // The label goes before the Lease, so that the Service stops routing to this replica before
+    // a standby takes over.
+    if let Some(marking) = marking {
+        marking.abort();
+        // Gone (cancelled or done) before the label is removed.
+        let _ = marking.await;
+    }
+    if let Some(label) = &label {
+        label
+            .clear_or_warn(if result.is_ok() {
+                "stopping"
+            } else {
+                "lost the Lease"
+            })
+            .await;
+    }
     // Closing the channel makes the lease task release the Lease.
     drop(leader);
     let _ = lease_task.await;

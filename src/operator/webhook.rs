@@ -14,6 +14,11 @@
 //! synced), 413 (body too large), 503 (a standby replica, or the API server did not answer), 404
 //! for any other path. Each is counted in `gitsync_webhook_deliveries_total{forge,result}`.
 //!
+//! Deliveries reach the leader: it labels its own Pod `gitsync.dev/leader: "true"`
+//! ([`super::leader_label`]) and the webhook Service selects that label. The 503 of a standby
+//! is the fallback for a delivery that reaches one anyway (during a takeover, or without the
+//! label's RBAC).
+//!
 //! It must never log or answer with a body, a signature, a token or a secret: logs name the
 //! forge, the delivery id, the repository, the event and the result. The listener itself needs
 //! no cluster ([`router`], [`serve`]); [`ClusterTargets`] is the operator's [`HookTargets`].
