@@ -131,7 +131,7 @@ fn the_demo_runs_the_pull_request_flow_end_to_end() {
         "! settings.apiKey = (sensitive)",
         "! name = \"javascript source 66\" -> \"Checkout web\"",
         "To apply this plan to the workspace, comment `segment apply`.",
-        ": success, \"Plan: 1 to add, 2 to change, 0 to destroy.\"",
+        ": pending \"planning\", then success \"Plan: 1 to add, 2 to change, 0 to destroy.\"",
         "status.pullRequests: #1 planned (+1 ~2 -0)",
         // The apply on alice's comment: acknowledged, applied, the comment edited in place.
         "reactions on her comment: eyes by gitsync-bot, +1 by gitsync-bot",
@@ -139,7 +139,7 @@ fn the_demo_runs_the_pull_request_flow_end_to_end() {
         "Applied for @alice: 3 of 3 step(s).",
         "rewrote labels/team_growth.tf (was labels/team.tf)",
         "Apply complete! Resources: 1 added, 2 changed, 0 destroyed.",
-        ": success, \"applied for @alice\"",
+        ": success \"applied for @alice\"",
         "enabled = false, apiKey = ••••••••••b7e1 (the secret, masked)",
         "name = \"Checkout web\"; label team:growth exists",
         "Updating created resources with actual generated files\n         D labels/team.tf\n         A labels/team_growth.tf\n",

@@ -674,22 +674,31 @@ impl PullRequestFlow<'_> {
             .ok_or_else(|| format!("gitsync posted no comment on pull request #{number}"))
     }
 
-    /// The newest `gitsync/plan` status, as the forge keeps it.
+    /// The `gitsync/plan` statuses of the newest commit that has one, oldest first, as the
+    /// forge keeps them.
     fn print_status(&self) -> Result<(), String> {
-        let status = self
+        let statuses: Vec<_> = self
             .github
             .forge
             .statuses(FULL_NAME)
             .map_err(|e| e.to_string())?
             .into_iter()
-            .rfind(|s| s.context == pulls::STATUS_CONTEXT)
+            .filter(|s| s.context == pulls::STATUS_CONTEXT)
+            .collect();
+        let sha = statuses
+            .last()
+            .map(|s| s.sha.clone())
             .ok_or("gitsync set no gitsync/plan status")?;
+        let states: Vec<String> = statuses
+            .into_iter()
+            .filter(|s| s.sha == sha)
+            .map(|s| format!("{} \"{}\"", s.state, s.description.unwrap_or_default()))
+            .collect();
         println!(
-            "   status {} on {}: {}, \"{}\"",
-            status.context,
-            status.sha.get(..7).unwrap_or(&status.sha),
-            status.state,
-            status.description.unwrap_or_default()
+            "   status {} on {}: {}",
+            pulls::STATUS_CONTEXT,
+            sha.get(..7).unwrap_or(&sha),
+            states.join(", then ")
         );
         Ok(())
     }
@@ -861,4 +870,59 @@ fn write(work: &Path, path: &str, text: &str) -> Result<(), String> {
 fn import_id(text: &str) -> Option<String> {
     let line = text.lines().find(|l| l.trim_start().starts_with("id "))?;
     Some(line.split('"').nth(1)?.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_fresh_each_time_and_fit_a_header() {
+        let tokens: std::collections::BTreeSet<String> =
+            (0..100).map(|_| fresh_token("ghp_")).collect();
+        assert_eq!(tokens.len(), 100, "a token came twice");
+        for t in &tokens {
+            assert!(t.starts_with("ghp_") && t.len() == 4 + 32, "{t}");
+            assert!(t[4..].chars().all(|c| c.is_ascii_hexdigit()), "{t}");
+        }
+    }
+
+    #[test]
+    fn a_quoted_comment_keeps_its_lines_and_no_trailing_blanks() {
+        let cases = [
+            ("", ""),
+            ("one", "     | one\n"),
+            ("a\n\nb  \n", "     | a\n     |\n     | b\n"),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(quoted(text), expected, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn a_directory_the_demo_did_not_make_is_refused_and_its_own_output_replaced() {
+        let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let foreign = root.path().join("foreign");
+        std::fs::create_dir(&foreign).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(foreign.join("notes"), "keep").unwrap_or_else(|e| panic!("{e}"));
+        let refused = prepare(&foreign).err().unwrap_or_default();
+        assert!(
+            refused.contains("is not empty and was not made by `gitsync demo`"),
+            "{refused}"
+        );
+        let mine = root.path().join("mine");
+        let made = prepare(&mine).unwrap_or_else(|e| panic!("{e}"));
+        for name in ["work", "change.plan", "secrets.env"] {
+            std::fs::write(made.join(name), "old").unwrap_or_else(|e| panic!("{e}"));
+        }
+        std::fs::write(made.join("kept.txt"), "a person's").unwrap_or_else(|e| panic!("{e}"));
+        prepare(&mine).unwrap_or_else(|e| panic!("{e}"));
+        for name in ["work", "change.plan", "secrets.env"] {
+            assert!(!made.join(name).exists(), "{name} is left");
+        }
+        assert!(
+            made.join("kept.txt").exists(),
+            "a file not of the demo's is removed"
+        );
+    }
 }
