@@ -104,7 +104,7 @@ fn git_log(repo: &Path, rev: &str, count: usize, indent: &str, graph: bool) -> S
     let mut args = vec![
         "log".to_owned(),
         format!("-{count}"),
-        format!("--format=%h %s"),
+        "--format=%h %s".to_owned(),
     ];
     if graph {
         args.push("--graph".into());
@@ -327,6 +327,11 @@ async fn demo(dir: &Path, repo: &Path) -> Result<(), String> {
         client.update(&change).await.map_err(|e| e.to_string())?;
         // Poll every 200 ms until the change is on the branch.
         loop {
+            if made.elapsed() > Duration::from_secs(30) {
+                return Err(
+                    "the forward sync did not bring a workspace change to main in 30 s".into(),
+                );
+            }
             let poll = syncer.poll().await.map_err(|e| e.to_string())?;
             if !poll.commits().is_empty() {
                 print!(
