@@ -160,14 +160,15 @@ fn the_demo_script_runs_from_any_directory() {
         "{text}"
     );
     assert!(stdout.contains("all files canonical now"), "{text}");
-    // Stage 3 shows the reverse direction: a plan, its apply, and nothing left to plan after the
-    // forward sync brought the change back.
+    // Stage 3 shows the reverse direction: a pull request's plan comment, its apply on
+    // `segment apply`, the renaming commit, and nothing left to plan after the merge.
     for expected in [
+        "### gitsync plan for `",
         "Plan: 1 to add, 2 to change, 0 to destroy.",
         "Apply complete! Resources: 1 added, 2 changed, 0 destroyed.",
         "Updating created resources with actual generated files",
-        "Label 'team:growth' created by",
-        "(3 file(s) differ): No changes.",
+        "Merge pull request #1 from acme/demo-change",
+        "(3 file(s) the merge changed): No changes.",
     ] {
         assert!(stdout.contains(expected), "no `{expected}` in:\n{text}");
     }

@@ -102,8 +102,13 @@ async fn sync_once_runs_a_full_sync_then_continues_from_the_branch() {
     assert!(String::from_utf8_lossy(&missing.stderr).contains("repository not found"));
 }
 
+/// Issue 16 part 7: the demo shows the pull-request flow on a local GitHub in one command: the
+/// forward sync, a pull request planned in one comment with a `gitsync/plan` status, applied on
+/// `segment apply` with the renamed files pushed in one commit, merged through the API, and
+/// nothing left for the forward sync to write or for a plan of main to change. What it prints is
+/// checked, and so is the repository it leaves.
 #[test]
-fn the_demo_runs_end_to_end() {
+fn the_demo_runs_the_pull_request_flow_end_to_end() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let out = gitsync(&["demo", "--dir"]).arg(dir.path()).output();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -112,98 +117,115 @@ fn the_demo_runs_end_to_end() {
         "{stdout}{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(stdout.contains("with 80 sample resources"), "{stdout}");
-    assert!(
-        stdout.contains("disabled by Public API token 'gitsync'"),
-        "{stdout}"
-    );
-    assert!(
-        stdout.contains("modified by Public API token 'gitsync'"),
-        "{stdout}"
-    );
-    let log = Command::new("git")
-        .arg("-C")
-        .arg(dir.path().join("repository.git"))
-        .args(["log", "--format=%s"])
-        .output()
-        .unwrap_or_else(|e| panic!("{e}"));
-    let subjects = String::from_utf8_lossy(&log.stdout);
-    assert_eq!(
-        subjects.lines().last(),
-        Some("Verify write permission for gitsync ✅")
-    );
-    // Two workspace changes (step 3), then the three writes of the applied plan (step 5).
-    assert_eq!(
-        subjects.lines().filter(|s| s.contains(" by ")).count(),
-        5,
-        "{subjects}"
-    );
-
-    // The reverse direction: a branch planned three ways, applied, the workspace's own read of
-    // the result, the follow-up commit, and the forward sync bringing it to main.
     for expected in [
-        "Plan: 1 to add, 2 to change, 0 to destroy.",
-        "~ enabled = true -> false",
-        "~ settings.apiKey = (sensitive)",
-        "~ name = \"javascript source 66\" -> \"Checkout web\"",
-        // The new label in HCL, as the file has it.
-        "+ labels = [\n         +   {\n         +     key   = \"team\"\n         +     value = \"growth\"\n         +   },\n         + ]\n",
-        "+ segment_label.team",
+        "with 80 sample resources",
+        "repository acme/segment-config",
+        "disabled by Public API token 'gitsync'",
+        "modified by Public API token 'gitsync'",
+        "pull request #1 \"Disable a webhook, rename and label a source\" into main",
+        // The plan comment, read back from the forge, with its counts and changes.
+        "     | <!-- gitsync:plan -->\n     | ### gitsync plan for `",
+        "**gitsync plan: Plan: 1 to add, 2 to change, 0 to destroy.**",
+        "+ `segment_label.team` will be created (`labels/team.tf`)",
+        "! enabled = true -> false",
+        "! settings.apiKey = (sensitive)",
+        "! name = \"javascript source 66\" -> \"Checkout web\"",
+        "To apply this plan to the workspace, comment `segment apply`.",
+        ": pending \"planning\", then success \"Plan: 1 to add, 2 to change, 0 to destroy.\"",
+        "status.pullRequests: #1 planned (+1 ~2 -0)",
+        // The apply on alice's comment: acknowledged, applied, the comment edited in place.
+        "reactions on her comment: eyes by gitsync-bot, +1 by gitsync-bot",
+        "     | ### gitsync apply succeeded for `",
+        "Applied for @alice: 3 of 3 step(s).",
         "rewrote labels/team_growth.tf (was labels/team.tf)",
         "Apply complete! Resources: 1 added, 2 changed, 0 destroyed.",
+        ": success \"applied for @alice\"",
         "enabled = false, apiKey = ••••••••••b7e1 (the secret, masked)",
         "name = \"Checkout web\"; label team:growth exists",
-        "Updating created resources with actual generated files",
-        "Label 'team:growth' created by Public API token 'gitsync'",
-        "gitsync plan on main --base ",
-        "(3 file(s) differ): No changes.",
-        // From the merge base (the branch point): the branch's own three files, now applied.
-        "gitsync plan on demo-change --base main (3 file(s) differ): No changes.",
+        "Updating created resources with actual generated files\n         D labels/team.tf\n         A labels/team_growth.tf\n",
+        // The merge, then the forward sync and a plan of main.
+        "Merge pull request #1 from acme/demo-change",
+        "no conflict; the forward sync wrote 0 commit(s) after the merge",
+        "(3 file(s) the merge changed): No changes.",
     ] {
         assert!(stdout.contains(expected), "no `{expected}` in:\n{stdout}");
     }
-    let work = dir.path().join("work");
+    assert!(
+        !stdout.contains("demo-secret-b7e1") && !stdout.contains("ghp_"),
+        "a secret or a token is printed:\n{stdout}"
+    );
+
+    let repo = dir.path().join("repository.git");
     let git = |args: &[&str]| {
         let out = Command::new("git")
             .arg("-C")
-            .arg(&work)
+            .arg(&repo)
             .args(args)
             .output()
             .unwrap_or_else(|e| panic!("{e}"));
         assert!(out.status.success(), "git {args:?}: {out:?}");
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
-    // The follow-up commit renames the new label's file to its id-based name.
+    let subjects = git(&["log", "--format=%s", "main"]);
     assert_eq!(
-        git(&["show", "--name-status", "--format=%s", "demo-change"]).trim(),
+        subjects.lines().last(),
+        Some("Verify write permission for gitsync ✅")
+    );
+    // main ends with the merge: the forward sync added nothing after it, and wrote only the
+    // two workspace changes of step 3 (nothing twice).
+    assert_eq!(
+        git(&["log", "-1", "--format=%s%n%P", "main"])
+            .lines()
+            .next(),
+        Some("Merge pull request #1 from acme/demo-change"),
+        "{subjects}"
+    );
+    assert_eq!(
+        subjects.lines().filter(|s| s.contains(" by ")).count(),
+        2,
+        "{subjects}"
+    );
+    // The merge's second parent is the pull request's head: alice's commit, then gitsync's one
+    // commit renaming the new label's file to its id-based name.
+    assert_eq!(
+        git(&["log", "--format=%s", "main^1..main^2"]),
+        "Updating created resources with actual generated files\nDisable a webhook, rename and label a source\n"
+    );
+    assert_eq!(
+        git(&["show", "--name-status", "--format=%s", "main^2"]).trim(),
         "Updating created resources with actual generated files\n\nD\tlabels/team.tf\nA\tlabels/team_growth.tf"
     );
-    // main, as the forward sync wrote it, has the label and the disabled destination with the
-    // workspace's mask of the new key; the branch keeps the placeholder; no file anywhere holds
-    // the secret.
-    git(&["fetch", "-q", "origin"]);
-    assert!(
-        git(&["show", "origin/main:labels/team_growth.tf"]).contains("value       = \"growth\"")
-    );
-    let on_main = git(&["grep", "-l", "••••••••••b7e1", "origin/main"]);
-    let destination = on_main
+    // main has the label and the disabled destination, which keeps its placeholder; no file
+    // anywhere holds the secret.
+    assert!(git(&["show", "main:labels/team_growth.tf"]).contains("value       = \"growth\""));
+    let with_placeholder = git(&["grep", "-l", "\"@@webhook_api_key@@\"", "main"]);
+    let destination = with_placeholder
         .trim()
-        .strip_prefix("origin/main:")
-        .unwrap_or_else(|| panic!("no file with the new key's mask on main: {on_main}"));
-    assert!(git(&["show", &format!("origin/main:{destination}")]).contains("enabled = false"));
-    assert!(
-        git(&["show", &format!("demo-change:{destination}")]).contains("\"@@webhook_api_key@@\""),
-        "the branch keeps the placeholder"
-    );
-    for rev in ["origin/main", "demo-change"] {
+        .strip_prefix("main:")
+        .unwrap_or_else(|| panic!("no file with the placeholder on main: {with_placeholder}"));
+    assert!(git(&["show", &format!("main:{destination}")]).contains("enabled = false"));
+    for rev in ["main", "demo-change"] {
         let found = Command::new("git")
             .arg("-C")
-            .arg(&work)
+            .arg(&repo)
             .args(["grep", "-q", "demo-secret-b7e1", rev])
             .status()
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(found.code(), Some(1), "the secret is in {rev}");
     }
+    // alice's clone is left working, its origin the bare repository.
+    let work = dir.path().join("work");
+    let origin = Command::new("git")
+        .arg("-C")
+        .arg(&work)
+        .args(["rev-parse", "origin/main", "main"])
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(origin.status.success(), "{origin:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&origin.stdout).lines().next(),
+        Some(git(&["rev-parse", "main"]).trim())
+    );
 }
 
 /// Issue 9 item 15: `demo --dir relative` failed (a relative `file://` URL), and so did a
@@ -235,7 +257,7 @@ fn the_demo_runs_twice_in_a_relative_dir_and_refuses_a_foreign_one() {
     let subjects = String::from_utf8_lossy(&log.stdout);
     assert_eq!(
         subjects.lines().filter(|s| s.contains(" by ")).count(),
-        5,
+        2,
         "the second run starts afresh: {subjects}"
     );
 
