@@ -110,6 +110,7 @@ fn main() -> Result<()> {
             cache: gix::init_bare(dir.path().join("cache.git"))?.into_sync(),
             remote,
             author: author(),
+            placeholders: Default::default(),
         };
         let full_client = client()?;
         settle();

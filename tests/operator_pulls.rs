@@ -751,6 +751,37 @@ spec:
         format!("{stored:?}").contains(SECRET_VALUE),
         "the workspace holds the SyncSecret's value"
     );
+    // The forward sync writes the applied files to main before the merge, with the merge
+    // request's placeholder (not the workspace's mask): the merge then conflicts with nothing.
+    let main_before = double.branch_head("main");
+    cluster.kubectl_ok(&[
+        "annotate",
+        "--overwrite",
+        "gitsync/segment",
+        &format!("reconcile.fluxcd.io/requestedAt={}", jiff::Timestamp::now()),
+    ]);
+    wait_for("the forward sync of the applied changes", &log, || {
+        (double.branch_head("main") != main_before).then_some(())
+    })
+    .await;
+    let on_main = git(double.repo(), &["show", &format!("main:{destination}")]);
+    assert!(on_main.contains("\"@@webhook_key@@\""), "{on_main}");
+    let head = double.note_push(iid);
+    let as_alice = double.client(&alice);
+    let mut merged = false;
+    for _ in 0..50 {
+        let mr = as_alice.pull(iid).await.unwrap_or_else(|e| panic!("{e}"));
+        if mr.mergeability == gitsync::forge::Mergeability::Mergeable {
+            as_alice
+                .merge(iid, &head)
+                .await
+                .unwrap_or_else(|e| panic!("the merge: {e}"));
+            merged = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(merged, "the merge request never became mergeable");
     assert_eq!(double.violations(), Vec::<String>::new());
 
     // The value is nowhere a person reads.

@@ -75,9 +75,11 @@ impl Parts {
         let ws = TestWorkspace::seeded(Some(TOKEN)).await;
         let client = ws.client(TOKEN);
         let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let target = sync_target(root.path(), "sync-cache.git", remote.clone());
+        let placeholders = target.placeholders.clone();
         let mut syncer = Syncer::new(
             client.clone(),
-            sync_target(root.path(), "sync-cache.git", remote.clone()),
+            target,
             ResourceType::git_sync_types().collect(),
         );
         syncer
@@ -94,6 +96,7 @@ impl Parts {
                 cache: cache.into_sync(),
                 cache_path,
                 remote,
+                placeholders,
             },
             journals: OneJournal(MemoryJournals::new()),
             stash: MemoryStash::default(),

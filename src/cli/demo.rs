@@ -290,6 +290,7 @@ async fn demo(dir: &Path, repo: &Path) -> Result<(), String> {
             .into_sync(),
         remote: remote.clone(),
         author: author.clone(),
+        placeholders: Default::default(),
     };
     let types: Vec<ResourceType> = ResourceType::git_sync_types().collect();
     let mut syncer = Syncer::new(client.clone(), target, types);
@@ -349,6 +350,8 @@ async fn demo(dir: &Path, repo: &Path) -> Result<(), String> {
         cache_path: cache.path().to_path_buf(),
         cache: cache.into_sync(),
         remote,
+        // The forward sync's own: it keeps what the apply wrote with placeholders.
+        placeholders: syncer.target().placeholders.clone(),
     };
     let flow = PullRequestFlow {
         dir,

@@ -143,6 +143,7 @@ pub fn run(args: &SyncArgs) -> ExitCode {
                 name: args.author_name.clone(),
                 email: args.author_email.clone(),
             },
+            placeholders: Default::default(),
         };
         Ok(Syncer::new(
             client,

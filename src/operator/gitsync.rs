@@ -295,6 +295,7 @@ fn build_syncer(
                 auth: inputs.auth.clone(),
             },
             author: inputs.author.clone(),
+            placeholders: Default::default(),
         },
         inputs.types.clone(),
     ))
@@ -835,6 +836,7 @@ async fn review_pulls(
                 cache: target.cache.clone(),
                 cache_path,
                 remote: target.remote.clone(),
+                placeholders: target.placeholders.clone(),
             },
             apply_lock: ctx.workspaces.handle(&runner.workspace),
             pace,

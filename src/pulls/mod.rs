@@ -79,6 +79,9 @@ pub struct Repository {
     pub cache: gix::ThreadSafeRepository,
     pub cache_path: PathBuf,
     pub remote: Remote,
+    /// Shared with the forward sync of the same branch: the files an apply wrote with
+    /// `@@name@@` placeholders, which the sync keeps until the pull request is merged.
+    pub placeholders: crate::sync::export::PlaceholderHints,
 }
 
 /// An apply that was accepted, kept until it finishes so that a new leader resumes it.
@@ -865,6 +868,13 @@ where
                 return Ok(());
             }
         };
+        // The forward sync may write these files to the synced branch before the pull request
+        // is merged: with the placeholders the pull request has, so that the merge is clean.
+        for rewrite in &report.rewritten {
+            self.repository
+                .placeholders
+                .remember(&rewrite.path, &rewrite.content);
+        }
         let pushed = if sink.commit() != head && !stashed.from_fork {
             self.push_rewrite(&stashed.head_branch, sink.commit()).await
         } else {

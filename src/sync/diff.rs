@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use gix::ObjectId;
 
-use super::export::{Quiet, Tree, identity, render_workspace, with_placeholders_of};
+use super::export::{Quiet, Tree, identity, render_workspace, with_placeholders_kept};
 use super::full::{SyncError, Target};
 use super::messages::{FOUND_BY_DIFF, FOUND_WITHOUT_POINT, diff_message};
 use super::point::Sealer;
@@ -73,7 +73,7 @@ fn build_commits(
         let (change, text) = match (in_branch.get(path), rendered.get(path)) {
             (Some(old), Some(new)) => {
                 // A placeholder the branch holds stays while the workspace serves its mask.
-                let new = with_placeholders_of(path, new, Some(old));
+                let new = with_placeholders_kept(path, new, Some(old), &target.placeholders);
                 if *old == *new {
                     continue;
                 }

@@ -196,6 +196,68 @@ pub fn with_placeholders_of<'a>(
     }
 }
 
+/// Files with `@@name@@` placeholders that were applied to the workspace from a pull request
+/// and are not on the synced branch yet (the pull request is not merged): path -> the text the
+/// apply wrote on the pull request's branch. The forward sync keeps their placeholders where the
+/// branch's own version has none (it still holds the mask), so that the file it writes is the
+/// pull request's, byte for byte, and merging the pull request afterwards conflicts with
+/// nothing. A hint is used once: when the branch has the placeholder, the branch is the
+/// reference again. Shared between the sync and the pull-request workflow of one GitSync; kept
+/// in memory only.
+#[derive(Debug, Clone, Default)]
+pub struct PlaceholderHints(std::sync::Arc<std::sync::Mutex<BTreeMap<String, String>>>);
+
+impl PlaceholderHints {
+    fn map(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, String>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Remembers what an apply wrote at `path`, when it holds a placeholder.
+    pub fn remember(&self, path: &str, text: &str) {
+        if text.contains("@@") {
+            self.map().insert(path.to_owned(), text.to_owned());
+        }
+    }
+
+    /// The remembered text of `path`, if any.
+    pub fn get(&self, path: &str) -> Option<String> {
+        self.map().get(path).cloned()
+    }
+
+    /// Forgets `path` (its placeholders are on the branch now).
+    pub fn forget(&self, path: &str) {
+        self.map().remove(path);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map().is_empty()
+    }
+}
+
+/// [`with_placeholders_of`] from the branch's version of the file, or, when that keeps nothing,
+/// from an applied pull request's version ([`PlaceholderHints`]), which is then forgotten.
+pub fn with_placeholders_kept<'a>(
+    path: &str,
+    rendered: &'a str,
+    in_branch: Option<&str>,
+    hints: &PlaceholderHints,
+) -> std::borrow::Cow<'a, str> {
+    let kept = with_placeholders_of(path, rendered, in_branch);
+    if matches!(kept, std::borrow::Cow::Owned(_)) || hints.is_empty() {
+        return kept;
+    }
+    match hints.get(path) {
+        Some(hint) => {
+            let from_hint = with_placeholders_of(path, rendered, Some(&hint));
+            if matches!(from_hint, std::borrow::Cow::Owned(_)) {
+                hints.forget(path);
+            }
+            from_hint
+        }
+        None => kept,
+    }
+}
+
 /// [`with_placeholders_of`] for every file of a rendered tree, given how to read the existing
 /// version of a file.
 pub fn keep_placeholders(tree: &mut Tree, existing: impl Fn(&str) -> Option<String>) {

@@ -27,6 +27,9 @@ pub struct Target {
     pub cache: gix::ThreadSafeRepository,
     pub remote: Remote,
     pub author: Author,
+    /// Placeholders of files applied from pull requests not merged yet, kept where the branch
+    /// has only the mask (see [`super::export::PlaceholderHints`]).
+    pub placeholders: super::export::PlaceholderHints,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -125,7 +128,12 @@ fn build_commits(
                     .contains(crate::workspace::api::MASK_BULLETS)
                     .then(|| tree::read_file(repo, base, p))
                     .flatten();
-                let kept = super::export::with_placeholders_of(p, t, in_branch.as_deref());
+                let kept = super::export::with_placeholders_kept(
+                    p,
+                    t,
+                    in_branch.as_deref(),
+                    &target.placeholders,
+                );
                 (p.clone(), kept.into_owned())
             })
             .collect();

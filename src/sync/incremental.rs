@@ -138,7 +138,12 @@ fn build_commits(
         let (change_to_file, id) = match current.get(&(*ty, event.resource_id.clone())) {
             Some((path, text)) => {
                 let in_branch = tree::read_file(repo, base, path);
-                let text = super::export::with_placeholders_of(path, text, in_branch.as_deref());
+                let text = super::export::with_placeholders_kept(
+                    path,
+                    text,
+                    in_branch.as_deref(),
+                    &target.placeholders,
+                );
                 (
                     (path.clone(), Some(text.into_owned())),
                     event.resource_id.clone(),

@@ -339,6 +339,7 @@ pub fn sync_target(
             .into_sync(),
         remote,
         author: test_author(),
+        placeholders: Default::default(),
     }
 }
 
