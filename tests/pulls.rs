@@ -921,3 +921,43 @@ async fn labels_of(client: &gitsync::workspace::Client) -> usize {
         .unwrap_or_else(|e| panic!("{e}"))
         .len()
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn files_that_cannot_be_planned_are_shown_with_their_place_and_fail_the_status() {
+    let world = World::new().await;
+    world.double.commit_on(
+        "broken",
+        "labels/broken.tf",
+        "resource \"segment_label\" \"broken\" {\n  key   = \"team\"\n  value = \n}\n",
+    );
+    let iid = world
+        .double
+        .open_mr(&world.alice, "broken", "main", "A broken file");
+    let records = world.pass(Vec::new()).await.records;
+    assert_eq!(records[0].stage, Stage::Invalid, "{:?}", records[0]);
+    let note = world.bot_notes(iid).remove(0).body;
+    assert!(note.contains("cannot plan"), "{note}");
+    assert!(
+        note.contains("labels/broken.tf:3:"),
+        "the file and line: {note}"
+    );
+    let head = world.double.branch_head("broken");
+    let last = world
+        .double
+        .statuses()
+        .into_iter()
+        .filter(|s| s.sha == head)
+        .last()
+        .map(|s| s.state);
+    assert_eq!(last.as_deref(), Some("failed"));
+    world.double.post_note(iid, &world.alice, "segment apply");
+    let records = world.pass(records).await.records;
+    assert_eq!(records[0].stage, Stage::Invalid);
+    let reply = world.bot_notes(iid).into_iter().last().map(|n| n.body);
+    assert!(
+        reply
+            .as_deref()
+            .is_some_and(|r| r.contains("was not applied")),
+        "{reply:?}"
+    );
+}
