@@ -44,6 +44,58 @@ async fn wait_for<T>(what: &str, log: &Path, mut done: impl FnMut() -> Option<T>
     }
 }
 
+/// The objects both forges' scenes share: the workspace token and webhook secret Secrets, the
+/// GitConnection (`provider` with `apiBaseURL` and its Secret) and a bidirectional GitSync of
+/// `repository`'s `main`.
+fn objects(ws_url: &str, provider: &str, api: &str, secret: &str, repository: &str) -> String {
+    format!(
+        r#"apiVersion: v1
+kind: Secret
+metadata: {{name: ws, namespace: default}}
+stringData: {{token: {TOKEN}}}
+---
+apiVersion: v1
+kind: Secret
+metadata: {{name: hook, namespace: default}}
+stringData: {{secret: {HOOK_SECRET}}}
+---
+apiVersion: gitsync.dev/v1alpha1
+kind: GitConnection
+metadata: {{name: forge, namespace: default}}
+spec:
+  provider: {provider}
+  secretRef: {{name: {secret}}}
+  apiBaseURL: {api}
+---
+apiVersion: gitsync.dev/v1alpha1
+kind: GitSync
+metadata: {{name: segment, namespace: default}}
+spec:
+  workspace: {{endpoint: '{ws_url}', tokenSecretRef: {{name: ws, key: token}}}}
+  connectionRef: {{name: forge}}
+  repository: {{url: '{repository}', branch: main}}
+  interval: 30s
+  bidirectional:
+    enabled: true
+    webhookSecretRef: {{name: hook, key: secret}}
+"#
+    )
+}
+
+/// Waits until GitSync `segment` has synced once and plans pull requests.
+async fn wait_for_planning(cluster: &TestCluster, log: &Path) {
+    wait_for("pull requests planned after a first sync", log, || {
+        let status = cluster.get_json("gitsync/segment")["status"].clone();
+        let planning = status["conditions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|c| c["type"] == "Bidirectional" && c["status"] == "True");
+        (planning && status["lastCommit"].is_string()).then_some(())
+    })
+    .await;
+}
+
 struct Scene {
     hook_port: u16,
     cluster: TestCluster,
@@ -81,46 +133,14 @@ impl Scene {
         let root = github.api_url().trim_end_matches("/api/v3").to_owned();
         let key = indent(&app_private_key(), "    ");
         let yaml = format!(
-            r#"apiVersion: v1
-kind: Secret
-metadata: {{name: ws, namespace: default}}
-stringData: {{token: {TOKEN}}}
----
-apiVersion: v1
-kind: Secret
-metadata: {{name: hook, namespace: default}}
-stringData: {{secret: {HOOK_SECRET}}}
----
-apiVersion: v1
-kind: Secret
-metadata: {{name: github-app, namespace: default}}
-stringData:
-  githubAppID: "{APP_ID}"
-  githubAppPrivateKey: |
-{key}
----
-apiVersion: gitsync.dev/v1alpha1
-kind: GitConnection
-metadata: {{name: github, namespace: default}}
-spec:
-  provider: github
-  secretRef: {{name: github-app}}
-  apiBaseURL: {api}
----
-apiVersion: gitsync.dev/v1alpha1
-kind: GitSync
-metadata: {{name: segment, namespace: default}}
-spec:
-  workspace: {{endpoint: '{ws_url}', tokenSecretRef: {{name: ws, key: token}}}}
-  connectionRef: {{name: github}}
-  repository: {{url: '{root}/{REPO}.git', branch: main}}
-  interval: 30s
-  bidirectional:
-    enabled: true
-    webhookSecretRef: {{name: hook, key: secret}}
-"#,
-            api = github.api_url(),
-            ws_url = ws.running.url(),
+            "apiVersion: v1\nkind: Secret\nmetadata: {{name: github-app, namespace: default}}\nstringData:\n  githubAppID: \"{APP_ID}\"\n  githubAppPrivateKey: |\n{key}\n---\n{}",
+            objects(
+                &ws.running.url(),
+                "github",
+                &github.api_url(),
+                "github-app",
+                &format!("{root}/{REPO}.git"),
+            )
         );
         let (ok, out) = cluster.apply(&yaml);
         assert!(ok, "{out}");
@@ -196,16 +216,7 @@ async fn a_pull_request_is_planned_applied_on_command_and_merged_cleanly() {
 
     // The forward sync ran over HTTPS with the App's installation token, and pull requests
     // are planned.
-    wait_for("the Bidirectional condition", &log, || {
-        let status = scene.status();
-        let planning = status["conditions"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .any(|c| c["type"] == "Bidirectional" && c["status"] == "True");
-        (planning && status["lastCommit"].is_string()).then_some(())
-    })
-    .await;
+    wait_for_planning(&scene.cluster, &log).await;
 
     let head = push_change(&scene.work);
     let bare = scene.github.dir.path().join("acme-segment.git");
@@ -461,10 +472,7 @@ async fn a_new_leader_resumes_an_apply_its_predecessor_began_and_applies_each_ch
     let lease = ["--lease-seconds", "4"];
     let mut scene = Scene::start_with(&lease).await;
     let log = scene.operator.log.clone();
-    wait_for("the first sync", &log, || {
-        scene.status()["lastCommit"].is_string().then_some(())
-    })
-    .await;
+    wait_for_planning(&scene.cluster, &log).await;
     // The standby, on another port for the webhooks (the local GitHub delivers to the first
     // only: the new leader finds the command by its poll).
     let standby_state = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
@@ -607,16 +615,6 @@ async fn a_gitlab_merge_request_is_planned_refused_while_it_needs_a_rebase_then_
     let yaml = format!(
         r#"apiVersion: v1
 kind: Secret
-metadata: {{name: ws, namespace: default}}
-stringData: {{token: {TOKEN}}}
----
-apiVersion: v1
-kind: Secret
-metadata: {{name: hook, namespace: default}}
-stringData: {{secret: {HOOK_SECRET}}}
----
-apiVersion: v1
-kind: Secret
 metadata: {{name: gitlab-token, namespace: default}}
 stringData: {{username: oauth2, password: {token}}}
 ---
@@ -632,43 +630,20 @@ spec:
   name: webhook_key
   secretRef: {{name: webhook-key, key: value}}
 ---
-apiVersion: gitsync.dev/v1alpha1
-kind: GitConnection
-metadata: {{name: gitlab, namespace: default}}
-spec:
-  provider: gitlab
-  secretRef: {{name: gitlab-token}}
-  apiBaseURL: {api}
----
-apiVersion: gitsync.dev/v1alpha1
-kind: GitSync
-metadata: {{name: segment, namespace: default}}
-spec:
-  workspace: {{endpoint: '{ws_url}', tokenSecretRef: {{name: ws, key: token}}}}
-  connectionRef: {{name: gitlab}}
-  repository: {{url: 'http://127.0.0.1:{git_port}/acme/segment.git', branch: main}}
-  interval: 30s
-  bidirectional:
-    enabled: true
-    webhookSecretRef: {{name: hook, key: secret}}
-"#,
+{objects}"#,
         token = bot.token,
-        api = double.api_base(),
-        ws_url = ws.running.url(),
+        objects = objects(
+            &ws.running.url(),
+            "gitlab",
+            &double.api_base(),
+            "gitlab-token",
+            &format!("http://127.0.0.1:{git_port}/acme/segment.git"),
+        ),
     );
     let (ok, out) = cluster.apply(&yaml);
     assert!(ok, "{out}");
     let status = || cluster.get_json("gitsync/segment")["status"].clone();
-    wait_for("pull requests planned", &log, || {
-        let status = status();
-        let planning = status["conditions"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .any(|c| c["type"] == "Bidirectional" && c["status"] == "True");
-        (planning && status["lastCommit"].is_string()).then_some(())
-    })
-    .await;
+    wait_for_planning(&cluster, &log).await;
 
     // The merge request: a destination's API key given as a placeholder, and a new label.
     let masked = "\"••••••••••adce\"";
