@@ -946,8 +946,7 @@ async fn files_that_cannot_be_planned_are_shown_with_their_place_and_fail_the_st
         .double
         .statuses()
         .into_iter()
-        .filter(|s| s.sha == head)
-        .last()
+        .rfind(|s| s.sha == head)
         .map(|s| s.state);
     assert_eq!(last.as_deref(), Some("failed"));
     world.double.post_note(iid, &world.alice, "segment apply");
