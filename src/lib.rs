@@ -1,7 +1,6 @@
 //! gitsync keeps a Segment workspace and a Git repository in sync as the Terraform HCL that
-//! Segment's own Git Sync writes. Workspace -> Git is built, and so is Git -> workspace as an
-//! engine (plan and apply) that the command line drives; the operator does not yet plan pull
-//! requests or apply on command.
+//! Segment's own Git Sync writes: workspace -> Git by the forward sync, and Git -> workspace by
+//! plan and apply, which the command line drives and the operator runs on pull requests.
 //!
 //! The crate is laid out along the data flow, `workspace -> model -> HCL -> git` and back:
 //! - [`model`]: resource types and their attributes (the provider schema, once) and values;
@@ -12,9 +11,12 @@
 //! - [`git`]: the bare cache, tree edits and commits, fetch and push;
 //! - [`sync`]: the engine: full, incremental and list-and-diff sync, the runner, and plan and
 //!   apply (Git -> workspace);
-//! - [`operator`]: custom resources and controllers around the engine;
+//! - [`pulls`]: the pull-request workflow (plan every pull request, apply on command), without
+//!   Kubernetes;
+//! - [`operator`]: custom resources and controllers around the engine and the workflow;
 //! - [`cli`]: the command-line front end, a thin layer over the modules above;
-//! - [`url`]: the one redacted form of a URL (repository or workspace) that messages show.
+//! - [`url`]: the one redacted form of a URL (repository or workspace) that messages show;
+//! - [`serve`]: a router served in the background, the handle the local servers return.
 
 pub mod cli;
 pub mod forge;
@@ -24,6 +26,7 @@ pub mod http;
 pub mod model;
 pub mod operator;
 pub mod pulls;
+pub mod serve;
 pub mod sync;
 pub mod telemetry;
 pub mod url;

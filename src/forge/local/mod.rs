@@ -407,9 +407,8 @@ impl std::fmt::Debug for LocalForge {
 
 /// A running local forge: serves until dropped or stopped.
 pub struct Running {
+    server: crate::serve::Served,
     pub addr: SocketAddr,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<()>>,
     /// Stops the push watcher when dropped.
     _watch: tokio::sync::oneshot::Sender<()>,
 }
@@ -418,31 +417,18 @@ impl Running {
     /// The web root, `http://127.0.0.1:PORT`: pages, and the repositories' `clone_url`s
     /// (`{url}/{owner}/{repo}.git`).
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.server.url()
     }
 
     /// The API's base URL, `http://127.0.0.1:PORT/api/v3`: what a GitHub Enterprise client
     /// is given.
     pub fn api_url(&self) -> String {
-        format!("http://{}/api/v3", self.addr)
+        format!("{}/api/v3", self.server.url())
     }
 
     /// Stops serving and waits for in-flight requests.
-    pub async fn stop(mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(task) = self.task.take() {
-            let _ = task.await;
-        }
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
+    pub async fn stop(self) {
+        self.server.stop().await;
     }
 }
 
@@ -513,7 +499,6 @@ impl LocalForge {
         let addr = listener.local_addr()?;
         self.set_root(&format!("http://{addr}"));
         let app = wrap(self.router());
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         // Dropping (or sending on) `watch` with the Running stops the watcher.
         let (watch, mut stopped) = tokio::sync::oneshot::channel::<()>();
         let every = self.lock().config.watch_pushes;
@@ -532,21 +517,9 @@ impl LocalForge {
                 }
             });
         }
-        let task = tokio::spawn(async move {
-            let shutdown = async {
-                let _ = rx.await;
-            };
-            if let Err(e) = axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown)
-                .await
-            {
-                tracing::error!("local forge stopped: {e}");
-            }
-        });
         Ok(Running {
+            server: crate::serve::Served::spawn(listener, app, "local forge"),
             addr,
-            shutdown: Some(tx),
-            task: Some(task),
             _watch: watch,
         })
     }

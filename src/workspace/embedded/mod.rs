@@ -148,36 +148,7 @@ pub fn seed(
 }
 
 /// A running embedded workspace (for tests, benchmarks and the demo): serves until dropped.
-pub struct Running {
-    pub addr: SocketAddr,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<()>>,
-}
-
-impl Running {
-    /// The base URL to give a client, `http://127.0.0.1:PORT`.
-    pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    /// Stops serving and waits for in-flight requests.
-    pub async fn stop(mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(task) = self.task.take() {
-            let _ = task.await;
-        }
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-    }
-}
+pub type Running = crate::serve::Served;
 
 /// Starts serving `store` on `listen` (use port 0 for any free port) in the current runtime.
 pub async fn start(
@@ -186,23 +157,9 @@ pub async fn start(
     config: ServerConfig,
 ) -> std::io::Result<Running> {
     let listener = tokio::net::TcpListener::bind(listen).await?;
-    let addr = listener.local_addr()?;
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let app = router(store, config);
-    let task = tokio::spawn(async move {
-        let shutdown = async {
-            let _ = rx.await;
-        };
-        if let Err(e) = axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
-        {
-            tracing::error!("embedded workspace stopped: {e}");
-        }
-    });
-    Ok(Running {
-        addr,
-        shutdown: Some(tx),
-        task: Some(task),
-    })
+    Ok(crate::serve::Served::spawn(
+        listener,
+        router(store, config),
+        "embedded workspace",
+    ))
 }
