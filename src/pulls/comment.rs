@@ -58,10 +58,22 @@ fn footer(frame: &Frame<'_>, plan: &Plan) -> String {
     text
 }
 
-/// The plan comment's parts, each at most `limit` bytes, the summary in the first.
+/// The most comments one plan takes; a plan longer than that shows its first parts and says
+/// how much was left out (Atlantis caps its comments per command the same way).
+pub const MAX_PARTS: usize = 20;
+
+/// The plan comment's parts, each at most `limit` bytes, the summary in the first, at most
+/// [`MAX_PARTS`] of them.
 pub fn plan(frame: &Frame<'_>, plan: &Plan, context: &ViewContext, limit: usize) -> Vec<String> {
     let room = limit.saturating_sub(1024).max(4096);
-    let body = crate::sync::plan::markdown_parts(plan, context, room);
+    let mut body = crate::sync::plan::markdown_parts(plan, context, room);
+    if body.len() > MAX_PARTS {
+        let left_out = body.len() - (MAX_PARTS - 1);
+        body.truncate(MAX_PARTS - 1);
+        body.push(format!(
+            "_The rest of this plan ({left_out} more part(s)) is too long to post: it is left out here. Every change is in the summary's counts; read the whole plan with `gitsync plan` on this branch._"
+        ));
+    }
     let parts = body.len().max(1);
     let mut out = Vec::with_capacity(parts);
     for (i, part) in body.iter().enumerate() {
@@ -200,6 +212,36 @@ mod tests {
                 assert!(p.contains("`0123456789ab`"), "{p}");
             }
         }
+    }
+
+    #[test]
+    fn a_plan_too_long_for_its_comments_says_what_was_left_out() {
+        let mut plan = Plan::new(&Vec::new(), None);
+        for i in 0..3000 {
+            plan.changes.push(crate::sync::plan::Change {
+                action: crate::sync::plan::Action::Create,
+                resource_type: "segment_label".into(),
+                address: format!("segment_label.l{i}"),
+                file: format!("labels/l{i}.tf"),
+                import_id: None,
+                attributes: vec![crate::sync::plan::AttributeChange {
+                    path: "value".into(),
+                    before: None,
+                    after: Some(serde_json::json!("x".repeat(200))),
+                    sensitive: false,
+                    forces_replacement: false,
+                }],
+                live_fingerprint: None,
+                desired: None,
+                dependents: Vec::new(),
+            });
+        }
+        let parts = super::plan(&frame(), &plan, &ViewContext::default(), 5_000);
+        assert_eq!(parts.len(), MAX_PARTS);
+        assert!(parts.iter().all(|p| p.len() <= 5_000));
+        assert!(parts[0].contains("3000 to add"), "{}", parts[0]);
+        let last = parts.last().map(String::as_str).unwrap_or("");
+        assert!(last.contains("more part(s)) is too long to post"), "{last}");
     }
 
     #[test]

@@ -685,7 +685,7 @@ where
             self.plan_and_post(&pull, &head, record, me).await?;
             return Ok(false);
         }
-        let facts = facts(&plan, &record.head);
+        let facts = facts(&plan, &record.head, &self.settings.base_branch);
         let asked = Asked {
             allow_deletes: command.allow_deletes,
             allow_access_changes: command.allow_access_changes,
@@ -937,6 +937,11 @@ where
 
     /// Pushes the renaming commit to the pull request's branch; its id when it was pushed.
     async fn push_rewrite(&self, branch: &str, commit: gix::ObjectId) -> Option<String> {
+        // The branch name comes from the forge: never let it be anything but a branch.
+        if let Err(e) = crate::git::branch::validate(branch) {
+            tracing::warn!(error = %e, "the pull request's branch is no branch name gitsync pushes to");
+            return None;
+        }
         let mut remote = self.repository.remote.clone();
         remote.branch = branch.to_owned();
         let cache = self.repository.cache.clone();
@@ -1010,7 +1015,7 @@ fn is_candidate(c: &Comment, me: Option<&str>, record: &PullRecord) -> bool {
 }
 
 /// What the rules need from a plan.
-fn facts(plan: &Plan, head: &str) -> PlanFacts {
+fn facts(plan: &Plan, head: &str, base_branch: &str) -> PlanFacts {
     let view = PlanView::new(plan, &ViewContext::default());
     PlanFacts {
         deletes: plan.deletes().map(|c| c.address.clone()).collect(),
@@ -1022,6 +1027,7 @@ fn facts(plan: &Plan, head: &str) -> PlanFacts {
             )
         }),
         head: head.to_owned(),
+        base_branch: base_branch.to_owned(),
     }
 }
 

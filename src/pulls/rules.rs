@@ -36,6 +36,8 @@ pub struct PlanFacts {
     pub blocked: Option<String>,
     /// The head commit the plan was made for.
     pub head: String,
+    /// The synced branch the plan was made against.
+    pub base_branch: String,
 }
 
 /// What the commenter asked for.
@@ -97,6 +99,16 @@ pub fn may_apply(
             "NotOpen",
             "the pull request is not open",
             "reopen it and comment again",
+        ));
+    }
+    if pull.base_branch != plan.base_branch {
+        return Err(Refusal::refused(
+            "NotIntoSyncedBranch",
+            format!(
+                "the pull request now merges into {}, not into the synced branch {}",
+                pull.base_branch, plan.base_branch
+            ),
+            format!("retarget it to {}", plan.base_branch),
         ));
     }
     if pull.from_fork && !allowances.allow_forks {
@@ -226,6 +238,7 @@ mod tests {
     fn plan() -> PlanFacts {
         PlanFacts {
             head: "a".repeat(40),
+            base_branch: "main".into(),
             ..PlanFacts::default()
         }
     }
