@@ -50,6 +50,9 @@ use rules::{Allowances, Asked, PlanFacts, Refusal};
 /// The commit status gitsync sets on every planned head.
 pub const STATUS_CONTEXT: &str = "gitsync/plan";
 
+/// How long a command waits for the workspace while another sync or apply holds it.
+const APPLY_LOCK_WAIT: Duration = Duration::from_secs(60);
+
 /// The message of the commit that renames created resources' files, Segment's own words.
 pub const REWRITE_MESSAGE: &str = "Updating created resources with actual generated files";
 
@@ -710,22 +713,54 @@ where
                 return Ok(false);
             }
         }
-        let guard = match &self.apply_lock {
+        // A sync reading the workspace holds it for seconds: wait for it; an apply holds it for
+        // as long as Segment's write limits make it take: refuse after a while.
+        let (guard, waited) = match &self.apply_lock {
             Some(lock) => match lock.clone().try_write_owned() {
-                Ok(g) => Some(g),
+                Ok(g) => (Some(g), false),
                 Err(_) => {
+                    match tokio::time::timeout(APPLY_LOCK_WAIT, lock.clone().write_owned()).await {
+                        Ok(g) => (Some(g), true),
+                        Err(_) => {
+                            self.refuse(
+                                number,
+                                c,
+                                "ApplyRunning",
+                                "another apply to this workspace is running",
+                                "comment again when it is done",
+                            )
+                            .await?;
+                            return Ok(false);
+                        }
+                    }
+                }
+            },
+            None => (None, false),
+        };
+        // What held the workspace may have changed it: the plan must still be the one shown.
+        let plan = if waited {
+            match self.make_plan(&record.head).await {
+                Ok(again) if again.fingerprint() == plan.fingerprint() => again,
+                _ => {
+                    drop(guard);
                     self.refuse(
                         number,
                         c,
-                        "ApplyRunning",
-                        "another apply to this workspace is running",
-                        "comment again when it is done",
+                        "StalePlan",
+                        "the workspace changed while the command waited for another apply",
+                        &format!(
+                            "read the new plan, then comment `{}` again",
+                            self.settings.apply_command
+                        ),
                     )
                     .await?;
+                    let head = record.head.clone();
+                    self.plan_and_post(&pull, &head, record, me).await?;
                     return Ok(false);
                 }
-            },
-            None => None,
+            }
+        } else {
+            plan
         };
         let key = PlanKey::new(self.workspace.point_key());
         let stashed = Stashed {
