@@ -960,3 +960,47 @@ async fn files_that_cannot_be_planned_are_shown_with_their_place_and_fail_the_st
         "{reply:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stashed_apply_that_does_not_verify_ends_and_the_next_command_applies() {
+    use gitsync::pulls::{Stash as _, Stashed};
+    let world = World::new().await;
+    let iid = change(&world);
+    let records = world.pass(Vec::new()).await.records;
+    // A stash someone edited (or sealed with a token since rotated).
+    world
+        .stash
+        .save(&Stashed {
+            number: iid,
+            head: records[0].head.clone(),
+            head_branch: "feature".into(),
+            from_fork: false,
+            commenter: "alice".into(),
+            comment_id: 1,
+            allow_deletes: true,
+            plan: "{\"format\": \"gitsync-plan\", \"version\": 1, \"changes\": []}".into(),
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let before = labels(&world).await.len();
+    let records = world.pass(records).await.records;
+    assert_eq!(records[0].stage, Stage::Failed, "{:?}", records[0]);
+    assert!(
+        world
+            .stash
+            .load(iid)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .is_none(),
+        "the stash is gone"
+    );
+    let note = world.bot_notes(iid).remove(0).body;
+    assert!(note.contains("cannot be resumed"), "{note}");
+    assert_eq!(labels(&world).await.len(), before);
+
+    // A new command: the plan is made again and applied.
+    world.double.post_note(iid, &world.alice, "segment apply");
+    let records = world.pass(records).await.records;
+    assert_eq!(records[0].stage, Stage::Applied, "{:?}", records[0]);
+    assert_eq!(labels(&world).await.len(), before + 1);
+}

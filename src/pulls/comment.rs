@@ -108,6 +108,18 @@ pub fn failed(frame: &Frame<'_>, why: &str) -> String {
     text
 }
 
+/// The first part of the plan comment after an apply that stopped with an error (before its
+/// first write, or when it could not go on keeping its journal).
+pub fn apply_stopped(frame: &Frame<'_>, why: &str) -> String {
+    let mut text = header(frame, "apply failed", 1, 1);
+    text.push_str(&format!(
+        "The apply stopped: {}\n\nWhat it applied before it stopped stays applied. Comment `{}` again to apply a new plan.",
+        one_paragraph(why),
+        frame.command
+    ));
+    text
+}
+
 /// The first part of the plan comment while an apply runs.
 pub fn applying(frame: &Frame<'_>, login: &str, done: usize, total: usize) -> String {
     let mut text = header(frame, "apply", 1, 1);

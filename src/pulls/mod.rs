@@ -802,10 +802,22 @@ where
     /// Finishes an apply a previous pass (or leader) accepted.
     async fn resume(&self, record: &mut PullRecord, stashed: Stashed) -> Result<(), PullError> {
         let key = PlanKey::new(self.workspace.point_key());
-        let plan = Plan::from_json(&stashed.plan, &key).map_err(|e| PullError::BadStash {
-            number: stashed.number,
-            problem: e.to_string(),
-        })?;
+        let plan = match Plan::from_json(&stashed.plan, &key) {
+            Ok(plan) => plan,
+            Err(e) => {
+                // The seal does not verify (the workspace token changed, or someone edited the
+                // stash): nothing of it can be trusted. The apply ends here, its journal too, so
+                // that the next plan can be applied; what was applied stays, and the next plan
+                // reads it from the workspace.
+                let why = format!(
+                    "the interrupted apply cannot be resumed: its stashed plan does not verify ({e})"
+                );
+                self.abandon_journal().await;
+                let first = record.comment_ids.first().copied();
+                self.fail_apply(record, &stashed, first, &why).await?;
+                return Ok(());
+            }
+        };
         // A new leader's cache may not have the commit yet.
         let pull_ref = self.forge.pull_ref(stashed.number);
         let remote = self.repository.remote.clone();
@@ -842,22 +854,29 @@ where
                 number,
                 problem: e.to_string(),
             })?;
-        let mut session = Session::open(plan, self.journals.open(), &self.settings.holder).await?;
-        let mut sink = CommitSink::open(
-            &self.repository.cache_path,
-            head,
-            &format!("gitsync/pulls/{number}"),
-            self.settings.author.clone(),
-            REWRITE_MESSAGE,
-        )
-        .map_err(apply::ApplyError::from)?;
+        let first = record.comment_ids.first().copied();
+        let opened = async {
+            let session = Session::open(plan, self.journals.open(), &self.settings.holder).await?;
+            let sink = CommitSink::open(
+                &self.repository.cache_path,
+                head,
+                &format!("gitsync/pulls/{number}"),
+                self.settings.author.clone(),
+                REWRITE_MESSAGE,
+            )?;
+            Ok::<_, apply::ApplyError>((session, sink))
+        }
+        .await;
+        let (mut session, mut sink) = match opened {
+            Ok(opened) => opened,
+            Err(e) => return self.apply_failed(record, stashed, first, e).await,
+        };
         let mut options = ApplyOptions::new(self.secrets);
         options.allow_deletes = stashed.allow_deletes;
         options.pace = self.settings.pace;
         let counter = Arc::new(Mutex::new((0usize, 0usize)));
         let mut progress = Counter(counter.clone());
         let frame = self.frame(&stashed.head);
-        let first = record.comment_ids.first().copied();
         let report = {
             let run = session.run(self.workspace, &mut sink, &options, &mut progress);
             tokio::pin!(run);
@@ -879,29 +898,7 @@ where
         };
         let report = match report {
             Ok(r) => r,
-            Err(e) => {
-                // Nothing was written (a refusal before the first write): the stash goes, so
-                // that the next plan can be applied.
-                self.stash.remove(number).await?;
-                record.stage = Stage::Failed;
-                record.message = Some(one_line(&e.to_string()));
-                self.status(
-                    &stashed.head,
-                    StatusState::Failure,
-                    &one_line(&e.to_string()),
-                )
-                .await;
-                if let Some(id) = first {
-                    let text = comment::failed(&frame, &e.to_string());
-                    let _ = self.forge.edit_comment(number, CommentId(id), &text).await;
-                }
-                self.observer.happened(&Happened::Applied {
-                    number,
-                    result: "failed",
-                    message: one_line(&e.to_string()),
-                });
-                return Ok(());
-            }
+            Err(e) => return self.apply_failed(record, stashed, first, e).await,
         };
         // The forward sync may write these files to the synced branch before the pull request
         // is merged: with the placeholders the pull request has, so that the merge is clean.
@@ -968,6 +965,74 @@ where
             self.merge(number, &new_head, record).await;
         }
         Ok(())
+    }
+
+    /// An apply that stopped with an error instead of a report. A journal another holder took
+    /// over (a new leader) is that holder's to finish: the stash stays, and this process stops.
+    /// Any other error ends the apply: the stash goes, so that the next plan can be applied.
+    async fn apply_failed(
+        &self,
+        record: &mut PullRecord,
+        stashed: &Stashed,
+        first: Option<u64>,
+        error: apply::ApplyError,
+    ) -> Result<(), PullError> {
+        if matches!(
+            error,
+            apply::ApplyError::Journal(
+                apply::JournalError::TakenOver { .. } | apply::JournalError::Busy { .. }
+            )
+        ) {
+            return Err(error.into());
+        }
+        let why = match &error {
+            apply::ApplyError::Journal(apply::JournalError::OtherPlan { .. }) => format!(
+                "{error}; another pull request's interrupted apply holds the workspace's journal and is finished first"
+            ),
+            _ => error.to_string(),
+        };
+        self.fail_apply(record, stashed, first, &why).await
+    }
+
+    /// Ends an apply that did not complete: the stash goes, the status fails, the comment
+    /// says why.
+    async fn fail_apply(
+        &self,
+        record: &mut PullRecord,
+        stashed: &Stashed,
+        first: Option<u64>,
+        why: &str,
+    ) -> Result<(), PullError> {
+        let number = stashed.number;
+        self.stash.remove(number).await?;
+        record.stage = Stage::Failed;
+        record.message = Some(one_line(why));
+        record.updated = Some(now());
+        self.status(&stashed.head, StatusState::Failure, &one_line(why))
+            .await;
+        if let Some(id) = first {
+            let text = comment::apply_stopped(&self.frame(&stashed.head), why);
+            let _ = self.forge.edit_comment(number, CommentId(id), &text).await;
+        }
+        self.observer.happened(&Happened::Applied {
+            number,
+            result: "failed",
+            message: one_line(why),
+        });
+        Ok(())
+    }
+
+    /// Removes the journal of an apply that cannot be resumed.
+    async fn abandon_journal(&self) {
+        let mut store = self.journals.open();
+        let removed = async {
+            store.acquire(&self.settings.holder).await?;
+            store.remove().await
+        }
+        .await;
+        if let Err(e) = removed {
+            tracing::warn!(reason = e.reason(), error = %e, "cannot remove the journal of an apply that cannot be resumed");
+        }
     }
 
     /// Pushes the renaming commit to the pull request's branch; its id when it was pushed.
