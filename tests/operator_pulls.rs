@@ -217,6 +217,14 @@ async fn a_pull_request_is_planned_applied_on_command_and_merged_cleanly() {
     // The forward sync ran over HTTPS with the App's installation token, and pull requests
     // are planned.
     wait_for_planning(&scene.cluster, &log).await;
+    // The GitConnection's check bought an installation token too.
+    wait_for("the GitConnection's check", &log, || {
+        scene
+            .cluster
+            .ready("gitconnection/forge")
+            .filter(|r| r.0 == "True" && r.1 == "Connected")
+    })
+    .await;
 
     let head = push_change(&scene.work);
     let bare = scene.github.dir.path().join("acme-segment.git");

@@ -62,9 +62,10 @@ pub async fn reconcile_connection(
                     None,
                 ),
                 Ok(credentials) => {
+                    let method = credentials.method.to_owned();
                     let state =
-                        check_against_users(&ctx, &namespace, &name, credentials.auth).await?;
-                    (state, Some(credentials.method.to_owned()))
+                        check_against_users(&ctx, &conn, &namespace, &name, credentials).await?;
+                    (state, Some(method))
                 }
             }
         }
@@ -100,9 +101,10 @@ pub async fn reconcile_connection(
 /// Tries the credentials on the repository of the first GitSync that uses this connection.
 async fn check_against_users(
     ctx: &Context,
+    connection: &GitConnection,
     namespace: &str,
     name: &str,
-    auth: crate::git::remote::Auth,
+    credentials: super::credentials::Credentials,
 ) -> Result<State, ReconcileError> {
     // From the GitSync controller's store, not a list from the API server; the first by name,
     // so that the same repository is tried every time. Until the store has synced, it would
@@ -126,6 +128,41 @@ async fn check_against_users(
             message: "The Secret holds usable credentials (no GitSync uses this connection yet)"
                 .into(),
         });
+    };
+    // A GitHub App authenticates Git with an installation token for the repository: buy one.
+    let auth = match (&credentials.auth, credentials.forge) {
+        (
+            crate::git::remote::Auth::None,
+            Some(forge @ crate::forge::any::ForgeCredentials::GitHubApp { .. }),
+        ) => {
+            use crate::forge::Forge as _;
+            let spec = crate::forge::any::ForgeSpec {
+                kind: crate::forge::ForgeKind::GitHub,
+                api_base_url: connection.spec.api_base_url.clone(),
+                repository_url: user.spec.repository.url.clone(),
+                credentials: forge,
+            };
+            let bought = match crate::forge::any::AnyForge::new(&spec) {
+                Ok(forge) => forge.git_credentials().await,
+                Err(e) => Err(e),
+            };
+            match bought {
+                Ok(c) => crate::git::remote::Auth::Basic {
+                    username: c.username,
+                    password: c.password,
+                },
+                Err(e) => {
+                    return Ok(State::Stalled {
+                        reason: e.reason().into(),
+                        message: format!(
+                            "{CONNECTION_ISSUES}: {}",
+                            crate::url::scrub_urls(&e.to_string(), &[&user.spec.repository.url])
+                        ),
+                    });
+                }
+            }
+        }
+        (auth, _) => auth.clone(),
     };
     let remote = Remote {
         url: user.spec.repository.url.clone(),
