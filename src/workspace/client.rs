@@ -1,11 +1,12 @@
 //! The HTTP client for Segment's Public API (US, EU, or any base URL such as the embedded
 //! workspace).
 //!
-//! It owns transport concerns: the bearer token, media types, the `{"data": ...}` envelope,
-//! cursor pagination, typed errors, timeouts, and retries. Retries use jittered exponential
-//! backoff (backon) on 429, 5xx and transport failures; a 429 waits what the server asks
-//! (`msBeforeNext`, else `X-RateLimit-Reset`). A create (`POST`) is retried only when the server
-//! certainly did not act on it (429, or a connection that was never made), never blindly.
+//! It owns what Segment's answers mean: the bearer token, media types, the `{"data": ...}`
+//! envelope, cursor pagination and typed errors. How to send (timeouts, retries with jittered
+//! backoff on 429, 5xx and transport failures, the server's rate-limit waits, never a blind
+//! repeat of a create) is [`crate::http`]'s, told only where Segment puts its wait
+//! (`errors[0].data.msBeforeNext`, before `X-RateLimit-Reset`) and that its 403 only ever means
+//! forbidden.
 //!
 //! It never hands on a clear secret: every full object it returns is masked by the rule of
 //! [`api::mask_secrets`], whatever the workspace served. A listing whose cursors repeat or never
@@ -13,30 +14,36 @@
 //! [`Client::new`], before anything is sent.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use backon::BackoffBuilder;
 use futures_util::{StreamExt, TryStreamExt, stream};
 use reqwest::Method;
+use reqwest::header::{AUTHORIZATION, HeaderValue};
 use serde_json::{Map, Value as Json, json};
 
 use super::api::{self, Endpoint, Media, paths};
 use super::{ApiError, AuditEvent, Workspace, WorkspaceError};
+use crate::http::{Http, HttpConfig, HttpError, RateLimits, Request, Response};
 use crate::model::{ImportId, Resource, ResourceType, Value};
+
+pub use crate::http::RequestObserver;
 
 /// Segment's US endpoint.
 pub const US_BASE_URL: &str = "https://api.segmentapis.com";
 /// Segment's EU endpoint.
 pub const EU_BASE_URL: &str = "https://eu1.api.segmentapis.com";
 
-/// The longest a single rate-limit wait may be, whatever the server says.
-const MAX_RATE_LIMIT_WAIT: Duration = Duration::from_secs(600);
-
 /// The most pages one listing follows by default: far more than any workspace has (at the
 /// default page size, 20 million objects), few enough that a server whose cursors never end
 /// is noticed.
 const MAX_PAGES: usize = 100_000;
+
+/// How Segment rate-limits: a 429 whose first error gives the wait (`msBeforeNext`); a 403 is
+/// never a rate limit, only a token without the access.
+const SEGMENT_RATE_LIMITS: RateLimits = RateLimits {
+    forbidden_may_be_rate_limit: false,
+    body_wait: Some(ms_before_next),
+};
 
 /// How to reach a workspace.
 #[derive(Debug, Clone)]
@@ -60,23 +67,6 @@ pub struct ClientConfig {
     pub concurrency: usize,
     /// Told of every response and rate-limit wait (the operator's metrics); `None` by default.
     pub observer: Option<Arc<dyn RequestObserver>>,
-}
-
-/// Watches the requests of a [`Client`], for metrics. Called inline on the request path, so an
-/// implementation must return at once: no I/O, no waiting on locks held elsewhere.
-pub trait RequestObserver: Send + Sync {
-    /// An HTTP response arrived with this status; `None` when the request failed in transport
-    /// (no connection, timeout) and there is no status.
-    fn response(&self, status: Option<u16>);
-    /// The client is about to wait `wait` because the server rate-limited it.
-    fn rate_limited_wait(&self, wait: Duration);
-}
-
-// So that `ClientConfig` keeps deriving `Debug` without asking every observer to be `Debug`.
-impl std::fmt::Debug for dyn RequestObserver {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("RequestObserver")
-    }
 }
 
 impl ClientConfig {
@@ -110,46 +100,16 @@ impl ClientConfig {
     }
 }
 
-/// Counters for metrics and tests.
-#[derive(Debug, Default)]
-pub struct ClientStats {
-    pub requests: AtomicU64,
-    pub retries: AtomicU64,
-    pub rate_limited_waits: AtomicU64,
-}
+/// Counters for metrics and tests: requests (attempts), retries, rate-limited waits.
+pub type ClientStats = crate::http::HttpStats;
 
-/// A client for one workspace. Cheap to clone.
+/// A client for one workspace. Cheap to clone; clones share their [`ClientStats`].
 #[derive(Clone)]
 pub struct Client {
-    http: reqwest::Client,
+    http: Http,
+    /// `Bearer <token>`, marked sensitive.
+    auth: HeaderValue,
     config: Arc<ClientConfig>,
-    stats: Arc<ClientStats>,
-}
-
-/// The outcome of one attempt.
-enum Attempt {
-    Done(Json),
-    /// Worth another try; `wait` is the server's own hint.
-    Retry {
-        wait: Option<Duration>,
-        failure: Failure,
-    },
-    Fatal(WorkspaceError),
-}
-
-/// A retryable failure, turned into an error when attempts run out.
-enum Failure {
-    RateLimited,
-    Server { status: u16, body: String },
-    Transport(String),
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Idempotence {
-    /// GET, PUT, PATCH, DELETE: repeating them changes nothing more.
-    Safe,
-    /// POST: retried only when the server certainly did not act.
-    Create,
 }
 
 impl Client {
@@ -160,30 +120,29 @@ impl Client {
             base_url: crate::url::redacted(&config.base_url),
             problem,
         };
-        let mut auth =
-            reqwest::header::HeaderValue::from_str(&format!("Bearer {}", config.token)).map_err(
-                |_| {
-                    config_error(format!(
-                        "the token from {} cannot be sent in an HTTP header: it holds a line break or another control character; check that {} holds the token alone, on one line",
-                        config.token_source, config.token_source
-                    ))
-                },
-            )?;
+        let mut auth = HeaderValue::from_str(&format!("Bearer {}", config.token)).map_err(|_| {
+            config_error(format!(
+                "the token from {} cannot be sent in an HTTP header: it holds a line break or another control character; check that {} holds the token alone, on one line",
+                config.token_source, config.token_source
+            ))
+        })?;
         // Kept out of debug output and marked for HTTP/2 header compression to never index.
         auth.set_sensitive(true);
-        let mut headers = reqwest::header::HeaderMap::new();
-        headers.insert(reqwest::header::AUTHORIZATION, auth);
-        let http = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .connect_timeout(config.timeout.min(Duration::from_secs(10)))
-            .user_agent(concat!("gitsync/", env!("CARGO_PKG_VERSION")))
-            .default_headers(headers)
-            .build()
-            .map_err(|e| config_error(format!("cannot build the HTTP client: {e}")))?;
+        let mut http = Http::new(HttpConfig {
+            timeout: config.timeout,
+            max_attempts: config.max_attempts,
+            min_backoff: config.min_backoff,
+            max_backoff: config.max_backoff,
+        })
+        .map_err(|e| config_error(e.to_string()))?
+        .with_rate_limits(SEGMENT_RATE_LIMITS);
+        if let Some(observer) = &config.observer {
+            http = http.with_observer(Arc::clone(observer));
+        }
         Ok(Client {
             http,
+            auth,
             config: Arc::new(config),
-            stats: Arc::new(ClientStats::default()),
         })
     }
 
@@ -192,7 +151,7 @@ impl Client {
     }
 
     pub fn stats(&self) -> &ClientStats {
-        &self.stats
+        self.http.stats()
     }
 
     /// One API call with retries; returns the `data` member of the response.
@@ -204,189 +163,61 @@ impl Client {
         body: Option<&Json>,
         media: Media,
     ) -> Result<Json, WorkspaceError> {
-        let idempotence = if method == Method::POST {
-            Idempotence::Create
-        } else {
-            Idempotence::Safe
-        };
-        let mut backoff = backon::ExponentialBuilder::default()
-            .with_jitter()
-            .with_min_delay(self.config.min_backoff)
-            .with_max_delay(self.config.max_backoff)
-            .with_max_times(self.config.max_attempts.saturating_sub(1))
-            .build();
-        let mut attempts = 0;
-        loop {
-            attempts += 1;
-            let (wait, failure) = match self
-                .attempt(&method, path, query, body, media, idempotence)
-                .await
-            {
-                Attempt::Done(json) => return Ok(json.get("data").cloned().unwrap_or(json)),
-                Attempt::Fatal(e) => return Err(e),
-                Attempt::Retry { wait, failure } => (wait, failure),
-            };
-            let next = backoff.next();
-            let delay = match (wait, next) {
-                (_, None) => None,
-                (Some(hint), Some(_)) => Some(hint),
-                (None, Some(d)) => Some(d),
-            };
-            let Some(delay) = delay.filter(|_| attempts < self.config.max_attempts) else {
-                return Err(self.exhausted(&method, path, attempts, failure));
-            };
-            if matches!(failure, Failure::RateLimited) {
-                self.stats
-                    .rate_limited_waits
-                    .fetch_add(1, Ordering::Relaxed);
-                if let Some(observer) = &self.config.observer {
-                    observer.rate_limited_wait(delay);
-                }
-            }
-            self.stats.retries.fetch_add(1, Ordering::Relaxed);
-            tracing::debug!(%method, path, attempts, ?delay, "retrying workspace request");
-            tokio::time::sleep(delay).await;
-        }
-    }
-
-    fn exhausted(
-        &self,
-        method: &Method,
-        path: &str,
-        attempts: usize,
-        failure: Failure,
-    ) -> WorkspaceError {
-        let (method, path) = (method.to_string(), path.to_owned());
-        match failure {
-            Failure::RateLimited => WorkspaceError::RateLimited {
-                method,
-                path,
-                attempts,
-            },
-            Failure::Server { status, body } => WorkspaceError::Server {
-                method,
-                path,
-                status,
-                attempts,
-                body,
-            },
-            Failure::Transport(problem) => WorkspaceError::Transport {
-                method,
-                path,
-                base_url: crate::url::redacted(&self.config.base_url),
-                attempts,
-                problem,
-            },
-        }
-    }
-
-    async fn attempt(
-        &self,
-        method: &Method,
-        path: &str,
-        query: &[(String, String)],
-        body: Option<&Json>,
-        media: Media,
-        idempotence: Idempotence,
-    ) -> Attempt {
-        self.stats.requests.fetch_add(1, Ordering::Relaxed);
         let url = format!("{}{path}", self.config.base_url);
-        let mut request = self
-            .http
-            .request(method.clone(), &url)
+        let mut request = Request::new(method.clone(), url)
             .header(
-                reqwest::header::ACCEPT,
-                format!("{}, application/json", media.content_type()),
+                "accept",
+                &format!("{}, application/json", media.content_type()),
             )
+            .map_err(|e| self.http_error(&method, path, e))?
             .query(query);
+        request.headers.insert(AUTHORIZATION, self.auth.clone());
         if let Some(body) = body {
-            request = request
-                .header(reqwest::header::CONTENT_TYPE, media.content_type())
-                .body(body.to_string());
+            request = request.json_as(body, media.content_type());
         }
-        let sent = request.send().await;
-        if let Some(observer) = &self.config.observer {
-            observer.response(sent.as_ref().ok().map(|r| r.status().as_u16()));
-        }
-        let response = match sent {
-            Ok(r) => r,
-            Err(e) => {
-                let problem = describe_transport_error(&e, self.config.timeout);
-                // A request that never reached the server can always be repeated; one that timed
-                // out may have been acted on, and a create must not be repeated blindly.
-                let retry = idempotence == Idempotence::Safe || e.is_connect();
-                return if retry {
-                    Attempt::Retry {
-                        wait: None,
-                        failure: Failure::Transport(problem),
-                    }
-                } else {
-                    Attempt::Fatal(WorkspaceError::Transport {
-                        method: method.to_string(),
-                        path: path.to_owned(),
-                        base_url: crate::url::redacted(&self.config.base_url),
-                        attempts: 1,
-                        problem: format!(
-                            "{problem}; the create may or may not have happened, so it was not repeated"
-                        ),
-                    })
-                };
-            }
-        };
-        let status = response.status().as_u16();
-        let reset = response
-            .headers()
-            .get("x-ratelimit-reset")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| httpdate::parse_http_date(v).ok());
-        let text = match response.text().await {
-            Ok(t) => t,
-            Err(e) => {
-                let problem = describe_transport_error(&e, self.config.timeout);
-                return if idempotence == Idempotence::Safe {
-                    Attempt::Retry {
-                        wait: None,
-                        failure: Failure::Transport(problem),
-                    }
-                } else {
-                    Attempt::Fatal(self.exhausted(method, path, 1, Failure::Transport(problem)))
-                };
-            }
-        };
-        let json: Option<Json> = serde_json::from_str(&text).ok();
-        // A body that is not the API's error document may echo the request, and a request with
-        // a body may carry secrets: cut short, a secret's start would escape every scrubbing
-        // (which looks for whole secrets). So such a body is described, never quoted.
-        let truncate = |text: &str| -> String {
-            if body.is_some() {
-                withheld(text)
-            } else {
-                truncate(text)
-            }
-        };
+        let response = self
+            .http
+            .send(&request)
+            .await
+            .map_err(|e| self.http_error(&method, path, e))?;
+        let json = self.read(&method, path, &request, &response)?;
+        Ok(json.get("data").cloned().unwrap_or(json))
+    }
+
+    /// What an answer [`Http`] does not retry means: the JSON of a 2xx, else the typed error.
+    fn read(
+        &self,
+        method: &Method,
+        path: &str,
+        request: &Request,
+        response: &Response,
+    ) -> Result<Json, WorkspaceError> {
+        let status = response.status;
+        let json: Option<Json> = response.json().ok();
         let errors = || -> Vec<ApiError> {
             json.as_ref()
                 .and_then(|j| j.get("errors"))
                 .and_then(|e| serde_json::from_value(e.clone()).ok())
                 .unwrap_or_else(|| {
+                    // Not the API's error document: it may echo the request (see `shown`).
                     vec![ApiError {
                         kind: "Unknown".into(),
-                        message: Some(truncate(&text)),
+                        message: Some(response.shown(request)),
                         field: None,
                     }]
                 })
         };
         match status {
             200..=299 => match json {
-                Some(j) => Attempt::Done(j),
-                None if text.trim().is_empty() => Attempt::Done(json!({})),
-                None => Attempt::Fatal(WorkspaceError::InvalidResponse {
+                Some(j) => Ok(j),
+                None if response.body.iter().all(u8::is_ascii_whitespace) => Ok(json!({})),
+                None => Err(WorkspaceError::InvalidResponse {
                     method: method.to_string(),
                     path: path.to_owned(),
-                    problem: format!("the body is not JSON: {}", truncate(&text)),
+                    problem: format!("the body is not JSON: {}", response.shown(request)),
                 }),
             },
-            401 | 403 => Attempt::Fatal(WorkspaceError::Unauthorized {
+            401 | 403 => Err(WorkspaceError::Unauthorized {
                 base_url: crate::url::redacted(&self.config.base_url),
                 token_source: self.config.token_source.clone(),
                 status,
@@ -396,49 +227,63 @@ impl Client {
                     .collect::<Vec<_>>()
                     .join("; "),
             }),
-            404 => Attempt::Fatal(WorkspaceError::NotFound {
+            404 => Err(WorkspaceError::NotFound {
                 method: method.to_string(),
                 path: path.to_owned(),
                 errors: errors(),
             }),
-            429 => {
-                let ms = json
-                    .as_ref()
-                    .and_then(|j| j.pointer("/errors/0/data/msBeforeNext"))
-                    .and_then(Json::as_u64)
-                    .map(Duration::from_millis);
-                let from_reset =
-                    reset.and_then(|t| t.duration_since(std::time::SystemTime::now()).ok());
-                // Waiting less than the server asks only earns another 429; the cap only guards
-                // against a nonsensical hint.
-                let wait = ms.or(from_reset).map(|d| d.min(MAX_RATE_LIMIT_WAIT));
-                Attempt::Retry {
-                    wait,
-                    failure: Failure::RateLimited,
-                }
-            }
-            500..=599 if idempotence == Idempotence::Safe => Attempt::Retry {
-                wait: None,
-                failure: Failure::Server {
-                    status,
-                    body: truncate(&text),
-                },
-            },
-            500..=599 => Attempt::Fatal(self.exhausted(
-                method,
-                path,
-                1,
-                Failure::Server {
-                    status,
-                    body: truncate(&text),
-                },
-            )),
-            _ => Attempt::Fatal(WorkspaceError::Rejected {
+            _ => Err(WorkspaceError::Rejected {
                 method: method.to_string(),
                 path: path.to_owned(),
                 status,
                 errors: errors(),
             }),
+        }
+    }
+
+    /// The workspace's error for a request [`Http`] gave up on.
+    fn http_error(&self, method: &Method, path: &str, error: HttpError) -> WorkspaceError {
+        let (method, path) = (method.to_string(), path.to_owned());
+        match error {
+            HttpError::RateLimited { attempts, .. } => WorkspaceError::RateLimited {
+                method,
+                path,
+                attempts,
+            },
+            HttpError::Server {
+                status,
+                attempts,
+                body,
+                ..
+            } => WorkspaceError::Server {
+                method,
+                path,
+                status,
+                attempts,
+                body,
+            },
+            HttpError::Transport {
+                attempts,
+                problem,
+                may_have_acted,
+                ..
+            } => WorkspaceError::Transport {
+                method,
+                path,
+                base_url: crate::url::redacted(&self.config.base_url),
+                attempts,
+                problem: if may_have_acted {
+                    format!(
+                        "{problem}; the create may or may not have happened, so it was not repeated"
+                    )
+                } else {
+                    problem
+                },
+            },
+            e @ (HttpError::BadHeader { .. } | HttpError::Client(_)) => WorkspaceError::Config {
+                base_url: crate::url::redacted(&self.config.base_url),
+                problem: e.to_string(),
+            },
         }
     }
 
@@ -841,42 +686,14 @@ fn parent_of(
         .transpose()
 }
 
-fn describe_transport_error(e: &reqwest::Error, timeout: Duration) -> String {
-    if e.is_timeout() {
-        format!("no answer within {}s (timed out)", timeout.as_secs_f32())
-    } else if e.is_connect() {
-        format!("cannot connect: {}", root_cause(e))
-    } else {
-        root_cause(e)
-    }
-}
-
-fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut cause = e;
-    while let Some(next) = cause.source() {
-        cause = next;
-    }
-    cause.to_string()
-}
-
-/// A body that is not quoted: its size and whether it held anything.
-fn withheld(s: &str) -> String {
-    if s.trim().is_empty() {
-        "(an empty body)".to_owned()
-    } else {
-        format!(
-            "(a {}-byte body, not shown: it may echo the request, which can carry secrets)",
-            s.len()
-        )
-    }
-}
-
-fn truncate(s: &str) -> String {
-    if s.len() <= 500 {
-        s.to_owned()
-    } else {
-        format!("{}...", &s[..s.floor_char_boundary(500)])
-    }
+/// Segment's wait in a 429: `errors[0].data.msBeforeNext`, in milliseconds.
+fn ms_before_next(response: &Response) -> Option<Duration> {
+    response
+        .json::<Json>()
+        .ok()?
+        .pointer("/errors/0/data/msBeforeNext")
+        .and_then(Json::as_u64)
+        .map(Duration::from_millis)
 }
 
 /// The two connection types have no endpoints of their own: they are read and written through
