@@ -216,3 +216,39 @@ fn an_ambiguous_destination_is_reported_in_gits_words() {
         .unwrap_or_default();
     assert!(e.contains("matches more than one"), "{e}");
 }
+
+/// Every fetch that brings commits adds a pack to the cache; a long-lived cache handle (the
+/// operator keeps one per GitSync) must go on fetching after many of them (gix's object store
+/// has a fixed number of pack slots per open repository).
+#[test]
+fn a_cache_keeps_fetching_after_many_fetches_that_bring_commits() {
+    let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let (path, remote) = bare_remote(root.path(), "remote.git");
+    let work = root.path().join("work");
+    git(
+        root.path(),
+        &[
+            "clone",
+            "-q",
+            &path.to_string_lossy(),
+            &work.to_string_lossy(),
+        ],
+    );
+    let cache = gitsync::git::cache::open(&root.path().join("caches"), &remote.url, "main")
+        .unwrap_or_else(|e| panic!("{e}"));
+    for i in 0..45 {
+        std::fs::write(work.join("n.txt"), format!("{i}\n")).unwrap_or_else(|e| panic!("{e}"));
+        let made = util::commit_all(&work, &format!("commit {i}"));
+        git(&work, &["push", "-q", "origin", "HEAD:main"]);
+        let fetched = remote
+            .fetch_refs(&cache, &["refs/heads/main"])
+            .unwrap_or_else(|e| panic!("fetch {i}: {e}"));
+        assert_eq!(fetched[0].map(|id| id.to_string()), Some(made), "fetch {i}");
+        // Every commit fetched so far can still be read through the same handle.
+        let tip = fetched[0].unwrap_or_else(|| panic!("fetch {i}: no tip"));
+        cache
+            .find_commit(tip)
+            .and_then(|c| c.tree())
+            .unwrap_or_else(|e| panic!("fetch {i}: reading the fetched commit: {e}"));
+    }
+}

@@ -25,6 +25,10 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use gix::ObjectId;
 
 use crate::url::{UrlCredentials, redacted, scrub, secrets_in, split_credentials};
+/// The most packs the cache keeps before its objects are packed into one (see
+/// `Remote::compact`).
+const MAX_PACKS: usize = 12;
+
 /// How to authenticate to the remote.
 #[derive(Clone, Default, Hash)]
 pub enum Auth {
@@ -396,6 +400,33 @@ impl Remote {
         }
     }
 
+    /// Packs the cache's objects into one pack when fetches and pushes have left more than
+    /// [`MAX_PACKS`]: gix gives an open repository a fixed number of pack slots (32), and a
+    /// cache the operator keeps open would otherwise stop fetching after as many fetches that
+    /// bring commits. `git repack -a -d` keeps every object (the cache's refs hold them all).
+    fn compact(&self, cache: &gix::Repository) -> Result<(), String> {
+        let packs = std::fs::read_dir(cache.path().join("objects").join("pack"))
+            .map(|dir| {
+                dir.filter_map(Result::ok)
+                    .filter(|e| e.path().extension().is_some_and(|x| x == "pack"))
+                    .count()
+            })
+            .unwrap_or(0);
+        if packs <= MAX_PACKS {
+            return Ok(());
+        }
+        let out = self
+            .git(cache.path(), &Auth::None, &["repack", "-a", "-d", "-q"])
+            .map_err(|e| e.to_string())?;
+        if !out.status.success() {
+            return Err(format!(
+                "git repack of the cache failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        Ok(())
+    }
+
     /// One fetch with gix; its error as text.
     fn fetch_once(
         &self,
@@ -403,6 +434,7 @@ impl Remote {
         remote_refs: &[&str],
     ) -> Result<Vec<Option<ObjectId>>, String> {
         let fail = |e: &dyn std::fmt::Display| e.to_string();
+        self.compact(cache)?;
         let (url, auth) = self.transport();
         let mut repo = cache.clone();
         let mut config = repo.config_snapshot_mut();
