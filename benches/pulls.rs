@@ -265,6 +265,7 @@ impl World {
                     .into_sync(),
                 remote: file_remote,
                 author: author(),
+                placeholders: Default::default(),
             },
             ResourceType::git_sync_types().collect(),
         );
@@ -304,19 +305,14 @@ impl World {
                 password: credentials.password.clone(),
             },
         };
-        // The cache as the operator opens it, but with room for more pack indices than gix's
-        // default (32 at open time): every fetch of a new head adds a pack, and this bench
-        // fetches far more than 32 (see BENCHMARKS.md: the operator's cache hits that limit).
+        // The cache as the operator opens it: every fetch of a new head adds a pack, and the
+        // fetch repacks the cache when they pile up (see BENCHMARKS.md).
         let cache_path = gix::init_bare(root.path().join("pulls-cache.git"))
             .unwrap_or_else(|e| fail("init", e))
             .path()
             .to_path_buf();
-        let cache = gix::open_opts(
-            &cache_path,
-            gitsync::git::cache::open_options()
-                .object_store_slots(gix::odb::store::init::Slots::Given(1024)),
-        )
-        .unwrap_or_else(|e| fail("open", e));
+        let cache = gix::open_opts(&cache_path, gitsync::git::cache::open_options())
+            .unwrap_or_else(|e| fail("open", e));
 
         let wakes = listen.then(|| {
             let (tx, rx) = unbounded_channel();
@@ -351,6 +347,7 @@ impl World {
                 cache: cache.into_sync(),
                 cache_path,
                 remote,
+                placeholders: Default::default(),
             },
             bare,
             main,

@@ -303,15 +303,24 @@ enum Attempt {
 }
 
 impl Http {
+    /// A sender with `config`. Every `Http` of the process shares one connection pool and one
+    /// TLS setup (each client would otherwise hold its own root store: about 110 KiB, times the
+    /// GitSyncs and forges an operator serves); the timeout is set per request.
     pub fn new(config: HttpConfig) -> Result<Http, HttpError> {
-        let client = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .connect_timeout(config.timeout.min(Duration::from_secs(10)))
-            .user_agent(concat!("gitsync/", env!("CARGO_PKG_VERSION")))
-            // A redirect would carry the Authorization header to wherever it points.
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| HttpError::Client(e.to_string()))?;
+        static SHARED: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+        let client = match SHARED.get() {
+            Some(client) => client.clone(),
+            None => {
+                let built = reqwest::Client::builder()
+                    .connect_timeout(Duration::from_secs(10))
+                    .user_agent(concat!("gitsync/", env!("CARGO_PKG_VERSION")))
+                    // A redirect would carry the Authorization header to wherever it points.
+                    .redirect(reqwest::redirect::Policy::none())
+                    .build()
+                    .map_err(|e| HttpError::Client(e.to_string()))?;
+                SHARED.get_or_init(|| built).clone()
+            }
+        };
         Ok(Http {
             client,
             config,
@@ -387,6 +396,7 @@ impl Http {
         let mut builder = self
             .client
             .request(request.method.clone(), &request.url)
+            .timeout(self.config.timeout)
             .headers(request.headers.clone());
         if !request.query.is_empty() {
             builder = builder.query(&request.query);
