@@ -673,19 +673,8 @@ where
             }
         };
         if record.plan_digest.as_deref() != Some(plan.fingerprint().as_str()) {
-            self.refuse(
-                number,
-                c,
-                "StalePlan",
-                "the workspace changed since the plan shown was made",
-                &format!(
-                    "read the new plan, then comment `{}` again",
-                    self.settings.apply_command
-                ),
-            )
-            .await?;
-            let head = record.head.clone();
-            self.plan_and_post(&pull, &head, record, me).await?;
+            let why = "the workspace changed since the plan shown was made";
+            self.refuse_stale(&pull, record, c, why, me).await?;
             return Ok(false);
         }
         let facts = facts(&plan, &record.head, &self.settings.base_branch);
@@ -743,19 +732,8 @@ where
                 Ok(again) if again.fingerprint() == plan.fingerprint() => again,
                 _ => {
                     drop(guard);
-                    self.refuse(
-                        number,
-                        c,
-                        "StalePlan",
-                        "the workspace changed while the command waited for another apply",
-                        &format!(
-                            "read the new plan, then comment `{}` again",
-                            self.settings.apply_command
-                        ),
-                    )
-                    .await?;
-                    let head = record.head.clone();
-                    self.plan_and_post(&pull, &head, record, me).await?;
+                    let why = "the workspace changed while the command waited for another apply";
+                    self.refuse_stale(&pull, record, c, why, me).await?;
                     return Ok(false);
                 }
             }
@@ -782,6 +760,25 @@ where
         self.apply(record, &stashed, plan).await?;
         drop(guard);
         Ok(false)
+    }
+
+    /// Refuses a command whose plan is no longer the one shown, and shows the new one.
+    async fn refuse_stale(
+        &self,
+        pull: &PullRequest,
+        record: &mut PullRecord,
+        c: &Comment,
+        why: &str,
+        me: Option<&str>,
+    ) -> Result<(), PullError> {
+        let remedy = format!(
+            "read the new plan, then comment `{}` again",
+            self.settings.apply_command
+        );
+        self.refuse(pull.number, c, "StalePlan", why, &remedy)
+            .await?;
+        let head = record.head.clone();
+        self.plan_and_post(pull, &head, record, me).await
     }
 
     /// Reads the pull request until the forge has computed whether it can be merged, for at
