@@ -313,6 +313,10 @@ where
         me: Option<&str>,
     ) -> Result<bool, PullError> {
         if let Some(stashed) = self.stash.load(number).await? {
+            // The command that started it is answered by the apply's results.
+            if record.pending_command_id == Some(stashed.comment_id) {
+                record.pending_command_id = None;
+            }
             self.resume(record, stashed).await?;
             return Ok(false);
         }
@@ -382,13 +386,22 @@ where
         }
         let mut waiting = false;
         for (c, command) in commands {
-            if self
+            match self
                 .command(listed, record, c, command, me.as_deref())
-                .await?
+                .await
             {
-                record.pending_command_id = Some(c.id.0);
-                waiting = true;
-                break;
+                Ok(false) => {}
+                Ok(true) => {
+                    record.pending_command_id = Some(c.id.0);
+                    waiting = true;
+                    break;
+                }
+                Err(e) => {
+                    // A forge or Git failure is no answer to the commenter: the command is
+                    // looked at again at the next pass instead of being dropped.
+                    record.pending_command_id = Some(c.id.0);
+                    return Err(e);
+                }
             }
         }
         Ok(waiting)
