@@ -734,8 +734,13 @@ spec:
         format!("{stored:?}").contains(SECRET_VALUE),
         "the workspace holds the SyncSecret's value"
     );
-    // The forward sync writes the applied files to main before the merge, with the merge
+    // The operator restarts (a new process, a new cache: what it kept in memory is gone), and
+    // its forward sync writes the applied files to main before the merge, with the merge
     // request's placeholder (not the workspace's mask): the merge then conflicts with nothing.
+    drop(operator);
+    let state = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let operator = Operator::start(cluster.kubeconfig(), state.path(), "op-gl-2", &[]);
+    let log = operator.log.clone();
     let main_before = double.branch_head("main");
     cluster.kubectl_ok(&[
         "annotate",

@@ -87,6 +87,9 @@ pub struct Runner {
     /// Git authenticates with the forge's credentials (a GitHub App's installation token,
     /// renewed before each run).
     pub git_from_forge: bool,
+    /// Whether the placeholders of applied, unmerged pull requests were recalled into the
+    /// sync's memory since this runner was built (once, before its first sync).
+    pub placeholders_recalled: bool,
     /// The object's generation and [`Wakers::inputs`] when the inputs were read, and when: they
     /// are read again (Secrets, the GitConnection) only when one of those changes, or after a
     /// while in case a watch event was missed.

@@ -739,6 +739,20 @@ pub async fn reconcile(gs: Arc<GitSync>, ctx: Arc<Context>) -> Result<Action, Re
                 };
             }
             renew_git_credentials(runner).await;
+            if observed.bidirectional == Bidirectionality::Planning && !runner.placeholders_recalled
+            {
+                runner.placeholders_recalled = true;
+                if let Some(Ok(forge)) = &runner.forge {
+                    let records = previous.pull_requests.clone().unwrap_or_default();
+                    crate::pulls::recall_placeholders(
+                        forge,
+                        &pull_repository(runner),
+                        &runner.branch,
+                        &records,
+                    )
+                    .await;
+                }
+            }
             let full_sync_requested = gs
                 .annotations()
                 .get(FULL_SYNC_ANNOTATION)
@@ -781,6 +795,18 @@ pub async fn reconcile(gs: Arc<GitSync>, ctx: Arc<Context>) -> Result<Action, Re
     review_pulls(&ctx, &gs, &api, &object_ref, &mut slot, written, action).await
 }
 
+/// The repository as the pull-request workflow works on it: the sync's own cache, remote and
+/// placeholder memory.
+fn pull_repository(runner: &Runner) -> crate::pulls::Repository {
+    let target = runner.syncer.target();
+    crate::pulls::Repository {
+        cache: target.cache.clone(),
+        cache_path: target.cache.to_thread_local().path().to_path_buf(),
+        remote: target.remote.clone(),
+        placeholders: target.placeholders.clone(),
+    }
+}
+
 /// A GitHub App's installation token expires within the hour: Git gets a fresh one (the forge
 /// renews it only when it runs low) before each run.
 async fn renew_git_credentials(runner: &mut Runner) {
@@ -820,8 +846,6 @@ async fn review_pulls(
     let Some(Ok(forge)) = &runner.forge else {
         return Ok(action);
     };
-    let target = runner.syncer.target();
-    let cache_path = target.cache.to_thread_local().path().to_path_buf();
     let pace = matches!(gs.spec.workspace.endpoint.as_str(), "us" | "eu")
         .then_some(crate::sync::apply::pace::WINDOW);
     let reviewed = super::pulls::review(
@@ -832,12 +856,7 @@ async fn review_pulls(
         super::pulls::PassInputs {
             forge,
             workspace: runner.syncer.workspace(),
-            repository: crate::pulls::Repository {
-                cache: target.cache.clone(),
-                cache_path,
-                remote: target.remote.clone(),
-                placeholders: target.placeholders.clone(),
-            },
+            repository: pull_repository(runner),
             apply_lock: ctx.workspaces.handle(&runner.workspace),
             pace,
         },
@@ -995,6 +1014,7 @@ async fn ensure_runner(
                     })
                 }),
                 git_from_forge: inputs.git_from_forge,
+                placeholders_recalled: false,
                 resolved,
             });
         }

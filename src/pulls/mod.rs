@@ -1104,6 +1104,78 @@ where
     }
 }
 
+/// Gives the forward sync back, after a restart, the placeholders of pull requests applied but
+/// not merged ([`Repository::placeholders`] is kept in memory): for each record in state applied,
+/// the files its head changed since it left the synced branch that hold `@@name@@`. Best effort:
+/// a pull request that cannot be read is skipped (its merge may then conflict on a placeholder).
+/// How many files it remembered.
+pub async fn recall_placeholders<F: Forge>(
+    forge: &F,
+    repository: &Repository,
+    base_branch: &str,
+    records: &[PullRecord],
+) -> usize {
+    let mut remembered = 0;
+    for record in records.iter().filter(|r| r.stage == Stage::Applied) {
+        let pull_ref = forge.pull_ref(record.number);
+        let base_ref = format!("refs/heads/{base_branch}");
+        let remote = repository.remote.clone();
+        let cache = repository.cache.clone();
+        let path = repository.cache_path.clone();
+        let found = tokio::task::spawn_blocking(move || {
+            let repo = cache.to_thread_local();
+            let fetched = remote
+                .fetch_refs(&repo, &[base_ref.as_str(), pull_ref.as_str()])
+                .map_err(|e| e.to_string())?;
+            let head = fetched
+                .get(1)
+                .copied()
+                .flatten()
+                .ok_or("the pull request has no head")?;
+            let base = Remote::tracking_ref_of(&base_ref);
+            let (_, met) =
+                crate::sync::tree::merge_base(&path, &base, head).map_err(|e| e.to_string())?;
+            let before: BTreeMap<String, Vec<u8>> = match met {
+                Some(met) => crate::sync::tree::read_rev_files(&path, &met.to_string())
+                    .map_err(|e| e.to_string())?
+                    .into_iter()
+                    .collect(),
+                None => BTreeMap::new(),
+            };
+            let after = crate::sync::tree::read_rev_files(&path, &head.to_string())
+                .map_err(|e| e.to_string())?;
+            Ok::<_, String>(
+                after
+                    .into_iter()
+                    .filter(|(p, bytes)| before.get(p) != Some(bytes))
+                    .filter_map(|(p, bytes)| String::from_utf8(bytes).ok().map(|t| (p, t)))
+                    .filter(|(_, text)| text.contains("@@"))
+                    .collect::<Vec<_>>(),
+            )
+        })
+        .await;
+        match found {
+            Ok(Ok(files)) => {
+                for (path, text) in files {
+                    repository.placeholders.remember(&path, &text);
+                    remembered += 1;
+                }
+            }
+            Ok(Err(problem)) => {
+                tracing::warn!(
+                    pull = record.number,
+                    problem,
+                    "cannot recall the placeholders of an applied pull request"
+                );
+            }
+            Err(e) => {
+                tracing::warn!(pull = record.number, error = %e, "cannot recall the placeholders of an applied pull request");
+            }
+        }
+    }
+    remembered
+}
+
 /// Counts steps for the progress line.
 struct Counter(Arc<Mutex<(usize, usize)>>);
 
