@@ -217,7 +217,17 @@ async fn a_pull_request_is_planned_applied_on_command_and_merged_cleanly() {
     // The forward sync ran over HTTPS with the App's installation token, and pull requests
     // are planned.
     wait_for_planning(&scene.cluster, &log).await;
-    // The GitConnection's check bought an installation token too.
+    // The GitConnection's check tries the repository of the GitSync that uses it: checked again
+    // now that one does (an edit of its spec; it may have been checked before the GitSync
+    // existed), it buys an installation token too.
+    let api = format!("{}/", scene.github.api_url());
+    scene.cluster.kubectl_ok(&[
+        "patch",
+        "gitconnection/forge",
+        "--type=merge",
+        "-p",
+        &serde_json::json!({"spec": {"apiBaseURL": api}}).to_string(),
+    ]);
     wait_for("the GitConnection's check", &log, || {
         scene
             .cluster
