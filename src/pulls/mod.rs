@@ -87,6 +87,23 @@ pub struct Repository {
     pub placeholders: crate::sync::export::PlaceholderHints,
 }
 
+impl Repository {
+    /// Fetches `refs` of the remote into the cache, off the async runtime (Git blocks); each
+    /// one's commit, `None` for a ref the remote lacks.
+    pub async fn fetch(&self, refs: Vec<String>) -> Result<Vec<Option<gix::ObjectId>>, PullError> {
+        let remote = self.remote.clone();
+        let cache = self.cache.clone();
+        tokio::task::spawn_blocking(move || {
+            let repo = cache.to_thread_local();
+            let names: Vec<&str> = refs.iter().map(String::as_str).collect();
+            remote.fetch_refs(&repo, &names)
+        })
+        .await
+        .map_err(|e| PullError::Interrupted(e.to_string()))?
+        .map_err(PullError::from)
+    }
+}
+
 /// An apply that was accepted, kept until it finishes so that a new leader resumes it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -411,16 +428,10 @@ where
     async fn fetch_head(&self, pull: &PullRequest) -> Result<String, PullError> {
         let pull_ref = self.forge.pull_ref(pull.number);
         let base_ref = format!("refs/heads/{}", self.settings.base_branch);
-        let remote = self.repository.remote.clone();
-        let cache = self.repository.cache.clone();
-        let refs = [base_ref, pull_ref.clone()];
-        let fetched = tokio::task::spawn_blocking(move || {
-            let repo = cache.to_thread_local();
-            let names: Vec<&str> = refs.iter().map(String::as_str).collect();
-            remote.fetch_refs(&repo, &names)
-        })
-        .await
-        .map_err(|e| PullError::Interrupted(e.to_string()))??;
+        let fetched = self
+            .repository
+            .fetch(vec![base_ref, pull_ref.clone()])
+            .await?;
         match fetched.get(1).copied().flatten() {
             Some(id) => Ok(id.to_string()),
             None => Err(PullError::NoHead {
@@ -829,15 +840,9 @@ where
             }
         };
         // A new leader's cache may not have the commit yet.
-        let pull_ref = self.forge.pull_ref(stashed.number);
-        let remote = self.repository.remote.clone();
-        let cache = self.repository.cache.clone();
-        tokio::task::spawn_blocking(move || {
-            let repo = cache.to_thread_local();
-            remote.fetch_refs(&repo, &[pull_ref.as_str()])
-        })
-        .await
-        .map_err(|e| PullError::Interrupted(e.to_string()))??;
+        self.repository
+            .fetch(vec![self.forge.pull_ref(stashed.number)])
+            .await?;
         self.observer.happened(&Happened::ApplyStarted {
             number: stashed.number,
             login: stashed.commenter.clone(),
@@ -1117,21 +1122,26 @@ pub async fn recall_placeholders<F: Forge>(
 ) -> usize {
     let mut remembered = 0;
     for record in records.iter().filter(|r| r.stage == Stage::Applied) {
-        let pull_ref = forge.pull_ref(record.number);
         let base_ref = format!("refs/heads/{base_branch}");
-        let remote = repository.remote.clone();
-        let cache = repository.cache.clone();
+        let fetched = repository
+            .fetch(vec![base_ref.clone(), forge.pull_ref(record.number)])
+            .await;
+        let head = match fetched.map(|f| f.get(1).copied().flatten()) {
+            Ok(Some(head)) => head,
+            Ok(None) => {
+                tracing::warn!(
+                    pull = record.number,
+                    "an applied pull request has no head left"
+                );
+                continue;
+            }
+            Err(e) => {
+                tracing::warn!(pull = record.number, reason = e.reason(), error = %e, "cannot recall the placeholders of an applied pull request");
+                continue;
+            }
+        };
         let path = repository.cache_path.clone();
         let found = tokio::task::spawn_blocking(move || {
-            let repo = cache.to_thread_local();
-            let fetched = remote
-                .fetch_refs(&repo, &[base_ref.as_str(), pull_ref.as_str()])
-                .map_err(|e| e.to_string())?;
-            let head = fetched
-                .get(1)
-                .copied()
-                .flatten()
-                .ok_or("the pull request has no head")?;
             let base = Remote::tracking_ref_of(&base_ref);
             let (_, met) =
                 crate::sync::tree::merge_base(&path, &base, head).map_err(|e| e.to_string())?;
